@@ -1,0 +1,279 @@
+"""CLI: flags -> settings, progress bar, printed summary, exit codes. Nothing imports this module.
+
+Exit codes: 0 every row synced (or valid, for `validate`); 1 the run finished but some rows did
+not sync; 2 could not start (bad flags, mapping or file; nothing sent); 3 aborted mid-run (the
+token was refused, a signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, BulkSyncError, ConfigError, UsageError
+from .payload import Payload
+from .pipeline import Plan, prepare, run
+from .report import STATUSES, CsvReport, RowResult, Summary
+from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
+
+EPILOG_RUN = """\
+example:
+  export SIRO_API_TOKEN=...            # or --token-file /etc/bulk_sync/token
+  bulk-sync run export.csv --mapping mappings/engagements.yaml
+  bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
+
+exit codes: 0 all rows synced, 1 some rows did not sync (see the report),
+            2 could not start (nothing sent), 3 aborted mid-run (token refused, signal)
+"""
+EPILOG_VALIDATE = """\
+example:
+  bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2
+"""
+EPILOG_SANDBOX = """\
+example:
+  SIRO_API_TOKEN=test-token bulk-sync sandbox --port 8787 --error-rate 0.1
+  # then, in another terminal:
+  SIRO_API_TOKEN=test-token bulk-sync run file.csv --mapping m.yaml --base-url http://127.0.0.1:8787
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.")
+    p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
+        sp.add_argument("--mapping", "-m", required=True, help="mapping YAML (see mappings/README.md)")
+        sp.add_argument("--sheet", help="worksheet name for .xlsx files (default: the first sheet)")
+        sp.add_argument("--encoding", help="CSV text encoding (default: UTF-8, with or without BOM)")
+        sp.add_argument("--report", help="CSV report path (default: reports/<file>-<time>.csv)")
+        sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
+        sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+
+    r = sub.add_parser("run", help="map the files and sync every row to SIRO", epilog=EPILOG_RUN,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(r)
+    r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
+    r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+    r.add_argument("--sandbox", action="store_true",
+                   help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)")
+    r.add_argument("--concurrency", type=_pos_int, default=8, help="requests in flight at once (default 8)")
+    r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
+    r.add_argument("--retry-max-seconds", type=_pos_float, default=300.0,
+                   help="stop retrying a record after this long (default 300)")
+    r.add_argument("--retry-backoff", type=_nonneg_float, default=0.5,
+                   help="first retry wait in seconds, doubled each try, jittered (default 0.5)")
+    r.add_argument("--connect-timeout", type=_pos_float, default=10.0, help="seconds (default 10)")
+    r.add_argument("--read-timeout", type=_pos_float, default=60.0, help="seconds (default 60)")
+    r.add_argument("--no-preflight", action="store_true",
+                   help="skip the token check (GET caller-identity) before sending")
+
+    v = sub.add_parser("validate", help="build every payload and write the report; send nothing",
+                       epilog=EPILOG_VALIDATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(v)
+    v.add_argument("--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON")
+
+    s = sub.add_parser("sandbox", help="run the SIRO emulator on 127.0.0.1 (for rehearsals)",
+                       epilog=EPILOG_SANDBOX, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
+    s.add_argument("--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)")
+    s.add_argument("--latency", type=_nonneg_float, default=0.0, help="seconds added to each answer")
+    s.add_argument("--error-rate", type=_fraction, default=0.0, help="share of requests answered 5xx")
+    s.add_argument("--throttle-rate", type=_fraction, default=0.0, help="share answered 429 + Retry-After")
+    s.add_argument("--drop-rate", type=_fraction, default=0.0, help="share of connections dropped")
+    s.add_argument("--rate-per-min", type=_pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sandbox":
+            return _sandbox(args)
+        return _run(args)
+    except BulkSyncError as exc:
+        _err(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_ABORTED
+    except BrokenPipeError:  # e.g. `bulk-sync validate ... --show 5 | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return EXIT_ROWS_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    dry = args.command == "validate"
+    plan = prepare(args.files, args.mapping, sheet=args.sheet, encoding=args.encoding)
+    for w in plan.warnings:
+        _err(f"warning: {w}")
+    server = None
+    if dry:
+        settings = RunSettings(token="unused", dry_run=True, limit=args.limit)  # type: ignore[arg-type]
+    else:
+        if args.sandbox and args.base_url:
+            raise UsageError("--sandbox and --base-url exclude each other")
+        if args.sandbox:
+            try:
+                token = read_token(args.token_file)
+            except UsageError:
+                token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
+            from .sandbox import SandboxServer
+
+            server = SandboxServer(token.get_secret_value()).start()
+            base_url = server.base_url
+            _say(args, f"sandbox: SIRO emulator listening on {base_url} (records are discarded at exit)")
+        else:
+            token = read_token(args.token_file)
+            base_url = args.base_url or PRODUCTION_BASE_URL
+        settings = RunSettings(
+            base_url=base_url, token=token, concurrency=args.concurrency, limit=args.limit,
+            retry=RetryPolicy(max_attempts=args.max_attempts, max_elapsed=args.retry_max_seconds,
+                              backoff_base=args.retry_backoff),
+            timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout),
+        )
+    report_path = Path(args.report) if args.report else _default_report(plan)
+    try:
+        summary = _execute(args, plan, settings, report_path)
+    finally:
+        if server is not None:
+            server.stop()
+    _print_summary(args, summary, report_path, dry)
+    if summary.aborted:
+        _err(f"aborted: {summary.aborted}")
+        return EXIT_ABORTED
+    return EXIT_OK if summary.all_good else EXIT_ROWS_FAILED
+
+
+def _execute(args: argparse.Namespace, plan: Plan, settings: RunSettings, report_path: Path) -> Summary:
+    show = getattr(args, "show", 0)
+    shown: list[Payload] = []
+
+    def on_payload(p: Payload) -> None:
+        if len(shown) < show:
+            shown.append(p)
+            print(json.dumps(p.body, indent=2, ensure_ascii=False))
+
+    try:
+        report = CsvReport(report_path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
+    bar = _progress(args)
+    with report:
+        def emit(result: RowResult) -> None:
+            report.write(result)
+            bar(result)
+
+        try:
+            return run(plan, settings, emit, on_payload=on_payload if show else None)
+        finally:
+            bar(None)
+
+
+def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
+    """A tqdm bar on the terminal (rows/s, counts); nothing when output is not a terminal."""
+    if args.quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return lambda r: None
+    from tqdm import tqdm
+
+    bar = tqdm(unit="row", desc="rows", dynamic_ncols=True, smoothing=0.1)
+    bad = 0
+
+    def update(result: RowResult | None) -> None:
+        nonlocal bad
+        if result is None:
+            bar.close()
+            return
+        if result.status not in {"synced", "valid"}:
+            bad += 1
+            bar.set_postfix(not_synced=bad, refresh=False)
+        bar.update(1)
+
+    return update
+
+
+def _print_summary(args: argparse.Namespace, s: Summary, report: Path, dry: bool) -> None:
+    if not args.quiet:
+        verb = "checked" if dry else "processed"
+        print(f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
+              f"({s.rows_per_second:,.0f} rows/s)" + ("" if dry else f", {s.requests} requests"))
+        for status in STATUSES:
+            if s.counts.get(status):
+                print(f"  {status:<9} {s.counts[status]:>9,}")
+        if s.error_types:
+            print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
+    print(f"report: {report}")
+
+
+def _default_report(plan: Plan) -> Path:
+    stem = plan.jobs[0][0].path.stem if plan.jobs else "run"
+    return Path("reports") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import Faults, serve_forever
+
+    try:
+        token = read_token(args.token_file).get_secret_value()
+        print("sandbox: accepting the token from " + (args.token_file or f"${TOKEN_ENV}"))
+    except UsageError:
+        token = "sandbox-" + secrets.token_hex(8)
+        print(f"sandbox: no token configured; accepting the generated token {token}")
+    faults = Faults(latency=args.latency, error_5xx=args.error_rate, throttle=args.throttle_rate,
+                    drop_before=args.drop_rate, rate_per_min=args.rate_per_min)
+    serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True))
+    return EXIT_OK
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, flush=True)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _pos_int(text: str) -> int:
+    return _typed(text, int, lambda v: v > 0, "a whole number above 0")
+
+
+def _nonneg_int(text: str) -> int:
+    return _typed(text, int, lambda v: v >= 0, "a whole number, 0 or more")
+
+
+def _pos_float(text: str) -> float:
+    return _typed(text, float, lambda v: v > 0, "a number above 0")
+
+
+def _nonneg_float(text: str) -> float:
+    return _typed(text, float, lambda v: v >= 0, "a number, 0 or more")
+
+
+def _fraction(text: str) -> float:
+    return _typed(text, float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
+
+
+def _typed(text: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

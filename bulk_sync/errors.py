@@ -1,0 +1,105 @@
+"""Errors: the exception tree, grouped by what the caller does next.
+
+::
+
+    BulkSyncError                    root; every error bulk_sync raises on purpose
+    ├── ConfigError                  could not start: nothing was sent  -> exit 2
+    │   ├── UsageError               bad flags, missing token, bad settings
+    │   ├── MappingError             the mapping YAML is wrong (carries every problem at once)
+    │   └── SourceError              a file cannot be read, or lacks a mapped column
+    ├── FatalError                   stop the run now, drain, write the report -> exit 3
+    │   ├── AuthError                401/403: the token is wrong for every row
+    │   └── Interrupted              SIGINT/SIGTERM
+    └── RetryableError               a transient delivery failure; never escapes upload.py
+
+Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column, message)
+travels with the row to the report and the run goes on.
+
+Foreign libraries' exceptions are translated at exactly one boundary each: httpx in
+``upload.py``, pydantic in ``payload.py``/``mapping.py``, pandas/openpyxl in ``load.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_ABORTED = 3
+
+
+class BulkSyncError(Exception):
+    """Root of every error bulk_sync raises on purpose."""
+
+    exit_code = EXIT_CONFIG
+
+
+class ConfigError(BulkSyncError):
+    """The run could not start; nothing was sent."""
+
+    exit_code = EXIT_CONFIG
+
+
+class UsageError(ConfigError):
+    """Bad command-line flags or settings."""
+
+
+class MappingError(ConfigError):
+    """The mapping file is invalid. ``problems`` holds every problem found, with its place."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"mapping {path}: {len(problems)} {noun}:\n{lines}")
+
+
+class SourceError(ConfigError):
+    """An input file cannot be read, or lacks a column the mapping needs."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class FatalError(BulkSyncError):
+    """Stop dispatching, let in-flight work end, write the report."""
+
+    exit_code = EXIT_ABORTED
+
+
+class AuthError(FatalError):
+    """The API refused the token (401/403). Every further request would fail the same way."""
+
+
+class Interrupted(FatalError):
+    """The run was asked to stop by a signal."""
+
+
+class RetryableError(BulkSyncError):
+    """A transient delivery failure (408/429/5xx, timeout, dropped connection).
+
+    Raised and caught inside ``upload.py`` only; a row whose retries run out becomes a
+    ``failed`` result carrying the last of these as its reason.
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem with one input row, as a person fixing the spreadsheet needs it.
+
+    ``slug`` is stable and machine-readable (``missing-value``, ``invalid-enum``,
+    ``bad-datetime``, ``bad-number``, ``invalid-field``, ``api-rejected``, ...);
+    ``column`` is the spreadsheet header the problem comes from, when known.
+    """
+
+    slug: str
+    message: str
+    column: str | None = None

@@ -1,0 +1,528 @@
+"""Map stage: mapping YAML -> validated spec; ``bind`` it to a file's headers; ``apply`` it to rows.
+
+No I/O besides reading the mapping file itself. The spec is checked completely on load and every
+problem is reported at once with its line in the YAML (see :class:`~bulk_sync.errors.MappingError`).
+Target paths are checked against a *target catalog* supplied by the caller (the payload stage
+derives it from its models), so this module does not depend on the payload models.
+
+Mapping language v1 (documented in mappings/README.md)::
+
+    version: 1
+    fields:
+      externalId: {column: Appointment ID, required: true}
+      subject: Subject                                  # shorthand for {column: Subject}
+      startTime: {column: Start, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/Chicago}}
+      engagementType.activityType: {column: Type, map: {Sales Meeting: MEETING}}
+      engagementType.name: {value: Sales appointment}  # a constant
+      account.addresses[0].city: City
+      account.phoneNumbers[0]: Phone
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import MappingError, RowError, SourceError
+from .load import Chunk
+
+_SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])?"
+_PATH_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
+_INDEX_RE = re.compile(r"\[\d*\]")
+_APPEND = -1  # token for `[]`
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetKind:
+    """What a leaf of the payload accepts: ``string``, ``number``, ``boolean`` or ``enum``."""
+
+    kind: str
+    nullable: bool = False
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    local_time: bool = False  # startTimeLocalized: wall-clock time without zone
+
+
+# --------------------------------------------------------------------------- the YAML schema
+
+
+class DatetimeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: str | list[str] | None = None
+    timezone: str | None = None
+
+    @property
+    def formats(self) -> list[str]:
+        if self.format is None:
+            return []
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str | None = None
+    value: Scalar = None
+    required: bool = False
+    map: dict[str, Scalar] | None = None
+    default: Scalar = None
+    datetime: DatetimeSpec | None = None
+
+    @field_validator("column")
+    @classmethod
+    def _column_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("column name is blank")
+        return v
+
+
+class MappingFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: Literal[1]
+    description: str | None = None
+    fields: dict[str, FieldSpec]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Field_:
+    """One compiled field: where its value comes from and how it is converted."""
+
+    target: str
+    tokens: tuple[str | int, ...]
+    kind: TargetKind
+    spec: FieldSpec
+
+    @property
+    def column(self) -> str | None:
+        return self.spec.column
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    path: str
+    fields: tuple[Field_, ...]
+    description: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(f.column for f in self.fields if f.column is not None))
+
+
+def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpec:
+    """Read and validate a mapping file. Raises MappingError listing every problem with its line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise MappingError(str(p), ["file not found"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(str(p), [f"cannot be read: {exc}"]) from exc
+    return parse_mapping(text, catalog, str(p))
+
+
+def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mapping>") -> MappingSpec:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise MappingError(name, [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    if node is None:
+        raise MappingError(name, ["the file is empty; it needs `version: 1` and `fields:`"])
+    places: dict[tuple[Any, ...], str] = {}
+    problems: list[str] = []
+    _index_places(node, (), places, problems)
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise MappingError(name, ["the top level must be a mapping with `version: 1` and `fields:`"])
+    fields_raw = data.get("fields")
+    if isinstance(fields_raw, dict):  # `target: Column` is shorthand for `target: {column: Column}`
+        data["fields"] = {k: ({"column": v} if isinstance(v, str) else v) for k, v in fields_raw.items()}
+    try:
+        mf = MappingFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(f"{_place(places, loc)}{_loc_text(loc)}: {_schema_msg(err)}")
+        raise MappingError(name, problems) from exc
+    fields = _check_fields(mf, catalog, places, problems)
+    if problems:
+        raise MappingError(name, problems)
+    return MappingSpec(name, tuple(fields), mf.description)
+
+
+def _index_places(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], str], problems: list[str]) -> None:
+    out[path] = f"line {node.start_mark.line + 1}: "
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(f"line {key_node.start_mark.line + 1}: {_loc_text((*path, key))}: duplicate key")
+            seen.add(key)
+            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
+            _index_places(value_node, (*path, key), out, problems)
+            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_places(item, (*path, i), out, problems)
+
+
+def _place(places: dict[tuple[Any, ...], str], loc: tuple[Any, ...]) -> str:
+    while loc:
+        if loc in places:
+            return places[loc]
+        loc = loc[:-1]
+    return places.get((), "")
+
+
+def _loc_text(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc) if loc else "(top level)"
+
+
+def _schema_msg(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "literal_error" and err["loc"] == ("version",):
+        return f"unsupported mapping version {err.get('input')!r}; this bulk_sync reads version 1"
+    return str(err["msg"])
+
+
+def _check_fields(
+    mf: MappingFile, catalog: dict[str, TargetKind], places: dict[tuple[Any, ...], str], problems: list[str]
+) -> list[Field_]:
+    fields: list[Field_] = []
+    for target, spec in mf.fields.items():
+        where = places.get(("fields", target), "")
+        start = len(problems)
+
+        def bad(msg: str, *sub: str, _where: str = where, _target: str = target) -> None:
+            problems.append(f"{places.get(('fields', _target, *sub), _where)}fields.{_target}: {msg}")
+
+        if not _PATH_RE.match(target):
+            bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
+            continue
+        if re.search(r"\[\]\.", target):
+            bad("`[]` (append) is for lists of values such as account.phoneNumbers[]; "
+                "for lists of objects give the position, e.g. engagementUsers[0].email")
+            continue
+        key = _INDEX_RE.sub("[]", target)
+        kind = catalog.get(key)
+        if kind is None:
+            close = difflib.get_close_matches(key, list(catalog), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            bad(f"unknown SIRO field{hint}")
+            continue
+        if (spec.column is None) == ("value" not in spec.model_fields_set):
+            bad("needs exactly one of `column` (read from the file) or `value` (a constant)")
+        for sub, v in (("value", spec.value), ("default", spec.default)):
+            if sub in spec.model_fields_set and v is not None:
+                msg = _check_constant(v, kind)
+                if msg:
+                    bad(msg, sub)
+        if spec.map is not None:
+            for src, v in spec.map.items():
+                msg = _check_constant(v, kind) if v is not None else None
+                if msg:
+                    bad(f"map value for {src!r}: {msg}", "map", src)
+        if spec.datetime is not None:
+            if kind.kind != "string":
+                bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
+            tz = spec.datetime.timezone
+            if tz is None and not kind.local_time:
+                bad("`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
+                    "America/New_York, or UTC)", "datetime")
+            elif tz is not None and _zone(tz) is None:
+                bad(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)", "datetime", "timezone")
+            for f in spec.datetime.formats:
+                if "%" not in f:
+                    bad(f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')", "datetime", "format")
+        if len(problems) == start:
+            fields.append(Field_(target, _tokens(target), kind, spec))
+    if "externalId" not in mf.fields:
+        problems.append(f"{places.get(('fields',), '')}fields: externalId must be mapped (it is SIRO's sync key)")
+    return fields
+
+
+def _check_constant(v: Scalar, kind: TargetKind) -> str | None:
+    if kind.kind == "enum" and (not isinstance(v, str) or _enum_member(v, kind) is None):
+        return f"{v!r} is not one of {', '.join(kind.choices)}"
+    if kind.kind == "number" and (isinstance(v, bool) or not isinstance(v, int | float)):
+        return f"{v!r} is not a number"
+    if kind.kind == "boolean" and not isinstance(v, bool):
+        return f"{v!r} is not true/false"
+    return None
+
+
+def _tokens(target: str) -> tuple[str | int, ...]:
+    out: list[str | int] = []
+    for seg in target.split("."):
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d*)\])?$", seg)
+        assert m is not None
+        out.append(m.group(1))
+        if m.group(2) is not None:
+            out.append(int(m.group(2)) if m.group(2) else _APPEND)
+    return tuple(out)
+
+
+def _zone(name: str) -> dt.tzinfo | None:
+    if name.upper() in {"UTC", "Z"}:
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _enum_member(value: str, kind: TargetKind) -> str | None:
+    norm = value.strip().casefold()
+    return next((c for c in kind.choices if c.casefold() == norm), None)
+
+
+# --------------------------------------------------------------------------- binding to a file
+
+
+@dataclass(frozen=True)
+class BoundMapping:
+    """A spec whose column names are resolved to one file's actual headers."""
+
+    spec: MappingSpec
+    columns: dict[str, str]  # spec column -> header in the file
+
+
+def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
+    """Resolve mapped columns against ``headers`` (exact, then case/space-insensitive).
+
+    Raises SourceError naming every missing column and listing the headers the file has.
+    """
+    exact = set(headers)
+    loose = {_loose(h): h for h in headers}
+    resolved: dict[str, str] = {}
+    missing: list[str] = []
+    for col in spec.columns:
+        if col in exact:
+            resolved[col] = col
+        elif _loose(col) in loose:
+            resolved[col] = loose[_loose(col)]
+        else:
+            missing.append(col)
+    if missing:
+        parts = []
+        for col in missing:
+            close = difflib.get_close_matches(col, list(headers), n=1, cutoff=0.6)
+            parts.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        noun = "column" if len(missing) == 1 else "columns"
+        raise SourceError(
+            label,
+            f"{noun} {', '.join(parts)} from mapping {spec.path} not found; "
+            f"the file has: {', '.join(repr(h) for h in headers)}",
+        )
+    return BoundMapping(spec, resolved)
+
+
+def _loose(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+# --------------------------------------------------------------------------- applying to rows
+
+
+@dataclass(slots=True)
+class MappedRecord:
+    """One input row after mapping: nested values, where each leaf came from, and problems."""
+
+    file: str
+    sheet: str | None
+    row_number: int
+    external_id: str | None
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)  # concrete path -> column
+    errors: list[RowError] = field(default_factory=list)
+    targets: dict[str, str] = field(default_factory=dict)  # mapping target -> column (shared, all rows)
+
+
+def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
+    """Map every row of ``chunk``. Bad cells become RowErrors on the record; never raises."""
+    out: list[MappedRecord] = []
+    fields = bound.spec.fields
+    columns = bound.columns
+    targets = {f.target: columns[f.column] for f in fields if f.column is not None}
+    for row in chunk.rows():
+        tree: dict[str, Any] = {}
+        errors: list[RowError] = []
+        for f in fields:
+            header = columns[f.column] if f.column is not None else None
+            result = _convert(f, row.cells.get(header, "") if header is not None else None, header)
+            if isinstance(result, RowError):
+                errors.append(result)
+            elif result is not _OMIT:
+                _put(tree, f.tokens, (result, header))
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        _finish(tree, (), values, sources)
+        ext = values.get("externalId")
+        out.append(MappedRecord(row.file, row.sheet, row.row_number, ext if isinstance(ext, str) else None,
+                                values, sources, errors, targets))
+    return out
+
+
+_OMIT = object()
+
+
+def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
+    spec, kind = f.spec, f.kind
+    if cell is None:  # a constant
+        return spec.value
+    text = cell.strip()
+    if not text:
+        if spec.default is not None:
+            return spec.default
+        if spec.required:
+            return RowError("missing-value", f"{f.target} is required but the cell is empty", header)
+        return _OMIT
+    if spec.map is not None:
+        norm = _loose(text)
+        for k, v in spec.map.items():
+            if _loose(str(k)) == norm:
+                return _OMIT if v is None else v
+        if kind.kind == "enum" and _enum_member(text, kind) is None:
+            return RowError("invalid-enum", f"{text!r} is not a known value for {f.target}: the mapping "
+                            f"maps {', '.join(repr(str(k)) for k in spec.map)}; SIRO also accepts "
+                            f"{', '.join(kind.choices)}", header)
+    try:
+        if spec.datetime is not None:
+            return _datetime(text, spec.datetime, kind.local_time)
+        if kind.kind == "enum":
+            member = _enum_member(text, kind)
+            if member is None:
+                return RowError("invalid-enum", f"{text!r} is not one of {', '.join(kind.choices)} "
+                                f"(add a `map:` to the mapping to translate it)", header)
+            return member
+        if kind.kind == "number":
+            return _number(text)
+        if kind.kind == "boolean":
+            return _boolean(text)
+    except _CellError as exc:
+        return RowError(exc.slug, f"{f.target}: {exc}", header)
+    return text
+
+
+class _CellError(ValueError):
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(message)
+        self.slug = slug
+
+
+def _number(text: str) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _CellError("bad-number", f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _CellError("bad-number", f"{text!r} is not a finite number")
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+
+
+def _boolean(text: str) -> bool:
+    low = text.casefold()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise _CellError("bad-boolean", f"{text!r} is not true/false (or yes/no, 1/0)")
+
+
+def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
+    parsed: dt.datetime | None = None
+    for fmt in spec.formats:
+        try:
+            parsed = dt.datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    if parsed is None:
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            want = " or ".join(repr(f) for f in spec.formats) or "ISO 8601"
+            raise _CellError("bad-datetime", f"{text!r} does not match {want}") from None
+    tz = _zone(spec.timezone) if spec.timezone else None
+    if parsed.tzinfo is None:
+        if tz is None:  # only startTimeLocalized may omit the zone: wall-clock in, wall-clock out
+            return parsed.strftime("%Y-%m-%dT%H:%M:%S")
+        aware = parsed.replace(tzinfo=tz, fold=0)  # fold=0: an ambiguous time takes the earlier instant
+        back = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
+        if back != parsed:
+            raise _CellError("bad-datetime", f"{text!r} does not exist in {spec.timezone} "
+                             "(clocks skip that hour when daylight saving time starts)")
+    else:
+        aware = parsed.astimezone(tz) if tz is not None else parsed
+    if local:
+        return aware.strftime("%Y-%m-%dT%H:%M:%S")
+    return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _put(tree: dict[Any, Any], tokens: tuple[str | int, ...], leaf: tuple[Any, str | None]) -> None:
+    node: dict[Any, Any] = tree
+    for i, tok in enumerate(tokens):
+        if tok == _APPEND:
+            tok = ("append", len(node))  # keeps the fields' order after explicit indexes
+        if i == len(tokens) - 1:
+            node[tok] = leaf
+        else:
+            node = node.setdefault(tok, {})
+
+
+def _finish(node: dict[Any, Any], path: tuple[Any, ...], out: dict[str, Any], sources: dict[str, str]) -> None:
+    """Turn the sparse tree into plain dicts/lists; index keys become compact lists."""
+    for key, child in node.items():
+        value, _ = _finish_value(child, (*path, key), sources)
+        out[key] = value
+
+
+def _finish_value(child: Any, path: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, None]:
+    if isinstance(child, tuple):  # a leaf: (value, column)
+        if child[1] is not None:
+            sources[path_text(path)] = child[1]
+        return child[0], None
+    if child and all(not isinstance(k, str) for k in child):  # a list: int or ("append", n) keys
+        items = []
+        for i, k in enumerate(sorted(child, key=_list_order)):
+            items.append(_finish_value(child[k], (*path, i), sources)[0])
+        return items, None
+    obj: dict[str, Any] = {}
+    _finish(child, path, obj, sources)
+    return obj, None
+
+
+def _list_order(k: Any) -> tuple[int, int]:
+    return (1, k[1]) if isinstance(k, tuple) else (0, k)
+
+
+def path_text(loc: Iterable[Any]) -> str:
+    """('account', 'addresses', 0, 'zip') -> 'account.addresses[0].zip'."""
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out

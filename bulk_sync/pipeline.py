@@ -1,0 +1,301 @@
+"""Pipeline: wires load -> map -> build payload -> upload for one run.
+
+Two phases, so that nothing is sent when the run cannot start:
+
+* :func:`prepare` reads the mapping, opens every file, reads their headers and binds the mapping
+  to them; any problem raises a :class:`~bulk_sync.errors.ConfigError` before a byte is sent.
+* :func:`execute` streams the rows through the stages and emits exactly one
+  :class:`~bulk_sync.report.RowResult` per input row, **in input order**, through a callback.
+
+Concurrency: one reader (this coroutine) feeds a bounded queue; ``concurrency`` workers take
+records from it. Two records with the same externalId are never in flight together.
+Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight requests finish
+(a second signal cancels them); every row not sent is still reported, as ``not_sent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import mapping, payload
+from .errors import AuthError, FatalError, Interrupted
+from .load import Source, open_source
+from .mapping import BoundMapping, MappedRecord, MappingSpec
+from .payload import Payload
+from .report import FAILED, INVALID, NOT_SENT, VALID, RowResult, Summary
+from .settings import RunSettings
+from .upload import Outcome, Uploader
+
+Emit = Callable[[RowResult], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything checked before sending: the mapping and each file bound to it."""
+
+    spec: MappingSpec
+    jobs: tuple[tuple[Source, BoundMapping], ...]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{src.label}: {w}" for src, _ in self.jobs for w in src.warnings]
+
+
+def prepare(
+    files: list[str | Path], mapping_path: str | Path, *, sheet: str | None = None, encoding: str | None = None
+) -> Plan:
+    """Load the mapping and open every file. Raises ConfigError (nothing sent) on any problem."""
+    spec = mapping.load_mapping(mapping_path, payload.target_catalog())
+    jobs = []
+    for f in files:
+        src = open_source(f, sheet=sheet, encoding=encoding)
+        jobs.append((src, mapping.bind(spec, src.headers, src.label)))
+    return Plan(spec, tuple(jobs))
+
+
+def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: object) -> Summary:
+    """Synchronous entry point: execute the plan on a fresh event loop."""
+    return asyncio.run(execute(plan, settings, emit, **kwargs))  # type: ignore[arg-type]
+
+
+class _Ordered:
+    """Re-orders results into input order before they reach the callback; counts them."""
+
+    def __init__(self, emit: Emit, summary: Summary) -> None:
+        self._emit = emit
+        self._summary = summary
+        self._next = 0
+        self._pending: dict[int, RowResult] = {}
+        self._drained = asyncio.Event()
+
+    def put(self, seq: int, result: RowResult) -> None:
+        self._pending[seq] = result
+        while self._next in self._pending:
+            r = self._pending.pop(self._next)
+            self._summary.add(r)
+            self._emit(r)
+            self._next += 1
+        if len(self._pending) < 1000:
+            self._drained.set()
+
+    def flush_all(self) -> None:
+        """Emit whatever is left, in order, even across gaps (after a hard stop)."""
+        for seq in sorted(self._pending):
+            r = self._pending.pop(seq)
+            self._summary.add(r)
+            self._emit(r)
+
+    async def backpressure(self, limit: int = 10_000) -> None:
+        """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
+        while len(self._pending) > limit:
+            self._drained.clear()
+            await self._drained.wait()
+
+
+def _result(rec: MappedRecord, status: str, **kw: object) -> RowResult:
+    return RowResult(rec.file, rec.sheet, rec.row_number, rec.external_id, status, **kw)  # type: ignore[arg-type]
+
+
+def _from_outcome(rec: MappedRecord, out: Outcome) -> RowResult:
+    column = None
+    if out.issues:  # a 422 names payload paths: find the spreadsheet columns behind them
+        cols = [rec.sources[p] for p, _ in out.issues if p in rec.sources]
+        column = "; ".join(dict.fromkeys(cols)) or None
+    return _result(rec, out.status, error_type=out.error_type, column=column, message=out.message,
+                   http_status=out.http_status, attempts=out.attempts, siro_id=out.siro_id)
+
+
+class _Stop:
+    """Why and how hard the run is stopping."""
+
+    def __init__(self) -> None:
+        self.reason: FatalError | None = None
+        self.hard = False
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+
+Queue = asyncio.Queue[tuple[int, MappedRecord, Payload] | None]
+
+
+def _not_sent(rec: MappedRecord, stop: _Stop) -> RowResult:
+    return _result(rec, NOT_SENT, error_type="aborted", message=f"not sent: {stop.reason}")
+
+
+def _in_flight_lost(rec: MappedRecord) -> RowResult:
+    return _result(rec, NOT_SENT, error_type="interrupted", message=(
+        "the run was stopped while this record was in flight; SIRO may or may not have it: "
+        "run again to be sure (re-sending is safe)"))
+
+
+async def execute(
+    plan: Plan,
+    settings: RunSettings,
+    emit: Emit,
+    *,
+    transport: object | None = None,
+    preflight: bool = True,
+    handle_signals: bool = True,
+    grace_seconds: float = 30.0,
+    on_payload: Callable[[Payload], None] | None = None,
+) -> Summary:
+    """Stream every row through the stages; emit one RowResult per row, in input order."""
+    summary = Summary(files=[src.label for src, _ in plan.jobs])
+    ordered = _Ordered(emit, summary)
+    stop = _Stop()
+    if settings.dry_run:
+        await _read_all(plan, settings, ordered, stop, None, on_payload)
+        summary.finished = time.monotonic()
+        return summary
+    queue: Queue = asyncio.Queue(settings.concurrency * 4)
+    inflight: dict[str, asyncio.Event] = {}
+    tasks: list[asyncio.Task[None]] = []
+    loop = asyncio.get_running_loop()
+
+    async def worker(up: Uploader) -> None:
+        while (item := await queue.get()) is not None:
+            seq, rec, body = item
+            if stop:
+                ordered.put(seq, _not_sent(rec, stop))
+                continue
+            try:
+                while (busy := inflight.get(body.external_id)) is not None:
+                    await busy.wait()
+            except asyncio.CancelledError:
+                ordered.put(seq, _not_sent(rec, stop))
+                raise
+            done = inflight[body.external_id] = asyncio.Event()
+            try:
+                outcome = await up.send(body)
+                ordered.put(seq, _from_outcome(rec, outcome))
+            except AuthError as exc:
+                halt(exc)
+                ordered.put(seq, _result(rec, FAILED, error_type="auth-refused", message=str(exc)))
+            except asyncio.CancelledError:
+                ordered.put(seq, _in_flight_lost(rec))
+                raise
+            finally:
+                del inflight[body.external_id]
+                done.set()
+
+    def halt(reason: FatalError) -> None:
+        if not stop:
+            stop.reason = reason
+            up.stopping = True
+            loop.call_later(grace_seconds, hard_stop)
+
+    def hard_stop() -> None:
+        stop.hard = True
+        for t in tasks:
+            t.cancel()
+
+    def on_signal(signame: str) -> None:
+        if stop:
+            hard_stop()
+        else:
+            halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
+
+    with _signals(on_signal, enabled=handle_signals):
+        async with Uploader(settings, transport=transport) as up:  # type: ignore[arg-type]
+            if preflight:
+                try:
+                    await up.check_identity()
+                except AuthError as exc:
+                    halt(exc)
+            tasks.extend(loop.create_task(worker(up)) for _ in range(settings.concurrency))
+            reader = loop.create_task(_read_all(plan, settings, ordered, stop, queue))
+            tasks.append(reader)
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            for _ in range(settings.concurrency):
+                if stop.hard:
+                    break
+                await queue.put(None)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            while not queue.empty():  # left behind by a hard stop
+                if (item := queue.get_nowait()) is not None:
+                    ordered.put(item[0], _not_sent(item[1], stop))
+            ordered.flush_all()
+            summary.requests = up.requests_sent
+    if stop.reason is not None:
+        summary.aborted = str(stop.reason)
+    summary.finished = time.monotonic()
+    return summary
+
+
+async def _read_all(
+    plan: Plan,
+    settings: RunSettings,
+    ordered: _Ordered,
+    stop: _Stop,
+    queue: Queue | None,
+    on_payload: Callable[[Payload], None] | None = None,
+) -> None:
+    seq = 0
+    for rec in _records(plan, settings.limit):
+        if stop.hard:
+            return  # a second signal: write what we have, now
+        if stop:
+            ordered.put(seq, _not_sent(rec, stop))
+        else:
+            built = payload.build(rec)
+            if isinstance(built, list):
+                ordered.put(seq, _invalid(rec, built))
+            elif queue is None:
+                if on_payload is not None:
+                    on_payload(built)
+                ordered.put(seq, _result(rec, VALID))
+            else:
+                try:
+                    await queue.put((seq, rec, built))
+                except asyncio.CancelledError:
+                    ordered.put(seq, _not_sent(rec, stop))
+                    raise
+        seq += 1
+        if seq % 500 == 0:
+            await ordered.backpressure()
+            await asyncio.sleep(0)
+
+
+def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
+    n = 0
+    for src, bound in plan.jobs:
+        for chunk in src.chunks():
+            for rec in mapping.apply(bound, chunk):
+                if limit is not None and n >= limit:
+                    return
+                n += 1
+                yield rec
+
+
+def _invalid(rec: MappedRecord, errors: list[mapping.RowError]) -> RowResult:
+    columns = "; ".join(dict.fromkeys(e.column for e in errors if e.column)) or None
+    return _result(rec, INVALID, error_type=errors[0].slug, column=columns,
+                   message="; ".join(e.message for e in errors))
+
+
+@contextlib.contextmanager
+def _signals(handler: Callable[[str], None], *, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

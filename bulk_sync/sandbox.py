@@ -1,0 +1,372 @@
+"""Sandbox: a SIRO-compatible emulator of the sync endpoints, on 127.0.0.1, with fault injection.
+
+It behaves like the External API as far as bulk_sync can tell: bearer-token check (401 with
+``{"error": ...}``), the request body validated against the provider's OpenAPI schema (shipped as
+``siro-openapi.yaml``) with SIRO-style ``422 {"name": "ZodError", "issues": [...]}`` answers, upsert
+by externalId, ``GET /v1/core/auth/caller-identity``, ``GET /v1/integrations/engagements?externalId=``,
+and both the single and the batch sync endpoints. A batch is validated whole and stored
+all-or-nothing (the real API does not document this; it is the strictest reading).
+
+Fault injection (:class:`Faults`) makes it misbehave on purpose: latency, 5xx, 429 with and
+without Retry-After, connections dropped before or after the record is stored, slow answers,
+and a real per-minute rate limit. ``GET /_sandbox/stats`` tells what it received.
+
+Not part of the pipeline; nothing in the stages imports it. ``run --sandbox`` starts it in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+from aiohttp import web
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+SCHEMA_RESOURCE = "siro-openapi.yaml"
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+@dataclass
+class Faults:
+    """What the sandbox does wrong, on purpose. Probabilities are per request (0..1)."""
+
+    latency: float = 0.0  # seconds added to every sync answer
+    error_5xx: float = 0.0
+    throttle: float = 0.0  # 429 with Retry-After
+    throttle_bare: float = 0.0  # 429 without Retry-After
+    retry_after: float = 1.0  # the Retry-After value, seconds
+    drop_before: float = 0.0  # close the connection before storing anything
+    drop_after: float = 0.0  # store the record(s), then close without answering
+    slow: float = 0.0  # store, then answer only after `slow_seconds`
+    slow_seconds: float = 5.0
+    rate_per_min: int | None = None  # a real sliding-window limit, like SIRO's 1000/min/token
+    max_body_bytes: int = 10 * 1024 * 1024
+    validate: bool = True
+    seed: int | None = None
+
+
+@dataclass
+class SandboxState:
+    """What the sandbox holds and has seen. Read it after a run (or via /_sandbox/stats)."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> last payload
+    writes: Counter[str] = field(default_factory=Counter)  # externalId -> times stored
+    responses: Counter[int] = field(default_factory=Counter)  # HTTP status -> count
+    requests: int = 0
+    dropped: int = 0
+    ids: dict[str, str] = field(default_factory=dict)  # externalId -> sandbox id
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "records": len(self.records),
+            "writes": sum(self.writes.values()),
+            "requests": self.requests,
+            "dropped": self.dropped,
+            "responses": {str(k): v for k, v in sorted(self.responses.items())},
+        }
+
+
+def _openapi_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema `anyOf [null, ...]`, recursively."""
+    if isinstance(node, list):
+        return [_openapi_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if k not in {"nullable", "description"}}
+    if node.get("nullable"):
+        return {"anyOf": [{"type": "null"}, out]}
+    return out
+
+
+def load_validators() -> tuple[Draft202012Validator, Draft202012Validator]:
+    """Validators for one engagement body and for a batch array, from the shipped OpenAPI file."""
+    text = resources.files("bulk_sync").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    components = _openapi_to_jsonschema(yaml.safe_load(text)["components"])
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)))
+    one = {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
+    many = {"type": "array", "items": {"$ref": "#/components/schemas/EngagementSyncInput"},
+            "components": components}
+    return (Draft202012Validator(one, format_checker=checker),
+            Draft202012Validator(many, format_checker=checker))
+
+
+def zod_issues(errors: list[ValidationError]) -> list[dict[str, Any]]:
+    """jsonschema errors -> Zod-style issues ({code, path, message, ...}) as SIRO answers them."""
+    issues = []
+    for err in errors:
+        err = _innermost(err)
+        path = list(err.absolute_path)
+        if err.validator == "required":
+            missing = [k for k in err.validator_value if k not in (err.instance or {})]
+            for key in missing:
+                issues.append({"code": "invalid_type", "expected": "string", "received": "undefined",
+                               "path": [*path, key], "message": "Required"})
+            continue
+        if err.validator == "enum":
+            options = " | ".join(f"'{v}'" for v in err.validator_value)
+            issues.append({"code": "invalid_enum_value", "path": path,
+                           "message": f"Invalid enum value. Expected {options}, received '{err.instance}'"})
+        elif err.validator == "type":
+            got = "null" if err.instance is None else type(err.instance).__name__
+            issues.append({"code": "invalid_type", "expected": str(err.validator_value), "received": got,
+                           "path": path, "message": f"Expected {err.validator_value}, received {got}"})
+        elif err.validator == "format":
+            issues.append({"code": "invalid_string", "validation": "datetime", "path": path,
+                           "message": "Invalid datetime"})
+        else:
+            issues.append({"code": "custom", "path": path, "message": err.message})
+    return issues
+
+
+def _innermost(err: ValidationError) -> ValidationError:
+    """For `anyOf [null, X]`, the error of the X branch (what Zod would report)."""
+    while err.validator == "anyOf" and err.context:
+        branches = [e for e in err.context if e.schema != {"type": "null"}]
+        if not branches:
+            break
+        err = min(branches, key=lambda e: len(e.relative_schema_path))
+    return err
+
+
+class Sandbox:
+    """The aiohttp application and its state."""
+
+    def __init__(self, token: str, faults: Faults | None = None) -> None:
+        self.token = token
+        self.faults = faults or Faults()
+        self.state = SandboxState()
+        self._rng = random.Random(self.faults.seed)
+        self._window: deque[float] = deque()
+        self._one, self._many = load_validators()
+        self._lock = threading.Lock()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.faults.max_body_bytes + 1024)
+        app.router.add_put("/v1/integrations/sync/engagements", self._sync_one)
+        app.router.add_put("/v1/integrations/sync/batch/engagements", self._sync_batch)
+        app.router.add_get("/v1/core/auth/caller-identity", self._identity)
+        app.router.add_get("/v1/integrations/engagements", self._list)
+        app.router.add_get("/_sandbox/stats", self._stats)
+        return app
+
+    # -- handlers ------------------------------------------------------------------
+
+    async def _identity(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        return web.json_response({"data": {"organizationId": "org_sandbox", "type": "organization-api-token",
+                                           "name": "bulk_sync sandbox"}})
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        ext = request.query.get("externalId")
+        items = [self._engagement(e) for e in self.state.records if ext is None or e == ext]
+        return web.json_response({"data": items[:100], "hasNextPage": len(items) > 100, "total": len(items)})
+
+    async def _stats(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.state.stats())
+
+    async def _sync_one(self, request: web.Request) -> web.StreamResponse:
+        return await self._sync(request, batch=False)
+
+    async def _sync_batch(self, request: web.Request) -> web.StreamResponse:
+        return await self._sync(request, batch=True)
+
+    async def _sync(self, request: web.Request, *, batch: bool) -> web.StreamResponse:
+        self.state.requests += 1
+        resp = await self._answer(request, batch=batch)
+        if resp is not None:
+            self.state.responses[resp.status] += 1
+        return resp if resp is not None else web.Response(status=499)
+
+    async def _answer(self, request: web.Request, *, batch: bool) -> web.StreamResponse | None:
+        f = self.faults
+        if (denied := self._auth(request)) is not None:
+            return denied
+        if f.rate_per_min is not None and not self._admit(f.rate_per_min):
+            return web.json_response({"error": "Too many requests"}, status=429)
+        roll = self._rng.random()
+        for chance, kind in ((f.error_5xx, "5xx"), (f.throttle, "429"), (f.throttle_bare, "429-bare"),
+                             (f.drop_before, "drop")):
+            if roll < chance:
+                break
+            roll -= chance
+        else:
+            kind = ""
+        if f.latency:
+            await asyncio.sleep(f.latency)
+        if kind == "5xx":
+            return web.json_response({"error": "Internal Server Error"}, status=self._rng.choice((500, 502, 503)))
+        if kind == "429":
+            return web.json_response({"error": "Too many requests"}, status=429,
+                                     headers={"Retry-After": f"{f.retry_after:g}"})
+        if kind == "429-bare":
+            return web.json_response({"error": "Too many requests"}, status=429)
+        if request.content_length is not None and request.content_length > f.max_body_bytes:
+            return web.json_response({"error": "Request body too large"}, status=413)
+        raw = await request.read()
+        if kind == "drop":
+            return self._drop(request)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return web.json_response({"error": "Invalid JSON body"}, status=400)
+        if batch and not isinstance(body, list):
+            return web.json_response({"error": "Expected an array of engagements"}, status=400)
+        if f.validate:
+            validator = self._many if batch else self._one
+            errors = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+            if errors:
+                return web.json_response({"name": "ZodError", "issues": zod_issues(errors)}, status=422)
+        items = body if batch else [body]
+        stored = [self._upsert(item) for item in items]
+        roll = self._rng.random()
+        if roll < f.drop_after:
+            return self._drop(request)
+        if roll < f.drop_after + f.slow:
+            await asyncio.sleep(f.slow_seconds)
+        return web.json_response({"data": stored if batch else stored[0]})
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self.state.responses[401] += 1
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return None
+
+    def _admit(self, per_min: int) -> bool:
+        now = time.monotonic()
+        while self._window and now - self._window[0] >= 60.0:
+            self._window.popleft()
+        if len(self._window) >= per_min:
+            return False
+        self._window.append(now)
+        return True
+
+    def _drop(self, request: web.Request) -> None:
+        self.state.dropped += 1
+        if request.transport is not None:
+            request.transport.close()
+        return None
+
+    def _upsert(self, item: dict[str, Any]) -> dict[str, Any]:
+        ext = str(item["externalId"])
+        with self._lock:
+            self.state.records[ext] = copy.deepcopy(item)
+            self.state.writes[ext] += 1
+            self.state.ids.setdefault(ext, f"eng_{len(self.state.ids) + 1:08d}")
+        return self._engagement(ext)
+
+    def _engagement(self, ext: str) -> dict[str, Any]:
+        item = self.state.records[ext]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        et = item.get("engagementType") or {}
+        out = {"id": self.state.ids[ext], "externalId": ext, "engagementType": et.get("name", ""),
+               "createdAt": now, "updatedAt": now, "organizationId": "org_sandbox"}
+        for key in ("direction", "subject", "content", "startTime", "startTimeLocalized", "endTime"):
+            if item.get(key) is not None:
+                out[key] = item[key]
+        return out
+
+
+class SandboxServer:
+    """Runs a :class:`Sandbox` on 127.0.0.1 in a background thread (for tests and ``run --sandbox``)."""
+
+    def __init__(self, token: str, faults: Faults | None = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.sandbox = Sandbox(token, faults)
+        self.host, self.port = host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def state(self) -> SandboxState:
+        return self.sandbox.state
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+        self._thread = threading.Thread(target=self._serve, name="siro-sandbox", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._startup())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
+        self._loop.close()
+
+    async def _startup(self) -> None:
+        self._runner = web.AppRunner(self.sandbox.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(token: str, faults: Faults, host: str, port: int, announce: Any = print) -> None:
+    """`bulk-sync sandbox`: run in the foreground until Ctrl-C."""
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    sandbox = Sandbox(token, faults)
+
+    async def main() -> None:
+        runner = web.AppRunner(sandbox.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+        real_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        announce(f"SIRO sandbox listening on http://{host}:{real_port} (Ctrl-C to stop)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        announce(f"sandbox stopped: {json.dumps(sandbox.state.stats())}")

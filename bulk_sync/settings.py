@@ -1,0 +1,69 @@
+"""Settings: where to send, how fast, how to retry, for one run. Frozen once built.
+
+The CLI turns flags into a :class:`RunSettings`; nothing below the CLI reads flags, the
+environment or files for configuration. The token lives here as a ``SecretStr`` so that it is
+never printed by accident (``repr`` shows ``**********``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .errors import UsageError
+
+PRODUCTION_BASE_URL = "https://functions.siro.ai/api-externalApi"
+TOKEN_ENV = "SIRO_API_TOKEN"
+SINGLE_PATH = "/v1/integrations/sync/engagements"
+BATCH_PATH = "/v1/integrations/sync/batch/engagements"
+IDENTITY_PATH = "/v1/core/auth/caller-identity"
+
+
+class RetryPolicy(BaseModel):
+    """Retry on named conditions only, bounded by attempts and by elapsed time per row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_attempts: int = Field(6, ge=1, le=100)
+    max_elapsed: float = Field(300.0, gt=0)  # seconds from a row's first attempt
+    backoff_base: float = Field(0.5, ge=0)  # first wait; doubles each attempt
+    backoff_cap: float = Field(30.0, ge=0)
+    retry_after_cap: float = Field(300.0, ge=0)  # never wait longer than this for a Retry-After
+
+
+class Timeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    connect: float = Field(10.0, gt=0)
+    read: float = Field(60.0, gt=0)
+
+
+class RunSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    base_url: str = PRODUCTION_BASE_URL
+    token: SecretStr
+    concurrency: int = Field(8, ge=1, le=512)
+    retry: RetryPolicy = RetryPolicy()
+    timeouts: Timeouts = Timeouts()
+    dry_run: bool = False
+    limit: int | None = Field(None, ge=0)  # read at most this many data rows per run
+
+
+def read_token(token_file: str | None, *, env: dict[str, str] | None = None) -> SecretStr:
+    """The API token from ``--token-file`` or ``$SIRO_API_TOKEN``; never from a flag value."""
+    env = dict(os.environ) if env is None else env
+    if token_file:
+        try:
+            text = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the token file {token_file}: {exc.strerror or exc}") from exc
+        if not text:
+            raise UsageError(f"the token file {token_file} is empty")
+        return SecretStr(text)
+    value = env.get(TOKEN_ENV, "").strip()
+    if not value:
+        raise UsageError(
+            f"no API token: set the environment variable {TOKEN_ENV} or pass --token-file PATH "
+            "(an admin creates tokens in SIRO: Person icon -> API Tokens)"
+        )
+    return SecretStr(value)
