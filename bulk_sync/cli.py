@@ -46,7 +46,8 @@ example:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.")
+    p = argparse.ArgumentParser(prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.",
+                                allow_abbrev=False)
     p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
 
     r = sub.add_parser("run", help="map the files and sync every row to SIRO", epilog=EPILOG_RUN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     common(r)
     r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
     r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
@@ -78,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the token check (GET caller-identity) before sending")
 
     v = sub.add_parser("validate", help="build every payload and write the report; send nothing",
-                       epilog=EPILOG_VALIDATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG_VALIDATE, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     common(v)
     v.add_argument("--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON")
 
     s = sub.add_parser("sandbox", help="run the SIRO emulator on 127.0.0.1 (for rehearsals)",
-                       epilog=EPILOG_SANDBOX, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG_SANDBOX, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
     s.add_argument("--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)")

@@ -243,6 +243,8 @@ def cell_text(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):  # openpyxl gives date cells as midnight datetimes
+            return value.date().isoformat()
         return value.isoformat(sep=" ", timespec="seconds") if value.microsecond == 0 else value.isoformat(sep=" ")
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()

@@ -136,11 +136,13 @@ class Uploader:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._transport = transport
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._paused_until = 0.0
         self.requests_sent = 0
@@ -187,7 +189,7 @@ class Uploader:
         """PUT one record, retrying transient failures. Raises AuthError on 401/403."""
         assert self._client is not None
         policy = self.settings.retry
-        started = time.monotonic()
+        started = self._clock()
         body = payload.json_bytes()
         last: RetryableError | None = None
         attempt = 0
@@ -212,28 +214,32 @@ class Uploader:
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
                 last = RetryableError(f"HTTP {resp.status_code}: {message}", http_status=resp.status_code,
                                       retry_after=retry_after)
-                if resp.status_code == 429 and retry_after is not None:
-                    self._pause_all(min(retry_after, policy.retry_after_cap))
             if attempt >= policy.max_attempts or self.stopping:
                 break
             delay = backoff_delay(attempt, policy.backoff_base, policy.backoff_cap, self._rng)
             if last.retry_after is not None:
-                delay = max(delay, min(last.retry_after, policy.retry_after_cap))
-            if time.monotonic() - started + delay > policy.max_elapsed:
+                wait = min(last.retry_after, policy.retry_after_cap)
+                if self._clock() - started + wait > policy.max_elapsed:
+                    break
+                if last.http_status == 429:
+                    self._pause_all(wait)  # the server asked everyone to slow down
+                else:
+                    delay = max(delay, wait)
+            if self._clock() - started + delay > policy.max_elapsed:
                 break
             await self._sleep(delay)
         assert last is not None
         why = "the run was stopping" if self.stopping else "retries exhausted"
         return Outcome(
             "failed", attempt, last.http_status, "retries-exhausted",
-            f"gave up after {attempt} attempt(s) in {time.monotonic() - started:.1f}s ({why}); last error: {last}",
+            f"gave up after {attempt} attempt(s) in {self._clock() - started:.1f}s ({why}); last error: {last}",
         )
 
     def _pause_all(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     async def _wait_for_pause(self) -> None:
-        while (wait := self._paused_until - time.monotonic()) > 0:
+        while (wait := self._paused_until - self._clock()) > 0:
             await self._sleep(wait)
 
 

@@ -1,0 +1,69 @@
+"""Shared fixtures: paths, a SIRO sandbox on loopback, and a helper that runs the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bulk_sync.report import read_report
+from bulk_sync.sandbox import Faults, SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CSV = ROOT / "example_data" / "engagements.csv"
+EXAMPLE_XLSX = ROOT / "example_data" / "engagements.xlsx"
+EXAMPLE_MAPPING = ROOT / "mappings" / "engagements.yaml"
+TOKEN = "test-token-7f3a9c2e5b1d4e6f8a0b"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    report: list[dict[str, str]]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Callable[..., SandboxServer]]:
+    """Factory: start a sandbox (with optional faults) on 127.0.0.1; stopped after the test."""
+    servers: list[SandboxServer] = []
+
+    def start(faults: Faults | None = None, token: str = TOKEN) -> SandboxServer:
+        server = SandboxServer(token, faults).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def cli_env(token: str | None = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
+    if token is not None:
+        env["SIRO_API_TOKEN"] = token
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run `python -m bulk_sync ARGS` as a subprocess; read its report back."""
+
+    def run(*args: str | Path, token: str | None = TOKEN, timeout: float = 120) -> CliResult:
+        report = tmp_path / "report.csv"
+        argv = [sys.executable, "-m", "bulk_sync", *map(str, args)]
+        if args and args[0] in {"run", "validate"} and "--report" not in args:
+            argv += ["--report", str(report)]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout,
+                              cwd=tmp_path)
+        rows = read_report(report) if report.exists() else []
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, rows)
+
+    return run

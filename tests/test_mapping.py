@@ -1,0 +1,203 @@
+"""Mapping v1: validation with places in the YAML, binding to headers, converting cells (as tables)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+from bulk_sync.errors import MappingError, SourceError
+from bulk_sync.load import Chunk
+from bulk_sync.mapping import MappingSpec, apply, bind, parse_mapping
+from bulk_sync.payload import target_catalog
+
+CATALOG = target_catalog()
+
+
+def spec_of(yaml_text: str) -> MappingSpec:
+    return parse_mapping(textwrap.dedent(yaml_text), CATALOG, "m.yaml")
+
+
+def problems_of(yaml_text: str) -> list[str]:
+    with pytest.raises(MappingError) as info:
+        spec_of(yaml_text)
+    return info.value.problems
+
+
+def map_rows(spec: MappingSpec, rows: list[dict[str, str]]) -> list[tuple[dict[str, object], list[list[object]]]]:
+    headers = list(rows[0])
+    bound = bind(spec, headers, "f.csv")
+    chunk = Chunk("f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str))
+    return [(r.values, [[e.slug, e.column] for e in r.errors]) for r in apply(bound, chunk)]
+
+
+def test_every_problem_is_reported_at_once_with_its_line() -> None:
+    problems = problems_of("""\
+        version: 1
+        fields:
+          externalId: {column: Id, requird: true}
+          startTme: Start
+          direction: {column: Dir, map: {In: INWARD}}
+          startTime: {column: Start, datetime: {format: "%m/%d/%Y", timezone: Mars/Olympus}}
+          subject: {column: S, value: x}
+        extra: 1
+        """)
+    text = "\n".join(problems)
+    assert "line 3: fields.externalId.requird: unknown key" in text
+    assert "line 8: extra: unknown key" in text
+    assert len(problems) == 2  # structural errors stop before the field checks
+
+
+def test_field_level_problems_all_at_once() -> None:
+    problems = problems_of("""\
+        version: 1
+        fields:
+          externalId: Id
+          startTme: Start
+          direction: {column: Dir, map: {In: INWARD}}
+          startTime: {column: Start, datetime: {format: "%m/%d/%Y", timezone: Mars/Olympus}}
+          endTime: {column: End, datetime: {format: "%m/%d/%Y"}}
+          subject: {column: S, value: x}
+          engagementUsers[].email: Email
+          opportunity.amount: {value: lots}
+        """)
+    text = "\n".join(problems)
+    assert "line 4: fields.startTme: unknown SIRO field; did you mean startTime" in text
+    assert "line 5: fields.direction: map value for 'In': 'INWARD' is not one of INBOUND, OUTBOUND" in text
+    assert "line 6: fields.startTime: unknown time zone 'Mars/Olympus'" in text
+    assert "line 7: fields.endTime: `datetime` needs a `timezone`" in text
+    assert "line 8: fields.subject: needs exactly one of `column`" in text
+    assert "line 9: fields.engagementUsers[].email: `[]` (append) is for lists of values" in text
+    assert "line 10: fields.opportunity.amount: 'lots' is not a number" in text
+    assert len(problems) == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the file is empty"),
+        ("version: 1\nfields: {subject: S}\n", "externalId must be mapped"),
+        ("version: 2\nfields: {externalId: Id}\n", "unsupported mapping version 2"),
+        ("version: 1\nfields:\n  externalId: Id\n  externalId: Other\n", "line 4: fields.externalId: duplicate key"),
+        ("version: 1\nfields: [externalId]\n", "fields: Input should be a valid dictionary"),
+        ("version: 1\nfields: {externalId: Id\n", "not valid YAML"),
+        ("- just a list\n", "top level must be a mapping"),
+    ],
+)
+def test_bad_mapping_files(text: str, expected: str) -> None:
+    assert expected in "\n".join(problems_of(text))
+
+
+def test_missing_column_names_it_and_lists_the_headers() -> None:
+    spec = spec_of("version: 1\nfields: {externalId: Appointment ID, subject: Subjct}\n")
+    with pytest.raises(SourceError) as info:
+        bind(spec, ["Appointment ID", "Subject", "Start"], "export.csv")
+    msg = str(info.value)
+    assert "'Subjct' (did you mean 'Subject'?)" in msg
+    assert "the file has: 'Appointment ID', 'Subject', 'Start'" in msg
+
+
+def test_headers_match_ignoring_case_and_spacing() -> None:
+    spec = spec_of("version: 1\nfields: {externalId: appointment  id}\n")
+    assert map_rows(spec, [{"Appointment ID": "A1"}]) == [({"externalId": "A1"}, [])]
+
+
+DT = """\
+    version: 1
+    fields:
+      externalId: Id
+      startTime: {column: T, datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}}
+      startTimeLocalized: {column: T, datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}}
+    """
+
+
+@pytest.mark.parametrize(
+    ("cell", "start", "local", "errors"),
+    [
+        ("06/13/2026 10:00 AM", "2026-06-13T14:00:00Z", "2026-06-13T10:00:00", []),  # EDT, UTC-4
+        ("01/13/2026 10:00 AM", "2026-01-13T15:00:00Z", "2026-01-13T10:00:00", []),  # EST, UTC-5
+        ("13.06.2026 22:30", "2026-06-14T02:30:00Z", "2026-06-13T22:30:00", []),  # second format; next UTC day
+        ("2026-06-13 10:00:00", "2026-06-13T14:00:00Z", "2026-06-13T10:00:00", []),  # typed Excel cell
+        ("2026-06-13T10:00:00+02:00", "2026-06-13T08:00:00Z", "2026-06-13T04:00:00", []),  # explicit offset
+        # 2026-11-01 01:30 happens twice in New York: the earlier instant (EDT) is taken
+        ("11/01/2026 01:30 AM", "2026-11-01T05:30:00Z", "2026-11-01T01:30:00", []),
+        # 2026-03-08 02:30 does not exist in New York (spring forward)
+        ("03/08/2026 02:30 AM", None, None, [["bad-datetime", "T"], ["bad-datetime", "T"]]),
+        ("13/13/2026 10:00 AM", None, None, [["bad-datetime", "T"], ["bad-datetime", "T"]]),
+    ],
+)
+def test_datetimes(cell: str, start: str | None, local: str | None, errors: list[list[str]]) -> None:
+    ((values, errs),) = map_rows(spec_of(DT), [{"Id": "1", "T": cell}])
+    assert values.get("startTime") == start
+    assert values.get("startTimeLocalized") == local
+    assert errs == errors
+
+
+ENUMS = """\
+    version: 1
+    fields:
+      externalId: Id
+      direction: {column: D, map: {" In ": INBOUND, Out: OUTBOUND, Unknown: null}}
+      engagementType.name: {value: Visit}
+      engagementType.activityType: A
+      opportunity.externalId: {value: O-1}
+      opportunity.amount: N
+      opportunity.copyEngagementRelationships: B
+    """
+
+
+@pytest.mark.parametrize(
+    ("row", "values", "errors"),
+    [
+        ({"D": "in", "A": "meeting", "N": "12.5", "B": "yes"},
+         {"direction": "INBOUND", "activityType": "MEETING", "amount": 12.5, "copy": True}, []),
+        ({"D": "  OUT ", "A": "Event", "N": "3", "B": "0"},
+         {"direction": "OUTBOUND", "activityType": "EVENT", "amount": 3, "copy": False}, []),
+        ({"D": "unknown", "A": "CALL", "N": "", "B": ""},
+         {"direction": None, "activityType": "CALL", "amount": None, "copy": None}, []),
+        ({"D": "sideways", "A": "Webinar", "N": "12k", "B": "maybe"}, {},
+         [["invalid-enum", "D"], ["invalid-enum", "A"], ["bad-number", "N"], ["bad-boolean", "B"]]),
+        ({"D": "", "A": "call", "N": "nan", "B": "true"}, {}, [["bad-number", "N"]]),
+    ],
+)
+def test_enums_numbers_booleans(row: dict[str, str], values: dict[str, object], errors: list[list[str]]) -> None:
+    ((got, errs),) = map_rows(spec_of(ENUMS), [{"Id": "1", **row}])
+    assert errs == errors
+    if not errors:
+        flat = {"direction": got.get("direction"), "activityType": got["engagementType"]["activityType"],
+                "amount": got["opportunity"].get("amount"),
+                "copy": got["opportunity"].get("copyEngagementRelationships")}
+        assert flat == values
+
+
+def test_lists_compact_and_blank_objects_disappear() -> None:
+    spec = spec_of("""\
+        version: 1
+        fields:
+          externalId: Id
+          account.phoneNumbers[0]: P1
+          account.phoneNumbers[1]: P2
+          account.phoneNumbers[]: P3
+          engagementUsers[0].externalId: U1
+          engagementUsers[1].externalId: U2
+          engagementUsers[1].email: E2
+        """)
+    rows = [
+        {"Id": "1", "P1": "", "P2": "555", "P3": "777", "U1": "", "U2": "u2", "E2": "b@x"},
+        {"Id": "2", "P1": "", "P2": "", "P3": "", "U1": "", "U2": "", "E2": ""},
+    ]
+    (first, _), (second, _) = map_rows(spec, rows)
+    assert first == {"externalId": "1", "account": {"phoneNumbers": ["555", "777"]},
+                     "engagementUsers": [{"externalId": "u2", "email": "b@x"}]}
+    assert second == {"externalId": "2"}
+
+
+def test_required_and_default() -> None:
+    spec = spec_of("""\
+        version: 1
+        fields:
+          externalId: {column: Id, required: true}
+          subject: {column: S, default: (no subject)}
+        """)
+    assert map_rows(spec, [{"Id": " ", "S": ""}]) == [({"subject": "(no subject)"}, [["missing-value", "Id"]])]
