@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from . import __version__
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, BulkSyncError, ConfigError, UsageError
 from .payload import Payload
@@ -46,8 +48,9 @@ example:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.",
-                                allow_abbrev=False)
+    p = argparse.ArgumentParser(
+        prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.", allow_abbrev=False
+    )
     p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -60,34 +63,67 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
         sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
 
-    r = sub.add_parser("run", help="map the files and sync every row to SIRO", epilog=EPILOG_RUN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    r = sub.add_parser(
+        "run",
+        help="map the files and sync every row to SIRO",
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     common(r)
     r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
     r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
-    r.add_argument("--sandbox", action="store_true",
-                   help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)")
+    r.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)",
+    )
     r.add_argument("--concurrency", type=_pos_int, default=8, help="requests in flight at once (default 8)")
     r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
-    r.add_argument("--retry-max-seconds", type=_pos_float, default=300.0,
-                   help="stop retrying a record after this long (default 300)")
-    r.add_argument("--retry-backoff", type=_nonneg_float, default=0.5,
-                   help="first retry wait in seconds, doubled each try, jittered (default 0.5)")
+    r.add_argument(
+        "--retry-max-seconds",
+        type=_pos_float,
+        default=300.0,
+        help="stop retrying a record after this long (default 300)",
+    )
+    r.add_argument(
+        "--retry-backoff",
+        type=_nonneg_float,
+        default=0.5,
+        help="first retry wait in seconds, doubled each try, jittered (default 0.5)",
+    )
     r.add_argument("--connect-timeout", type=_pos_float, default=10.0, help="seconds (default 10)")
     r.add_argument("--read-timeout", type=_pos_float, default=60.0, help="seconds (default 60)")
-    r.add_argument("--no-preflight", action="store_true",
-                   help="skip the token check (GET caller-identity) before sending")
+    r.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="skip the token check (GET caller-identity) before sending",
+    )
 
-    v = sub.add_parser("validate", help="build every payload and write the report; send nothing",
-                       epilog=EPILOG_VALIDATE, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    v = sub.add_parser(
+        "validate",
+        help="build every payload and write the report; send nothing",
+        epilog=EPILOG_VALIDATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     common(v)
-    v.add_argument("--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON")
+    v.add_argument(
+        "--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
+    )
 
-    s = sub.add_parser("sandbox", help="run the SIRO emulator on 127.0.0.1 (for rehearsals)",
-                       epilog=EPILOG_SANDBOX, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    s = sub.add_parser(
+        "sandbox",
+        help="run the SIRO emulator on 127.0.0.1 (for rehearsals)",
+        epilog=EPILOG_SANDBOX,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
-    s.add_argument("--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)")
+    s.add_argument(
+        "--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)"
+    )
     s.add_argument("--latency", type=_nonneg_float, default=0.0, help="seconds added to each answer")
     s.add_argument("--error-rate", type=_fraction, default=0.0, help="share of requests answered 5xx")
     s.add_argument("--throttle-rate", type=_fraction, default=0.0, help="share answered 429 + Retry-After")
@@ -121,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         _err(f"warning: {w}")
     server = None
     if dry:
-        settings = RunSettings(token="unused", dry_run=True, limit=args.limit)  # type: ignore[arg-type]
+        settings = RunSettings(token=SecretStr("unused"), dry_run=True, limit=args.limit)
     else:
         if args.sandbox and args.base_url:
             raise UsageError("--sandbox and --base-url exclude each other")
@@ -139,9 +175,15 @@ def _run(args: argparse.Namespace) -> int:
             token = read_token(args.token_file)
             base_url = args.base_url or PRODUCTION_BASE_URL
         settings = RunSettings(
-            base_url=base_url, token=token, concurrency=args.concurrency, limit=args.limit,
-            retry=RetryPolicy(max_attempts=args.max_attempts, max_elapsed=args.retry_max_seconds,
-                              backoff_base=args.retry_backoff),
+            base_url=base_url,
+            token=token,
+            concurrency=args.concurrency,
+            limit=args.limit,
+            retry=RetryPolicy(
+                max_attempts=args.max_attempts,
+                max_elapsed=args.retry_max_seconds,
+                backoff_base=args.retry_backoff,
+            ),
             timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout),
         )
     report_path = Path(args.report) if args.report else _default_report(plan)
@@ -172,6 +214,7 @@ def _execute(args: argparse.Namespace, plan: Plan, settings: RunSettings, report
         raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
     bar = _progress(args)
     with report:
+
         def emit(result: RowResult) -> None:
             report.write(result)
             bar(result)
@@ -207,8 +250,10 @@ def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
 def _print_summary(args: argparse.Namespace, s: Summary, report: Path, dry: bool) -> None:
     if not args.quiet:
         verb = "checked" if dry else "processed"
-        print(f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
-              f"({s.rows_per_second:,.0f} rows/s)" + ("" if dry else f", {s.requests} requests"))
+        print(
+            f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
+            f"({s.rows_per_second:,.0f} rows/s)" + ("" if dry else f", {s.requests} requests")
+        )
         for status in STATUSES:
             if s.counts.get(status):
                 print(f"  {status:<9} {s.counts[status]:>9,}")
@@ -231,8 +276,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     except UsageError:
         token = "sandbox-" + secrets.token_hex(8)
         print(f"sandbox: no token configured; accepting the generated token {token}")
-    faults = Faults(latency=args.latency, error_5xx=args.error_rate, throttle=args.throttle_rate,
-                    drop_before=args.drop_rate, rate_per_min=args.rate_per_min)
+    faults = Faults(
+        latency=args.latency,
+        error_5xx=args.error_rate,
+        throttle=args.throttle_rate,
+        drop_before=args.drop_rate,
+        rate_per_min=args.rate_per_min,
+    )
     serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True))
     return EXIT_OK
 
@@ -247,23 +297,23 @@ def _err(message: str) -> None:
 
 
 def _pos_int(text: str) -> int:
-    return _typed(text, int, lambda v: v > 0, "a whole number above 0")
+    return int(_typed(text, int, lambda v: v > 0, "a whole number above 0"))
 
 
 def _nonneg_int(text: str) -> int:
-    return _typed(text, int, lambda v: v >= 0, "a whole number, 0 or more")
+    return int(_typed(text, int, lambda v: v >= 0, "a whole number, 0 or more"))
 
 
 def _pos_float(text: str) -> float:
-    return _typed(text, float, lambda v: v > 0, "a number above 0")
+    return float(_typed(text, float, lambda v: v > 0, "a number above 0"))
 
 
 def _nonneg_float(text: str) -> float:
-    return _typed(text, float, lambda v: v >= 0, "a number, 0 or more")
+    return float(_typed(text, float, lambda v: v >= 0, "a number, 0 or more"))
 
 
 def _fraction(text: str) -> float:
-    return _typed(text, float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
+    return float(_typed(text, float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1"))
 
 
 def _typed(text: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:

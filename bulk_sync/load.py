@@ -53,7 +53,9 @@ class Chunk:
 
     def rows(self) -> Iterator[SourceRow]:
         headers = list(self.frame.columns)
-        for number, values in zip(self.row_numbers, self.frame.itertuples(index=False, name=None), strict=True):
+        for number, values in zip(
+            self.row_numbers, self.frame.itertuples(index=False, name=None), strict=True
+        ):
             yield SourceRow(self.file, self.sheet, number, dict(zip(headers, values, strict=True)))
 
 
@@ -88,7 +90,11 @@ class Source:
 
 
 def open_source(
-    path: str | Path, *, sheet: str | None = None, encoding: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Source:
     """Open ``path``, detect its format by content, read its header row. Raises SourceError."""
     p = Path(path)
@@ -245,7 +251,11 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):  # openpyxl gives date cells as midnight datetimes
             return value.date().isoformat()
-        return value.isoformat(sep=" ", timespec="seconds") if value.microsecond == 0 else value.isoformat(sep=" ")
+        return (
+            value.isoformat(sep=" ", timespec="seconds")
+            if value.microsecond == 0
+            else value.isoformat(sep=" ")
+        )
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)

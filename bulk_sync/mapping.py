@@ -165,14 +165,18 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
     return MappingSpec(name, tuple(fields), mf.description)
 
 
-def _index_places(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], str], problems: list[str]) -> None:
+def _index_places(
+    node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], str], problems: list[str]
+) -> None:
     out[path] = f"line {node.start_mark.line + 1}: "
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                problems.append(f"line {key_node.start_mark.line + 1}: {_loc_text((*path, key))}: duplicate key")
+                problems.append(
+                    f"line {key_node.start_mark.line + 1}: {_loc_text((*path, key))}: duplicate key"
+                )
             seen.add(key)
             out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
             _index_places(value_node, (*path, key), out, problems)
@@ -217,8 +221,10 @@ def _check_fields(
             bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
             continue
         if re.search(r"\[\]\.", target):
-            bad("`[]` (append) is for lists of values such as account.phoneNumbers[]; "
-                "for lists of objects give the position, e.g. engagementUsers[0].email")
+            bad(
+                "`[]` (append) is for lists of values such as account.phoneNumbers[]; "
+                "for lists of objects give the position, e.g. engagementUsers[0].email"
+            )
             continue
         key = _INDEX_RE.sub("[]", target)
         kind = catalog.get(key)
@@ -244,17 +250,30 @@ def _check_fields(
                 bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
             tz = spec.datetime.timezone
             if tz is None and not kind.local_time:
-                bad("`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
-                    "America/New_York, or UTC)", "datetime")
+                bad(
+                    "`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
+                    "America/New_York, or UTC)",
+                    "datetime",
+                )
             elif tz is not None and _zone(tz) is None:
-                bad(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)", "datetime", "timezone")
+                bad(
+                    f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
+                    "datetime",
+                    "timezone",
+                )
             for f in spec.datetime.formats:
                 if "%" not in f:
-                    bad(f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')", "datetime", "format")
+                    bad(
+                        f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')",
+                        "datetime",
+                        "format",
+                    )
         if len(problems) == start:
             fields.append(Field_(target, _tokens(target), kind, spec))
     if "externalId" not in mf.fields:
-        problems.append(f"{places.get(('fields',), '')}fields: externalId must be mapped (it is SIRO's sync key)")
+        problems.append(
+            f"{places.get(('fields',), '')}fields: externalId must be mapped (it is SIRO's sync key)"
+        )
     return fields
 
 
@@ -375,8 +394,18 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
         sources: dict[str, str] = {}
         _finish(tree, (), values, sources)
         ext = values.get("externalId")
-        out.append(MappedRecord(row.file, row.sheet, row.row_number, ext if isinstance(ext, str) else None,
-                                values, sources, errors, targets))
+        out.append(
+            MappedRecord(
+                row.file,
+                row.sheet,
+                row.row_number,
+                ext if isinstance(ext, str) else None,
+                values,
+                sources,
+                errors,
+                targets,
+            )
+        )
     return out
 
 
@@ -400,17 +429,25 @@ def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
             if _loose(str(k)) == norm:
                 return _OMIT if v is None else v
         if kind.kind == "enum" and _enum_member(text, kind) is None:
-            return RowError("invalid-enum", f"{text!r} is not a known value for {f.target}: the mapping "
-                            f"maps {', '.join(repr(str(k)) for k in spec.map)}; SIRO also accepts "
-                            f"{', '.join(kind.choices)}", header)
+            return RowError(
+                "invalid-enum",
+                f"{text!r} is not a known value for {f.target}: the mapping "
+                f"maps {', '.join(repr(str(k)) for k in spec.map)}; SIRO also accepts "
+                f"{', '.join(kind.choices)}",
+                header,
+            )
     try:
         if spec.datetime is not None:
             return _datetime(text, spec.datetime, kind.local_time)
         if kind.kind == "enum":
             member = _enum_member(text, kind)
             if member is None:
-                return RowError("invalid-enum", f"{text!r} is not one of {', '.join(kind.choices)} "
-                                f"(add a `map:` to the mapping to translate it)", header)
+                return RowError(
+                    "invalid-enum",
+                    f"{text!r} is not one of {', '.join(kind.choices)} "
+                    f"(add a `map:` to the mapping to translate it)",
+                    header,
+                )
             return member
         if kind.kind == "number":
             return _number(text)
@@ -471,8 +508,11 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
         aware = parsed.replace(tzinfo=tz, fold=0)  # fold=0: an ambiguous time takes the earlier instant
         back = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
         if back != parsed:
-            raise _CellError("bad-datetime", f"{text!r} does not exist in {spec.timezone} "
-                             "(clocks skip that hour when daylight saving time starts)")
+            raise _CellError(
+                "bad-datetime",
+                f"{text!r} does not exist in {spec.timezone} "
+                "(clocks skip that hour when daylight saving time starts)",
+            )
     else:
         aware = parsed.astimezone(tz) if tz is not None else parsed
     if local:
@@ -483,15 +523,17 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
 def _put(tree: dict[Any, Any], tokens: tuple[str | int, ...], leaf: tuple[Any, str | None]) -> None:
     node: dict[Any, Any] = tree
     for i, tok in enumerate(tokens):
-        if tok == _APPEND:
-            tok = ("append", len(node))  # keeps the fields' order after explicit indexes
+        # `[]` appends: ("append", n) keys sort after explicit indexes, in the fields' order
+        key: Any = ("append", len(node)) if tok == _APPEND else tok
         if i == len(tokens) - 1:
-            node[tok] = leaf
+            node[key] = leaf
         else:
-            node = node.setdefault(tok, {})
+            node = node.setdefault(key, {})
 
 
-def _finish(node: dict[Any, Any], path: tuple[Any, ...], out: dict[str, Any], sources: dict[str, str]) -> None:
+def _finish(
+    node: dict[Any, Any], path: tuple[Any, ...], out: dict[str, Any], sources: dict[str, str]
+) -> None:
     """Turn the sparse tree into plain dicts/lists; index keys become compact lists."""
     for key, child in node.items():
         value, _ = _finish_value(child, (*path, key), sources)

@@ -32,9 +32,7 @@ ActivityType = Literal[
 ]
 Disposition = Literal["OPEN", "LOST", "WON"]
 # The spec's `format: date-time` (RFC 3339), as Zod's .datetime() checks it.
-DateTime = Annotated[
-    str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-]
+DateTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
 
 # Fields whose text is an instant; a mapping's `datetime:` on them yields UTC `...Z`.
 # startTimeLocalized is the exception: local wall-clock time without a zone.
@@ -170,7 +168,9 @@ def _row_error(err: Any, record: MappedRecord) -> RowError:
         msg = f"{where}: {err['msg']}, got {err.get('input')!r}"
     elif kind == "string_pattern_mismatch":
         slug = "bad-datetime"
-        msg = f"{where}: expected an ISO 8601 date-time such as 2024-06-13T15:00:00Z, got {err.get('input')!r}"
+        msg = (
+            f"{where}: expected an ISO 8601 date-time such as 2024-06-13T15:00:00Z, got {err.get('input')!r}"
+        )
     else:
         slug = "invalid-field"
         msg = f"{where}: {err['msg']}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import mapping, payload
-from .errors import AuthError, FatalError, Interrupted
+from .errors import AuthError, FatalError, Interrupted, RowError
 from .load import Source, open_source
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
@@ -48,7 +48,11 @@ class Plan:
 
 
 def prepare(
-    files: list[str | Path], mapping_path: str | Path, *, sheet: str | None = None, encoding: str | None = None
+    files: list[str | Path],
+    mapping_path: str | Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
 ) -> Plan:
     """Load the mapping and open every file. Raises ConfigError (nothing sent) on any problem."""
     spec = mapping.load_mapping(mapping_path, payload.target_catalog())
@@ -107,8 +111,16 @@ def _from_outcome(rec: MappedRecord, out: Outcome) -> RowResult:
     if out.issues:  # a 422 names payload paths: find the spreadsheet columns behind them
         cols = [rec.sources[p] for p, _ in out.issues if p in rec.sources]
         column = "; ".join(dict.fromkeys(cols)) or None
-    return _result(rec, out.status, error_type=out.error_type, column=column, message=out.message,
-                   http_status=out.http_status, attempts=out.attempts, siro_id=out.siro_id)
+    return _result(
+        rec,
+        out.status,
+        error_type=out.error_type,
+        column=column,
+        message=out.message,
+        http_status=out.http_status,
+        attempts=out.attempts,
+        siro_id=out.siro_id,
+    )
 
 
 class _Stop:
@@ -130,9 +142,15 @@ def _not_sent(rec: MappedRecord, stop: _Stop) -> RowResult:
 
 
 def _in_flight_lost(rec: MappedRecord) -> RowResult:
-    return _result(rec, NOT_SENT, error_type="interrupted", message=(
-        "the run was stopped while this record was in flight; SIRO may or may not have it: "
-        "run again to be sure (re-sending is safe)"))
+    return _result(
+        rec,
+        NOT_SENT,
+        error_type="interrupted",
+        message=(
+            "the run was stopped while this record was in flight; SIRO may or may not have it: "
+            "run again to be sure (re-sending is safe)"
+        ),
+    )
 
 
 async def execute(
@@ -238,8 +256,7 @@ async def _read_all(
     queue: Queue | None,
     on_payload: Callable[[Payload], None] | None = None,
 ) -> None:
-    seq = 0
-    for rec in _records(plan, settings.limit):
+    for seq, rec in enumerate(_records(plan, settings.limit)):
         if stop.hard:
             return  # a second signal: write what we have, now
         if stop:
@@ -258,8 +275,7 @@ async def _read_all(
                 except asyncio.CancelledError:
                     ordered.put(seq, _not_sent(rec, stop))
                     raise
-        seq += 1
-        if seq % 500 == 0:
+        if seq % 500 == 499:
             await ordered.backpressure()
             await asyncio.sleep(0)
 
@@ -275,10 +291,11 @@ def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
                 yield rec
 
 
-def _invalid(rec: MappedRecord, errors: list[mapping.RowError]) -> RowResult:
+def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult:
     columns = "; ".join(dict.fromkeys(e.column for e in errors if e.column)) or None
-    return _result(rec, INVALID, error_type=errors[0].slug, column=columns,
-                   message="; ".join(e.message for e in errors))
+    return _result(
+        rec, INVALID, error_type=errors[0].slug, column=columns, message="; ".join(e.message for e in errors)
+    )
 
 
 @contextlib.contextmanager

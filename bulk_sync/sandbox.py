@@ -98,10 +98,15 @@ def load_validators() -> tuple[Draft202012Validator, Draft202012Validator]:
     checker = FormatChecker(formats=())
     checker.checks("date-time")(lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)))
     one = {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
-    many = {"type": "array", "items": {"$ref": "#/components/schemas/EngagementSyncInput"},
-            "components": components}
-    return (Draft202012Validator(one, format_checker=checker),
-            Draft202012Validator(many, format_checker=checker))
+    many = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/EngagementSyncInput"},
+        "components": components,
+    }
+    return (
+        Draft202012Validator(one, format_checker=checker),
+        Draft202012Validator(many, format_checker=checker),
+    )
 
 
 def zod_issues(errors: list[ValidationError]) -> list[dict[str, Any]]:
@@ -113,20 +118,45 @@ def zod_issues(errors: list[ValidationError]) -> list[dict[str, Any]]:
         if err.validator == "required":
             missing = [k for k in err.validator_value if k not in (err.instance or {})]
             for key in missing:
-                issues.append({"code": "invalid_type", "expected": "string", "received": "undefined",
-                               "path": [*path, key], "message": "Required"})
+                issues.append(
+                    {
+                        "code": "invalid_type",
+                        "expected": "string",
+                        "received": "undefined",
+                        "path": [*path, key],
+                        "message": "Required",
+                    }
+                )
             continue
         if err.validator == "enum":
             options = " | ".join(f"'{v}'" for v in err.validator_value)
-            issues.append({"code": "invalid_enum_value", "path": path,
-                           "message": f"Invalid enum value. Expected {options}, received '{err.instance}'"})
+            issues.append(
+                {
+                    "code": "invalid_enum_value",
+                    "path": path,
+                    "message": f"Invalid enum value. Expected {options}, received '{err.instance}'",
+                }
+            )
         elif err.validator == "type":
             got = "null" if err.instance is None else type(err.instance).__name__
-            issues.append({"code": "invalid_type", "expected": str(err.validator_value), "received": got,
-                           "path": path, "message": f"Expected {err.validator_value}, received {got}"})
+            issues.append(
+                {
+                    "code": "invalid_type",
+                    "expected": str(err.validator_value),
+                    "received": got,
+                    "path": path,
+                    "message": f"Expected {err.validator_value}, received {got}",
+                }
+            )
         elif err.validator == "format":
-            issues.append({"code": "invalid_string", "validation": "datetime", "path": path,
-                           "message": "Invalid datetime"})
+            issues.append(
+                {
+                    "code": "invalid_string",
+                    "validation": "datetime",
+                    "path": path,
+                    "message": "Invalid datetime",
+                }
+            )
         else:
             issues.append({"code": "custom", "path": path, "message": err.message})
     return issues
@@ -168,8 +198,15 @@ class Sandbox:
     async def _identity(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._auth(request)) is not None:
             return denied
-        return web.json_response({"data": {"organizationId": "org_sandbox", "type": "organization-api-token",
-                                           "name": "bulk_sync sandbox"}})
+        return web.json_response(
+            {
+                "data": {
+                    "organizationId": "org_sandbox",
+                    "type": "organization-api-token",
+                    "name": "bulk_sync sandbox",
+                }
+            }
+        )
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._auth(request)) is not None:
@@ -200,21 +237,17 @@ class Sandbox:
             return denied
         if f.rate_per_min is not None and not self._admit(f.rate_per_min):
             return web.json_response({"error": "Too many requests"}, status=429)
-        roll = self._rng.random()
-        for chance, kind in ((f.error_5xx, "5xx"), (f.throttle, "429"), (f.throttle_bare, "429-bare"),
-                             (f.drop_before, "drop")):
-            if roll < chance:
-                break
-            roll -= chance
-        else:
-            kind = ""
+        kind = self._pick_fault()
         if f.latency:
             await asyncio.sleep(f.latency)
         if kind == "5xx":
-            return web.json_response({"error": "Internal Server Error"}, status=self._rng.choice((500, 502, 503)))
+            return web.json_response(
+                {"error": "Internal Server Error"}, status=self._rng.choice((500, 502, 503))
+            )
         if kind == "429":
-            return web.json_response({"error": "Too many requests"}, status=429,
-                                     headers={"Retry-After": f"{f.retry_after:g}"})
+            return web.json_response(
+                {"error": "Too many requests"}, status=429, headers={"Retry-After": f"{f.retry_after:g}"}
+            )
         if kind == "429-bare":
             return web.json_response({"error": "Too many requests"}, status=429)
         if request.content_length is not None and request.content_length > f.max_body_bytes:
@@ -244,6 +277,20 @@ class Sandbox:
 
     # -- helpers -------------------------------------------------------------------
 
+    def _pick_fault(self) -> str:
+        f = self.faults
+        roll = self._rng.random()
+        for chance, kind in (
+            (f.error_5xx, "5xx"),
+            (f.throttle, "429"),
+            (f.throttle_bare, "429-bare"),
+            (f.drop_before, "drop"),
+        ):
+            if roll < chance:
+                return kind
+            roll -= chance
+        return ""
+
     def _auth(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             self.state.responses[401] += 1
@@ -259,7 +306,8 @@ class Sandbox:
         self._window.append(now)
         return True
 
-    def _drop(self, request: web.Request) -> None:
+    def _drop(self, request: web.Request) -> web.StreamResponse | None:
+        """Close the connection without answering; the client sees a dropped connection."""
         self.state.dropped += 1
         if request.transport is not None:
             request.transport.close()
@@ -277,8 +325,14 @@ class Sandbox:
         item = self.state.records[ext]
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         et = item.get("engagementType") or {}
-        out = {"id": self.state.ids[ext], "externalId": ext, "engagementType": et.get("name", ""),
-               "createdAt": now, "updatedAt": now, "organizationId": "org_sandbox"}
+        out = {
+            "id": self.state.ids[ext],
+            "externalId": ext,
+            "engagementType": et.get("name", ""),
+            "createdAt": now,
+            "updatedAt": now,
+            "organizationId": "org_sandbox",
+        }
         for key in ("direction", "subject", "content", "startTime", "startTimeLocalized", "endTime"):
             if item.get(key) is not None:
                 out[key] = item[key]
@@ -332,9 +386,7 @@ class SandboxServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
@@ -359,7 +411,7 @@ def serve_forever(token: str, faults: Faults, host: str, port: int, announce: An
         await runner.setup()
         site = web.TCPSite(runner, host, port, backlog=1024)
         await site.start()
-        real_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        real_port = runner.addresses[0][1]
         announce(f"SIRO sandbox listening on http://{host}:{real_port} (Ctrl-C to stop)")
         try:
             await asyncio.Event().wait()

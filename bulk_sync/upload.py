@@ -212,8 +212,11 @@ class Uploader:
                     slug = "api-invalid" if resp.status_code == 422 else "api-rejected"
                     return Outcome("rejected", attempt, resp.status_code, slug, message, issues=issues)
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
-                last = RetryableError(f"HTTP {resp.status_code}: {message}", http_status=resp.status_code,
-                                      retry_after=retry_after)
+                last = RetryableError(
+                    f"HTTP {resp.status_code}: {message}",
+                    http_status=resp.status_code,
+                    retry_after=retry_after,
+                )
             if attempt >= policy.max_attempts or self.stopping:
                 break
             delay = backoff_delay(attempt, policy.backoff_base, policy.backoff_cap, self._rng)
@@ -231,8 +234,12 @@ class Uploader:
         assert last is not None
         why = "the run was stopping" if self.stopping else "retries exhausted"
         return Outcome(
-            "failed", attempt, last.http_status, "retries-exhausted",
-            f"gave up after {attempt} attempt(s) in {self._clock() - started:.1f}s ({why}); last error: {last}",
+            "failed",
+            attempt,
+            last.http_status,
+            "retries-exhausted",
+            f"gave up after {attempt} attempt(s) in {self._clock() - started:.1f}s ({why}); "
+            f"last error: {last}",
         )
 
     def _pause_all(self, seconds: float) -> None:
@@ -255,8 +262,10 @@ def _siro_id(body: bytes) -> str | None:
 
 def _auth_message(status: int, body: bytes, path: str) -> str:
     message, _ = error_details(body)
-    return (f"SIRO refused the API token (HTTP {status} on {path}: {message}). Check {'SIRO_API_TOKEN'} "
-            "or --token-file, and that the token belongs to this organization; nothing more was sent")
+    return (
+        f"SIRO refused the API token (HTTP {status} on {path}: {message}). Check {'SIRO_API_TOKEN'} "
+        "or --token-file, and that the token belongs to this organization; nothing more was sent"
+    )
 
 
 def _transport_message(exc: BaseException) -> str:

@@ -61,8 +61,9 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         argv = [sys.executable, "-m", "bulk_sync", *map(str, args)]
         if args and args[0] in {"run", "validate"} and "--report" not in args:
             argv += ["--report", str(report)]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout,
-                              cwd=tmp_path)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout, cwd=tmp_path
+        )
         rows = read_report(report) if report.exists() else []
         return CliResult(proc.returncode, proc.stdout, proc.stderr, rows)
 

@@ -18,8 +18,11 @@ from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
 
 GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
-EXPECTED = {o["payload"]["externalId"]: o["payload"]
-            for o in map(json.loads, GOLDEN.read_text().splitlines()) if o["status"] == "valid"}
+EXPECTED = {
+    o["payload"]["externalId"]: o["payload"]
+    for o in map(json.loads, GOLDEN.read_text().splitlines())
+    if o["status"] == "valid"
+}
 FAST_RETRY = ["--retry-backoff", "0.01", "--max-attempts", "25"]
 
 Sandbox = Callable[..., SandboxServer]
@@ -41,10 +44,16 @@ def test_clean_run_syncs_every_valid_row_with_the_expected_payload(sandbox: Sand
     assert synced == set(EXPECTED)
     assert server.state.records == EXPECTED
     assert all(r["siro_id"].startswith("eng_") for r in res.report if r["status"] == "synced")
-    invalid = [(r["row_number"], r["error_type"], r["column"]) for r in res.report if r["status"] == "invalid"]
-    assert invalid == [("9", "missing-value", "Appointment ID"), ("17", "bad-datetime", "Start"),
-                       ("25", "invalid-enum", "Activity"), ("33", "missing-value", "Zip"),
-                       ("46", "bad-number", "Amount")]
+    invalid = [
+        (r["row_number"], r["error_type"], r["column"]) for r in res.report if r["status"] == "invalid"
+    ]
+    assert invalid == [
+        ("9", "missing-value", "Appointment ID"),
+        ("17", "bad-datetime", "Start"),
+        ("25", "invalid-enum", "Activity"),
+        ("33", "missing-value", "Zip"),
+        ("46", "bad-number", "Amount"),
+    ]
     assert "synced           55" in res.stdout and "invalid           5" in res.stdout
 
 
@@ -67,11 +76,21 @@ def test_all_valid_file_exits_0_and_xlsx_works(sandbox: Sandbox, run_cli: RunCli
 
 
 def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: RunCli) -> None:
-    faults = Faults(error_5xx=0.20, throttle=0.05, throttle_bare=0.05, retry_after=0.05, drop_before=0.05,
-                    seed=7)
+    faults = Faults(
+        error_5xx=0.20, throttle=0.05, throttle_bare=0.05, retry_after=0.05, drop_before=0.05, seed=7
+    )
     server = sandbox(faults)
-    res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
-                  "--concurrency", "16", *FAST_RETRY)
+    res = run_cli(
+        "run",
+        EXAMPLE_CSV,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--concurrency",
+        "16",
+        *FAST_RETRY,
+    )
     assert res.code == 1, res.stderr
     assert_complete_report(res.report)
     synced = {r["external_id"] for r in res.report if r["status"] == "synced"}
@@ -84,8 +103,20 @@ def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: Run
 
 def test_retries_exhausted_rows_end_failed_with_the_last_error(sandbox: Sandbox, run_cli: RunCli) -> None:
     server = sandbox(Faults(error_5xx=1.0))
-    res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
-                  "--retry-backoff", "0", "--max-attempts", "2", "--limit", "4")
+    res = run_cli(
+        "run",
+        EXAMPLE_CSV,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--retry-backoff",
+        "0",
+        "--max-attempts",
+        "2",
+        "--limit",
+        "4",
+    )
     assert res.code == 1
     assert [r["status"] for r in res.report] == ["failed"] * 4
     assert all(r["attempts"] == "2" and "Internal Server Error" in r["message"] for r in res.report)
@@ -94,8 +125,15 @@ def test_retries_exhausted_rows_end_failed_with_the_last_error(sandbox: Sandbox,
 def test_wrong_token_aborts_fast_and_nothing_is_synced(sandbox: Sandbox, run_cli: RunCli) -> None:
     server = sandbox()
     started = time.monotonic()
-    res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
-                  token="wrong-token-123")
+    res = run_cli(
+        "run",
+        EXAMPLE_CSV,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        token="wrong-token-123",
+    )
     assert res.code == 3
     assert time.monotonic() - started < 20
     assert "refused the API token" in res.stderr and "Traceback" not in res.stderr
@@ -107,8 +145,18 @@ def test_wrong_token_aborts_fast_and_nothing_is_synced(sandbox: Sandbox, run_cli
 
 def test_wrong_token_without_preflight_stops_at_the_first_401(sandbox: Sandbox, run_cli: RunCli) -> None:
     server = sandbox()
-    res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
-                  "--no-preflight", "--concurrency", "2", token="wrong-token-123")
+    res = run_cli(
+        "run",
+        EXAMPLE_CSV,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--no-preflight",
+        "--concurrency",
+        "2",
+        token="wrong-token-123",
+    )
     assert res.code == 3
     assert_complete_report(res.report)
     assert server.state.requests <= 4  # only what was in flight when the first 401 came back
@@ -120,10 +168,16 @@ def test_wrong_token_without_preflight_stops_at_the_first_401(sandbox: Sandbox, 
     ("args", "setup", "message"),
     [
         (["--mapping", "missing.yaml"], None, "mapping missing.yaml: 1 problem"),
-        (["--mapping", "bad.yaml"], "version: 1\nfields: {externalId: Id, startTme: Start}\n",
-         "fields.startTme: unknown SIRO field; did you mean startTime"),
-        (["--mapping", "cols.yaml"], "version: 1\nfields: {externalId: Meeting Id}\n",
-         "column 'Meeting Id' from mapping cols.yaml not found; the file has: 'Appointment ID'"),
+        (
+            ["--mapping", "bad.yaml"],
+            "version: 1\nfields: {externalId: Id, startTme: Start}\n",
+            "fields.startTme: unknown SIRO field; did you mean startTime",
+        ),
+        (
+            ["--mapping", "cols.yaml"],
+            "version: 1\nfields: {externalId: Meeting Id}\n",
+            "column 'Meeting Id' from mapping cols.yaml not found; the file has: 'Appointment ID'",
+        ),
     ],
 )
 def test_bad_mapping_or_missing_column_exits_2_and_sends_nothing(
@@ -170,8 +224,19 @@ def test_token_file(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     server = sandbox()
     tf = tmp_path / "token"
     tf.write_text(TOKEN + "\n")
-    res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
-                  "--token-file", tf, "--limit", "3", token=None)
+    res = run_cli(
+        "run",
+        EXAMPLE_CSV,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--token-file",
+        tf,
+        "--limit",
+        "3",
+        token=None,
+    )
     assert res.code == 0, res.stderr
     res = run_cli("run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url, token=None)
     assert res.code == 2 and "no API token" in res.stderr
@@ -198,14 +263,31 @@ def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(sandbox: Sandbox, 
     server = sandbox(Faults(latency=0.2))
     report = tmp_path / "r.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulk_sync", "run", str(EXAMPLE_CSV), "--mapping", str(EXAMPLE_MAPPING),
-         "--base-url", server.base_url, "--concurrency", "2", "--report", str(report)],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "bulk_sync",
+            "run",
+            str(EXAMPLE_CSV),
+            "--mapping",
+            str(EXAMPLE_MAPPING),
+            "--base-url",
+            server.base_url,
+            "--concurrency",
+            "2",
+            "--report",
+            str(report),
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while len(server.state.records) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     rows = read_report(report)

@@ -36,7 +36,9 @@ def _nullable(node: Any) -> Any:
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
     components = _nullable(yaml.safe_load(SCHEMA.read_text())["components"])
-    return Draft202012Validator({"$ref": "#/components/schemas/EngagementSyncInput", "components": components})
+    return Draft202012Validator(
+        {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
+    )
 
 
 def outcomes(path: Path) -> list[dict[str, Any]]:
@@ -47,8 +49,13 @@ def outcomes(path: Path) -> list[dict[str, Any]]:
             for rec in mapping.apply(bound, chunk):
                 built = payload.build(rec)
                 if isinstance(built, list):
-                    out.append({"row": rec.row_number, "status": "invalid",
-                                "errors": [[e.slug, e.column] for e in built]})
+                    out.append(
+                        {
+                            "row": rec.row_number,
+                            "status": "invalid",
+                            "errors": [[e.slug, e.column] for e in built],
+                        }
+                    )
                 else:
                     out.append({"row": rec.row_number, "status": "valid", "payload": built.body})
     return out
@@ -97,17 +104,44 @@ def test_example_covers_every_part_of_the_body() -> None:
         walk(body, "")
     catalog = {k.replace("[]", "") for k in payload.target_catalog()}
     # Fields the example deliberately leaves out: SIRO-internal ids and merge bookkeeping.
-    skipped = {p for p in catalog if p.split(".")[-1] in {"engagementTypeId", "mergedToExternalId",
-                                                            "mergedFromExternalIds", "lastActivityAt",
-                                                            "copyEngagementRelationships"}
-               or p.startswith(("lead.addresses", "contact.addresses", "contact.account.", "lead.owner",
-                                "contact.owner", "lead.latitude", "lead.longitude", "contact.latitude",
-                                "contact.longitude", "lead.deletedAt", "contact.deletedAt", "account.deletedAt",
-                                "engagementUsers.deletedAt", "opportunity.remoteCreatedAt"))}
+    skipped = {
+        p
+        for p in catalog
+        if p.split(".")[-1]
+        in {
+            "engagementTypeId",
+            "mergedToExternalId",
+            "mergedFromExternalIds",
+            "lastActivityAt",
+            "copyEngagementRelationships",
+        }
+        or p.startswith(
+            (
+                "lead.addresses",
+                "contact.addresses",
+                "contact.account.",
+                "lead.owner",
+                "contact.owner",
+                "lead.latitude",
+                "lead.longitude",
+                "contact.latitude",
+                "contact.longitude",
+                "lead.deletedAt",
+                "contact.deletedAt",
+                "account.deletedAt",
+                "engagementUsers.deletedAt",
+                "opportunity.remoteCreatedAt",
+            )
+        )
+    }
     missing = sorted(catalog - seen - skipped)
     assert missing == []
-    assert {"deletedAt", "contact.account.externalId", "account.owner.externalId",
-            "engagementUsers.shareOfSale"} <= seen
+    assert {
+        "deletedAt",
+        "contact.account.externalId",
+        "account.owner.externalId",
+        "engagementUsers.shareOfSale",
+    } <= seen
 
 
 def test_invalid_rows_are_the_intended_ones() -> None:

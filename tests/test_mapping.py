@@ -25,10 +25,14 @@ def problems_of(yaml_text: str) -> list[str]:
     return info.value.problems
 
 
-def map_rows(spec: MappingSpec, rows: list[dict[str, str]]) -> list[tuple[dict[str, object], list[list[object]]]]:
+def map_rows(
+    spec: MappingSpec, rows: list[dict[str, str]]
+) -> list[tuple[dict[str, object], list[list[object]]]]:
     headers = list(rows[0])
     bound = bind(spec, headers, "f.csv")
-    chunk = Chunk("f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str))
+    chunk = Chunk(
+        "f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str)
+    )
     return [(r.values, [[e.slug, e.column] for e in r.errors]) for r in apply(bound, chunk)]
 
 
@@ -79,7 +83,10 @@ def test_field_level_problems_all_at_once() -> None:
         ("", "the file is empty"),
         ("version: 1\nfields: {subject: S}\n", "externalId must be mapped"),
         ("version: 2\nfields: {externalId: Id}\n", "unsupported mapping version 2"),
-        ("version: 1\nfields:\n  externalId: Id\n  externalId: Other\n", "line 4: fields.externalId: duplicate key"),
+        (
+            "version: 1\nfields:\n  externalId: Id\n  externalId: Other\n",
+            "line 4: fields.externalId: duplicate key",
+        ),
         ("version: 1\nfields: [externalId]\n", "fields: Input should be a valid dictionary"),
         ("version: 1\nfields: {externalId: Id\n", "not valid YAML"),
         ("- just a list\n", "top level must be a mapping"),
@@ -107,8 +114,12 @@ DT = """\
     version: 1
     fields:
       externalId: Id
-      startTime: {column: T, datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}}
-      startTimeLocalized: {column: T, datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}}
+      startTime:
+        column: T
+        datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}
+      startTimeLocalized:
+        column: T
+        datetime: {format: ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M"], timezone: America/New_York}
     """
 
 
@@ -117,7 +128,12 @@ DT = """\
     [
         ("06/13/2026 10:00 AM", "2026-06-13T14:00:00Z", "2026-06-13T10:00:00", []),  # EDT, UTC-4
         ("01/13/2026 10:00 AM", "2026-01-13T15:00:00Z", "2026-01-13T10:00:00", []),  # EST, UTC-5
-        ("13.06.2026 22:30", "2026-06-14T02:30:00Z", "2026-06-13T22:30:00", []),  # second format; next UTC day
+        (
+            "13.06.2026 22:30",
+            "2026-06-14T02:30:00Z",
+            "2026-06-13T22:30:00",
+            [],
+        ),  # second format; next UTC day
         ("2026-06-13 10:00:00", "2026-06-13T14:00:00Z", "2026-06-13T10:00:00", []),  # typed Excel cell
         ("2026-06-13T10:00:00+02:00", "2026-06-13T08:00:00Z", "2026-06-13T04:00:00", []),  # explicit offset
         # 2026-11-01 01:30 happens twice in New York: the earlier instant (EDT) is taken
@@ -150,24 +166,41 @@ ENUMS = """\
 @pytest.mark.parametrize(
     ("row", "values", "errors"),
     [
-        ({"D": "in", "A": "meeting", "N": "12.5", "B": "yes"},
-         {"direction": "INBOUND", "activityType": "MEETING", "amount": 12.5, "copy": True}, []),
-        ({"D": "  OUT ", "A": "Event", "N": "3", "B": "0"},
-         {"direction": "OUTBOUND", "activityType": "EVENT", "amount": 3, "copy": False}, []),
-        ({"D": "unknown", "A": "CALL", "N": "", "B": ""},
-         {"direction": None, "activityType": "CALL", "amount": None, "copy": None}, []),
-        ({"D": "sideways", "A": "Webinar", "N": "12k", "B": "maybe"}, {},
-         [["invalid-enum", "D"], ["invalid-enum", "A"], ["bad-number", "N"], ["bad-boolean", "B"]]),
+        (
+            {"D": "in", "A": "meeting", "N": "12.5", "B": "yes"},
+            {"direction": "INBOUND", "activityType": "MEETING", "amount": 12.5, "copy": True},
+            [],
+        ),
+        (
+            {"D": "  OUT ", "A": "Event", "N": "3", "B": "0"},
+            {"direction": "OUTBOUND", "activityType": "EVENT", "amount": 3, "copy": False},
+            [],
+        ),
+        (
+            {"D": "unknown", "A": "CALL", "N": "", "B": ""},
+            {"direction": None, "activityType": "CALL", "amount": None, "copy": None},
+            [],
+        ),
+        (
+            {"D": "sideways", "A": "Webinar", "N": "12k", "B": "maybe"},
+            {},
+            [["invalid-enum", "D"], ["invalid-enum", "A"], ["bad-number", "N"], ["bad-boolean", "B"]],
+        ),
         ({"D": "", "A": "call", "N": "nan", "B": "true"}, {}, [["bad-number", "N"]]),
     ],
 )
-def test_enums_numbers_booleans(row: dict[str, str], values: dict[str, object], errors: list[list[str]]) -> None:
+def test_enums_numbers_booleans(
+    row: dict[str, str], values: dict[str, object], errors: list[list[str]]
+) -> None:
     ((got, errs),) = map_rows(spec_of(ENUMS), [{"Id": "1", **row}])
     assert errs == errors
     if not errors:
-        flat = {"direction": got.get("direction"), "activityType": got["engagementType"]["activityType"],
-                "amount": got["opportunity"].get("amount"),
-                "copy": got["opportunity"].get("copyEngagementRelationships")}
+        flat = {
+            "direction": got.get("direction"),
+            "activityType": got["engagementType"]["activityType"],
+            "amount": got["opportunity"].get("amount"),
+            "copy": got["opportunity"].get("copyEngagementRelationships"),
+        }
         assert flat == values
 
 
@@ -188,8 +221,11 @@ def test_lists_compact_and_blank_objects_disappear() -> None:
         {"Id": "2", "P1": "", "P2": "", "P3": "", "U1": "", "U2": "", "E2": ""},
     ]
     (first, _), (second, _) = map_rows(spec, rows)
-    assert first == {"externalId": "1", "account": {"phoneNumbers": ["555", "777"]},
-                     "engagementUsers": [{"externalId": "u2", "email": "b@x"}]}
+    assert first == {
+        "externalId": "1",
+        "account": {"phoneNumbers": ["555", "777"]},
+        "engagementUsers": [{"externalId": "u2", "email": "b@x"}],
+    }
     assert second == {"externalId": "2"}
 
 
@@ -200,4 +236,6 @@ def test_required_and_default() -> None:
           externalId: {column: Id, required: true}
           subject: {column: S, default: (no subject)}
         """)
-    assert map_rows(spec, [{"Id": " ", "S": ""}]) == [({"subject": "(no subject)"}, [["missing-value", "Id"]])]
+    assert map_rows(spec, [{"Id": " ", "S": ""}]) == [
+        ({"subject": "(no subject)"}, [["missing-value", "Id"]])
+    ]

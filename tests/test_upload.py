@@ -18,10 +18,25 @@ from bulk_sync.upload import Uploader, Verdict, backoff_delay, classify, error_d
 
 @pytest.mark.parametrize(
     ("status", "verdict"),
-    [(200, Verdict.OK), (201, Verdict.OK), (204, Verdict.OK), (301, Verdict.REJECT), (400, Verdict.REJECT),
-     (401, Verdict.FATAL), (403, Verdict.FATAL), (404, Verdict.REJECT), (408, Verdict.RETRY),
-     (409, Verdict.REJECT), (413, Verdict.REJECT), (422, Verdict.REJECT), (429, Verdict.RETRY),
-     (500, Verdict.RETRY), (502, Verdict.RETRY), (503, Verdict.RETRY), (504, Verdict.RETRY)],
+    [
+        (200, Verdict.OK),
+        (201, Verdict.OK),
+        (204, Verdict.OK),
+        (301, Verdict.REJECT),
+        (400, Verdict.REJECT),
+        (401, Verdict.FATAL),
+        (403, Verdict.FATAL),
+        (404, Verdict.REJECT),
+        (408, Verdict.RETRY),
+        (409, Verdict.REJECT),
+        (413, Verdict.REJECT),
+        (422, Verdict.REJECT),
+        (429, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (502, Verdict.RETRY),
+        (503, Verdict.RETRY),
+        (504, Verdict.RETRY),
+    ],
 )
 def test_classify(status: int, verdict: Verdict) -> None:
     assert classify(status) is verdict
@@ -30,10 +45,17 @@ def test_classify(status: int, verdict: Verdict) -> None:
 @pytest.mark.parametrize(
     ("body", "message", "issues"),
     [
-        (b'{"error": "externalId already used by a deleted record"}', "externalId already used by a deleted record", ()),
-        (b'{"name":"ZodError","issues":[{"code":"invalid_type","path":["account","addresses",0,"zip"],'
-         b'"message":"Required"}]}', "account.addresses[0].zip: Required",
-         (("account.addresses[0].zip", "Required"),)),
+        (
+            b'{"error": "externalId already used by a deleted record"}',
+            "externalId already used by a deleted record",
+            (),
+        ),
+        (
+            b'{"name":"ZodError","issues":[{"code":"invalid_type","path":["account","addresses",0,"zip"],'
+            b'"message":"Required"}]}',
+            "account.addresses[0].zip: Required",
+            (("account.addresses[0].zip", "Required"),),
+        ),
         (b"Bad Gateway", "Bad Gateway", ()),
         (b"", "(empty response body)", ()),
         (b"[1,2]", "[1,2]", ()),
@@ -49,7 +71,9 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     now = 1_800_000_000.0
-    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == pytest.approx(
+        30, abs=1
+    )
     assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
 
 
@@ -61,8 +85,11 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 
 def _settings(**retry: float) -> RunSettings:
-    return RunSettings(base_url="https://siro.test/api", token="s3cret-token",  # type: ignore[arg-type]
-                       retry=RetryPolicy(**retry))  # type: ignore[arg-type]
+    return RunSettings(
+        base_url="https://siro.test/api",
+        token="s3cret-token",  # type: ignore[arg-type]
+        retry=RetryPolicy(**retry),
+    )  # type: ignore[arg-type]
 
 
 def _send(responses: list[httpx.Response | Exception], **retry: float) -> tuple[object, list[float], int]:
@@ -83,8 +110,9 @@ def _send(responses: list[httpx.Response | Exception], **retry: float) -> tuple[
         now[0] += s
 
     async def go() -> object:
-        async with Uploader(_settings(**retry), transport=httpx.MockTransport(handler), sleep=sleep,
-                            clock=lambda: now[0]) as up:
+        async with Uploader(
+            _settings(**retry), transport=httpx.MockTransport(handler), sleep=sleep, clock=lambda: now[0]
+        ) as up:
             return await up.send(Payload("E-1", {"externalId": "E-1"}))
 
     outcome = asyncio.run(go())
@@ -94,20 +122,25 @@ def _send(responses: list[httpx.Response | Exception], **retry: float) -> tuple[
 
 
 def test_transient_failures_are_retried_until_success() -> None:
-    outcome, waits, n = _send([
-        httpx.Response(503, text="busy"),
-        httpx.ConnectError("refused"),
-        httpx.ReadTimeout("slow"),
-        httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "Too many requests"}),
-        httpx.Response(200, json={"data": {"id": "eng_1", "externalId": "E-1"}}),
-    ])
+    outcome, waits, n = _send(
+        [
+            httpx.Response(503, text="busy"),
+            httpx.ConnectError("refused"),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "Too many requests"}),
+            httpx.Response(200, json={"data": {"id": "eng_1", "externalId": "E-1"}}),
+        ]
+    )
     assert n == 5
     assert (outcome.status, outcome.attempts, outcome.siro_id) == ("synced", 5, "eng_1")  # type: ignore[attr-defined]
     assert sum(waits[3:]) >= 3  # the Retry-After was honoured (as a pause for every request)
 
 
 def test_4xx_is_final_with_the_servers_message() -> None:
-    body = {"name": "ZodError", "issues": [{"code": "invalid_type", "path": ["startTime"], "message": "Expected string"}]}
+    body = {
+        "name": "ZodError",
+        "issues": [{"code": "invalid_type", "path": ["startTime"], "message": "Expected string"}],
+    }
     outcome, waits, n = _send([httpx.Response(422, json=body)])
     assert n == 1 and waits == []
     assert outcome.status == "rejected"  # type: ignore[attr-defined]
