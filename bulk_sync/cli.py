@@ -79,6 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)",
     )
     r.add_argument("--concurrency", type=_pos_int, default=8, help="requests in flight at once (default 8)")
+    r.add_argument(
+        "--batch-size",
+        type=_pos_int,
+        default=100,
+        help="records per request to the batch endpoint (default 100)",
+    )
+    r.add_argument(
+        "--max-body-bytes",
+        type=_pos_int,
+        default=5_000_000,
+        help="cap on one request body; batches are cut to fit (default 5000000)",
+    )
+    r.add_argument(
+        "--no-batch", action="store_true", help="one record per request (the single-record endpoint)"
+    )
+    r.add_argument(
+        "--rate-per-min",
+        type=_nonneg_float,
+        default=1000.0,
+        help="client-side limit, requests per minute, shared by all workers (default 1000, "
+        "SIRO's limit per token; 0 = no limit)",
+    )
+    r.add_argument(
+        "--circuit-breaker",
+        type=_nonneg_int,
+        default=30,
+        metavar="N",
+        help="stop the run after N failed requests in a row (default 30; 0 = never)",
+    )
     r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
     r.add_argument(
         "--retry-max-seconds",
@@ -94,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--connect-timeout", type=_pos_float, default=10.0, help="seconds (default 10)")
     r.add_argument("--read-timeout", type=_pos_float, default=60.0, help="seconds (default 60)")
+    r.add_argument(
+        "--request-timeout",
+        type=_pos_float,
+        default=120.0,
+        help="seconds for one whole request (default 120)",
+    )
     r.add_argument(
         "--no-preflight",
         action="store_true",
@@ -179,12 +214,19 @@ def _run(args: argparse.Namespace) -> int:
             token=token,
             concurrency=args.concurrency,
             limit=args.limit,
+            batch=not args.no_batch,
+            batch_size=args.batch_size,
+            max_body_bytes=args.max_body_bytes,
+            rate_per_min=args.rate_per_min or None,
+            breaker=args.circuit_breaker or None,
             retry=RetryPolicy(
                 max_attempts=args.max_attempts,
                 max_elapsed=args.retry_max_seconds,
                 backoff_base=args.retry_backoff,
             ),
-            timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout),
+            timeouts=Timeouts(
+                connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout
+            ),
         )
     report_path = Path(args.report) if args.report else _default_report(plan)
     try:
@@ -252,7 +294,12 @@ def _print_summary(args: argparse.Namespace, s: Summary, report: Path, dry: bool
         verb = "checked" if dry else "processed"
         print(
             f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
-            f"({s.rows_per_second:,.0f} rows/s)" + ("" if dry else f", {s.requests} requests")
+            f"({s.rows_per_second:,.0f} rows/s)"
+            + (
+                ""
+                if dry
+                else f", {s.requests} requests" + (f" ({s.throttled} answered 429)" if s.throttled else "")
+            )
         )
         for status in STATUSES:
             if s.counts.get(status):

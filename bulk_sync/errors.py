@@ -9,6 +9,7 @@
     │   └── SourceError              a file cannot be read, or lacks a mapped column
     ├── FatalError                   stop the run now, drain, write the report -> exit 3
     │   ├── AuthError                401/403: the token is wrong for every row
+    │   ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
     │   └── Interrupted              SIGINT/SIGTERM
     └── RetryableError               a transient delivery failure; never escapes upload.py
 
@@ -72,6 +73,10 @@ class FatalError(BulkSyncError):
 
 class AuthError(FatalError):
     """The API refused the token (401/403). Every further request would fail the same way."""
+
+
+class ServerUnavailable(FatalError):
+    """Too many consecutive failed requests: SIRO (or the network) is down. Stop, report, resume later."""
 
 
 class Interrupted(FatalError):

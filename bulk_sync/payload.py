@@ -136,9 +136,10 @@ class Payload:
 
     external_id: str
     body: dict[str, Any]
+    raw: bytes  # the body as compact UTF-8 JSON, serialised once
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        return self.raw
 
 
 def build(record: MappedRecord) -> Payload | list[RowError]:
@@ -150,7 +151,8 @@ def build(record: MappedRecord) -> Payload | list[RowError]:
     except ValidationError as exc:
         return [_row_error(e, record) for e in exc.errors(include_url=False)]
     body = model.model_dump(mode="json", exclude_unset=True)
-    return Payload(str(body["externalId"]), body)
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Payload(str(body["externalId"]), body, raw)
 
 
 def _row_error(err: Any, record: MappedRecord) -> RowError:

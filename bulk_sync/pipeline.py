@@ -22,15 +22,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import mapping, payload
+from .dispatch import Dispatcher, Item
 from .errors import AuthError, FatalError, Interrupted, RowError
 from .load import Source, open_source
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
-from .report import FAILED, INVALID, NOT_SENT, VALID, RowResult, Summary
+from .report import INVALID, NOT_SENT, VALID, RowResult, Summary
 from .settings import RunSettings
-from .upload import Outcome, Uploader
+from .upload import Outcome, Transport, Uploader
 
 Emit = Callable[[RowResult], None]
 
@@ -63,9 +65,18 @@ def prepare(
     return Plan(spec, tuple(jobs))
 
 
-def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: object) -> Summary:
-    """Synchronous entry point: execute the plan on a fresh event loop."""
-    return asyncio.run(execute(plan, settings, emit, **kwargs))  # type: ignore[arg-type]
+def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary:
+    """Synchronous entry point: execute the plan on a fresh event loop (uvloop where installed)."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(execute(plan, settings, emit, **kwargs))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # Windows, or not installed: the standard loop works, a little slower
+        return None
+    return uvloop.new_event_loop
 
 
 class _Ordered:
@@ -134,9 +145,6 @@ class _Stop:
         return self.reason is not None
 
 
-Queue = asyncio.Queue[tuple[int, MappedRecord, Payload] | None]
-
-
 def _not_sent(rec: MappedRecord, stop: _Stop) -> RowResult:
     return _result(rec, NOT_SENT, error_type="aborted", message=f"not sent: {stop.reason}")
 
@@ -158,7 +166,7 @@ async def execute(
     settings: RunSettings,
     emit: Emit,
     *,
-    transport: object | None = None,
+    transport: Transport | None = None,
     preflight: bool = True,
     handle_signals: bool = True,
     grace_seconds: float = 30.0,
@@ -172,36 +180,8 @@ async def execute(
         await _read_all(plan, settings, ordered, stop, None, on_payload)
         summary.finished = time.monotonic()
         return summary
-    queue: Queue = asyncio.Queue(settings.concurrency * 4)
-    inflight: dict[str, asyncio.Event] = {}
-    tasks: list[asyncio.Task[None]] = []
     loop = asyncio.get_running_loop()
-
-    async def worker(up: Uploader) -> None:
-        while (item := await queue.get()) is not None:
-            seq, rec, body = item
-            if stop:
-                ordered.put(seq, _not_sent(rec, stop))
-                continue
-            try:
-                while (busy := inflight.get(body.external_id)) is not None:
-                    await busy.wait()
-            except asyncio.CancelledError:
-                ordered.put(seq, _not_sent(rec, stop))
-                raise
-            done = inflight[body.external_id] = asyncio.Event()
-            try:
-                outcome = await up.send(body)
-                ordered.put(seq, _from_outcome(rec, outcome))
-            except AuthError as exc:
-                halt(exc)
-                ordered.put(seq, _result(rec, FAILED, error_type="auth-refused", message=str(exc)))
-            except asyncio.CancelledError:
-                ordered.put(seq, _in_flight_lost(rec))
-                raise
-            finally:
-                del inflight[body.external_id]
-                done.set()
+    tasks: list[asyncio.Task[None]] = []
 
     def halt(reason: FatalError) -> None:
         if not stop:
@@ -220,28 +200,38 @@ async def execute(
         else:
             halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
 
+    def done(item: Item, outcome: Outcome) -> None:
+        seq, rec = item.tag
+        ordered.put(seq, _from_outcome(rec, outcome))
+
     with _signals(on_signal, enabled=handle_signals):
-        async with Uploader(settings, transport=transport) as up:  # type: ignore[arg-type]
+        async with Uploader(settings, transport=transport) as up:
             if preflight:
                 try:
                     await up.check_identity()
                 except AuthError as exc:
                     halt(exc)
-            tasks.extend(loop.create_task(worker(up)) for _ in range(settings.concurrency))
-            reader = loop.create_task(_read_all(plan, settings, ordered, stop, queue))
+            dispatcher = Dispatcher(
+                up,
+                settings,
+                on_done=done,
+                on_abandoned=lambda item: ordered.put(item.tag[0], _not_sent(item.tag[1], stop)),
+                on_lost=lambda item: ordered.put(item.tag[0], _in_flight_lost(item.tag[1])),
+                on_fatal=halt,
+                stopping=lambda: bool(stop),
+            )
+            tasks.extend(dispatcher.workers)
+            reader = loop.create_task(_read_all(plan, settings, ordered, stop, dispatcher))
             tasks.append(reader)
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            for _ in range(settings.concurrency):
-                if stop.hard:
-                    break
-                await queue.put(None)
-            await asyncio.gather(*tasks, return_exceptions=True)
-            while not queue.empty():  # left behind by a hard stop
-                if (item := queue.get_nowait()) is not None:
-                    ordered.put(item[0], _not_sent(item[1], stop))
+            dispatcher.close()
+            await dispatcher.join()
+            for item in dispatcher.leftovers():  # left behind by a hard stop
+                ordered.put(item.tag[0], _not_sent(item.tag[1], stop))
             ordered.flush_all()
             summary.requests = up.requests_sent
+            summary.throttled = up.pacer.throttled
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
     summary.finished = time.monotonic()
@@ -253,7 +243,7 @@ async def _read_all(
     settings: RunSettings,
     ordered: _Ordered,
     stop: _Stop,
-    queue: Queue | None,
+    dispatcher: Dispatcher | None,
     on_payload: Callable[[Payload], None] | None = None,
 ) -> None:
     for seq, rec in enumerate(_records(plan, settings.limit)):
@@ -265,13 +255,13 @@ async def _read_all(
             built = payload.build(rec)
             if isinstance(built, list):
                 ordered.put(seq, _invalid(rec, built))
-            elif queue is None:
+            elif dispatcher is None:
                 if on_payload is not None:
                     on_payload(built)
                 ordered.put(seq, _result(rec, VALID))
             else:
                 try:
-                    await queue.put((seq, rec, built))
+                    await dispatcher.submit(Item(built, (seq, rec)))
                 except asyncio.CancelledError:
                     ordered.put(seq, _not_sent(rec, stop))
                     raise

@@ -53,6 +53,7 @@ class Summary:
     error_types: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
     requests: int = 0
+    throttled: int = 0  # 429 answers seen
     aborted: str | None = None  # why the run stopped early, if it did
 
     def add(self, result: RowResult) -> None:

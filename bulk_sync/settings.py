@@ -36,6 +36,7 @@ class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     connect: float = Field(10.0, gt=0)
     read: float = Field(60.0, gt=0)
+    total: float = Field(120.0, gt=0)  # one request, start to last byte
 
 
 class RunSettings(BaseModel):
@@ -43,6 +44,11 @@ class RunSettings(BaseModel):
     base_url: str = PRODUCTION_BASE_URL
     token: SecretStr
     concurrency: int = Field(8, ge=1, le=512)
+    batch: bool = True  # use the batch endpoint
+    batch_size: int = Field(100, ge=1, le=10_000)
+    max_body_bytes: int = Field(5_000_000, ge=1_000)  # well under the platform's 10 MB request cap
+    rate_per_min: float | None = Field(1000.0, gt=0)  # None: no client-side limit
+    breaker: int | None = Field(30, ge=1)  # consecutive failed requests that stop the run
     retry: RetryPolicy = RetryPolicy()
     timeouts: Timeouts = Timeouts()
     dry_run: bool = False

@@ -1,15 +1,20 @@
 """Upload stage: validated payloads -> SIRO's External API -> one :class:`Outcome` per record.
 
-The only home of httpx (and of the aiohttp transport under it). Responsibilities:
+The only home of httpx and of the aiohttp client under it. Responsibilities:
 
-* one shared ``httpx.AsyncClient`` with the bearer token, timeouts and a connection pool sized to
-  the run's concurrency, on the ``httpx-aiohttp`` transport (httpx's own pool degrades sharply
-  above ~16 concurrent connections; see README "HTTP transport");
-* retries on named conditions only (408, 429, 5xx, timeouts, dropped connections), bounded by
-  attempts and elapsed time, capped exponential backoff with full jitter, ``Retry-After`` honoured
-  (a 429's Retry-After pauses *every* request, not just the one that got it);
-* :func:`classify` turns a response into a verdict, in one small table;
-* 401/403 raise :class:`~bulk_sync.errors.AuthError` at once: the run must stop.
+* :class:`AiohttpTransport`, a lean ``httpx.AsyncBaseTransport`` on one aiohttp session. httpx
+  stays the client API (``httpx.Request``/``Response``/exceptions, ``MockTransport`` in tests);
+  aiohttp does the connection pooling, which httpx's own pool does badly above ~16 connections.
+  aiohttp's exceptions are translated to httpx's here and nowhere else.
+* retries on named conditions only (408, 429, 5xx, timeouts, dropped connections), capped
+  exponential backoff with full jitter, bounded by attempts and elapsed time per request; 429s are
+  flow control, bounded by time only, and steer the shared :class:`~bulk_sync.pace.Pacer`;
+* :func:`classify` turns a status into a verdict, in one small table;
+* batches: a 422 whose issues carry array indexes rejects those records and resends the rest; a
+  400/413 without usable indexes is bisected until the bad records are isolated; a 413 lowers the
+  batch size for the rest of the run; results are matched back by externalId, not by order;
+* 401/403 raise :class:`~bulk_sync.errors.AuthError`; a tripped circuit breaker raises
+  :class:`~bulk_sync.errors.ServerUnavailable`.
 
 Messages name the URL path only, never headers or query strings.
 """
@@ -17,11 +22,12 @@ Messages name the URL path only, never headers or query strings.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -29,9 +35,14 @@ from typing import Any
 import aiohttp
 import httpx
 
-from .errors import AuthError, RetryableError
+from .errors import AuthError, ServerUnavailable
+from .pace import CircuitBreaker, Pacer
 from .payload import Payload
-from .settings import IDENTITY_PATH, SINGLE_PATH, RunSettings
+from .settings import BATCH_PATH, IDENTITY_PATH, SINGLE_PATH, RunSettings
+
+Transport = (
+    httpx.AsyncBaseTransport
+)  # what tests inject (httpx.MockTransport), so others need not import httpx
 
 
 class Verdict(Enum):
@@ -69,32 +80,40 @@ def classify(status: int) -> Verdict:
     return Verdict.REJECT  # other 4xx, and anything unexpected (1xx/3xx)
 
 
+Issue = tuple[list[Any], str]  # (path as the server gave it, message)
+
+
+def _parse(body: bytes) -> tuple[str, list[Issue]]:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return (text[:500] or "(empty response body)"), []
+    if isinstance(data, dict) and isinstance(data.get("issues"), list):
+        issues = [
+            (list(i.get("path") or []), str(i.get("message", "")))
+            for i in data["issues"]
+            if isinstance(i, dict)
+        ]
+        msg = "; ".join(f"{_path_text(p) or '(body)'}: {m}" for p, m in issues) or "validation failed"
+        return msg[:1000], issues
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            if isinstance(data.get(key), str):
+                return data[key][:1000], []
+    return text[:500], []
+
+
 def error_details(body: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The server's message from an error body, plus Zod issues as (path, message) pairs.
 
     Bodies are ``{"error": msg}``, a ZodError ``{"name": "ZodError", "issues": [...]}``, or plain text.
     """
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        return (text[:500] or "(empty response body)"), ()
-    if isinstance(data, dict) and isinstance(data.get("issues"), list):
-        issues = []
-        for issue in data["issues"]:
-            if isinstance(issue, dict):
-                path = _path_text(issue.get("path") or [])
-                issues.append((path, str(issue.get("message", ""))))
-        msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in issues) or "validation failed"
-        return msg[:1000], tuple(issues)
-    if isinstance(data, dict):
-        for key in ("error", "message", "detail"):
-            if isinstance(data.get(key), str):
-                return data[key][:1000], ()
-    return text[:500], ()
+    message, issues = _parse(body)
+    return message, tuple((_path_text(p), m) for p, m in issues)
 
 
-def _path_text(path: list[Any]) -> str:
+def _path_text(path: Sequence[Any]) -> str:
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
@@ -123,11 +142,64 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-_TRANSIENT = (httpx.TransportError, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
+# --------------------------------------------------------------------------- transport
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """A lean httpx transport on one aiohttp session; bodies are read whole (they are small JSON)."""
+
+    def __init__(self, max_connections: int) -> None:
+        self._limit = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=True)
+        t = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(sock_connect=t.get("connect"), sock_read=t.get("read"))
+        try:
+            async with self._session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers,
+                data=request.content,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                content = await resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            raise httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
+        return httpx.Response(resp.status, headers=resp.raw_headers, content=content, request=request)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# --------------------------------------------------------------------------- uploader
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """The final answer to one request after retries: a response, or the last transient error."""
+
+    response: httpx.Response | None
+    attempts: int
+    error: str = ""
+    http_status: int | None = None
+    elapsed: float = 0.0
 
 
 class Uploader:
-    """Sends payloads with retries. Use as ``async with Uploader(settings) as up: await up.send(p)``."""
+    """Sends payloads. Use as ``async with Uploader(settings) as up: await up.send(p)``."""
 
     def __init__(
         self,
@@ -139,141 +211,218 @@ class Uploader:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._transport = transport
+        self._transport = transport or AiohttpTransport(settings.concurrency)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
-        self._client: httpx.AsyncClient | None = None
-        self._paused_until = 0.0
+        self._base = settings.base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {settings.token.get_secret_value()}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "bulk-sync/0.1",
+        }
+        t = settings.timeouts
+        self._timeout = {"connect": t.connect, "read": t.read, "write": t.read, "pool": None}
+        self.pacer = Pacer(settings.rate_per_min, clock=clock, sleep=sleep)
+        self.breaker = CircuitBreaker(settings.breaker)
+        self.batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
         self.requests_sent = 0
         self.stopping = False  # set when the run is stopping: finish the current attempt, retry no more
 
     async def __aenter__(self) -> Uploader:
-        s = self.settings
-        limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
-        transport = self._transport
-        if transport is None:
-            from httpx_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(limits=limits, trust_env=True)
-        self._client = httpx.AsyncClient(
-            base_url=s.base_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {s.token.get_secret_value()}",
-                "Content-Type": "application/json",
-                "User-Agent": "bulk-sync/0.1",
-            },
-            timeout=httpx.Timeout(s.timeouts.read, connect=s.timeouts.connect, pool=None),
-            limits=limits,
-            transport=transport,
-            follow_redirects=False,
-        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._transport.aclose()
 
     async def check_identity(self) -> None:
         """Pre-flight: fail fast (AuthError) when the token is refused; other answers are ignored."""
-        assert self._client is not None
         try:
-            resp = await self._client.get(IDENTITY_PATH)
-        except _TRANSIENT:
+            resp = await self._request("GET", IDENTITY_PATH, None)
+        except (httpx.TransportError, TimeoutError):
             return  # the uploads will retry and report connection problems per row
         if classify(resp.status_code) is Verdict.FATAL:
             raise AuthError(_auth_message(resp.status_code, resp.content, IDENTITY_PATH))
 
+    # -- one record --------------------------------------------------------------
+
     async def send(self, payload: Payload) -> Outcome:
-        """PUT one record, retrying transient failures. Raises AuthError on 401/403."""
-        assert self._client is not None
+        """PUT one record to the single-record endpoint."""
+        ex = await self._exchange(SINGLE_PATH, payload.raw)
+        if ex.response is None:
+            return _failed(ex)
+        status = ex.response.status_code
+        if classify(status) is Verdict.OK:
+            return Outcome("synced", ex.attempts, status, siro_id=_siro_ids(ex.response.content).get(None))
+        message, issues = error_details(ex.response.content)
+        return Outcome("rejected", ex.attempts, status, _reject_slug(status), message, issues=issues)
+
+    # -- a batch -----------------------------------------------------------------
+
+    async def send_batch(self, payloads: Sequence[Payload]) -> list[Outcome]:
+        """PUT records to the batch endpoint; one Outcome per payload, in the same order."""
+        if not payloads:
+            return []
+        body = b"[" + b",".join(p.raw for p in payloads) + b"]"
+        ex = await self._exchange(BATCH_PATH, body)
+        if ex.response is None:
+            return [_failed(ex)] * len(payloads)
+        status = ex.response.status_code
+        if classify(status) is Verdict.OK:
+            ids = _siro_ids(ex.response.content)
+            return [Outcome("synced", ex.attempts, status, siro_id=ids.get(p.external_id)) for p in payloads]
+        message, issues = _parse(ex.response.content)
+        if len(payloads) == 1:
+            rel = tuple((_path_text(p[1:] if p and p[0] == 0 else p), m) for p, m in issues)
+            msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel) if rel else message
+            return [Outcome("rejected", ex.attempts, status, _reject_slug(status), msg, issues=rel)]
+        if status == 413:
+            self.batch_limit = max(1, min(self.batch_limit, len(payloads) // 2))
+        by_index: dict[int, list[tuple[str, str]]] = {}
+        if status == 422:
+            for path, msg in issues:
+                if path and isinstance(path[0], int) and 0 <= path[0] < len(payloads):
+                    by_index.setdefault(path[0], []).append((_path_text(path[1:]), msg))
+        if by_index:  # the server named the bad records: reject them, resend the rest
+            rest = [p for i, p in enumerate(payloads) if i not in by_index]
+            rest_out = iter(await self.send_batch(rest))
+            out: list[Outcome] = []
+            for i in range(len(payloads)):
+                if i in by_index:
+                    rel = tuple(by_index[i])
+                    msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel)
+                    out.append(Outcome("rejected", ex.attempts, status, "api-invalid", msg, issues=rel))
+                else:
+                    o = next(rest_out)
+                    out.append(dataclasses.replace(o, attempts=o.attempts + ex.attempts))
+            return out
+        # no usable index (400, 413, an unindexed 422): bisect until the bad records are alone
+        mid = len(payloads) // 2
+        halves = [*await self.send_batch(payloads[:mid]), *await self.send_batch(payloads[mid:])]
+        return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in halves]
+
+    # -- the retry loop ----------------------------------------------------------
+
+    async def _exchange(self, path: str, body: bytes) -> _Exchange:
+        """Send until a final answer (2xx/4xx), retrying transient failures within the budget."""
         policy = self.settings.retry
         started = self._clock()
-        body = payload.json_bytes()
-        last: RetryableError | None = None
-        attempt = 0
-        while attempt < policy.max_attempts:
-            attempt += 1
-            await self._wait_for_pause()
+        attempts = failures = throttles = 0
+        error, last_status = "", None
+        while True:
+            await self.pacer.acquire()
+            attempts += 1
+            retry_after = None
             try:
-                self.requests_sent += 1
-                resp = await self._client.put(SINGLE_PATH, content=body)
-            except _TRANSIENT as exc:
-                last = RetryableError(_transport_message(exc))
+                resp = await self._request("PUT", path, body)
+            except (httpx.TransportError, TimeoutError) as exc:
+                error, last_status = _transport_message(exc), None
+                failures += 1
+                self.breaker.failure(error)
             else:
                 verdict = classify(resp.status_code)
-                if verdict is Verdict.OK:
-                    return Outcome("synced", attempt, resp.status_code, siro_id=_siro_id(resp.content))
                 if verdict is Verdict.FATAL:
-                    raise AuthError(_auth_message(resp.status_code, resp.content, SINGLE_PATH))
-                message, issues = error_details(resp.content)
-                if verdict is Verdict.REJECT:
-                    slug = "api-invalid" if resp.status_code == 422 else "api-rejected"
-                    return Outcome("rejected", attempt, resp.status_code, slug, message, issues=issues)
+                    raise AuthError(_auth_message(resp.status_code, resp.content, path))
+                if verdict is not Verdict.RETRY:
+                    self.breaker.success()
+                    if verdict is Verdict.OK:
+                        self.pacer.on_success()
+                    return _Exchange(resp, attempts, elapsed=self._clock() - started)
+                last_status = resp.status_code
+                error = f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
-                last = RetryableError(
-                    f"HTTP {resp.status_code}: {message}",
-                    http_status=resp.status_code,
-                    retry_after=retry_after,
-                )
-            if attempt >= policy.max_attempts or self.stopping:
-                break
-            delay = backoff_delay(attempt, policy.backoff_base, policy.backoff_cap, self._rng)
-            if last.retry_after is not None:
-                wait = min(last.retry_after, policy.retry_after_cap)
-                if self._clock() - started + wait > policy.max_elapsed:
-                    break
-                if last.http_status == 429:
-                    self._pause_all(wait)  # the server asked everyone to slow down
+                if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
+                    throttles += 1
+                    self.breaker.success()
+                    if retry_after is not None:
+                        self.pacer.pause(min(retry_after, policy.retry_after_cap))
+                    else:
+                        self.pacer.on_throttled()
                 else:
-                    delay = max(delay, wait)
+                    failures += 1
+                    self.breaker.failure(error)
+            if self.breaker.tripped:
+                raise ServerUnavailable(
+                    f"{self.breaker.consecutive} requests in a row failed (last: {self.breaker.last_error}); "
+                    "SIRO or the network looks down. Run the same command again later: rows not synced "
+                    "are in the report"
+                )
+            if failures >= policy.max_attempts or self.stopping:
+                break
+            if last_status == 429:
+                delay = (
+                    0.0 if retry_after is not None else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
+                )
+            else:
+                delay = backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, policy.retry_after_cap))
             if self._clock() - started + delay > policy.max_elapsed:
                 break
-            await self._sleep(delay)
-        assert last is not None
+            if delay:
+                await self._sleep(delay)
         why = "the run was stopping" if self.stopping else "retries exhausted"
-        return Outcome(
-            "failed",
-            attempt,
-            last.http_status,
-            "retries-exhausted",
-            f"gave up after {attempt} attempt(s) in {self._clock() - started:.1f}s ({why}); "
-            f"last error: {last}",
+        return _Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    async def _request(self, method: str, path: str, body: bytes | None) -> httpx.Response:
+        request = httpx.Request(
+            method,
+            self._base + path,
+            headers=self._headers,
+            content=body,
+            extensions={"timeout": self._timeout},
         )
-
-    def _pause_all(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-    async def _wait_for_pause(self) -> None:
-        while (wait := self._paused_until - self._clock()) > 0:
-            await self._sleep(wait)
+        self.requests_sent += 1
+        async with asyncio.timeout(self.settings.timeouts.total):
+            resp = await self._transport.handle_async_request(request)
+            await resp.aread()
+        return resp
 
 
-def _siro_id(body: bytes) -> str | None:
+def _failed(ex: _Exchange) -> Outcome:
+    return Outcome(
+        "failed",
+        ex.attempts,
+        ex.http_status,
+        "retries-exhausted",
+        f"gave up after {ex.attempts} attempt(s) in {ex.elapsed:.1f}s; last error: {ex.error}",
+    )
+
+
+def _reject_slug(status: int) -> str:
+    return {422: "api-invalid", 413: "too-large"}.get(status, "api-rejected")
+
+
+def _siro_ids(body: bytes) -> dict[str | None, str]:
+    """externalId -> SIRO id from a sync answer; key None holds a single record's id."""
     try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    inner = data.get("data") if isinstance(data, dict) else None
-    value = inner.get("id") if isinstance(inner, dict) else None
-    return str(value) if value is not None else None
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return {}
+    items = data if isinstance(data, list) else [data]
+    out: dict[str | None, str] = {}
+    for item in items:
+        if isinstance(item, dict) and item.get("id") is not None:
+            out[str(item.get("externalId"))] = str(item["id"])
+            out[None] = str(item["id"])
+    return out
 
 
 def _auth_message(status: int, body: bytes, path: str) -> str:
     message, _ = error_details(body)
     return (
-        f"SIRO refused the API token (HTTP {status} on {path}: {message}). Check {'SIRO_API_TOKEN'} "
+        f"SIRO refused the API token (HTTP {status} on {path}: {message}). Check SIRO_API_TOKEN "
         "or --token-file, and that the token belongs to this organization; nothing more was sent"
     )
 
 
 def _transport_message(exc: BaseException) -> str:
-    # the aiohttp transport re-raises aiohttp errors as httpx ones; the original says more
-    root = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ is not None else exc
-    if isinstance(root, httpx.TimeoutException | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timed out waiting for SIRO"
-    if isinstance(root, aiohttp.ServerDisconnectedError | httpx.RemoteProtocolError):
+    if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was closed before SIRO answered"
-    detail = str(root).split("\n")[0][:200]
-    return f"connection problem: {type(root).__name__}" + (f": {detail}" if detail else "")
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to SIRO: {str(exc)[:200]}"
+    detail = str(exc).split("\n")[0][:200]
+    return f"connection problem: {type(exc).__name__}" + (f": {detail}" if detail else "")

@@ -75,7 +75,8 @@ def test_all_valid_file_exits_0_and_xlsx_works(sandbox: Sandbox, run_cli: RunCli
     assert server2.state.records == EXPECTED
 
 
-def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: RunCli) -> None:
+@pytest.mark.parametrize("mode", [["--batch-size", "5"], ["--no-batch"]])
+def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: RunCli, mode: list[str]) -> None:
     faults = Faults(
         error_5xx=0.20, throttle=0.05, throttle_bare=0.05, retry_after=0.05, drop_before=0.05, seed=7
     )
@@ -89,6 +90,7 @@ def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: Run
         server.base_url,
         "--concurrency",
         "16",
+        *mode,
         *FAST_RETRY,
     )
     assert res.code == 1, res.stderr
@@ -259,7 +261,10 @@ def test_embedded_sandbox_quickstart(run_cli: RunCli) -> None:
     assert sum(r["status"] == "synced" for r in res.report) == 55
 
 
-def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(sandbox: Sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [["--no-batch"], ["--batch-size", "3"]])
+def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(
+    sandbox: Sandbox, tmp_path: Path, mode: list[str]
+) -> None:
     server = sandbox(Faults(latency=0.2))
     report = tmp_path / "r.csv"
     proc = subprocess.Popen(
@@ -275,6 +280,7 @@ def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(sandbox: Sandbox, 
             server.base_url,
             "--concurrency",
             "2",
+            *mode,
             "--report",
             str(report),
         ],
