@@ -350,15 +350,14 @@ class Uploader:
                 )
             if failures >= policy.max_attempts or self.stopping:
                 break
-            if last_status == 429:
+            wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
+            if last_status == 429:  # with Retry-After the pacer holds everyone back; without, a short jitter
                 delay = (
                     0.0 if retry_after is not None else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
                 )
             else:
-                delay = backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng)
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, policy.retry_after_cap))
-            if self._clock() - started + delay > policy.max_elapsed:
+                delay = max(wait, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))
+            if self._clock() - started + max(delay, wait) > policy.max_elapsed:
                 break
             if delay:
                 await self._sleep(delay)
