@@ -164,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--throttle-rate", type=_fraction, default=0.0, help="share answered 429 + Retry-After")
     s.add_argument("--drop-rate", type=_fraction, default=0.0, help="share of connections dropped")
     s.add_argument("--rate-per-min", type=_pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
+    s.add_argument(
+        "--rate-window",
+        type=_pos_float,
+        default=60.0,
+        help="the limit's sliding window in seconds (default 60)",
+    )
+    s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
+    s.add_argument("--seed", type=int, help="random seed for the injected faults")
     return p
 
 
@@ -329,6 +337,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         throttle=args.throttle_rate,
         drop_before=args.drop_rate,
         rate_per_min=args.rate_per_min,
+        rate_window=args.rate_window,
+        validate=not args.no_validate,
+        seed=args.seed,
     )
     serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True))
     return EXIT_OK

@@ -53,7 +53,13 @@ class Faults:
     slow: float = 0.0  # store, then answer only after `slow_seconds`
     slow_seconds: float = 5.0
     rate_per_min: int | None = None  # a real sliding-window limit, like SIRO's 1000/min/token
+    rate_window: float = 60.0  # the limit's window, seconds (rate_per_min * window/60 requests per window)
+    rate_retry_after: bool = False  # whether the limit's 429s carry Retry-After (SIRO documents none)
     max_body_bytes: int = 10 * 1024 * 1024
+    max_batch: int | None = None  # longer batches get 413
+    reject_pattern: str | None = None  # externalIds matching this regex are refused (a server-side rule)
+    reject_status: int = 422  # 422 with indexed Zod issues, or 400 {"error"} with no index
+    shuffle: bool = False  # answer batch results in another order than sent
     validate: bool = True
     seed: int | None = None
 
@@ -67,6 +73,9 @@ class SandboxState:
     responses: Counter[int] = field(default_factory=Counter)  # HTTP status -> count
     requests: int = 0
     dropped: int = 0
+    rate_limited: int = 0  # 429s from the rate limit (not from fault injection)
+    first_write: float | None = None  # monotonic time of the first and last stored record
+    last_write: float | None = None
     ids: dict[str, str] = field(default_factory=dict)  # externalId -> sandbox id
 
     def stats(self) -> dict[str, Any]:
@@ -75,6 +84,7 @@ class SandboxState:
             "writes": sum(self.writes.values()),
             "requests": self.requests,
             "dropped": self.dropped,
+            "rate_limited": self.rate_limited,
             "responses": {str(k): v for k, v in sorted(self.responses.items())},
         }
 
@@ -235,8 +245,13 @@ class Sandbox:
         f = self.faults
         if (denied := self._auth(request)) is not None:
             return denied
-        if f.rate_per_min is not None and not self._admit(f.rate_per_min):
-            return web.json_response({"error": "Too many requests"}, status=429)
+        if f.rate_per_min is not None and not self._admit(
+            f.rate_per_min * f.rate_window / 60.0, f.rate_window
+        ):
+            headers = (
+                {"Retry-After": f"{self._window_wait(f.rate_window):.0f}"} if f.rate_retry_after else None
+            )
+            return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
         kind = self._pick_fault()
         if f.latency:
             await asyncio.sleep(f.latency)
@@ -267,7 +282,25 @@ class Sandbox:
             if errors:
                 return web.json_response({"name": "ZodError", "issues": zod_issues(errors)}, status=422)
         items = body if batch else [body]
+        if f.max_batch is not None and len(items) > f.max_batch:
+            return web.json_response({"error": f"Batch too large (max {f.max_batch})"}, status=413)
+        if f.reject_pattern is not None:
+            bad = [i for i, item in enumerate(items) if re.search(f.reject_pattern, str(item["externalId"]))]
+            if bad and f.reject_status == 422:
+                issues = [
+                    {
+                        "code": "custom",
+                        "path": [i, "externalId"] if batch else ["externalId"],
+                        "message": "externalId is reserved (sandbox rule)",
+                    }
+                    for i in bad
+                ]
+                return web.json_response({"name": "ZodError", "issues": issues}, status=422)
+            if bad:
+                return web.json_response({"error": "Bad request"}, status=f.reject_status)
         stored = [self._upsert(item) for item in items]
+        if f.shuffle:
+            self._rng.shuffle(stored)
         roll = self._rng.random()
         if roll < f.drop_after:
             return self._drop(request)
@@ -297,14 +330,18 @@ class Sandbox:
             return web.json_response({"error": "Unauthorized"}, status=401)
         return None
 
-    def _admit(self, per_min: int) -> bool:
+    def _admit(self, limit: float, window: float) -> bool:
         now = time.monotonic()
-        while self._window and now - self._window[0] >= 60.0:
+        while self._window and now - self._window[0] >= window:
             self._window.popleft()
-        if len(self._window) >= per_min:
+        if len(self._window) >= limit:
+            self.state.rate_limited += 1
             return False
         self._window.append(now)
         return True
+
+    def _window_wait(self, window: float) -> float:
+        return max(1.0, window - (time.monotonic() - self._window[0])) if self._window else 1.0
 
     def _drop(self, request: web.Request) -> web.StreamResponse | None:
         """Close the connection without answering; the client sees a dropped connection."""
@@ -316,6 +353,9 @@ class Sandbox:
     def _upsert(self, item: dict[str, Any]) -> dict[str, Any]:
         ext = str(item["externalId"])
         with self._lock:
+            now = time.monotonic()
+            self.state.first_write = self.state.first_write or now
+            self.state.last_write = now
             self.state.records[ext] = copy.deepcopy(item)
             self.state.writes[ext] += 1
             self.state.ids.setdefault(ext, f"eng_{len(self.state.ids) + 1:08d}")
@@ -419,6 +459,12 @@ def serve_forever(token: str, faults: Faults, host: str, port: int, announce: An
             await runner.cleanup()
 
     try:
-        asyncio.run(main())
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(main())
     except KeyboardInterrupt:
         announce(f"sandbox stopped: {json.dumps(sandbox.state.stats())}")

@@ -277,8 +277,12 @@ class Uploader:
             rel = tuple((_path_text(p[1:] if p and p[0] == 0 else p), m) for p, m in issues)
             msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel) if rel else message
             return [Outcome("rejected", ex.attempts, status, _reject_slug(status), msg, issues=rel)]
-        if status == 413:
+        if status == 413:  # too big: learn a smaller size for the run, resend in pieces of that size
             self.batch_limit = max(1, min(self.batch_limit, len(payloads) // 2))
+            pieces: list[Outcome] = []
+            while len(pieces) < len(payloads):
+                pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self.batch_limit])
+            return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in pieces]
         by_index: dict[int, list[tuple[str, str]]] = {}
         if status == 422:
             for path, msg in issues:
