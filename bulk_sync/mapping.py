@@ -24,12 +24,15 @@ import datetime as dt
 import difflib
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -321,6 +324,7 @@ class BoundMapping:
 
     spec: MappingSpec
     columns: dict[str, str]  # spec column -> header in the file
+    plan: _Plan
 
 
 def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
@@ -350,7 +354,7 @@ def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
             f"{noun} {', '.join(parts)} from mapping {spec.path} not found; "
             f"the file has: {', '.join(repr(h) for h in headers)}",
         )
-    return BoundMapping(spec, resolved)
+    return BoundMapping(spec, resolved, _compile(spec, resolved))
 
 
 def _loose(name: str) -> str:
@@ -360,56 +364,210 @@ def _loose(name: str) -> str:
 # --------------------------------------------------------------------------- applying to rows
 
 
-@dataclass(slots=True)
 class MappedRecord:
-    """One input row after mapping: nested values, where each leaf came from, and problems."""
+    """One input row after mapping: nested values, where each leaf came from, and problems.
 
-    file: str
-    sheet: str | None
-    row_number: int
-    external_id: str | None
-    values: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)  # concrete path -> column
-    errors: list[RowError] = field(default_factory=list)
-    targets: dict[str, str] = field(default_factory=dict)  # mapping target -> column (shared, all rows)
+    ``sources`` (payload path -> spreadsheet column) is worked out only when asked for: it is
+    needed for error messages, not for the rows that are fine.
+    """
+
+    __slots__ = ("_tree", "errors", "external_id", "file", "row_number", "sheet", "targets", "values")
+
+    def __init__(
+        self,
+        file: str,
+        sheet: str | None,
+        row_number: int,
+        external_id: str | None,
+        values: dict[str, Any],
+        errors: list[RowError] | None = None,
+        targets: dict[str, str] | None = None,
+        tree: Any = None,
+    ) -> None:
+        self.file, self.sheet, self.row_number, self.external_id = file, sheet, row_number, external_id
+        self.values = values
+        self.errors = errors if errors is not None else []
+        self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
+        self._tree = tree
+
+    @property
+    def sources(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self._tree is not None:
+            plan, cols, i = self._tree
+            plan.root.sources(cols, i, (), out)
+        return out
 
 
 def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
-    """Map every row of ``chunk``. Bad cells become RowErrors on the record; never raises."""
+    """Map every row of ``chunk``, a column at a time. Bad cells become RowErrors; never raises."""
+    frame = chunk.frame
+    n = len(chunk)
+    plan = bound.plan
+    cols: list[list[Any]] = []
+    for f in bound.spec.fields:
+        if f.column is None:
+            cols.append([f.spec.value] * n)
+        else:
+            header = bound.columns[f.column]
+            cols.append(_convert_column(f, frame[header].tolist(), header))
+    error_cols = [c for c in cols if any(type(v) is RowError for v in c)]
     out: list[MappedRecord] = []
-    fields = bound.spec.fields
-    columns = bound.columns
-    targets = {f.target: columns[f.column] for f in fields if f.column is not None}
-    for row in chunk.rows():
-        tree: dict[str, Any] = {}
-        errors: list[RowError] = []
-        for f in fields:
-            header = columns[f.column] if f.column is not None else None
-            result = _convert(f, row.cells.get(header, "") if header is not None else None, header)
-            if isinstance(result, RowError):
-                errors.append(result)
-            elif result is not _OMIT:
-                _put(tree, f.tokens, (result, header))
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        _finish(tree, (), values, sources)
+    for i in range(n):
+        errors = [c[i] for c in error_cols if type(c[i]) is RowError]
+        values = plan.build(cols, i)
+        if values is _OMIT:
+            values = {}
         ext = values.get("externalId")
         out.append(
             MappedRecord(
-                row.file,
-                row.sheet,
-                row.row_number,
+                chunk.file,
+                chunk.sheet,
+                chunk.row_numbers[i],
                 ext if isinstance(ext, str) else None,
                 values,
-                sources,
                 errors,
-                targets,
+                plan.targets,
+                (plan, cols, i),
             )
         )
     return out
 
 
+class _Node:
+    """The compiled shape of the payload: how to build one row's nested values from the columns."""
+
+    __slots__ = ("children", "column", "header", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "obj" | "list" | "leaf"
+        self.children: list[tuple[Any, _Node]] = []
+        self.column = -1  # for leaves: index into the converted columns
+        self.header: str | None = None
+
+    def build(self, cols: list[list[Any]], i: int) -> Any:
+        if self.kind == "leaf":
+            v = cols[self.column][i]
+            return _OMIT if type(v) is RowError else v
+        if self.kind == "obj":
+            d = {}
+            for key, child in self.children:
+                v = child.build(cols, i)
+                if v is not _OMIT:
+                    d[key] = v
+            return d or _OMIT
+        items = [v for _, child in self.children if (v := child.build(cols, i)) is not _OMIT]
+        return items or _OMIT
+
+    def sources(self, cols: list[list[Any]], i: int, path: tuple[Any, ...], out: dict[str, str]) -> None:
+        if self.kind == "leaf":
+            if self.header is not None and cols[self.column][i] is not _OMIT:
+                out[path_text(path)] = self.header
+            return
+        if self.kind == "obj":
+            for key, child in self.children:
+                child.sources(cols, i, (*path, key), out)
+            return
+        pos = 0  # list positions after empty entries are dropped
+        for _, child in self.children:
+            if child.build(cols, i) is not _OMIT:
+                child.sources(cols, i, (*path, pos), out)
+                pos += 1
+
+
+@dataclass(frozen=True)
+class _Plan:
+    root: _Node
+    targets: dict[str, str]
+
+    def build(self, cols: list[list[Any]], i: int) -> Any:
+        return self.root.build(cols, i)
+
+
+def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
+    """Arrange the fields into the payload's tree once per file, so each row is one walk."""
+    root = _Node("obj")
+    for idx, f in enumerate(spec.fields):
+        node = root
+        toks = f.tokens
+        for j, tok in enumerate(toks):
+            want = "leaf" if j == len(toks) - 1 else ("list" if isinstance(toks[j + 1], int) else "obj")
+            key = ("append", idx) if tok == _APPEND else tok
+            child = next((c for k, c in node.children if k == key), None)
+            if child is None:
+                child = _Node(want)
+                node.children.append((key, child))
+                if node.kind == "list":  # explicit positions first, in order; then appends, in field order
+                    node.children.sort(key=lambda kc: _list_order(kc[0]))
+            node = child
+        node.column = idx
+        node.header = columns[f.column] if f.column is not None else None
+    targets = {f.target: columns[f.column] for f in spec.fields if f.column is not None}
+    return _Plan(root, targets)
+
+
 _OMIT = object()
+
+
+def _convert_column(f: Field_, cells: list[str], header: str) -> list[Any]:
+    """Convert one column: vectorised for datetimes, memoised per distinct value for the rest."""
+    spec = f.spec
+    if spec.datetime is not None and spec.map is None:
+        return _datetime_column(f, cells, header)
+    if spec.map is None and f.kind.kind == "string" and spec.default is None and not spec.required:
+        return [t if (t := c.strip()) else _OMIT for c in cells]
+    memo: dict[str, Any] = {}
+    out = []
+    for c in cells:
+        v = memo.get(c, memo)
+        if v is memo:
+            v = memo[c] = _convert(f, c, header)
+        out.append(v)
+    return out
+
+
+def _datetime_column(f: Field_, cells: list[str], header: str) -> list[Any]:
+    """Parse a column of local date-times with pandas; any cell it cannot do goes the scalar way.
+
+    The scalar :func:`_datetime` is the reference: it handles offsets, ISO variants and gives the
+    error messages; a test checks that both ways agree.
+    """
+    spec = f.spec
+    dts = spec.datetime
+    assert dts is not None
+    s = pd.Series(cells, dtype=object).str.strip()
+    blank = (s == "").to_numpy()
+    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    for fmt in dts.formats:
+        todo = parsed.isna().to_numpy() & ~blank
+        if not todo.any():
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed[todo] = pd.to_datetime(s[todo], format=fmt, errors="coerce").to_numpy()
+    tz = _zone(dts.timezone) if dts.timezone else None
+    wall = parsed
+    if tz is not None:
+        try:
+            local = parsed.dt.tz_localize(tz, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="NaT")
+        except Exception:
+            local = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+        ok = local.notna().to_numpy()
+        if f.kind.local_time:
+            text = np.datetime_as_string(wall.to_numpy(), unit="s")
+        else:
+            utc = local.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            text = np.char.add(np.datetime_as_string(utc, unit="s"), "Z")
+    else:
+        ok = wall.notna().to_numpy()
+        text = np.datetime_as_string(wall.to_numpy(), unit="s")
+    out: list[Any] = []
+    for i, c in enumerate(cells):
+        if ok[i]:
+            out.append(str(text[i]))
+        else:  # blank, unparsed, or nonexistent local time: the scalar path knows what to say
+            out.append(_convert(f, c, header))
+    return out
 
 
 def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
@@ -518,41 +676,6 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
     if local:
         return aware.strftime("%Y-%m-%dT%H:%M:%S")
     return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _put(tree: dict[Any, Any], tokens: tuple[str | int, ...], leaf: tuple[Any, str | None]) -> None:
-    node: dict[Any, Any] = tree
-    for i, tok in enumerate(tokens):
-        # `[]` appends: ("append", n) keys sort after explicit indexes, in the fields' order
-        key: Any = ("append", len(node)) if tok == _APPEND else tok
-        if i == len(tokens) - 1:
-            node[key] = leaf
-        else:
-            node = node.setdefault(key, {})
-
-
-def _finish(
-    node: dict[Any, Any], path: tuple[Any, ...], out: dict[str, Any], sources: dict[str, str]
-) -> None:
-    """Turn the sparse tree into plain dicts/lists; index keys become compact lists."""
-    for key, child in node.items():
-        value, _ = _finish_value(child, (*path, key), sources)
-        out[key] = value
-
-
-def _finish_value(child: Any, path: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, None]:
-    if isinstance(child, tuple):  # a leaf: (value, column)
-        if child[1] is not None:
-            sources[path_text(path)] = child[1]
-        return child[0], None
-    if child and all(not isinstance(k, str) for k in child):  # a list: int or ("append", n) keys
-        items = []
-        for i, k in enumerate(sorted(child, key=_list_order)):
-            items.append(_finish_value(child[k], (*path, i), sources)[0])
-        return items, None
-    obj: dict[str, Any] = {}
-    _finish(child, path, obj, sources)
-    return obj, None
 
 
 def _list_order(k: Any) -> tuple[int, int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import types
 import typing
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -130,16 +129,29 @@ class EngagementSyncInput(_Model):
     contact: ContactInput | None = _UNSET
 
 
-@dataclass(frozen=True, slots=True)
 class Payload:
-    """A validated body ready to send; ``body`` is the JSON-ready dict."""
+    """A validated body ready to send: ``raw`` is its compact UTF-8 JSON, made once by pydantic-core."""
 
-    external_id: str
-    body: dict[str, Any]
-    raw: bytes  # the body as compact UTF-8 JSON, serialised once
+    __slots__ = ("_body", "external_id", "raw")
+
+    def __init__(self, external_id: str, body: dict[str, Any] | None, raw: bytes) -> None:
+        self.external_id = external_id
+        self._body = body
+        self.raw = raw
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as a dict (parsed from ``raw`` on first use: most payloads never need it)."""
+        if self._body is None:
+            self._body = json.loads(self.raw)
+        return self._body
 
     def json_bytes(self) -> bytes:
         return self.raw
+
+
+_VALIDATE = EngagementSyncInput.__pydantic_validator__.validate_python
+_TO_JSON = EngagementSyncInput.__pydantic_serializer__.to_json
 
 
 def build(record: MappedRecord) -> Payload | list[RowError]:
@@ -147,12 +159,10 @@ def build(record: MappedRecord) -> Payload | list[RowError]:
     if record.errors:
         return list(record.errors)
     try:
-        model = EngagementSyncInput.model_validate(record.values)
+        model = _VALIDATE(record.values)
     except ValidationError as exc:
         return [_row_error(e, record) for e in exc.errors(include_url=False)]
-    body = model.model_dump(mode="json", exclude_unset=True)
-    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Payload(str(body["externalId"]), body, raw)
+    return Payload(model.externalId, None, _TO_JSON(model, exclude_unset=True))
 
 
 def _row_error(err: Any, record: MappedRecord) -> RowError:

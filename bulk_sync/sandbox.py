@@ -85,6 +85,9 @@ class SandboxState:
             "requests": self.requests,
             "dropped": self.dropped,
             "rate_limited": self.rate_limited,
+            "write_span": (self.last_write - self.first_write)
+            if self.first_write and self.last_write
+            else 0.0,
             "responses": {str(k): v for k, v in sorted(self.responses.items())},
         }
 

@@ -26,7 +26,8 @@ ALLOWED = {
 }
 # third-party libraries with exactly one home
 HOMES = {
-    "pandas": {"load"},
+    "pandas": {"load", "mapping"},  # mapping converts a column at a time
+    "numpy": {"mapping"},
     "openpyxl": {"load"},
     "httpx": {"upload"},
     "tqdm": {"cli"},

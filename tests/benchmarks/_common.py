@@ -1,0 +1,80 @@
+"""Helpers for the benchmarks: example-shaped CSVs, a sandbox in its own process, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_CSV = ROOT / "example_data" / "engagements.csv"
+MAPPING = ROOT / "mappings" / "engagements.yaml"
+TOKEN = "bench-token"
+
+
+def make_csv(path: Path, n: int) -> Path:
+    """n valid rows cycled from the example file, each with its own Appointment ID."""
+    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    good = [r for r in rows[1:] if r[0] and not r[2].startswith("INVALID")]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for i in range(n):
+            w.writerow([f"B-{i:07d}", *good[i % len(good)][1:]])
+    return path
+
+
+@contextmanager
+def sandbox_process(*args: str) -> Iterator[str]:
+    """`bulk-sync sandbox --port 0 ARGS` in its own process (its own CPU core); yields the base URL."""
+    env = {**os.environ, "SIRO_API_TOKEN": TOKEN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulk_sync", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                yield m.group(1)
+                break
+        else:
+            raise RuntimeError("the sandbox did not start")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def stats(base_url: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{base_url}/_sandbox/stats") as r:
+        return json.loads(r.read())
+
+
+def run_cli(*args: str | Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    env = {**os.environ, "SIRO_API_TOKEN": TOKEN}
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulk_sync", "run", *map(str, args), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return time.perf_counter() - t, proc
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
