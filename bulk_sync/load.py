@@ -267,11 +267,12 @@ def cell_text(value: Any) -> str:
 def _chunk(src: Source, frame: pd.DataFrame, numbers: list[int]) -> Chunk:
     """Drop blank rows (every cell empty or whitespace); keep the numbers of the others."""
     frame = frame.reset_index(drop=True)
-    blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1) if len(frame.columns) else None
-    if blank is not None and bool(blank.any()):
-        keep = ~blank
-        numbers = [n for n, k in zip(numbers, keep.tolist(), strict=True) if k]
-        frame = frame[keep].reset_index(drop=True)
+    if len(frame.columns) and len(frame):
+        blank = [not "".join(r).strip() for r in frame.to_numpy(dtype=object).tolist()]
+        if any(blank):
+            keep = [not b for b in blank]
+            numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
+            frame = frame[keep].reset_index(drop=True)
     return Chunk(str(src.path), src.sheet, numbers, frame)
 
 

@@ -25,7 +25,7 @@ import difflib
 import math
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -412,12 +412,11 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
             header = bound.columns[f.column]
             cols.append(_convert_column(f, frame[header].tolist(), header))
     error_cols = [c for c in cols if any(type(v) is RowError for v in c)]
+    leaf_cols = [[_OMIT if type(v) is RowError else v for v in c] if c in error_cols else c for c in cols]
+    rows = plan.build_all(leaf_cols, n)
     out: list[MappedRecord] = []
-    for i in range(n):
+    for i, values in enumerate(rows):
         errors = [c[i] for c in error_cols if type(c[i]) is RowError]
-        values = plan.build(cols, i)
-        if values is _OMIT:
-            values = {}
         ext = values.get("externalId")
         out.append(
             MappedRecord(
@@ -428,7 +427,7 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
                 values,
                 errors,
                 plan.targets,
-                (plan, cols, i),
+                (plan, leaf_cols, i),
             )
         )
     return out
@@ -479,9 +478,43 @@ class _Node:
 class _Plan:
     root: _Node
     targets: dict[str, str]
+    build_all: Callable[[list[list[Any]], int], list[dict[str, Any]]]
 
-    def build(self, cols: list[list[Any]], i: int) -> Any:
-        return self.root.build(cols, i)
+
+def _generate(root: _Node, n_columns: int) -> Callable[[list[list[Any]], int], list[dict[str, Any]]]:
+    """Write the row builder as straight-line Python (no per-leaf calls or loops), then compile it.
+
+    The tree is the mapping's fixed shape, so this is the same walk as :meth:`_Node.build`, unrolled;
+    a test checks that both give the same rows. Only names we made appear in the code.
+    """
+    lines = [
+        "def build_all(cols, n):",
+        f"    {', '.join(f'c{k}' for k in range(n_columns))}{',' if n_columns == 1 else ''} = cols",
+        "    out = []",
+        "    for i in range(n):",
+    ]
+    counter = iter(range(1_000_000))
+
+    def emit(node: _Node, indent: str) -> str:
+        """Emit code that leaves the node's value (or OMIT) in a fresh variable; return its name."""
+        var = f"x{next(counter)}"
+        if node.kind == "leaf":
+            lines.append(f"{indent}{var} = c{node.column}[i]")
+            return var
+        lines.append(f"{indent}{var} = {{}}" if node.kind == "obj" else f"{indent}{var} = []")
+        for key, child in node.children:
+            cv = emit(child, indent)
+            test = f"{cv} is not OMIT" if child.kind == "leaf" else cv
+            put = f"{var}[{key!r}] = {cv}" if node.kind == "obj" else f"{var}.append({cv})"
+            lines.append(f"{indent}if {test}: {put}")
+        return var
+
+    top = emit(root, "        ")
+    lines.append(f"        out.append({top})")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"OMIT": _OMIT}
+    exec(compile("\n".join(lines), "<bulk_sync mapping>", "exec"), namespace)
+    return namespace["build_all"]  # type: ignore[no-any-return]
 
 
 def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
@@ -503,7 +536,7 @@ def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
         node.column = idx
         node.header = columns[f.column] if f.column is not None else None
     targets = {f.target: columns[f.column] for f in spec.fields if f.column is not None}
-    return _Plan(root, targets)
+    return _Plan(root, targets, _generate(root, len(spec.fields)))
 
 
 _OMIT = object()

@@ -47,6 +47,10 @@ class Pacer:
         self.throttled = 0  # 429s seen
         self.cuts = 0
 
+    def free(self) -> bool:
+        """True when a request may start now without taking a slot (no limit, no pause): the fast path."""
+        return self.rate is None and self._clock() >= self._paused_until
+
     async def acquire(self) -> None:
         """Wait for this request's slot."""
         while True:

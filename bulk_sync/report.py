@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
 
@@ -95,8 +95,9 @@ class CsvReport:
         self._last_flush = time.monotonic()
 
     def write(self, result: RowResult) -> None:
-        row = asdict(result)
-        self._writer.writerow(["" if row[c] is None else neutralise(str(row[c])) for c in COLUMNS])
+        self._writer.writerow(
+            ["" if (v := getattr(result, c)) is None else neutralise(str(v)) for c in COLUMNS]
+        )
         now = time.monotonic()
         if now - self._last_flush > 1.0:
             self._fh.flush()

@@ -27,6 +27,7 @@ import email.utils
 import json
 import random
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -34,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 from .errors import AuthError, ServerUnavailable
 from .pace import CircuitBreaker, Pacer
@@ -151,21 +153,44 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, max_connections: int) -> None:
         self._limit = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, tuple[yarl.URL, str | None]] = {}
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+
+    def _target(self, url: str) -> tuple[yarl.URL, str | None]:
+        """The parsed URL and the proxy for it (HTTPS_PROXY/HTTP_PROXY/NO_PROXY), worked out once per URL.
+
+        aiohttp's own ``trust_env`` would look both up in a thread for every request.
+        """
+        hit = self._urls.get(url)
+        if hit is None:
+            parsed = yarl.URL(url)
+            proxy = None
+            if not urllib.request.proxy_bypass(parsed.host or ""):
+                proxy = urllib.request.getproxies().get(parsed.scheme)
+            hit = self._urls[url] = (parsed, proxy)
+        return hit
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=True)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         t = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(sock_connect=t.get("connect"), sock_read=t.get("read"))
+        key = (t.get("connect"), t.get("read"), t.get("total"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:  # "total" is bulk_sync's own key: one whole request, first byte to last
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=key[2], sock_connect=key[0], sock_read=key[1]
+            )
+        url, proxy = self._target(str(request.url))
         try:
             async with self._session.request(
                 request.method,
-                str(request.url),
+                url,
                 headers=request.headers,
                 data=request.content,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=proxy,
             ) as resp:
                 content = await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -216,14 +241,23 @@ class Uploader:
         self._rng = rng or random.Random()
         self._clock = clock
         self._base = settings.base_url.rstrip("/")
-        self._headers = {
-            "Authorization": f"Bearer {settings.token.get_secret_value()}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "bulk-sync/0.1",
-        }
+        self._headers = httpx.Headers(
+            {
+                "Authorization": f"Bearer {settings.token.get_secret_value()}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "bulk-sync/0.1",
+            }
+        )
+        self._urls: dict[str, httpx.URL] = {}  # parsed once per path
         t = settings.timeouts
-        self._timeout = {"connect": t.connect, "read": t.read, "write": t.read, "pool": None}
+        self._timeout = {
+            "connect": t.connect,
+            "read": t.read,
+            "write": t.read,
+            "pool": None,
+            "total": t.total,
+        }
         self.pacer = Pacer(settings.rate_per_min, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(settings.breaker)
         self.batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
@@ -315,7 +349,8 @@ class Uploader:
         attempts = failures = throttles = 0
         error, last_status = "", None
         while True:
-            await self.pacer.acquire()
+            if not self.pacer.free():
+                await self.pacer.acquire()
             attempts += 1
             retry_after = None
             try:
@@ -369,17 +404,19 @@ class Uploader:
         return _Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
 
     async def _request(self, method: str, path: str, body: bytes | None) -> httpx.Response:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self._base + path)
         request = httpx.Request(
             method,
-            self._base + path,
+            url,
             headers=self._headers,
             content=body,
             extensions={"timeout": self._timeout},
         )
         self.requests_sent += 1
-        async with asyncio.timeout(self.settings.timeouts.total):
-            resp = await self._transport.handle_async_request(request)
-            await resp.aread()
+        resp = await self._transport.handle_async_request(request)
+        await resp.aread()
         return resp
 
 
