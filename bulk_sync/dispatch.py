@@ -26,6 +26,7 @@ from .settings import RunSettings
 from .upload import Outcome, Uploader
 
 LINGER_SECONDS = 0.02  # how long a worker waits for a fuller batch while rows are still coming
+RAMP_SECONDS = 0.002  # worker i starts i * this late
 
 
 @dataclass(slots=True)
@@ -60,7 +61,9 @@ class Dispatcher:
         self._space = asyncio.Event()
         per_worker = settings.batch_size if settings.batch else 1
         self._max_pending = max(64, 3 * settings.concurrency * per_worker)
-        self.workers = [asyncio.create_task(self._work()) for _ in range(settings.concurrency)]
+        self.workers = [
+            asyncio.create_task(self._work(i * RAMP_SECONDS)) for i in range(settings.concurrency)
+        ]
 
     # -- producer side -------------------------------------------------------------
 
@@ -100,7 +103,9 @@ class Dispatcher:
 
     # -- worker side ---------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def _work(self, delay: float) -> None:
+        if delay:  # ramp up: workers that start together stay in lock-step and answers arrive in waves
+            await asyncio.sleep(delay)
         while batch := await self._take():
             try:
                 await self._deliver(batch)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import Any
 
 from . import mapping, payload
 from .dispatch import Dispatcher, Item
-from .errors import AuthError, FatalError, Interrupted, RowError
+from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .load import Source, open_source
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
@@ -223,8 +225,16 @@ async def execute(
             tasks.extend(dispatcher.workers)
             reader = loop.create_task(_read_all(plan, settings, ordered, stop, dispatcher))
             tasks.append(reader)
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await reader
+            except asyncio.CancelledError:
+                pass
+            except SourceError as exc:  # the file broke part-way (rows before it were sent): stop, report
+                halt(
+                    FatalError(
+                        f"reading stopped part-way: {exc}; the rows after that point are not in the report"
+                    )
+                )
             dispatcher.close()
             await dispatcher.join()
             for item in dispatcher.leftovers():  # left behind by a hard stop
@@ -246,28 +256,100 @@ async def _read_all(
     dispatcher: Dispatcher | None,
     on_payload: Callable[[Payload], None] | None = None,
 ) -> None:
-    for seq, rec in enumerate(_records(plan, settings.limit)):
-        if stop.hard:
-            return  # a second signal: write what we have, now
-        if stop:
-            ordered.put(seq, _not_sent(rec, stop))
-        else:
-            built = payload.build(rec)
-            if isinstance(built, list):
-                ordered.put(seq, _invalid(rec, built))
-            elif dispatcher is None:
-                if on_payload is not None:
-                    on_payload(built)
-                ordered.put(seq, _result(rec, VALID))
-            else:
-                try:
-                    await dispatcher.submit(Item(built, (seq, rec)))
-                except asyncio.CancelledError:
+    """Feed every row to the dispatcher (or, in a dry run, straight to the results).
+
+    Reading, mapping and validating run in a thread (:class:`_Producer`) so that the event loop
+    stays free to answer responses while a chunk is parsed: a loop blocked for the few hundred
+    milliseconds a chunk takes would stall every connection at once.
+    """
+    producer = _Producer(plan, settings, stop)
+    try:
+        while (rows := await producer.next_rows()) is not None:
+            for seq, rec, built in rows:
+                if stop.hard:
+                    return  # a second signal: write what we have, now
+                if stop or built is None:
                     ordered.put(seq, _not_sent(rec, stop))
-                    raise
-        if seq % 500 == 499:
+                elif isinstance(built, list):
+                    ordered.put(seq, _invalid(rec, built))
+                elif dispatcher is None:
+                    if on_payload is not None:
+                        on_payload(built)
+                    ordered.put(seq, _result(rec, VALID))
+                else:
+                    try:
+                        await dispatcher.submit(Item(built, (seq, rec)))
+                    except asyncio.CancelledError:
+                        ordered.put(seq, _not_sent(rec, stop))
+                        raise
             await ordered.backpressure()
-            await asyncio.sleep(0)
+    finally:
+        producer.close()
+
+
+_Row = tuple[int, MappedRecord, "Payload | list[RowError] | None"]
+
+
+class _Producer:
+    """Reads, maps and builds payloads in a thread; hands them over in slices through a bounded queue."""
+
+    SLICE = 256
+
+    def __init__(self, plan: Plan, settings: RunSettings, stop: _Stop) -> None:
+        self._queue: queue.Queue[list[_Row] | BaseException | None] = queue.Queue(maxsize=16)
+        self._closed = threading.Event()
+        self._stop = stop
+        self._thread = threading.Thread(
+            target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
+        )
+        self._thread.start()
+
+    def _run(self, plan: Plan, limit: int | None) -> None:
+        rows: list[_Row] = []
+        try:
+            for seq, rec in enumerate(_records(plan, limit)):
+                # once the run is stopping, rows are only accounted for (not_sent), not built
+                rows.append((seq, rec, None if self._stop else payload.build(rec)))
+                if len(rows) >= self.SLICE:
+                    if not self._put(rows):
+                        return
+                    rows = []
+            self._put(rows)
+            self._put(None)
+        except BaseException as exc:  # handed to the event loop, which raises it there
+            self._put(exc)
+
+    def _put(self, item: list[_Row] | BaseException | None) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self) -> list[_Row] | BaseException | bool | None:
+        try:
+            return self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return False  # nothing yet; ask again (keeps the executor thread from blocking forever)
+
+    async def next_rows(self) -> list[_Row] | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item: object
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = await loop.run_in_executor(None, self._get)
+            if item is False:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item  # type: ignore[return-value]  # a slice of rows, or None at the end
+
+    def close(self) -> None:
+        self._closed.set()
 
 
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 from conftest import EXAMPLE_MAPPING
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from bulk_sync import payload
 from bulk_sync.load import Chunk
-from bulk_sync.mapping import apply, bind, load_mapping
+from bulk_sync.mapping import _OMIT, _convert, _convert_column, apply, bind, load_mapping, parse_mapping
 
 SPEC = load_mapping(EXAMPLE_MAPPING, payload.target_catalog())
 COLUMNS = SPEC.columns
@@ -52,3 +54,54 @@ def test_any_cells_give_a_payload_or_row_errors(rows: list[dict[str, str]]) -> N
         else:
             assert built.body["externalId"] == rec.values["externalId"]
             built.json_bytes()
+
+
+# --- the fast column paths agree with the scalar reference -------------------------------------
+
+DT_SPEC = """\
+version: 1
+fields:
+  externalId: Id
+  startTime:
+    column: T
+    datetime: {format: ["%m/%d/%Y %I:%M %p", "%Y-%m-%d %H:%M"], timezone: America/New_York}
+  startTimeLocalized:
+    column: T
+    datetime: {format: ["%m/%d/%Y %I:%M %p", "%Y-%m-%d %H:%M"], timezone: America/New_York}
+  endTime: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: Asia/Kolkata}}
+"""
+DT_FIELDS = parse_mapping(DT_SPEC, payload.target_catalog()).fields
+
+moments = st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2100, 1, 1))
+dt_cell = st.one_of(
+    moments.map(lambda d: d.strftime("%m/%d/%Y %I:%M %p")),
+    moments.map(lambda d: d.strftime("%Y-%m-%d %H:%M")),
+    moments.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S+02:00")),
+    # the hours around New York's DST changes: gaps and repeats
+    st.sampled_from(
+        ["03/08/2026 02:30 AM", "11/01/2026 01:30 AM", "03/09/2025 02:00 AM", "11/02/2025 01:59 AM"]
+    ),
+    st.text(max_size=12),
+    st.just(""),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(dt_cell, min_size=1, max_size=30))
+def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> None:
+    for f in DT_FIELDS[1:]:
+        fast = _convert_column(f, cells, "T")
+        slow = [_convert(f, c, "T") for c in cells]
+        assert fast == slow
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=5))
+def test_generated_row_builder_equals_the_tree_walk(rows: list[dict[str, str]]) -> None:
+    chunk = Chunk(
+        "x.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=COLUMNS, dtype=str)
+    )
+    for rec in apply(BOUND, chunk):
+        plan, cols, i = rec._tree
+        walked = plan.root.build(cols, i)
+        assert rec.values == ({} if walked is _OMIT else walked)

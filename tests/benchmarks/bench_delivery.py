@@ -127,7 +127,7 @@ def bench_latency(tmp: Path, repeat: int) -> None:
 
 def bench_cpu(tmp: Path, repeat: int) -> None:
     print("CPU-bound: single-record mode, 16 workers, sandbox answering at once (payload building included)")
-    _single_record_run(tmp, 30_000, 32, repeat, "--no-validate")
+    _single_record_run(tmp, 30_000, 16, repeat, "--no-validate")
 
 
 def main() -> None:
