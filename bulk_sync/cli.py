@@ -22,9 +22,10 @@ from pydantic import SecretStr
 from . import __version__
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, BulkSyncError, ConfigError, UsageError
 from .payload import Payload
-from .pipeline import Plan, prepare, run
+from .pipeline import Plan, prepare, prepare_retry, run, state_lock
 from .report import STATUSES, CsvReport, RowResult, Summary
 from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
+from .state import default_state_path
 
 EPILOG_RUN = """\
 example:
@@ -34,6 +35,11 @@ example:
 
 exit codes: 0 all rows synced, 1 some rows did not sync (see the report),
             2 could not start (nothing sent), 3 aborted mid-run (token refused, signal)
+"""
+EPILOG_RETRY = """\
+example:
+  bulk-sync run export.csv --mapping m.yaml --report reports/nightly.csv     # some rows fail
+  bulk-sync retry reports/nightly.csv --mapping m.yaml                     # resend exactly those
 """
 EPILOG_VALIDATE = """\
 example:
@@ -54,14 +60,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
+    def common(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
+        if files:
+            sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
         sp.add_argument("--mapping", "-m", required=True, help="mapping YAML (see mappings/README.md)")
         sp.add_argument("--sheet", help="worksheet name for .xlsx files (default: the first sheet)")
         sp.add_argument("--encoding", help="CSV text encoding (default: UTF-8, with or without BOM)")
         sp.add_argument("--report", help="CSV report path (default: reports/<file>-<time>.csv)")
         sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
         sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+
+    def delivery(r: argparse.ArgumentParser) -> None:
+        r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
+        r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+        r.add_argument(
+            "--sandbox",
+            action="store_true",
+            help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)",
+        )
+        r.add_argument(
+            "--concurrency", type=_pos_int, default=8, help="requests in flight at once (default 8)"
+        )
+        r.add_argument(
+            "--batch-size",
+            type=_pos_int,
+            default=100,
+            help="records per request to the batch endpoint (default 100)",
+        )
+        r.add_argument(
+            "--max-body-bytes",
+            type=_pos_int,
+            default=5_000_000,
+            help="cap on one request body; batches are cut to fit (default 5000000)",
+        )
+        r.add_argument(
+            "--no-batch", action="store_true", help="one record per request (the single-record endpoint)"
+        )
+        r.add_argument(
+            "--rate-per-min",
+            type=_nonneg_float,
+            default=1000.0,
+            help="client-side limit, requests per minute, shared by all workers (default 1000, "
+            "SIRO's limit per token; 0 = no limit)",
+        )
+        r.add_argument(
+            "--circuit-breaker",
+            type=_nonneg_int,
+            default=30,
+            metavar="N",
+            help="stop the run after N failed requests in a row (default 30; 0 = never)",
+        )
+        r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
+        r.add_argument(
+            "--retry-max-seconds",
+            type=_pos_float,
+            default=300.0,
+            help="stop retrying a record after this long (default 300)",
+        )
+        r.add_argument(
+            "--retry-backoff",
+            type=_nonneg_float,
+            default=0.5,
+            help="first retry wait in seconds, doubled each try, jittered (default 0.5)",
+        )
+        r.add_argument("--connect-timeout", type=_pos_float, default=10.0, help="seconds (default 10)")
+        r.add_argument("--read-timeout", type=_pos_float, default=60.0, help="seconds (default 60)")
+        r.add_argument(
+            "--request-timeout",
+            type=_pos_float,
+            default=120.0,
+            help="seconds for one whole request (default 120)",
+        )
+        r.add_argument(
+            "--no-preflight",
+            action="store_true",
+            help="skip the token check (GET caller-identity) before sending",
+        )
+
+        r.add_argument(
+            "--state",
+            metavar="PATH",
+            help=f"state file: what was synced before (default {default_state_path()}; with --sandbox: none)",
+        )
+        r.add_argument("--no-state", action="store_true", help="remember nothing; send every record")
+        r.add_argument(
+            "--full", action="store_true", help="send every record, even those unchanged since the last sync"
+        )
+        r.add_argument(
+            "--wait-lock",
+            type=_nonneg_float,
+            default=0.0,
+            metavar="SECONDS",
+            help="if another run holds the state file, wait this long for it (default: refuse at once)",
+        )
 
     r = sub.add_parser(
         "run",
@@ -71,69 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     common(r)
-    r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
-    r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
-    r.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)",
+    delivery(r)
+    rt = sub.add_parser(
+        "retry",
+        help="resend the rows that did not sync in an earlier run's report",
+        epilog=EPILOG_RETRY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
-    r.add_argument("--concurrency", type=_pos_int, default=8, help="requests in flight at once (default 8)")
-    r.add_argument(
-        "--batch-size",
-        type=_pos_int,
-        default=100,
-        help="records per request to the batch endpoint (default 100)",
-    )
-    r.add_argument(
-        "--max-body-bytes",
-        type=_pos_int,
-        default=5_000_000,
-        help="cap on one request body; batches are cut to fit (default 5000000)",
-    )
-    r.add_argument(
-        "--no-batch", action="store_true", help="one record per request (the single-record endpoint)"
-    )
-    r.add_argument(
-        "--rate-per-min",
-        type=_nonneg_float,
-        default=1000.0,
-        help="client-side limit, requests per minute, shared by all workers (default 1000, "
-        "SIRO's limit per token; 0 = no limit)",
-    )
-    r.add_argument(
-        "--circuit-breaker",
-        type=_nonneg_int,
-        default=30,
-        metavar="N",
-        help="stop the run after N failed requests in a row (default 30; 0 = never)",
-    )
-    r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
-    r.add_argument(
-        "--retry-max-seconds",
-        type=_pos_float,
-        default=300.0,
-        help="stop retrying a record after this long (default 300)",
-    )
-    r.add_argument(
-        "--retry-backoff",
-        type=_nonneg_float,
-        default=0.5,
-        help="first retry wait in seconds, doubled each try, jittered (default 0.5)",
-    )
-    r.add_argument("--connect-timeout", type=_pos_float, default=10.0, help="seconds (default 10)")
-    r.add_argument("--read-timeout", type=_pos_float, default=60.0, help="seconds (default 60)")
-    r.add_argument(
-        "--request-timeout",
-        type=_pos_float,
-        default=120.0,
-        help="seconds for one whole request (default 120)",
-    )
-    r.add_argument(
-        "--no-preflight",
-        action="store_true",
-        help="skip the token check (GET caller-identity) before sending",
-    )
+    rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
+    common(rt, files=False)
+    delivery(rt)
 
     v = sub.add_parser(
         "validate",
@@ -195,7 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     dry = args.command == "validate"
-    plan = prepare(args.files, args.mapping, sheet=args.sheet, encoding=args.encoding)
+    if args.command == "retry":
+        plan = prepare_retry(args.previous, args.mapping, encoding=args.encoding)
+        if plan is None:
+            print(f"nothing to retry: every row of {args.previous} synced")
+            return EXIT_OK
+    else:
+        plan = prepare(args.files, args.mapping, sheet=args.sheet, encoding=args.encoding)
     for w in plan.warnings:
         _err(f"warning: {w}")
     server = None
@@ -217,28 +262,11 @@ def _run(args: argparse.Namespace) -> int:
         else:
             token = read_token(args.token_file)
             base_url = args.base_url or PRODUCTION_BASE_URL
-        settings = RunSettings(
-            base_url=base_url,
-            token=token,
-            concurrency=args.concurrency,
-            limit=args.limit,
-            batch=not args.no_batch,
-            batch_size=args.batch_size,
-            max_body_bytes=args.max_body_bytes,
-            rate_per_min=args.rate_per_min or None,
-            breaker=args.circuit_breaker or None,
-            retry=RetryPolicy(
-                max_attempts=args.max_attempts,
-                max_elapsed=args.retry_max_seconds,
-                backoff_base=args.retry_backoff,
-            ),
-            timeouts=Timeouts(
-                connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout
-            ),
-        )
+        settings = _delivery_settings(args, base_url, token)
     report_path = Path(args.report) if args.report else _default_report(plan)
     try:
-        summary = _execute(args, plan, settings, report_path)
+        with state_lock(settings, getattr(args, "wait_lock", 0.0)):
+            summary = _execute(args, plan, settings, report_path)
     finally:
         if server is not None:
             server.stop()
@@ -247,6 +275,34 @@ def _run(args: argparse.Namespace) -> int:
         _err(f"aborted: {summary.aborted}")
         return EXIT_ABORTED
     return EXIT_OK if summary.all_good else EXIT_ROWS_FAILED
+
+
+def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr) -> RunSettings:
+    if args.no_state:
+        state = None
+    elif args.state:
+        state = Path(args.state)
+    else:  # a sandbox forgets everything at exit: remembering would wrongly skip rows next time
+        state = None if args.sandbox else default_state_path()
+    return RunSettings(
+        base_url=base_url,
+        token=token,
+        concurrency=args.concurrency,
+        limit=args.limit,
+        batch=not args.no_batch,
+        batch_size=args.batch_size,
+        max_body_bytes=args.max_body_bytes,
+        rate_per_min=args.rate_per_min or None,
+        breaker=args.circuit_breaker or None,
+        state_path=state,
+        full=args.full,
+        retry=RetryPolicy(
+            max_attempts=args.max_attempts,
+            max_elapsed=args.retry_max_seconds,
+            backoff_base=args.retry_backoff,
+        ),
+        timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout),
+    )
 
 
 def _execute(args: argparse.Namespace, plan: Plan, settings: RunSettings, report_path: Path) -> Summary:

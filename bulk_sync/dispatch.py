@@ -42,6 +42,7 @@ class Dispatcher:
         settings: RunSettings,
         *,
         on_done: Callable[[Item, Outcome], None],
+        on_delivered: Callable[[], None] = lambda: None,
         on_abandoned: Callable[[Item], None],
         on_lost: Callable[[Item], None],
         on_fatal: Callable[[FatalError], None],
@@ -51,6 +52,7 @@ class Dispatcher:
         self._batch = settings.batch
         self._max_body = settings.max_body_bytes
         self._on_done, self._on_abandoned, self._on_lost = on_done, on_abandoned, on_lost
+        self._on_delivered = on_delivered
         self._on_fatal, self._stopping = on_fatal, stopping
         self._ready: deque[Item] = deque()
         self._waiting: dict[str, deque[Item]] = {}
@@ -135,6 +137,7 @@ class Dispatcher:
             raise
         for item, outcome in zip(batch, outcomes, strict=True):
             self._on_done(item, outcome)
+        self._on_delivered()
 
     async def _take(self) -> list[Item]:
         lingered = False

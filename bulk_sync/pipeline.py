@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import queue
 import signal
 import threading
@@ -32,8 +33,9 @@ from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .load import Source, open_source
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
-from .report import INVALID, NOT_SENT, VALID, RowResult, Summary
+from .report import GOOD, INVALID, NOT_SENT, UNCHANGED, VALID, RowResult, Summary, read_report
 from .settings import RunSettings
+from .state import StateLock, StateStore, payload_hash, target_of
 from .upload import Outcome, Transport, Uploader
 
 Emit = Callable[[RowResult], None]
@@ -45,6 +47,7 @@ class Plan:
 
     spec: MappingSpec
     jobs: tuple[tuple[Source, BoundMapping], ...]
+    only_rows: dict[tuple[str, str | None], frozenset[int]] | None = None  # `retry`: these rows only
 
     @property
     def warnings(self) -> list[str]:
@@ -65,6 +68,49 @@ def prepare(
         src = open_source(f, sheet=sheet, encoding=encoding)
         jobs.append((src, mapping.bind(spec, src.headers, src.label)))
     return Plan(spec, tuple(jobs))
+
+
+@contextlib.contextmanager
+def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the state file's lock for a run (ConfigError if another run holds it)."""
+    if settings.state_path is None or settings.dry_run:
+        yield
+        return
+    lock = StateLock(settings.state_path)
+    lock.acquire(wait_seconds)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def prepare_retry(
+    report_path: str | Path, mapping_path: str | Path, *, encoding: str | None = None
+) -> Plan | None:
+    """A plan that re-reads, from their original files, exactly the rows an earlier report did not
+    sync (invalid ones included: the file may have been fixed since). None when there are none."""
+    try:
+        rows = read_report(report_path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceError(str(report_path), f"cannot read the report: {exc}") from exc
+    if rows and not {"source_file", "sheet", "row_number", "status"} <= set(rows[0]):
+        raise SourceError(
+            str(report_path), "is not a bulk-sync report (no source_file/row_number/status columns)"
+        )
+    wanted: dict[tuple[str, str | None], set[int]] = {}
+    for r in rows:
+        if r["status"] not in GOOD:
+            wanted.setdefault((r["source_file"], r["sheet"] or None), set()).add(int(r["row_number"]))
+    if not wanted:
+        return None
+    spec = mapping.load_mapping(mapping_path, payload.target_catalog())
+    jobs = []
+    only: dict[tuple[str, str | None], frozenset[int]] = {}
+    for (file, sheet), numbers in wanted.items():
+        src = open_source(file, sheet=sheet, encoding=encoding)
+        jobs.append((src, mapping.bind(spec, src.headers, src.label)))
+        only[(str(src.path), src.sheet)] = frozenset(numbers)
+    return Plan(spec, tuple(jobs), only)
 
 
 def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary:
@@ -202,9 +248,20 @@ async def execute(
         else:
             halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
 
+    store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
+    acked: list[tuple[str, bytes, str | None]] = []
+
     def done(item: Item, outcome: Outcome) -> None:
-        seq, rec = item.tag
+        seq, rec, digest = item.tag
+        if outcome.status == "synced" and store is not None:
+            acked.append((item.payload.external_id, digest, outcome.siro_id))
         ordered.put(seq, _from_outcome(rec, outcome))
+
+    def delivered() -> None:
+        """After each request: its acknowledgements go to the state file in one transaction."""
+        if acked and store is not None:
+            store.record(acked)
+            acked.clear()
 
     with _signals(on_signal, enabled=handle_signals):
         async with Uploader(settings, transport=transport) as up:
@@ -217,6 +274,7 @@ async def execute(
                 up,
                 settings,
                 on_done=done,
+                on_delivered=delivered,
                 on_abandoned=lambda item: ordered.put(item.tag[0], _not_sent(item.tag[1], stop)),
                 on_lost=lambda item: ordered.put(item.tag[0], _in_flight_lost(item.tag[1])),
                 on_fatal=halt,
@@ -239,6 +297,9 @@ async def execute(
             await dispatcher.join()
             for item in dispatcher.leftovers():  # left behind by a hard stop
                 ordered.put(item.tag[0], _not_sent(item.tag[1], stop))
+            delivered()
+            if store is not None:
+                store.close()
             ordered.flush_all()
             summary.requests = up.requests_sent
             summary.throttled = up.pacer.throttled
@@ -265,20 +326,24 @@ async def _read_all(
     producer = _Producer(plan, settings, stop)
     try:
         while (rows := await producer.next_rows()) is not None:
-            for seq, rec, built in rows:
+            for seq, rec, built, digest, unchanged in rows:
                 if stop.hard:
                     return  # a second signal: write what we have, now
                 if stop or built is None:
                     ordered.put(seq, _not_sent(rec, stop))
                 elif isinstance(built, list):
                     ordered.put(seq, _invalid(rec, built))
+                elif unchanged:
+                    ordered.put(
+                        seq, _result(rec, UNCHANGED, message="same payload as the last sync; not sent")
+                    )
                 elif dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
                     ordered.put(seq, _result(rec, VALID))
                 else:
                     try:
-                        await dispatcher.submit(Item(built, (seq, rec)))
+                        await dispatcher.submit(Item(built, (seq, rec, digest)))
                     except asyncio.CancelledError:
                         ordered.put(seq, _not_sent(rec, stop))
                         raise
@@ -287,7 +352,21 @@ async def _read_all(
         producer.close()
 
 
-_Row = tuple[int, MappedRecord, "Payload | list[RowError] | None"]
+# (sequence, record, payload or its errors or None when not built, payload hash, unchanged since last sync)
+_Row = tuple[int, MappedRecord, "Payload | list[RowError] | None", bytes, bool]
+
+
+def _mark_unchanged(rows: list[_Row], store: StateStore | None) -> list[_Row]:
+    """Flag the rows whose payload is exactly what SIRO acknowledged last time (one query a slice)."""
+    if store is None:
+        return rows
+    known = store.hashes([r[2].external_id for r in rows if isinstance(r[2], Payload)])
+    if not known:
+        return rows
+    return [
+        (seq, rec, built, digest, isinstance(built, Payload) and known.get(built.external_id) == digest)
+        for seq, rec, built, digest, _ in rows
+    ]
 
 
 class _Producer:
@@ -299,25 +378,35 @@ class _Producer:
         self._queue: queue.Queue[list[_Row] | BaseException | None] = queue.Queue(maxsize=16)
         self._closed = threading.Event()
         self._stop = stop
+        self._settings = settings
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
         )
         self._thread.start()
 
     def _run(self, plan: Plan, limit: int | None) -> None:
-        rows: list[_Row] = []
+        s = self._settings
+        store = None
         try:
+            if s.state_path is not None and not s.full and not s.dry_run:
+                store = StateStore(s.state_path, target_of(s.base_url))
+            rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 # once the run is stopping, rows are only accounted for (not_sent), not built
-                rows.append((seq, rec, None if self._stop else payload.build(rec)))
+                built = None if self._stop else payload.build(rec)
+                digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
+                rows.append((seq, rec, built, digest, False))
                 if len(rows) >= self.SLICE:
-                    if not self._put(rows):
+                    if not self._put(_mark_unchanged(rows, store)):
                         return
                     rows = []
-            self._put(rows)
+            self._put(_mark_unchanged(rows, store))
             self._put(None)
         except BaseException as exc:  # handed to the event loop, which raises it there
             self._put(exc)
+        finally:
+            if store is not None:
+                store.close()
 
     def _put(self, item: list[_Row] | BaseException | None) -> bool:
         while not self._closed.is_set():
@@ -355,8 +444,11 @@ class _Producer:
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
     n = 0
     for src, bound in plan.jobs:
+        only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         for chunk in src.chunks():
             for rec in mapping.apply(bound, chunk):
+                if only is not None and rec.row_number not in only:
+                    continue
                 if limit is not None and n >= limit:
                     return
                 n += 1

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import IO
 
 SYNCED = "synced"  # SIRO acknowledged the record
+UNCHANGED = "unchanged"  # the same payload was acknowledged by an earlier run; not sent again
 VALID = "valid"  # dry run (`validate`): the payload was built and is valid; nothing was sent
 INVALID = "invalid"  # the row could not become a valid payload; not sent
 REJECTED = "rejected"  # SIRO answered 4xx for this record; not retried
 FAILED = "failed"  # transient failures until the retry budget ran out (or the token was refused)
 NOT_SENT = "not_sent"  # the run stopped before this row was sent
-STATUSES = (SYNCED, VALID, INVALID, REJECTED, FAILED, NOT_SENT)
-GOOD = frozenset({SYNCED, VALID})
+STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT)
+GOOD = frozenset({SYNCED, UNCHANGED, VALID})
 
 
 @dataclass(frozen=True, slots=True)

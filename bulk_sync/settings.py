@@ -52,6 +52,8 @@ class RunSettings(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     timeouts: Timeouts = Timeouts()
     dry_run: bool = False
+    state_path: Path | None = None  # None: no state (every record is sent, nothing remembered)
+    full: bool = False  # send every record, even those unchanged since the last sync
     limit: int | None = Field(None, ge=0)  # read at most this many data rows per run
 
 

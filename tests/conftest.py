@@ -52,6 +52,12 @@ def cli_env(token: str | None = TOKEN) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's default state file goes under the test's tmp dir, never the real home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
     """Run `python -m bulk_sync ARGS` as a subprocess; read its report back."""

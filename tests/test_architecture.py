@@ -18,9 +18,10 @@ ALLOWED = {
     "upload": {"errors", "settings", "payload", "pace"},
     "dispatch": {"errors", "settings", "payload", "upload"},
     "report": {"errors"},
-    "pipeline": {"errors", "settings", "load", "mapping", "payload", "upload", "dispatch", "report"},
+    "state": {"errors"},
+    "pipeline": {"errors", "settings", "load", "mapping", "payload", "upload", "dispatch", "report", "state"},
     "sandbox": set(),
-    "cli": {"errors", "settings", "payload", "pipeline", "report", "sandbox"},
+    "cli": {"errors", "settings", "payload", "pipeline", "report", "sandbox", "state"},
     "__init__": set(),
     "__main__": {"cli"},
 }

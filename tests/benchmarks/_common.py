@@ -65,7 +65,14 @@ def stats(base_url: str) -> dict[str, object]:
 
 
 def run_cli(*args: str | Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "SIRO_API_TOKEN": TOKEN}
+    """The CLI as a user runs it (state on, in a fresh folder so every record is new)."""
+    import tempfile
+
+    env = {
+        **os.environ,
+        "SIRO_API_TOKEN": TOKEN,
+        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="bulk_sync-state-"),
+    }
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bulk_sync", "run", *map(str, args), "--quiet"],

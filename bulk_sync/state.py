@@ -1,0 +1,185 @@
+"""State: what was synced before, so a run sends only what changed and resumes after a crash.
+
+One SQLite file (stdlib ``sqlite3``, WAL journal). Per *target* (the API base URL + the
+resource) and *key* (externalId) it keeps a hash of the payload's JSON as sent, the last status,
+when, and SIRO's id. A row is written only after SIRO acknowledged the record (for a batch:
+after its 200), one transaction per request, so a ``kill -9`` leaves the file consistent and
+loses at most the acknowledgements of the requests in flight (those records are simply sent
+again; the sync is an upsert).
+
+The token is never stored. A lock file beside the database keeps two runs from using the same
+state at once (an overlapping nightly cron): the second is refused, or waits ``wait_lock`` seconds.
+The OS releases the lock when the process dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO
+
+from .errors import ConfigError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    target     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    hash       BLOB NOT NULL,
+    status     TEXT NOT NULL,
+    synced_at  REAL NOT NULL,
+    siro_id    TEXT,
+    PRIMARY KEY (target, key)
+) WITHOUT ROWID;
+"""
+
+
+def default_state_path() -> Path:
+    """Where state lives unless --state says otherwise (per user, like other tools' state)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return base / "bulk_sync" / "state.sqlite3"
+
+
+def payload_hash(raw: bytes) -> bytes:
+    """The fingerprint of a payload as sent (its JSON bytes are produced in a fixed field order)."""
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def target_of(base_url: str, resource: str = "engagements") -> str:
+    """State is kept per API (base URL, without credentials or query) and resource."""
+    return f"{base_url.rstrip('/').split('?')[0]}#{resource}"
+
+
+class StateLock:
+    """An exclusive lock on ``<state>.lock``, released by the OS if the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        self._fh: IO[str] | None = None
+
+    def acquire(self, wait_seconds: float = 0.0) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+", encoding="utf-8")
+        deadline = time.monotonic() + wait_seconds
+        while not _try_lock(fh):
+            if time.monotonic() >= deadline:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise ConfigError(
+                    f"the state file {self.path.with_suffix('')} is in use by another bulk-sync run "
+                    f"({holder}); wait for it to finish, or pass --wait-lock SECONDS"
+                )
+            time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            _unlock(self._fh)
+            self._fh.close()
+            self._fh = None
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fh: IO[str]) -> bool:
+        try:
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fh: IO[str]) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fh: IO[str]) -> bool:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fh: IO[str]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class StateStore:
+    """One connection to the state database. Make one per thread (sqlite3 connections are not shared)."""
+
+    def __init__(self, path: Path, target: str) -> None:
+        self.path = path
+        self.target = target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the state file {path} was written by a newer bulk_sync (state version {version}; "
+                    f"this one reads {SCHEMA_VERSION}); upgrade bulk_sync or use another --state"
+                )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+            if version == 0:
+                self._db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            self._db.execute("SELECT target, key, hash, status, synced_at, siro_id FROM records LIMIT 1")
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"the state file {path} is not a bulk_sync state database ({exc}); move it away or pass "
+                "another --state (without it every record is sent again)"
+            ) from exc
+
+    def hashes(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The last acknowledged hash of each key that has one."""
+        out: dict[str, bytes] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT key, hash FROM records WHERE target = ? AND key IN ({marks})",
+                [self.target, *part],
+            )
+            out.update(rows)
+        return out
+
+    def record(self, acked: Iterable[tuple[str, bytes, str | None]]) -> None:
+        """Store acknowledged records (key, hash, siro id) in one transaction."""
+        now = time.time()
+        rows = [(self.target, key, digest, "synced", now, siro_id) for key, digest, siro_id in acked]
+        if not rows:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO records (target, key, hash, status, synced_at, siro_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, key) DO UPDATE SET "
+                "hash = excluded.hash, status = excluded.status, "
+                "synced_at = excluded.synced_at, siro_id = COALESCE(excluded.siro_id, records.siro_id)",
+                rows,
+            )
+
+    def count(self) -> int:
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM records WHERE target = ?", [self.target]).fetchone()[0]
+        )
+
+    def close(self) -> None:
+        self._db.close()
