@@ -65,7 +65,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
     def run(*args: str | Path, token: str | None = TOKEN, timeout: float = 120) -> CliResult:
         report = tmp_path / "report.csv"
         argv = [sys.executable, "-m", "bulk_sync", *map(str, args)]
-        if args and args[0] in {"run", "validate"} and "--report" not in args:
+        if args and args[0] in {"run", "validate", "retry"} and "--report" not in args:
             argv += ["--report", str(report)]
         proc = subprocess.run(
             argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout, cwd=tmp_path
