@@ -390,6 +390,9 @@ class _Producer:
         try:
             if s.state_path is not None and not s.full and not s.dry_run:
                 store = StateStore(s.state_path, target_of(s.base_url))
+                if store.empty():  # a first run: nothing can be unchanged
+                    store.close()
+                    store = None
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 # once the run is stopping, rows are only accounted for (not_sent), not built

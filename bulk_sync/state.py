@@ -147,6 +147,13 @@ class StateStore:
                 "another --state (without it every record is sent again)"
             ) from exc
 
+    def empty(self) -> bool:
+        """True when nothing was ever synced to this target (a first run needs no look-ups)."""
+        return (
+            self._db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", [self.target]).fetchone()
+            is None
+        )
+
     def hashes(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The last acknowledged hash of each key that has one."""
         out: dict[str, bytes] = {}

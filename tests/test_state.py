@@ -5,8 +5,8 @@ exactly the rows that failed. All through the real CLI against the sandbox on lo
 from __future__ import annotations
 
 import csv
-import re
 import random
+import re
 import signal
 import sqlite3
 import subprocess
