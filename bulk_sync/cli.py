@@ -337,7 +337,7 @@ def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
         return lambda r: None
     from tqdm import tqdm
 
-    bar = tqdm(unit="row", desc="rows", dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
     bad = 0
 
     def update(result: RowResult | None) -> None:

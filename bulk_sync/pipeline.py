@@ -257,11 +257,22 @@ async def execute(
             acked.append((item.payload.external_id, digest, outcome.siro_id))
         ordered.put(seq, _from_outcome(rec, outcome))
 
-    def delivered() -> None:
-        """After each request: its acknowledgements go to the state file in one transaction."""
+    flush_scheduled = False
+
+    def flush() -> None:
+        nonlocal flush_scheduled
+        flush_scheduled = False
         if acked and store is not None:
             store.record(acked)
             acked.clear()
+
+    def delivered() -> None:
+        """After a request: its acknowledgements go to the state file in one transaction, at the end
+        of this turn of the event loop, together with those of every other request answered in it."""
+        nonlocal flush_scheduled
+        if acked and not flush_scheduled:
+            flush_scheduled = True
+            loop.call_soon(flush)
 
     with _signals(on_signal, enabled=handle_signals):
         async with Uploader(settings, transport=transport) as up:
@@ -297,7 +308,7 @@ async def execute(
             await dispatcher.join()
             for item in dispatcher.leftovers():  # left behind by a hard stop
                 ordered.put(item.tag[0], _not_sent(item.tag[1], stop))
-            delivered()
+            flush()
             if store is not None:
                 store.close()
             ordered.flush_all()
