@@ -60,11 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def command(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            epilog=epilog,
+            allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
     def common(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
         if files:
             sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
         sp.add_argument("--mapping", "-m", required=True, help="mapping YAML (see mappings/README.md)")
-        sp.add_argument("--sheet", help="worksheet name for .xlsx files (default: the first sheet)")
+        if files:  # retry takes each row's sheet from the report
+            sp.add_argument("--sheet", help="worksheet name for .xlsx files (default: the first sheet)")
         sp.add_argument("--encoding", help="CSV text encoding (default: UTF-8, with or without BOM)")
         sp.add_argument("--report", help="CSV report path (default: reports/<file>-<time>.csv)")
         sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
@@ -154,45 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
             help="if another run holds the state file, wait this long for it (default: refuse at once)",
         )
 
-    r = sub.add_parser(
-        "run",
-        help="map the files and sync every row to SIRO",
-        epilog=EPILOG_RUN,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    r = command("run", "map the files and sync every row to SIRO", EPILOG_RUN)
     common(r)
     delivery(r)
-    rt = sub.add_parser(
-        "retry",
-        help="resend the rows that did not sync in an earlier run's report",
-        epilog=EPILOG_RETRY,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    rt = command("retry", "resend the rows that did not sync in an earlier run's report", EPILOG_RETRY)
     rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
     common(rt, files=False)
     delivery(rt)
 
-    v = sub.add_parser(
-        "validate",
-        help="build every payload and write the report; send nothing",
-        epilog=EPILOG_VALIDATE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    v = command("validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
     common(v)
     v.add_argument(
         "--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
     )
 
-    s = sub.add_parser(
-        "sandbox",
-        help="run the SIRO emulator on 127.0.0.1 (for rehearsals)",
-        epilog=EPILOG_SANDBOX,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    s = command("sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
     s.add_argument(
