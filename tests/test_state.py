@@ -232,3 +232,46 @@ def test_retry_resends_exactly_the_rows_that_did_not_sync(
         "retry", tmp_path / "report.csv", "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url
     )
     assert done.code == 0 and "nothing to retry" in done.stdout
+
+
+def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
+    """A run with a known token: stdout, stderr, the report and the state hold no trace of it."""
+    data = tmp_path / "n.csv"
+    make_file(data, 30)
+    server = sandbox(Faults(error_5xx=0.3, seed=3))
+    state = tmp_path / "s.sqlite3"
+    res = run_cli(
+        "run",
+        data,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--state",
+        state,
+        "--retry-backoff",
+        "0.01",
+        "--max-attempts",
+        "20",
+        "--batch-size",
+        "5",
+    )
+    assert res.code == 0, res.stderr
+    wrong = run_cli(
+        "run",
+        data,
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        server.base_url,
+        "--state",
+        state,
+        "--full",
+        token="s3cret-wrong-token",
+    )
+    assert wrong.code == 3
+    texts = [res.stdout, res.stderr, wrong.stdout, wrong.stderr, (tmp_path / "report.csv").read_text()]
+    assert not any(TOKEN in t or "s3cret-wrong-token" in t for t in texts)
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert TOKEN.encode() not in f.read_bytes() and b"s3cret-wrong-token" not in f.read_bytes()
