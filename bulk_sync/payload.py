@@ -146,9 +146,6 @@ class Payload:
             self._body = json.loads(self.raw)
         return self._body
 
-    def json_bytes(self) -> bytes:
-        return self.raw
-
 
 _VALIDATE = EngagementSyncInput.__pydantic_validator__.validate_python
 _TO_JSON = EngagementSyncInput.__pydantic_serializer__.to_json

@@ -183,10 +183,5 @@ class StateStore:
                 rows,
             )
 
-    def count(self) -> int:
-        return int(
-            self._db.execute("SELECT COUNT(*) FROM records WHERE target = ?", [self.target]).fetchone()[0]
-        )
-
     def close(self) -> None:
         self._db.close()
