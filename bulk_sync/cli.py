@@ -33,8 +33,8 @@ example:
   bulk-sync run export.csv --mapping mappings/engagements.yaml
   bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
 
-exit codes: 0 all rows synced, 1 some rows did not sync (see the report),
-            2 could not start (nothing sent), 3 aborted mid-run (token refused, signal)
+exit codes: 0 all rows synced or unchanged, 1 some rows did not sync (see the report),
+            2 could not start (nothing sent), 3 aborted mid-run (token refused, SIRO down, signal)
 """
 EPILOG_RETRY = """\
 example:
@@ -120,7 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help="stop the run after N failed requests in a row (default 30; 0 = never)",
         )
-        r.add_argument("--max-attempts", type=_pos_int, default=6, help="tries per record (default 6)")
+        r.add_argument(
+            "--max-attempts",
+            type=_pos_int,
+            default=6,
+            help="tries per request on 5xx/408/timeouts/dropped connections (default 6); "
+            "429s are bounded by --retry-max-seconds only",
+        )
         r.add_argument(
             "--retry-max-seconds",
             type=_pos_float,
