@@ -20,6 +20,7 @@ import contextlib
 import csv
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -115,8 +116,13 @@ def prepare_retry(
 
 def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary:
     """Synchronous entry point: execute the plan on a fresh event loop (uvloop where installed)."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(execute(plan, settings, emit, **kwargs))
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)  # the reader thread must not keep the event loop waiting for the GIL
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(execute(plan, settings, emit, **kwargs))
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
