@@ -68,14 +68,20 @@ def run_cli(*args: str | Path) -> tuple[float, subprocess.CompletedProcess[str]]
     """The CLI as a user runs it (state on, in a fresh folder so every record is new)."""
     import tempfile
 
-    env = {
-        **os.environ,
-        "SIRO_API_TOKEN": TOKEN,
-        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="bulk_sync-state-"),
-    }
+    scratch = tempfile.mkdtemp(prefix="bulk_sync-bench-")  # state and report stay out of the repo
+    env = {**os.environ, "SIRO_API_TOKEN": TOKEN, "XDG_STATE_HOME": scratch}
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "bulk_sync", "run", *map(str, args), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "bulk_sync",
+            "run",
+            *map(str, args),
+            "--quiet",
+            "--report",
+            f"{scratch}/report.csv",
+        ],
         capture_output=True,
         text=True,
         env=env,
