@@ -44,6 +44,11 @@ def sandbox() -> Iterator[Callable[..., SandboxServer]]:
         s.stop()
 
 
+def cli_argv(*args: str | Path) -> list[str]:
+    """The command line that runs the real CLI in a subprocess (as `bulk-sync ARGS` would)."""
+    return [sys.executable, "-m", "bulk_sync", *map(str, args)]
+
+
 def cli_env(token: str | None = TOKEN) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
     if token is not None:
@@ -64,7 +69,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
 
     def run(*args: str | Path, token: str | None = TOKEN, timeout: float = 120) -> CliResult:
         report = tmp_path / "report.csv"
-        argv = [sys.executable, "-m", "bulk_sync", *map(str, args)]
+        argv = cli_argv(*args)
         if args and args[0] in {"run", "validate", "retry"} and "--report" not in args:
             argv += ["--report", str(report)]
         proc = subprocess.run(

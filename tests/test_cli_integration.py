@@ -6,13 +6,12 @@ import csv
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, TOKEN, CliResult, cli_env
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, TOKEN, CliResult, cli_argv, cli_env
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
@@ -268,22 +267,19 @@ def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(
     server = sandbox(Faults(latency=0.2))
     report = tmp_path / "r.csv"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bulk_sync",
+        cli_argv(
             "run",
-            str(EXAMPLE_CSV),
+            EXAMPLE_CSV,
             "--mapping",
-            str(EXAMPLE_MAPPING),
+            EXAMPLE_MAPPING,
             "--base-url",
             server.base_url,
             "--concurrency",
             "2",
             *mode,
             "--report",
-            str(report),
-        ],
+            report,
+        ),
         env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,13 +10,12 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_env
+from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
 from test_delivery import make_file
 
 from bulk_sync.report import read_report
@@ -75,18 +74,15 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
     expected = make_file(data, 3000)
     state = tmp_path / "s.sqlite3"
     server = sandbox(Faults(latency=0.01, error_5xx=0.05, seed=seed))
-    cmd = [
-        sys.executable,
-        "-m",
-        "bulk_sync",
+    cmd = cli_argv(
         "run",
-        str(data),
+        data,
         "--mapping",
-        str(EXAMPLE_MAPPING),
+        EXAMPLE_MAPPING,
         "--base-url",
         server.base_url,
         "--state",
-        str(state),
+        state,
         "--batch-size",
         "20",
         "--concurrency",
@@ -96,8 +92,8 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
         "--retry-backoff",
         "0.01",
         "--report",
-        str(tmp_path / "r.csv"),
-    ]
+        tmp_path / "r.csv",
+    )
     proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = random.Random(seed).randint(300, 2500)  # kill somewhere along the way
     deadline = time.monotonic() + 60
@@ -124,25 +120,22 @@ def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli,
     state = tmp_path / "s.sqlite3"
     server = sandbox(Faults(latency=0.3))
     slow = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bulk_sync",
+        cli_argv(
             "run",
-            str(data),
+            data,
             "--mapping",
-            str(EXAMPLE_MAPPING),
+            EXAMPLE_MAPPING,
             "--base-url",
             server.base_url,
             "--state",
-            str(state),
+            state,
             "--batch-size",
             "10",
             "--concurrency",
             "1",
             "--report",
-            str(tmp_path / "slow.csv"),
-        ],
+            tmp_path / "slow.csv",
+        ),
         env=cli_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
