@@ -74,8 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
         sp.add_argument("--mapping", "-m", required=True, help="mapping YAML (see mappings/README.md)")
         if files:  # retry takes each row's sheet from the report
-            sp.add_argument("--sheet", help="worksheet name for .xlsx files (default: the first sheet)")
-        sp.add_argument("--encoding", help="CSV text encoding (default: UTF-8, with or without BOM)")
+            sp.add_argument(
+                "--sheet",
+                help="workbook sheet(s): a name, a position (1 = first visible), a glob like 'Q*', "
+                "or '*' for every visible sheet (default: the first visible sheet)",
+            )
+        sp.add_argument(
+            "--encoding",
+            help="CSV text encoding (default: detected: BOM, UTF-8, else a guessed Windows code page)",
+        )
+        sp.add_argument("--delimiter", help="CSV delimiter, e.g. ';' or '\\t' for tab (default: detected)")
         sp.add_argument("--report", help="CSV report path (default: reports/<file>-<time>.csv)")
         sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
         sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
@@ -227,12 +235,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     dry = args.command == "validate"
     if args.command == "retry":
-        plan = prepare_retry(args.previous, args.mapping, encoding=args.encoding)
+        plan = prepare_retry(
+            args.previous, args.mapping, encoding=args.encoding, delimiter=_delimiter(args.delimiter)
+        )
         if plan is None:
             print(f"nothing to retry: every row of {args.previous} synced")
             return EXIT_OK
     else:
-        plan = prepare(args.files, args.mapping, sheet=args.sheet, encoding=args.encoding)
+        plan = prepare(
+            args.files,
+            args.mapping,
+            sheet=args.sheet,
+            encoding=args.encoding,
+            delimiter=_delimiter(args.delimiter),
+        )
     for w in plan.warnings:
         _err(f"warning: {w}")
     server = None
@@ -400,6 +416,17 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _delimiter(text: str | None) -> str | None:
+    """`--delimiter` as typed in a shell: `\\t` or `tab` mean a tab."""
+    if text is None:
+        return None
+    named = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(text.lower(), text)
+    if len(value) != 1:
+        raise UsageError(f"--delimiter must be one character (or tab, comma, semicolon, pipe), got {text!r}")
+    return value
 
 
 def _pos_int(text: str) -> int:

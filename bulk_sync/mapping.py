@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import MappingError, RowError, SourceError
 from .load import Chunk
@@ -94,6 +94,7 @@ class MappingFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: Literal[1]
     description: str | None = None
+    header_row: int | None = Field(default=None, ge=1)  # as Excel numbers it; default: found
     fields: dict[str, FieldSpec]
 
 
@@ -119,6 +120,7 @@ class MappingSpec:
     path: str
     fields: tuple[Field_, ...]
     description: str | None = None
+    header_row: int | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -165,7 +167,7 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
     fields = _check_fields(mf, catalog, places, problems)
     if problems:
         raise MappingError(name, problems)
-    return MappingSpec(name, tuple(fields), mf.description)
+    return MappingSpec(name, tuple(fields), mf.description, mf.header_row)
 
 
 def _index_places(
@@ -415,8 +417,11 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     leaf_cols = [[_OMIT if type(v) is RowError else v for v in c] if c in error_cols else c for c in cols]
     rows = plan.build_all(leaf_cols, n)
     out: list[MappedRecord] = []
+    problems = chunk.problems
     for i, values in enumerate(rows):
         errors = [c[i] for c in error_cols if type(c[i]) is RowError]
+        if problems and chunk.row_numbers[i] in problems:
+            errors.insert(0, RowError("extra-cells", problems[chunk.row_numbers[i]]))
         ext = values.get("externalId")
         out.append(
             MappedRecord(

@@ -31,10 +31,10 @@ from typing import Any
 from . import mapping, payload
 from .dispatch import Dispatcher, Item
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
-from .load import Source, open_source
+from .load import Source, open_sources
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
-from .report import GOOD, INVALID, NOT_SENT, UNCHANGED, VALID, RowResult, Summary, read_report
+from .report import GOOD, INVALID, NOT_SENT, SKIPPED, UNCHANGED, VALID, RowResult, Summary, read_report
 from .settings import RunSettings
 from .state import StateLock, StateStore, payload_hash, target_of
 from .upload import Outcome, Transport, Uploader
@@ -61,14 +61,29 @@ def prepare(
     *,
     sheet: str | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> Plan:
-    """Load the mapping and open every file. Raises ConfigError (nothing sent) on any problem."""
+    """Load the mapping and open every file (every chosen sheet of a workbook). Raises
+    ConfigError (nothing sent) on any problem."""
     spec = mapping.load_mapping(mapping_path, payload.target_catalog())
     jobs = []
     for f in files:
-        src = open_source(f, sheet=sheet, encoding=encoding)
-        jobs.append((src, mapping.bind(spec, src.headers, src.label)))
+        for src in _open(spec, f, sheet, encoding, delimiter):
+            jobs.append((src, mapping.bind(spec, src.headers, src.label)))
     return Plan(spec, tuple(jobs))
+
+
+def _open(
+    spec: MappingSpec, file: str | Path, sheet: str | None, encoding: str | None, delimiter: str | None
+) -> list[Source]:
+    return open_sources(
+        file,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=spec.header_row,
+        expected=spec.columns,
+    )
 
 
 @contextlib.contextmanager
@@ -86,7 +101,11 @@ def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[Non
 
 
 def prepare_retry(
-    report_path: str | Path, mapping_path: str | Path, *, encoding: str | None = None
+    report_path: str | Path,
+    mapping_path: str | Path,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> Plan | None:
     """A plan that re-reads, from their original files, exactly the rows an earlier report did not
     sync (invalid ones included: the file may have been fixed since). None when there are none."""
@@ -108,9 +127,9 @@ def prepare_retry(
     jobs = []
     only: dict[tuple[str, str | None], frozenset[int]] = {}
     for (file, sheet), numbers in wanted.items():
-        src = open_source(file, sheet=sheet, encoding=encoding)
-        jobs.append((src, mapping.bind(spec, src.headers, src.label)))
-        only[(str(src.path), src.sheet)] = frozenset(numbers)
+        for src in _open(spec, file, sheet, encoding, delimiter):
+            jobs.append((src, mapping.bind(spec, src.headers, src.label)))
+            only[(str(src.path), src.sheet)] = frozenset(numbers)
     return Plan(spec, tuple(jobs), only)
 
 
@@ -346,7 +365,9 @@ async def _read_all(
             for seq, rec, built, digest, unchanged in rows:
                 if stop.hard:
                     return  # a second signal: write what we have, now
-                if stop or built is None:
+                if isinstance(rec, _Skipped):
+                    ordered.put(seq, _result(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
+                elif stop or built is None:
                     ordered.put(seq, _not_sent(rec, stop))
                 elif isinstance(built, list):
                     ordered.put(seq, _invalid(rec, built))
@@ -413,7 +434,7 @@ class _Producer:
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 # once the run is stopping, rows are only accounted for (not_sent), not built
-                built = None if self._stop else payload.build(rec)
+                built = None if self._stop or isinstance(rec, _Skipped) else payload.build(rec)
                 digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
                 rows.append((seq, rec, built, digest, False))
                 if len(rows) >= self.SLICE:
@@ -461,12 +482,24 @@ class _Producer:
         self._closed.set()
 
 
+class _Skipped(MappedRecord):
+    """A row that is not a record (a report footer): reported ``skipped`` with the rule's name."""
+
+    __slots__ = ("reason", "rule")
+
+    def __init__(self, file: str, sheet: str | None, row_number: int, rule: str, reason: str) -> None:
+        super().__init__(file, sheet, row_number, None, {})
+        self.rule, self.reason = rule, reason
+
+
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
     n = 0
     for src, bound in plan.jobs:
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         for chunk in src.chunks():
-            for rec in mapping.apply(bound, chunk):
+            recs: list[MappedRecord] = mapping.apply(bound, chunk) if len(chunk) else []
+            recs += [_Skipped(chunk.file, chunk.sheet, num, "footer", why) for num, why in chunk.skipped]
+            for rec in recs:
                 if only is not None and rec.row_number not in only:
                     continue
                 if limit is not None and n >= limit:

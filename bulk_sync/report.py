@@ -22,8 +22,9 @@ INVALID = "invalid"  # the row could not become a valid payload; not sent
 REJECTED = "rejected"  # SIRO answered 4xx for this record; not retried
 FAILED = "failed"  # transient failures until the retry budget ran out (or the token was refused)
 NOT_SENT = "not_sent"  # the run stopped before this row was sent
-STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT)
-GOOD = frozenset({SYNCED, UNCHANGED, VALID})
+SKIPPED = "skipped"  # not a record (e.g. a report footer); the message says which rule
+STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT, SKIPPED)
+GOOD = frozenset({SYNCED, UNCHANGED, VALID, SKIPPED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
     "numpy": {"mapping"},
     "openpyxl": {"load"},
+    "python_calamine": {"load"},
+    "charset_normalizer": {"load"},
     "httpx": {"upload"},
     "tqdm": {"cli"},
     "aiohttp": {"upload", "sandbox"},
