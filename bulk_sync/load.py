@@ -601,7 +601,7 @@ def _calamine_chunks(src: Source) -> Iterator[Chunk]:
         finally:
             wb.close()
     fills = _merged_fills(sheet, src.header_row)
-    yield from _row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills)
+    yield from _row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, first_col=sheet.start[1])
 
 
 def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[int, int]]:
@@ -623,34 +623,44 @@ def _row_chunks(
     fills: dict[tuple[int, int], tuple[int, int]] | None = None,
     first_col: int = 0,
 ) -> Iterator[Chunk]:
+    """Workbook rows (cell values) -> chunks of text. Blank rows are dropped as they come; cells
+    become text a column at a time (a column's cells mostly share a type: ~2x faster than by row)."""
     width = len(src.headers)
     numbers: list[int] = []
-    rows: list[list[str]] = []
+    rows: list[Sequence[Any]] = []
     kept: dict[tuple[int, int], str] = {}
     anchors = set(fills.values()) if fills else set()
     for number, values in numbered:
+        if anchors:
+            _keep_anchors(kept, anchors, number, values, first_col)
         if number <= src.header_row:
-            if anchors:
-                _keep_anchors(kept, anchors, number, values, first_col)
             continue
-        texts = [v if type(v) is str else cell_text(v) for v in values[:width]]
-        if len(texts) < width:
-            texts.extend([""] * (width - len(texts)))
+        if len(values) != width:
+            values = [*values[:width], *[""] * (width - len(values))]
         if fills:
-            if anchors:
-                _keep_anchors(kept, anchors, number, values, first_col)
+            values = list(values)
             r = number - 1
             for c in range(width):
                 anchor = fills.get((r, c + first_col))
                 if anchor is not None:
-                    texts[c] = kept.get(anchor, "")
+                    values[c] = kept.get(anchor, "")
+        if all(type(v) is str for v in values) and not "".join(values).strip():
+            continue  # a blank row
         numbers.append(number)
-        rows.append(texts)
+        rows.append(values)
         if len(rows) >= src.chunk_rows:
-            yield _chunk(src, pd.DataFrame(rows, columns=src.headers, dtype=str), numbers)
+            yield _text_chunk(src, rows, numbers)
             numbers, rows = [], []
     if rows:
-        yield _chunk(src, pd.DataFrame(rows, columns=src.headers, dtype=str), numbers)
+        yield _text_chunk(src, rows, numbers)
+
+
+def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int]) -> Chunk:
+    text, other = _TEXT.get, _other_text
+    columns = {}
+    for header, cells in zip(src.headers, zip(*rows, strict=True), strict=True):
+        columns[header] = [v if type(v) is str else text(type(v), other)(v) for v in cells]
+    return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str))
 
 
 def _keep_anchors(
@@ -706,30 +716,53 @@ def _openpyxl_chunks(src: Source) -> Iterator[Chunk]:
 
 def cell_text(value: Any) -> str:
     """A cell value as the text a person sees: no ``.0`` on integers, no float noise, ISO dates."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.15g}"  # Excel shows 15 significant digits: 0.1+0.2 is 0.3
-    if isinstance(value, dt.datetime):
-        stamp = _round_ms(value)
-        return stamp.isoformat(sep=" ", timespec="milliseconds" if stamp.microsecond else "seconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
-    if isinstance(value, dt.timedelta):  # a duration cell: [h]:mm:ss
-        total = round(value.total_seconds())
-        sign, total = ("-", -total) if total < 0 else ("", total)
-        return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+    text: str = _TEXT.get(type(value), _other_text)(value)
+    return text
+
+
+def _float_text(value: float) -> str:
+    if value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))
+    return f"{value:.15g}"  # Excel shows 15 significant digits: 0.1+0.2 is 0.3
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    if value.microsecond:
+        value = _round_ms(value)
+        if value.microsecond:
+            return value.isoformat(" ", "milliseconds")
+    return value.isoformat(" ", "seconds")
+
+
+def _time_text(value: dt.time) -> str:
+    return value.isoformat("milliseconds" if value.microsecond else "seconds")
+
+
+def _duration_text(value: dt.timedelta) -> str:  # a duration cell: [h]:mm:ss
+    total = round(value.total_seconds())
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def _other_text(value: Any) -> str:
+    for kind, convert in _TEXT.items():  # subclasses (pandas Timestamp, numpy floats, ...)
+        if kind is not type(None) and isinstance(value, kind):
+            text: str = convert(value)
+            return text
     return str(value)
+
+
+_TEXT: dict[type, Any] = {
+    str: str,
+    float: _float_text,
+    int: str,
+    bool: lambda v: "TRUE" if v else "FALSE",
+    type(None): lambda v: "",
+    dt.datetime: _datetime_text,
+    dt.date: dt.date.isoformat,
+    dt.time: _time_text,
+    dt.timedelta: _duration_text,
+}
 
 
 def _round_ms(value: dt.datetime) -> dt.datetime:

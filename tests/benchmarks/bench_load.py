@@ -1,0 +1,199 @@
+"""Loader benchmarks (issue 4): .xlsx reading speed, and peak memory on a 1M-row CSV.
+
+    python tests/benchmarks/bench_load.py xlsx [--rows 100000] [--repeat 3]
+    python tests/benchmarks/bench_load.py csv-rss [--rows 1000000]
+
+xlsx: a 100,000-row x 30-column workbook written by openpyxl (text, numbers, dates, date-times,
+leading-zero codes). Read through bulk_sync's loader (python-calamine; every cell to text, chunks
+of 5,000 rows as DataFrames): median rows/s of --repeat runs, beside openpyxl's read-only mode
+doing the same cell-to-text work once, for comparison.
+
+csv-rss: a 1,000,000-row x 30-column CSV (~370 MB). Peak RSS of (1) the loader alone reading
+every chunk, in a child process, and (2) the whole `bulk-sync validate` run (map, validate,
+report) with a mapping over its columns. Both children report their own ru_maxrss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+WIDTH = 30
+
+
+def _row(i: int, rng: random.Random) -> list[object]:
+    base = dt.datetime(2026, 1, 1, 8, 0)
+    out: list[object] = [f"ACT-{i:08d}"]
+    for c in range(1, WIDTH):
+        k = c % 6
+        if k == 0:
+            out.append(f"{rng.randrange(100000):05d}")  # a code with leading zeros, stored as text
+        elif k == 1:
+            out.append(base + dt.timedelta(minutes=30 * (i % 5000) + c))
+        elif k == 2:
+            out.append(round(rng.random() * 10000, 2))
+        elif k == 3:
+            out.append(rng.randrange(1_000_000))
+        elif k == 4:
+            out.append((base + dt.timedelta(days=i % 365)).date())
+        else:
+            out.append(f"text {i} {c} " + "x" * rng.randrange(20))
+    return out
+
+
+def make_xlsx(path: Path, rows: int) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Activities")
+    ws.append([f"Col {c}" for c in range(WIDTH)])
+    rng = random.Random(7)
+    for i in range(rows):
+        ws.append(_row(i, rng))
+    wb.save(path)
+    return path
+
+
+def read_with_loader(path: Path) -> int:
+    from bulk_sync.load import open_source
+
+    src = open_source(path)
+    return sum(len(chunk) for chunk in src.chunks())
+
+
+def read_with_openpyxl(path: Path) -> int:
+    import openpyxl
+
+    from bulk_sync.load import cell_text
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    n = 0
+    for values in wb.worksheets[0].iter_rows(min_row=2, values_only=True):
+        [cell_text(v) for v in values]
+        n += 1
+    wb.close()
+    return n
+
+
+def bench_xlsx(rows: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = make_xlsx(Path(d) / "activities.xlsx", rows)
+        print(f"workbook: {rows:,} rows x {WIDTH} columns, {path.stat().st_size / 1e6:.1f} MB")
+        read_with_loader(path)  # warm-up (imports, file cache)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            n = read_with_loader(path)
+            times.append(time.perf_counter() - t)
+            assert n == rows, n
+        med = statistics.median(times)
+        print(f"bulk_sync loader (calamine): median {med:.2f} s -> {rows / med:,.0f} rows/s  (runs: "
+              + ", ".join(f"{t:.2f}" for t in times) + ")")  # fmt: skip
+        t = time.perf_counter()
+        n = read_with_openpyxl(path)
+        t_op = time.perf_counter() - t
+        assert n == rows
+        print(f"openpyxl read-only, same cell-to-text work: {t_op:.2f} s -> {rows / t_op:,.0f} rows/s "
+              f"(calamine is {t_op / med:.1f}x faster)")  # fmt: skip
+
+
+def make_csv(path: Path, rows: int) -> Path:
+    from bulk_sync.load import cell_text
+
+    rng = random.Random(7)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Activity ID"] + [f"Col {c}" for c in range(1, WIDTH)])
+        for i in range(rows):
+            w.writerow([cell_text(v) for v in _row(i, rng)])
+    return path
+
+
+LOADER_ONLY = """
+import resource, sys, time
+sys.path.insert(0, {root!r})
+from bulk_sync.load import open_source
+t = time.perf_counter()
+src = open_source({path!r})
+n = sum(len(c) for c in src.chunks())
+el = time.perf_counter() - t
+print(n, el, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+MAPPING = """\
+version: 1
+fields:
+  externalId: {column: Activity ID, required: true}
+  subject: Col 5
+  content: Col 11
+  startTime: {column: Col 1, datetime: {timezone: America/New_York}}
+  endTime: {column: Col 7, datetime: {timezone: America/New_York}}
+  account.externalId: Col 6
+  account.name: Col 17
+"""
+
+WHOLE_RUN = """
+import resource, sys, runpy
+sys.argv = ["bulk-sync", "validate", {path!r}, "--mapping", {mapping!r}, "--report", {report!r}]
+try:
+    runpy.run_module("bulk_sync", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
+"""
+
+
+def bench_csv_rss(rows: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        path = make_csv(tmp / "big.csv", rows)
+        print(f"CSV: {rows:,} rows x {WIDTH} columns, {path.stat().st_size / 1e6:.0f} MB")
+        out = subprocess.run(
+            [sys.executable, "-c", LOADER_ONLY.format(root=str(ROOT), path=str(path))],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        n, el, rss = out.stdout.split()
+        print(f"loader alone: {int(n):,} rows in {float(el):.1f} s ({int(n) / float(el):,.0f} rows/s), "
+              f"peak RSS {float(rss):.0f} MB")  # fmt: skip
+        mapping = tmp / "m.yaml"
+        mapping.write_text(MAPPING)
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c",
+             WHOLE_RUN.format(path=str(path), mapping=str(mapping), report=str(tmp / "report.csv"))],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        el = time.perf_counter() - t
+        line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
+        if not line:
+            raise SystemExit(proc.stderr[-2000:])
+        rss = float(line[0].split()[1])
+        print(f"whole `bulk-sync validate` run: {el:.1f} s ({rows / el:,.0f} rows/s), peak RSS {rss:.0f} MB, "
+              f"{line[0].split()[-1]=}")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["xlsx", "csv-rss"])
+    p.add_argument("--rows", type=int)
+    p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args()
+    if a.what == "xlsx":
+        bench_xlsx(a.rows or 100_000, a.repeat)
+    else:
+        bench_csv_rss(a.rows or 1_000_000)
+
+
+if __name__ == "__main__":
+    main()
