@@ -239,3 +239,23 @@ def test_required_and_default() -> None:
     assert map_rows(spec, [{"Id": " ", "S": ""}]) == [
         ({"subject": "(no subject)"}, [["missing-value", "Id"]])
     ]
+
+
+def test_header_row_is_an_optional_positive_row_number() -> None:
+    spec = parse_mapping("version: 1\nheader_row: 4\nfields:\n  externalId: Id\n", CATALOG)
+    assert spec.header_row == 4
+    assert parse_mapping("version: 1\nfields:\n  externalId: Id\n", CATALOG).header_row is None
+    with pytest.raises(MappingError, match=r"line 2: header_row: .*greater than or equal to 1"):
+        parse_mapping("version: 1\nheader_row: 0\nfields:\n  externalId: Id\n", CATALOG)
+
+
+def test_a_row_the_loader_flagged_becomes_a_row_error() -> None:
+    spec = parse_mapping("version: 1\nfields:\n  externalId: Id\n  subject: S\n", CATALOG)
+    bound = bind(spec, ["Id", "S"], "f.csv")
+    frame = pd.DataFrame({"Id": ["1", "2"], "S": ["a", "b"]}, dtype=str)
+    chunk = Chunk("f.csv", None, [2, 3], frame, problems={3: "this row has more cells than the header"})
+    recs = apply(bound, chunk)
+    assert recs[0].errors == []
+    assert [(e.slug, e.message) for e in recs[1].errors] == [
+        ("extra-cells", "this row has more cells than the header")
+    ]
