@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import sys
@@ -19,13 +20,26 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from . import __version__
-from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, BulkSyncError, ConfigError, UsageError
+from . import __version__, logs
+from .config import config_path, load_profile
+from .errorfile import Failures, write_error_files
+from .errors import (
+    EXIT_ABORTED,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    BulkSyncError,
+    ConfigError,
+    UsageError,
+)
+from .notify import post_summary
 from .payload import Payload
 from .pipeline import Plan, prepare, prepare_retry, run, state_lock
-from .report import STATUSES, CsvReport, RowResult, Summary
+from .report import GOOD, STATUSES, CsvReport, RowResult, Summary, XlsxReport, summary_dict
 from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
 from .state import default_state_path
+
+log = logging.getLogger(__name__)
 
 EPILOG_RUN = """\
 example:
@@ -72,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
         if files:
             sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
-        sp.add_argument("--mapping", "-m", required=True, help="mapping YAML (see mappings/README.md)")
+        sp.add_argument("--mapping", "-m", help="mapping YAML (see mappings/README.md); required")
         if files:  # retry takes each row's sheet from the report
             sp.add_argument(
                 "--sheet",
@@ -84,9 +98,52 @@ def build_parser() -> argparse.ArgumentParser:
             help="CSV text encoding (default: detected: BOM, UTF-8, else a guessed Windows code page)",
         )
         sp.add_argument("--delimiter", help="CSV delimiter, e.g. ';' or '\\t' for tab (default: detected)")
-        sp.add_argument("--report", help="CSV report path (default: reports/<file>-<time>.csv)")
+        sp.add_argument("--report", help="CSV report path (default: <report dir>/<file>-<time>.csv)")
+        sp.add_argument(
+            "--report-dir", default="reports", help="folder for default report names (default reports)"
+        )
+        sp.add_argument(
+            "--report-xlsx",
+            action="store_true",
+            help="also write the report as an .xlsx beside the CSV (Summary and Results sheets)",
+        )
+        sp.add_argument(
+            "--summary-json", metavar="PATH", help="write counts, duration, files and exit code as JSON"
+        )
+        sp.add_argument(
+            "--max-failures",
+            metavar="N|N%",
+            help="tolerate up to N rows (or N%% of rows) that do not sync: exit 0 instead of 1 (default 0)",
+        )
         sp.add_argument("--limit", type=_nonneg_int, help="read only the first N data rows")
         sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+        sp.add_argument(
+            "--log-file", metavar="PATH", help="append a log of the run to PATH (secrets redacted)"
+        )
+        sp.add_argument(
+            "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
+        )
+        sp.add_argument(
+            "--log-format",
+            default="text",
+            choices=["text", "json"],
+            help="json: one object a line (default text)",
+        )
+        sp.add_argument(
+            "--notify-url",
+            metavar="URL",
+            help="POST a JSON summary (with a Slack-style `text`) when the run ends",
+        )
+        sp.add_argument(
+            "--notify-on",
+            default="always",
+            choices=["always", "failure"],
+            help="failure: only when the exit code is not 0 (default always)",
+        )
+        sp.add_argument(
+            "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
+        )
+        sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
 
     def delivery(r: argparse.ArgumentParser) -> None:
         r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
@@ -215,14 +272,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    try:
+        profile = _profile_defaults(argv)
+    except BulkSyncError as exc:
+        _err(f"error: {exc}")
+        return exc.exit_code
+    for sp in _subparsers(parser).values():
+        dests = {a.dest for a in sp._actions}
+        sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
     args = parser.parse_args(argv)
+    args.token_env = profile.get("token_env", TOKEN_ENV)
     try:
         if args.command == "sandbox":
             return _sandbox(args)
         return _run(args)
     except BulkSyncError as exc:
         _err(f"error: {exc}")
+        if exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError):
+            _finish(args, exc.exit_code, None, [], error=str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
@@ -232,8 +301,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ROWS_FAILED
 
 
+def _profile_defaults(argv: list[str]) -> dict[str, Any]:
+    """The config profile named by --config/--profile (or the default one), as flag defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--profile")
+    known, _ = pre.parse_known_args(argv)
+    return load_profile(config_path(known.config), known.profile)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _run(args: argparse.Namespace) -> int:
     dry = args.command == "validate"
+    args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [])
+    args.redactor = redactor
+    if not args.mapping:
+        raise UsageError("--mapping is required (or `mapping` in the config profile)")
+    if args.max_failures is not None:
+        _max_failures(str(args.max_failures), 1)  # a bad value is refused before anything is read
+    log.info("bulk-sync %s %s started", __version__, args.command)
     if args.command == "retry":
         plan = prepare_retry(
             args.previous, args.mapping, encoding=args.encoding, delimiter=_delimiter(args.delimiter)
@@ -251,6 +344,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     for w in plan.warnings:
         _err(f"warning: {w}")
+        log.warning("%s", w)
     server = None
     if dry:
         settings = RunSettings(token=SecretStr("unused"), dry_run=True, limit=args.limit)
@@ -259,7 +353,7 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError("--sandbox and --base-url exclude each other")
         if args.sandbox:
             try:
-                token = read_token(args.token_file)
+                token = read_token(args.token_file, env_name=args.token_env)
             except UsageError:
                 token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
             from .sandbox import SandboxServer
@@ -268,21 +362,116 @@ def _run(args: argparse.Namespace) -> int:
             base_url = server.base_url
             _say(args, f"sandbox: SIRO emulator listening on {base_url} (records are discarded at exit)")
         else:
-            token = read_token(args.token_file)
+            token = read_token(args.token_file, env_name=args.token_env)
             base_url = args.base_url or PRODUCTION_BASE_URL
+        redactor.secrets.append(token.get_secret_value())
         settings = _delivery_settings(args, base_url, token)
-    report_path = Path(args.report) if args.report else _default_report(plan)
+        log.info("sending to %s (batch %s, concurrency %d)", base_url, settings.batch, settings.concurrency)
+    report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
+    args.report_path = report_path
+    failures: Failures = {}
     try:
         with state_lock(settings, getattr(args, "wait_lock", 0.0)):
-            summary = _execute(args, plan, settings, report_path)
+            summary = _execute(args, plan, settings, report_path, failures)
     finally:
         if server is not None:
             server.stop()
-    _print_summary(args, summary, report_path, dry)
+    written = [report_path]
+    if args.report_xlsx:
+        written.append(report_path.with_suffix(".xlsx"))
+    if failures:
+        try:
+            written += write_error_files([src for src, _ in plan.jobs], failures, report_path)
+        except (BulkSyncError, OSError) as exc:  # the run's outcome stands; say why the file is missing
+            _err(f"warning: could not write the error file: {exc}")
+    _print_summary(args, summary, written, dry)
     if summary.aborted:
         _err(f"aborted: {summary.aborted}")
-        return EXIT_ABORTED
-    return EXIT_OK if summary.all_good else EXIT_ROWS_FAILED
+        code = EXIT_ABORTED
+    else:
+        code = _verdict(args, summary)
+    _finish(args, code, summary, written)
+    return code
+
+
+def _verdict(args: argparse.Namespace, summary: Summary) -> int:
+    """0 when every row is fine, or when the rows that did not sync are within --max-failures."""
+    bad = sum(n for status, n in summary.counts.items() if status not in GOOD)
+    if bad == 0:
+        return EXIT_OK
+    if args.max_failures is not None:
+        allowed = _max_failures(str(args.max_failures), summary.rows)
+        if bad <= allowed:
+            _say(
+                args,
+                f"{bad:,} rows did not sync: within --max-failures {args.max_failures} ({allowed:,} rows)",
+            )
+            return EXIT_OK
+        _err(f"{bad:,} rows did not sync: more than --max-failures {args.max_failures} ({allowed:,} rows)")
+    return EXIT_ROWS_FAILED
+
+
+def _max_failures(text: str, rows: int) -> int:
+    """`N` rows, or `N%` of the rows read (rounded down)."""
+    try:
+        if text.endswith("%"):
+            pct = float(text[:-1])
+            if not 0 <= pct <= 100:
+                raise ValueError
+            return int(rows * pct / 100)
+        n = int(text)
+        if n < 0:
+            raise ValueError
+        return n
+    except ValueError:
+        raise UsageError(
+            f"--max-failures takes a row count or a percentage (e.g. 25 or 2%), not {text!r}"
+        ) from None
+
+
+def _finish(
+    args: argparse.Namespace,
+    code: int,
+    summary: Summary | None,
+    written: list[Path],
+    error: str | None = None,
+) -> None:
+    """After the run (or after it could not start): summary JSON, notification, last log line."""
+    data: dict[str, Any] = (
+        summary_dict(summary, code)
+        if summary is not None
+        else {"exit_code": code, "rows": 0, "counts": {}, "files": list(getattr(args, "files", []) or [])}
+    )
+    data.update(
+        command=args.command,
+        started_at=getattr(args, "started_at", None),
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        report=str(written[0]) if written else None,
+        outputs=[str(p) for p in written],
+    )
+    if error:
+        data["error"] = error
+    log.log(
+        logging.INFO if code == EXIT_OK else logging.WARNING,
+        "finished with exit code %d: %s",
+        code,
+        json.dumps(data.get("counts", {})),
+    )
+    if getattr(args, "summary_json", None):
+        try:
+            out = Path(args.summary_json)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:
+            _err(f"warning: could not write the summary JSON {args.summary_json}: {exc.strerror or exc}")
+    url = getattr(args, "notify_url", None)
+    if url and (args.notify_on == "always" or code != EXIT_OK):
+        problem = post_summary(
+            url, data, label=" ".join(Path(f).name for f in data.get("files", [])[:3]) or args.command
+        )
+        if problem:
+            _err(f"warning: {problem} (the run's result is unchanged)")
+            log.warning("%s", problem)
 
 
 def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr) -> RunSettings:
@@ -313,7 +502,9 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
     )
 
 
-def _execute(args: argparse.Namespace, plan: Plan, settings: RunSettings, report_path: Path) -> Summary:
+def _execute(
+    args: argparse.Namespace, plan: Plan, settings: RunSettings, report_path: Path, failures: Failures
+) -> Summary:
     show = getattr(args, "show", 0)
     shown: list[Payload] = []
 
@@ -324,19 +515,28 @@ def _execute(args: argparse.Namespace, plan: Plan, settings: RunSettings, report
 
     try:
         report = CsvReport(report_path)
+        xlsx = XlsxReport(report_path.with_suffix(".xlsx")) if args.report_xlsx else None
     except OSError as exc:
         raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
     bar = _progress(args)
+    summary: Summary | None = None
     with report:
 
         def emit(result: RowResult) -> None:
             report.write(result)
+            if xlsx is not None:
+                xlsx.write(result)
+            if result.status not in GOOD:
+                failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
             bar(result)
 
         try:
-            return run(plan, settings, emit, on_payload=on_payload if show else None)
+            summary = run(plan, settings, emit, on_payload=on_payload if show else None)
+            return summary
         finally:
             bar(None)
+            if xlsx is not None:
+                xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
 
 
 def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
@@ -361,7 +561,7 @@ def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
     return update
 
 
-def _print_summary(args: argparse.Namespace, s: Summary, report: Path, dry: bool) -> None:
+def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:
     if not args.quiet:
         verb = "checked" if dry else "processed"
         print(
@@ -378,12 +578,15 @@ def _print_summary(args: argparse.Namespace, s: Summary, report: Path, dry: bool
                 print(f"  {status:<9} {s.counts[status]:>9,}")
         if s.error_types:
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
-    print(f"report: {report}")
+    print(f"report: {written[0]}")
+    for extra in written[1:]:
+        kind = "error file (fix and drop again)" if "-errors" in extra.stem else "report"
+        print(f"{kind}: {extra}")
 
 
-def _default_report(plan: Plan) -> Path:
+def _default_report(plan: Plan, folder: str = "reports") -> Path:
     stem = plan.jobs[0][0].path.stem if plan.jobs else "run"
-    return Path("reports") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    return Path(folder) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import logging
 import queue
 import signal
 import sys
@@ -40,6 +41,7 @@ from .state import StateLock, StateStore, payload_hash, target_of
 from .upload import Outcome, Transport, Uploader
 
 Emit = Callable[[RowResult], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ async def execute(
 
     def halt(reason: FatalError) -> None:
         if not stop:
+            log.error("stopping the run: %s", reason)
             stop.reason = reason
             up.stopping = True
             loop.call_later(grace_seconds, hard_stop)

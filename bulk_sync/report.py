@@ -119,3 +119,123 @@ def read_report(path: str | Path) -> list[dict[str, str]]:
     """Read a CSV report back (for `retry` and for tests)."""
     with Path(path).open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- XLSX report
+
+XLSX_ALL_ROWS_LIMIT = 500_000  # above this many rows the Results sheet keeps the non-synced rows only
+_EXCEL_MAX_ROWS = 1_048_576
+
+
+class XlsxReport:
+    """The report as a workbook for people: a Summary sheet, and a Results sheet (frozen header,
+    autofilter, rows that did not sync highlighted). Written with xlsxwriter in constant-memory
+    mode: rows stream to disk as they come. Past ``XLSX_ALL_ROWS_LIMIT`` rows only the rows that
+    did not sync are added (the CSV report keeps every row); the Summary says so."""
+
+    def __init__(self, path: str | Path, *, all_rows_limit: int = XLSX_ALL_ROWS_LIMIT) -> None:
+        import xlsxwriter
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wb = xlsxwriter.Workbook(
+            str(self.path), {"constant_memory": True, "strings_to_formulas": False}
+        )
+        self._summary_ws = self._wb.add_worksheet("Summary")
+        self._ws = self._wb.add_worksheet("Results")
+        self._bold = self._wb.add_format({"bold": True})
+        self._bad = self._wb.add_format({"bg_color": "#FFD7D7"})
+        self._bad_quoted = self._wb.add_format({"bg_color": "#FFD7D7", "quote_prefix": True})
+        self._quoted = self._wb.add_format({"quote_prefix": True})
+        self._limit = min(all_rows_limit, _EXCEL_MAX_ROWS - 1)
+        self._row = 0
+        self._seen = 0
+        self._left_out = 0
+        self._ws.freeze_panes(1, 0)
+        for col, name in enumerate(COLUMNS):
+            self._ws.write_string(0, col, name, self._bold)
+        self._ws.set_column(0, 0, 28)
+        self._ws.set_column(4, 5, 16)
+        self._ws.set_column(7, 7, 60)
+
+    def write(self, result: RowResult) -> None:
+        self._seen += 1
+        bad = result.status not in GOOD
+        if (self._seen > self._limit and not bad) or self._row >= _EXCEL_MAX_ROWS - 1:
+            self._left_out += 1
+            return
+        self._row += 1
+        for col, name in enumerate(COLUMNS):
+            v = getattr(result, name)
+            if v is None:
+                if bad:
+                    self._ws.write_blank(self._row, col, None, self._bad)
+                continue
+            if isinstance(v, int):
+                self._ws.write_number(self._row, col, v, self._bad if bad else None)
+                continue
+            text = str(v)
+            risky = bool(text) and text[0] in "=+-@\t\r"  # shown as text, never run as a formula
+            fmt = (self._bad_quoted if risky else self._bad) if bad else (self._quoted if risky else None)
+            self._ws.write_string(self._row, col, text, fmt)
+
+    def close(self, summary: Summary | None = None, extra: dict[str, object] | None = None) -> None:
+        self._ws.autofilter(0, 0, max(self._row, 1), len(COLUMNS) - 1)
+        ws = self._summary_ws
+        ws.set_column(0, 0, 28)
+        ws.set_column(1, 1, 60)
+        lines: list[tuple[str, object]] = [("bulk_sync run", "")]
+        for k, v in (extra or {}).items():
+            lines.append((k, v))
+        if summary is not None:
+            lines += [
+                ("files", "; ".join(summary.files)),
+                ("rows", summary.rows),
+                ("duration (s)", round(summary.duration, 1)),
+                ("rows/s", round(summary.rows_per_second)),
+                ("requests", summary.requests),
+                ("answered 429", summary.throttled),
+            ]
+            if summary.aborted:
+                lines.append(("aborted", summary.aborted))
+            lines.append(("", ""))
+            lines.append(("status", "rows"))
+            lines += [(s, summary.counts[s]) for s in STATUSES if summary.counts.get(s)]
+            if summary.error_types:
+                lines.append(("", ""))
+                lines.append(("error type", "rows"))
+                lines += list(summary.error_types.most_common())
+        if self._left_out:
+            lines.append(("", ""))
+            lines.append(
+                (
+                    "note",
+                    f"{self._left_out:,} rows that synced are not listed here (over {self._limit:,} rows); "
+                    "the CSV report has every row",
+                )
+            )
+        for r, (key, value) in enumerate(lines):
+            bold = self._bold if key in {"bulk_sync run", "status", "error type"} else None
+            ws.write_string(r, 0, key, bold)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                ws.write_number(r, 1, value)
+            elif value != "":
+                ws.write_string(r, 1, str(value), self._quoted if str(value)[:1] in "=+-@" else None)
+        self._wb.close()
+
+
+def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str, object]:
+    """The run summary for `--summary-json` and notifications: machine-readable, no secrets."""
+    return {
+        "exit_code": exit_code,
+        "rows": summary.rows,
+        "counts": {s: summary.counts.get(s, 0) for s in STATUSES},
+        "error_types": dict(summary.error_types.most_common()),
+        "duration_seconds": round(summary.duration, 3),
+        "rows_per_second": round(summary.rows_per_second, 1),
+        "requests": summary.requests,
+        "throttled": summary.throttled,
+        "aborted": summary.aborted,
+        "files": list(summary.files),
+        **extra,
+    }

@@ -57,8 +57,11 @@ class RunSettings(BaseModel):
     limit: int | None = Field(None, ge=0)  # read at most this many data rows per run
 
 
-def read_token(token_file: str | None, *, env: dict[str, str] | None = None) -> SecretStr:
-    """The API token from ``--token-file`` or ``$SIRO_API_TOKEN``; never from a flag value."""
+def read_token(
+    token_file: str | None, *, env: dict[str, str] | None = None, env_name: str = TOKEN_ENV
+) -> SecretStr:
+    """The API token from ``--token-file`` or the environment variable ``env_name`` (default
+    ``$SIRO_API_TOKEN``; a config profile may name another); never from a flag value."""
     env = dict(os.environ) if env is None else env
     if token_file:
         try:
@@ -68,10 +71,10 @@ def read_token(token_file: str | None, *, env: dict[str, str] | None = None) -> 
         if not text:
             raise UsageError(f"the token file {token_file} is empty")
         return SecretStr(text)
-    value = env.get(TOKEN_ENV, "").strip()
+    value = env.get(env_name, "").strip()
     if not value:
         raise UsageError(
-            f"no API token: set the environment variable {TOKEN_ENV} or pass --token-file PATH "
+            f"no API token: set the environment variable {env_name} or pass --token-file PATH "
             "(an admin creates tokens in SIRO: Person icon -> API Tokens)"
         )
     return SecretStr(value)

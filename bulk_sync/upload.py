@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import email.utils
 import json
+import logging
 import random
 import time
 import urllib.request
@@ -223,6 +224,13 @@ class _Exchange:
     elapsed: float = 0.0
 
 
+log = logging.getLogger(__name__)
+
+
+def _debug() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
+
+
 class Uploader:
     """Sends payloads. Use as ``async with Uploader(settings) as up: await up.send(p)``."""
 
@@ -398,6 +406,8 @@ class Uploader:
                 delay = max(wait, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))
             if self._clock() - started + max(delay, wait) > policy.max_elapsed:
                 break
+            if _debug():
+                log.debug("retrying %s in %.2f s (attempt %d failed): %s", path, delay, attempts, error)
             if delay:
                 await self._sleep(delay)
         why = "the run was stopping" if self.stopping else "retries exhausted"

@@ -1,0 +1,110 @@
+"""Config file with profiles: ``bulk_sync.toml``.
+
+    [profiles.default]                 # used when no --profile is given
+    base_url = "https://functions.siro.ai/api-externalApi"
+    token_env = "SIRO_API_TOKEN"       # or: token_file = "/etc/bulk_sync/token"
+    mapping = "mappings/engagements.yaml"
+    report_dir = "reports"
+
+    [profiles.nightly]
+    rate_per_min = 600
+    concurrency = 4
+    max_failures = "2%"
+    notify_url = "https://hooks.slack.com/services/..."
+
+Where: ``--config PATH``, else ``$BULK_SYNC_CONFIG``, else ``./bulk_sync.toml`` when it exists.
+A profile gives defaults; flags on the command line override them. Unknown keys, wrong types and
+unknown profiles are errors (exit 2), reported with the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UsageError
+
+DEFAULT_NAME = "bulk_sync.toml"
+ENV = "BULK_SYNC_CONFIG"
+
+
+class Profile(BaseModel):
+    """The keys a profile may set; each is the default of the flag with the same name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    base_url: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    mapping: str | None = None
+    report_dir: str | None = None
+    report_xlsx: bool | None = None
+    state: str | None = None
+    rate_per_min: float | int | None = Field(default=None, ge=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    no_batch: bool | None = None
+    max_attempts: int | None = Field(default=None, ge=1)
+    circuit_breaker: int | None = Field(default=None, ge=0)
+    max_failures: str | int | None = None
+    notify_url: str | None = None
+    notify_on: str | None = None
+    log_file: str | None = None
+    log_level: str | None = None
+    log_format: str | None = None
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def config_path(flag: str | None, env: dict[str, str] | None = None) -> Path | None:
+    env = dict(os.environ) if env is None else env
+    if flag:
+        return Path(flag)
+    if env.get(ENV):
+        return Path(env[ENV])
+    here = Path(DEFAULT_NAME)
+    return here if here.is_file() else None
+
+
+def load_profile(path: Path | None, name: str | None) -> dict[str, Any]:
+    """The profile's settings (only the keys it sets). {} when there is no config file and no
+    --profile. Raises UsageError for a missing file, bad TOML, unknown keys or profile."""
+    if path is None:
+        if name:
+            raise UsageError(
+                f"--profile {name!r} given, but there is no config file (--config or ./{DEFAULT_NAME})"
+            )
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = set(data) - {"profiles"}
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; put settings under [profiles.NAME]"
+        )
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise UsageError(f"{path}: [profiles.NAME] tables expected")
+    if name is None:
+        if "default" not in profiles:
+            return {}
+        name = "default"
+    if name not in profiles:
+        raise UsageError(f"{path}: no profile {name!r}; it has: {', '.join(sorted(profiles)) or 'none'}")
+    try:
+        profile = Profile.model_validate(profiles[name])
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise UsageError(f"{path} [profiles.{name}]: {problems}") from exc
+    return profile.model_dump(exclude_none=True)

@@ -1,0 +1,106 @@
+"""The re-importable error file: every row that did not sync, with its original cells, in the
+input's format, so a person fixes the cells and drops the file back in.
+
+* CSV input -> a CSV (UTF-8 with BOM, the input's delimiter); workbook input -> an .xlsx with one
+  sheet per input sheet (same names).
+* The columns are the input's (cleaned) headers, then ``bulk_sync_row``, ``bulk_sync_status``,
+  ``bulk_sync_error``, ``bulk_sync_column``, ``bulk_sync_message``. The same mapping reads it back:
+  it ignores columns it does not name. When the input's header was below title lines, as many
+  lines precede it here, so a mapping's ``header_row`` still holds.
+* The rows are re-read from the input after the run (the run keeps only row numbers in memory).
+* The original cells are written as they were (they are the data to fix and send); our own error
+  columns are neutralised against formula injection, and in the .xlsx every cell is text.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from .load import Source
+from .report import RowResult, neutralise
+
+ERROR_COLUMNS = [
+    "bulk_sync_row",
+    "bulk_sync_status",
+    "bulk_sync_error",
+    "bulk_sync_column",
+    "bulk_sync_message",
+]
+PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the extra columns are ignored)"
+
+Failures = dict[tuple[str, str | None], dict[int, RowResult]]
+
+
+def write_error_files(sources: Sequence[Source], failures: Failures, report_path: Path) -> list[Path]:
+    """Write one error file per input file that has rows which did not sync; return their paths."""
+    by_file: dict[Path, list[Source]] = {}
+    for src in sources:
+        if failures.get((str(src.path), src.sheet)):
+            by_file.setdefault(src.path, []).append(src)
+    written = []
+    for path, srcs in by_file.items():
+        stem = report_path.stem + ("-errors" if len(by_file) == 1 else f"-errors-{path.stem}")
+        if srcs[0].kind == "csv":
+            out = report_path.with_name(stem + ".csv")
+            _write_csv(out, srcs[0], failures[(str(path), None)])
+        else:
+            out = report_path.with_name(stem + ".xlsx")
+            _write_xlsx(out, srcs, failures)
+        written.append(out)
+    return written
+
+
+def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list[str]:
+    return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(r.message or "")]
+
+
+def _rows(src: Source, wanted: dict[int, RowResult]) -> Iterator[tuple[list[str], RowResult]]:
+    found = 0
+    for chunk in src.chunks():
+        for row in chunk.rows():
+            result = wanted.get(row.row_number)
+            if result is not None:
+                yield [row.cells[h] for h in src.headers], result
+                found += 1
+                if found == len(wanted):
+                    return
+
+
+def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=src.delimiter)
+        for i in range(src.header_row - 1):
+            w.writerow([PREAMBLE if i == 0 else ""])
+        w.writerow(src.headers + ERROR_COLUMNS)
+        for cells, result in _rows(src, wanted):
+            w.writerow(cells + _error_cells(result))
+
+
+def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures) -> None:
+    import xlsxwriter
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(out), {"constant_memory": True, "strings_to_formulas": False})
+    try:
+        bold = wb.add_format({"bold": True})
+        quoted = wb.add_format({"quote_prefix": True})
+        for src in srcs:
+            wanted = failures.get((str(src.path), src.sheet))
+            if not wanted:
+                continue
+            ws = wb.add_worksheet(str(src.sheet)[:31])
+            top = src.header_row - 1
+            if top:
+                ws.write_string(0, 0, PREAMBLE)
+            for c, name in enumerate(src.headers + ERROR_COLUMNS):
+                ws.write_string(top, c, name, bold)
+            ws.freeze_panes(top + 1, 0)
+            for r, (cells, result) in enumerate(_rows(src, wanted), start=top + 1):
+                for c, text in enumerate(cells + _error_cells(result, str)):
+                    if text:
+                        ws.write_string(r, c, text, quoted if text[0] in "=+-@\t\r" else None)
+    finally:
+        wb.close()

@@ -1,0 +1,270 @@
+"""What a run leaves behind for people and schedulers: XLSX report, re-importable error file,
+summary JSON, --max-failures, logs with secrets redacted, webhook notifications, config profiles.
+The real CLI as a subprocess against the sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, CliResult
+
+from bulk_sync.report import read_report
+from bulk_sync.sandbox import SandboxServer
+
+Sandbox = Callable[..., SandboxServer]
+RunCli = Callable[..., CliResult]
+INVALID_ROWS = {9, 17, 25, 33, 46}  # the example file's deliberately broken rows
+
+
+def test_xlsx_report_summary_json_and_error_file(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
+    server = sandbox()
+    out = tmp_path / "out"
+    res = run_cli(
+        "run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url,
+        "--report", out / "nightly.csv", "--report-xlsx", "--summary-json", out / "summary.json",
+    )  # fmt: skip
+    assert res.code == 1, res.stderr
+    # summary JSON: what a scheduler reads
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exit_code"] == 1 and summary["rows"] == 60
+    assert summary["counts"]["synced"] == 55 and summary["counts"]["invalid"] == 5
+    assert sum(summary["error_types"].values()) == 5
+    assert summary["report"] == str(out / "nightly.csv") and summary["rows_per_second"] > 0
+    # XLSX: Summary + Results, frozen header, autofilter, the rows that did not sync highlighted
+    wb = openpyxl.load_workbook(out / "nightly.xlsx")
+    assert wb.sheetnames == ["Summary", "Results"]
+    counts = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
+    assert counts["synced"] == 55 and counts["invalid"] == 5 and counts["rows"] == 60
+    results = wb["Results"]
+    assert results.freeze_panes == "A2" and results.auto_filter.ref == "A1:K61"
+    header = [c.value for c in results[1]]
+    status_col = header.index("status")
+    fills = {
+        row[2].value: row[status_col].fill.fgColor.rgb
+        for row in results.iter_rows(min_row=2)
+        if row[status_col].value == "invalid"
+    }
+    assert set(fills) == INVALID_ROWS and all(str(c).endswith("FFD7D7") for c in fills.values())
+    # the error file: the original columns of the 5 rows, plus why
+    errors = out / "nightly-errors.csv"
+    with errors.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["bulk_sync_row"]) for r in rows] == sorted(INVALID_ROWS)
+    assert all(r["bulk_sync_status"] == "invalid" and r["bulk_sync_message"] for r in rows)
+    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
+        original = list(csv.DictReader(fh))
+    assert {k: rows[0][k] for k in original[0]} == original[7]  # row 9 = record 8, cells untouched
+
+
+def test_a_fixed_error_file_dropped_again_syncs(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
+    server = sandbox()
+    first = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--no-state")
+    assert first.code == 1
+    errors = tmp_path / "report-errors.csv"
+    with errors.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0])
+    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
+        good = next(csv.DictReader(fh))  # row 2 is valid: "fix" each bad row by copying good cells
+    for i, r in enumerate(rows):
+        r.update(good, **{"Appointment ID": f"FIXED-{i}"})
+    with errors.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fields)
+        w.writeheader()
+        w.writerows(rows)
+    again = run_cli("run", errors, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--no-state")
+    assert again.code == 0, again.stderr
+    assert [r["status"] for r in again.report] == ["synced"] * 5
+    assert {f"FIXED-{i}" for i in range(5)} <= set(server.state.records)
+
+
+def test_workbook_input_gets_a_workbook_error_file(run_cli: RunCli, tmp_path: Path) -> None:
+    res = run_cli("validate", EXAMPLE_XLSX, "-m", EXAMPLE_MAPPING)
+    assert res.code == 1
+    wb = openpyxl.load_workbook(tmp_path / "report-errors.xlsx")
+    assert wb.sheetnames == ["Appointments"]
+    again = run_cli(
+        "validate", tmp_path / "report-errors.xlsx", "-m", EXAMPLE_MAPPING, "--report", tmp_path / "r2.csv"
+    )
+    assert again.code == 1  # still broken (nobody fixed them), but the same mapping reads the file
+    rows = read_report(tmp_path / "r2.csv")
+    assert [r["status"] for r in rows] == ["invalid"] * 5
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"), [("5", 0), ("4", 1), ("10%", 0), ("5%", 1), ("many", 2), ("-1", 2), ("101%", 2)]
+)
+def test_max_failures(run_cli: RunCli, limit: str, code: int) -> None:
+    res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--max-failures", limit)
+    assert res.code == code, res.stderr
+    if code == 2:
+        assert "--max-failures takes a row count or a percentage" in res.stderr and not res.report
+
+
+def test_report_cells_never_run_as_formulas(run_cli: RunCli, tmp_path: Path) -> None:
+    src = tmp_path / "evil.csv"
+    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][0] = '=HYPERLINK("http://evil.example","x")'  # an externalId the report will show
+    rows[1][7] = "not a date"  # make the row invalid so the error file carries it too
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows[:3])
+    res = run_cli("validate", src, "-m", EXAMPLE_MAPPING, "--report-xlsx")
+    assert res.code == 1
+    assert res.report[0]["external_id"].startswith("'=HYPERLINK")  # CSV report: neutralised
+    cell = openpyxl.load_workbook(tmp_path / "report.xlsx")["Results"]["D2"]
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK") and cell.quotePrefix
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/T000/B000/secret-part", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_notification_posts_the_summary(
+    sandbox: Sandbox, run_cli: RunCli, webhook: tuple[str, list[dict[str, object]]]
+) -> None:
+    url, received = webhook
+    server = sandbox()
+    res = run_cli(
+        "run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--notify-url", url
+    )
+    assert res.code == 1
+    assert len(received) == 1
+    body = received[0]
+    assert body["exit_code"] == 1 and body["counts"]["synced"] == 55  # type: ignore[index]
+    assert "bulk_sync" in str(body["text"]) and "synced 55" in str(body["text"])
+    # only on failure: a clean validate run posts nothing
+    good = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--notify-url", url,
+                   "--notify-on", "failure", "--max-failures", "5")  # fmt: skip
+    assert good.code == 0 and len(received) == 1
+
+
+def test_a_failing_webhook_never_fails_the_run(run_cli: RunCli) -> None:
+    res = run_cli(
+        "validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--max-failures", "5",
+        "--notify-url", "http://127.0.0.1:9/hooks/secret-part",
+    )  # fmt: skip
+    assert res.code == 0
+    assert "could not reach the notification webhook at http://127.0.0.1:9" in res.stderr
+    assert "secret-part" not in res.stderr + res.stdout
+
+
+def test_could_not_start_is_reported_too(
+    run_cli: RunCli, tmp_path: Path, webhook: tuple[str, list[dict[str, object]]]
+) -> None:
+    url, received = webhook
+    res = run_cli(
+        "run", tmp_path / "missing.csv", "-m", EXAMPLE_MAPPING, "--summary-json", tmp_path / "s.json",
+        "--notify-url", url,
+    )  # fmt: skip
+    assert res.code == 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 2 and "file not found" in summary["error"]
+    assert received and received[0]["exit_code"] == 2
+
+
+# --------------------------------------------------------------------------- config profiles
+
+
+def test_profiles_give_defaults_and_flags_override(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "bulk_sync.toml").write_text(
+        f"""
+[profiles.default]
+mapping = "{EXAMPLE_MAPPING}"
+report_dir = "nightly-reports"
+
+[profiles.lenient]
+mapping = "{EXAMPLE_MAPPING}"
+max_failures = "10%"
+"""
+    )  # found in the working directory
+    res = run_cli("validate", EXAMPLE_CSV)
+    assert res.code == 1 and len(res.report) == 60  # mapping from the default profile
+    assert run_cli("validate", EXAMPLE_CSV, "--profile", "lenient").code == 0
+    assert run_cli("validate", EXAMPLE_CSV, "--profile", "lenient", "--max-failures", "0").code == 1
+    res = run_cli("validate", EXAMPLE_CSV, "--profile", "nope")
+    assert res.code == 2 and "no profile 'nope'; it has: default, lenient" in res.stderr
+
+
+def test_profile_report_dir_is_used(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "cfg.toml").write_text(
+        f'[profiles.default]\nmapping = "{EXAMPLE_MAPPING}"\nreport_dir = "out"\n'
+    )
+    import subprocess
+
+    from conftest import cli_argv, cli_env
+
+    proc = subprocess.run(
+        cli_argv("validate", EXAMPLE_CSV, "--config", tmp_path / "cfg.toml"),
+        capture_output=True, text=True, env=cli_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert len(list((tmp_path / "out").glob("engagements-*.csv"))) == 2  # the report and the error file
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[profiles.default]\nconcurency = 4\n", "concurency: unknown key"),
+        ('[profiles.default]\nconcurrency = "four"\n', "concurrency: Input should be a valid integer"),
+        ("mapping = 'x'\n", "unknown top-level key(s) ['mapping']"),
+        ("[profiles.default\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_clear_error(run_cli: RunCli, tmp_path: Path, content: str, message: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(content)
+    res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--config", cfg)
+    assert res.code == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
+    token = "tok-9f8e7d6c5b4a39281706"
+    server = sandbox(token=token)
+    out = tmp_path / "out"
+    common = ["--report", out / "r.csv", "--report-xlsx", "--summary-json", out / "s.json", "--log-file",
+              out / "run.log", "--log-level", "debug", "--state", out / "state.sqlite3"]  # fmt: skip
+    ok = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, *common,
+                 "--log-format", "json", token=token)  # fmt: skip
+    assert ok.code == 1, ok.stderr
+    assert (out / "run.log").read_text().count("\n") >= 3
+    refused = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, *common,
+                      "--full", token=token[::-1])  # fmt: skip
+    assert refused.code == 3
+    texts = [ok.stdout, ok.stderr, refused.stdout, refused.stderr]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".csv", ".xlsx", ".json", ".log", ".sqlite3"}
+    for p in files:
+        data = p.read_bytes()
+        assert token.encode() not in data and token[::-1].encode() not in data, p
+    for t in texts:
+        assert token not in t and token[::-1] not in t
