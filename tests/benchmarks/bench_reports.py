@@ -29,7 +29,7 @@ def results(n: int) -> list[RowResult]:
         if i % 10 == 3:
             out.append(
                 RowResult("exports/appointments.csv", None, i + 2, f"APT-{i:07d}", "invalid", "bad-datetime",
-                          "Start", f"Start: '31/02/2026 10:00 AM' is not a date in the format %m/%d/%Y (row {i})")
+                          "Start", f"Start: '31/02/2026 10:00 AM' is not a date in %m/%d/%Y (row {i})")
             )  # fmt: skip
         else:
             out.append(
