@@ -46,6 +46,7 @@ example:
   export SIRO_API_TOKEN=...            # or --token-file /etc/bulk_sync/token
   bulk-sync run export.csv --mapping mappings/engagements.yaml
   bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
+  bulk-sync run export.xlsx --sheet '*' --profile nightly --report-xlsx --summary-json last-run.json
 
 exit codes: 0 all rows synced or unchanged, 1 some rows did not sync (see the report),
             2 could not start (nothing sent), 3 aborted mid-run (token refused, SIRO down, signal)
@@ -58,6 +59,7 @@ example:
 EPILOG_VALIDATE = """\
 example:
   bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2
+  bulk-sync validate report.csv --delimiter ';' --encoding cp1252 -m m.yaml --max-failures 2%
 """
 EPILOG_SANDBOX = """\
 example:

@@ -268,3 +268,14 @@ def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: 
         assert token.encode() not in data and token[::-1].encode() not in data, p
     for t in texts:
         assert token not in t and token[::-1] not in t
+
+
+def test_the_example_config_is_valid() -> None:
+    from conftest import ROOT
+
+    from bulk_sync.config import load_profile
+
+    example = ROOT / "bulk_sync.example.toml"
+    assert load_profile(example, None)["mapping"] == "mappings/engagements.yaml"
+    nightly = load_profile(example, "nightly")
+    assert nightly["max_failures"] == "2%" and nightly["concurrency"] == 4
