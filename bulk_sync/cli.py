@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from . import __version__, logs
-from .config import config_path, load_profile
+from .config import config_path, load_profile, load_watch
 from .errorfile import Failures, write_error_files
 from .errors import (
     EXIT_ABORTED,
@@ -60,6 +61,16 @@ EPILOG_VALIDATE = """\
 example:
   bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2
   bulk-sync validate report.csv --delimiter ';' --encoding cp1252 -m m.yaml --max-failures 2%
+"""
+EPILOG_WATCH = """\
+example:
+  bulk-sync watch /srv/dropbox --mapping mappings/engagements.yaml          # runs until SIGTERM
+  bulk-sync watch /srv/dropbox --config bulk_sync.toml --once               # cron: what is there
+
+  Files dropped in INBOX go to INBOX/processing/ once complete, then to INBOX/done/ or
+  INBOX/failed/ with their reports and error file. Routing rules: [[watch.routes]] in the config.
+exit codes: 0 stopped normally (--once: every file filed in done/), 1 some files went to failed/,
+            2 could not start
 """
 EPILOG_SANDBOX = """\
 example:
@@ -251,6 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
     )
 
+    w = command("watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH)
+    w.add_argument("inbox", metavar="INBOX", help="the folder people drop files into")
+    w.add_argument("--mapping", "-m", help="mapping for files no [[watch.routes]] rule matches")
+    w.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
+    w.add_argument(
+        "--settle", type=_pos_float, help="seconds a file's size and time must stay unchanged (default 5)"
+    )
+    w.add_argument("--poll", type=_pos_float, help="seconds between scans of the folder (default 2)")
+    w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
+    w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
+    w.add_argument("--base-url", help="passed to every run")
+    w.add_argument("--token-file", help="passed to every run")
+
     s = command("sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
@@ -289,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sandbox":
             return _sandbox(args)
+        if args.command == "watch":
+            return _watch(args)
         return _run(args)
     except BulkSyncError as exc:
         _err(f"error: {exc}")
@@ -589,6 +615,49 @@ def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dr
 def _default_report(plan: Plan, folder: str = "reports") -> Path:
     stem = plan.jobs[0][0].path.stem if plan.jobs else "run"
     return Path(folder) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from . import watch
+
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    cfg_path = config_path(args.config)
+    section = load_watch(cfg_path)
+    routes = watch.routes_from(section.routes, args.mapping or _profile_mapping(cfg_path, args.profile))
+    if not routes:
+        raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
+    extra = []
+    if args.base_url:
+        extra += ["--base-url", args.base_url]
+    if args.token_file:
+        extra += ["--token-file", str(Path(args.token_file).resolve())]
+    cfg = watch.WatchConfig(
+        inbox=inbox,
+        routes=routes,
+        settle=args.settle or section.settle_seconds or 5.0,
+        poll=args.poll or section.poll_seconds or 2.0,
+        config=str(cfg_path.resolve()) if cfg_path else None,
+        profile=args.profile,
+        extra_args=extra,
+    )
+    w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, w.on_signal)
+    print(f"watching {w.inbox} (drop files there; results in done/ and failed/)", flush=True)
+    before = len(list(w.dirs["failed"].iterdir()))
+    if args.once:
+        w.run_once()
+    else:
+        w.run_forever()
+    failed_now = len(list(w.dirs["failed"].iterdir()))
+    return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
+
+
+def _profile_mapping(cfg_path: Path | None, profile: str | None) -> str | None:
+    value = load_profile(cfg_path, profile).get("mapping")
+    return str(value) if value else None
 
 
 def _sandbox(args: argparse.Namespace) -> int:

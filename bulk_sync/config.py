@@ -85,7 +85,7 @@ def load_profile(path: Path | None, name: str | None) -> dict[str, Any]:
         raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from exc
-    unknown = set(data) - {"profiles"}
+    unknown = set(data) - {"profiles", "watch"}
     if unknown:
         raise UsageError(
             f"{path}: unknown top-level key(s) {sorted(unknown)}; put settings under [profiles.NAME]"
@@ -108,3 +108,32 @@ def load_profile(path: Path | None, name: str | None) -> dict[str, Any]:
         )
         raise UsageError(f"{path} [profiles.{name}]: {problems}") from exc
     return profile.model_dump(exclude_none=True)
+
+
+class WatchSection(BaseModel):
+    """``[watch]``: how the folder is watched, and ``[[watch.routes]]``: which mapping for which file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    settle_seconds: float | None = Field(default=None, gt=0)
+    poll_seconds: float | None = Field(default=None, gt=0)
+    routes: list[dict[str, Any]] = []
+
+
+def load_watch(path: Path | None) -> WatchSection:
+    """The ``[watch]`` table of the config file (empty when there is none)."""
+    if path is None:
+        return WatchSection()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return WatchSection.model_validate(data.get("watch", {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise UsageError(f"{path} [watch]: {problems}") from exc

@@ -25,6 +25,7 @@ ALLOWED = {
     "logs": set(),
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
+    "watch": {"errors"},
     "cli": {
         "errors",
         "settings",
@@ -37,6 +38,7 @@ ALLOWED = {
         "logs",
         "notify",
         "errorfile",
+        "watch",
         "__init__",
     },
     "__init__": set(),
@@ -52,6 +54,7 @@ HOMES = {
     "httpx": {"upload"},
     "tqdm": {"cli"},
     "xlsxwriter": {"report", "errorfile"},
+    "watchdog": {"watch"},
     "aiohttp": {"upload", "sandbox"},
     "jsonschema": {"sandbox"},
 }

@@ -1,0 +1,399 @@
+"""Folder drop: ``bulk-sync watch INBOX`` turns spreadsheets dropped in a folder into runs.
+
+Lifecycle of a dropped file::
+
+    INBOX/any/sub/folder/export.csv         dropped by a person (or a CRM's scheduled export)
+      -> INBOX/processing/<id>/export.csv   once complete (size and mtime unchanged for --settle s)
+      -> INBOX/done/export-<time>.csv       every row synced, unchanged or skipped (or within
+         (+ -report.csv/.xlsx/-errors)      --max-failures), with its reports beside it
+      -> INBOX/failed/export-<time>.csv     could not start, matched no routing rule, or too many
+         (+ reports, or -error.txt)         rows did not sync
+
+Each file is synced by the real ``bulk-sync run`` in a child process (its own session, so a
+Ctrl-C or SIGTERM meant for the watcher does not cut it short): a crash of one run never takes the
+watcher down, and the child's exit code decides where the file goes. A run that was aborted
+(SIRO down, token refused, or the watcher killed) leaves the file in ``processing/``; the next
+pass, or the next start after a crash, runs it again, and the state store skips every record SIRO
+acknowledged before. Names in ``done/`` and ``failed/`` carry the run time and never overwrite.
+
+Ignored in the inbox: hidden files, Office/LibreOffice lock files (``~$x.xlsx``, ``.~lock.x#``),
+``*.tmp``, ``*.part``, ``*.crdownload``, ``*.swp``, and the three folders above. A symlink that
+points outside the inbox is refused (moved to ``failed/`` with the reason).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+log = logging.getLogger(__name__)
+
+STATE_DIRS = ("processing", "done", "failed")
+IGNORED = ("~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", "*.partial", "~*.tmp")
+AGAIN_AFTER_ABORT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """Files whose path (relative to the inbox, with ``/``) matches ``match`` use ``mapping``."""
+
+    match: str
+    mapping: str
+    profile: str | None = None
+    sheet: str | None = None
+
+
+@dataclass
+class WatchConfig:
+    inbox: Path
+    routes: list[Route]
+    settle: float = 5.0
+    poll: float = 2.0
+    config: str | None = None  # passed on to each run
+    profile: str | None = None
+    extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
+
+
+@dataclass
+class _Seen:
+    size: int
+    mtime: int
+    since: float
+
+
+class Watcher:
+    def __init__(self, cfg: WatchConfig, say: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.inbox = cfg.inbox.resolve()
+        self.say = say
+        self.dirs = {name: self.inbox / name for name in STATE_DIRS}
+        for d in self.dirs.values():
+            d.mkdir(parents=True, exist_ok=True)
+        self._seen: dict[Path, _Seen] = {}
+        self._retry_at: dict[Path, float] = {}
+        self.stopping = False
+        self.child: subprocess.Popen[bytes] | None = None
+        self.wake = threading.Event()
+
+    # ------------------------------------------------------------------ finding complete files
+
+    def candidates(self) -> list[Path]:
+        """Files in the inbox that are not ignored, oldest first."""
+        found = []
+        for root, dirs, files in os.walk(self.inbox, followlinks=False):
+            here = Path(root)
+            if here == self.inbox:
+                dirs[:] = [d for d in dirs if d not in STATE_DIRS]
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith(".") or any(fnmatch.fnmatch(name, pat) for pat in IGNORED):
+                    continue
+                found.append(here / name)
+        return sorted(found, key=lambda p: (_mtime(p), str(p)))
+
+    def settled(self, now: float | None = None) -> tuple[list[Path], int]:
+        """The candidates whose size and mtime have not changed for ``settle`` seconds, and how
+        many others are still being written."""
+        now = time.monotonic() if now is None else now
+        ready, waiting = [], 0
+        current = set()
+        for p in self.candidates():
+            current.add(p)
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                continue
+            seen = self._seen.get(p)
+            if seen is None or (seen.size, seen.mtime) != (st.st_size, st.st_mtime_ns):
+                self._seen[p] = _Seen(st.st_size, st.st_mtime_ns, now)
+                waiting += 1
+            elif now - seen.since >= self.cfg.settle:
+                ready.append(p)
+            else:
+                waiting += 1
+        for gone in set(self._seen) - current:
+            del self._seen[gone]
+        return ready, waiting
+
+    # ------------------------------------------------------------------ one file
+
+    def route_for(self, rel: str) -> Route | None:
+        for r in self.cfg.routes:
+            if fnmatch.fnmatch(rel, r.match) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], r.match):
+                return r
+        return None
+
+    def take(self, path: Path) -> Path | None:
+        """Move a settled file into ``processing/<id>/`` (atomically); None if it was refused."""
+        rel = path.relative_to(self.inbox).as_posix()
+        self._seen.pop(path, None)
+        if path.is_symlink():
+            target = path.resolve()
+            if not _inside(target, self.inbox):
+                self.refuse(path, f"{rel} is a link to {target}, outside the inbox; links out are refused")
+                return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        work = _unique(self.dirs["processing"] / f"{stamp}-{_safe(path.stem)}")
+        work.mkdir(parents=True)
+        moved = work / path.name
+        try:
+            os.replace(path, moved)
+        except OSError as exc:  # e.g. still locked by Excel on Windows: try again next pass
+            work.rmdir()
+            log.warning("cannot move %s yet: %s", rel, exc)
+            return None
+        route = self.route_for(rel)
+        (work / "route.json").write_text(
+            json.dumps({"original": rel, "route": None if route is None else route.__dict__}),
+            encoding="utf-8",
+        )
+        return work
+
+    def process(self, work: Path) -> str:
+        """Run one file in ``processing/<id>/``; file it in done/ or failed/ (or leave it for a retry).
+        Returns where it went: "done", "failed" or "processing"."""
+        meta = json.loads((work / "route.json").read_text(encoding="utf-8"))
+        original: str = meta["original"]
+        files = [
+            p for p in work.iterdir() if p.is_file() and p.name != "route.json" and not p.name.startswith("~")
+        ]
+        data = [p for p in files if not _is_output(p)]
+        if len(data) != 1:
+            self._file(
+                work, "failed", f"{original}: the processing folder {work.name} holds no single input file"
+            )
+            return "failed"
+        path = data[0]
+        route = Route(**meta["route"]) if meta["route"] else None
+        if route is None:
+            rules = ", ".join(r.match for r in self.cfg.routes) or "none configured"
+            return self._file(
+                work,
+                "failed",
+                f"{original}: no routing rule matches this file (rules: {rules}); nothing was sent",
+            )
+        out = work / "out"
+        out.mkdir(exist_ok=True)
+        argv = [
+            sys.executable, "-m", "bulk_sync", "run", str(path), "--mapping", route.mapping,
+            "--report", str(out / "report.csv"), "--report-xlsx", "--summary-json", str(out / "summary.json"),
+            "--quiet",
+        ]  # fmt: skip
+        if self.cfg.config:
+            argv += ["--config", self.cfg.config]
+        profile = route.profile or self.cfg.profile
+        if profile:
+            argv += ["--profile", profile]
+        if route.sheet:
+            argv += ["--sheet", route.sheet]
+        argv += self.cfg.extra_args
+        self.say(f"syncing {original} (mapping {route.mapping})")
+        log.info("syncing %s with %s", original, route.mapping)
+        with (out / "run.log").open("wb") as console:
+            self.child = subprocess.Popen(
+                argv, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            (work / "child.pid").write_text(str(self.child.pid))
+            code = self.child.wait()
+            self.child = None
+        if code == 3:
+            self._retry_at[work] = time.monotonic() + AGAIN_AFTER_ABORT_SECONDS
+            self.say(
+                f"{original}: the run was aborted (exit 3); it stays in processing/ and is resumed later"
+            )
+            log.warning("%s aborted; left in processing/ for a later pass", original)
+            return "processing"
+        where = "done" if code == 0 else "failed"
+        why = (
+            None
+            if code in (0, 1)
+            else f"{original}: the run could not start (exit {code}); see the -run.log file"
+        )
+        return self._file(work, where, why)
+
+    def _file(self, work: Path, where: str, reason: str | None) -> str:
+        """Move the input and its outputs from ``work`` to done/ or failed/, named with the time."""
+        meta = json.loads((work / "route.json").read_text(encoding="utf-8"))
+        original = Path(meta["original"])
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        dest_dir = self.dirs[where]
+        base = _unique_stem(dest_dir, f"{_safe(original.stem)}-{stamp}")
+        inputs = [p for p in work.iterdir() if p.is_file() and p.name not in {"route.json", "child.pid"}]
+        for p in inputs:
+            os.replace(p, dest_dir / f"{base}{p.suffix}")
+        out = work / "out"
+        if out.is_dir():
+            for p in sorted(out.iterdir()):
+                suffix = p.name.removeprefix("report")  # report.csv -> -report.csv, report-errors.csv ...
+                name = f"{base}-report{suffix}" if p.name.startswith("report") else f"{base}-{p.name}"
+                if p.name == "run.log" and reason is None:
+                    p.unlink()
+                    continue
+                os.replace(p, dest_dir / name)
+            out.rmdir()
+        if reason:
+            (dest_dir / f"{base}-error.txt").write_text(reason + "\n", encoding="utf-8")
+        for leftover in work.iterdir():
+            leftover.unlink()
+        work.rmdir()
+        self._retry_at.pop(work, None)
+        self.say(
+            f"{original.as_posix()} -> {where}/{base}{original.suffix}" + (f" ({reason})" if reason else "")
+        )
+        log.info("%s filed in %s as %s", original, where, base)
+        return where
+
+    def refuse(self, path: Path, reason: str) -> None:
+        base = _unique_stem(self.dirs["failed"], f"{_safe(path.stem)}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, self.dirs["failed"] / f"{base}{path.suffix}")
+        (self.dirs["failed"] / f"{base}-error.txt").write_text(reason + "\n", encoding="utf-8")
+        self.say(f"refused: {reason}")
+        log.warning("refused: %s", reason)
+
+    # ------------------------------------------------------------------ loop
+
+    def pending(self) -> list[Path]:
+        """Files left in processing/ (a crash, or an aborted run) that are due."""
+        now = time.monotonic()
+        return sorted(
+            d for d in self.dirs["processing"].iterdir()
+            if d.is_dir() and (d / "route.json").exists() and self._retry_at.get(d, 0.0) <= now
+        )  # fmt: skip
+
+    def run_once(self, wait_for_settle: bool = True) -> int:
+        """Process what is in the inbox (and left in processing/), then return. Files still being
+        written are waited for (up to 10 settle periods). Returns how many files were filed."""
+        handled = 0
+        deadline = time.monotonic() + max(10 * self.cfg.settle, 30.0)
+        while not self.stopping:
+            for work in self.pending():
+                if self.stopping:
+                    break
+                if self.process(work) != "processing":
+                    handled += 1
+            ready, waiting = self.settled()
+            for path in ready:
+                if self.stopping:
+                    break
+                taken = self.take(path)
+                if taken is not None and self.process(taken) != "processing":
+                    handled += 1
+            if ready:
+                continue
+            if not waiting or not wait_for_settle or time.monotonic() > deadline:
+                break
+            time.sleep(min(self.cfg.poll, self.cfg.settle / 2))
+        return handled
+
+    def run_forever(self) -> None:
+        observer = _start_observer(self.inbox, self.wake)
+        try:
+            while not self.stopping:
+                self.run_once(wait_for_settle=False)
+                self.wake.wait(self.cfg.poll)
+                self.wake.clear()
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(5)
+
+    def on_signal(self, signum: int, frame: Any = None) -> None:
+        """First signal: finish and file the current file, then stop. Second: stop its run too
+        (it aborts cleanly, exit 3, and stays in processing/ to be resumed)."""
+        if self.stopping and self.child is not None:
+            self.child.send_signal(signal.SIGTERM)
+        self.stopping = True
+        self.wake.set()
+
+
+def _start_observer(inbox: Path, wake: threading.Event) -> Any:
+    """watchdog events wake the loop at once; polling goes on anyway (network shares often send
+    no events). Without watchdog, polling alone."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:  # pragma: no cover
+        return None
+
+    class Wake(FileSystemEventHandler):
+        def on_any_event(self, event: Any) -> None:
+            wake.set()
+
+    try:
+        observer = Observer()
+        observer.schedule(Wake(), str(inbox), recursive=True)
+        observer.start()
+    except OSError as exc:  # e.g. inotify limits: polling still works
+        log.warning("file events unavailable (%s); polling only", exc)
+        return None
+    return observer
+
+
+def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) -> list[Route]:
+    routes = []
+    for i, r in enumerate(raw or [], start=1):
+        unknown = set(r) - {"match", "mapping", "profile", "sheet"}
+        if unknown or "match" not in r or "mapping" not in r:
+            raise UsageError(
+                f"[[watch.routes]] #{i}: needs `match` and `mapping` (and may have `profile`, `sheet`)"
+                + (f"; unknown: {sorted(unknown)}" if unknown else "")
+            )
+        routes.append(Route(str(r["match"]), str(r["mapping"]), r.get("profile"), r.get("sheet")))
+    if fallback_mapping:
+        routes.append(Route("*", fallback_mapping))
+    return routes
+
+
+def _inside(target: Path, root: Path) -> bool:
+    try:
+        target.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _is_output(p: Path) -> bool:
+    return p.name in {"route.json", "child.pid"}
+
+
+def _safe(stem: str) -> str:
+    return "".join(c if c not in '<>:"/\\|?*' else "_" for c in stem).strip() or "file"
+
+
+def _unique(path: Path) -> Path:
+    n, candidate = 2, path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}-{n}")
+        n += 1
+    return candidate
+
+
+def _unique_stem(folder: Path, stem: str) -> str:
+    """A stem no file in ``folder`` starts with (so neither the input nor a report is overwritten)."""
+    n, candidate = 2, stem
+    while any(
+        p.name.startswith(candidate + ".") or p.name.startswith(candidate + "-") for p in folder.iterdir()
+    ):
+        candidate = f"{stem}-{n}"
+        n += 1
+    return candidate
