@@ -279,3 +279,11 @@ def test_the_example_config_is_valid() -> None:
     assert load_profile(example, None)["mapping"] == "mappings/engagements.yaml"
     nightly = load_profile(example, "nightly")
     assert nightly["max_failures"] == "2%" and nightly["concurrency"] == 4
+    from bulk_sync.config import load_watch
+    from bulk_sync.watch import routes_from
+
+    section = load_watch(example)
+    assert section.settle_seconds == 10 and [r.match for r in routes_from(section.routes, None)] == [
+        "salesforce/*.csv",
+        "*.xlsx",
+    ]
