@@ -65,6 +65,8 @@ class DatetimeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     format: str | list[str] | None = None
     timezone: str | None = None
+    timezone_column: str | None = None  # a per-row IANA zone; `timezone` is the fallback for blanks
+    ambiguous: Literal["earlier", "later", "error"] = "earlier"  # a fall-back hour happens twice
 
     @property
     def formats(self) -> list[str]:
@@ -77,10 +79,20 @@ class FieldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     column: str | None = None
     value: Scalar = None
+    template: str | None = None  # "{First} {Last}": several columns into one
     required: bool = False
     map: dict[str, Scalar] | None = None
     default: Scalar = None
     datetime: DatetimeSpec | None = None
+    extract: str | None = None  # a regex; its first group (or the whole match) is the value
+    lower: bool = False
+    split: str | None = None  # for lists of values (`x[]`): one cell -> several entries
+    decimal: Literal[".", ","] = "."  # numbers: the decimal mark ("1.234,56" with ",")
+    blank: Literal["omit", "null", "empty"] = "omit"  # what an empty cell sends
+
+    @property
+    def template_columns(self) -> list[str]:
+        return re.findall(r"\{([^{}]+)\}", self.template or "")
 
     @field_validator("column")
     @classmethod
@@ -90,11 +102,30 @@ class FieldSpec(BaseModel):
         return v
 
 
+class SkipRule(BaseModel):
+    """Rows that are not records: reported `skipped` with the rule, never sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    equals: str | list[str] | None = None  # case- and space-insensitive
+    matches: str | None = None  # a regex searched in the cell
+    blank: bool | None = None  # true: skip when the cell is empty
+
+    def describe(self) -> str:
+        if self.equals is not None:
+            vals = [self.equals] if isinstance(self.equals, str) else self.equals
+            return f"{self.column} is {' or '.join(repr(v) for v in vals)}"
+        if self.matches is not None:
+            return f"{self.column} matches {self.matches!r}"
+        return f"{self.column} is {'empty' if self.blank else 'not empty'}"
+
+
 class MappingFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: Literal[1]
     description: str | None = None
     header_row: int | None = Field(default=None, ge=1)  # as Excel numbers it; default: found
+    skip: list[SkipRule] = []
     fields: dict[str, FieldSpec]
 
 
@@ -121,10 +152,21 @@ class MappingSpec:
     fields: tuple[Field_, ...]
     description: str | None = None
     header_row: int | None = None
+    skip: tuple[SkipRule, ...] = ()
+    fills: tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...] = ()  # address objects -> parts
 
     @property
     def columns(self) -> list[str]:
-        return list(dict.fromkeys(f.column for f in self.fields if f.column is not None))
+        """Every column the mapping reads (fields, templates, time zone columns, skip rules)."""
+        cols: list[str] = []
+        for f in self.fields:
+            if f.column is not None:
+                cols.append(f.column)
+            cols += f.spec.template_columns
+            if f.spec.datetime is not None and f.spec.datetime.timezone_column:
+                cols.append(f.spec.datetime.timezone_column)
+        cols += [r.column for r in self.skip]
+        return list(dict.fromkeys(cols))
 
 
 def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpec:
@@ -165,9 +207,46 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
             problems.append(f"{_place(places, loc)}{_loc_text(loc)}: {_schema_msg(err)}")
         raise MappingError(name, problems) from exc
     fields = _check_fields(mf, catalog, places, problems)
+    for i, rule in enumerate(mf.skip):
+        where = places.get(("skip", i), "")
+        if sum(x is not None for x in (rule.equals, rule.matches, rule.blank)) != 1:
+            problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
+        if rule.matches is not None and _regex_problem(rule.matches):
+            problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
     if problems:
         raise MappingError(name, problems)
-    return MappingSpec(name, tuple(fields), mf.description, mf.header_row)
+    return MappingSpec(
+        name, tuple(fields), mf.description, mf.header_row, tuple(mf.skip), _fills(fields, catalog)
+    )
+
+
+def _regex_problem(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    return None
+
+
+def _fills(
+    fields: list[Field_], catalog: dict[str, TargetKind]
+) -> tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...]:
+    """Address objects the mapping fills: SIRO requires all their parts once one is sent, so the
+    parts a row leaves empty are sent as "" (the object itself is left out when every part is)."""
+    out: dict[tuple[str | int, ...], tuple[str, ...]] = {}
+    for f in fields:
+        toks = f.tokens
+        if len(toks) >= 3 and isinstance(toks[-2], int) and toks[-3] == "addresses":
+            prefix = toks[:-1]
+            key = _INDEX_RE.sub("[]", f.target.rsplit(".", 1)[0])
+            required = tuple(
+                k.rsplit(".", 1)[1]
+                for k, kind in catalog.items()
+                if k.startswith(key + ".") and "." not in k[len(key) + 1 :] and kind.required
+            )
+            if required:
+                out[prefix] = required
+    return tuple(out.items())
 
 
 def _index_places(
@@ -238,8 +317,23 @@ def _check_fields(
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             bad(f"unknown SIRO field{hint}")
             continue
-        if (spec.column is None) == ("value" not in spec.model_fields_set):
-            bad("needs exactly one of `column` (read from the file) or `value` (a constant)")
+        sources = (spec.column is not None) + ("value" in spec.model_fields_set) + (spec.template is not None)
+        if sources != 1:
+            bad("needs exactly one of `column` (read from the file), `template` (several columns) or `value`")
+        if spec.template is not None and not spec.template_columns:
+            bad("`template` names no column; write columns in braces, e.g. '{First} {Last}'", "template")
+        if spec.extract is not None and _regex_problem(spec.extract):
+            bad(f"`extract`: {_regex_problem(spec.extract)}", "extract")
+        if spec.split is not None and f"{_INDEX_RE.sub('[]', target)}" == key and not target.endswith("[]"):
+            bad("`split` makes several entries: the target must be a list of values ending in `[]`", "split")
+        if spec.split == "":
+            bad("`split` needs a separator such as ';'", "split")
+        if spec.blank == "null" and not kind.nullable:
+            bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
+        if spec.blank == "empty" and kind.kind != "string":
+            bad(f'`blank: empty` sends "", which is only for text fields; {key} is a {kind.kind}', "blank")
+        if spec.datetime is not None and spec.datetime.timezone_column and spec.datetime.timezone:
+            pass  # the fixed zone is the fallback for rows whose zone cell is empty
         for sub, v in (("value", spec.value), ("default", spec.default)):
             if sub in spec.model_fields_set and v is not None:
                 msg = _check_constant(v, kind)
@@ -254,7 +348,7 @@ def _check_fields(
             if kind.kind != "string":
                 bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
             tz = spec.datetime.timezone
-            if tz is None and not kind.local_time:
+            if tz is None and not kind.local_time and not spec.datetime.timezone_column:
                 bad(
                     "`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
                     "America/New_York, or UTC)",
@@ -373,7 +467,7 @@ class MappedRecord:
     needed for error messages, not for the rows that are fine.
     """
 
-    __slots__ = ("_tree", "errors", "external_id", "file", "row_number", "sheet", "targets", "values")
+    __slots__ = ("_tree", "errors", "external_id", "file", "row_number", "sheet", "skip", "targets", "values")
 
     def __init__(
         self,
@@ -391,6 +485,7 @@ class MappedRecord:
         self.errors = errors if errors is not None else []
         self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
         self._tree = tree
+        self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
 
     @property
     def sources(self) -> dict[str, str]:
@@ -408,14 +503,25 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     plan = bound.plan
     cols: list[list[Any]] = []
     for f in bound.spec.fields:
-        if f.column is None:
-            cols.append([f.spec.value] * n)
-        else:
+        if f.column is not None:
             header = bound.columns[f.column]
-            cols.append(_convert_column(f, frame[header].tolist(), header))
+            cells = frame[header].tolist()
+        elif f.spec.template is not None:
+            header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
+            cells = _template_cells(f.spec.template, bound.columns, frame)
+        else:
+            cols.append([f.spec.value] * n)
+            continue
+        dts = f.spec.datetime
+        zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
+        cols.append(_convert_column(f, cells, header, zones))
     error_cols = [c for c in cols if any(type(v) is RowError for v in c)]
     leaf_cols = [[_OMIT if type(v) is RowError else v for v in c] if c in error_cols else c for c in cols]
     rows = plan.build_all(leaf_cols, n)
+    if bound.spec.fills:
+        for values in rows:
+            _fill(values, bound.spec.fills)
+    skips = _skips(bound, frame) if bound.spec.skip else None
     out: list[MappedRecord] = []
     problems = chunk.problems
     for i, values in enumerate(rows):
@@ -423,31 +529,87 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
         if problems and chunk.row_numbers[i] in problems:
             errors.insert(0, RowError("extra-cells", problems[chunk.row_numbers[i]]))
         ext = values.get("externalId")
-        out.append(
-            MappedRecord(
-                chunk.file,
-                chunk.sheet,
-                chunk.row_numbers[i],
-                ext if isinstance(ext, str) else None,
-                values,
-                errors,
-                plan.targets,
-                (plan, leaf_cols, i),
-            )
+        rec = MappedRecord(
+            chunk.file,
+            chunk.sheet,
+            chunk.row_numbers[i],
+            ext if isinstance(ext, str) else None,
+            values,
+            errors,
+            plan.targets,
+            (plan, leaf_cols, i),
         )
+        if skips is not None and skips[i] is not None:
+            rec.skip = skips[i]
+        out.append(rec)
+    return out
+
+
+def _template_cells(template: str, columns: dict[str, str], frame: pd.DataFrame) -> list[str]:
+    """'{First} {Last}' for every row; "" when every cell it names is empty (so blanks stay blank)."""
+    parts = re.split(r"(\{[^{}]+\})", template)
+    pieces: list[list[str] | str] = []
+    named: list[list[str]] = []
+    for part in parts:
+        if part.startswith("{") and part.endswith("}"):
+            col = frame[columns[part[1:-1]]].tolist()
+            pieces.append(col)
+            named.append(col)
+        elif part:
+            pieces.append(part)
+    out = []
+    for i in range(len(frame)):
+        if not any(c[i].strip() for c in named):
+            out.append("")
+            continue
+        out.append(" ".join("".join(p if isinstance(p, str) else p[i].strip() for p in pieces).split()))
+    return out
+
+
+def _fill(values: dict[str, Any], fills: tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...]) -> None:
+    for prefix, parts in fills:
+        node: Any = values
+        for tok in prefix[:-1]:
+            node = node.get(tok) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, dict):
+                    for part in parts:
+                        item.setdefault(part, "")
+
+
+def _skips(bound: BoundMapping, frame: pd.DataFrame) -> list[str | None]:
+    out: list[str | None] = [None] * len(frame)
+    for k, rule in enumerate(bound.spec.skip):
+        cells = frame[bound.columns[rule.column]].tolist()
+        why = f"skipped by rule {k + 1} of the mapping: {rule.describe()}"
+        if rule.equals is not None:
+            wanted = {_loose(v) for v in ([rule.equals] if isinstance(rule.equals, str) else rule.equals)}
+            hit = [_loose(c) in wanted for c in cells]
+        elif rule.matches is not None:
+            rx = re.compile(rule.matches)
+            hit = [rx.search(c) is not None for c in cells]
+        else:
+            hit = [(not c.strip()) == bool(rule.blank) for c in cells]
+        for i, h in enumerate(hit):
+            if h and out[i] is None:
+                out[i] = why
     return out
 
 
 class _Node:
     """The compiled shape of the payload: how to build one row's nested values from the columns."""
 
-    __slots__ = ("children", "column", "header", "kind")
+    __slots__ = ("children", "column", "header", "kind", "many")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "obj" | "list" | "leaf"
         self.children: list[tuple[Any, _Node]] = []
         self.column = -1  # for leaves: index into the converted columns
         self.header: str | None = None
+        self.many = False  # a `split` leaf: its value is a tuple of list entries
 
     def build(self, cols: list[list[Any]], i: int) -> Any:
         if self.kind == "leaf":
@@ -460,7 +622,11 @@ class _Node:
                 if v is not _OMIT:
                     d[key] = v
             return d or _OMIT
-        items = [v for _, child in self.children if (v := child.build(cols, i)) is not _OMIT]
+        items: list[Any] = []
+        for _, child in self.children:
+            v = child.build(cols, i)
+            if v is not _OMIT:
+                items.extend(v) if child.many else items.append(v)
         return items or _OMIT
 
     def sources(self, cols: list[list[Any]], i: int, path: tuple[Any, ...], out: dict[str, str]) -> None:
@@ -474,9 +640,11 @@ class _Node:
             return
         pos = 0  # list positions after empty entries are dropped
         for _, child in self.children:
-            if child.build(cols, i) is not _OMIT:
-                child.sources(cols, i, (*path, pos), out)
-                pos += 1
+            v = child.build(cols, i)
+            if v is not _OMIT:
+                for _entry in v if child.many else (v,):
+                    child.sources(cols, i, (*path, pos), out)
+                    pos += 1
 
 
 @dataclass(frozen=True)
@@ -510,7 +678,8 @@ def _generate(root: _Node, n_columns: int) -> Callable[[list[list[Any]], int], l
         for key, child in node.children:
             cv = emit(child, indent)
             test = f"{cv} is not OMIT" if child.kind == "leaf" else cv
-            put = f"{var}[{key!r}] = {cv}" if node.kind == "obj" else f"{var}.append({cv})"
+            add = "extend" if child.many else "append"
+            put = f"{var}[{key!r}] = {cv}" if node.kind == "obj" else f"{var}.{add}({cv})"
             lines.append(f"{indent}if {test}: {put}")
         return var
 
@@ -539,23 +708,50 @@ def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
                     node.children.sort(key=lambda kc: _list_order(kc[0]))
             node = child
         node.column = idx
-        node.header = columns[f.column] if f.column is not None else None
+        node.many = f.spec.split is not None
+        if f.column is not None:
+            node.header = columns[f.column]
+        elif f.spec.template is not None:
+            node.header = ", ".join(columns[c] for c in f.spec.template_columns)
     targets = {f.target: columns[f.column] for f in spec.fields if f.column is not None}
+    targets.update(
+        {
+            f.target: ", ".join(columns[c] for c in f.spec.template_columns)
+            for f in spec.fields
+            if f.spec.template
+        }
+    )
     return _Plan(root, targets, _generate(root, len(spec.fields)))
 
 
 _OMIT = object()
 
 
-def _convert_column(f: Field_, cells: list[str], header: str) -> list[Any]:
+def _convert_column(f: Field_, cells: list[str], header: str, zones: list[str] | None = None) -> list[Any]:
     """Convert one column: vectorised for datetimes, memoised per distinct value for the rest."""
     spec = f.spec
-    if spec.datetime is not None and spec.map is None:
+    plain_text = spec.extract is None and not spec.lower and spec.split is None
+    if spec.datetime is not None and spec.map is None and plain_text and zones is None:
         return _datetime_column(f, cells, header)
-    if spec.map is None and f.kind.kind == "string" and spec.default is None and not spec.required:
+    if (
+        spec.map is None
+        and f.kind.kind == "string"
+        and spec.default is None
+        and not spec.required
+        and plain_text
+        and spec.blank == "omit"
+        and spec.datetime is None
+    ):
         return [t if (t := c.strip()) else _OMIT for c in cells]
-    memo: dict[str, Any] = {}
+    memo: dict[Any, Any] = {}
     out = []
+    if zones is not None:
+        for c, z in zip(cells, zones, strict=True):
+            v = memo.get((c, z), memo)
+            if v is memo:
+                v = memo[(c, z)] = _convert(f, c, header, z)
+            out.append(v)
+        return out
     for c in cells:
         v = memo.get(c, memo)
         if v is memo:
@@ -587,7 +783,12 @@ def _datetime_column(f: Field_, cells: list[str], header: str) -> list[Any]:
     wall = parsed
     if tz is not None:
         try:
-            local = parsed.dt.tz_localize(tz, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="NaT")
+            policy = dts.ambiguous
+            amb: Any = (
+                np.ones(len(parsed), dtype=bool) if policy == "earlier"
+                else np.zeros(len(parsed), dtype=bool) if policy == "later" else "NaT"
+            )  # fmt: skip
+            local = parsed.dt.tz_localize(tz, ambiguous=amb, nonexistent="NaT")
         except Exception:
             local = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
         ok = local.notna().to_numpy()
@@ -608,17 +809,28 @@ def _datetime_column(f: Field_, cells: list[str], header: str) -> list[Any]:
     return out
 
 
-def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
+def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None = None) -> Any:
     spec, kind = f.spec, f.kind
     if cell is None:  # a constant
         return spec.value
     text = cell.strip()
+    if text and spec.extract is not None:
+        m = re.search(spec.extract, text)
+        if m is None:
+            return RowError("no-match", f"{f.target}: {text!r} does not contain {spec.extract!r}", header)
+        text = (m.group(1) if m.groups() else m.group(0) or "").strip()
+    if spec.lower:
+        text = text.lower()
     if not text:
         if spec.default is not None:
             return spec.default
         if spec.required:
             return RowError("missing-value", f"{f.target} is required but the cell is empty", header)
-        return _OMIT
+        return None if spec.blank == "null" else "" if spec.blank == "empty" else _OMIT
+    if spec.split is not None:
+        entries = [e.strip() for e in text.split(spec.split)]
+        entries = list(dict.fromkeys(e.lower() if spec.lower else e for e in entries if e))
+        return tuple(entries) if entries else _OMIT
     if spec.map is not None:
         norm = _loose(text)
         for k, v in spec.map.items():
@@ -634,7 +846,7 @@ def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
             )
     try:
         if spec.datetime is not None:
-            return _datetime(text, spec.datetime, kind.local_time)
+            return _datetime(text, spec.datetime, kind.local_time, zone)
         if kind.kind == "enum":
             member = _enum_member(text, kind)
             if member is None:
@@ -646,7 +858,7 @@ def _convert(f: Field_, cell: str | None, header: str | None) -> Any:
                 )
             return member
         if kind.kind == "number":
-            return _number(text)
+            return _number(text, spec.decimal)
         if kind.kind == "boolean":
             return _boolean(text)
     except _CellError as exc:
@@ -660,14 +872,37 @@ class _CellError(ValueError):
         self.slug = slug
 
 
-def _number(text: str) -> float | int:
+_CURRENCY = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|R\$|CHF|kr)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|CHF|kr)$")
+
+
+def _number(text: str, decimal: str = ".") -> float | int:
+    """'12,345.67', '$12,345.67', '1.234,56 €' (decimal ','), '(1,200)', '50%' (-> 0.5)."""
+    t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
+    negative = t.startswith("(") and t.endswith(")")
+    if negative:
+        t = t[1:-1].strip()
+    t = _CURRENCY.sub("", t).strip()
+    if t.startswith("-") or t.startswith("+"):
+        sign, t = t[0], _CURRENCY.sub("", t[1:]).strip()
+        t = sign + t
+    percent = t.endswith("%")
+    if percent:
+        t = t[:-1].strip()
+    thousands = "." if decimal == "," else ","
+    t = t.replace(" ", "").replace("'", "").replace(thousands, "")
+    if decimal == ",":
+        t = t.replace(",", ".")
     try:
-        value = float(text)
+        value = float(t)
     except ValueError:
         raise _CellError("bad-number", f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise _CellError("bad-number", f"{text!r} is not a finite number")
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+    if negative:
+        value = -value
+    if percent:
+        return value / 100
+    return int(value) if value.is_integer() and "." not in t and "e" not in t.lower() else value
 
 
 _TRUE = {"true", "yes", "y", "1", "t"}
@@ -683,7 +918,11 @@ def _boolean(text: str) -> bool:
     raise _CellError("bad-boolean", f"{text!r} is not true/false (or yes/no, 1/0)")
 
 
-def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (1900 date system, with its leap-year bug)
+_SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
+
+
+def _datetime(text: str, spec: DatetimeSpec, local: bool, zone: str | None = None) -> str:
     parsed: dt.datetime | None = None
     for fmt in spec.formats:
         try:
@@ -691,22 +930,40 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
             break
         except ValueError:
             continue
+    if parsed is None and _SERIAL.match(text) and 1 <= float(text) < 2958466:  # an Excel serial number
+        parsed = _EXCEL_EPOCH + dt.timedelta(days=float(text))
+        parsed = parsed.replace(microsecond=0) + dt.timedelta(seconds=round(parsed.microsecond / 1e6))
     if parsed is None:
         try:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
             want = " or ".join(repr(f) for f in spec.formats) or "ISO 8601"
             raise _CellError("bad-datetime", f"{text!r} does not match {want}") from None
-    tz = _zone(spec.timezone) if spec.timezone else None
+    zone_name = (zone or "").strip() or spec.timezone
+    tz = _zone(zone_name) if zone_name else None
+    if zone_name and tz is None:
+        raise _CellError(
+            "bad-timezone", f"unknown time zone {zone_name!r} (use an IANA name such as Europe/Berlin)"
+        )
     if parsed.tzinfo is None:
         if tz is None:  # only startTimeLocalized may omit the zone: wall-clock in, wall-clock out
             return parsed.strftime("%Y-%m-%dT%H:%M:%S")
-        aware = parsed.replace(tzinfo=tz, fold=0)  # fold=0: an ambiguous time takes the earlier instant
-        back = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
-        if back != parsed:
+        early = parsed.replace(tzinfo=tz, fold=0)
+        late = parsed.replace(tzinfo=tz, fold=1)
+        if early.utcoffset() != late.utcoffset() and _exists(early, parsed, tz):
+            if spec.ambiguous == "error":
+                raise _CellError(
+                    "bad-datetime",
+                    f"{text!r} happens twice in {zone_name} (clocks go back an hour); the mapping says "
+                    "`ambiguous: error`: give the time with its offset, or choose earlier/later",
+                )
+            aware = late if spec.ambiguous == "later" else early
+        else:
+            aware = early
+        if not _exists(aware, parsed, tz):
             raise _CellError(
                 "bad-datetime",
-                f"{text!r} does not exist in {spec.timezone} "
+                f"{text!r} does not exist in {zone_name} "
                 "(clocks skip that hour when daylight saving time starts)",
             )
     else:
@@ -714,6 +971,11 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool) -> str:
     if local:
         return aware.strftime("%Y-%m-%dT%H:%M:%S")
     return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exists(aware: dt.datetime, wall: dt.datetime, tz: dt.tzinfo) -> bool:
+    """False for a wall-clock time in a spring-forward gap (it comes back as another time)."""
+    return aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) == wall
 
 
 def _list_order(k: Any) -> tuple[int, int]:

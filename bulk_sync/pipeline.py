@@ -370,6 +370,8 @@ async def _read_all(
                     return  # a second signal: write what we have, now
                 if isinstance(rec, _Skipped):
                     ordered.put(seq, _result(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
+                elif rec.skip is not None:
+                    ordered.put(seq, _result(rec, SKIPPED, error_type="filter", message=rec.skip))
                 elif stop or built is None:
                     ordered.put(seq, _not_sent(rec, stop))
                 elif isinstance(built, list):
@@ -437,7 +439,11 @@ class _Producer:
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 # once the run is stopping, rows are only accounted for (not_sent), not built
-                built = None if self._stop or isinstance(rec, _Skipped) else payload.build(rec)
+                built = (
+                    None
+                    if self._stop or rec.skip is not None or isinstance(rec, _Skipped)
+                    else payload.build(rec)
+                )
                 digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
                 rows.append((seq, rec, built, digest, False))
                 if len(rows) >= self.SLICE:

@@ -176,8 +176,8 @@ def rows() -> list[dict[str, object]]:
     out[15]["Notes"] = "INVALID: start date is not a real date in the file's format"
     out[23]["Activity"] = "Webinar"
     out[23]["Notes"] = "INVALID: activity 'Webinar' is not mapped to a SIRO activity type"
-    out[31]["Zip"] = None
-    out[31]["Notes"] = "INVALID: address without a zip (SIRO needs all five address parts)"
+    out[31]["End"] = dt.datetime(2026, 3, 8, 2, 30)
+    out[31]["Notes"] = "INVALID: end time 03/08/2026 02:30 AM does not exist in Chicago (DST starts)"
     out[44]["Amount"] = "12k"
     out[44]["Notes"] = "INVALID: amount is not a number"
     return out

@@ -51,7 +51,7 @@ def test_clean_run_syncs_every_valid_row_with_the_expected_payload(sandbox: Sand
         ("9", "missing-value", "Appointment ID"),
         ("17", "bad-datetime", "Start"),
         ("25", "invalid-enum", "Activity"),
-        ("33", "missing-value", "Zip"),
+        ("33", "bad-datetime", "End"),
         ("46", "bad-number", "Amount"),
     ]
     assert "synced           55" in res.stdout and "invalid           5" in res.stdout

@@ -150,6 +150,6 @@ def test_invalid_rows_are_the_intended_ones() -> None:
         9: [["missing-value", "Appointment ID"]],
         17: [["bad-datetime", "Start"], ["bad-datetime", "Start"]],
         25: [["invalid-enum", "Activity"]],
-        33: [["missing-value", "Zip"]],
+        33: [["bad-datetime", "End"]],
         46: [["bad-number", "Amount"]],
     }
