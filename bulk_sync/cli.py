@@ -72,6 +72,11 @@ example:
 exit codes: 0 stopped normally (--once: every file filed in done/), 1 some files went to failed/,
             2 could not start
 """
+EPILOG_INIT = """\
+example:
+  bulk-sync init-mapping exports/meetings.csv -o mappings/meetings.yaml
+  bulk-sync validate exports/meetings.csv -m mappings/meetings.yaml      # then fix what it says
+"""
 EPILOG_SANDBOX = """\
 example:
   SIRO_API_TOKEN=test-token bulk-sync sandbox --port 8787 --error-rate 0.1
@@ -275,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--base-url", help="passed to every run")
     w.add_argument("--token-file", help="passed to every run")
 
+    im = command("init-mapping", "write a starter mapping by matching a file's headers to SIRO", EPILOG_INIT)
+    im.add_argument("file", metavar="FILE", help="a sample export (CSV or workbook)")
+    im.add_argument("--output", "-o", help="write the mapping here (default: print it)")
+    im.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    im.add_argument("--sheet", help="workbook sheet (default: the first visible sheet)")
+    im.add_argument("--encoding", help="CSV text encoding (default: detected)")
+    im.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+
     s = command("sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
@@ -315,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "init-mapping":
+            return _init_mapping(args)
         return _run(args)
     except BulkSyncError as exc:
         _err(f"error: {exc}")
@@ -548,10 +563,13 @@ def _execute(
         raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
     bar = _progress(args)
     summary: Summary | None = None
+    listing = args.command == "validate" and not args.quiet
     with report:
 
         def emit(result: RowResult) -> None:
             report.write(result)
+            if listing and result.error_type and result.status != "synced":
+                print(_problem_line(result), flush=False)
             if xlsx is not None:
                 xlsx.write(result)
             if result.status not in GOOD:
@@ -565,6 +583,13 @@ def _execute(
             bar(None)
             if xlsx is not None:
                 xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
+
+
+def _problem_line(r: RowResult) -> str:
+    where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
+    column = f" [{r.column}]" if r.column else ""
+    kind = "warning" if r.status in GOOD else r.status
+    return f"{where}{column}: {kind} {r.error_type}: {r.message}"
 
 
 def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
@@ -653,6 +678,34 @@ def _watch(args: argparse.Namespace) -> int:
         w.run_forever()
     failed_now = len(list(w.dirs["failed"].iterdir()))
     return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
+
+
+def _init_mapping(args: argparse.Namespace) -> int:
+    from .load import open_source
+    from .scaffold import render
+
+    src = open_source(
+        args.file, sheet=args.sheet, encoding=args.encoding, delimiter=_delimiter(args.delimiter)
+    )
+    samples: dict[str, list[str]] = {h: [] for h in src.headers}
+    seen = 0
+    for chunk in src.chunks():
+        for h in src.headers:
+            samples[h] += chunk.frame[h].tolist()[: 200 - seen]
+        seen += len(chunk)
+        if seen >= 200:
+            break
+    text = render(src, samples, src.label)
+    if not args.output:
+        print(text, end="")
+        return EXIT_OK
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: check the TODO lines, then run bulk-sync validate {args.file} -m {out}")
+    return EXIT_OK
 
 
 def _profile_mapping(cfg_path: Path | None, profile: str | None) -> str | None:

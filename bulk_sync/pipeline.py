@@ -383,7 +383,7 @@ async def _read_all(
                 elif dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
-                    ordered.put(seq, _result(rec, VALID))
+                    ordered.put(seq, _result(rec, VALID, **matching_warning(rec.values)))
                 else:
                     try:
                         await dispatcher.submit(Item(built, (seq, rec, digest)))
@@ -515,6 +515,28 @@ def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
                     return
                 n += 1
                 yield rec
+
+
+MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
+
+
+def matching_warning(values: dict[str, Any]) -> dict[str, str]:
+    """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
+    error: the API accepts the record)."""
+    missing = []
+    if not values.get("startTime") or not values.get("endTime"):
+        missing.append("no startTime/endTime")
+    if not values.get("engagementUsers"):
+        missing.append("no engagement user")
+    kind = (values.get("engagementType") or {}).get("activityType")
+    if kind not in MATCHABLE_TYPES:
+        missing.append(f"activityType is {kind or 'not set'}, not MEETING/EVENT/APPOINTMENT")
+    if not missing:
+        return {}
+    return {
+        "error_type": "matching-warning",
+        "message": "valid, but SIRO cannot match recordings to it: " + "; ".join(missing),
+    }
 
 
 def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult:

@@ -26,6 +26,7 @@ ALLOWED = {
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
     "watch": {"errors"},
+    "scaffold": {"load"},
     "cli": {
         "errors",
         "settings",
@@ -39,6 +40,8 @@ ALLOWED = {
         "notify",
         "errorfile",
         "watch",
+        "scaffold",
+        "load",
         "__init__",
     },
     "__init__": set(),

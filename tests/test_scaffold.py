@@ -1,0 +1,66 @@
+"""`init-mapping` (a starter mapping from a file's headers) and `validate`'s listing and warnings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
+
+from bulk_sync.payload import target_catalog
+from bulk_sync.scaffold import guess_format, match_headers
+
+RunCli = Callable[..., CliResult]
+
+
+def test_headers_match_by_synonym_and_fuzzily() -> None:
+    got = match_headers(
+        ["Meeting start time", "Meeting end time", "Record ID", "Meeting name", "Activity assigned to",
+         "Associated Company", "Zip Code", "Deal Stage", "Favourite colour", "Assigned  Email "]
+    )  # fmt: skip
+    assert got == {
+        "startTime": "Meeting start time",
+        "endTime": "Meeting end time",
+        "externalId": "Record ID",
+        "subject": "Meeting name",
+        "engagementUsers[0].name": "Activity assigned to",
+        "engagementUsers[0].email": "Assigned  Email ",
+        "account.name": "Associated Company",
+        "account.addresses[0].zip": "Zip Code",
+        "opportunity.disposition": "Deal Stage",
+    }
+    catalog = {k.replace("[]", "[0]") for k in target_catalog()}
+    assert set(got) <= catalog
+
+
+def test_date_formats_are_guessed_from_samples() -> None:
+    assert guess_format(["11/3/2026 9:00 AM", "11/14/2026 2:30 PM", "oops"] * 5) is None  # 2/3 parse
+    assert guess_format(["11/3/2026 9:00 AM", "11/14/2026 2:30 PM"] * 10 + ["oops"]) == "%m/%d/%Y %I:%M %p"
+    assert guess_format(["24.11.2026 16:10", "01.12.2026 09:00"]) == "%d.%m.%Y %H:%M"
+    assert guess_format(["2026-11-24 16:10:00"]) == "%Y-%m-%d %H:%M:%S"
+
+
+def test_init_mapping_writes_a_mapping_that_validates(run_cli: RunCli, tmp_path: Path) -> None:
+    out = tmp_path / "generated.yaml"
+    res = run_cli("init-mapping", EXAMPLE_CSV, "-o", out)
+    assert res.code == 0 and out.exists(), res.stderr
+    text = out.read_text()
+    assert "externalId: {column: Appointment ID, required: true}" in text
+    assert "format: '%m/%d/%Y %I:%M %p'" in text and "TODO" in text
+    assert "#   Co-Rep Email" in text  # columns it could not place are listed
+    again = run_cli("init-mapping", EXAMPLE_CSV, "-o", out)
+    assert again.code == 2 and "pass --force" in again.stderr
+    check = run_cli("validate", EXAMPLE_CSV, "-m", out)
+    assert check.code == 1, check.stderr
+    assert sum(r["status"] == "valid" for r in check.report) == 55
+
+
+def test_validate_lists_row_errors_and_matching_warnings(run_cli: RunCli) -> None:
+    res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING)
+    assert res.code == 1
+    assert "engagements.csv row 9 [Appointment ID]: invalid missing-value:" in res.stdout
+    assert "row 33 [End]: invalid bad-datetime:" in res.stdout
+    warned = [r for r in res.report if r["error_type"] == "matching-warning"]
+    assert warned and all(r["status"] == "valid" for r in warned)
+    assert all("activityType is CALL" in r["message"] for r in warned if "CALL" in r["message"])
+    assert "warning matching-warning: valid, but SIRO cannot match recordings to it" in res.stdout
