@@ -588,7 +588,7 @@ def _execute(
 def _problem_line(r: RowResult) -> str:
     where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
     column = f" [{r.column}]" if r.column else ""
-    kind = "warning" if r.status in GOOD else r.status
+    kind = "warning" if r.status in {"valid", "synced", "unchanged"} else r.status
     return f"{where}{column}: {kind} {r.error_type}: {r.message}"
 
 
