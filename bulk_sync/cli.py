@@ -569,7 +569,7 @@ def _execute(
         def emit(result: RowResult) -> None:
             report.write(result)
             if listing and result.error_type and result.status != "synced":
-                print(_problem_line(result), flush=False)
+                print(_problem_line(result), file=sys.stderr, flush=False)  # stdout: --show's JSON
             if xlsx is not None:
                 xlsx.write(result)
             if result.status not in GOOD:

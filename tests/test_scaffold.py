@@ -58,9 +58,9 @@ def test_init_mapping_writes_a_mapping_that_validates(run_cli: RunCli, tmp_path:
 def test_validate_lists_row_errors_and_matching_warnings(run_cli: RunCli) -> None:
     res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING)
     assert res.code == 1
-    assert "engagements.csv row 9 [Appointment ID]: invalid missing-value:" in res.stdout
-    assert "row 33 [End]: invalid bad-datetime:" in res.stdout
+    assert "engagements.csv row 9 [Appointment ID]: invalid missing-value:" in res.stderr
+    assert "row 33 [End]: invalid bad-datetime:" in res.stderr
     warned = [r for r in res.report if r["error_type"] == "matching-warning"]
     assert warned and all(r["status"] == "valid" for r in warned)
     assert all("activityType is CALL" in r["message"] for r in warned if "CALL" in r["message"])
-    assert "warning matching-warning: valid, but SIRO cannot match recordings to it" in res.stdout
+    assert "warning matching-warning: valid, but SIRO cannot match recordings to it" in res.stderr
