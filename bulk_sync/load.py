@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import SourceError
@@ -659,8 +660,28 @@ def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int]) -> C
     text, other = _TEXT.get, _other_text
     columns = {}
     for header, cells in zip(src.headers, zip(*rows, strict=True), strict=True):
-        columns[header] = [v if type(v) is str else text(type(v), other)(v) for v in cells]
+        kinds = set(map(type, cells))
+        if kinds == {str}:
+            columns[header] = list(cells)
+        elif kinds == {float}:  # a numbers column: whole numbers to text in one numpy pass
+            columns[header] = _float_column(cells)
+        elif kinds == {dt.datetime}:  # str() is isoformat(" ") in C; fractions go the careful way
+            columns[header] = [_datetime_text(v) if v.microsecond else str(v) for v in cells]
+        elif kinds == {dt.date}:
+            columns[header] = [v.isoformat() for v in cells]
+        else:
+            columns[header] = [v if type(v) is str else text(type(v), other)(v) for v in cells]
     return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str))
+
+
+def _float_column(cells: Sequence[float]) -> list[str]:
+    arr = np.fromiter(cells, dtype=float, count=len(cells))
+    whole = (np.trunc(arr) == arr) & (np.abs(arr) < 1e15)
+    if bool(whole.all()):
+        out: list[str] = arr.astype(np.int64).astype(str).tolist()
+        return out
+    ints = iter(arr[whole].astype(np.int64).astype(str).tolist())
+    return [next(ints) if w else f"{v:.15g}" for v, w in zip(cells, whole.tolist(), strict=True)]
 
 
 def _keep_anchors(

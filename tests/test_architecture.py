@@ -50,7 +50,7 @@ ALLOWED = {
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
-    "numpy": {"mapping"},
+    "numpy": {"load", "mapping"},
     "openpyxl": {"load"},
     "python_calamine": {"load"},
     "charset_normalizer": {"load"},

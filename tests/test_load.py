@@ -579,3 +579,38 @@ def test_any_bytes_give_rows_or_a_clear_error(data: bytes, prefix: bytes, suffix
         except SourceError as exc:
             assert "\n" not in str(exc) and str(p) in str(exc)
         assert time.monotonic() - started < 5
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.floats(allow_nan=False, allow_infinity=False, min_value=-1e17, max_value=1e17),
+                st.integers(min_value=-(10**12), max_value=10**12).map(float),
+                st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 1, 1)),
+                st.dates(min_value=dt.date(1900, 1, 1)),
+                st.booleans(),
+                st.text(max_size=5),
+            ),
+            min_size=3,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from(["float", "datetime", "date", "mixed"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_column_at_a_time_text_equals_cell_text(rows: list[list[Any]], shape: str) -> None:
+    """Workbook cells become text a column at a time (numpy for numbers): the same text as cell_text."""
+    from bulk_sync.load import Source, _text_chunk
+
+    if shape != "mixed":  # one type per column, as real sheets mostly are: the fast paths
+        want = {"float": float, "datetime": dt.datetime, "date": dt.date}[shape]
+        rows = [[v if type(v) is want else _SAMPLE[shape] for v in r] for r in rows]
+    src = Source(Path("x.xlsx"), "xlsx", "S", ["a", "b", "c"])
+    frame = _text_chunk(src, rows, list(range(2, 2 + len(rows)))).frame
+    assert frame.to_numpy(dtype=object).tolist() == [[cell_text(v) for v in r] for r in rows]
+
+
+_SAMPLE = {"float": 2.5, "datetime": dt.datetime(2026, 1, 2, 3, 4, 5, 678901), "date": dt.date(2026, 1, 2)}
