@@ -126,6 +126,8 @@ class MappingFile(BaseModel):
     description: str | None = None
     header_row: int | None = Field(default=None, ge=1)  # as Excel numbers it; default: found
     skip: list[SkipRule] = []
+    group_by: str | list[str] | None = None  # rows sharing these columns become one engagement
+    conflicts: Literal["error", "first", "last"] = "error"  # a scalar that differs inside a group
     fields: dict[str, FieldSpec]
 
 
@@ -154,6 +156,8 @@ class MappingSpec:
     header_row: int | None = None
     skip: tuple[SkipRule, ...] = ()
     fills: tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...] = ()  # address objects -> parts
+    group_by: tuple[str, ...] = ()
+    conflicts: str = "error"
 
     @property
     def columns(self) -> list[str]:
@@ -166,6 +170,7 @@ class MappingSpec:
             if f.spec.datetime is not None and f.spec.datetime.timezone_column:
                 cols.append(f.spec.datetime.timezone_column)
         cols += [r.column for r in self.skip]
+        cols += list(self.group_by)
         return list(dict.fromkeys(cols))
 
 
@@ -215,8 +220,16 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
             problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
     if problems:
         raise MappingError(name, problems)
+    group_by = (mf.group_by,) if isinstance(mf.group_by, str) else tuple(mf.group_by or ())
     return MappingSpec(
-        name, tuple(fields), mf.description, mf.header_row, tuple(mf.skip), _fills(fields, catalog)
+        name,
+        tuple(fields),
+        mf.description,
+        mf.header_row,
+        tuple(mf.skip),
+        _fills(fields, catalog),
+        group_by,
+        mf.conflicts,
     )
 
 
@@ -467,7 +480,18 @@ class MappedRecord:
     needed for error messages, not for the rows that are fine.
     """
 
-    __slots__ = ("_tree", "errors", "external_id", "file", "row_number", "sheet", "skip", "targets", "values")
+    __slots__ = (
+        "_tree",
+        "errors",
+        "external_id",
+        "file",
+        "group_cells",
+        "row_number",
+        "sheet",
+        "skip",
+        "targets",
+        "values",
+    )
 
     def __init__(
         self,
@@ -486,6 +510,7 @@ class MappedRecord:
         self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
         self._tree = tree
         self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
+        self.group_cells: tuple[str, ...] | None = None  # the `group_by` cells, when grouping
 
     @property
     def sources(self) -> dict[str, str]:
@@ -522,6 +547,11 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
         for values in rows:
             _fill(values, bound.spec.fills)
     skips = _skips(bound, frame) if bound.spec.skip else None
+    keys = (
+        list(zip(*(frame[bound.columns[c]].tolist() for c in bound.spec.group_by), strict=True))
+        if bound.spec.group_by
+        else None
+    )
     out: list[MappedRecord] = []
     problems = chunk.problems
     for i, values in enumerate(rows):
@@ -541,6 +571,8 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
         )
         if skips is not None and skips[i] is not None:
             rec.skip = skips[i]
+        if keys is not None:
+            rec.group_cells = keys[i]
         out.append(rec)
     return out
 

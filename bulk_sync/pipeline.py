@@ -32,6 +32,7 @@ from typing import Any
 from . import mapping, payload
 from .dispatch import Dispatcher, Item
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
+from .group import GroupRecord, group_records
 from .load import Source, open_sources
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
@@ -161,15 +162,16 @@ class _Ordered:
         self._emit = emit
         self._summary = summary
         self._next = 0
-        self._pending: dict[int, RowResult] = {}
+        self._pending: dict[int, RowResult | list[RowResult]] = {}
         self._drained = asyncio.Event()
 
-    def put(self, seq: int, result: RowResult) -> None:
+    def put(self, seq: int, result: RowResult | list[RowResult]) -> None:
         self._pending[seq] = result
         while self._next in self._pending:
             r = self._pending.pop(self._next)
-            self._summary.add(r)
-            self._emit(r)
+            for one in r if isinstance(r, list) else (r,):
+                self._summary.add(one)
+                self._emit(one)
             self._next += 1
         if len(self._pending) < 1000:
             self._drained.set()
@@ -178,8 +180,9 @@ class _Ordered:
         """Emit whatever is left, in order, even across gaps (after a hard stop)."""
         for seq in sorted(self._pending):
             r = self._pending.pop(seq)
-            self._summary.add(r)
-            self._emit(r)
+            for one in r if isinstance(r, list) else (r,):
+                self._summary.add(one)
+                self._emit(one)
 
     async def backpressure(self, limit: int = 10_000) -> None:
         """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
@@ -188,11 +191,17 @@ class _Ordered:
             await self._drained.wait()
 
 
-def _result(rec: MappedRecord, status: str, **kw: object) -> RowResult:
+def _result(rec: MappedRecord, status: str, **kw: object) -> RowResult | list[RowResult]:
+    """The row's result; for a group (group_by), one result per input row of the group."""
+    if isinstance(rec, GroupRecord):
+        return [
+            RowResult(file, sheet, row, rec.external_id, status, **kw)  # type: ignore[arg-type]
+            for file, sheet, row in rec.members
+        ]
     return RowResult(rec.file, rec.sheet, rec.row_number, rec.external_id, status, **kw)  # type: ignore[arg-type]
 
 
-def _from_outcome(rec: MappedRecord, out: Outcome) -> RowResult:
+def _from_outcome(rec: MappedRecord, out: Outcome) -> RowResult | list[RowResult]:
     column = None
     if out.issues:  # a 422 names payload paths: find the spreadsheet columns behind them
         cols = [rec.sources[p] for p, _ in out.issues if p in rec.sources]
@@ -220,11 +229,11 @@ class _Stop:
         return self.reason is not None
 
 
-def _not_sent(rec: MappedRecord, stop: _Stop) -> RowResult:
+def _not_sent(rec: MappedRecord, stop: _Stop) -> RowResult | list[RowResult]:
     return _result(rec, NOT_SENT, error_type="aborted", message=f"not sent: {stop.reason}")
 
 
-def _in_flight_lost(rec: MappedRecord) -> RowResult:
+def _in_flight_lost(rec: MappedRecord) -> RowResult | list[RowResult]:
     return _result(
         rec,
         NOT_SENT,
@@ -502,6 +511,13 @@ class _Skipped(MappedRecord):
 
 
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
+    rows = _rows(plan, limit)
+    if plan.spec.group_by:
+        return group_records(rows, list(plan.spec.group_by), plan.spec.conflicts)
+    return rows
+
+
+def _rows(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
     n = 0
     for src, bound in plan.jobs:
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
@@ -539,7 +555,7 @@ def matching_warning(values: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult:
+def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult | list[RowResult]:
     columns = "; ".join(dict.fromkeys(e.column for e in errors if e.column)) or None
     return _result(
         rec, INVALID, error_type=errors[0].slug, column=columns, message="; ".join(e.message for e in errors)

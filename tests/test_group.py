@@ -1,0 +1,93 @@
+"""Row grouping (`group_by`): rows sharing a key, anywhere in the file, become one engagement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import CliResult
+
+from bulk_sync.group import merge
+from bulk_sync.sandbox import SandboxServer
+
+RunCli = Callable[..., CliResult]
+Sandbox = Callable[..., SandboxServer]
+
+ROWS = """\
+Meeting ID,Subject,Start,End,Attendee Email,Attendee ID,Phone
+M-1,Demo,2026-11-03 09:00,2026-11-03 10:00,ann@x.com,U-1,555-1
+M-2,Call,2026-11-03 10:00,2026-11-03 10:30,bo@x.com,U-2,
+M-1,Demo,2026-11-03 09:00,2026-11-03 10:00,cy@x.com,U-3,555-2
+M-1, Demo ,2026-11-03 09:00,2026-11-03 10:00,ann@x.com,U-1,555-1
+M-3,Lunch,2026-11-03 12:00,2026-11-03 13:00,di@x.com,U-4,
+m-3,Brunch,2026-11-03 12:00,2026-11-03 13:00,ed@x.com,U-5,
+M-4,Visit,not a date,2026-11-03 13:00,fe@x.com,U-6,
+M-4,Visit,2026-11-03 12:00,2026-11-03 13:00,gi@x.com,U-7,
+"""
+MAPPING = """\
+version: 1
+group_by: Meeting ID
+conflicts: {conflicts}
+fields:
+  externalId: {{column: Meeting ID, lower: false}}
+  subject: Subject
+  startTime: {{column: Start, datetime: {{format: "%Y-%m-%d %H:%M", timezone: UTC}}}}
+  endTime: {{column: End, datetime: {{format: "%Y-%m-%d %H:%M", timezone: UTC}}}}
+  engagementType.activityType: {{value: MEETING}}
+  engagementType.name: {{value: Meeting}}
+  engagementUsers[0].externalId: Attendee ID
+  engagementUsers[0].email: Attendee Email
+  account.externalId: {{value: A-1}}
+  account.phoneNumbers[]: Phone
+"""
+
+
+def write(tmp_path: Path, conflicts: str = "error") -> tuple[Path, Path]:
+    (data := tmp_path / "attendees.csv").write_text(ROWS)
+    (m := tmp_path / "m.yaml").write_text(MAPPING.format(conflicts=conflicts))
+    return data, m
+
+
+def test_merge_rules() -> None:
+    a = {"subject": "Demo", "users": [{"id": 1}], "account": {"phones": ["1"]}}
+    b = {"subject": "Demo", "users": [{"id": 2}, {"id": 1}], "account": {"phones": ["1", "2"], "name": "X"}}
+    assert merge(a, b, "error") == {
+        "subject": "Demo",
+        "users": [{"id": 1}, {"id": 2}],
+        "account": {"phones": ["1", "2"], "name": "X"},
+    }
+    assert merge({"s": "a"}, {"s": "b"}, "first") == {"s": "a"}
+    assert merge({"s": "a"}, {"s": "b"}, "last") == {"s": "b"}
+
+
+def test_rows_of_a_group_anywhere_become_one_engagement(
+    sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
+) -> None:
+    data, m = write(tmp_path)
+    server = sandbox()
+    res = run_cli("run", data, "-m", m, "--base-url", server.base_url)
+    assert res.code == 1, res.stderr
+    status = {int(r["row_number"]): (r["status"], r["error_type"]) for r in res.report}
+    assert len(status) == 8  # every input row is in the report
+    assert {status[n] for n in (2, 4, 5)} == {("synced", "")}  # M-1: rows 2, 4 and 5 (not adjacent)
+    assert status[3] == ("synced", "")
+    assert {status[n] for n in (6, 7)} == {("invalid", "group-conflict")}  # Lunch vs Brunch (m-3 = M-3)
+    assert {status[n] for n in (8, 9)} == {("invalid", "bad-datetime")}  # one bad row spoils its group
+    bad = next(r for r in res.report if r["row_number"] == "9")
+    assert "row 8:" in bad["message"]  # the message names the bad row
+    m1 = server.state.records["M-1"]
+    assert m1["engagementUsers"] == [
+        {"externalId": "U-1", "email": "ann@x.com"},
+        {"externalId": "U-3", "email": "cy@x.com"},
+    ]
+    assert m1["account"]["phoneNumbers"] == ["555-1", "555-2"]
+    assert m1["subject"] == "Demo"
+    assert set(server.state.records) == {"M-1", "M-2"}
+
+
+def test_conflict_policies(run_cli: RunCli, tmp_path: Path) -> None:
+    data, m = write(tmp_path, "last")
+    res = run_cli("validate", data, "-m", m, "--show", "5")
+    assert '"subject": "Brunch"' in res.stdout and '"subject": " demo "' not in res.stdout
+    by_row = {r["row_number"]: r["status"] for r in res.report}
+    assert by_row["6"] == by_row["7"] == "valid"
