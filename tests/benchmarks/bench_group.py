@@ -66,16 +66,15 @@ def run(rows: int, tmp: Path) -> None:
     make(data, rows)
     (mapping := tmp / "m.yaml").write_text(MAPPING)
     t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD.format(data=str(data), mapping=str(mapping), report=str(tmp / f"r{rows}.csv"))],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    child = CHILD.format(data=str(data), mapping=str(mapping), report=str(tmp / f"r{rows}.csv"))
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
     el = time.perf_counter() - t
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
     if not line:
         raise SystemExit(proc.stderr[-2000:])
+    rss, code = float(line[0].split()[1]), line[0].split()[-1]
     print(f"{rows:>9,} rows ({rows // 4:,} meetings of 4 scattered rows): {el:6.1f} s, "
-          f"{rows / el:,.0f} rows/s, peak RSS {float(line[0].split()[1]):.0f} MB, exit {line[0].split()[-1]}")  # fmt: skip
+          f"{rows / el:,.0f} rows/s, peak RSS {rss:.0f} MB, exit {code}")  # fmt: skip
 
 
 def main() -> None:
