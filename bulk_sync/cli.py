@@ -561,7 +561,8 @@ def _execute(
         xlsx = XlsxReport(report_path.with_suffix(".xlsx")) if args.report_xlsx else None
     except OSError as exc:
         raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
-    bar = _progress(args)
+    estimate = sum(src.estimated_rows() for src, _ in plan.jobs)
+    bar, note = _progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
     summary: Summary | None = None
     listing = args.command == "validate" and not args.quiet
     with report:
@@ -569,7 +570,7 @@ def _execute(
         def emit(result: RowResult) -> None:
             report.write(result)
             if listing and result.error_type and result.status != "synced":
-                print(_problem_line(result), file=sys.stderr, flush=False)  # stdout: --show's JSON
+                note(_problem_line(result))  # stderr (stdout is --show's JSON), above the bar
             if xlsx is not None:
                 xlsx.write(result)
             if result.status not in GOOD:
@@ -592,13 +593,17 @@ def _problem_line(r: RowResult) -> str:
     return f"{where}{column}: {kind} {r.error_type}: {r.message}"
 
 
-def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
-    """A tqdm bar on the terminal (rows/s, counts); nothing when output is not a terminal."""
+def _progress(
+    args: argparse.Namespace, total: int | None = None
+) -> tuple[Callable[[RowResult | None], None], Callable[[str], None]]:
+    """A tqdm bar on the terminal: rows done (read and sent: a row counts when it is decided),
+    rows/s, and an ETA from the estimated row count; nothing when output is not a terminal.
+    Also returns how to print a line to stderr without breaking the bar."""
     if args.quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
-        return lambda r: None
+        return (lambda r: None), (lambda line: print(line, file=sys.stderr))
     from tqdm import tqdm
 
-    bar = tqdm(unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(total=total, unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
     bad = 0
 
     def update(result: RowResult | None) -> None:
@@ -611,7 +616,7 @@ def _progress(args: argparse.Namespace) -> Callable[[RowResult | None], None]:
             bar.set_postfix(not_synced=bad, refresh=False)
         bar.update(1)
 
-    return update
+    return update, (lambda line: tqdm.write(line, file=sys.stderr))
 
 
 def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:

@@ -118,6 +118,21 @@ class Source:
     def label(self) -> str:
         return str(self.path) if self.sheet is None else f"{self.path} [sheet {self.sheet!r}]"
 
+    def estimated_rows(self) -> int:
+        """About how many data rows there are (for a progress bar's ETA; never exact for CSV)."""
+        if self._loaded is not None:
+            return max(0, int(self._loaded.height) - self.header_row)
+        if self.kind != "csv":
+            return 0
+        try:
+            size = self.path.stat().st_size
+            with self.path.open("rb") as fh:
+                sample = fh.read(1 << 20)
+        except OSError:
+            return 0
+        lines = sample.count(b"\n") or 1
+        return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
+
     def chunks(self) -> Iterator[Chunk]:
         try:
             if self.kind == "csv":

@@ -118,3 +118,51 @@ def test_generated_row_builder_equals_the_tree_walk(rows: list[dict[str, str]]) 
         walked = {} if (w := plan.root.build(cols, i)) is _OMIT else w
         _fill(walked, BOUND.spec.fills)  # address parts left empty are sent as "" (after either walk)
         assert rec.values == walked
+
+
+TRANSFORMS = parse_mapping(
+    """\
+version: 1
+skip:
+  - {column: Status, matches: "(?i)cancel"}
+fields:
+  externalId: {column: Id, required: true}
+  subject: {template: "{First} {Last}"}
+  startTime: {template: "{Date} {Time}", datetime: {format: ["%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M"], timezone_column: Zone, timezone: America/New_York, ambiguous: error}}
+  startTimeLocalized: {template: "{Date} {Time}", datetime: {format: "%m/%d/%Y %H:%M"}}
+  engagementUsers[0].externalId: {column: Owner, extract: '([^\\s()<>]+@[^\\s()<>]+)', lower: true}
+  engagementUsers[0].shareOfSale: {column: Share, decimal: ","}
+  account.externalId: {value: A-1}
+  account.phoneNumbers[]: {column: Phones, split: ";"}
+  account.addresses[0].city: City
+  opportunity.externalId: {value: O-1}
+  opportunity.amount: Amount
+  opportunity.disposition: {column: Stage, map: {Closed Won: WON, Closed Lost: LOST}}
+  content: {column: Notes, blank: empty}
+""",
+    payload.target_catalog(),
+)
+T_COLUMNS = TRANSFORMS.columns
+T_BOUND = bind(TRANSFORMS, T_COLUMNS, "t.csv")
+t_cell = st.one_of(
+    cell,
+    st.sampled_from(
+        ["Ann Lee (ANN@x.com)", "$1,234.50", "(12)", "50%", "1.234,5 €", "11/01/2026", "01:30", "Europe/Berlin",
+         "Mars/Base", "a;b;;a", "46091.5", "Cancelled", "Closed Lost", "11/01/2026 01:30"]
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({c: t_cell for c in T_COLUMNS}), min_size=1, max_size=5))
+def test_any_cells_through_every_transform_give_a_payload_or_row_errors(rows: list[dict[str, str]]) -> None:
+    frame = pd.DataFrame(rows, columns=T_COLUMNS, dtype=str)
+    for rec in apply(T_BOUND, Chunk("t.csv", None, list(range(2, 2 + len(rows))), frame)):
+        if rec.skip is not None:
+            assert "rule 1" in rec.skip
+            continue
+        built = payload.build(rec)
+        if isinstance(built, list):
+            assert built and all(e.slug and e.message for e in built)
+        else:
+            assert not list(ENGAGEMENT_SCHEMA.iter_errors(json.loads(built.raw)))
