@@ -90,10 +90,13 @@ def _payload(ext: str, **fields: object) -> Payload:
 
 
 def _settings(**retry: float) -> RunSettings:
+    """No client rate limit: these tests count the retry waits, and the pace (tested in
+    test_pace.py) would add its own waits whenever a jittered backoff is shorter than its spacing."""
     return RunSettings(
         base_url="https://siro.test/api",
         token="s3cret-token",  # type: ignore[arg-type]
         retry=RetryPolicy(**retry),
+        rate_per_min=None,
     )  # type: ignore[arg-type]
 
 
@@ -138,7 +141,7 @@ def test_transient_failures_are_retried_until_success() -> None:
     )
     assert n == 5
     assert (outcome.status, outcome.attempts, outcome.siro_id) == ("synced", 5, "eng_1")  # type: ignore[attr-defined]
-    assert sum(waits[3:]) >= 3  # the Retry-After was honoured (as a pause for every request)
+    assert sum(waits[3:]) >= 3 - 1e-9  # the Retry-After was honoured (as a pause for every request)
 
 
 def test_4xx_is_final_with_the_servers_message() -> None:
