@@ -633,7 +633,7 @@ def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dr
         )
         for status in STATUSES:
             if s.counts.get(status):
-                print(f"  {status:<9} {s.counts[status]:>9,}")
+                print(f"  {status:<10} {s.counts[status]:>9,}")
         if s.error_types:
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
     print(f"report: {written[0]}")

@@ -577,6 +577,24 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return out
 
 
+def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
+    """Only the externalId of each row (None when it has none, or a skip rule drops the row):
+    the cheap pre-pass that finds repeated ids before anything is sent."""
+    frame = chunk.frame
+    f = next(f for f in bound.spec.fields if f.target == "externalId")
+    if f.column is not None:
+        header = bound.columns[f.column]
+        cells = frame[header].tolist()
+    elif f.spec.template is not None:
+        header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
+        cells = _template_cells(f.spec.template, bound.columns, frame)
+    else:
+        return [None] * len(frame)
+    values = _convert_column(f, cells, header)
+    skips = _skips(bound, frame) if bound.spec.skip else [None] * len(frame)
+    return [v if isinstance(v, str) and skip is None else None for v, skip in zip(values, skips, strict=True)]
+
+
 def _template_cells(template: str, columns: dict[str, str], frame: pd.DataFrame) -> list[str]:
     """'{First} {Last}' for every row; "" when every cell it names is empty (so blanks stay blank)."""
     parts = re.split(r"(\{[^{}]+\})", template)

@@ -36,7 +36,18 @@ from .group import GroupRecord, group_records
 from .load import Source, open_sources
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
-from .report import GOOD, INVALID, NOT_SENT, SKIPPED, UNCHANGED, VALID, RowResult, Summary, read_report
+from .report import (
+    GOOD,
+    INVALID,
+    NOT_SENT,
+    SKIPPED,
+    SUPERSEDED,
+    UNCHANGED,
+    VALID,
+    RowResult,
+    Summary,
+    read_report,
+)
 from .settings import RunSettings
 from .state import StateLock, StateStore, payload_hash, target_of
 from .upload import Outcome, Transport, Uploader
@@ -379,6 +390,8 @@ async def _read_all(
                     return  # a second signal: write what we have, now
                 if isinstance(rec, _Skipped):
                     ordered.put(seq, _result(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
+                elif rec.skip is not None and rec.skip.startswith("\x00"):  # a later row has this id
+                    ordered.put(seq, _result(rec, SUPERSEDED, message=rec.skip[1:]))
                 elif rec.skip is not None:
                     ordered.put(seq, _result(rec, SKIPPED, error_type="filter", message=rec.skip))
                 elif stop or built is None:
@@ -445,8 +458,11 @@ class _Producer:
                 if store.empty():  # a first run: nothing can be unchanged
                     store.close()
                     store = None
+            later = _superseded(plan) if not plan.spec.group_by and limit is None else {}
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
+                if later and (rec.file, rec.sheet, rec.row_number) in later:
+                    rec.skip = "\x00" + later[(rec.file, rec.sheet, rec.row_number)]
                 # once the run is stopping, rows are only accounted for (not_sent), not built
                 built = (
                     None
@@ -508,6 +524,33 @@ class _Skipped(MappedRecord):
     def __init__(self, file: str, sheet: str | None, row_number: int, rule: str, reason: str) -> None:
         super().__init__(file, sheet, row_number, None, {})
         self.rule, self.reason = rule, reason
+
+
+def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
+    """Rows whose externalId appears again later in the run -> why they are not sent (a pre-pass
+    that reads the files once more and converts only the id: the last row of an id wins)."""
+    last: dict[str, tuple[str, str | None, int]] = {}
+    earlier: dict[tuple[str, str | None, int], str] = {}
+    for src, bound in plan.jobs:
+        only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
+        for chunk in src.chunks():
+            for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True):
+                if ext is None or (only is not None and number not in only):
+                    continue
+                here = (chunk.file, chunk.sheet, number)
+                before = last.get(ext)
+                if before is not None:
+                    earlier[before] = ext
+                last[ext] = here
+    return {
+        row: (
+            f"row {last[ext][2]}"
+            + (f" of {last[ext][0]}" if last[ext][0] != row[0] else "")
+            + (f" [{last[ext][1]}]" if last[ext][1] and last[ext][1] != row[1] else "")
+            + f" has the same externalId {ext!r} and comes later: that row is sent, this one is not"
+        )
+        for row, ext in earlier.items()
+    }
 
 
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:

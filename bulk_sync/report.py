@@ -23,8 +23,9 @@ REJECTED = "rejected"  # SIRO answered 4xx for this record; not retried
 FAILED = "failed"  # transient failures until the retry budget ran out (or the token was refused)
 NOT_SENT = "not_sent"  # the run stopped before this row was sent
 SKIPPED = "skipped"  # not a record (e.g. a report footer); the message says which rule
-STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT, SKIPPED)
-GOOD = frozenset({SYNCED, UNCHANGED, VALID, SKIPPED})
+SUPERSEDED = "superseded"  # a later row of the run has the same externalId: that one is sent
+STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT, SKIPPED, SUPERSEDED)
+GOOD = frozenset({SYNCED, UNCHANGED, VALID, SKIPPED, SUPERSEDED})
 
 
 @dataclass(frozen=True, slots=True)

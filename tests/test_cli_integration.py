@@ -54,7 +54,7 @@ def test_clean_run_syncs_every_valid_row_with_the_expected_payload(sandbox: Sand
         ("33", "bad-datetime", "End"),
         ("46", "bad-number", "Amount"),
     ]
-    assert "synced           55" in res.stdout and "invalid           5" in res.stdout
+    assert "synced            55" in res.stdout and "invalid            5" in res.stdout
 
 
 def test_all_valid_file_exits_0_and_xlsx_works(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:

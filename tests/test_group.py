@@ -91,3 +91,30 @@ def test_conflict_policies(run_cli: RunCli, tmp_path: Path) -> None:
     assert '"subject": "Brunch"' in res.stdout and '"subject": " demo "' not in res.stdout
     by_row = {r["row_number"]: r["status"] for r in res.report}
     assert by_row["6"] == by_row["7"] == "valid"
+
+
+def test_without_grouping_the_last_row_of_an_id_wins(
+    sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
+) -> None:
+    (a := tmp_path / "a.csv").write_text("Id,Subject\nA,one\nB,two\nA,three\n,no id\n")
+    (b := tmp_path / "b.csv").write_text("Id,Subject\nB,four\nC,five\n")
+    (m := tmp_path / "m.yaml").write_text("version: 1\nfields:\n  externalId: Id\n  subject: Subject\n")
+    server = sandbox()
+    res = run_cli("run", a, b, "-m", m, "--base-url", server.base_url)
+    assert res.code == 1, res.stderr  # the row without an id is invalid
+    got = [(Path(r["source_file"]).name, r["row_number"], r["status"]) for r in res.report]
+    assert got == [
+        ("a.csv", "2", "superseded"),
+        ("a.csv", "3", "superseded"),
+        ("a.csv", "4", "synced"),
+        ("a.csv", "5", "invalid"),
+        ("b.csv", "2", "synced"),
+        ("b.csv", "3", "synced"),
+    ]
+    assert "row 2 of" in res.report[1]["message"] and "b.csv" in res.report[1]["message"]
+    assert {k: v["subject"] for k, v in server.state.records.items()} == {
+        "A": "three",
+        "B": "four",
+        "C": "five",
+    }
+    assert server.state.writes == {"A": 1, "B": 1, "C": 1}  # earlier rows of an id are never sent
