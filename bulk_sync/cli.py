@@ -41,6 +41,7 @@ from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, 
 from .state import default_state_path
 
 log = logging.getLogger(__name__)
+LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
 
 EPILOG_RUN = """\
 example:
@@ -565,12 +566,15 @@ def _execute(
     bar, note = _progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
     summary: Summary | None = None
     listing = args.command == "validate" and not args.quiet
+    listed = [0]
     with report:
 
         def emit(result: RowResult) -> None:
             report.write(result)
             if listing and result.error_type and result.status != "synced":
-                note(_problem_line(result))  # stderr (stdout is --show's JSON), above the bar
+                listed[0] += 1
+                if listed[0] <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
+                    note(_problem_line(result))
             if xlsx is not None:
                 xlsx.write(result)
             if result.status not in GOOD:
@@ -582,6 +586,8 @@ def _execute(
             return summary
         finally:
             bar(None)
+            if listed[0] > LIST_LIMIT:
+                note(f"... and {listed[0] - LIST_LIMIT:,} more row problems: every one is in the report")
             if xlsx is not None:
                 xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
 

@@ -57,15 +57,18 @@ def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list
 
 
 def _rows(src: Source, wanted: dict[int, RowResult]) -> Iterator[tuple[list[str], RowResult]]:
+    """The wanted rows' cells, re-read from the file (only those rows are turned into lists)."""
     found = 0
     for chunk in src.chunks():
-        for row in chunk.rows():
-            result = wanted.get(row.row_number)
-            if result is not None:
-                yield [row.cells[h] for h in src.headers], result
-                found += 1
-                if found == len(wanted):
-                    return
+        hits = [(i, wanted[n]) for i, n in enumerate(chunk.row_numbers) if n in wanted]
+        if not hits:
+            continue
+        cells = chunk.frame.iloc[[i for i, _ in hits]][src.headers].to_numpy(dtype=object).tolist()
+        for row, (_, result) in zip(cells, hits, strict=True):
+            yield [str(c) for c in row], result
+        found += len(hits)
+        if found == len(wanted):
+            return
 
 
 def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult]) -> None:

@@ -18,16 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import hashlib
 import logging
 import queue
 import signal
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import mapping, payload
 from .dispatch import Dispatcher, Item
@@ -462,7 +466,10 @@ class _Producer:
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 if later and (rec.file, rec.sheet, rec.row_number) in later:
-                    rec.skip = "\x00" + later[(rec.file, rec.sheet, rec.row_number)]
+                    rec.skip = (
+                        f"\x00{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
+                        f"{rec.external_id!r} and comes later: that row is sent, this one is not"
+                    )
                 # once the run is stopping, rows are only accounted for (not_sent), not built
                 built = (
                     None
@@ -527,30 +534,52 @@ class _Skipped(MappedRecord):
 
 
 def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
-    """Rows whose externalId appears again later in the run -> why they are not sent (a pre-pass
-    that reads the files once more and converts only the id: the last row of an id wins)."""
-    last: dict[str, tuple[str, str | None, int]] = {}
-    earlier: dict[tuple[str, str | None, int], str] = {}
-    for src, bound in plan.jobs:
+    """Rows whose externalId appears again later in the run -> where the later row is.
+
+    A first pass reads the files once more and converts only the id. Ids are kept as 128-bit
+    digests in numpy arrays (24 bytes a row, not a dict of strings), sorted once at the end: the
+    last row of an id wins.
+    """
+    digests = bytearray()
+    rows, jobs = array("l"), array("l")  # where each id is: compact, not a tuple per row
+    sources: list[tuple[str, str | None]] = []
+    for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
+        sources.append((str(src.path), src.sheet))
         for chunk in src.chunks():
             for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True):
                 if ext is None or (only is not None and number not in only):
                     continue
-                here = (chunk.file, chunk.sheet, number)
-                before = last.get(ext)
-                if before is not None:
-                    earlier[before] = ext
-                last[ext] = here
-    return {
-        row: (
-            f"row {last[ext][2]}"
-            + (f" of {last[ext][0]}" if last[ext][0] != row[0] else "")
-            + (f" [{last[ext][1]}]" if last[ext][1] and last[ext][1] != row[1] else "")
-            + f" has the same externalId {ext!r} and comes later: that row is sent, this one is not"
-        )
-        for row, ext in earlier.items()
-    }
+                digests += hashlib.blake2b(ext.encode(), digest_size=16).digest()
+                rows.append(number)
+                jobs.append(j)
+
+    def places(i: int) -> tuple[str, str | None, int]:
+        return (*sources[jobs[i]], rows[i])
+
+    if len(rows) < 2:
+        return {}
+    keys = np.frombuffer(bytes(digests), dtype=np.dtype([("hi", ">u8"), ("lo", ">u8")]))
+    del digests
+    order = np.lexsort((np.arange(len(keys)), keys["lo"], keys["hi"]))
+    ranked = keys[order]
+    same_as_next = (ranked["hi"][:-1] == ranked["hi"][1:]) & (ranked["lo"][:-1] == ranked["lo"][1:])
+    if not same_as_next.any():
+        return {}
+    out: dict[tuple[str, str | None, int], str] = {}
+    winner = int(order[-1])
+    for pos in range(len(order) - 2, -1, -1):  # walk back: each run of one id ends with its winner
+        if same_as_next[pos]:
+            row = places(int(order[pos]))
+            w = places(winner)
+            out[row] = (
+                f"row {w[2]}"
+                + (f" of {w[0]}" if w[0] != row[0] else "")
+                + (f" [{w[1]}]" if w[1] and w[1] != row[1] else "")
+            )
+        else:
+            winner = int(order[pos])
+    return out
 
 
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
