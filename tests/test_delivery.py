@@ -165,10 +165,20 @@ def test_duplicates_are_never_in_flight_together_and_the_last_row_wins(
         "7",
         "--concurrency",
         "8",
+        "--limit",  # with --limit there is no `superseded` pass: every row is sent, so the
+        "1000",  # dispatcher's one-request-per-id-at-a-time rule is what keeps the last row last
+        "--no-state",
     )
     assert res.code == 0, res.stderr
     assert {k: v["subject"] for k, v in server.state.records.items()} == last_subject
     assert all(n == 20 for n in server.state.writes.values())
+    # by default the earlier rows of an id are superseded and never sent
+    again = run_cli(
+        "run", tmp_path / "d.csv", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--no-state"
+    )
+    assert again.code == 0, again.stderr
+    assert sum(r["status"] == "superseded" for r in again.report) == 190
+    assert all(n == 21 for n in server.state.writes.values())
 
 
 def test_circuit_breaker_stops_a_run_against_a_dead_server(run_cli: RunCli, tmp_path: Path) -> None:
