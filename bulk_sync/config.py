@@ -22,12 +22,13 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UsageError
 
+_M = TypeVar("_M", bound=BaseModel)
 DEFAULT_NAME = "bulk_sync.toml"
 ENV = "BULK_SYNC_CONFIG"
 
@@ -79,12 +80,7 @@ def load_profile(path: Path | None, name: str | None) -> dict[str, Any]:
                 f"--profile {name!r} given, but there is no config file (--config or ./{DEFAULT_NAME})"
             )
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+    data = _read(path)
     unknown = set(data) - {"profiles", "watch"}
     if unknown:
         raise UsageError(
@@ -99,15 +95,28 @@ def load_profile(path: Path | None, name: str | None) -> dict[str, Any]:
         name = "default"
     if name not in profiles:
         raise UsageError(f"{path}: no profile {name!r}; it has: {', '.join(sorted(profiles)) or 'none'}")
+    return _validate(Profile, profiles[name], f"{path} [profiles.{name}]").model_dump(exclude_none=True)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        profile = Profile.model_validate(profiles[name])
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _validate(model: type[_M], data: Any, where: str) -> _M:
+    """``model`` from ``data``, or a UsageError naming every bad key (``unknown key`` for typos)."""
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
             for e in exc.errors(include_url=False)
         )
-        raise UsageError(f"{path} [profiles.{name}]: {problems}") from exc
-    return profile.model_dump(exclude_none=True)
+        raise UsageError(f"{where}: {problems}") from exc
 
 
 class WatchSection(BaseModel):
@@ -123,17 +132,4 @@ def load_watch(path: Path | None) -> WatchSection:
     """The ``[watch]`` table of the config file (empty when there is none)."""
     if path is None:
         return WatchSection()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return WatchSection.model_validate(data.get("watch", {}))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise UsageError(f"{path} [watch]: {problems}") from exc
+    return _validate(WatchSection, _read(path).get("watch", {}), f"{path} [watch]")

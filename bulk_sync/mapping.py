@@ -526,20 +526,7 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     frame = chunk.frame
     n = len(chunk)
     plan = bound.plan
-    cols: list[list[Any]] = []
-    for f in bound.spec.fields:
-        if f.column is not None:
-            header = bound.columns[f.column]
-            cells = frame[header].tolist()
-        elif f.spec.template is not None:
-            header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
-            cells = _template_cells(f.spec.template, bound.columns, frame)
-        else:
-            cols.append([f.spec.value] * n)
-            continue
-        dts = f.spec.datetime
-        zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-        cols.append(_convert_column(f, cells, header, zones))
+    cols = [_field_values(f, bound, frame) for f in bound.spec.fields]
     error_cols = [c for c in cols if any(type(v) is RowError for v in c)]
     leaf_cols = [[_OMIT if type(v) is RowError else v for v in c] if c in error_cols else c for c in cols]
     rows = plan.build_all(leaf_cols, n)
@@ -577,11 +564,8 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return out
 
 
-def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
-    """Only the externalId of each row (None when it has none, or a skip rule drops the row):
-    the cheap pre-pass that finds repeated ids before anything is sent."""
-    frame = chunk.frame
-    f = next(f for f in bound.spec.fields if f.target == "externalId")
+def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> list[Any]:
+    """One field's converted value for every row: from its column, its template, or its constant."""
     if f.column is not None:
         header = bound.columns[f.column]
         cells = frame[header].tolist()
@@ -589,8 +573,18 @@ def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
         header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
         cells = _template_cells(f.spec.template, bound.columns, frame)
     else:
-        return [None] * len(frame)
-    values = _convert_column(f, cells, header)
+        return [f.spec.value] * len(frame)
+    dts = f.spec.datetime
+    zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
+    return _convert_column(f, cells, header, zones)
+
+
+def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
+    """Only the externalId of each row (None when it has none, or a skip rule drops the row):
+    the cheap pre-pass that finds repeated ids before anything is sent."""
+    frame = chunk.frame
+    f = next(f for f in bound.spec.fields if f.target == "externalId")
+    values = _field_values(f, bound, frame)
     skips = _skips(bound, frame) if bound.spec.skip else [None] * len(frame)
     return [v if isinstance(v, str) and skip is None else None for v, skip in zip(values, skips, strict=True)]
 

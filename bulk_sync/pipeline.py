@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import logging
 import queue
@@ -67,6 +68,7 @@ class Plan:
     spec: MappingSpec
     jobs: tuple[tuple[Source, BoundMapping], ...]
     only_rows: dict[tuple[str, str | None], frozenset[int]] | None = None  # `retry`: these rows only
+    superseded: dict[tuple[str, str | None, int], str] | None = None  # see find_superseded
 
     @property
     def warnings(self) -> list[str]:
@@ -462,7 +464,7 @@ class _Producer:
                 if store.empty():  # a first run: nothing can be unchanged
                     store.close()
                     store = None
-            later = _superseded(plan) if not plan.spec.group_by and limit is None else {}
+            later = plan.superseded or {}
             rows: list[_Row] = []
             for seq, rec in enumerate(_records(plan, limit)):
                 if later and (rec.file, rec.sheet, rec.row_number) in later:
@@ -531,6 +533,15 @@ class _Skipped(MappedRecord):
     def __init__(self, file: str, sheet: str | None, row_number: int, rule: str, reason: str) -> None:
         super().__init__(file, sheet, row_number, None, {})
         self.rule, self.reason = rule, reason
+
+
+def find_superseded(plan: Plan) -> Plan:
+    """The plan with the rows whose externalId appears again later in the run (the last row of an
+    id wins). Part of preparing: a file that breaks in this pass stops the run before anything is
+    sent (SourceError). Not with `group_by`, where the rows of an id are merged instead."""
+    if plan.spec.group_by:
+        return plan
+    return dataclasses.replace(plan, superseded=_superseded(plan))
 
 
 def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:

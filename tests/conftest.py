@@ -8,8 +8,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
@@ -79,3 +82,25 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(proc.returncode, proc.stdout, proc.stderr, rows)
 
     return run
+
+
+SCHEMA = Path(__file__).parent / "schema" / "siro-openapi.yaml"
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_nullable(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
+    return {"anyOf": [{"type": "null"}, out]} if node.get("nullable") else out
+
+
+@pytest.fixture(scope="session")
+def validator() -> Draft202012Validator:
+    """SIRO's engagement body as JSON Schema, converted here from tests/schema/ (independently of
+    the sandbox's own conversion)."""
+    components = _nullable(yaml.safe_load(SCHEMA.read_text())["components"])
+    return Draft202012Validator(
+        {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
+    )

@@ -12,41 +12,26 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, ROOT
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, ROOT, SCHEMA
 from jsonschema import Draft202012Validator
 
 from bulk_sync import mapping, payload
 from bulk_sync.pipeline import prepare
 
 GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
-SCHEMA = Path(__file__).parent / "schema" / "siro-openapi.yaml"
 
 
-def _nullable(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_nullable(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
-    return {"anyOf": [{"type": "null"}, out]} if node.get("nullable") else out
-
-
-@pytest.fixture(scope="module")
-def validator() -> Draft202012Validator:
-    components = _nullable(yaml.safe_load(SCHEMA.read_text())["components"])
-    return Draft202012Validator(
-        {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
-    )
-
-
-def outcomes(path: Path) -> list[dict[str, Any]]:
-    plan = prepare([path], EXAMPLE_MAPPING)
-    out = []
+def outcomes(path: Path, mapping_path: Path = EXAMPLE_MAPPING) -> list[dict[str, Any]]:
+    """Every row of ``path`` through the loader, the mapping and the payload models, as data:
+    valid (with its payload), invalid (with its errors) or skipped (with why)."""
+    plan = prepare([path], mapping_path)
+    out: list[dict[str, Any]] = []
     for src, bound in plan.jobs:
         for chunk in src.chunks():
-            for rec in mapping.apply(bound, chunk):
+            for rec in mapping.apply(bound, chunk) if len(chunk) else []:
+                if rec.skip:
+                    out.append({"row": rec.row_number, "status": "skipped", "why": rec.skip})
+                    continue
                 built = payload.build(rec)
                 if isinstance(built, list):
                     out.append(
@@ -58,6 +43,7 @@ def outcomes(path: Path) -> list[dict[str, Any]]:
                     )
                 else:
                     out.append({"row": rec.row_number, "status": "valid", "payload": built.body})
+            out += [{"row": n, "status": "skipped", "why": why} for n, why in chunk.skipped]
     return out
 
 

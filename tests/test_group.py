@@ -118,3 +118,18 @@ def test_without_grouping_the_last_row_of_an_id_wins(
         "C": "five",
     }
     assert server.state.writes == {"A": 1, "B": 1, "C": 1}  # earlier rows of an id are never sent
+
+
+def test_a_file_that_breaks_in_the_id_pass_sends_nothing(
+    sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The id pass reads every file before anything is sent: a row the CSV parser cannot take
+    (more than 10 cells past the header) stops the run with exit 2, nothing sent."""
+    rows = ["Id,Subject"] + [f"R-{i},ok" for i in range(50)] + ["R-50," + ",".join("x" * 20)]
+    (data := tmp_path / "broken.csv").write_text("\n".join(rows) + "\n")
+    (m := tmp_path / "m.yaml").write_text("version: 1\nfields:\n  externalId: Id\n  subject: Subject\n")
+    server = sandbox()
+    res = run_cli("run", data, "-m", m, "--base-url", server.base_url)
+    assert res.code == 2, res.stderr
+    assert "broken.csv" in res.stderr and "Traceback" not in res.stderr
+    assert server.state.requests == 0

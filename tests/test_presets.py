@@ -11,13 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import ROOT
 from jsonschema import Draft202012Validator
-from test_golden_payloads import SCHEMA, _nullable
-
-from bulk_sync import mapping, payload
-from bulk_sync.pipeline import prepare
+from test_golden_payloads import outcomes as golden_outcomes
 
 PRESETS = [
     "salesforce_events_report",
@@ -30,43 +26,19 @@ GOLDEN = Path(__file__).parent / "golden" / "presets"
 
 
 def outcomes(name: str) -> list[dict[str, Any]]:
-    plan = prepare([ROOT / "example_data" / "presets" / f"{name}.csv"], ROOT / "mappings" / f"{name}.yaml")
-    out: list[dict[str, Any]] = []
-    for src, bound in plan.jobs:
-        for chunk in src.chunks():
-            for rec in mapping.apply(bound, chunk) if len(chunk) else []:
-                if rec.skip:
-                    out.append({"row": rec.row_number, "status": "skipped", "why": rec.skip})
-                    continue
-                built = payload.build(rec)
-                if isinstance(built, list):
-                    out.append(
-                        {
-                            "row": rec.row_number,
-                            "status": "invalid",
-                            "errors": [[e.slug, e.column] for e in built],
-                        }
-                    )
-                else:
-                    out.append({"row": rec.row_number, "status": "valid", "payload": built.body})
-            out += [{"row": n, "status": "skipped", "why": why} for n, why in chunk.skipped]
-    return out
+    return golden_outcomes(
+        ROOT / "example_data" / "presets" / f"{name}.csv", ROOT / "mappings" / f"{name}.yaml"
+    )
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_preset_matches_golden(name: str) -> None:
+def test_preset_matches_golden(name: str, validator: Draft202012Validator) -> None:
     got = outcomes(name)
     golden = GOLDEN / f"{name}.jsonl"
     if os.environ.get("BULK_SYNC_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text("".join(json.dumps(o, sort_keys=True, ensure_ascii=False) + "\n" for o in got))
     assert got == [json.loads(line) for line in golden.read_text().splitlines()]
-    validator = Draft202012Validator(
-        {
-            "$ref": "#/components/schemas/EngagementSyncInput",
-            "components": _nullable(yaml.safe_load(SCHEMA.read_text())["components"]),
-        }
-    )
     for o in got:
         if o["status"] == "valid":
             validator.validate(o["payload"])

@@ -34,6 +34,12 @@ def valid_csv(path: Path, rows: int | None = None, prefix: str = "") -> Path:
     return path
 
 
+def dropped_earlier(path: Path) -> Path:
+    """A file that was dropped a minute ago: already settled, so the watcher takes it at once."""
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    return path
+
+
 def watch_argv(inbox: Path, *extra: str | Path) -> list[str]:
     return cli_argv("watch", inbox, "--settle", "1", "--poll", "0.2", *extra)
 
@@ -79,9 +85,8 @@ def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path
         f'[[watch.routes]]\nmatch = "hubspot/*.csv"\nmapping = "{EXAMPLE_MAPPING}"\n'
         f'[[watch.routes]]\nmatch = "*.csv"\nmapping = "{EXAMPLE_MAPPING}"\n'
     )
-    old = time.time() - 60  # dropped a minute ago: settled already
     for p in inbox.rglob("*"):
-        os.utime(p, (old, old))
+        dropped_earlier(p)
     proc = subprocess.run(
         [*watch_argv(inbox, "--once", "--base-url", server.base_url, "--config", config)],
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
@@ -137,8 +142,7 @@ def test_sigterm_finishes_the_current_file_first(sandbox: Sandbox, tmp_path: Pat
     server = sandbox(Faults(latency=0.3))
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    valid_csv(inbox / "a.csv", rows=300)
-    os.utime(inbox / "a.csv", (time.time() - 60, time.time() - 60))
+    dropped_earlier(valid_csv(inbox / "a.csv", rows=300))
     watcher = start_watch(
         inbox,
         tmp_path,
@@ -172,8 +176,7 @@ def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox
     server = sandbox(Faults(latency=0.2))
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    valid_csv(inbox / "big.csv", rows=600)
-    os.utime(inbox / "big.csv", (time.time() - 60, time.time() - 60))
+    dropped_earlier(valid_csv(inbox / "big.csv", rows=600))
     cfg = _slow_config(tmp_path)
     watcher = start_watch(
         inbox, tmp_path, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--config", cfg
@@ -213,8 +216,7 @@ def test_names_never_collide_and_links_out_are_refused(sandbox: Sandbox, tmp_pat
     inbox.mkdir()
     outside = valid_csv(tmp_path / "secret.csv")
     for round_ in range(2):  # the same name dropped twice, in the same second if the machine is fast
-        valid_csv(inbox / "daily.csv", prefix=f"R{round_}")
-        os.utime(inbox / "daily.csv", (time.time() - 60, time.time() - 60))
+        dropped_earlier(valid_csv(inbox / "daily.csv", prefix=f"R{round_}"))
         if round_ == 0:
             (inbox / "link.csv").symlink_to(outside)
         proc = subprocess.run(
