@@ -36,7 +36,7 @@ from .errors import (
 from .notify import post_summary
 from .payload import Payload
 from .pipeline import Plan, find_superseded, prepare, prepare_retry, run, state_lock
-from .report import GOOD, STATUSES, CsvReport, RowResult, Summary, XlsxReport, summary_dict
+from .report import GOOD, STATUSES, CsvReport, ResultBlock, RowResult, Summary, XlsxReport, summary_dict
 from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
 from .state import default_state_path
 
@@ -571,7 +571,18 @@ def _execute(
     listed = [0]
     with report:
 
-        def emit(result: RowResult) -> None:
+        def emit(result: RowResult | ResultBlock) -> None:
+            if isinstance(result, ResultBlock):  # rows that need no attention (valid, unchanged)
+                report.write_block(result)
+                for r in result.noted() if listing else ():
+                    listed[0] += 1
+                    if listed[0] <= LIST_LIMIT:
+                        note(_problem_line(r))
+                if xlsx is not None:
+                    for r in result:
+                        xlsx.write(r)
+                bar(result)
+                return
             report.write(result)
             if listing and result.error_type and result.status != "synced":
                 listed[0] += 1
@@ -603,7 +614,7 @@ def _problem_line(r: RowResult) -> str:
 
 def _progress(
     args: argparse.Namespace, total: int | None = None
-) -> tuple[Callable[[RowResult | None], None], Callable[[str], None]]:
+) -> tuple[Callable[[RowResult | ResultBlock | None], None], Callable[[str], None]]:
     """A tqdm bar on the terminal: rows done (read and sent: a row counts when it is decided),
     rows/s, and an ETA from the estimated row count; nothing when output is not a terminal.
     Also returns how to print a line to stderr without breaking the bar."""
@@ -614,12 +625,15 @@ def _progress(
     bar = tqdm(total=total, unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
     bad = 0
 
-    def update(result: RowResult | None) -> None:
+    def update(result: RowResult | ResultBlock | None) -> None:
         nonlocal bad
         if result is None:
             bar.close()
             return
-        if result.status not in {"synced", "valid"}:
+        if isinstance(result, ResultBlock):
+            bar.update(len(result))  # blocks hold rows that are fine (valid, unchanged)
+            return
+        if result.status not in GOOD:
             bad += 1
             bar.set_postfix(not_synced=bad, refresh=False)
         bar.update(1)

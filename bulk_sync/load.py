@@ -133,8 +133,14 @@ class Source:
         lines = sample.count(b"\n") or 1
         return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, columns: Sequence[str] | None = None) -> Iterator[Chunk]:
+        """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
+        without building the other cells; footers are not looked for, and a row counts as blank
+        when these cells are): for a quick pass over one or two columns."""
         try:
+            if self.kind == "csv" and columns is not None:
+                yield from _csv_chunks(self, list(dict.fromkeys(columns)))
+                return
             if self.kind == "csv":
                 raw: Iterable[Chunk] = _csv_chunks(self)
             elif self.stream:
@@ -435,15 +441,16 @@ def _sample_rows(sample: str, delimiter: str) -> list[list[str]]:
     return rows
 
 
-def _csv_chunks(src: Source) -> Iterator[Chunk]:
+def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk]:
     width = len(src.headers)
     spare = [f"\x00extra{i}" for i in range(SPARE_COLUMNS)]
     reader = pd.read_csv(
         src.path,
+        usecols=[src.headers.index(c) for c in columns] if columns else None,
         sep=src.delimiter,
         dtype=str,
         header=None,
-        names=src.headers + spare,
+        names=src.headers if columns else src.headers + spare,
         skiprows=src.skip_lines,
         keep_default_na=False,
         na_filter=False,
@@ -459,6 +466,9 @@ def _csv_chunks(src: Source) -> Iterator[Chunk]:
     with reader:
         for frame in reader:
             numbers = [int(i) + first for i in frame.index]
+            if columns:
+                yield _chunk(src, frame, numbers)
+                continue
             extra = frame[spare]
             problems: dict[int, str] = {}
             filled: list[bool] = (extra.to_numpy(dtype=object) != "").any(axis=1).tolist()

@@ -26,7 +26,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +56,7 @@ class TargetKind:
     required: bool = False
     choices: tuple[str, ...] = ()
     local_time: bool = False  # startTimeLocalized: wall-clock time without zone
+    pattern: str | None = None  # a regex the text must match (the spec's date-time fields)
 
 
 # --------------------------------------------------------------------------- the YAML schema
@@ -434,6 +435,7 @@ class BoundMapping:
     spec: MappingSpec
     columns: dict[str, str]  # spec column -> header in the file
     plan: _Plan
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # for later stages
 
 
 def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
@@ -521,51 +523,129 @@ class MappedRecord:
         return out
 
 
-def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
-    """Map every row of ``chunk``, a column at a time. Bad cells become RowErrors; never raises."""
-    frame = chunk.frame
-    n = len(chunk)
-    plan = bound.plan
-    cols = [_field_values(f, bound, frame) for f in bound.spec.fields]
-    error_cols = [c for c in cols if any(type(v) is RowError for v in c)]
-    leaf_cols = [[_OMIT if type(v) is RowError else v for v in c] if c in error_cols else c for c in cols]
-    rows = plan.build_all(leaf_cols, n)
-    if bound.spec.fills:
-        for values in rows:
-            _fill(values, bound.spec.fills)
-    skips = _skips(bound, frame) if bound.spec.skip else None
-    keys = (
-        list(zip(*(frame[bound.columns[c]].tolist() for c in bound.spec.group_by), strict=True))
-        if bound.spec.group_by
-        else None
+class MappedChunk:
+    """One chunk after mapping, kept as columns: every field's converted value for every row.
+
+    Nothing is built per row here: :meth:`record` makes one row's :class:`MappedRecord` when a
+    row needs it (to validate it one by one, to send it, to explain its errors); the payload stage
+    checks the rest a column at a time. ``cols[k]`` is field ``k``'s column (``OMIT`` where nothing
+    is sent, bad cells included); ``errors[k]`` is set when that column holds RowErrors.
+    """
+
+    __slots__ = (
+        "bound",
+        "cols",
+        "error_cols",
+        "file",
+        "keys",
+        "n",
+        "problems",
+        "row_numbers",
+        "sheet",
+        "skips",
     )
-    out: list[MappedRecord] = []
-    problems = chunk.problems
-    for i, values in enumerate(rows):
-        errors = [c[i] for c in error_cols if type(c[i]) is RowError]
-        if problems and chunk.row_numbers[i] in problems:
-            errors.insert(0, RowError("extra-cells", problems[chunk.row_numbers[i]]))
+
+    def __init__(self, bound: BoundMapping, chunk: Chunk) -> None:
+        frame = chunk.frame
+        self.bound = bound
+        self.file, self.sheet, self.row_numbers = chunk.file, chunk.sheet, chunk.row_numbers
+        self.n = n = len(chunk)
+        self.problems = chunk.problems
+        self.cols: list[list[Any]] = []
+        self.error_cols: list[list[Any]] = []
+        for f in bound.spec.fields:
+            values, maybe_errors = _field_values(f, bound, frame)
+            if maybe_errors and any(type(v) is RowError for v in values):
+                self.error_cols.append(values)
+                values = [_OMIT if type(v) is RowError else v for v in values]
+            self.cols.append(values)
+        self.skips = _skips(bound, frame) if bound.spec.skip and n else None
+        self.keys = (
+            list(zip(*(frame[bound.columns[c]].tolist() for c in bound.spec.group_by), strict=True))
+            if bound.spec.group_by
+            else None
+        )
+
+    def clean(self, i: int) -> bool:
+        """Row ``i`` has no cell error, no extra cells, and no skip rule took it."""
+        return (
+            not any(type(c[i]) is RowError for c in self.error_cols)
+            and not (self.problems and self.row_numbers[i] in self.problems)
+            and not (self.skips is not None and self.skips[i] is not None)
+        )
+
+    def column(self, target: str) -> list[Any] | None:
+        """The converted column of the field that targets ``target`` (None if none does)."""
+        for k, f in enumerate(self.bound.spec.fields):
+            if f.target == target:
+                return self.cols[k]
+        return None
+
+    def record(self, i: int, values: dict[str, Any] | None = None) -> MappedRecord:
+        """Row ``i`` as a MappedRecord (its nested values built now unless given)."""
+        plan = self.bound.plan
+        if values is None:
+            built = plan.root.build(self.cols, i)
+            values = {} if built is _OMIT else built
+            if self.bound.spec.fills:
+                _fill(values, self.bound.spec.fills)
+        errors = [c[i] for c in self.error_cols if type(c[i]) is RowError]
+        number = self.row_numbers[i]
+        if self.problems and number in self.problems:
+            errors.insert(0, RowError("extra-cells", self.problems[number]))
         ext = values.get("externalId")
         rec = MappedRecord(
-            chunk.file,
-            chunk.sheet,
-            chunk.row_numbers[i],
+            self.file,
+            self.sheet,
+            number,
             ext if isinstance(ext, str) else None,
             values,
             errors,
             plan.targets,
-            (plan, leaf_cols, i),
+            (plan, self.cols, i),
         )
-        if skips is not None and skips[i] is not None:
-            rec.skip = skips[i]
-        if keys is not None:
-            rec.group_cells = keys[i]
-        out.append(rec)
-    return out
+        if self.skips is not None and self.skips[i] is not None:
+            rec.skip = self.skips[i]
+        if self.keys is not None:
+            rec.group_cells = self.keys[i]
+        return rec
+
+    def light_record(self, i: int, external_id: str) -> MappedRecord:
+        """Row ``i`` of a valid payload, to be sent: where it is and its id, no nested values."""
+        plan = self.bound.plan
+        return MappedRecord(
+            self.file,
+            self.sheet,
+            self.row_numbers[i],
+            external_id,
+            {},
+            [],
+            plan.targets,
+            (plan, self.cols, i),
+        )
+
+    def records(self) -> list[MappedRecord]:
+        """Every row as a MappedRecord (the nested values of all rows built in one generated loop)."""
+        rows = self.bound.plan.build_all(self.cols, self.n)
+        if self.bound.spec.fills:
+            for values in rows:
+                _fill(values, self.bound.spec.fills)
+        return [self.record(i, values) for i, values in enumerate(rows)]
 
 
-def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> list[Any]:
-    """One field's converted value for every row: from its column, its template, or its constant."""
+def map_chunk(bound: BoundMapping, chunk: Chunk) -> MappedChunk:
+    """Map every row of ``chunk``, a column at a time. Bad cells become RowErrors; never raises."""
+    return MappedChunk(bound, chunk)
+
+
+def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
+    """Map every row of ``chunk`` into records (see :class:`MappedChunk` for the columnar form)."""
+    return MappedChunk(bound, chunk).records()
+
+
+def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> tuple[list[Any], bool]:
+    """One field's converted value for every row (from its column, its template, or its constant),
+    and whether any of them may be a RowError."""
     if f.column is not None:
         header = bound.columns[f.column]
         cells = frame[header].tolist()
@@ -573,10 +653,10 @@ def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> list[A
         header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
         cells = _template_cells(f.spec.template, bound.columns, frame)
     else:
-        return [f.spec.value] * len(frame)
+        return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    return _convert_column(f, cells, header, zones)
+    return _convert_column(f, cells, header, zones, bound.cache.setdefault(f"datetimes {f.target}", {}))
 
 
 def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
@@ -584,9 +664,20 @@ def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
     the cheap pre-pass that finds repeated ids before anything is sent."""
     frame = chunk.frame
     f = next(f for f in bound.spec.fields if f.target == "externalId")
-    values = _field_values(f, bound, frame)
+    values, _ = _field_values(f, bound, frame)
     skips = _skips(bound, frame) if bound.spec.skip else [None] * len(frame)
     return [v if isinstance(v, str) and skip is None else None for v, skip in zip(values, skips, strict=True)]
+
+
+def id_columns(bound: BoundMapping) -> list[str]:
+    """The file's headers that :func:`external_ids` reads."""
+    f = next(f for f in bound.spec.fields if f.target == "externalId")
+    cols = [f.column] if f.column is not None else list(f.spec.template_columns)
+    dts = f.spec.datetime
+    if dts is not None and dts.timezone_column:
+        cols.append(dts.timezone_column)
+    cols += [r.column for r in bound.spec.skip]
+    return [bound.columns[c] for c in dict.fromkeys(c for c in cols if c is not None)]
 
 
 def _template_cells(template: str, columns: dict[str, str], frame: pd.DataFrame) -> list[str]:
@@ -769,14 +860,22 @@ def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
 
 
 _OMIT = object()
+OMIT = _OMIT  # a field with nothing to send for a row (its cell was blank, or bad)
 
 
-def _convert_column(f: Field_, cells: list[str], header: str, zones: list[str] | None = None) -> list[Any]:
-    """Convert one column: vectorised for datetimes, memoised per distinct value for the rest."""
+def _convert_column(
+    f: Field_,
+    cells: list[str],
+    header: str,
+    zones: list[str] | None = None,
+    seen: dict[str, Any] | None = None,
+) -> tuple[list[Any], bool]:
+    """Convert one column: vectorised for datetimes, memoised per distinct value for the rest.
+    Also says whether any value may be a RowError (False is a promise; True is a maybe)."""
     spec = f.spec
     plain_text = spec.extract is None and not spec.lower and spec.split is None
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
-        return _datetime_column(f, cells, header)
+        return _datetime_column(f, cells, header, seen), True
     if (
         spec.map is None
         and f.kind.kind == "string"
@@ -786,7 +885,7 @@ def _convert_column(f: Field_, cells: list[str], header: str, zones: list[str] |
         and spec.blank == "omit"
         and spec.datetime is None
     ):
-        return [t if (t := c.strip()) else _OMIT for c in cells]
+        return [t if (t := c.strip()) else _OMIT for c in cells], False
     memo: dict[Any, Any] = {}
     out = []
     if zones is not None:
@@ -795,16 +894,39 @@ def _convert_column(f: Field_, cells: list[str], header: str, zones: list[str] |
             if v is memo:
                 v = memo[(c, z)] = _convert(f, c, header, z)
             out.append(v)
+    else:
+        get = memo.get
+        for c in cells:
+            v = get(c, memo)
+            if v is memo:
+                v = memo[c] = _convert(f, c, header)
+            out.append(v)
+    return out, any(type(v) is RowError for v in memo.values())
+
+
+_MEMO_LIMIT = 250_000  # distinct date-time texts remembered per field (then the memo starts over)
+
+
+def _datetime_column(
+    f: Field_, cells: list[str], header: str, memo: dict[str, Any] | None = None
+) -> list[Any]:
+    """Convert a column of date-times; texts seen before (in this chunk, or an earlier one through
+    ``memo``) are not parsed again: exports repeat times a lot (meetings start on the hour).
+    """
+    if memo is None:
+        memo = {}
+    miss = object()
+    out = [memo.get(c, miss) for c in cells]
+    todo = list(dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is miss))
+    if not todo:
         return out
-    for c in cells:
-        v = memo.get(c, memo)
-        if v is memo:
-            v = memo[c] = _convert(f, c, header)
-        out.append(v)
-    return out
+    if len(memo) + len(todo) > _MEMO_LIMIT:
+        memo.clear()
+    memo.update(zip(todo, _parse_datetimes(f, todo, header), strict=True))
+    return [memo[c] if v is miss else v for c, v in zip(cells, out, strict=True)]
 
 
-def _datetime_column(f: Field_, cells: list[str], header: str) -> list[Any]:
+def _parse_datetimes(f: Field_, cells: list[str], header: str) -> list[Any]:
     """Parse a column of local date-times with pandas; any cell it cannot do goes the scalar way.
 
     The scalar :func:`_datetime` is the reference: it handles offsets, ISO variants and gives the

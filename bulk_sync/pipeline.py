@@ -29,6 +29,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from .report import (
     SUPERSEDED,
     UNCHANGED,
     VALID,
+    ResultBlock,
     RowResult,
     Summary,
     read_report,
@@ -57,7 +59,7 @@ from .settings import RunSettings
 from .state import StateLock, StateStore, payload_hash, target_of
 from .upload import Outcome, Transport, Uploader
 
-Emit = Callable[[RowResult], None]
+Emit = Callable[[RowResult | ResultBlock], None]
 log = logging.getLogger(__name__)
 
 
@@ -179,27 +181,31 @@ class _Ordered:
         self._emit = emit
         self._summary = summary
         self._next = 0
-        self._pending: dict[int, RowResult | list[RowResult]] = {}
+        self._pending: dict[int, RowResult | list[RowResult] | ResultBlock] = {}
         self._drained = asyncio.Event()
 
-    def put(self, seq: int, result: RowResult | list[RowResult]) -> None:
+    def put(self, seq: int, result: RowResult | list[RowResult] | ResultBlock) -> None:
+        """The result of sequence number ``seq`` (a block covers ``len(block)`` numbers from it)."""
         self._pending[seq] = result
         while self._next in self._pending:
-            r = self._pending.pop(self._next)
-            for one in r if isinstance(r, list) else (r,):
-                self._summary.add(one)
-                self._emit(one)
-            self._next += 1
+            self._next += self._send(self._pending.pop(self._next))
         if len(self._pending) < 1000:
             self._drained.set()
+
+    def _send(self, r: RowResult | list[RowResult] | ResultBlock) -> int:
+        if isinstance(r, ResultBlock):
+            self._summary.add_block(r)
+            self._emit(r)
+            return len(r)
+        for one in r if isinstance(r, list) else (r,):
+            self._summary.add(one)
+            self._emit(one)
+        return 1
 
     def flush_all(self) -> None:
         """Emit whatever is left, in order, even across gaps (after a hard stop)."""
         for seq in sorted(self._pending):
-            r = self._pending.pop(seq)
-            for one in r if isinstance(r, list) else (r,):
-                self._summary.add(one)
-                self._emit(one)
+            self._send(self._pending.pop(seq))
 
     async def backpressure(self, limit: int = 10_000) -> None:
         """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
@@ -388,12 +394,16 @@ async def _read_all(
     stays free to answer responses while a chunk is parsed: a loop blocked for the few hundred
     milliseconds a chunk takes would stall every connection at once.
     """
-    producer = _Producer(plan, settings, stop)
+    producer = _Producer(plan, settings, stop, per_row=on_payload is not None)
     try:
         while (rows := await producer.next_rows()) is not None:
-            for seq, rec, built, digest, unchanged in rows:
+            for row in rows:
                 if stop.hard:
                     return  # a second signal: write what we have, now
+                if isinstance(row, _Block):
+                    ordered.put(row.seq, row.block)
+                    continue
+                seq, rec, built, digest, unchanged = row
                 if isinstance(rec, _Skipped):
                     ordered.put(seq, _result(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
                 elif rec.skip is not None and rec.skip.startswith("\x00"):  # a later row has this id
@@ -405,9 +415,7 @@ async def _read_all(
                 elif isinstance(built, list):
                     ordered.put(seq, _invalid(rec, built))
                 elif unchanged:
-                    ordered.put(
-                        seq, _result(rec, UNCHANGED, message="same payload as the last sync; not sent")
-                    )
+                    ordered.put(seq, _result(rec, UNCHANGED, message=_UNCHANGED_NOTE))
                 elif dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
@@ -427,29 +435,47 @@ async def _read_all(
 _Row = tuple[int, MappedRecord, "Payload | list[RowError] | None", bytes, bool]
 
 
-def _mark_unchanged(rows: list[_Row], store: StateStore | None) -> list[_Row]:
+def _mark_unchanged(rows: list[_Row], store: StateStore | None) -> list[_Entry]:
     """Flag the rows whose payload is exactly what SIRO acknowledged last time (one query a slice)."""
     if store is None:
-        return rows
+        return list(rows)
     known = store.hashes([r[2].external_id for r in rows if isinstance(r[2], Payload)])
     if not known:
-        return rows
+        return list(rows)
     return [
         (seq, rec, built, digest, isinstance(built, Payload) and known.get(built.external_id) == digest)
         for seq, rec, built, digest, _ in rows
     ]
 
 
+@dataclass(slots=True)
+class _Block:
+    """Final results for a run of consecutive rows (valid in a dry run, unchanged since last sync)."""
+
+    seq: int
+    block: ResultBlock
+
+
+_Entry = _Row | _Block
+
+
 class _Producer:
-    """Reads, maps and builds payloads in a thread; hands them over in slices through a bounded queue."""
+    """Reads, maps and builds payloads in a thread; hands them over a chunk at a time through a
+    bounded queue.
 
-    SLICE = 256
+    Rows whose payload the chunk check (:class:`~bulk_sync.payload.CheckedChunk`) finds valid are
+    handled as columns: a dry run reports them as one block; a run encodes them, and the ones the
+    state file already has become one block of ``unchanged``. Every other row (an error, a skip, a
+    superseded row, one to send) is a record of its own. With ``group_by`` (or ``--show``) every
+    row is a record.
+    """
 
-    def __init__(self, plan: Plan, settings: RunSettings, stop: _Stop) -> None:
-        self._queue: queue.Queue[list[_Row] | BaseException | None] = queue.Queue(maxsize=16)
+    def __init__(self, plan: Plan, settings: RunSettings, stop: _Stop, per_row: bool = False) -> None:
+        self._queue: queue.Queue[list[_Entry] | BaseException | None] = queue.Queue(maxsize=16)
         self._closed = threading.Event()
         self._stop = stop
         self._settings = settings
+        self._per_row = per_row or bool(plan.spec.group_by)
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
         )
@@ -464,27 +490,10 @@ class _Producer:
                 if store.empty():  # a first run: nothing can be unchanged
                     store.close()
                     store = None
-            later = plan.superseded or {}
-            rows: list[_Row] = []
-            for seq, rec in enumerate(_records(plan, limit)):
-                if later and (rec.file, rec.sheet, rec.row_number) in later:
-                    rec.skip = (
-                        f"\x00{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
-                        f"{rec.external_id!r} and comes later: that row is sent, this one is not"
-                    )
-                # once the run is stopping, rows are only accounted for (not_sent), not built
-                built = (
-                    None
-                    if self._stop or rec.skip is not None or isinstance(rec, _Skipped)
-                    else payload.build(rec)
-                )
-                digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
-                rows.append((seq, rec, built, digest, False))
-                if len(rows) >= self.SLICE:
-                    if not self._put(_mark_unchanged(rows, store)):
-                        return
-                    rows = []
-            self._put(_mark_unchanged(rows, store))
+            if self._per_row:
+                self._one_by_one(plan, limit, store)
+            else:
+                self._by_chunk(plan, limit, store)
             self._put(None)
         except BaseException as exc:  # handed to the event loop, which raises it there
             self._put(exc)
@@ -492,7 +501,123 @@ class _Producer:
             if store is not None:
                 store.close()
 
-    def _put(self, item: list[_Row] | BaseException | None) -> bool:
+    def _one_by_one(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
+        later = plan.superseded or {}
+        rows: list[_Row] = []
+        for seq, rec in enumerate(_records(plan, limit)):
+            rows.append(self._row(seq, rec, later, partial(payload.build, rec)))
+            if len(rows) >= 256:
+                if not self._put(_mark_unchanged(rows, store)):
+                    return
+                rows = []
+        self._put(_mark_unchanged(rows, store))
+
+    def _row(
+        self,
+        seq: int,
+        rec: MappedRecord,
+        later: dict[tuple[str, str | None, int], str],
+        build: Callable[[], Payload | list[RowError]],
+    ) -> _Row:
+        if later and (rec.file, rec.sheet, rec.row_number) in later:
+            rec.skip = (
+                f"\x00{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
+                f"{rec.external_id!r} and comes later: that row is sent, this one is not"
+            )
+        # once the run is stopping, rows are only accounted for (not_sent), not built
+        built = None if self._stop or rec.skip is not None or isinstance(rec, _Skipped) else build()
+        digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
+        return (seq, rec, built, digest, False)
+
+    def _by_chunk(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
+        later = plan.superseded or {}
+        later_rows: dict[tuple[str, str | None], set[int]] = {}
+        for file, sheet, row in later:
+            later_rows.setdefault((file, sheet), set()).add(row)
+        seq = 0
+        for src, bound in plan.jobs:
+            where = (str(src.path), src.sheet)
+            only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
+            superseded = later_rows.get(where, set())
+            for chunk in src.chunks():
+                warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
+                mc = mapping.map_chunk(bound, chunk)
+                cc = payload.check_chunk(mc)
+                out: list[_Entry] = []
+                fast: list[int] = []  # a run of valid rows with consecutive sequence numbers
+                first = 0
+                numbers, ok = mc.row_numbers, cc.ok
+                for i in range(mc.n):
+                    number = numbers[i]
+                    if only is not None and number not in only:
+                        continue
+                    if limit is not None and seq >= limit:
+                        break
+                    if ok[i] and number not in superseded and not self._stop:
+                        if not fast:
+                            first = seq
+                        fast.append(i)
+                    else:
+                        if fast:
+                            out += self._fast(mc, cc, fast, first, store, warnings)
+                            fast = []
+                        out.append(self._row(seq, mc.record(i), later, partial(cc.result, i)))
+                    seq += 1
+                if fast:
+                    out += self._fast(mc, cc, fast, first, store, warnings)
+                for number, why in chunk.skipped:  # a report footer
+                    if (only is None or number in only) and (limit is None or seq < limit):
+                        out.append(
+                            self._row(
+                                seq, _Skipped(chunk.file, chunk.sheet, number, "footer", why), later, list
+                            )
+                        )
+                        seq += 1
+                if not self._put(out):
+                    return
+
+    def _fast(
+        self,
+        mc: mapping.MappedChunk,
+        cc: payload.CheckedChunk,
+        rows: list[int],
+        first: int,
+        store: StateStore | None,
+        warnings: dict[tuple[int, Any], tuple[str | None, str | None]],
+    ) -> list[_Entry]:
+        """Entries for valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..."""
+        ids_col = mc.column("externalId")
+        assert ids_col is not None
+        ids = [ids_col[i] for i in rows]
+        numbers = [mc.row_numbers[i] for i in rows]
+        if self._settings.dry_run:
+            kinds, notes = _warnings(mc, cc, rows, warnings)
+            return [_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes))]
+        built = [cc.payload(i) for i in rows]
+        digests = [payload_hash(b.raw) for b in built]
+        known = store.hashes(ids) if store is not None else {}
+        out: list[_Entry] = []
+        same: list[int] = []  # positions in `rows` of a run of unchanged rows
+
+        def close_run() -> None:
+            if same:
+                block = ResultBlock(
+                    mc.file, mc.sheet, UNCHANGED, [numbers[k] for k in same], [ids[k] for k in same],
+                    None, [_UNCHANGED_NOTE] * len(same),
+                )  # fmt: skip
+                out.append(_Block(first + same[0], block))
+                same.clear()
+
+        for k, i in enumerate(rows):
+            if known and known.get(ids[k]) == digests[k]:
+                same.append(k)
+                continue
+            close_run()
+            out.append((first + k, mc.light_record(i, ids[k]), built[k], digests[k], False))
+        close_run()
+        return out
+
+    def _put(self, item: list[_Entry] | BaseException | None) -> bool:
         while not self._closed.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -501,13 +626,13 @@ class _Producer:
                 continue
         return False
 
-    def _get(self) -> list[_Row] | BaseException | bool | None:
+    def _get(self) -> list[_Entry] | BaseException | bool | None:
         try:
             return self._queue.get(timeout=0.1)
         except queue.Empty:
             return False  # nothing yet; ask again (keeps the executor thread from blocking forever)
 
-    async def next_rows(self) -> list[_Row] | None:
+    async def next_rows(self) -> list[_Entry] | None:
         loop = asyncio.get_running_loop()
         while True:
             item: object
@@ -557,7 +682,7 @@ def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
     for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
-        for chunk in src.chunks():
+        for chunk in src.chunks(columns=mapping.id_columns(bound)):
             for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True):
                 if ext is None or (only is not None and number not in only):
                     continue
@@ -614,6 +739,31 @@ def _rows(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
                     return
                 n += 1
                 yield rec
+
+
+_UNCHANGED_NOTE = "same payload as the last sync; not sent"
+
+
+def _warnings(
+    mc: mapping.MappedChunk,
+    cc: payload.CheckedChunk,
+    rows: list[int],
+    memo: dict[tuple[int, Any], tuple[str | None, str | None]],
+) -> tuple[list[str | None] | None, list[str | None] | None]:
+    """The matching warning of each valid row: it depends only on the row's shape and activityType,
+    so it is worked out once per pair."""
+    kinds = mc.column("engagementType.activityType")
+    out = []
+    for i in rows:
+        key = (cc.shape[i], kinds[i] if kinds is not None else None)
+        w = memo.get(key)
+        if w is None:
+            found = matching_warning(mc.record(i).values)
+            w = memo[key] = (found.get("error_type"), found.get("message"))
+        out.append(w)
+    if not any(k for k, _ in out):
+        return None, None
+    return [k for k, _ in out], [m for _, m in out]
 
 
 MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
@@ -46,6 +47,42 @@ class RowResult:
 COLUMNS = [f.name for f in fields(RowResult)]
 
 
+class ResultBlock:
+    """The results of consecutive rows of one file that share a status (a dry run's valid rows, a
+    rerun's unchanged ones), kept as columns: far cheaper than a RowResult per row. Iterating
+    gives the RowResults. ``error_types``/``messages`` are per row (None: no note), or None."""
+
+    __slots__ = ("error_types", "external_ids", "messages", "row_numbers", "sheet", "source_file", "status")
+
+    def __init__(
+        self,
+        source_file: str,
+        sheet: str | None,
+        status: str,
+        row_numbers: list[int],
+        external_ids: list[str | None],
+        error_types: list[str | None] | None = None,
+        messages: list[str | None] | None = None,
+    ) -> None:
+        self.source_file, self.sheet, self.status = source_file, sheet, status
+        self.row_numbers, self.external_ids = row_numbers, external_ids
+        self.error_types, self.messages = error_types, messages
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+    def __iter__(self) -> Iterator[RowResult]:
+        kinds = self.error_types or [None] * len(self)
+        notes = self.messages or [None] * len(self)
+        for row, ext, kind, note in zip(self.row_numbers, self.external_ids, kinds, notes, strict=True):
+            yield RowResult(self.source_file, self.sheet, row, ext, self.status, kind, None, note)
+
+    def noted(self) -> Iterator[RowResult]:
+        """Only the rows that carry a note (a warning)."""
+        if self.error_types is not None:
+            yield from (r for r in self if r.error_type)
+
+
 @dataclass
 class Summary:
     """Counts and timings of one run; the CLI prints it and decides the exit code from it."""
@@ -63,6 +100,11 @@ class Summary:
         self.counts[result.status] += 1
         if result.error_type:
             self.error_types[result.error_type] += 1
+
+    def add_block(self, block: ResultBlock) -> None:
+        self.counts[block.status] += len(block)
+        if block.error_types is not None:
+            self.error_types.update(k for k in block.error_types if k)
 
     @property
     def rows(self) -> int:
@@ -101,6 +143,20 @@ class CsvReport:
         self._writer.writerow(
             ["" if (v := getattr(result, c)) is None else neutralise(str(v)) for c in COLUMNS]
         )
+        now = time.monotonic()
+        if now - self._last_flush > 1.0:
+            self._fh.flush()
+            self._last_flush = now
+
+    def write_block(self, block: ResultBlock) -> None:
+        file, sheet = neutralise(block.source_file), neutralise(block.sheet or "")
+        kinds = block.error_types or [None] * len(block)
+        notes = block.messages or [None] * len(block)
+        self._writer.writerows(
+            [file, sheet, row, "" if ext is None else neutralise(ext), block.status, kind or "", "",
+             "" if note is None else neutralise(note), "", 0, ""]
+            for row, ext, kind, note in zip(block.row_numbers, block.external_ids, kinds, notes, strict=True)
+        )  # fmt: skip
         now = time.monotonic()
         if now - self._last_flush > 1.0:
             self._fh.flush()

@@ -62,7 +62,7 @@ ALLOWED = {
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
-    "numpy": {"load", "mapping", "pipeline"},  # pipeline: the id digests of the `superseded` pass
+    "numpy": {"load", "mapping", "payload", "pipeline"},  # payload: row shapes; pipeline: id digests
     "openpyxl": {"load"},
     "python_calamine": {"load"},
     "charset_normalizer": {"load"},

@@ -120,16 +120,19 @@ def test_without_grouping_the_last_row_of_an_id_wins(
     assert server.state.writes == {"A": 1, "B": 1, "C": 1}  # earlier rows of an id are never sent
 
 
-def test_a_file_that_breaks_in_the_id_pass_sends_nothing(
+def test_a_file_that_breaks_part_way_stops_with_exit_3(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    """The id pass reads every file before anything is sent: a row the CSV parser cannot take
-    (more than 10 cells past the header) stops the run with exit 2, nothing sent."""
-    rows = ["Id,Subject"] + [f"R-{i},ok" for i in range(50)] + ["R-50," + ",".join("x" * 20)]
+    """The id pass reads only the id column (fast), so a row the CSV parser cannot take (more than
+    10 cells past the header) is met by the main pass: the rows before it are sent and reported,
+    the run stops with exit 3 and says where; a rerun after the fix is safe."""
+    rows = ["Id,Subject"] + [f"R-{i},ok" for i in range(6000)] + ["R-X," + ",".join("x" * 20)]
     (data := tmp_path / "broken.csv").write_text("\n".join(rows) + "\n")
     (m := tmp_path / "m.yaml").write_text("version: 1\nfields:\n  externalId: Id\n  subject: Subject\n")
     server = sandbox()
-    res = run_cli("run", data, "-m", m, "--base-url", server.base_url)
-    assert res.code == 2, res.stderr
-    assert "broken.csv" in res.stderr and "Traceback" not in res.stderr
-    assert server.state.requests == 0
+    res = run_cli("run", data, "-m", m, "--base-url", server.base_url, "--rate-per-min", "0")
+    assert res.code == 3, res.stderr
+    assert "broken.csv" in res.stderr and "part-way" in res.stderr and "Traceback" not in res.stderr
+    assert 0 < len(res.report) < 6000  # the chunks before the bad line
+    assert {r["status"] for r in res.report} <= {"synced", "not_sent"}  # not_sent: queued at the stop
+    assert set(server.state.records) >= {r["external_id"] for r in res.report if r["status"] == "synced"}

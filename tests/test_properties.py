@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pandas as pd
 from conftest import EXAMPLE_MAPPING
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_sync import payload
+from bulk_sync.errors import RowError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import (
     _OMIT,
@@ -20,6 +22,7 @@ from bulk_sync.mapping import (
     apply,
     bind,
     load_mapping,
+    map_chunk,
     parse_mapping,
 )
 from bulk_sync.sandbox import load_validators
@@ -102,9 +105,10 @@ dt_cell = st.one_of(
 @given(st.lists(dt_cell, min_size=1, max_size=30))
 def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in DT_FIELDS[1:]:
-        fast = _convert_column(f, cells, "T")
+        fast, maybe_errors = _convert_column(f, cells, "T")
         slow = [_convert(f, c, "T") for c in cells]
         assert fast == slow
+        assert maybe_errors or not any(isinstance(v, RowError) for v in slow)
 
 
 @settings(max_examples=100, deadline=None)
@@ -166,3 +170,68 @@ def test_any_cells_through_every_transform_give_a_payload_or_row_errors(rows: li
             assert built and all(e.slug and e.message for e in built)
         else:
             assert not list(ENGAGEMENT_SCHEMA.iter_errors(json.loads(built.raw)))
+
+
+# --- the chunk check (one pydantic validation per row shape) agrees with validating every row ---
+
+ODD = parse_mapping(
+    """\
+version: 1
+fields:
+  externalId: {column: Id}
+  subject: {column: S, map: {five: 5, six: "6"}}
+  direction: {column: D, blank: "null"}
+  deletedAt: {column: Del}
+  engagementType.name: {column: S}
+  engagementType.activityType: {column: T}
+  engagementUsers[0].externalId: U
+  engagementUsers[1].externalId: U2
+  engagementUsers[1].email: {column: S, lower: true}
+  contact.externalId: {column: C}
+  contact.name: {column: S}
+  contact.account.addresses[0].zip: Z
+  contact.account.mergedFromExternalIds[]: {column: U, split: ","}
+  opportunity.externalId: {value: O-1}
+  opportunity.copyEngagementRelationships: {column: B}
+""",
+    payload.target_catalog(),
+)
+ODD_BOUND = bind(ODD, ODD.columns, "o.csv")
+o_cell = st.one_of(
+    cell,
+    st.sampled_from(
+        ["five", "six", "INBOUND", "2026-06-13T10:00:00Z", "yes", "0", "x,y,x", "MEETING", "Call"]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([(BOUND, cell), (T_BOUND, t_cell), (ODD_BOUND, o_cell)]).flatmap(
+        lambda bc: st.tuples(
+            st.just(bc[0]),
+            st.lists(st.fixed_dictionaries({c: bc[1] for c in bc[0].spec.columns}), min_size=1, max_size=12),
+        )
+    )
+)
+def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[dict[str, str]]]) -> None:
+    bound, rows = case
+    frame = pd.DataFrame(rows, columns=bound.spec.columns, dtype=str)
+    mc = map_chunk(bound, Chunk("c.csv", None, list(range(2, 2 + len(rows))), frame))
+    checked = payload.check_chunk(mc)
+    for i, rec in enumerate(mc.records()):
+        if rec.skip is not None:
+            assert not checked.ok[i]
+            continue
+        one = payload.build(rec)
+        both = checked.result(i)
+        assert checked.ok[i] <= isinstance(one, payload.Payload)  # "ok" is never wrong
+        if isinstance(one, payload.Payload):
+            assert isinstance(both, payload.Payload)
+            assert both.raw == one.raw and both.external_id == one.external_id
+            if checked.ok[i]:
+                assert checked.payload(i).raw == one.raw  # encoded from the columns, byte for byte
+        else:
+            assert [(e.slug, e.message, e.column) for e in both] == [
+                (e.slug, e.message, e.column) for e in one
+            ]

@@ -1,0 +1,176 @@
+"""Dry-run benchmark (issue 3): `bulk-sync validate` on a Salesforce-shaped export.
+
+    python tests/benchmarks/bench_validate.py [--rows 100000 1000000] [--repeat 3]
+
+Generates a CSV of N rows x 30 columns shaped like the Salesforce Events preset: 4 date-time
+columns in a US locale with a time zone, 3 enum maps (Type, Direction, Stage), 2 numbers
+("$12,345.67" and "40%"), a nested account with a billing address, one engagement user, and
+3 unmapped columns. About 1 row in 500 is bad (an unmapped Stage, an empty ID), so the report and
+the error file have something in them. Each run is the real CLI in a child process, report
+written; prints the median rows/s and the peak RSS (the child's ru_maxrss) per size, and the
+ratio of the largest size's rows/s to the smallest's (growth check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HEADER = [
+    "Activity ID", "Subject", "Type", "Direction", "Start", "End", "Created Date", "Last Modified Date",
+    "Assigned", "Assigned ID", "Assigned Email", "Share %", "Company / Account", "Account ID",
+    "Billing Street", "Billing City", "Billing State/Province", "Billing Zip/Postal Code", "Billing Country",
+    "Contact", "Contact ID", "Contact Phone", "Opportunity", "Opportunity ID", "Amount", "Stage",
+    "Description", "Location", "Priority", "Status",
+]  # fmt: skip
+
+MAPPING = """\
+version: 1
+fields:
+  externalId: {column: Activity ID, required: true}
+  subject: Subject
+  content: Description
+  direction: {column: Direction, map: {Inbound: INBOUND, Outbound: OUTBOUND, In: INBOUND, Out: OUTBOUND}}
+  startTime: {column: Start, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/Chicago}}
+  endTime: {column: End, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/Chicago}}
+  remoteCreatedAt: {column: Created Date, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/Chicago}}
+  remoteUpdatedAt: {column: Last Modified Date, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/Chicago}}
+  engagementType.name: Type
+  engagementType.activityType:
+    column: Type
+    map: {Meeting: MEETING, Call: CALL, Email: EMAIL, Other: EVENT, Site Visit: APPOINTMENT}
+  engagementUsers[0].externalId: Assigned ID
+  engagementUsers[0].name: Assigned
+  engagementUsers[0].email: {column: Assigned Email, lower: true}
+  engagementUsers[0].shareOfSale: Share %
+  account.externalId: Account ID
+  account.name: Company / Account
+  account.addresses[0].street: Billing Street
+  account.addresses[0].city: Billing City
+  account.addresses[0].state: Billing State/Province
+  account.addresses[0].zip: Billing Zip/Postal Code
+  account.addresses[0].country: Billing Country
+  contact.externalId: Contact ID
+  contact.name: Contact
+  contact.phoneNumbers[]: Contact Phone
+  opportunity.externalId: Opportunity ID
+  opportunity.name: Opportunity
+  opportunity.amount: Amount
+  opportunity.disposition:
+    column: Stage
+    map: {Closed Won: WON, Closed Lost: LOST, Prospecting: OPEN, Qualification: OPEN,
+          Needs Analysis: OPEN, Proposal/Price Quote: OPEN, Negotiation/Review: OPEN}
+"""
+
+TYPES = ["Meeting", "Call", "Email", "Other", "Site Visit"]
+STAGES = ["Closed Won", "Closed Lost", "Prospecting", "Qualification", "Needs Analysis",
+          "Proposal/Price Quote", "Negotiation/Review", ""]  # fmt: skip
+CITIES = [("Austin", "TX", "78701"), ("Denver", "CO", "80202"), ("Chicago", "IL", "60601"),
+          ("Boston", "MA", "02108"), ("Seattle", "WA", "98101")]  # fmt: skip
+USERS = [(f"Rep {k}", f"0055f00000{k:05d}AAK", f"Rep.{k}@Example.com") for k in range(40)]
+
+
+def _us(t: dt.datetime) -> str:
+    return f"{t.month}/{t.day}/{t.year} {(t.hour % 12) or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
+def make_csv(path: Path, rows: int, seed: int = 7) -> Path:
+    rng = random.Random(seed)
+    base = dt.datetime(2026, 3, 1, 8, 0)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)  # Salesforce quotes every cell
+        w.writerow(HEADER)
+        for i in range(rows):
+            start = base + dt.timedelta(minutes=15 * rng.randrange(30_000))
+            if start.hour < 6:  # keep clear of the DST gap: this benchmark is about speed
+                start += dt.timedelta(hours=6)
+            end = start + dt.timedelta(minutes=15 * rng.randrange(1, 9))
+            city, state, zip_ = CITIES[i % len(CITIES)]
+            user = USERS[rng.randrange(len(USERS))]
+            acct = rng.randrange(50_000)
+            stage = STAGES[rng.randrange(len(STAGES))]
+            bad = i % 500 == 499
+            w.writerow([
+                "" if bad and i % 1000 == 999 else f"00U5f{i:013d}",
+                f"Visit {i} - {acct}", TYPES[i % len(TYPES)], "Outbound" if i % 3 else "Inbound",
+                _us(start), _us(end), _us(start - dt.timedelta(days=3)), _us(start - dt.timedelta(days=1)),
+                user[0], user[1], user[2], f"{rng.randrange(0, 101)}%",
+                f"Account {acct}", f"0015f{acct:013d}", f"{rng.randrange(1, 9999)} Main St", city, state, zip_,
+                "United States", f"Contact {acct}", f"0035f{acct:013d}", f"+1 512 555 {i % 10000:04d}",
+                f"Deal {acct}" if stage else "", f"0065f{acct:013d}" if stage else "",
+                f"${rng.randrange(100, 99_999)},{rng.randrange(1000):03d}.{rng.randrange(100):02d}" if stage else "",
+                "Closed Sideways" if bad and i % 1000 == 499 else stage,
+                "Notes: " + "lorem ipsum " * rng.randrange(0, 6), "Customer site", "Normal", "Completed",
+            ])  # fmt: skip
+    return path
+
+
+CHILD = """
+import resource, sys, runpy
+sys.argv = ["bulk-sync", "validate", *{argv!r}]
+code = 0
+try:
+    runpy.run_module("bulk_sync", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
+"""
+
+
+def run_validate(data: Path, mapping: Path, report: Path) -> tuple[float, float, str]:
+    argv = [str(data), "--mapping", str(mapping), "--report", str(report), "--quiet"]
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True, cwd=ROOT
+    )
+    el = time.perf_counter() - t
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
+    if not line:
+        raise SystemExit(proc.stderr[-3000:])
+    return el, float(line[0].split()[1]), line[0].split()[-1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        mapping = tmp / "salesforce.yaml"
+        mapping.write_text(MAPPING)
+        rates = {}
+        for n in a.rows:
+            data = make_csv(tmp / f"events-{n}.csv", n)
+            run_validate(data, mapping, tmp / "warm.csv")  # file cache, imports
+            times, rss = [], []
+            for _ in range(a.repeat):
+                el, mb, code = run_validate(data, mapping, tmp / "report.csv")
+                assert code == "1", f"exit {code}: the generated bad rows should make it 1"
+                times.append(el)
+                rss.append(mb)
+            with (tmp / "report.csv").open(newline="") as fh:
+                statuses = [r["status"] for r in csv.DictReader(fh)]
+            assert len(statuses) == n, (len(statuses), n)
+            med = statistics.median(times)
+            rates[n] = n / med
+            print(f"{n:>9,} rows x 30 columns ({data.stat().st_size / 1e6:.0f} MB): median {med:.2f} s -> "
+                  f"{n / med:,.0f} rows/s, peak RSS {max(rss):.0f} MB; {statuses.count('invalid')} invalid; "
+                  "runs: " + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
+        if len(rates) > 1:
+            lo, hi = min(rates), max(rates)
+            print(f"rows/s at {hi:,} rows / rows/s at {lo:,} rows: {rates[hi] / rates[lo]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
