@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from . import __version__, logs
 from .config import config_path, load_profile, load_watch
-from .errorfile import Failures, write_error_files
+from .errorfile import Failures, Kept, write_error_files
 from .errors import (
     EXIT_ABORTED,
     EXIT_CONFIG,
@@ -416,9 +416,10 @@ def _run(args: argparse.Namespace) -> int:
     report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
     args.report_path = report_path
     failures: Failures = {}
+    kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
     try:
         with state_lock(settings, getattr(args, "wait_lock", 0.0)):
-            summary = _execute(args, plan, settings, report_path, failures)
+            summary = _execute(args, plan, settings, report_path, failures, kept)
     finally:
         if server is not None:
             server.stop()
@@ -427,7 +428,7 @@ def _run(args: argparse.Namespace) -> int:
         written.append(report_path.with_suffix(".xlsx"))
     if failures:
         try:
-            written += write_error_files([src for src, _ in plan.jobs], failures, report_path)
+            written += write_error_files([src for src, _ in plan.jobs], failures, report_path, kept)
         except (BulkSyncError, OSError) as exc:  # the run's outcome stands; say why the file is missing
             _err(f"warning: could not write the error file: {exc}")
     _print_summary(args, summary, written, dry)
@@ -549,7 +550,12 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
 
 
 def _execute(
-    args: argparse.Namespace, plan: Plan, settings: RunSettings, report_path: Path, failures: Failures
+    args: argparse.Namespace,
+    plan: Plan,
+    settings: RunSettings,
+    report_path: Path,
+    failures: Failures,
+    kept: Kept,
 ) -> Summary:
     show = getattr(args, "show", 0)
     shown: list[Payload] = []
@@ -595,7 +601,7 @@ def _execute(
             bar(result)
 
         try:
-            summary = run(plan, settings, emit, on_payload=on_payload if show else None)
+            summary = run(plan, settings, emit, on_payload=on_payload if show else None, kept=kept)
             return summary
         finally:
             bar(None)

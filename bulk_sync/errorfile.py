@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .load import Source
@@ -31,9 +32,22 @@ ERROR_COLUMNS = [
 PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the extra columns are ignored)"
 
 Failures = dict[tuple[str, str | None], dict[int, RowResult]]
+KEEP_LIMIT = 200_000  # rows whose cells a run remembers for the error file; past that they are re-read
 
 
-def write_error_files(sources: Sequence[Source], failures: Failures, report_path: Path) -> list[Path]:
+@dataclass
+class Kept:
+    """The cells of rows a run reported invalid, remembered as it read them (so that the error file
+    need not read the whole file again). Rows that failed later (at SIRO) are not here."""
+
+    rows: dict[tuple[str, str | None], dict[int, list[str]]] = field(default_factory=dict)
+    count: int = 0
+    complete: bool = True  # False once KEEP_LIMIT was reached
+
+
+def write_error_files(
+    sources: Sequence[Source], failures: Failures, report_path: Path, kept: Kept | None = None
+) -> list[Path]:
     """Write one error file per input file that has rows which did not sync; return their paths."""
     by_file: dict[Path, list[Source]] = {}
     for src in sources:
@@ -44,10 +58,10 @@ def write_error_files(sources: Sequence[Source], failures: Failures, report_path
         stem = report_path.stem + ("-errors" if len(by_file) == 1 else f"-errors-{path.stem}")
         if srcs[0].kind == "csv":
             out = report_path.with_name(stem + ".csv")
-            _write_csv(out, srcs[0], failures[(str(path), None)])
+            _write_csv(out, srcs[0], failures[(str(path), None)], kept)
         else:
             out = report_path.with_name(stem + ".xlsx")
-            _write_xlsx(out, srcs, failures)
+            _write_xlsx(out, srcs, failures, kept)
         written.append(out)
     return written
 
@@ -56,8 +70,16 @@ def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list
     return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(r.message or "")]
 
 
-def _rows(src: Source, wanted: dict[int, RowResult]) -> Iterator[tuple[list[str], RowResult]]:
-    """The wanted rows' cells, re-read from the file (only those rows are turned into lists)."""
+def _rows(
+    src: Source, wanted: dict[int, RowResult], kept: Kept | None
+) -> Iterator[tuple[list[str], RowResult]]:
+    """The wanted rows' cells: remembered by the run when it has them all, else re-read from the
+    file (only those rows are turned into lists)."""
+    have = kept.rows.get((str(src.path), src.sheet), {}) if kept is not None and kept.complete else {}
+    if all(n in have for n in wanted):
+        for n in sorted(wanted):
+            yield have[n], wanted[n]
+        return
     found = 0
     for chunk in src.chunks():
         hits = [(i, wanted[n]) for i, n in enumerate(chunk.row_numbers) if n in wanted]
@@ -71,18 +93,18 @@ def _rows(src: Source, wanted: dict[int, RowResult]) -> Iterator[tuple[list[str]
             return
 
 
-def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult]) -> None:
+def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult], kept: Kept | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, delimiter=src.delimiter)
         for i in range(src.header_row - 1):
             w.writerow([PREAMBLE if i == 0 else ""])
         w.writerow(src.headers + ERROR_COLUMNS)
-        for cells, result in _rows(src, wanted):
+        for cells, result in _rows(src, wanted, kept):
             w.writerow(cells + _error_cells(result))
 
 
-def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures) -> None:
+def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures, kept: Kept | None) -> None:
     import xlsxwriter
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +123,7 @@ def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures) -> None:
             for c, name in enumerate(src.headers + ERROR_COLUMNS):
                 ws.write_string(top, c, name, bold)
             ws.freeze_panes(top + 1, 0)
-            for r, (cells, result) in enumerate(_rows(src, wanted), start=top + 1):
+            for r, (cells, result) in enumerate(_rows(src, wanted, kept), start=top + 1):
                 for c, text in enumerate(cells + _error_cells(result, str)):
                     if text:
                         ws.write_string(r, c, text, quoted if text[0] in "=+-@\t\r" else None)

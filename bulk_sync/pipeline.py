@@ -37,9 +37,10 @@ import numpy as np
 
 from . import mapping, payload
 from .dispatch import Dispatcher, Item
+from .errorfile import KEEP_LIMIT, Kept
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .group import GroupRecord, group_records
-from .load import Source, open_sources
+from .load import Chunk, Source, open_sources
 from .mapping import BoundMapping, MappedRecord, MappingSpec
 from .payload import Payload
 from .report import (
@@ -278,13 +279,15 @@ async def execute(
     handle_signals: bool = True,
     grace_seconds: float = 30.0,
     on_payload: Callable[[Payload], None] | None = None,
+    kept: Kept | None = None,
 ) -> Summary:
-    """Stream every row through the stages; emit one RowResult per row, in input order."""
+    """Stream every row through the stages; emit one RowResult per row, in input order.
+    ``kept``: where to remember the cells of invalid rows (for the error file)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
     ordered = _Ordered(emit, summary)
     stop = _Stop()
     if settings.dry_run:
-        await _read_all(plan, settings, ordered, stop, None, on_payload)
+        await _read_all(plan, settings, ordered, stop, None, on_payload, kept)
         summary.finished = time.monotonic()
         return summary
     loop = asyncio.get_running_loop()
@@ -352,7 +355,7 @@ async def execute(
                 stopping=lambda: bool(stop),
             )
             tasks.extend(dispatcher.workers)
-            reader = loop.create_task(_read_all(plan, settings, ordered, stop, dispatcher))
+            reader = loop.create_task(_read_all(plan, settings, ordered, stop, dispatcher, kept=kept))
             tasks.append(reader)
             try:
                 await reader
@@ -387,6 +390,7 @@ async def _read_all(
     stop: _Stop,
     dispatcher: Dispatcher | None,
     on_payload: Callable[[Payload], None] | None = None,
+    kept: Kept | None = None,
 ) -> None:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results).
 
@@ -394,7 +398,7 @@ async def _read_all(
     stays free to answer responses while a chunk is parsed: a loop blocked for the few hundred
     milliseconds a chunk takes would stall every connection at once.
     """
-    producer = _Producer(plan, settings, stop, per_row=on_payload is not None)
+    producer = _Producer(plan, settings, stop, per_row=on_payload is not None, kept=kept)
     try:
         while (rows := await producer.next_rows()) is not None:
             for row in rows:
@@ -470,7 +474,10 @@ class _Producer:
     row is a record.
     """
 
-    def __init__(self, plan: Plan, settings: RunSettings, stop: _Stop, per_row: bool = False) -> None:
+    def __init__(
+        self, plan: Plan, settings: RunSettings, stop: _Stop, per_row: bool = False, kept: Kept | None = None
+    ) -> None:
+        self._kept = kept
         self._queue: queue.Queue[list[_Entry] | BaseException | None] = queue.Queue(maxsize=16)
         self._closed = threading.Event()
         self._stop = stop
@@ -544,6 +551,7 @@ class _Producer:
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
                 out: list[_Entry] = []
+                bad: list[int] = []  # rows reported invalid: their cells go to the error file
                 fast: list[int] = []  # a run of valid rows with consecutive sequence numbers
                 first = 0
                 numbers, ok = mc.row_numbers, cc.ok
@@ -561,10 +569,15 @@ class _Producer:
                         if fast:
                             out += self._fast(mc, cc, fast, first, store, warnings)
                             fast = []
-                        out.append(self._row(seq, mc.record(i), later, partial(cc.result, i)))
+                        entry = self._row(seq, mc.record(i), later, partial(cc.result, i))
+                        if isinstance(entry[2], list):
+                            bad.append(i)
+                        out.append(entry)
                     seq += 1
                 if fast:
                     out += self._fast(mc, cc, fast, first, store, warnings)
+                if bad and self._kept is not None:
+                    self._keep(src, chunk, bad)
                 for number, why in chunk.skipped:  # a report footer
                     if (only is None or number in only) and (limit is None or seq < limit):
                         out.append(
@@ -575,6 +588,20 @@ class _Producer:
                         seq += 1
                 if not self._put(out):
                     return
+
+    def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
+        """Remember the cells of rows reported invalid, for the error file (up to KEEP_LIMIT rows;
+        past that the error file reads them from the file again)."""
+        kept = self._kept
+        assert kept is not None
+        if kept.count + len(rows) > KEEP_LIMIT:
+            kept.complete = False
+            return
+        cells = chunk.frame.iloc[rows][src.headers].to_numpy(dtype=object).tolist()
+        where = kept.rows.setdefault((str(src.path), src.sheet), {})
+        for i, row in zip(rows, cells, strict=True):
+            where[chunk.row_numbers[i]] = [str(c) for c in row]
+        kept.count += len(rows)
 
     def _fast(
         self,

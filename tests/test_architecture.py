@@ -30,6 +30,7 @@ ALLOWED = {
         "report",
         "state",
         "group",
+        "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
     },
     "sandbox": set(),
     "config": {"errors"},
