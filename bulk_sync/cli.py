@@ -15,7 +15,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -578,26 +578,24 @@ def _execute(
     with report:
 
         def emit(result: RowResult | ResultBlock) -> None:
+            noted: Iterable[RowResult]
+            every: Iterable[RowResult]
             if isinstance(result, ResultBlock):  # rows that need no attention (valid, unchanged)
                 report.write_block(result)
-                for r in result.noted() if listing else ():
+                noted, every = result.noted(), result
+            else:
+                report.write(result)
+                noted = every = (result,)
+                if result.status not in GOOD:
+                    failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
+            for r in noted:
+                if listing and r.error_type and r.status != "synced":
                     listed[0] += 1
-                    if listed[0] <= LIST_LIMIT:
+                    if listed[0] <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
                         note(_problem_line(r))
-                if xlsx is not None:
-                    for r in result:
-                        xlsx.write(r)
-                bar(result)
-                return
-            report.write(result)
-            if listing and result.error_type and result.status != "synced":
-                listed[0] += 1
-                if listed[0] <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
-                    note(_problem_line(result))
             if xlsx is not None:
-                xlsx.write(result)
-            if result.status not in GOOD:
-                failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
+                for r in every:
+                    xlsx.write(r)
             bar(result)
 
         try:

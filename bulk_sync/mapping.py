@@ -566,14 +566,6 @@ class MappedChunk:
             else None
         )
 
-    def clean(self, i: int) -> bool:
-        """Row ``i`` has no cell error, no extra cells, and no skip rule took it."""
-        return (
-            not any(type(c[i]) is RowError for c in self.error_cols)
-            and not (self.problems and self.row_numbers[i] in self.problems)
-            and not (self.skips is not None and self.skips[i] is not None)
-        )
-
     def column(self, target: str) -> list[Any] | None:
         """The converted column of the field that targets ``target`` (None if none does)."""
         for k, f in enumerate(self.bound.spec.fields):

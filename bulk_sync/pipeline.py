@@ -550,6 +550,7 @@ class _Producer:
                 warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
+                known = self._known(mc, cc, store)
                 out: list[_Entry] = []
                 bad: list[int] = []  # rows reported invalid: their cells go to the error file
                 fast: list[int] = []  # a run of valid rows with consecutive sequence numbers
@@ -567,7 +568,7 @@ class _Producer:
                         fast.append(i)
                     else:
                         if fast:
-                            out += self._fast(mc, cc, fast, first, store, warnings)
+                            out += self._fast(mc, cc, fast, first, known, warnings)
                             fast = []
                         entry = self._row(seq, mc.record(i), later, partial(cc.result, i))
                         if isinstance(entry[2], list):
@@ -575,7 +576,7 @@ class _Producer:
                         out.append(entry)
                     seq += 1
                 if fast:
-                    out += self._fast(mc, cc, fast, first, store, warnings)
+                    out += self._fast(mc, cc, fast, first, known, warnings)
                 if bad and self._kept is not None:
                     self._keep(src, chunk, bad)
                 for number, why in chunk.skipped:  # a report footer
@@ -586,8 +587,19 @@ class _Producer:
                             )
                         )
                         seq += 1
-                if not self._put(out):
-                    return
+                if not self._put(out) or (limit is not None and seq >= limit):
+                    return  # closed, or --limit rows read: the rest of the file is not read
+
+    @staticmethod
+    def _known(
+        mc: mapping.MappedChunk, cc: payload.CheckedChunk, store: StateStore | None
+    ) -> dict[str, bytes]:
+        """What the state file holds for the chunk's valid rows (one query a chunk)."""
+        if store is None:
+            return {}
+        ids = mc.column("externalId")
+        assert ids is not None
+        return store.hashes([ids[i] for i, ok in enumerate(cc.ok) if ok])
 
     def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
         """Remember the cells of rows reported invalid, for the error file (up to KEEP_LIMIT rows;
@@ -609,7 +621,7 @@ class _Producer:
         cc: payload.CheckedChunk,
         rows: list[int],
         first: int,
-        store: StateStore | None,
+        known: dict[str, bytes],
         warnings: dict[tuple[int, Any], tuple[str | None, str | None]],
     ) -> list[_Entry]:
         """Entries for valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..."""
@@ -622,7 +634,6 @@ class _Producer:
             return [_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes))]
         built = [cc.payload(i) for i in rows]
         digests = [payload_hash(b.raw) for b in built]
-        known = store.hashes(ids) if store is not None else {}
         out: list[_Entry] = []
         same: list[int] = []  # positions in `rows` of a run of unchanged rows
 

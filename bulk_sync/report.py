@@ -143,10 +143,7 @@ class CsvReport:
         self._writer.writerow(
             ["" if (v := getattr(result, c)) is None else neutralise(str(v)) for c in COLUMNS]
         )
-        now = time.monotonic()
-        if now - self._last_flush > 1.0:
-            self._fh.flush()
-            self._last_flush = now
+        self._flush_now_and_then()
 
     def write_block(self, block: ResultBlock) -> None:
         file, sheet = neutralise(block.source_file), neutralise(block.sheet or "")
@@ -157,6 +154,10 @@ class CsvReport:
              "" if note is None else neutralise(note), "", 0, ""]
             for row, ext, kind, note in zip(block.row_numbers, block.external_ids, kinds, notes, strict=True)
         )  # fmt: skip
+        self._flush_now_and_then()
+
+    def _flush_now_and_then(self) -> None:
+        """At most once a second, so that a report being written can be watched (tail -f)."""
         now = time.monotonic()
         if now - self._last_flush > 1.0:
             self._fh.flush()
