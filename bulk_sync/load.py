@@ -828,9 +828,12 @@ def _chunk(
     """Drop blank rows (every cell empty or whitespace); keep the numbers of the others."""
     frame = frame.reset_index(drop=True)
     if len(frame.columns) and len(frame):
-        blank = [not "".join(r).strip() for r in frame.to_numpy(dtype=object).tolist()]
-        if any(blank):
-            keep = [not b for b in blank]
+        # only a row whose first cell is empty can be blank: look at the others of those rows only
+        maybe = [i for i, c in enumerate(frame.iloc[:, 0].tolist()) if not c.strip()]
+        rows = frame.iloc[maybe].to_numpy(dtype=object).tolist() if maybe else []
+        blank = {i for i, r in zip(maybe, rows, strict=True) if not "".join(r).strip()}
+        if blank:
+            keep = [i not in blank for i in range(len(frame))]
             numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
             frame = frame[keep].reset_index(drop=True)
     return Chunk(str(src.path), src.sheet, numbers, frame, problems or {})

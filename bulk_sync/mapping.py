@@ -661,6 +661,16 @@ def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
     return [v if isinstance(v, str) and skip is None else None for v, skip in zip(values, skips, strict=True)]
 
 
+_ID_KEYS = ("bulk_sync-ids-k1", "bulk_sync-ids-k2")  # two 16-byte SipHash keys: 128 bits an id
+
+
+def id_digests(ids: list[str]) -> Any:
+    """A 128-bit digest per id (two 64-bit keyed SipHashes, a column at a time), as an (n, 2)
+    uint64 array: for finding repeated ids among millions without keeping the ids."""
+    values = np.array(ids, dtype=object)
+    return np.stack([pd.util.hash_array(values, hash_key=k, categorize=False) for k in _ID_KEYS], axis=1)
+
+
 def id_columns(bound: BoundMapping) -> list[str]:
     """The file's headers that :func:`external_ids` reads."""
     f = next(f for f in bound.spec.fields if f.target == "externalId")
@@ -868,16 +878,11 @@ def _convert_column(
     plain_text = spec.extract is None and not spec.lower and spec.split is None
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
         return _datetime_column(f, cells, header, seen), True
-    if (
-        spec.map is None
-        and f.kind.kind == "string"
-        and spec.default is None
-        and not spec.required
-        and plain_text
-        and spec.blank == "omit"
-        and spec.datetime is None
-    ):
-        return [t if (t := c.strip()) else _OMIT for c in cells], False
+    if spec.map is None and f.kind.kind == "string" and plain_text and spec.datetime is None:
+        if spec.default is None and not spec.required and spec.blank == "omit":
+            return [t if (t := c.strip()) else _OMIT for c in cells], False
+        # text as it is; an empty cell takes the scalar way (required, default, blank policy)
+        return [t if (t := c.strip()) else _convert(f, c, header) for c in cells], spec.required
     memo: dict[Any, Any] = {}
     out = []
     if zones is not None:
@@ -1033,8 +1038,21 @@ class _CellError(ValueError):
 _CURRENCY = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|R\$|CHF|kr)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|CHF|kr)$")
 
 
+_PLAIN_NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?")  # 12345.67, 12,345.67, $12,345.67: most money cells
+
+
 def _number(text: str, decimal: str = ".") -> float | int:
     """'12,345.67', '$12,345.67', '1.234,56 €' (decimal ','), '(1,200)', '50%' (-> 0.5)."""
+    if decimal == "." and _PLAIN_NUMBER.fullmatch(text):  # the common shapes, the short way
+        t = text.lstrip("$").replace(",", "")
+        value = float(t)
+        if math.isfinite(value):
+            return int(value) if value.is_integer() and "." not in t else value
+    return _any_number(text, decimal)
+
+
+def _any_number(text: str, decimal: str = ".") -> float | int:
+    """:func:`_number` for every shape it accepts (the reference; a test checks the short way)."""
     t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
     negative = t.startswith("(") and t.endswith(")")
     if negative:

@@ -19,14 +19,12 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import logging
 import queue
 import signal
 import sys
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -710,34 +708,41 @@ def find_superseded(plan: Plan) -> Plan:
 def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
     """Rows whose externalId appears again later in the run -> where the later row is.
 
-    A first pass reads the files once more and converts only the id. Ids are kept as 128-bit
-    digests in numpy arrays (24 bytes a row, not a dict of strings), sorted once at the end: the
-    last row of an id wins.
+    A first pass reads the files once more, only their id columns, and converts only the id. Ids
+    are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
+    strings), sorted once at the end: the last row of an id wins.
     """
-    digests = bytearray()
-    rows, jobs = array("l"), array("l")  # where each id is: compact, not a tuple per row
+    parts: list[Any] = []  # per chunk: (n, 4) int arrays of digest hi, digest lo, row, job
     sources: list[tuple[str, str | None]] = []
     for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
         for chunk in src.chunks(columns=mapping.id_columns(bound)):
-            for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True):
-                if ext is None or (only is not None and number not in only):
-                    continue
-                digests += hashlib.blake2b(ext.encode(), digest_size=16).digest()
-                rows.append(number)
-                jobs.append(j)
+            found = [
+                (number, ext)
+                for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True)
+                if ext is not None and (only is None or number in only)
+            ]
+            if found:
+                part = np.empty((len(found), 4), dtype=np.uint64)
+                part[:, :2] = mapping.id_digests([ext for _, ext in found])
+                part[:, 2] = [number for number, _ in found]
+                part[:, 3] = j
+                parts.append(part)
+    if not parts:
+        return {}
+    table = np.concatenate(parts)
+    del parts
+    keys, rows, jobs = table[:, :2], table[:, 2], table[:, 3]
 
     def places(i: int) -> tuple[str, str | None, int]:
-        return (*sources[jobs[i]], rows[i])
+        return (*sources[int(jobs[i])], int(rows[i]))
 
     if len(rows) < 2:
         return {}
-    keys = np.frombuffer(bytes(digests), dtype=np.dtype([("hi", ">u8"), ("lo", ">u8")]))
-    del digests
-    order = np.lexsort((np.arange(len(keys)), keys["lo"], keys["hi"]))
+    order = np.lexsort((np.arange(len(keys)), keys[:, 1], keys[:, 0]))
     ranked = keys[order]
-    same_as_next = (ranked["hi"][:-1] == ranked["hi"][1:]) & (ranked["lo"][:-1] == ranked["lo"][1:])
+    same_as_next = (ranked[:-1] == ranked[1:]).all(axis=1)
     if not same_as_next.any():
         return {}
     out: dict[tuple[str, str | None, int], str] = {}

@@ -16,9 +16,11 @@ from bulk_sync.errors import RowError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import (
     _OMIT,
+    _any_number,
     _convert,
     _convert_column,
     _fill,
+    _number,
     apply,
     bind,
     load_mapping,
@@ -235,3 +237,19 @@ def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[d
             assert [(e.slug, e.message, e.column) for e in both] == [
                 (e.slug, e.message, e.column) for e in one
             ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet="0123456789$,.-+%() €e", max_size=14)
+    | st.from_regex(r"\$?\d[\d,]{0,12}(\.\d{1,4})?", fullmatch=True)
+)
+def test_the_short_way_for_numbers_equals_the_reference(text: str) -> None:
+    def outcome(fn: Any) -> object:
+        try:
+            v = fn(text)
+            return (type(v), v)
+        except ValueError as exc:
+            return str(exc)
+
+    assert outcome(_number) == outcome(_any_number)
