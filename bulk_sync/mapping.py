@@ -648,7 +648,7 @@ def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> tuple[
         return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    return _convert_column(f, cells, header, zones, bound.cache.setdefault(f"datetimes {f.target}", {}))
+    return _convert_column(f, cells, header, zones, bound.cache.setdefault(f"datetimes {f.target}", _Seen()))
 
 
 def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
@@ -870,57 +870,58 @@ def _convert_column(
     cells: list[str],
     header: str,
     zones: list[str] | None = None,
-    seen: dict[str, Any] | None = None,
+    seen: _Seen | None = None,
 ) -> tuple[list[Any], bool]:
     """Convert one column: vectorised for datetimes, memoised per distinct value for the rest.
     Also says whether any value may be a RowError (False is a promise; True is a maybe)."""
     spec = f.spec
     plain_text = spec.extract is None and not spec.lower and spec.split is None
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
-        return _datetime_column(f, cells, header, seen), True
+        return _datetime_column(f, cells, header, seen if seen is not None else _Seen())
     if spec.map is None and f.kind.kind == "string" and plain_text and spec.datetime is None:
         if spec.default is None and not spec.required and spec.blank == "omit":
             return [t if (t := c.strip()) else _OMIT for c in cells], False
         # text as it is; an empty cell takes the scalar way (required, default, blank policy)
         return [t if (t := c.strip()) else _convert(f, c, header) for c in cells], spec.required
-    memo: dict[Any, Any] = {}
-    out = []
+    # the rest: each distinct cell (with its zone) converted once
     if zones is not None:
-        for c, z in zip(cells, zones, strict=True):
-            v = memo.get((c, z), memo)
-            if v is memo:
-                v = memo[(c, z)] = _convert(f, c, header, z)
-            out.append(v)
+        keys: list[Any] = list(zip(cells, zones, strict=True))
+        done = {k: _convert(f, k[0], header, k[1]) for k in dict.fromkeys(keys)}
     else:
-        get = memo.get
-        for c in cells:
-            v = get(c, memo)
-            if v is memo:
-                v = memo[c] = _convert(f, c, header)
-            out.append(v)
-    return out, any(type(v) is RowError for v in memo.values())
+        keys = cells
+        done = {c: _convert(f, c, header) for c in dict.fromkeys(cells)}
+    return list(map(done.__getitem__, keys)), any(type(v) is RowError for v in done.values())
 
 
-_MEMO_LIMIT = 250_000  # distinct date-time texts remembered per field (then the memo starts over)
+class _Seen:
+    """The date-time texts of one field converted so far (across chunks, bounded), and which of them
+    were errors."""
+
+    LIMIT = 250_000  # distinct texts remembered; then it starts over
+
+    __slots__ = ("bad", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.bad: set[str] = set()
 
 
-def _datetime_column(
-    f: Field_, cells: list[str], header: str, memo: dict[str, Any] | None = None
-) -> list[Any]:
-    """Convert a column of date-times; texts seen before (in this chunk, or an earlier one through
-    ``memo``) are not parsed again: exports repeat times a lot (meetings start on the hour).
-    """
-    if memo is None:
-        memo = {}
-    miss = object()
-    out = [memo.get(c, miss) for c in cells]
-    todo = list(dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is miss))
-    if not todo:
-        return out
-    if len(memo) + len(todo) > _MEMO_LIMIT:
-        memo.clear()
-    memo.update(zip(todo, _parse_datetimes(f, todo, header), strict=True))
-    return [memo[c] if v is miss else v for c, v in zip(cells, out, strict=True)]
+def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> tuple[list[Any], bool]:
+    """Convert a column of date-times; texts seen before (in this chunk, or an earlier one) are not
+    parsed again: exports repeat times a lot (meetings start on the hour). Also says whether any
+    value is a RowError."""
+    values = seen.values
+    todo = [c for c in dict.fromkeys(cells) if c not in values]
+    if todo:
+        if len(values) + len(todo) > _Seen.LIMIT:  # start over (with every text of this chunk)
+            values.clear()
+            seen.bad.clear()
+            todo = list(dict.fromkeys(cells))
+        for c, v in zip(todo, _parse_datetimes(f, todo, header), strict=True):
+            values[c] = v
+            if type(v) is RowError:
+                seen.bad.add(c)
+    return list(map(values.__getitem__, cells)), not seen.bad.isdisjoint(cells)
 
 
 def _parse_datetimes(f: Field_, cells: list[str], header: str) -> list[Any]:

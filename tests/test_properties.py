@@ -253,3 +253,20 @@ def test_the_short_way_for_numbers_equals_the_reference(text: str) -> None:
             return str(exc)
 
     assert outcome(_number) == outcome(_any_number)
+
+
+def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
+    """Past its limit the memo is emptied and refilled from the chunk at hand: every cell still
+    converts, the same as without a memo."""
+    from bulk_sync import mapping
+
+    monkeypatch.setattr(mapping._Seen, "LIMIT", 3)
+    f = DT_FIELDS[1]
+    seen = mapping._Seen()
+    first = ["03/08/2026 10:00 AM", "03/09/2026 10:00 AM", "03/08/2026 02:30 AM"]
+    second = ["03/09/2026 10:00 AM", "03/10/2026 10:00 AM", "03/11/2026 10:00 AM", "junk"]
+    for cells in (first, second, first):
+        got, maybe_errors = mapping._convert_column(f, cells, "T", seen=seen)
+        assert got == [_convert(f, c, "T") for c in cells]
+        assert maybe_errors == any(isinstance(v, RowError) for v in got)
+    assert len(seen.values) <= 4
