@@ -917,7 +917,11 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> t
             values.clear()
             seen.bad.clear()
             todo = list(dict.fromkeys(cells))
-        for c, v in zip(todo, _parse_datetimes(f, todo, header), strict=True):
+        # pandas costs a few ms a call whatever the size: a handful of new texts go the scalar way
+        parsed = (
+            _parse_datetimes(f, todo, header) if len(todo) > 64 else [_convert(f, c, header) for c in todo]
+        )
+        for c, v in zip(todo, parsed, strict=True):
             values[c] = v
             if type(v) is RowError:
                 seen.bad.add(c)

@@ -21,6 +21,7 @@ from bulk_sync.mapping import (
     _convert_column,
     _fill,
     _number,
+    _parse_datetimes,
     apply,
     bind,
     load_mapping,
@@ -110,6 +111,7 @@ def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> No
         fast, maybe_errors = _convert_column(f, cells, "T")
         slow = [_convert(f, c, "T") for c in cells]
         assert fast == slow
+        assert _parse_datetimes(f, cells, "T") == slow  # pandas' way (taken for many new texts)
         assert maybe_errors or not any(isinstance(v, RowError) for v in slow)
 
 
