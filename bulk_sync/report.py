@@ -9,6 +9,7 @@ would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -128,6 +129,15 @@ def neutralise(text: str) -> str:
     return "'" + text if text and text[0] in "=+-@\t\r" else text
 
 
+_RISKY = re.compile(r'[",\r\n]')  # a cell with these is quoted (the csv module's QUOTE_MINIMAL)
+_RISKY_START = re.compile(r"(?:^|\x1f)[=+\-@\t\r]")  # cells that start like a formula
+
+
+def _csv_cell(text: str) -> str:
+    text = neutralise(text)
+    return '"' + text.replace('"', '""') + '"' if _RISKY.search(text) else text
+
+
 class CsvReport:
     """Streams RowResults to a CSV file (UTF-8 with BOM so Excel shows non-ASCII text right)."""
 
@@ -146,14 +156,25 @@ class CsvReport:
         self._flush_now_and_then()
 
     def write_block(self, block: ResultBlock) -> None:
-        file, sheet = neutralise(block.source_file), neutralise(block.sheet or "")
+        """The block's lines, formatted as the csv module would write them (a test checks it),
+        without a list per row: most cells of these rows are the same for the whole block."""
+        cell = _csv_cell
+        head = f"{cell(block.source_file)},{cell(block.sheet or '')},"
+        ids = block.external_ids
+        joined = "\x1f".join("" if e is None else e for e in ids)
+        if _RISKY.search(joined) or _RISKY_START.search(joined):  # some need quotes or a guard
+            ids = [None if e is None else cell(e) for e in ids]
+        notes: dict[tuple[str | None, str | None], str] = {}
         kinds = block.error_types or [None] * len(block)
-        notes = block.messages or [None] * len(block)
-        self._writer.writerows(
-            [file, sheet, row, "" if ext is None else neutralise(ext), block.status, kind or "", "",
-             "" if note is None else neutralise(note), "", 0, ""]
-            for row, ext, kind, note in zip(block.row_numbers, block.external_ids, kinds, notes, strict=True)
-        )  # fmt: skip
+        texts = block.messages or [None] * len(block)
+        status = cell(block.status)
+        lines = []
+        for row, ext, kind, text in zip(block.row_numbers, ids, kinds, texts, strict=True):
+            tail = notes.get((kind, text))
+            if tail is None:
+                tail = notes[(kind, text)] = f"{status},{cell(kind or '')},,{cell(text or '')},,0,\r\n"
+            lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
+        self._fh.write("".join(lines))
         self._flush_now_and_then()
 
     def _flush_now_and_then(self) -> None:

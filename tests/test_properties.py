@@ -272,3 +272,39 @@ def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
         assert got == [_convert(f, c, "T") for c in cells]
         assert maybe_errors == any(isinstance(v, RowError) for v in got)
     assert len(seen.values) <= 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=8),
+    st.one_of(st.none(), st.text(max_size=6)),
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.text(max_size=10), st.sampled_from(["=1+1", 'a"b', "x,y", "-3", "\r\n"])),
+            st.one_of(st.none(), st.sampled_from(["matching-warning", "=x"])),
+            st.one_of(st.none(), st.text(max_size=20), st.just("valid, but; no user")),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_block_is_written_as_its_rows_would_be(
+    file: str, sheet: str | None, rows: list[tuple[str | None, str | None, str | None]]
+) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from bulk_sync.report import CsvReport, ResultBlock
+
+    block = ResultBlock(
+        file, sheet, "valid", list(range(2, 2 + len(rows))), [r[0] for r in rows],
+        [r[1] for r in rows], [r[2] for r in rows],
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        as_block, one_by_one = CsvReport(Path(d) / "a.csv"), CsvReport(Path(d) / "b.csv")
+        as_block.write_block(block)
+        for r in block:
+            one_by_one.write(r)
+        as_block.close()
+        one_by_one.close()
+        assert (Path(d) / "a.csv").read_bytes() == (Path(d) / "b.csv").read_bytes()
