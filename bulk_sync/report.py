@@ -150,9 +150,14 @@ class CsvReport:
         self._last_flush = time.monotonic()
 
     def write(self, result: RowResult) -> None:
+        r, n = result, neutralise  # the fields in COLUMNS order; None is written as ""
         self._writer.writerow(
-            ["" if (v := getattr(result, c)) is None else neutralise(str(v)) for c in COLUMNS]
-        )
+            (
+                n(r.source_file), n(r.sheet or ""), r.row_number, n(r.external_id or ""), n(r.status),
+                n(r.error_type or ""), n(r.column or ""), n(r.message or ""),
+                "" if r.http_status is None else r.http_status, r.attempts, n(r.siro_id or ""),
+            )
+        )  # fmt: skip
         self._flush_now_and_then()
 
     def write_block(self, block: ResultBlock) -> None:

@@ -15,6 +15,7 @@ The OS releases the lock when the process dies, however it dies.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import sys
@@ -155,33 +156,45 @@ class StateStore:
         )
 
     def hashes(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The last acknowledged hash of each key that has one."""
+        """The last acknowledged hash of each key that has one.
+
+        One aggregate row per 500 keys, not a row per key: sqlite3 lets go of the GIL at every
+        step, and taking it back while another thread runs Python costs up to the switch interval.
+        """
         out: dict[str, bytes] = {}
         for i in range(0, len(keys), 500):
             part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT key, hash FROM records WHERE target = ? AND key IN ({marks})",
+            (found,) = self._db.execute(
+                "SELECT json_group_object(key, hex(hash)) FROM records "
+                f"WHERE target = ? AND key IN ({marks})",
                 [self.target, *part],
-            )
-            out.update(rows)
+            ).fetchone()
+            out.update((k, bytes.fromhex(h)) for k, h in json.loads(found).items())
         return out
 
     def record(self, acked: Iterable[tuple[str, bytes, str | None]]) -> None:
-        """Store acknowledged records (key, hash, siro id) in one transaction."""
+        """Store acknowledged records (key, hash, siro id) in one transaction.
+
+        Many rows per INSERT (150, under SQLite's oldest limit of 999 parameters), not one
+        statement step per row: see :meth:`hashes` on the GIL.
+        """
         now = time.time()
         rows = [(self.target, key, digest, "synced", now, siro_id) for key, digest, siro_id in acked]
         if not rows:
             return
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO records (target, key, hash, status, synced_at, siro_id) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, key) DO UPDATE SET "
-                "hash = excluded.hash, status = excluded.status, "
-                "synced_at = excluded.synced_at, siro_id = COALESCE(excluded.siro_id, records.siro_id)",
-                rows,
-            )
+            for i in range(0, len(rows), 150):
+                part = rows[i : i + 150]
+                self._db.execute(
+                    "INSERT INTO records (target, key, hash, status, synced_at, siro_id) VALUES "
+                    + ",".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+                    + " ON CONFLICT (target, key) DO UPDATE SET "
+                    "hash = excluded.hash, status = excluded.status, "
+                    "synced_at = excluded.synced_at, siro_id = COALESCE(excluded.siro_id, records.siro_id)",
+                    [v for row in part for v in row],
+                )
 
     def close(self) -> None:
         self._db.close()

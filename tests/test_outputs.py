@@ -287,3 +287,21 @@ def test_the_example_config_is_valid() -> None:
         "salesforce/*.csv",
         "*.xlsx",
     ]
+
+
+def test_a_report_line_holds_every_field_under_its_column(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from bulk_sync.report import CsvReport, RowResult, read_report
+
+    r = RowResult(
+        "f.csv", "S1", 7, "=E1", "rejected", "api-rejected", "Col", "msg, with comma", 409, 2, "siro-1"
+    )
+    with CsvReport(tmp_path / "r.csv") as rep:
+        rep.write(r)
+        rep.write(RowResult("f.csv", None, 8, None, "invalid"))
+    first, second = read_report(tmp_path / "r.csv")
+    assert first == {k: ("'=E1" if k == "external_id" else str(v)) for k, v in asdict(r).items()}
+    assert (
+        second["sheet"] == second["external_id"] == second["http_status"] == "" and second["attempts"] == "0"
+    )
