@@ -148,6 +148,19 @@ class Field_:
     def column(self) -> str | None:
         return self.spec.column
 
+    @property
+    def text_only(self) -> bool:
+        """Every converted value of this field is text (or nothing): no `map`, `split`, null blank,
+        or constant of another type can put anything else there."""
+        spec = self.spec
+        return (
+            spec.map is None
+            and spec.split is None
+            and spec.blank != "null"
+            and (spec.default is None or isinstance(spec.default, str))
+            and ("value" not in spec.model_fields_set or isinstance(spec.value, str))
+        )
+
 
 @dataclass(frozen=True)
 class MappingSpec:

@@ -16,7 +16,9 @@ import re
 import types
 import typing
 from collections.abc import Callable
+from itertools import repeat
 from json.encoder import encode_basestring  # the C one, when present
+from operator import is_not
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -285,7 +287,10 @@ class CheckedChunk:
         fields = mc.bound.spec.fields
         states = np.empty((n, len(fields)), dtype=np.uint8)
         for k, (f, col) in enumerate(zip(fields, mc.cols, strict=True)):
-            states[:, k] = np.frombuffer(bytes(_states(col, f.kind)), dtype=np.uint8)
+            if f.text_only and f.kind.kind == "string" and f.kind.pattern is None:  # text or nothing
+                states[:, k] = np.frombuffer(bytes(map(is_not, col, repeat(OMIT))), dtype=np.uint8) * _GOOD
+            else:
+                states[:, k] = np.frombuffer(bytes(_states(col, f.kind)), dtype=np.uint8)
         unclean = np.zeros(n, dtype=bool)
         for c in mc.error_cols:
             unclean |= np.fromiter((type(v) is RowError for v in c), dtype=bool, count=n)
