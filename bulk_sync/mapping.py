@@ -924,7 +924,12 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> t
     parsed again: exports repeat times a lot (meetings start on the hour). Also says whether any
     value is a RowError."""
     values = seen.values
-    todo = [c for c in dict.fromkeys(cells) if c not in values]
+    out = list(map(values.get, cells))  # one look-up a cell; None: not seen yet (or a null value)
+    if None not in out:
+        return out, bool(seen.bad) and not seen.bad.isdisjoint(cells)
+    todo = [
+        c for c in dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is None) if c not in values
+    ]
     if todo:
         if len(values) + len(todo) > _Seen.LIMIT:  # start over (with every text of this chunk)
             values.clear()
@@ -938,7 +943,7 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> t
             values[c] = v
             if type(v) is RowError:
                 seen.bad.add(c)
-    return list(map(values.__getitem__, cells)), not seen.bad.isdisjoint(cells)
+    return list(map(values.__getitem__, cells)), bool(seen.bad) and not seen.bad.isdisjoint(cells)
 
 
 def _parse_datetimes(f: Field_, cells: list[str], header: str) -> list[Any]:
