@@ -465,7 +465,7 @@ def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk
     first = src.header_row + 1
     with reader:
         for frame in reader:
-            numbers = [int(i) + first for i in frame.index]
+            numbers = (frame.index.to_numpy() + first).tolist()
             if columns:
                 yield _chunk(src, frame, numbers)
                 continue

@@ -670,14 +670,16 @@ def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
     frame = chunk.frame
     f = next(f for f in bound.spec.fields if f.target == "externalId")
     values, _ = _field_values(f, bound, frame)
-    skips = _skips(bound, frame) if bound.spec.skip else [None] * len(frame)
-    return [v if isinstance(v, str) and skip is None else None for v, skip in zip(values, skips, strict=True)]
+    if not bound.spec.skip:
+        return [v if type(v) is str else None for v in values]
+    skips = _skips(bound, frame)
+    return [v if type(v) is str and skip is None else None for v, skip in zip(values, skips, strict=True)]
 
 
 _ID_KEYS = ("bulk_sync-ids-k1", "bulk_sync-ids-k2")  # two 16-byte SipHash keys: 128 bits an id
 
 
-def id_digests(ids: list[str]) -> Any:
+def id_digests(ids: Sequence[str | None]) -> Any:
     """A 128-bit digest per id (two 64-bit keyed SipHashes, a column at a time), as an (n, 2)
     uint64 array: for finding repeated ids among millions without keeping the ids."""
     values = np.array(ids, dtype=object)

@@ -29,12 +29,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import mapping, payload
-from .dispatch import Dispatcher, Item
 from .errorfile import KEEP_LIMIT, Kept
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .group import GroupRecord, group_records
@@ -56,7 +55,10 @@ from .report import (
 )
 from .settings import RunSettings
 from .state import StateLock, StateStore, payload_hash, target_of
-from .upload import Outcome, Transport, Uploader
+
+if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run starts faster)
+    from .dispatch import Dispatcher, Item
+    from .upload import Outcome, Transport
 
 Emit = Callable[[RowResult | ResultBlock], None]
 log = logging.getLogger(__name__)
@@ -336,6 +338,9 @@ async def execute(
             loop.call_soon(flush)
 
     with _signals(on_signal, enabled=handle_signals):
+        from .dispatch import Dispatcher
+        from .upload import Uploader
+
         async with Uploader(settings, transport=transport) as up:
             if preflight:
                 try:
@@ -396,6 +401,9 @@ async def _read_all(
     stays free to answer responses while a chunk is parsed: a loop blocked for the few hundred
     milliseconds a chunk takes would stall every connection at once.
     """
+    if dispatcher is not None:  # a dry run never imports the HTTP stages
+        from .dispatch import Item
+
     producer = _Producer(plan, settings, stop, per_row=on_payload is not None, kept=kept)
     try:
         while (rows := await producer.next_rows()) is not None:
@@ -718,15 +726,18 @@ def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
         for chunk in src.chunks(columns=mapping.id_columns(bound)):
-            found = [
-                (number, ext)
-                for number, ext in zip(chunk.row_numbers, mapping.external_ids(bound, chunk), strict=True)
-                if ext is not None and (only is None or number in only)
-            ]
-            if found:
-                part = np.empty((len(found), 4), dtype=np.uint64)
-                part[:, :2] = mapping.id_digests([ext for _, ext in found])
-                part[:, 2] = [number for number, _ in found]
+            ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
+            if only is not None or None in ids:
+                kept = [
+                    k
+                    for k, (n, e) in enumerate(zip(numbers, ids, strict=True))
+                    if e is not None and (only is None or n in only)
+                ]
+                ids, numbers = [ids[k] for k in kept], [numbers[k] for k in kept]
+            if ids:
+                part = np.empty((len(ids), 4), dtype=np.uint64)
+                part[:, :2] = mapping.id_digests(ids)
+                part[:, 2] = numbers
                 part[:, 3] = j
                 parts.append(part)
     if not parts:

@@ -140,10 +140,52 @@ def run_validate(data: Path, mapping: Path, report: Path) -> tuple[float, float,
     return el, float(line[0].split()[1]), line[0].split()[-1]
 
 
+def stages(data: Path, mapping: Path) -> None:
+    """Each stage of the dry run timed on its own, in this process, one chunk at a time."""
+    sys.path.insert(0, str(ROOT))
+    from bulk_sync import mapping as mapping_stage
+    from bulk_sync import payload, pipeline
+    from bulk_sync.report import CsvReport, ResultBlock
+
+    took = dict.fromkeys(["prepare", "read", "convert", "check", "report", "superseded pass"], 0.0)
+    t = time.perf_counter()
+    plan = pipeline.prepare([data], mapping)
+    took["prepare"] = time.perf_counter() - t
+    src, bound = plan.jobs[0]
+    chunks = src.chunks()
+    with tempfile.TemporaryDirectory() as d, CsvReport(Path(d) / "r.csv") as report:
+        while True:
+            t = time.perf_counter()
+            chunk = next(chunks, None)
+            took["read"] += time.perf_counter() - t
+            if chunk is None:
+                break
+            t = time.perf_counter()
+            mc = mapping_stage.map_chunk(bound, chunk)
+            took["convert"] += time.perf_counter() - t
+            t = time.perf_counter()
+            cc = payload.check_chunk(mc)
+            took["check"] += time.perf_counter() - t
+            t = time.perf_counter()
+            rows = [i for i in range(mc.n) if cc.ok[i]]
+            kinds, notes = pipeline._warnings(mc, cc, rows, {})
+            ids = mc.column("externalId") or []
+            numbers = [mc.row_numbers[i] for i in rows]
+            report.write_block(
+                ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], kinds, notes)
+            )
+            took["report"] += time.perf_counter() - t
+    t = time.perf_counter()
+    pipeline.find_superseded(plan)
+    took["superseded pass"] = time.perf_counter() - t
+    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in took.items()))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--stages", action="store_true", help="also time each stage on its own (largest size)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -167,6 +209,8 @@ def main() -> None:
             print(f"{n:>9,} rows x 30 columns ({data.stat().st_size / 1e6:.0f} MB): median {med:.2f} s -> "
                   f"{n / med:,.0f} rows/s, peak RSS {max(rss):.0f} MB; {statuses.count('invalid')} invalid; "
                   "runs: " + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
+        if a.stages:
+            stages(data, mapping)
         if len(rates) > 1:
             lo, hi = min(rates), max(rates)
             print(f"rows/s at {hi:,} rows / rows/s at {lo:,} rows: {rates[hi] / rates[lo]:.2f}")
