@@ -898,6 +898,9 @@ def _convert_column(
             return [t if (t := c.strip()) else _OMIT for c in cells], False
         # text as it is; an empty cell takes the scalar way (required, default, blank policy)
         return [t if (t := c.strip()) else _convert(f, c, header) for c in cells], spec.required
+    if f.kind.kind == "number" and spec.map is None and plain_text and zones is None:
+        done = {c: _number_cell(f, c, header) for c in dict.fromkeys(cells)}
+        return list(map(done.__getitem__, cells)), any(type(v) is RowError for v in done.values())
     # the rest: each distinct cell (with its zone) converted once
     if zones is not None:
         keys: list[Any] = list(zip(cells, zones, strict=True))
@@ -906,6 +909,17 @@ def _convert_column(
         keys = cells
         done = {c: _convert(f, c, header) for c in dict.fromkeys(cells)}
     return list(map(done.__getitem__, keys)), any(type(v) is RowError for v in done.values())
+
+
+def _number_cell(f: Field_, cell: str, header: str) -> Any:
+    """:func:`_convert` for a plain number field, without its general steps for a filled cell."""
+    text = cell.strip()
+    if text:
+        try:
+            return _number(text, f.spec.decimal)
+        except _CellError:
+            pass
+    return _convert(f, cell, header)  # blank (default, required, blank policy), or the error
 
 
 class _Seen:

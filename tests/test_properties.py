@@ -308,3 +308,28 @@ def test_a_block_is_written_as_its_rows_would_be(
         as_block.close()
         one_by_one.close()
         assert (Path(d) / "a.csv").read_bytes() == (Path(d) / "b.csv").read_bytes()
+
+
+NUM_FIELDS = parse_mapping(
+    """\
+version: 1
+fields:
+  externalId: Id
+  opportunity.amount: {column: A, required: true}
+  engagementUsers[0].shareOfSale: {column: S, decimal: ","}
+  account.latitude: {column: L, default: 1.5}
+""",
+    payload.target_catalog(),
+).fields[1:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="0123456789$,.-+%() €e\\t", max_size=12) | st.just(""), min_size=1, max_size=20)
+)
+def test_number_columns_equal_the_scalar_reference(cells: list[str]) -> None:
+    for f in NUM_FIELDS:
+        got, maybe_errors = _convert_column(f, cells, "N")
+        want = [_convert(f, c, "N") for c in cells]
+        assert got == want and [type(v) for v in got] == [type(v) for v in want]
+        assert maybe_errors == any(isinstance(v, RowError) for v in want)
