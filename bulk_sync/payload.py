@@ -324,15 +324,11 @@ class CheckedChunk:
     def payload(self, i: int) -> Payload:
         """The payload of an ``ok`` row, encoded straight from the columns."""
         if self._frags is None:
-            self._frags = [
-                _fragments(col, f.kind)
-                for f, col in zip(self.mc.bound.spec.fields, self.mc.cols, strict=True)
-            ]
-        ext = self.mc.cols[self._id_column()][i]
-        return Payload(ext, None, _encoder(self.mc)(self._frags, i).encode())
-
-    def _id_column(self) -> int:
-        return next(k for k, f in enumerate(self.mc.bound.spec.fields) if f.target == "externalId")
+            fields = self.mc.bound.spec.fields
+            self._frags = [_fragments(col, f.kind) for f, col in zip(fields, self.mc.cols, strict=True)]
+            self._ids = self.mc.column("externalId") or []
+            self._encode = _encoder(self.mc)
+        return Payload(self._ids[i], None, self._encode(self._frags, i).encode())
 
 
 def check_chunk(mc: MappedChunk) -> CheckedChunk:
