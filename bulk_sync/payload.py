@@ -15,10 +15,10 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable
-from itertools import repeat
+from collections.abc import Callable, Iterable
+from itertools import cycle, repeat
 from json.encoder import encode_basestring  # the C one, when present
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -273,12 +273,13 @@ class CheckedChunk:
     model's order, as pydantic writes them), without building dicts or models.
     """
 
-    __slots__ = ("_encode", "_frags", "_ids", "_slow", "mc", "ok", "shape")
+    __slots__ = ("_frags", "_ids", "_slow", "mc", "ok", "shape")
 
     def __init__(self, mc: MappedChunk) -> None:
         self.mc = mc
         self._slow: dict[int, Payload | list[RowError]] = {}
         self._frags: list[list[str | None]] | None = None
+        self._ids: list[str] | None = None
         n = mc.n
         if n == 0:
             self.ok: list[bool] = []
@@ -323,12 +324,46 @@ class CheckedChunk:
 
     def payload(self, i: int) -> Payload:
         """The payload of an ``ok`` row, encoded straight from the columns."""
+        return Payload(self._ids_col()[i], None, self.bodies([i])[0])
+
+    def bodies(self, rows: list[int]) -> list[bytes]:
+        """The JSON bodies of ``ok`` rows ``rows``, encoded from the columns a shape at a time.
+
+        Rows that fill the same fields share one template (the literal text between values: keys,
+        braces, commas, the "" of empty address parts), so a body is one ``str.join`` of the
+        template's pieces and the row's value fragments.
+        """
         if self._frags is None:
             fields = self.mc.bound.spec.fields
             self._frags = [_fragments(col, f.kind) for f, col in zip(fields, self.mc.cols, strict=True)]
+        frags = self._frags
+        groups: dict[int, list[int]] = {}
+        shape = self.shape
+        for k, i in enumerate(rows):
+            groups.setdefault(shape[i], []).append(k)
+        out: list[bytes] = [b""] * len(rows)
+        for where in groups.values():
+            picked = [rows[k] for k in where]
+            # every row of the chunk (the common case): the columns as they are
+            take = None if len(picked) == len(frags[0]) else itemgetter(*picked)
+            pieces: list[Iterable[Any]] = []
+            for part in _template(self.mc, tuple(f[picked[0]] is not None for f in frags)):
+                if isinstance(part, str):
+                    pieces.append(repeat(part))
+                elif take is None:
+                    pieces.append(frags[part])
+                elif len(picked) == 1:
+                    pieces.append((frags[part][picked[0]],))
+                else:
+                    pieces.append(take(frags[part]))
+            for k, text in zip(where, map("".join, zip(*pieces, strict=False)), strict=False):
+                out[k] = text.encode()
+        return out
+
+    def _ids_col(self) -> list[str]:
+        if self._ids is None:
             self._ids = self.mc.column("externalId") or []
-            self._encode = _encoder(self.mc)
-        return Payload(self._ids[i], None, self._encode(self._frags, i).encode())
+        return self._ids
 
 
 def check_chunk(mc: MappedChunk) -> CheckedChunk:
@@ -407,11 +442,29 @@ def _scalar_json(v: Any) -> str:
     return to_json(v).decode()
 
 
-def _encoder(mc: MappedChunk) -> Callable[[list[list[str | None]], int], str]:
-    enc = mc.bound.cache.get("json_encoder")
-    if enc is None:
-        enc = mc.bound.cache["json_encoder"] = _generate_encoder(mc.bound.plan.root, mc.bound.spec.fills)
-    return enc
+_MARK = re.compile("\x00([0-9]+)\x01")
+
+
+def _template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int]:
+    """The body of a row that fills the fields ``present``, as literal texts and field indices.
+
+    Made once per shape by running the generated row encoder on markers instead of values (it only
+    joins texts, so where a marker lands is where that field's value goes).
+    """
+    cache = mc.bound.cache.setdefault("json_templates", {})
+    found: list[str | int] | None = cache.get(present)
+    if found is None:
+        encode = mc.bound.cache.get("json_encoder")
+        if encode is None:
+            encode = mc.bound.cache["json_encoder"] = _generate_encoder(
+                mc.bound.plan.root, mc.bound.spec.fills
+            )
+        marked = encode([[f"\x00{k}\x01" if p else None] for k, p in enumerate(present)], 0)
+        parts = _MARK.split(marked)  # text, index, text, index, ..., text
+        found = cache[present] = [
+            int(part) if odd else part for odd, part in zip(cycle((False, True)), parts) if odd or part
+        ]
+    return found
 
 
 def _generate_encoder(root: Any, fills: Any) -> Callable[[list[list[str | None]], int], str]:

@@ -239,6 +239,8 @@ def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[d
             assert [(e.slug, e.message, e.column) for e in both] == [
                 (e.slug, e.message, e.column) for e in one
             ]
+    ok_rows = [i for i in range(mc.n) if checked.ok[i]]  # a shape's rows encoded together
+    assert checked.bodies(ok_rows) == [checked.payload(i).raw for i in ok_rows]
 
 
 @settings(max_examples=500, deadline=None)
