@@ -89,6 +89,13 @@ class Chunk:
     def __len__(self) -> int:
         return len(self.row_numbers)
 
+    def take(self, rows: list[int]) -> Chunk:
+        """The rows at positions ``rows`` (ascending), with their problems; no footer."""
+        numbers = [self.row_numbers[i] for i in rows]
+        problems = {n: self.problems[n] for n in numbers if n in self.problems} if self.problems else {}
+        frame = self.frame.iloc[rows].reset_index(drop=True)
+        return Chunk(self.file, self.sheet, numbers, frame, problems)
+
     def rows(self) -> Iterator[SourceRow]:
         headers = list(self.frame.columns)
         for number, values in zip(

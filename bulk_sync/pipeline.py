@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -312,12 +312,12 @@ async def execute(
             halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
 
     store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
-    acked: list[tuple[str, bytes, str | None]] = []
+    acked: list[tuple[str, bytes, str | None, bytes | None]] = []
 
     def done(item: Item, outcome: Outcome) -> None:
-        seq, rec, digest = item.tag
+        seq, rec, digest, source = item.tag
         if outcome.status == "synced" and store is not None:
-            acked.append((item.payload.external_id, digest, outcome.siro_id))
+            acked.append((item.payload.external_id, digest, outcome.siro_id, source))
         ordered.put(seq, _from_outcome(rec, outcome))
 
     flush_scheduled = False
@@ -413,7 +413,7 @@ async def _read_all(
                 if isinstance(row, _Block):
                     ordered.put(row.seq, row.block)
                     continue
-                seq, rec, built, digest, unchanged = row
+                seq, rec, built, digest, source, unchanged = row
                 if isinstance(rec, _Skipped):
                     ordered.put(seq, _result(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
                 elif rec.skip is not None and rec.skip.startswith("\x00"):  # a later row has this id
@@ -432,7 +432,7 @@ async def _read_all(
                     ordered.put(seq, _result(rec, VALID, **matching_warning(rec.values)))
                 else:
                     try:
-                        await dispatcher.submit(Item(built, (seq, rec, digest)))
+                        await dispatcher.submit(Item(built, (seq, rec, digest, source)))
                     except asyncio.CancelledError:
                         ordered.put(seq, _not_sent(rec, stop))
                         raise
@@ -441,8 +441,9 @@ async def _read_all(
         producer.close()
 
 
-# (sequence, record, payload or its errors or None when not built, payload hash, unchanged since last sync)
-_Row = tuple[int, MappedRecord, "Payload | list[RowError] | None", bytes, bool]
+# (sequence, record, payload or its errors or None when not built, payload hash, source row's
+# fingerprint (None: not kept), unchanged since last sync)
+_Row = tuple[int, MappedRecord, "Payload | list[RowError] | None", bytes, bytes | None, bool]
 
 
 def _mark_unchanged(rows: list[_Row], store: StateStore | None) -> list[_Entry]:
@@ -453,9 +454,12 @@ def _mark_unchanged(rows: list[_Row], store: StateStore | None) -> list[_Entry]:
     if not known:
         return list(rows)
     return [
-        (seq, rec, built, digest, isinstance(built, Payload) and known.get(built.external_id) == digest)
-        for seq, rec, built, digest, _ in rows
-    ]
+        (
+            seq, rec, built, digest, source,
+            isinstance(built, Payload) and known.get(built.external_id, (b"",))[0] == digest,
+        )
+        for seq, rec, built, digest, source, _ in rows
+    ]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -467,6 +471,77 @@ class _Block:
 
 
 _Entry = _Row | _Block
+
+
+class _ChunkRun:
+    """The entries of one chunk, in order: runs of valid rows (encoded together), runs of rows
+    known unchanged by their fingerprint (one block each), and rows of their own."""
+
+    def __init__(
+        self,
+        mc: mapping.MappedChunk,
+        cc: payload.CheckedChunk,
+        sources: list[bytes] | None,
+        known: dict[str, tuple[bytes, bytes | None]],
+        encode: Callable[[_ChunkRun, list[int], int], list[_Entry]],
+    ) -> None:
+        self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
+        self.warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
+        self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
+        self.out: list[_Entry] = []
+        self._encode = encode
+        self._valid: list[int] = []  # rows of mc with consecutive sequence numbers from _valid_first
+        self._valid_first = 0
+        self._same: tuple[list[int], list[str | None]] = ([], [])  # row numbers, ids from _same_first
+        self._same_first = 0
+
+    def valid(self, seq: int, k: int) -> None:
+        self._close_same()
+        if not self._valid:
+            self._valid_first = seq
+        self._valid.append(k)
+
+    def unchanged(self, seq: int, number: int, external_id: str | None) -> None:
+        self._close_valid()
+        if not self._same[0]:
+            self._same_first = seq
+        self._same[0].append(number)
+        self._same[1].append(external_id)
+
+    def add(self, entry: _Entry) -> None:
+        self._close_valid()
+        self._close_same()
+        self.out.append(entry)
+
+    def close(self) -> list[_Entry]:
+        self._close_valid()
+        self._close_same()
+        return self.out
+
+    def _close_valid(self) -> None:
+        if self._valid:
+            self.out += self._encode(self, self._valid, self._valid_first)
+            self._valid = []
+
+    def _close_same(self) -> None:
+        if self._same[0]:
+            numbers, ids = self._same
+            self.out.append(
+                _Block(self._same_first, _unchanged_block(self.mc.file, self.mc.sheet, numbers, ids))
+            )
+            self._same = ([], [])
+
+
+def _unchanged_block(file: str, sheet: str | None, numbers: list[int], ids: list[str | None]) -> ResultBlock:
+    return ResultBlock(file, sheet, UNCHANGED, numbers, ids, None, [_UNCHANGED_NOTE] * len(numbers))
+
+
+def _positions(n: int, rest: list[int]) -> list[int]:
+    """Row ``i`` of a chunk -> its row in the chunk of ``rest`` (-1 when not among them)."""
+    pos = [-1] * n
+    for k, i in enumerate(rest):
+        pos[i] = k
+    return pos
 
 
 class _Producer:
@@ -531,6 +606,7 @@ class _Producer:
         rec: MappedRecord,
         later: dict[tuple[str, str | None, int], str],
         build: Callable[[], Payload | list[RowError]],
+        source: bytes | None = None,
     ) -> _Row:
         if later and (rec.file, rec.sheet, rec.row_number) in later:
             rec.skip = (
@@ -540,56 +616,64 @@ class _Producer:
         # once the run is stopping, rows are only accounted for (not_sent), not built
         built = None if self._stop or rec.skip is not None or isinstance(rec, _Skipped) else build()
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
-        return (seq, rec, built, digest, False)
+        return (seq, rec, built, digest, source, False)
 
     def _by_chunk(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
         later = plan.superseded or {}
         later_rows: dict[tuple[str, str | None], set[int]] = {}
         for file, sheet, row in later:
             later_rows.setdefault((file, sheet), set()).add(row)
+        # synced records keep their source row's fingerprint, so that a rerun knows them by it
+        keep_sources = self._settings.state_path is not None and not self._settings.dry_run
         seq = 0
         for src, bound in plan.jobs:
             where = (str(src.path), src.sheet)
             only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
             superseded = later_rows.get(where, set())
-            for chunk in src.chunks():
-                warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
+            for whole in src.chunks():
+                sources = mapping.fingerprints(bound, whole) if keep_sources else None
+                quick = self._unchanged(bound, whole, sources, store, superseded)
+                # the rows not known unchanged by their fingerprint are mapped and checked
+                rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
+                chunk = whole if rest is None else whole.take(rest)
+                pos: Sequence[int] = range(len(whole)) if rest is None else _positions(len(whole), rest)
+                if sources is not None and rest is not None:
+                    sources = [sources[i] for i in rest]
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
                 known = self._known(mc, cc, store)
-                out: list[_Entry] = []
+                batch = _ChunkRun(mc, cc, sources, known, self._fast)
                 bad: list[int] = []  # rows reported invalid: their cells go to the error file
-                fast: list[int] = []  # a run of valid rows with consecutive sequence numbers
-                first = 0
-                numbers, ok = mc.row_numbers, cc.ok
-                for i in range(mc.n):
-                    number = numbers[i]
+                ok = cc.ok
+                for i, number in enumerate(whole.row_numbers):
                     if only is not None and number not in only:
                         continue
                     if limit is not None and seq >= limit:
                         break
-                    if ok[i] and number not in superseded and not self._stop:
-                        if not fast:
-                            first = seq
-                        fast.append(i)
+                    k = pos[i]  # the row in mc (-1: known unchanged)
+                    if k < 0:
+                        assert quick is not None
+                        batch.unchanged(seq, number, quick[i])
+                    elif ok[k] and number not in superseded and not self._stop:
+                        batch.valid(seq, k)
                     else:
-                        if fast:
-                            out += self._fast(mc, cc, fast, first, known, warnings)
-                            fast = []
-                        entry = self._row(seq, mc.record(i), later, partial(cc.result, i))
+                        entry = self._row(
+                            seq, mc.record(k), later, partial(cc.result, k), sources[k] if sources else None
+                        )
                         if isinstance(entry[2], list):
-                            bad.append(i)
-                        out.append(entry)
+                            bad.append(k)
+                        batch.add(entry)
                     seq += 1
-                if fast:
-                    out += self._fast(mc, cc, fast, first, known, warnings)
+                out = batch.close()
+                if batch.found and store is not None:
+                    store.remember_sources(batch.found)
                 if bad and self._kept is not None:
                     self._keep(src, chunk, bad)
-                for number, why in chunk.skipped:  # a report footer
+                for number, why in whole.skipped:  # a report footer
                     if (only is None or number in only) and (limit is None or seq < limit):
                         out.append(
                             self._row(
-                                seq, _Skipped(chunk.file, chunk.sheet, number, "footer", why), later, list
+                                seq, _Skipped(whole.file, whole.sheet, number, "footer", why), later, list
                             )
                         )
                         seq += 1
@@ -597,9 +681,42 @@ class _Producer:
                     return  # closed, or --limit rows read: the rest of the file is not read
 
     @staticmethod
+    def _unchanged(
+        bound: mapping.BoundMapping,
+        chunk: Chunk,
+        sources: list[bytes] | None,
+        store: StateStore | None,
+        superseded: set[int],
+    ) -> list[str | None] | None:
+        """The externalId of each row whose source fingerprint is the one kept with its last
+        synced payload (None for the others); None when there is none.
+
+        Such a row maps to exactly the payload SIRO acknowledged, so it is unchanged without being
+        mapped. Rows a later row supersedes, and rows read with a problem, are left to the full way.
+        """
+        if store is None or sources is None:
+            return None
+        ids = mapping.external_ids(bound, chunk)
+        problems = chunk.problems
+        asked: list[int] = []
+        pairs: list[tuple[str, bytes]] = []
+        for i, (ext, number) in enumerate(zip(ids, chunk.row_numbers, strict=True)):
+            if ext is not None and number not in superseded and number not in problems:
+                asked.append(i)
+                pairs.append((ext, sources[i]))
+        same = store.same_sources(pairs)
+        if not any(same):
+            return None
+        quick: list[str | None] = [None] * len(ids)
+        for i, hit in zip(asked, same, strict=True):
+            if hit:
+                quick[i] = ids[i]
+        return quick
+
+    @staticmethod
     def _known(
         mc: mapping.MappedChunk, cc: payload.CheckedChunk, store: StateStore | None
-    ) -> dict[str, bytes]:
+    ) -> dict[str, tuple[bytes, bytes | None]]:
         """What the state file holds for the chunk's valid rows (one query a chunk)."""
         if store is None:
             return {}
@@ -621,43 +738,40 @@ class _Producer:
             where[chunk.row_numbers[i]] = [str(c) for c in row]
         kept.count += len(rows)
 
-    def _fast(
-        self,
-        mc: mapping.MappedChunk,
-        cc: payload.CheckedChunk,
-        rows: list[int],
-        first: int,
-        known: dict[str, bytes],
-        warnings: dict[tuple[int, Any], tuple[str | None, str | None]],
-    ) -> list[_Entry]:
+    def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> list[_Entry]:
         """Entries for valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..."""
+        mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
         ids_col = mc.column("externalId")
         assert ids_col is not None
         ids = [ids_col[i] for i in rows]
         numbers = [mc.row_numbers[i] for i in rows]
         if self._settings.dry_run:
-            kinds, notes = _warnings(mc, cc, rows, warnings)
+            kinds, notes = _warnings(mc, cc, rows, run.warnings)
             return [_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes))]
-        built = [cc.payload(i) for i in rows]
-        digests = [payload_hash(b.raw) for b in built]
+        bodies = cc.bodies(rows)
+        digests = list(map(payload_hash, bodies))
         out: list[_Entry] = []
         same: list[int] = []  # positions in `rows` of a run of unchanged rows
 
         def close_run() -> None:
             if same:
-                block = ResultBlock(
-                    mc.file, mc.sheet, UNCHANGED, [numbers[k] for k in same], [ids[k] for k in same],
-                    None, [_UNCHANGED_NOTE] * len(same),
-                )  # fmt: skip
+                block = _unchanged_block(
+                    mc.file, mc.sheet, [numbers[k] for k in same], [ids[k] for k in same]
+                )
                 out.append(_Block(first + same[0], block))
                 same.clear()
 
         for k, i in enumerate(rows):
-            if known and known.get(ids[k]) == digests[k]:
+            held = known.get(ids[k]) if known else None
+            if held is not None and held[0] == digests[k]:
                 same.append(k)
+                if sources is not None and held[1] != sources[i]:
+                    run.found.append((ids[k], digests[k], sources[i]))
                 continue
             close_run()
-            out.append((first + k, mc.light_record(i, ids[k]), built[k], digests[k], False))
+            source = sources[i] if sources is not None else None
+            payload_ = Payload(ids[k], None, bodies[k])
+            out.append((first + k, mc.light_record(i, ids[k]), payload_, digests[k], source, False))
         close_run()
         return out
 

@@ -2,10 +2,14 @@
 
 One SQLite file (stdlib ``sqlite3``, WAL journal). Per *target* (the API base URL + the
 resource) and *key* (externalId) it keeps a hash of the payload's JSON as sent, the last status,
-when, and SIRO's id. A row is written only after SIRO acknowledged the record (for a batch:
-after its 200), one transaction per request, so a ``kill -9`` leaves the file consistent and
-loses at most the acknowledgements of the requests in flight (those records are simply sent
-again; the sync is an upsert).
+when, SIRO's id, and the fingerprint of the source row the payload was made from (its cells, the
+mapping and the converting code: see :func:`bulk_sync.mapping.fingerprints`), which lets a rerun
+recognise an unchanged row without mapping and encoding it again.
+
+A row is written only after SIRO acknowledged the record (for a batch: after its 200), one
+transaction per request, so a ``kill -9`` leaves the file consistent and loses at most the
+acknowledgements of the requests in flight (those records are simply sent again; the sync is an
+upsert).
 
 The token is never stored. A lock file beside the database keeps two runs from using the same
 state at once (an overlapping nightly cron): the second is refused, or waits ``wait_lock`` seconds.
@@ -26,7 +30,7 @@ from typing import IO
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     target     TEXT NOT NULL,
@@ -35,9 +39,12 @@ CREATE TABLE IF NOT EXISTS records (
     status     TEXT NOT NULL,
     synced_at  REAL NOT NULL,
     siro_id    TEXT,
+    source     BLOB,
     PRIMARY KEY (target, key)
 ) WITHOUT ROWID;
 """
+# what each older version needs to become this one (run in one transaction)
+_UPGRADES = {1: "ALTER TABLE records ADD COLUMN source BLOB;"}
 
 
 def default_state_path() -> Path:
@@ -141,7 +148,12 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             if version == 0:
                 self._db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
-            self._db.execute("SELECT target, key, hash, status, synced_at, siro_id FROM records LIMIT 1")
+            elif version < SCHEMA_VERSION:
+                steps = "".join(_UPGRADES[v] for v in range(version, SCHEMA_VERSION))
+                self._db.executescript(f"BEGIN IMMEDIATE;{steps}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            self._db.execute(
+                "SELECT target, key, hash, status, synced_at, siro_id, source FROM records LIMIT 1"
+            )
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"the state file {path} is not a bulk_sync state database ({exc}); move it away or pass "
@@ -155,45 +167,97 @@ class StateStore:
             is None
         )
 
-    def hashes(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The last acknowledged hash of each key that has one.
+    def hashes(self, keys: Sequence[str]) -> dict[str, tuple[bytes, bytes | None]]:
+        """The last acknowledged payload hash of each key that has one, with the fingerprint of the
+        source row it was made from (None when not known).
 
         One aggregate row per 500 keys, not a row per key: sqlite3 lets go of the GIL at every
         step, and taking it back while another thread runs Python costs up to the switch interval.
         """
-        out: dict[str, bytes] = {}
+        out: dict[str, tuple[bytes, bytes | None]] = {}
         for i in range(0, len(keys), 500):
             part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
             (found,) = self._db.execute(
-                "SELECT json_group_object(key, hex(hash)) FROM records "
+                "SELECT json_group_object(key, hex(hash) || ' ' || hex(source)) FROM records "
                 f"WHERE target = ? AND key IN ({marks})",
                 [self.target, *part],
             ).fetchone()
-            out.update((k, bytes.fromhex(h)) for k, h in json.loads(found).items())
+            for k, text in json.loads(found).items():
+                digest, _, source = text.partition(" ")
+                out[k] = (bytes.fromhex(digest), bytes.fromhex(source) if source else None)
         return out
 
-    def record(self, acked: Iterable[tuple[str, bytes, str | None]]) -> None:
-        """Store acknowledged records (key, hash, siro id) in one transaction.
+    def same_sources(self, pairs: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """For each (key, source fingerprint): is it the fingerprint kept with the key's last
+        acknowledged payload? Compared inside SQLite, 300 pairs a query, and only the count
+        comes back when every pair matches (an unchanged rerun)."""
+        out = [False] * len(pairs)
+        for start in range(0, len(pairs), 300):
+            part = pairs[start : start + 300]
+            values = ",".join(["(?, ?, ?)"] * len(part))
+            count, hits = self._db.execute(
+                f"WITH v(i, k, s) AS (VALUES {values}) SELECT count(*), group_concat(v.i) FROM v "
+                "JOIN records ON records.target = ? AND records.key = v.k AND records.source = v.s",
+                [*(x for i, (key, source) in enumerate(part) for x in (i, key, source)), self.target],
+            ).fetchone()
+            if count == len(part):
+                out[start : start + len(part)] = [True] * len(part)
+            elif count:
+                for i in map(int, hits.split(",")):
+                    out[start + i] = True
+        return out
+
+    def record(self, acked: Iterable[tuple[str, bytes, str | None, bytes | None]]) -> None:
+        """Store acknowledged records (key, payload hash, SIRO id, source fingerprint) in one
+        transaction.
 
         Many rows per INSERT (150, under SQLite's oldest limit of 999 parameters), not one
         statement step per row: see :meth:`hashes` on the GIL.
         """
         now = time.time()
-        rows = [(self.target, key, digest, "synced", now, siro_id) for key, digest, siro_id in acked]
+        rows = [
+            (self.target, key, digest, "synced", now, siro_id, source)
+            for key, digest, siro_id, source in acked
+        ]
         if not rows:
             return
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            for i in range(0, len(rows), 150):
-                part = rows[i : i + 150]
+            for i in range(0, len(rows), 140):
+                part = rows[i : i + 140]
                 self._db.execute(
-                    "INSERT INTO records (target, key, hash, status, synced_at, siro_id) VALUES "
-                    + ",".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+                    "INSERT INTO records (target, key, hash, status, synced_at, siro_id, source) VALUES "
+                    + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
                     + " ON CONFLICT (target, key) DO UPDATE SET "
-                    "hash = excluded.hash, status = excluded.status, "
-                    "synced_at = excluded.synced_at, siro_id = COALESCE(excluded.siro_id, records.siro_id)",
+                    "hash = excluded.hash, status = excluded.status, synced_at = excluded.synced_at, "
+                    "siro_id = COALESCE(excluded.siro_id, records.siro_id), source = excluded.source",
                     [v for row in part for v in row],
+                )
+
+    def remember_sources(self, found: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Note the source fingerprint of records found unchanged by their payload hash (key,
+        payload hash, fingerprint), so that the next run knows them by the fingerprint alone.
+
+        A key's fingerprint is only written while its payload hash is still the one given.
+        """
+        if not found:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(found), 150):
+                part = found[i : i + 150]
+                cases = " ".join(["WHEN ? THEN ?"] * len(part))
+                marks = ",".join("?" * len(part))
+                self._db.execute(
+                    f"UPDATE records SET source = CASE key {cases} END "
+                    f"WHERE target = ? AND key IN ({marks}) AND hash = CASE key {cases} END",
+                    [
+                        *(v for key, _, source in part for v in (key, source)),
+                        self.target,
+                        *(key for key, _, _ in part),
+                        *(v for key, digest, _ in part for v in (key, digest)),
+                    ],
                 )
 
     def close(self) -> None:

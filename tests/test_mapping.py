@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bulk_sync.errors import MappingError, SourceError
 from bulk_sync.load import Chunk
-from bulk_sync.mapping import MappingSpec, apply, bind, parse_mapping
+from bulk_sync.mapping import MappingSpec, apply, bind, fingerprints, parse_mapping
 from bulk_sync.payload import target_catalog
 
 CATALOG = target_catalog()
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_TEXT = (ROOT / "mappings" / "engagements.yaml").read_text(encoding="utf-8")  # maps, dates, nesting
 
 
 def spec_of(yaml_text: str) -> MappingSpec:
@@ -259,3 +265,46 @@ def test_a_row_the_loader_flagged_becomes_a_row_error() -> None:
     assert [(e.slug, e.message) for e in recs[1].errors] == [
         ("extra-cells", "this row has more cells than the header")
     ]
+
+
+def fingerprints_of(spec: MappingSpec, rows: list[dict[str, str]]) -> list[bytes]:
+    headers = list(rows[0])
+    chunk = Chunk(
+        "f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str)
+    )
+    return fingerprints(bind(spec, headers, "f.csv"), chunk)
+
+
+FP = "version: 1\nfields: {externalId: Id, subject: Subject, content: Notes}\n"
+
+
+def test_a_fingerprint_covers_the_mapped_cells_and_the_mapping() -> None:
+    rows = [
+        {"Id": "A1", "Subject": "Call", "Notes": "n", "Other": "x"},
+        {"Id": "A1", "Subject": "Call", "Notes": "n", "Other": "y"},  # an unmapped column differs
+        {"Id": "A1", "Subject": "Call ", "Notes": "n", "Other": "x"},  # a mapped cell differs
+        {"Id": "A1", "Subject": "a\x1fb", "Notes": "c", "Other": "x"},  # cells holding the separator
+        {"Id": "A1", "Subject": "a", "Notes": "b\x1fc", "Other": "x"},
+    ]
+    fps = fingerprints_of(spec_of(FP), rows)
+    assert len(fps[0]) == 16 and fps[0] == fps[1]
+    assert len(set(fps[1:])) == 4
+    other = spec_of(FP.replace("content: Notes", "content: {column: Notes, lower: true}"))
+    assert fingerprints_of(other, rows[:1]) != fps[:1]  # another mapping: another fingerprint
+
+
+def test_fingerprints_are_the_same_in_another_process() -> None:
+    """The key comes from the mapping's repr: nothing in it may depend on the process (addresses,
+    the hash seed that orders sets)."""
+    rows = [{"Id": "A1", "Subject": "Call", "Notes": "n"}]
+    here = fingerprints_of(spec_of(EXAMPLE_TEXT), [{c: "x" for c in spec_of(EXAMPLE_TEXT).columns}])
+    code = (
+        "import sys, pandas as pd; sys.path.insert(0, 'tests'); import test_mapping as t; "
+        "s = t.spec_of(t.EXAMPLE_TEXT); print(t.fingerprints_of(s, [{c: 'x' for c in s.columns}])[0].hex(), "
+        f"t.fingerprints_of(t.spec_of(t.FP), {rows!r})[0].hex())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    ).stdout.split()  # fmt: skip
+    assert out == [here[0].hex(), fingerprints_of(spec_of(FP), rows)[0].hex()]

@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from pydantic import SecretStr
 from test_delivery import make_file
 
-from bulk_sync.report import read_report
+from bulk_sync import mapping, pipeline
+from bulk_sync.load import Chunk
+from bulk_sync.report import ResultBlock, read_report
 from bulk_sync.sandbox import Faults, SandboxServer
-from bulk_sync.state import target_of
+from bulk_sync.settings import RunSettings
+from bulk_sync.state import StateStore, target_of
 
 Sandbox = Callable[..., SandboxServer]
 RunCli = Callable[..., CliResult]
@@ -268,3 +272,141 @@ def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: 
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert TOKEN.encode() not in f.read_bytes() and b"s3cret-wrong-token" not in f.read_bytes()
+
+
+def kept_sources(state: Path, base_url: str) -> dict[str, bytes | None]:
+    with sqlite3.connect(state) as db:
+        return dict(db.execute("SELECT key, source FROM records WHERE target = ?", [target_of(base_url)]))
+
+
+def test_a_rerun_knows_rows_by_their_source_and_learns_sources_that_map_to_the_same_payload(
+    sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
+) -> None:
+    data = tmp_path / "f.csv"
+    expected = make_file(data, 300)
+    state = tmp_path / "s.sqlite3"
+    server = sandbox()
+    mapping_file = tmp_path / "m.yaml"
+    text = EXAMPLE_MAPPING.read_text(encoding="utf-8")
+    mapping_file.write_text(text, encoding="utf-8")
+    args = ("run", data, "--mapping", mapping_file, "--base-url", server.base_url, "--state", state)
+    assert run_cli(*args).code == 0
+    first = kept_sources(state, server.base_url)
+    assert set(first) == set(expected) and {len(s or b"") for s in first.values()} == {16}
+
+    with data.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[10][1] = "A new subject"  # the payload changes: sent
+    rows[20][1] = f"  {rows[20][1]}  "  # spaces the mapping trims: the same payload, a new source
+    with data.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    res = run_cli(*args)
+    assert res.code == 0
+    assert [r["external_id"] for r in res.report if r["status"] == "synced"] == [rows[10][0]]
+    assert {r["status"] for r in res.report if r["external_id"] != rows[10][0]} == {"unchanged"}
+    second = kept_sources(state, server.base_url)
+    assert {k for k in second if second[k] != first[k]} == {rows[10][0], rows[20][0]}
+    requests = server.state.requests
+    assert {r["status"] for r in run_cli(*args).report} == {"unchanged"}
+    assert kept_sources(state, server.base_url) == second and server.state.requests == requests
+
+    # a mapping that says the same in other words: nothing is sent, every source is learnt anew
+    mapping_file.write_text(
+        text.replace("map: {Inbound: INBOUND,", "map: {Inbound call: INBOUND, Inbound: INBOUND,")
+    )
+    res = run_cli(*args)
+    assert res.code == 0 and {r["status"] for r in res.report} == {"unchanged"}
+    assert server.state.requests == requests
+    third = kept_sources(state, server.base_url)
+    assert all(third[k] != second[k] for k in third)
+    # a mapping that changes what is sent: every record goes again
+    mapping_file.write_text(text.replace("subject: Subject", "subject: {column: Subject, lower: true}"))
+    res = run_cli(*args)
+    assert res.code == 0 and {r["status"] for r in res.report} == {"synced"}
+    assert server.state.records[rows[10][0]]["subject"] == "a new subject"
+
+
+def test_a_state_file_of_the_previous_version_is_upgraded_in_place(
+    sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
+) -> None:
+    data = tmp_path / "u.csv"
+    make_file(data, 120)
+    server = sandbox()
+    current = tmp_path / "now.sqlite3"
+    args = ("run", data, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url, "--state")
+    assert run_cli(*args, current).code == 0
+    old = tmp_path / "v1.sqlite3"  # what bulk_sync wrote before it kept source fingerprints
+    with sqlite3.connect(old) as db:
+        db.executescript(
+            "CREATE TABLE records (target TEXT NOT NULL, key TEXT NOT NULL, hash BLOB NOT NULL, "
+            "status TEXT NOT NULL, synced_at REAL NOT NULL, siro_id TEXT, PRIMARY KEY (target, key)) "
+            "WITHOUT ROWID; PRAGMA user_version = 1;"
+        )
+        db.execute("ATTACH ? AS now", [str(current)])
+        db.execute(
+            "INSERT INTO records SELECT target, key, hash, status, synced_at, siro_id FROM now.records"
+        )
+    requests = server.state.requests
+    res = run_cli(*args, old)
+    assert res.code == 0 and {r["status"] for r in res.report} == {"unchanged"}
+    assert server.state.requests == requests
+    with sqlite3.connect(old) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert kept_sources(old, server.base_url) == kept_sources(current, server.base_url)
+
+
+def test_rows_known_by_their_source_are_not_mapped_again(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "p.csv"
+    make_file(data, 250)
+    server = sandbox()
+    settings = RunSettings(
+        base_url=server.base_url, token=SecretStr(TOKEN), state_path=tmp_path / "s.sqlite3", rate_per_min=None
+    )
+
+    def run_once() -> list[str]:
+        statuses: list[str] = []
+        plan = pipeline.find_superseded(pipeline.prepare([data], EXAMPLE_MAPPING))
+        pipeline.run(
+            plan,
+            settings,
+            lambda r: statuses.extend(x.status for x in (r if isinstance(r, ResultBlock) else [r])),
+        )
+        return statuses
+
+    assert set(run_once()) == {"synced"}
+    mapped: list[int] = []
+    real = mapping.map_chunk
+
+    def spy(bound: mapping.BoundMapping, chunk: Chunk) -> mapping.MappedChunk:
+        mapped.append(len(chunk))
+        return real(bound, chunk)
+
+    monkeypatch.setattr(mapping, "map_chunk", spy)
+    assert set(run_once()) == {"unchanged"} and sum(mapped) == 0
+    with data.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[7][1] = "Another subject"
+    with data.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    statuses = run_once()
+    assert statuses.count("synced") == 1 and statuses[6] == "synced"  # rows[7]: the 7th data row
+    assert sum(mapped) == 1  # only the changed row was mapped
+
+
+def test_source_fingerprints_are_compared_and_learnt_only_against_the_kept_payload(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite3", "https://x#engagements")
+    h1, h2, s1, s2 = b"h" * 16, b"H" * 16, b"s" * 16, b"S" * 16
+    store.record(
+        [("a", h1, "id-a", s1), ("b", h1, None, None)] + [(f"k{i}", h1, None, s1) for i in range(700)]
+    )
+    pairs = [("a", s1), ("a", s2), ("b", s1), ("zz", s1)] + [(f"k{i}", s1) for i in range(700)]
+    assert store.same_sources(pairs) == [True, False, False, False] + [True] * 700  # 300 pairs a query
+    store.remember_sources([("b", h2, s2)])  # b's payload is no longer h2's: nothing learnt
+    store.remember_sources([("a", h1, s2)])
+    assert store.same_sources([("a", s2), ("b", s2)]) == [True, False]
+    assert store.hashes(["a", "b"]) == {"a": (h1, s2), "b": (h1, None)}
+    store.record([("a", h2, None, None)])  # sent again from a row without a fingerprint
+    assert store.same_sources([("a", s2)]) == [False]
+    store.close()
