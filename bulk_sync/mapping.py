@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import importlib.metadata
 import math
 import re
 import warnings
+import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
@@ -708,6 +710,7 @@ def _fingerprint_key(spec: MappingSpec) -> bytes:
     the source of the modules that turn cells into payloads (a new bulk_sync makes new keys)."""
     h = blake2b(digest_size=32, person=b"bulk_sync-rows-1")
     h.update(repr((spec.fields, spec.skip, spec.fills, spec.columns)).encode())
+    h.update(_zone_data_version().encode())
     here = Path(__file__).parent
     for name in ("mapping.py", "payload.py", "siro-openapi.yaml"):
         try:
@@ -717,6 +720,21 @@ def _fingerprint_key(spec: MappingSpec) -> bytes:
 
             h.update(__version__.encode())
     return h.digest()
+
+
+def _zone_data_version() -> str:
+    """The version of the time-zone database zoneinfo reads (a new one may move future offsets):
+    the OS's (``tzdata.zi`` names it), else the tzdata package's."""
+    for base in zoneinfo.TZPATH:
+        try:
+            with open(Path(base) / "tzdata.zi", encoding="utf-8") as fh:
+                return fh.readline().strip()
+        except OSError:
+            continue
+    try:
+        return "tzdata " + importlib.metadata.version("tzdata")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 _ID_KEYS = ("bulk_sync-ids-k1", "bulk_sync-ids-k2")  # two 16-byte SipHash keys: 128 bits an id
