@@ -1,6 +1,6 @@
 """State benchmarks (issue 6): an unchanged rerun, and what the state store adds to a full send.
 
-    python tests/benchmarks/bench_state.py [--rows 200000] [--repeat 3]
+    python tests/benchmarks/bench_state.py [--rows 200000] [--repeat 3] [--stages]
 
 1. unchanged rerun: sync N rows once, then run the same command again: it must send 0 sync
    requests; prints rows/s of the rerun (whole CLI run, start-up included). Rows are known by
@@ -9,6 +9,7 @@
    no fingerprint matches, so every row is built and its payload hash compared, and the new
    fingerprints are written (what the first rerun after upgrading bulk_sync costs). 0 requests.
 3. overhead: the same first sync with `--no-state` and with a fresh state file; prints the ratio.
+4. with --stages: each stage of the unchanged rerun timed on its own, in this process.
 The sandbox runs in its own process without a rate limit (the client's limit is off too), so the
 figure is the tool's, not SIRO's 1000 requests/min.
 """
@@ -16,7 +17,9 @@ figure is the tool's, not SIRO's 1000 requests/min.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 from _common import MAPPING, make_csv, median, run_cli, sandbox_process, stats
@@ -24,10 +27,54 @@ from _common import MAPPING, make_csv, median, run_cli, sandbox_process, stats
 FAST = ("--rate-per-min", "0", "--concurrency", "8", "--batch-size", "100")
 
 
+def stages(data: Path, state: Path, base_url: str) -> None:
+    """Time the stages of an unchanged rerun one by one (what the reader thread does per chunk)."""
+    from bulk_sync import mapping, pipeline
+    from bulk_sync.report import CsvReport, ResultBlock
+    from bulk_sync.state import StateStore, target_of
+
+    took = dict.fromkeys(("prepare", "id pass", "read", "fingerprints", "ids", "compare", "report"), 0.0)
+    t = time.perf_counter()
+    plan = pipeline.prepare([data], MAPPING)
+    took["prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = pipeline.find_superseded(plan)
+    took["id pass"] = time.perf_counter() - t
+    store = StateStore(state, target_of(base_url))
+    report = CsvReport(state.with_suffix(".report.csv"))
+    for src, bound in plan.jobs:
+        chunks = src.chunks()
+        while True:
+            t = time.perf_counter()
+            chunk = next(chunks, None)
+            took["read"] += time.perf_counter() - t
+            if chunk is None:
+                break
+            t = time.perf_counter()
+            sources = mapping.fingerprints(bound, chunk)
+            took["fingerprints"] += time.perf_counter() - t
+            t = time.perf_counter()
+            ids = mapping.external_ids(bound, chunk)
+            took["ids"] += time.perf_counter() - t
+            t = time.perf_counter()
+            same = store.same_sources([(i or "", s) for i, s in zip(ids, sources, strict=True)])
+            took["compare"] += time.perf_counter() - t
+            assert all(same), "a row was not known by its fingerprint"
+            t = time.perf_counter()
+            report.write_block(
+                ResultBlock(chunk.file, chunk.sheet, "unchanged", chunk.row_numbers, list(ids), None, None)
+            )
+            took["report"] += time.perf_counter() - t
+    report.close()
+    store.close()
+    print("stages of the unchanged rerun: " + ", ".join(f"{k} {v:.2f} s" for k, v in took.items()))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--stages", action="store_true", help="also time each stage of the rerun on its own")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -54,6 +101,9 @@ def main() -> None:
                 )
                 assert proc.returncode == 0, proc.stderr
                 assert stats(url)["requests"] == before, "an unchanged rerun sent sync requests"
+                kept = (tmp / "kept.sqlite3", url)  # the state as the rerun saw it, for --stages
+                with sqlite3.connect(state) as src, sqlite3.connect(kept[0]) as dst:
+                    src.backup(dst)
                 t_relearn, proc = run_cli(
                     data, "--mapping", same_in_other_words, "--base-url", url, "--state", state, *FAST
                 )
@@ -79,6 +129,8 @@ def main() -> None:
             f"{median(with_state):.1f} s with a fresh state file: the state adds "
             f"{median(with_state) / median(without) - 1:+.1%}"
         )
+        if args.stages:
+            stages(data, *kept)
 
 
 if __name__ == "__main__":
