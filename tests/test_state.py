@@ -30,6 +30,17 @@ Sandbox = Callable[..., SandboxServer]
 RunCli = Callable[..., CliResult]
 
 
+def edit_subjects(data: Path, edits: dict[int, str | Callable[[str], str]]) -> list[list[str]]:
+    """Rewrite the Subject cell of the given lines of a CSV (0 = the header); returns the lines."""
+    with data.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    for line, new in edits.items():
+        rows[line][1] = new(rows[line][1]) if callable(new) else new
+    with data.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return rows
+
+
 def acked_keys(state: Path, base_url: str) -> set[str]:
     with sqlite3.connect(state) as db:
         return {k for (k,) in db.execute("SELECT key FROM records WHERE target = ?", [target_of(base_url)])}
@@ -54,11 +65,7 @@ def test_unchanged_rerun_sends_nothing_and_a_changed_cell_sends_only_its_record(
     assert server.state.requests == requests_after_first  # not one sync request
     assert re.search(r"unchanged\s+500\n", again.stdout)
 
-    with data.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows[42][1] = "A changed subject"  # one cell of one record
-    with data.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    rows = edit_subjects(data, {42: "A changed subject"})  # one cell of one record
     changed = run_cli(*args)
     assert changed.code == 0
     sent = [r["external_id"] for r in changed.report if r["status"] == "synced"]
@@ -294,12 +301,10 @@ def test_a_rerun_knows_rows_by_their_source_and_learns_sources_that_map_to_the_s
     first = kept_sources(state, server.base_url)
     assert set(first) == set(expected) and {len(s or b"") for s in first.values()} == {16}
 
-    with data.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows[10][1] = "A new subject"  # the payload changes: sent
-    rows[20][1] = f"  {rows[20][1]}  "  # spaces the mapping trims: the same payload, a new source
-    with data.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    rows = edit_subjects(
+        data,
+        {10: "A new subject", 20: lambda old: f"  {old}  "},  # sent; spaces the mapping trims: not sent
+    )
     res = run_cli(*args)
     assert res.code == 0
     assert [r["external_id"] for r in res.report if r["status"] == "synced"] == [rows[10][0]]
@@ -385,11 +390,7 @@ def test_rows_known_by_their_source_are_not_mapped_again(
 
     monkeypatch.setattr(mapping, "map_chunk", spy)
     assert set(run_once()) == {"unchanged"} and sum(mapped) == 0
-    with data.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows[7][1] = "Another subject"
-    with data.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    edit_subjects(data, {7: "Another subject"})
     statuses = run_once()
     assert statuses.count("synced") == 1 and statuses[6] == "synced"  # rows[7]: the 7th data row
     assert sum(mapped) == 1  # only the changed row was mapped

@@ -91,3 +91,21 @@ def run_cli(*args: str | Path) -> tuple[float, subprocess.CompletedProcess[str]]
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+class Stages:
+    """Seconds spent per stage, summed over chunks: ``with took("read"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())

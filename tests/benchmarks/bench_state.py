@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
-from _common import MAPPING, make_csv, median, run_cli, sandbox_process, stats
+from _common import MAPPING, Stages, make_csv, median, run_cli, sandbox_process, stats
 
 FAST = ("--rate-per-min", "0", "--concurrency", "8", "--batch-size", "100")
 
@@ -33,41 +32,33 @@ def stages(data: Path, state: Path, base_url: str) -> None:
     from bulk_sync.report import CsvReport, ResultBlock
     from bulk_sync.state import StateStore, target_of
 
-    took = dict.fromkeys(("prepare", "id pass", "read", "fingerprints", "ids", "compare", "report"), 0.0)
-    t = time.perf_counter()
-    plan = pipeline.prepare([data], MAPPING)
-    took["prepare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    plan = pipeline.find_superseded(plan)
-    took["id pass"] = time.perf_counter() - t
+    took = Stages()
+    with took("prepare"):
+        plan = pipeline.prepare([data], MAPPING)
+    with took("id pass"):
+        plan = pipeline.find_superseded(plan)
     store = StateStore(state, target_of(base_url))
     report = CsvReport(state.with_suffix(".report.csv"))
     for src, bound in plan.jobs:
         chunks = src.chunks()
         while True:
-            t = time.perf_counter()
-            chunk = next(chunks, None)
-            took["read"] += time.perf_counter() - t
+            with took("read"):
+                chunk = next(chunks, None)
             if chunk is None:
                 break
-            t = time.perf_counter()
-            sources = mapping.fingerprints(bound, chunk)
-            took["fingerprints"] += time.perf_counter() - t
-            t = time.perf_counter()
-            ids = mapping.external_ids(bound, chunk)
-            took["ids"] += time.perf_counter() - t
-            t = time.perf_counter()
-            same = store.same_sources([(i or "", s) for i, s in zip(ids, sources, strict=True)])
-            took["compare"] += time.perf_counter() - t
+            with took("fingerprints"):
+                sources = mapping.fingerprints(bound, chunk)
+            with took("ids"):
+                ids = mapping.external_ids(bound, chunk)
+            with took("compare"):
+                same = store.same_sources([(i or "", s) for i, s in zip(ids, sources, strict=True)])
             assert all(same), "a row was not known by its fingerprint"
-            t = time.perf_counter()
-            report.write_block(
-                ResultBlock(chunk.file, chunk.sheet, "unchanged", chunk.row_numbers, list(ids), None, None)
-            )
-            took["report"] += time.perf_counter() - t
+            with took("report"):
+                block = ResultBlock(chunk.file, chunk.sheet, "unchanged", chunk.row_numbers, list(ids))
+                report.write_block(block)
     report.close()
     store.close()
-    print("stages of the unchanged rerun: " + ", ".join(f"{k} {v:.2f} s" for k, v in took.items()))
+    print(f"stages of the unchanged rerun: {took}")
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import Stages
+
 ROOT = Path(__file__).resolve().parents[2]
 
 HEADER = [
@@ -147,38 +149,32 @@ def stages(data: Path, mapping: Path) -> None:
     from bulk_sync import payload, pipeline
     from bulk_sync.report import CsvReport, ResultBlock
 
-    took = dict.fromkeys(["prepare", "read", "convert", "check", "report", "superseded pass"], 0.0)
-    t = time.perf_counter()
-    plan = pipeline.prepare([data], mapping)
-    took["prepare"] = time.perf_counter() - t
+    took = Stages()
+    with took("prepare"):
+        plan = pipeline.prepare([data], mapping)
     src, bound = plan.jobs[0]
     chunks = src.chunks()
     with tempfile.TemporaryDirectory() as d, CsvReport(Path(d) / "r.csv") as report:
         while True:
-            t = time.perf_counter()
-            chunk = next(chunks, None)
-            took["read"] += time.perf_counter() - t
+            with took("read"):
+                chunk = next(chunks, None)
             if chunk is None:
                 break
-            t = time.perf_counter()
-            mc = mapping_stage.map_chunk(bound, chunk)
-            took["convert"] += time.perf_counter() - t
-            t = time.perf_counter()
-            cc = payload.check_chunk(mc)
-            took["check"] += time.perf_counter() - t
-            t = time.perf_counter()
-            rows = [i for i in range(mc.n) if cc.ok[i]]
-            kinds, notes = pipeline._warnings(mc, cc, rows, {})
-            ids = mc.column("externalId") or []
-            numbers = [mc.row_numbers[i] for i in rows]
-            report.write_block(
-                ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], kinds, notes)
-            )
-            took["report"] += time.perf_counter() - t
-    t = time.perf_counter()
-    pipeline.find_superseded(plan)
-    took["superseded pass"] = time.perf_counter() - t
-    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in took.items()))
+            with took("convert"):
+                mc = mapping_stage.map_chunk(bound, chunk)
+            with took("check"):
+                cc = payload.check_chunk(mc)
+            with took("report"):
+                rows = [i for i in range(mc.n) if cc.ok[i]]
+                kinds, notes = pipeline._warnings(mc, cc, rows, {})
+                ids = mc.column("externalId") or []
+                numbers = [mc.row_numbers[i] for i in rows]
+                report.write_block(
+                    ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], kinds, notes)
+                )
+    with took("superseded pass"):
+        pipeline.find_superseded(plan)
+    print(f"stages: {took}")
 
 
 def main() -> None:
