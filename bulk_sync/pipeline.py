@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import mapping, payload
+from . import load, mapping, payload
 from .errorfile import KEEP_LIMIT, Kept
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .group import GroupRecord, group_records
@@ -833,14 +833,21 @@ def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
     A first pass reads the files once more, only their id columns, and converts only the id. Ids
     are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
     strings), sorted once at the end: the last row of an id wins.
+
+    Reading only the id columns cannot tell a report footer from data. So when the row that would
+    win sits where a footer could be (a short run of rows after the last gap), that file is read
+    once more in full and its footer lines are left out: a footer never supersedes a record.
     """
     parts: list[Any] = []  # per chunk: (n, 4) int arrays of digest hi, digest lo, row, job
     sources: list[tuple[str, str | None]] = []
+    tails: list[set[int]] = []  # per job: the rows that could be a footer
     for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
+        tail = _Tail(src.header_row)
         for chunk in src.chunks(columns=mapping.id_columns(bound)):
             ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
+            tail.add(numbers)
             if only is not None or None in ids:
                 kept = [
                     k
@@ -854,10 +861,58 @@ def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
                 part[:, 2] = numbers
                 part[:, 3] = j
                 parts.append(part)
+        tails.append(tail.rows())
     if not parts:
         return {}
     table = np.concatenate(parts)
     del parts
+    out = _later_rows(table, sources)
+    footers = {
+        j: {n for chunk in src.chunks() for n, _ in chunk.skipped}
+        for j, (src, _) in enumerate(plan.jobs)
+        if tails[j] and any(tuple(w[:2]) == sources[j] and w[2] in tails[j] for w in out.values())
+    }
+    footers = {j: rows for j, rows in footers.items() if rows}
+    if not footers:
+        return {place: _where(place, winner) for place, winner in out.items()}
+    drop = np.zeros(len(table), dtype=bool)
+    for j, rows in footers.items():
+        drop |= (table[:, 3] == j) & np.isin(table[:, 2], np.fromiter(rows, dtype=np.uint64))
+    out = _later_rows(table[~drop], sources)
+    return {place: _where(place, winner) for place, winner in out.items()}
+
+
+class _Tail:
+    """The data rows after the last gap of a file, as long as they are few enough to be a footer."""
+
+    def __init__(self, header_row: int) -> None:
+        self._last = header_row
+        self._run: list[int] = []
+        self._gap = False  # the run starts after blank rows
+        self._long = False  # the run is too long for a footer
+
+    def add(self, numbers: list[int]) -> None:
+        if not numbers:
+            return
+        arr = np.asarray(numbers, dtype=np.int64)
+        gaps = np.flatnonzero(np.diff(arr, prepend=self._last) > 1)
+        if len(gaps):
+            self._run, self._gap, self._long = [], True, False
+            arr = arr[int(gaps[-1]) :]
+        if not self._long:
+            self._run += arr.tolist()
+            if len(self._run) > load.FOOTER_MAX_ROWS:
+                self._run, self._long = [], True
+        self._last = numbers[-1]
+
+    def rows(self) -> set[int]:
+        return set(self._run) if self._gap and not self._long else set()
+
+
+def _later_rows(
+    table: Any, sources: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None, int], tuple[str, str | None, int]]:
+    """Each row whose id comes again later -> the last row with that id (the one that is sent)."""
     keys, rows, jobs = table[:, :2], table[:, 2], table[:, 3]
 
     def places(i: int) -> tuple[str, str | None, int]:
@@ -870,20 +925,22 @@ def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
     same_as_next = (ranked[:-1] == ranked[1:]).all(axis=1)
     if not same_as_next.any():
         return {}
-    out: dict[tuple[str, str | None, int], str] = {}
+    out: dict[tuple[str, str | None, int], tuple[str, str | None, int]] = {}
     winner = int(order[-1])
     for pos in range(len(order) - 2, -1, -1):  # walk back: each run of one id ends with its winner
         if same_as_next[pos]:
-            row = places(int(order[pos]))
-            w = places(winner)
-            out[row] = (
-                f"row {w[2]}"
-                + (f" of {w[0]}" if w[0] != row[0] else "")
-                + (f" [{w[1]}]" if w[1] and w[1] != row[1] else "")
-            )
+            out[places(int(order[pos]))] = places(winner)
         else:
             winner = int(order[pos])
     return out
+
+
+def _where(row: tuple[str, str | None, int], winner: tuple[str, str | None, int]) -> str:
+    return (
+        f"row {winner[2]}"
+        + (f" of {winner[0]}" if winner[0] != row[0] else "")
+        + (f" [{winner[1]}]" if winner[1] and winner[1] != row[1] else "")
+    )
 
 
 def _records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
