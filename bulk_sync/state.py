@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 """
 # what each older version needs to become this one (run in one transaction)
-_UPGRADES = {1: "ALTER TABLE records ADD COLUMN source BLOB;"}
+_UPGRADES = {1: "ALTER TABLE records ADD COLUMN source BLOB"}
 
 
 def default_state_path() -> Path:
@@ -149,8 +149,7 @@ class StateStore:
             if version == 0:
                 self._db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
             elif version < SCHEMA_VERSION:
-                steps = "".join(_UPGRADES[v] for v in range(version, SCHEMA_VERSION))
-                self._db.executescript(f"BEGIN IMMEDIATE;{steps}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+                self._upgrade()
             self._db.execute(
                 "SELECT target, key, hash, status, synced_at, siro_id, source FROM records LIMIT 1"
             )
@@ -159,6 +158,21 @@ class StateStore:
                 f"the state file {path} is not a bulk_sync state database ({exc}); move it away or pass "
                 "another --state (without it every record is sent again)"
             ) from exc
+
+    def _upgrade(self) -> None:
+        """Bring an older file to this version in one transaction; the version is read again
+        inside it, so a second connection that saw the old version does not upgrade twice."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for v in range(version, SCHEMA_VERSION):
+                db.execute(_UPGRADES[v])
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def empty(self) -> bool:
         """True when nothing was ever synced to this target (a first run needs no look-ups)."""
