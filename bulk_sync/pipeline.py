@@ -474,8 +474,8 @@ _Entry = _Row | _Block
 
 
 class _ChunkRun:
-    """The entries of one chunk, in order: runs of valid rows (encoded together), runs of rows
-    known unchanged by their fingerprint (one block each), and rows of their own."""
+    """The entries of one chunk, in order: runs of valid rows (encoded together), runs of
+    unchanged rows (one block each), and rows of their own."""
 
     def __init__(
         self,
@@ -483,7 +483,7 @@ class _ChunkRun:
         cc: payload.CheckedChunk,
         sources: list[bytes] | None,
         known: dict[str, tuple[bytes, bytes | None]],
-        encode: Callable[[_ChunkRun, list[int], int], list[_Entry]],
+        encode: Callable[[_ChunkRun, list[int], int], None],
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
         self.warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
@@ -520,20 +520,16 @@ class _ChunkRun:
 
     def _close_valid(self) -> None:
         if self._valid:
-            self.out += self._encode(self, self._valid, self._valid_first)
-            self._valid = []
+            rows, self._valid = self._valid, []
+            self._encode(self, rows, self._valid_first)  # back through unchanged() and add()
 
     def _close_same(self) -> None:
         if self._same[0]:
             numbers, ids = self._same
-            self.out.append(
-                _Block(self._same_first, _unchanged_block(self.mc.file, self.mc.sheet, numbers, ids))
-            )
+            notes: list[str | None] = [_UNCHANGED_NOTE] * len(numbers)
+            block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, None, notes)
+            self.out.append(_Block(self._same_first, block))
             self._same = ([], [])
-
-
-def _unchanged_block(file: str, sheet: str | None, numbers: list[int], ids: list[str | None]) -> ResultBlock:
-    return ResultBlock(file, sheet, UNCHANGED, numbers, ids, None, [_UNCHANGED_NOTE] * len(numbers))
 
 
 def _positions(n: int, rest: list[int]) -> list[int]:
@@ -637,12 +633,11 @@ class _Producer:
                 rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
                 chunk = whole if rest is None else whole.take(rest)
                 pos: Sequence[int] = range(len(whole)) if rest is None else _positions(len(whole), rest)
-                if sources is not None and rest is not None:
-                    sources = [sources[i] for i in rest]
+                mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
                 known = self._known(mc, cc, store)
-                batch = _ChunkRun(mc, cc, sources, known, self._fast)
+                batch = _ChunkRun(mc, cc, mapped_sources, known, self._fast)
                 bad: list[int] = []  # rows reported invalid: their cells go to the error file
                 ok = cc.ok
                 for i, number in enumerate(whole.row_numbers):
@@ -657,9 +652,8 @@ class _Producer:
                     elif ok[k] and number not in superseded and not self._stop:
                         batch.valid(seq, k)
                     else:
-                        entry = self._row(
-                            seq, mc.record(k), later, partial(cc.result, k), sources[k] if sources else None
-                        )
+                        source = mapped_sources[k] if mapped_sources is not None else None
+                        entry = self._row(seq, mc.record(k), later, partial(cc.result, k), source)
                         if isinstance(entry[2], list):
                             bad.append(k)
                         batch.add(entry)
@@ -738,8 +732,9 @@ class _Producer:
             where[chunk.row_numbers[i]] = [str(c) for c in row]
         kept.count += len(rows)
 
-    def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> list[_Entry]:
-        """Entries for valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..."""
+    def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> None:
+        """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
+        ``run``: one block in a dry run; else encoded, and each one unchanged or to send."""
         mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
         ids_col = mc.column("externalId")
         assert ids_col is not None
@@ -747,33 +742,20 @@ class _Producer:
         numbers = [mc.row_numbers[i] for i in rows]
         if self._settings.dry_run:
             kinds, notes = _warnings(mc, cc, rows, run.warnings)
-            return [_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes))]
+            run.add(_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes)))
+            return
         bodies = cc.bodies(rows)
         digests = list(map(payload_hash, bodies))
-        out: list[_Entry] = []
-        same: list[int] = []  # positions in `rows` of a run of unchanged rows
-
-        def close_run() -> None:
-            if same:
-                block = _unchanged_block(
-                    mc.file, mc.sheet, [numbers[k] for k in same], [ids[k] for k in same]
-                )
-                out.append(_Block(first + same[0], block))
-                same.clear()
-
         for k, i in enumerate(rows):
             held = known.get(ids[k]) if known else None
             if held is not None and held[0] == digests[k]:
-                same.append(k)
+                run.unchanged(first + k, numbers[k], ids[k])
                 if sources is not None and held[1] != sources[i]:
                     run.found.append((ids[k], digests[k], sources[i]))
                 continue
-            close_run()
             source = sources[i] if sources is not None else None
             payload_ = Payload(ids[k], None, bodies[k])
-            out.append((first + k, mc.light_record(i, ids[k]), payload_, digests[k], source, False))
-        close_run()
-        return out
+            run.add((first + k, mc.light_record(i, ids[k]), payload_, digests[k], source, False))
 
     def _put(self, item: list[_Entry] | BaseException | None) -> bool:
         while not self._closed.is_set():

@@ -24,12 +24,13 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from .errors import ConfigError
 
+T = TypeVar("T")
 SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -224,30 +225,24 @@ class StateStore:
 
     def record(self, acked: Iterable[tuple[str, bytes, str | None, bytes | None]]) -> None:
         """Store acknowledged records (key, payload hash, SIRO id, source fingerprint) in one
-        transaction.
-
-        Many rows per INSERT (150, under SQLite's oldest limit of 999 parameters), not one
-        statement step per row: see :meth:`hashes` on the GIL.
-        """
+        transaction, 140 rows per INSERT."""
         now = time.time()
         rows = [
             (self.target, key, digest, "synced", now, siro_id, source)
             for key, digest, siro_id, source in acked
         ]
-        if not rows:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            for i in range(0, len(rows), 140):
-                part = rows[i : i + 140]
-                self._db.execute(
-                    "INSERT INTO records (target, key, hash, status, synced_at, siro_id, source) VALUES "
-                    + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
-                    + " ON CONFLICT (target, key) DO UPDATE SET "
-                    "hash = excluded.hash, status = excluded.status, synced_at = excluded.synced_at, "
-                    "siro_id = COALESCE(excluded.siro_id, records.siro_id), source = excluded.source",
-                    [v for row in part for v in row],
-                )
+
+        def insert(part: Sequence[tuple[object, ...]]) -> tuple[str, list[object]]:
+            return (
+                "INSERT INTO records (target, key, hash, status, synced_at, siro_id, source) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
+                + " ON CONFLICT (target, key) DO UPDATE SET "
+                "hash = excluded.hash, status = excluded.status, synced_at = excluded.synced_at, "
+                "siro_id = COALESCE(excluded.siro_id, records.siro_id), source = excluded.source",
+                [v for row in part for v in row],
+            )
+
+        self._write_in_parts(rows, 140, insert)
 
     def remember_sources(self, found: Sequence[tuple[str, bytes, bytes]]) -> None:
         """Note the source fingerprint of records found unchanged by their payload hash (key,
@@ -255,24 +250,33 @@ class StateStore:
 
         A key's fingerprint is only written while its payload hash is still the one given.
         """
-        if not found:
+
+        def update(part: Sequence[tuple[str, bytes, bytes]]) -> tuple[str, list[object]]:
+            cases = " ".join(["WHEN ? THEN ?"] * len(part))
+            return (
+                f"UPDATE records SET source = CASE key {cases} END "
+                f"WHERE target = ? AND key IN ({','.join('?' * len(part))}) AND hash = CASE key {cases} END",
+                [
+                    *(v for key, _, source in part for v in (key, source)),
+                    self.target,
+                    *(key for key, _, _ in part),
+                    *(v for key, digest, _ in part for v in (key, digest)),
+                ],
+            )
+
+        self._write_in_parts(found, 150, update)
+
+    def _write_in_parts(
+        self, items: Sequence[T], size: int, statement: Callable[[Sequence[T]], tuple[str, list[object]]]
+    ) -> None:
+        """One transaction; one statement per ``size`` items (under SQLite's oldest limit of 999
+        parameters), not one statement step per item: see :meth:`hashes` on the GIL."""
+        if not items:
             return
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            for i in range(0, len(found), 150):
-                part = found[i : i + 150]
-                cases = " ".join(["WHEN ? THEN ?"] * len(part))
-                marks = ",".join("?" * len(part))
-                self._db.execute(
-                    f"UPDATE records SET source = CASE key {cases} END "
-                    f"WHERE target = ? AND key IN ({marks}) AND hash = CASE key {cases} END",
-                    [
-                        *(v for key, _, source in part for v in (key, source)),
-                        self.target,
-                        *(key for key, _, _ in part),
-                        *(v for key, digest, _ in part for v in (key, digest)),
-                    ],
-                )
+            for i in range(0, len(items), size):
+                self._db.execute(*statement(items[i : i + size]))
 
     def close(self) -> None:
         self._db.close()
