@@ -15,7 +15,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import cycle, repeat
 from json.encoder import encode_basestring  # the C one, when present
 from operator import is_not, itemgetter
@@ -327,7 +327,8 @@ class CheckedChunk:
         return Payload(self._ids_col()[i], None, self.bodies([i])[0])
 
     def bodies(self, rows: list[int]) -> list[bytes]:
-        """The JSON bodies of ``ok`` rows ``rows``, encoded from the columns a shape at a time.
+        """The JSON bodies of ``ok`` rows ``rows`` (ascending, each once), encoded from the
+        columns a shape at a time.
 
         Rows that fill the same fields share one template (the literal text between values: keys,
         braces, commas, the "" of empty address parts), so a body is one ``str.join`` of the
@@ -448,18 +449,14 @@ _MARK = re.compile("\x00([0-9]+)\x01")
 def _template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int]:
     """The body of a row that fills the fields ``present``, as literal texts and field indices.
 
-    Made once per shape by running the generated row encoder on markers instead of values (it only
-    joins texts, so where a marker lands is where that field's value goes).
+    Made once per shape: the body is written with a marker where each field's value goes, then cut
+    at the markers.
     """
     cache = mc.bound.cache.setdefault("json_templates", {})
     found: list[str | int] | None = cache.get(present)
     if found is None:
-        encode = mc.bound.cache.get("json_encoder")
-        if encode is None:
-            encode = mc.bound.cache["json_encoder"] = _generate_encoder(
-                mc.bound.plan.root, mc.bound.spec.fills
-            )
-        marked = encode([[f"\x00{k}\x01" if p else None] for k, p in enumerate(present)], 0)
+        filled = {tuple(prefix[:-1]): parts for prefix, parts in mc.bound.spec.fills}
+        marked = _marked(mc.bound.plan.root, EngagementSyncInput, (), (), present, filled) or "{}"
         parts = _MARK.split(marked)  # text, index, text, index, ..., text
         found = cache[present] = [
             int(part) if odd else part for odd, part in zip(cycle((False, True)), parts) if odd or part
@@ -467,73 +464,40 @@ def _template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int]:
     return found
 
 
-def _generate_encoder(root: Any, fills: Any) -> Callable[[list[list[str | None]], int], str]:
-    """Write, as straight-line Python, the function that joins one row's JSON fragments into its
-    body: keys in the models' field order, empty objects and lists left out, address parts filled
-    with "" (as :func:`~bulk_sync.mapping` does for the dict it validates)."""
-    filled = {tuple(prefix[:-1]): parts for prefix, parts in fills}
-    lines = ["def encode(F, i):"]
-    counter = iter(range(1_000_000))
-
-    def leaf(node: Any, indent: str) -> str:
-        var = f"v{next(counter)}"
-        lines.append(f"{indent}{var} = F[{node.column}][i]")
-        return var
-
-    def obj(node: Any, model: Any, path: tuple[Any, ...], indent: str, fill: tuple[str, ...]) -> str:
-        var = f"p{next(counter)}"
-        order = list(model.model_fields)
-        kids = sorted(node.children, key=lambda kc: order.index(kc[0]))
-        values = {key: value(child, _child_model(model, key), (*path, key), indent) for key, child in kids}
-        lines.append(f"{indent}{var} = []")
-        if fill:  # an address: once any part has a value, every required part is sent ("" if empty)
-            present = " or ".join(f"{v} is not None" for v in values.values()) or "False"
-            lines.append(f"{indent}if {present}:")
-            for key in order:
-                label = json.dumps(key) + ":"
-                v = values.get(key)
-                if v is not None and key in fill:
-                    lines.append(
-                        f"{indent}    {var}.append({label!r} + ({v} if {v} is not None else '\"\"'))"
-                    )
-                elif v is not None:
-                    lines.append(f"{indent}    if {v} is not None: {var}.append({label!r} + {v})")
-                elif key in fill:
-                    lines.append(f"{indent}    {var}.append({label + chr(34) * 2!r})")
-        else:
-            for key, _ in kids:
-                label, v = json.dumps(key) + ":", values[key]
-                lines.append(f"{indent}if {v} is not None: {var}.append({label!r} + {v})")
-        out = f"o{next(counter)}"
-        lines.append(f"{indent}{out} = '{{' + ','.join({var}) + '}}' if {var} else None")
-        return out
-
-    def lst(node: Any, item: Any, path: tuple[Any, ...], indent: str) -> str:
-        var = f"l{next(counter)}"
-        entries = []
-        for _, child in node.children:
-            fill = filled.get(path, ()) if child.kind == "obj" else ()
-            if child.kind == "obj":
-                entries.append(obj(child, item, path, indent, fill))
-            else:
-                entries.append(value(child, item, path, indent))
-        lines.append(f"{indent}{var} = [e for e in ({', '.join(entries)},) if e is not None]")
-        out = f"o{next(counter)}"
-        lines.append(f"{indent}{out} = '[' + ','.join({var}) + ']' if {var} else None")
-        return out
-
-    def value(node: Any, model: Any, path: tuple[Any, ...], indent: str) -> str:
-        if node.kind == "leaf":
-            return leaf(node, indent)
-        if node.kind == "obj":
-            return obj(node, model, path, indent, ())
-        return lst(node, model, path, indent)
-
-    top = obj(root, EngagementSyncInput, (), "    ", ())
-    lines.append(f"    return {top} or '{{}}'")
-    namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), "<bulk_sync payload encoder>", "exec"), namespace)
-    return namespace["encode"]  # type: ignore[no-any-return]
+def _marked(
+    node: Any,
+    model: Any,
+    path: tuple[Any, ...],
+    fill: tuple[str, ...],
+    present: tuple[bool, ...],
+    filled: dict[tuple[Any, ...], tuple[str, ...]],
+) -> str | None:
+    """The JSON of ``node`` with a marker for each present field (None when nothing is sent): keys
+    in the models' field order, empty objects and lists left out, address parts filled with ""
+    (as :func:`~bulk_sync.mapping` does for the dict it validates)."""
+    if node.kind == "leaf":
+        return f"\x00{node.column}\x01" if present[node.column] else None
+    if node.kind == "list":
+        entries = [
+            _marked(child, model, path, filled.get(path, ()) if child.kind == "obj" else (), present, filled)
+            for _, child in node.children
+        ]
+        sent = [e for e in entries if e is not None]
+        return "[" + ",".join(sent) + "]" if sent else None
+    order = list(model.model_fields)
+    kids = sorted(node.children, key=lambda kc: order.index(kc[0]))
+    values = {
+        key: _marked(child, _child_model(model, key), (*path, key), (), present, filled)
+        for key, child in kids
+    }
+    if fill:  # an address: once any part has a value, every required part is sent ("" if empty)
+        keys = order if any(v is not None for v in values.values()) else []
+        texts = [values.get(key) or ('""' if key in fill else None) for key in keys]
+    else:
+        keys = [key for key, _ in kids]
+        texts = [values[key] for key in keys]
+    parts = [json.dumps(key) + ":" + text for key, text in zip(keys, texts, strict=True) if text is not None]
+    return "{" + ",".join(parts) + "}" if parts else None
 
 
 def _child_model(model: Any, key: str) -> Any:
