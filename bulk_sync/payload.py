@@ -269,8 +269,9 @@ class CheckedChunk:
     rule) goes through :func:`build` one row at a time. A property test checks that both ways give
     the same verdicts and the same bytes.
 
-    Valid rows are encoded to JSON by code generated from the mapping's tree (fields in the
-    model's order, as pydantic writes them), without building dicts or models.
+    Valid rows are encoded to JSON from the columns, without building dicts or models: the rows
+    of one shape share a template (fields in the model's order, as pydantic writes them), and each
+    body is one join of the template's texts and the row's values (:meth:`bodies`).
     """
 
     __slots__ = ("_frags", "_ids", "_slow", "mc", "ok", "shape")
