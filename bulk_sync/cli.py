@@ -35,7 +35,7 @@ from .errors import (
 )
 from .notify import post_summary
 from .payload import Payload
-from .pipeline import Plan, find_superseded, prepare, prepare_retry, run, state_lock
+from .pipeline import Plan, prepare, prepare_retry, run, scan_columns, state_lock
 from .report import GOOD, STATUSES, CsvReport, ResultBlock, RowResult, Summary, XlsxReport, summary_dict
 from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
 from .state import default_state_path
@@ -389,8 +389,7 @@ def _run(args: argparse.Namespace) -> int:
     for w in plan.warnings:
         _err(f"warning: {w}")
         log.warning("%s", w)
-    if args.limit is None:  # with --limit the rows past it are not sent: none can supersede
-        plan = find_superseded(plan)
+    plan = scan_columns(plan, limit=args.limit)  # ids and number columns, before anything is sent
     server = None
     if dry:
         settings = RunSettings(token=SecretStr("unused"), dry_run=True, limit=args.limit)

@@ -31,6 +31,7 @@ import fnmatch
 import io
 import re
 import sys
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import SourceError
+from .errors import RowError, SourceError
 
 DEFAULT_CHUNK_ROWS = 5_000
 SNIFF_ROWS = 50  # rows looked at to find the delimiter and the header row
@@ -75,7 +76,8 @@ class SourceRow:
 class Chunk:
     """Consecutive rows of one sheet; ``frame`` has one str column per header.
 
-    ``problems``: row number -> what is wrong with that row as read (it must not be sent).
+    ``problems``: row number -> what is wrong with that row as read (it must not be sent): extra
+    cells, bytes that are not valid text.
     ``skipped``: (row number, reason) of rows that are not records (a report footer).
     """
 
@@ -83,7 +85,7 @@ class Chunk:
     sheet: str | None
     row_numbers: list[int]
     frame: pd.DataFrame
-    problems: dict[int, str] = field(default_factory=dict)
+    problems: dict[int, list[RowError]] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -119,6 +121,7 @@ class Source:
     skip_lines: int = 0  # CSV: records before the header row (a `sep=` line included)
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     stream: bool = False  # xlsx: read row by row with openpyxl (huge sheets)
+    damaged: bool = False  # CSV: UTF-8 with bytes that are not; the rows holding them are flagged
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet read at open, used once
 
     @property
@@ -265,13 +268,10 @@ def _header_warning(index: int) -> list[str]:
 
 def _open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: _Options) -> Source:
     warnings: list[str] = []
-    enc, quotes = _choose_encoding(p, encoding, warnings)
-    sample = _sample_text(p, enc)
+    enc = _choose_encoding(p, encoding, warnings)
+    sample = _sample_text(p, enc.name)
     _refuse_binary(p, sample)
-    try:
-        _check_whole_file(p, enc, quotes)
-    except UnicodeDecodeError as exc:
-        raise SourceError(str(p), _decode_hint(exc, enc)) from exc
+    _check_whole_file(p, enc.name, enc.quotes)
     skip = 0
     first_line = sample.split("\n", 1)[0].strip().strip('"')
     if first_line.lower().startswith("sep=") and len(first_line) == 5:  # Excel's "sep=;" hint
@@ -288,12 +288,23 @@ def _open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: _Optio
         where = f"row {opts.header_row}" if opts.header_row else "the first rows"
         raise SourceError(str(p), f"the file has no header row ({where} are empty)")
     header = rows[h]
+    if any(_SURROGATES.search(c) for c in header):
+        raise SourceError(
+            str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
+        )
     headers, more = clean_headers([str(c) for c in header])
+    _refuse_too_wide(p, len(headers), max((len(r) for r in rows), default=0))
     warnings += _header_warning(h) + more
     if len(headers) == 1 and any(d in headers[0] for d in _DELIMITERS if d != delimiter):
         warnings.append(
             f"only one column was found using the {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} "
             "delimiter; pass --delimiter if the columns are separated by something else"
+        )
+    if enc.damaged:
+        warnings.append(
+            f"{enc.damaged:,} byte(s) of the file are not valid UTF-8 (the rest is): the rows holding them "
+            "are reported invalid (bad-encoding), with the column and the bytes; every other row is read as "
+            "UTF-8"
         )
     return Source(
         p,
@@ -301,62 +312,217 @@ def _open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: _Optio
         None,
         headers,
         warnings,
-        encoding=enc,
+        encoding=enc.name,
         delimiter=delimiter,
         header_row=h + 1,
         skip_lines=skip + h + 1,
-        chunk_rows=opts.chunk_rows,
+        chunk_rows=_chunk_rows(opts.chunk_rows, len(headers)),
+        damaged=enc.damaged > 0,
     )
 
 
-def _choose_encoding(p: Path, forced: str | None, warnings: list[str]) -> tuple[str, int | None]:
-    """The encoding to read ``p`` with (--encoding, a BOM, strict UTF-8, else a guessed code page),
-    and the file's count of quotes when choosing it already decoded the whole file."""
+MAX_COLUMNS = 16_384  # Excel's widest sheet (XFD); a wider "CSV" is no spreadsheet export
+CHUNK_CELLS = 200_000  # a wide file is read in fewer rows a chunk, so a chunk's size stays bounded
+
+
+def _chunk_rows(wanted: int, width: int) -> int:
+    return min(wanted, max(50, CHUNK_CELLS // max(1, width)))
+
+
+def _refuse_too_wide(p: Path, header_width: int, widest: int) -> None:
+    width = max(header_width, widest)
+    if width > MAX_COLUMNS:
+        raise SourceError(
+            str(p),
+            f"has {width:,} columns, more than a spreadsheet can hold ({MAX_COLUMNS:,}): it is not a "
+            "CSV export bulk_sync can read. Export only the columns the mapping needs, or check the "
+            "delimiter (--delimiter)",
+        )
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """How a CSV file is decoded: the codec, its count of quotes when already known (the whole
+    file was decoded to choose it), and how many bytes are not valid in it (UTF-8 with damage)."""
+
+    name: str
+    quotes: int | None = None
+    damaged: int = 0
+
+
+# the code pages spreadsheet programs write CSV in ("ANSI" on Windows, and the old Mac one)
+CODE_PAGES = (
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "cp874", "mac_roman",
+)  # fmt: skip
+_SURROGATES = re.compile("[\udc80-\udcff]+")  # bytes that did not decode (errors="surrogateescape")
+
+
+def _choose_encoding(p: Path, forced: str | None, warnings: list[str]) -> _Chosen:
+    """How to decode ``p``: --encoding, a BOM, UTF-8 (also when only a few bytes are not valid
+    UTF-8: those rows are reported, the rest read right), else the one code page that every
+    plausible one agrees with. Never a silent guess between code pages that read differently."""
     if forced:
         try:
-            codecs.lookup(forced)
+            name = codecs.lookup(forced).name
         except LookupError as exc:
             raise SourceError(str(p), f"unknown encoding {forced!r}") from exc
-        return forced, None
+        if name == "utf-8":
+            return _utf8(p, "utf-8-sig", strict=True)
+        return _Chosen(forced)
     with p.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", None
+        return _utf8(p, "utf-8-sig", strict=False)
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) and head != codecs.BOM_UTF16_LE + b"\0\0":
-        return "utf-32", None
+        return _Chosen("utf-32")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", None  # Excel's "Unicode Text"; Python reads the BOM and the byte order
+        return _Chosen("utf-16")  # Excel's "Unicode Text"; Python reads the BOM and the byte order
     try:
-        return "utf-8-sig", _scan(p, "utf-8")
+        return _Chosen("utf-8-sig", _scan(p, "utf-8"))
     except UnicodeDecodeError:
         pass
-    guess = _guess_codepage(p)
+    valid, bad, quotes = _utf8_profile(p)
+    if valid and valid >= 4 * bad:  # mostly UTF-8: a few damaged bytes, not another code page
+        return _Chosen("utf-8-sig", quotes, bad)
+    name = _code_page(p)
     warnings.append(
-        f"the file is not UTF-8; it was read as {guess} (guessed). If accents or symbols look "
-        "wrong in the report, pass --encoding (e.g. --encoding cp1250) or save it as 'CSV UTF-8'"
+        f"the file is not UTF-8; it was read as {name}: its characters read the same in every code "
+        "page that fits it. Save it as 'CSV UTF-8' to be sure"
     )
-    return guess, None
+    return _Chosen(name)
 
 
-def _guess_codepage(p: Path) -> str:
-    """charset-normalizer's best guess; Windows-1252 when it is among the equally good ones (Excel
-    on Western systems writes it, and short samples are ambiguous between Latin code pages)."""
-    from charset_normalizer import from_bytes
-
-    with p.open("rb") as fh:
-        sample = fh.read(1024 * 1024)
-    results = list(from_bytes(sample))
-    if results:
-        least = min(r.chaos for r in results)
-        for r in results:
-            if r.chaos == least and "cp1252" in r.could_be_from_charset:
-                return "cp1252"
-        return str(results[0].encoding)
+def _utf8(p: Path, name: str, *, strict: bool) -> _Chosen:
+    """A file that is UTF-8 by its BOM or by --encoding: count the bytes that are not."""
     try:
-        _scan(p, "cp1252")
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "cp1252"
+        return _Chosen(name, _scan(p, "utf-8"))
+    except UnicodeDecodeError as exc:
+        valid, bad, quotes = _utf8_profile(p)
+        if strict and not valid:  # nothing in it is UTF-8: the flag is wrong, not a few bytes
+            raise SourceError(str(p), _decode_hint(exc, "utf-8")) from exc
+        return _Chosen(name, quotes, bad)
+
+
+def _utf8_profile(p: Path) -> tuple[int, int, int]:
+    """(non-ASCII characters that are valid UTF-8, bytes that are not, quotes) of the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    valid = bad = quotes = 0
+    with p.open("rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            text = decoder.decode(block, final=not block)
+            quotes += text.count('"')
+            other = len(text.encode("utf-8", "surrogateescape")) - len(text)  # > 0 only past ASCII
+            if other:
+                wrong = sum(len(m) for m in _SURROGATES.findall(text))
+                bad += wrong
+                valid += len(_NON_ASCII.findall(text)) - wrong
+            if not block:
+                return valid, bad, quotes
+
+
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def _code_page(p: Path) -> str:
+    """The code page of a file that is not UTF-8, when every plausible one reads it the same.
+
+    Plausible: a code page spreadsheet programs write that decodes every byte of the file, and whose
+    text the mess detector of charset-normalizer does not find garbled. When two plausible code
+    pages turn the file's bytes into different characters, the file is refused, showing how a word
+    reads in each: only a person can tell which is right.
+    """
+    from charset_normalizer.md import mess_ratio
+
+    present, lines = _high_bytes(p)
+    readings: list[tuple[str, str, float, int]] = []
+    for name in CODE_PAGES:
+        try:
+            table = present.decode(name)
+        except UnicodeDecodeError:
+            continue  # a byte this code page does not define
+        text = lines.decode(name, errors="replace")
+        readings.append((name, table, mess_ratio(text, 1.0), _garbled_words(text)))
+    if not readings:
+        raise SourceError(
+            str(p),
+            "is not UTF-8 and no Windows code page reads it; pass --encoding or save it as 'CSV UTF-8'",
+        )
+    least = min(m for _, _, m, _ in readings)
+    cleanest = min(g for _, _, m, g in readings if m <= max(0.3, least + 0.1))
+    plausible = [(n, t) for n, t, m, g in readings if m <= max(0.3, least + 0.1) and g == cleanest]
+    groups: dict[str, list[str]] = {}
+    for name, table in plausible:
+        groups.setdefault(table, []).append(name)
+    if len(groups) == 1:
+        return plausible[0][0]
+    shown = [f"{word!r} as {', '.join(names)}" for word, names in _readings(lines, groups)[:4]]
+    raise SourceError(
+        str(p),
+        "is not UTF-8, and the code pages it could be in read its characters differently: "
+        + "; ".join(shown)
+        + f". Pass --encoding with the right one (e.g. --encoding {plausible[0][0]}), or save the file "
+        "as 'CSV UTF-8'",
+    )
+
+
+_WORD = re.compile(r"[^\s,;|\"()\[\]{}<>/\\:.!?+=*&^%$#@~`]+")
+
+
+def _garbled_words(text: str) -> int:
+    """Words (with a character past ASCII) that no language writes: letters of two scripts in one
+    word (``Strauك``), or a symbol between letters (``J¸rgen``): the marks of a wrong code page."""
+    count = 0
+    for word in _WORD.findall(text):
+        if word.isascii():
+            continue
+        scripts = set()
+        inner = word.strip("'’‘“”\"«»-–—")
+        for ch in inner:
+            if ch.isalpha():
+                scripts.add(unicodedata.name(ch, "?").split(" ")[0])
+            elif not ch.isdigit() and ch not in "'’-":
+                scripts.add("symbol")
+        if len(scripts) > 1:
+            count += 1
+    return count
+
+
+def _high_bytes(p: Path) -> tuple[bytes, bytes]:
+    """The distinct bytes above 0x7F in the file, and up to 16 KB of the lines holding them."""
+    seen: set[int] = set()
+    lines: list[bytes] = []
+    size = 0
+    ascii_bytes = bytes(range(128))
+    with p.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            high = block.translate(None, ascii_bytes)
+            if not high:
+                continue
+            seen.update(high)
+            if size < 16384:
+                for line in block.splitlines():
+                    if line.translate(None, ascii_bytes) and size < 16384:
+                        lines.append(line[:2000])
+                        size += len(lines[-1])
+    return bytes(sorted(seen)), b"\n".join(lines)
+
+
+def _readings(lines: bytes, groups: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """How the first word that the groups of code pages read differently reads in each group."""
+    texts = {names[0]: lines.decode(names[0], errors="replace") for names in groups.values()}
+    first = next(iter(texts.values()))
+    at = next(
+        (i for i in range(len(first)) if len({t[i] if i < len(t) else "" for t in texts.values()}) > 1), 0
+    )
+    out: dict[str, list[str]] = {}
+    for names in groups.values():
+        text = texts[names[0]]
+        start = max(text.rfind(c, 0, at) for c in ' ,;\t|\n"') + 1
+        ends = [e for e in (text.find(c, at) for c in ' ,;\t|\n"') if e >= 0]
+        out.setdefault(text[start : min(ends) if ends else len(text)][:40], []).extend(names)
+    return list(out.items())
 
 
 def _scan(p: Path, encoding: str) -> int:
@@ -380,7 +546,10 @@ def _scan(p: Path, encoding: str) -> int:
 def _check_whole_file(p: Path, encoding: str, quotes: int | None) -> None:
     """Every byte decodes and every quote closes, or the run stops here, before anything is sent."""
     if quotes is None:
-        quotes = _scan(p, encoding)
+        try:
+            quotes = _scan(p, encoding)
+        except UnicodeDecodeError as exc:
+            raise SourceError(str(p), _decode_hint(exc, encoding)) from exc
     if quotes % 2:
         line = _unclosed_quote_line(p, encoding)
         if line is not None:
@@ -392,7 +561,7 @@ def _check_whole_file(p: Path, encoding: str, quotes: int | None) -> None:
 
 
 def _unclosed_quote_line(p: Path, encoding: str) -> int | None:
-    with p.open("r", encoding=encoding, newline="") as fh:
+    with p.open("r", encoding=encoding, errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         start = 1
         try:
@@ -403,11 +572,29 @@ def _unclosed_quote_line(p: Path, encoding: str) -> int | None:
     return None
 
 
+SAMPLE_MAX_BYTES = 64 * 1024 * 1024  # a header line longer than this is no spreadsheet export
+
+
 def _sample_text(p: Path, encoding: str) -> str:
+    """The first lines of the file (whole lines, at least SNIFF_ROWS of them when the file has
+    them): SAMPLE_BYTES, or more when the lines are very long (a wide file)."""
+    want = SAMPLE_BYTES
     with p.open("rb") as fh:
-        raw = fh.read(SAMPLE_BYTES)
+        raw = fh.read(want)
+        while raw.count(b"\n") < SNIFF_ROWS and len(raw) == want and want < SAMPLE_MAX_BYTES:
+            more_bytes = fh.read(want)  # double the sample until it holds enough whole lines
+            raw += more_bytes
+            want = len(raw)
+            if not more_bytes:
+                break
         more = bool(fh.read(1))
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(raw, final=not more)
+    if more and b"\n" not in raw:
+        raise SourceError(
+            str(p),
+            f"its first line is longer than {SAMPLE_MAX_BYTES // 1024**2} MB: it is not a CSV export "
+            "bulk_sync can read (check the delimiter, or export fewer columns)",
+        )
+    text = codecs.getincrementaldecoder(encoding)(errors="surrogateescape").decode(raw, final=not more)
     if more and "\n" in text:
         text = text[: text.rindex("\n") + 1]  # whole lines only
     return text.removeprefix("\ufeff")
@@ -464,6 +651,7 @@ def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk
         na_filter=False,
         skip_blank_lines=False,
         encoding=src.encoding,
+        encoding_errors="surrogateescape" if src.damaged else "strict",
         chunksize=src.chunk_rows,
         engine="c",
         quotechar='"',
@@ -474,22 +662,61 @@ def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk
     with reader:
         for frame in reader:
             numbers = (frame.index.to_numpy() + first).tolist()
+            problems: dict[int, list[RowError]] = {}
+            if src.damaged:
+                frame = _flag_bad_bytes(frame, numbers, problems)
             if columns:
-                yield _chunk(src, frame, numbers)
+                yield _chunk(src, frame, numbers, problems)
                 continue
             extra = frame[spare]
-            problems: dict[int, str] = {}
             filled: list[bool] = (extra.to_numpy(dtype=object) != "").any(axis=1).tolist()
             if any(filled):
                 for pos in (i for i, f in enumerate(filled) if f):
                     cells = [c for c in extra.iloc[pos].tolist() if c]
-                    problems[numbers[pos]] = (
-                        f"this row has more cells than the header has columns ({width}); extra: "
-                        f"{', '.join(repr(c[:40]) for c in cells)}. A value probably contains an "
-                        f"unquoted {_DELIMITER_NAMES.get(src.delimiter, repr(src.delimiter))}, "
-                        "which shifts the cells after it"
+                    problems.setdefault(numbers[pos], []).insert(
+                        0,
+                        RowError(
+                            "extra-cells",
+                            f"this row has more cells than the header has columns ({width}); extra: "
+                            f"{', '.join(repr(c[:40]) for c in cells)}. A value probably contains an "
+                            f"unquoted {_DELIMITER_NAMES.get(src.delimiter, repr(src.delimiter))}, "
+                            "which shifts the cells after it",
+                        ),
                     )
             yield _chunk(src, frame.drop(columns=spare), numbers, problems)
+
+
+def _flag_bad_bytes(
+    frame: pd.DataFrame, numbers: list[int], problems: dict[int, list[RowError]]
+) -> pd.DataFrame:
+    """Cells holding bytes that are not valid UTF-8 (decoded as lone surrogates): the row gets a
+    ``bad-encoding`` problem naming the column and the bytes, and the cell shows U+FFFD instead."""
+    search = _SURROGATES.search
+    for name in frame.columns:
+        cells = frame[name].tolist()
+        if not search("\x1f".join(cells)):
+            continue
+        fixed = list(cells)
+        for i, cell in enumerate(cells):
+            if search(cell):
+                bad = "".join(_SURROGATES.findall(cell))
+                shown = " ".join(f"0x{ord(ch) - 0xDC00:02X}" for ch in bad[:8]) + (
+                    " ..." if len(bad) > 8 else ""
+                )
+                text = _SURROGATES.sub("\ufffd", cell)
+                fixed[i] = text
+                column = None if name.startswith("\x00extra") else name
+                where = f"column {name!r}" if column else "a cell past the last column"
+                problems.setdefault(numbers[i], []).append(
+                    RowError(
+                        "bad-encoding",
+                        f"{where} holds bytes that are not valid UTF-8 ({shown}), read as {text[:60]!r}: "
+                        "the rest of the file is UTF-8, so these were damaged; type the text again",
+                        column,
+                    )
+                )
+        frame[name] = fixed
+    return frame
 
 
 # --------------------------------------------------------------------------- workbooks
@@ -831,7 +1058,7 @@ def _round_ms(value: dt.datetime) -> dt.datetime:
 
 
 def _chunk(
-    src: Source, frame: pd.DataFrame, numbers: list[int], problems: dict[int, str] | None = None
+    src: Source, frame: pd.DataFrame, numbers: list[int], problems: dict[int, list[RowError]] | None = None
 ) -> Chunk:
     """Drop blank rows (every cell empty or whitespace); keep the numbers of the others."""
     frame = frame.reset_index(drop=True)

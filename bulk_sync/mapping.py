@@ -20,6 +20,7 @@ Mapping language v1 (documented in mappings/README.md)::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import importlib.metadata
@@ -29,6 +30,7 @@ import warnings
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +62,7 @@ class TargetKind:
     choices: tuple[str, ...] = ()
     local_time: bool = False  # startTimeLocalized: wall-clock time without zone
     pattern: str | None = None  # a regex the text must match (the spec's date-time fields)
+    bounds: tuple[float, float] | None = None  # numbers: the lowest and highest value that makes sense
 
 
 # --------------------------------------------------------------------------- the YAML schema
@@ -91,7 +94,7 @@ class FieldSpec(BaseModel):
     extract: str | None = None  # a regex; its first group (or the whole match) is the value
     lower: bool = False
     split: str | None = None  # for lists of values (`x[]`): one cell -> several entries
-    decimal: Literal[".", ","] = "."  # numbers: the decimal mark ("1.234,56" with ",")
+    decimal: Literal[".", ","] | None = None  # numbers: the decimal mark; None: settled from the column
     blank: Literal["omit", "null", "empty"] = "omit"  # what an empty cell sends
 
     @property
@@ -600,7 +603,7 @@ class MappedChunk:
         errors = [c[i] for c in self.error_cols if type(c[i]) is RowError]
         number = self.row_numbers[i]
         if self.problems and number in self.problems:
-            errors.insert(0, RowError("extra-cells", self.problems[number]))
+            errors[:0] = self.problems[number]
         ext = values.get("externalId")
         rec = MappedRecord(
             self.file,
@@ -735,6 +738,111 @@ def _zone_data_version() -> str:
         return "tzdata " + importlib.metadata.version("tzdata")
     except importlib.metadata.PackageNotFoundError:
         return ""
+
+
+# A cell that could show which decimal mark its column uses (confirmed by parsing it both ways):
+# a mark followed by 1-2 or 4+ digits, both marks, a mark twice, a leading "0" and a mark, or 4+
+# digits before a mark. '1,500' and '12.000' (one mark, then 3 digits) are not: they read both ways.
+_EVIDENCE = {
+    ".": re.compile(r"^.*(?:\.\d{1,2}(?!\d)|\.\d{4,}|,\d{3}\.|,\d{3},|(?<![\d.,])0\.\d|\d{4,}\.\d).*$", re.M),
+    ",": re.compile(r"^.*(?:,\d{1,2}(?!\d)|,\d{4,}|\.\d{3},|\.\d{3}\.|(?<![\d.,])0,\d|\d{4,},\d).*$", re.M),
+}
+
+
+class NumberEvidence:
+    """Which decimal mark each number column of one file uses, settled from its cells.
+
+    For every number field whose mapping does not say (``decimal`` unset), the first cell that
+    reads as a number with only one of the marks settles it (``1.234,50`` or ``0,99``: a decimal
+    comma; ``1,234.50`` or ``12.5``: a decimal point). A column showing both is a conflict (the run
+    is refused, naming both cells); a column showing neither leaves the field unsettled, and its
+    cells that read both ways ('1,500') are reported invalid.
+    """
+
+    def __init__(self, bound: BoundMapping) -> None:
+        self.bound = bound
+        self.fields = [
+            f
+            for f in bound.spec.fields
+            if f.kind.kind == "number" and f.spec.decimal is None and (f.column or f.spec.template)
+        ]
+        # target -> mark -> (row number, cell) of the first cell showing that mark
+        self.found: dict[str, dict[str, tuple[int, str]]] = {f.target: {} for f in self.fields}
+
+    @property
+    def columns(self) -> list[str]:
+        """The file's headers the evidence is read from."""
+        cols: list[str] = []
+        for f in self.fields:
+            cols += [f.column] if f.column else f.spec.template_columns
+        return [self.bound.columns[c] for c in dict.fromkeys(cols)]
+
+    def add(self, chunk: Chunk) -> None:
+        for f in self.fields:
+            found = self.found[f.target]
+            if len(found) == 2:
+                continue
+            cells = _field_cells(f, self.bound, chunk.frame)
+            joined = "\n".join(dict.fromkeys(c.strip() for c in cells))
+            for mark, rx in _EVIDENCE.items():
+                if mark in found:
+                    continue
+                for m in rx.finditer(joined):
+                    if _only_reading(m.group(0)) == mark:
+                        row = chunk.row_numbers[[c.strip() for c in cells].index(m.group(0))]
+                        found[mark] = (row, m.group(0))
+                        break
+
+    def conflicts(self) -> list[str]:
+        """A line for each column that shows both marks."""
+        out = []
+        for f in self.fields:
+            found = self.found[f.target]
+            if len(found) == 2:
+                (prow, ptext), (crow, ctext) = found["."], found[","]
+                header = self.bound.columns[f.column] if f.column else f.spec.template
+                out.append(
+                    f"column {header!r} ({f.target}) holds numbers written with a decimal point (row "
+                    f"{prow}: {ptext!r}) and with a decimal comma (row {crow}: {ctext!r}); set `decimal:` "
+                    "for this field in the mapping to say which (the cells written the other way are "
+                    "then reported invalid)"
+                )
+        return out
+
+    def settled(self) -> BoundMapping:
+        """The bound mapping with each number field's decimal mark settled where the cells showed
+        one (a field that showed none stays unsettled)."""
+        marks = {t: next(iter(found)) for t, found in self.found.items() if len(found) == 1}
+        if not marks:
+            return self.bound
+        fields = tuple(
+            dataclasses.replace(f, spec=f.spec.model_copy(update={"decimal": marks[f.target]}))
+            if f.target in marks
+            else f
+            for f in self.bound.spec.fields
+        )
+        spec = dataclasses.replace(self.bound.spec, fields=fields)
+        return BoundMapping(spec, self.bound.columns, self.bound.plan)
+
+
+def _only_reading(text: str) -> str | None:
+    """The one decimal mark ``text`` reads as a number with (None: both, or neither)."""
+    readings = []
+    for mark in (".", ","):
+        try:
+            _any_number(text, mark)
+            readings.append(mark)
+        except _CellError:
+            pass
+    return readings[0] if len(readings) == 1 else None
+
+
+def _field_cells(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> list[str]:
+    if f.column is not None:
+        cells: list[str] = frame[bound.columns[f.column]].tolist()
+        return cells
+    assert f.spec.template is not None
+    return _template_cells(f.spec.template, bound.columns, frame)
 
 
 _ID_KEYS = ("bulk_sync-ids-k1", "bulk_sync-ids-k2")  # two 16-byte SipHash keys: 128 bits an id
@@ -977,7 +1085,7 @@ def _number_cell(f: Field_, cell: str, header: str) -> Any:
     text = cell.strip()
     if text:
         try:
-            return _number(text, f.spec.decimal)
+            return _number(text, f.spec.decimal, f.kind.bounds)
         except _CellError:
             pass
     return _convert(f, cell, header)  # blank (default, required, blank policy), or the error
@@ -1121,7 +1229,7 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
                 )
             return member
         if kind.kind == "number":
-            return _number(text, spec.decimal)
+            return _number(text, spec.decimal, kind.bounds)
         if kind.kind == "boolean":
             return _boolean(text)
     except _CellError as exc:
@@ -1137,48 +1245,126 @@ class _CellError(ValueError):
 
 _CURRENCY = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|R\$|CHF|kr)\s*|\s*(?:[A-Z]{3}|[$€£¥₹₩₽₺₪₫]|CHF|kr)$")
 
+# The common money shape with a decimal point (12345.67, 12,345.67, $12,345.67), the short way.
+_PLAIN_NUMBER = re.compile(r"\$?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
-_PLAIN_NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?")  # 12345.67, 12,345.67, $12,345.67: most money cells
+
+def _strict_pattern(mark: str) -> re.Pattern[str]:
+    """A number written with decimal mark ``mark``: digits grouped by three with one kind of
+    thousands separator (the other mark, a space or an apostrophe), or not grouped at all."""
+    other = {".": ",", ",": "."}[mark]
+    sep = f"[{re.escape(other)} ']"
+    return re.compile(
+        rf"(?P<int>[1-9]\d{{0,2}}(?P<sep>{sep})\d{{3}}(?:(?P=sep)\d{{3}})*|\d*)"
+        rf"(?:{re.escape(mark)}(?P<frac>\d+))?(?:[eE](?P<exp>[+-]?\d+))?"
+    )
 
 
-def _number(text: str, decimal: str = ".") -> float | int:
-    """'12,345.67', '$12,345.67', '1.234,56 €' (decimal ','), '(1,200)', '50%' (-> 0.5)."""
+_STRICT = {mark: _strict_pattern(mark) for mark in (".", ",")}
+_MARK_NAMES = {".": "a decimal point", ",": "a decimal comma"}
+
+
+def _number(text: str, decimal: str | None = ".", bounds: tuple[float, float] | None = None) -> float | int:
+    """'12,345.67', '$12,345.67', '1.234,56 €' (decimal ','), '(1,200)', '50%' (-> 0.5), exactly.
+
+    ``decimal`` None: the column's decimal mark is not known, and a cell that reads as two
+    different numbers ('1,500', '12.000') is an error, never a guess."""
     if decimal == "." and _PLAIN_NUMBER.fullmatch(text):  # the common shapes, the short way
         t = text.lstrip("$").replace(",", "")
-        value = float(t)
-        if math.isfinite(value):
-            return int(value) if value.is_integer() and "." not in t else value
-    return _any_number(text, decimal)
+        if len(t) - ("." in t) <= 15:  # a double holds 15 digits exactly: its shortest text is t's
+            value = float(t)
+            if bounds is None or bounds[0] <= value <= bounds[1]:
+                return value if "." in t else int(value)
+    return _any_number(text, decimal, bounds)
 
 
-def _any_number(text: str, decimal: str = ".") -> float | int:
-    """:func:`_number` for every shape it accepts (the reference; a test checks the short way)."""
+def _any_number(
+    text: str, decimal: str | None = ".", bounds: tuple[float, float] | None = None
+) -> float | int:
+    """:func:`_number` for every shape it accepts (the reference; a test checks the short way).
+
+    The arithmetic is decimal (``33.34%`` is 0.3334, not 0.33340000000000003); the value sent is
+    the double whose shortest text is exactly the cell's number, or the cell is an error."""
     t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
     negative = t.startswith("(") and t.endswith(")")
     if negative:
         t = t[1:-1].strip()
     t = _CURRENCY.sub("", t).strip()
     if t.startswith("-") or t.startswith("+"):
-        sign, t = t[0], _CURRENCY.sub("", t[1:]).strip()
-        t = sign + t
+        negative ^= t[0] == "-"
+        t = _CURRENCY.sub("", t[1:]).strip()
     percent = t.endswith("%")
     if percent:
         t = t[:-1].strip()
-    thousands = "." if decimal == "," else ","
-    t = t.replace(" ", "").replace("'", "").replace(thousands, "")
-    if decimal == ",":
-        t = t.replace(",", ".")
-    try:
-        value = float(t)
-    except ValueError:
-        raise _CellError("bad-number", f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _CellError("bad-number", f"{text!r} is not a finite number")
+    readings = {}
+    for mark in (decimal,) if decimal else (".", ","):
+        m = _STRICT[mark].fullmatch(t)
+        if m is not None and (m["int"] or m["frac"]):
+            digits = m["int"].replace(m["sep"], "") if m["sep"] else m["int"]
+            number = Decimal(f"{digits or '0'}.{m['frac'] or '0'}e{m['exp'] or '0'}")
+            readings[mark] = (number, bool(m["frac"] or m["exp"]))
+    if not readings:
+        raise _CellError("bad-number", f"{text!r} is not a number{_other_mark_hint(t, decimal)}")
+    if bounds is not None:
+        low, high = bounds
+        sign = -1 if negative else 1
+        scale = Decimal("0.01") if percent else Decimal(1)
+        fit = {k: v for k, v in readings.items() if low <= sign * v[0] * scale <= high}
+        if not fit:
+            shown = _plain(sign * next(iter(readings.values()))[0] * scale)
+            raise _CellError("bad-number", f"{text!r} is {shown}, outside {_range_text(bounds)}")
+        readings = fit
+    if len({n for n, _ in readings.values()}) > 1:
+        point, comma = readings["."][0], readings[","][0]
+        raise _CellError(
+            "ambiguous-number",
+            f"{text!r} reads as {_plain(point)} with a decimal point and as {_plain(comma)} with a decimal comma, "
+            'and nothing in the column says which: set `decimal: "."` or `decimal: ","` for this field '
+            "in the mapping",
+        )
+    value, fraction = next(iter(readings.values()))
     if negative:
         value = -value
     if percent:
-        return value / 100
-    return int(value) if value.is_integer() and "." not in t and "e" not in t.lower() else value
+        value, fraction = value.scaleb(-2), True
+    return _exact(value, fraction, text)
+
+
+def _range_text(bounds: tuple[float, float]) -> str:
+    if bounds == (0.0, 1.0):
+        return "0 to 1 (a share is a fraction: 0.5 or 50% is half)"
+    return f"{bounds[0]:g} to {bounds[1]:g}"
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _other_mark_hint(core: str, decimal: str | None) -> str:
+    if decimal is None:
+        return ""
+    other = "," if decimal == "." else "."
+    m = _STRICT[other].fullmatch(core)
+    if m is None or not (m["int"] or m["frac"]):
+        return ""
+    return (
+        f" with {_MARK_NAMES[decimal]} (the mark this column uses); it reads as a number with "
+        f"{_MARK_NAMES[other]}: check the cell, or the field's `decimal:` in the mapping"
+    )
+
+
+def _exact(value: Decimal, fraction: bool, text: str) -> float | int:
+    """``value`` as the JSON number sent, which must be exactly ``value`` (SIRO keeps doubles)."""
+    as_float = float(value)
+    if not math.isfinite(as_float):
+        raise _CellError("bad-number", f"{text!r} is not a finite number")
+    if Decimal(repr(as_float)) != value:
+        raise _CellError(
+            "bad-number",
+            f"{text!r} has more digits than SIRO keeps (numbers are 64-bit floating point, about 15 "
+            f"significant digits): it would arrive as {as_float!r}; round it in the file",
+        )
+    return as_float if fraction or not as_float.is_integer() else int(value)
 
 
 _TRUE = {"true", "yes", "y", "1", "t"}

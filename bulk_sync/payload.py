@@ -40,6 +40,10 @@ Disposition = Literal["OPEN", "LOST", "WON"]
 # The spec's `format: date-time` (RFC 3339), as Zod's .datetime() checks it.
 DateTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
 
+# Numbers with a range: a latitude of 41,947 or a share of sale of 50 (= 5,000 %) is a wrong value,
+# and the range also settles a cell such as "41.947" that could be read with either decimal mark.
+NUMBER_RANGES = {"latitude": (-90.0, 90.0), "longitude": (-180.0, 180.0), "shareOfSale": (0.0, 1.0)}
+
 # Fields whose text is an instant; a mapping's `datetime:` on them yields UTC `...Z`.
 # startTimeLocalized is the exception: local wall-clock time without a zone.
 LOCAL_DATETIME_TARGETS = frozenset({"startTimeLocalized"})
@@ -242,7 +246,7 @@ def _add(ann: Any, path: str, required: bool, out: dict[str, TargetKind], name: 
     if typing.get_origin(ann) is Literal:
         out[path] = TargetKind("enum", nullable, required, tuple(typing.get_args(ann)))
     elif ann is float:
-        out[path] = TargetKind("number", nullable, required)
+        out[path] = TargetKind("number", nullable, required, bounds=NUMBER_RANGES.get(name))
     elif ann is bool:
         out[path] = TargetKind("boolean", nullable, required)
     else:

@@ -71,7 +71,7 @@ class Plan:
     spec: MappingSpec
     jobs: tuple[tuple[Source, BoundMapping], ...]
     only_rows: dict[tuple[str, str | None], frozenset[int]] | None = None  # `retry`: these rows only
-    superseded: dict[tuple[str, str | None, int], str] | None = None  # see find_superseded
+    superseded: dict[tuple[str, str | None, int], str] | None = None  # see scan_columns
 
     @property
     def warnings(self) -> list[str]:
@@ -800,34 +800,64 @@ class _Skipped(MappedRecord):
         self.rule, self.reason = rule, reason
 
 
-def find_superseded(plan: Plan) -> Plan:
-    """The plan with the rows whose externalId appears again later in the run (the last row of an
-    id wins). Part of preparing: a file that breaks in this pass stops the run before anything is
-    sent (SourceError). Not with `group_by`, where the rows of an id are merged instead."""
-    if plan.spec.group_by:
+def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
+    """Part of preparing: one pass over the columns that must be known before anything is sent.
+
+    * the ids: rows whose externalId appears again later in the run (the last row of an id wins;
+      not with `group_by`, where the rows of an id are merged, nor with ``limit``);
+    * the number columns whose decimal mark the mapping leaves open: each is settled from its cells
+      (:class:`~bulk_sync.mapping.NumberEvidence`; with ``limit``, from the rows that are read).
+
+    Raises SourceError (nothing sent) when a file breaks in this pass, or when a number column
+    shows both decimal marks.
+    """
+    supersede = not plan.spec.group_by and limit is None
+    evidence = [mapping.NumberEvidence(bound) for _, bound in plan.jobs]
+    if not supersede and not any(e.fields for e in evidence):
         return plan
-    return dataclasses.replace(plan, superseded=_superseded(plan))
+    superseded = _column_pass(plan, evidence, supersede, limit)
+    for (src, _), e in zip(plan.jobs, evidence, strict=True):
+        conflicts = e.conflicts()
+        if conflicts:
+            raise SourceError(src.label, "; ".join(conflicts))
+    jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
+    return dataclasses.replace(plan, jobs=jobs, superseded=superseded if supersede else plan.superseded)
 
 
-def _superseded(plan: Plan) -> dict[tuple[str, str | None, int], str]:
-    """Rows whose externalId appears again later in the run -> where the later row is.
+def _column_pass(
+    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None
+) -> dict[tuple[str, str | None, int], str]:
+    """Read the id and number columns of every file once; feed the number evidence; return the rows
+    whose externalId appears again later in the run (-> where the later row is), when asked.
 
-    A first pass reads the files once more, only their id columns, and converts only the id. Ids
-    are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
+    Ids are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
     strings), sorted once at the end: the last row of an id wins.
 
-    Reading only the id columns cannot tell a report footer from data. So when the row that would
+    Reading only some columns cannot tell a report footer from data. So when the row that would
     win sits where a footer could be (a short run of rows after the last gap), that file is read
     once more in full and its footer lines are left out: a footer never supersedes a record.
     """
     parts: list[Any] = []  # per chunk: (n, 4) int arrays of digest hi, digest lo, row, job
     sources: list[tuple[str, str | None]] = []
     tails: list[set[int]] = []  # per job: the rows that could be a footer
+    seen = 0
     for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
         tail = _Tail(src.header_row)
-        for chunk in src.chunks(columns=mapping.id_columns(bound)):
+        numbers_of = evidence[j]
+        columns = (mapping.id_columns(bound) if supersede else []) + numbers_of.columns
+        for chunk in src.chunks(columns=list(dict.fromkeys(columns))):
+            if limit is not None:
+                if seen >= limit:
+                    break
+                if seen + len(chunk) > limit:
+                    chunk = chunk.take(list(range(limit - seen)))
+                seen += len(chunk)
+            if numbers_of.fields:
+                numbers_of.add(chunk)
+            if not supersede:
+                continue
             ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
             tail.add(numbers)
             if only is not None or None in ids:

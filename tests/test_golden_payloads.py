@@ -16,7 +16,7 @@ from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, ROOT, SCHEMA
 from jsonschema import Draft202012Validator
 
 from bulk_sync import mapping, payload
-from bulk_sync.pipeline import prepare
+from bulk_sync.pipeline import prepare, scan_columns
 
 GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
 
@@ -24,7 +24,7 @@ GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
 def outcomes(path: Path, mapping_path: Path = EXAMPLE_MAPPING) -> list[dict[str, Any]]:
     """Every row of ``path`` through the loader, the mapping and the payload models, as data:
     valid (with its payload), invalid (with its errors) or skipped (with why)."""
-    plan = prepare([path], mapping_path)
+    plan = scan_columns(prepare([path], mapping_path))  # as the CLI: number columns settled first
     out: list[dict[str, Any]] = []
     for src, bound in plan.jobs:
         for chunk in src.chunks():

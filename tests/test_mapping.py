@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bulk_sync.errors import MappingError, SourceError
+from bulk_sync.errors import MappingError, RowError, SourceError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import MappingSpec, apply, bind, fingerprints, parse_mapping
 from bulk_sync.payload import target_catalog
@@ -259,7 +259,8 @@ def test_a_row_the_loader_flagged_becomes_a_row_error() -> None:
     spec = parse_mapping("version: 1\nfields:\n  externalId: Id\n  subject: S\n", CATALOG)
     bound = bind(spec, ["Id", "S"], "f.csv")
     frame = pd.DataFrame({"Id": ["1", "2"], "S": ["a", "b"]}, dtype=str)
-    chunk = Chunk("f.csv", None, [2, 3], frame, problems={3: "this row has more cells than the header"})
+    flagged = RowError("extra-cells", "this row has more cells than the header")
+    chunk = Chunk("f.csv", None, [2, 3], frame, problems={3: [flagged]})
     recs = apply(bound, chunk)
     assert recs[0].errors == []
     assert [(e.slug, e.message) for e in recs[1].errors] == [

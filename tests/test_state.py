@@ -375,7 +375,7 @@ def test_rows_known_by_their_source_are_not_mapped_again(
 
     def run_once() -> list[str]:
         statuses: list[str] = []
-        plan = pipeline.find_superseded(pipeline.prepare([data], EXAMPLE_MAPPING))
+        plan = pipeline.scan_columns(pipeline.prepare([data], EXAMPLE_MAPPING))
         pipeline.run(
             plan,
             settings,

@@ -36,7 +36,7 @@ def stages(data: Path, state: Path, base_url: str) -> None:
     with took("prepare"):
         plan = pipeline.prepare([data], MAPPING)
     with took("id pass"):
-        plan = pipeline.find_superseded(plan)
+        plan = pipeline.scan_columns(plan)
     store = StateStore(state, target_of(base_url))
     report = CsvReport(state.with_suffix(".report.csv"))
     for src, bound in plan.jobs:

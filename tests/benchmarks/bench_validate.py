@@ -173,7 +173,7 @@ def stages(data: Path, mapping: Path) -> None:
                     ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], kinds, notes)
                 )
     with took("superseded pass"):
-        pipeline.find_superseded(plan)
+        pipeline.scan_columns(plan)
     print(f"stages: {took}")
 
 
