@@ -1318,7 +1318,8 @@ def _any_number(
         point, comma = readings["."][0], readings[","][0]
         raise _CellError(
             "ambiguous-number",
-            f"{text!r} reads as {_plain(point)} with a decimal point and as {_plain(comma)} with a decimal comma, "
+            f"{text!r} reads as {_plain(point)} with a decimal point and as {_plain(comma)} with a "
+            "decimal comma, "
             'and nothing in the column says which: set `decimal: "."` or `decimal: ","` for this field '
             "in the mapping",
         )
