@@ -36,7 +36,17 @@ from .errors import (
 from .notify import post_summary
 from .payload import Payload
 from .pipeline import Plan, prepare, prepare_retry, run, scan_columns, state_lock
-from .report import GOOD, STATUSES, CsvReport, ResultBlock, RowResult, Summary, XlsxReport, summary_dict
+from .report import (
+    GOOD,
+    STATUSES,
+    WARNING_SEPARATOR,
+    CsvReport,
+    ResultBlock,
+    RowResult,
+    Summary,
+    XlsxReport,
+    summary_dict,
+)
 from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
 from .state import default_state_path
 
@@ -267,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--show", type=_nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
     )
+    v.add_argument(
+        "--max-body-bytes",
+        type=_pos_int,
+        default=5_000_000,
+        help="a record larger than this as JSON is invalid (too-large), as in run (default 5000000)",
+    )
 
     w = command("watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH)
     w.add_argument("inbox", metavar="INBOX", help="the folder people drop files into")
@@ -392,7 +408,9 @@ def _run(args: argparse.Namespace) -> int:
     plan = scan_columns(plan, limit=args.limit)  # ids and number columns, before anything is sent
     server = None
     if dry:
-        settings = RunSettings(token=SecretStr("unused"), dry_run=True, limit=args.limit)
+        settings = RunSettings(
+            token=SecretStr("unused"), dry_run=True, limit=args.limit, max_body_bytes=args.max_body_bytes
+        )
     else:
         if args.sandbox and args.base_url:
             raise UsageError("--sandbox and --base-url exclude each other")
@@ -587,11 +605,12 @@ def _execute(
                 noted = every = (result,)
                 if result.status not in GOOD:
                     failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
-            for r in noted:
-                if listing and r.error_type and r.status != "synced":
-                    listed[0] += 1
-                    if listed[0] <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
-                        note(_problem_line(r))
+            if listing:
+                for r in noted:
+                    for line in _problem_lines(r):
+                        listed[0] += 1
+                        if listed[0] <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
+                            note(line)
             if xlsx is not None:
                 for r in every:
                     xlsx.write(r)
@@ -608,11 +627,16 @@ def _execute(
                 xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
 
 
-def _problem_line(r: RowResult) -> str:
+def _problem_lines(r: RowResult) -> list[str]:
+    """`validate`'s lines for a row: its problem, and each of its warnings."""
     where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
-    column = f" [{r.column}]" if r.column else ""
-    kind = "warning" if r.status in {"valid", "synced", "unchanged"} else r.status
-    return f"{where}{column}: {kind} {r.error_type}: {r.message}"
+    lines = []
+    if r.error_type and r.status not in GOOD:
+        column = f" [{r.column}]" if r.column else ""
+        lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
+    if r.warning:
+        lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
+    return lines
 
 
 def _progress(
@@ -661,6 +685,8 @@ def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dr
                 print(f"  {status:<10} {s.counts[status]:>9,}")
         if s.error_types:
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
+        if s.warnings:
+            print("  warnings: " + ", ".join(f"{k} {v}" for k, v in s.warnings.most_common()))
     print(f"report: {written[0]}")
     for extra in written[1:]:
         kind = "error file (fix and drop again)" if "-errors" in extra.stem else "report"

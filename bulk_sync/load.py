@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import fnmatch
 import io
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import numfmt
 from .errors import RowError, SourceError
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -79,6 +81,8 @@ class Chunk:
     ``problems``: row number -> what is wrong with that row as read (it must not be sent): extra
     cells, bytes that are not valid text.
     ``skipped``: (row number, reason) of rows that are not records (a report footer).
+    ``typed``: for workbook columns holding number cells, which of the column's cells were numbers
+    (their text is the number with a decimal point and no grouping, whatever the file's locale).
     """
 
     file: str
@@ -87,6 +91,7 @@ class Chunk:
     frame: pd.DataFrame
     problems: dict[int, list[RowError]] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    typed: dict[str, list[bool]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -96,7 +101,8 @@ class Chunk:
         numbers = [self.row_numbers[i] for i in rows]
         problems = {n: self.problems[n] for n in numbers if n in self.problems} if self.problems else {}
         frame = self.frame.iloc[rows].reset_index(drop=True)
-        return Chunk(self.file, self.sheet, numbers, frame, problems)
+        typed = {h: [mask[i] for i in rows] for h, mask in self.typed.items()}
+        return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed)
 
     def rows(self) -> Iterator[SourceRow]:
         headers = list(self.frame.columns)
@@ -104,6 +110,21 @@ class Chunk:
             self.row_numbers, self.frame.itertuples(index=False, name=None), strict=True
         ):
             yield SourceRow(self.file, self.sheet, number, dict(zip(headers, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class StopAt:
+    """Where the data of a sheet ends: the first row whose ``column`` equals one of ``equals``
+    (case- and space-insensitive) or matches ``matches``; it and every row below are not records."""
+
+    column: str
+    equals: tuple[str, ...] = ()
+    matches: str | None = None
+
+    def describe(self) -> str:
+        if self.equals:
+            return f"{self.column} is {' or '.join(repr(v) for v in self.equals)}"
+        return f"{self.column} matches {self.matches!r}"
 
 
 @dataclass
@@ -122,6 +143,9 @@ class Source:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     stream: bool = False  # xlsx: read row by row with openpyxl (huge sheets)
     damaged: bool = False  # CSV: UTF-8 with bytes that are not; the rows holding them are flagged
+    formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
+    id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
+    stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet read at open, used once
 
     @property
@@ -143,13 +167,18 @@ class Source:
         lines = sample.count(b"\n") or 1
         return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
 
+    def stop_columns(self) -> list[str]:
+        """The columns that tell where the data ends (a totals row, the mapping's ``stop_at``)."""
+        return _stop_columns(self)
+
     def chunks(self, columns: Sequence[str] | None = None) -> Iterator[Chunk]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
         without building the other cells; footers are not looked for, and a row counts as blank
         when these cells are): for a quick pass over one or two columns."""
         try:
-            if self.kind == "csv" and columns is not None:
-                yield from _csv_chunks(self, list(dict.fromkeys(columns)))
+            if self.kind == "csv" and columns is not None:  # and the columns that tell where data ends
+                wanted = list(dict.fromkeys([*columns, *self.stop_columns()]))
+                yield from _stop_rows(self, _csv_chunks(self, wanted))
                 return
             if self.kind == "csv":
                 raw: Iterable[Chunk] = _csv_chunks(self)
@@ -157,7 +186,7 @@ class Source:
                 raw = _openpyxl_chunks(self)
             else:
                 raw = _calamine_chunks(self)
-            yield from _strip_footer(self, raw)
+            yield from _stop_rows(self, _strip_footer(self, raw))
         except SourceError:
             raise
         except UnicodeDecodeError as exc:
@@ -169,19 +198,51 @@ class Source:
 def open_sources(
     path: str | Path,
     *,
-    sheet: str | None = None,
+    sheet: str | Sequence[str] | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
     header_row: int | None = None,
     expected: Sequence[str] = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sheets: str | Sequence[str] | None = None,
+    id_columns: Sequence[str] = (),
+    stop_at: StopAt | None = None,
 ) -> list[Source]:
     """Open ``path``: detect its format by content, pick its sheets, find each header row.
 
     ``expected``: the columns the mapping reads, used to recognise the header row below title
-    lines. Raises SourceError (one line, naming the file) for anything that cannot be read.
+    lines. ``sheets``: the mapping's choice of sheets (``sheet``, a flag, wins; a CSV ignores it).
+    ``id_columns``: the columns of the externalId (a totals row has none); ``stop_at``: where the
+    data ends. Raises SourceError (one line, naming the file) for anything that cannot be read.
     """
-    p = Path(path)
+    sources = _open_sources(Path(path), sheet if sheet is not None else sheets, sheet is None, encoding,
+                            delimiter, _Options(header_row, tuple(expected), chunk_rows))  # fmt: skip
+    for src in sources:
+        src.id_columns = tuple(h for h in (_header_named(src.headers, c) for c in id_columns) if h)
+        if stop_at is not None:
+            header = _header_named(src.headers, stop_at.column)
+            if header is None:
+                raise SourceError(
+                    src.label, f"`stop_at` names the column {stop_at.column!r}, which is not in the file"
+                )
+            src.stop_at = dataclasses.replace(stop_at, column=header)
+    return sources
+
+
+def _header_named(headers: Sequence[str], name: str) -> str | None:
+    if name in headers:
+        return name
+    return next((h for h in headers if _loose(h) == _loose(name)), None)
+
+
+def _open_sources(
+    p: Path,
+    sheet: str | Sequence[str] | None,
+    from_mapping: bool,
+    encoding: str | None,
+    delimiter: str | None,
+    opts: _Options,
+) -> list[Source]:
     if not p.exists():
         raise SourceError(str(p), "file not found")
     if p.is_dir():
@@ -193,14 +254,14 @@ def open_sources(
         raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
     if not head:
         raise SourceError(str(p), "the file is empty (no header row)")
-    opts = _Options(header_row, tuple(expected), chunk_rows)
     if head.startswith(_ZIP_MAGIC):
         return _open_zip(p, sheet, opts)
     if head.startswith(_OLE_MAGIC):
         return _open_workbook(p, "xls", sheet, opts)
     if p.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"}:
         raise SourceError(str(p), f"is named like a workbook ({p.suffix}) but its content is not one")
-    if sheet is not None and not any(ch in sheet for ch in "*?["):  # a glob can cover CSV files too
+    if isinstance(sheet, str) and not from_mapping and not any(ch in sheet for ch in "*?["):
+        # a glob can cover CSV files too; a mapping's `sheets` is for its workbooks
         raise SourceError(str(p), f"is a CSV/text file, which has no sheets (--sheet {sheet!r} given)")
     try:
         return [_open_csv(p, encoding, delimiter, opts)]
@@ -722,7 +783,7 @@ def _flag_bad_bytes(
 # --------------------------------------------------------------------------- workbooks
 
 
-def _open_zip(p: Path, sheet: str | None, opts: _Options) -> list[Source]:
+def _open_zip(p: Path, sheet: str | Sequence[str] | None, opts: _Options) -> list[Source]:
     try:
         with zipfile.ZipFile(p) as zf:
             infos = zf.infolist()
@@ -754,7 +815,7 @@ def _open_zip(p: Path, sheet: str | None, opts: _Options) -> list[Source]:
 
 
 def _open_workbook(
-    p: Path, kind: str, sheet: str | None, opts: _Options, stream: bool = False
+    p: Path, kind: str, sheet: str | Sequence[str] | None, opts: _Options, stream: bool = False
 ) -> list[Source]:
     from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
@@ -776,6 +837,8 @@ def _open_workbook(
                 src = _open_sheet(p, kind, wb, name, opts, explicit=len(chosen) == 1)
             if src is not None:
                 sources.append(src)
+        if sheet is None and len(visible) > 1 and sources:
+            sources[0].warnings += _other_sheets_warning(p, kind, wb, sources[0], visible[1:], opts)
     except SourceError:
         raise
     except Exception as exc:
@@ -787,15 +850,80 @@ def _open_workbook(
     return sources
 
 
-def select_sheets(names: list[str], visible: list[str], wanted: str | None, label: str) -> list[str]:
-    """Sheets by exact name (hidden ones too), by 1-based position, by glob (``*`` = all); hidden
-    sheets are left out of positions and globs. ``None``: the first visible sheet."""
+PEEK_SHEET_BYTES = 32 * 1024 * 1024  # another sheet bigger than this is not loaded to compare headers
+
+
+def _other_sheets_warning(
+    p: Path, kind: str, wb: Any, first: Source, others: list[str], opts: _Options
+) -> list[str]:
+    """Say so when other visible sheets have the same header as the one read (one sheet per rep or
+    per month): reading only the first would leave their rows out without a word."""
+    sizes = _sheet_sizes(p) if kind == "xlsx" else {}
+    same, unchecked = [], []
+    want = [_loose(h) for h in first.headers]
+    for name in others:
+        if sizes.get(name, 0) > PEEK_SHEET_BYTES:
+            unchecked.append(name)
+            continue
+        rows = []
+        for values in wb.get_sheet_by_name(name).iter_rows():
+            rows.append([cell_text(v) for v in values])
+            if len(rows) >= SNIFF_ROWS:
+                break
+        h = find_header(rows, opts.header_row, opts.expected)
+        if h >= 0 and [_loose(x) for x in clean_headers(rows[h])[0]] == want:
+            same.append(name)
+    out = []
+    if same:
+        out.append(
+            f"only sheet {first.sheet!r} was read, but sheet(s) {', '.join(map(repr, same))} have the same "
+            "header and were not: to read every visible sheet pass --sheet '*' (or set `sheets: \"*\"` in "
+            "the mapping); to read just this one, name it (--sheet or `sheets:`) and this warning goes"
+        )
+    if unchecked:
+        out.append(
+            f"only sheet {first.sheet!r} was read; the workbook has other large visible sheet(s) "
+            f"{', '.join(map(repr, unchecked))}: name the sheets to read with --sheet or `sheets:`"
+        )
+    return out
+
+
+def _sheet_sizes(p: Path) -> dict[str, int]:
+    """Sheet name -> unpacked size of its XML (for an .xlsx); {} when it cannot be told."""
+    from defusedxml import ElementTree
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = set(zf.namelist())
+            sizes = {i.filename: i.file_size for i in zf.infolist()}
+            book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+            out = {}
+            for s in book.iterfind("{*}sheets/{*}sheet"):
+                part = _sheet_part(zf, names, s.get("name", ""), ElementTree)
+                if part is not None:
+                    out[s.get("name", "")] = sizes.get(part, 0)
+            return out
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, SyntaxError):
+        return {}
+
+
+def select_sheets(
+    names: list[str], visible: list[str], wanted: str | Sequence[str] | None, label: str
+) -> list[str]:
+    """Sheets by exact name (hidden ones too), by 1-based position, by glob (``*`` = all), or a
+    list of those (each must match); hidden sheets are left out of positions and globs. ``None``:
+    the first visible sheet."""
     if not names:
         raise SourceError(label, "has no worksheets")
     if wanted is None:
         if not visible:
             raise SourceError(label, f"has only hidden sheets ({', '.join(names)}); name one with --sheet")
         return [visible[0]]
+    if not isinstance(wanted, str):
+        chosen: list[str] = []
+        for one in wanted:
+            chosen += [n for n in select_sheets(names, visible, one, label) if n not in chosen]
+        return chosen
     if wanted in names:
         return [wanted]
     if wanted.isdigit() and 1 <= int(wanted) <= len(visible):
@@ -809,6 +937,126 @@ def select_sheets(names: list[str], visible: list[str], wanted: str | None, labe
         f" (hidden: {', '.join(repr(n) for n in hidden)})" if hidden else ""
     )
     raise SourceError(label, f"has no sheet {wanted!r}; its sheets are: {listing}")
+
+
+class SheetFormats:
+    """The cells of one .xlsx sheet whose number format changes how they read (``00000``,
+    ``000-000-0000``, ``0.00``, ``0.0%``): per column, the rows (sorted) and each one's formatter.
+    Read from the style table and one scan of the sheet's XML for the cells of those styles only."""
+
+    def __init__(self, cols: dict[int, tuple[Any, Any]], formatters: list[numfmt.Formatter]) -> None:
+        self.cols = cols  # column (0-based) -> (rows array, formatter index array)
+        self.formatters = formatters
+
+    def apply(self, texts: list[str], values: Sequence[Any], numbers: list[int], col: int) -> None:
+        """Replace the text of number cells in ``col`` that carry a format, in place."""
+        found = self.cols.get(col)
+        if found is None:
+            return
+        rows, which = found
+        at = np.searchsorted(rows, numbers)
+        at[at >= len(rows)] = 0
+        hit = rows[at] == np.asarray(numbers)
+        for i in np.flatnonzero(hit).tolist():
+            v = values[i]
+            if type(v) is float or type(v) is int:
+                shown = self.formatters[which[at[i]]](float(v))
+                if shown is not None:
+                    texts[i] = shown
+
+
+_CELL_TAG = b'<(?:[A-Za-z_][\\w.-]*:)?c\\s[^>]*?\\bs="(%s)"[^>]*>'
+_CELL_REF = re.compile(rb"\br=\"([A-Z]{1,3})(\d+)\"")
+
+
+def sheet_formats(p: Path, sheet: str) -> SheetFormats | None:
+    """The formatted number cells of ``sheet`` in the .xlsx ``p`` (None when its styles hold no
+    format that changes how a number reads, or the parts cannot be found: the values are read as
+    General then)."""
+    from defusedxml import ElementTree
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = set(zf.namelist())
+            if "xl/styles.xml" not in names:
+                return None
+            styles = ElementTree.fromstring(zf.read("xl/styles.xml"))
+            codes = dict(numfmt.BUILTIN)
+            for nf in styles.iterfind("{*}numFmts/{*}numFmt"):
+                codes[int(nf.get("numFmtId", "-1"))] = nf.get("formatCode", "")
+            formatters: list[numfmt.Formatter] = []
+            wanted: dict[int, int] = {}  # style index -> formatter index
+            for k, xf in enumerate(styles.iterfind("{*}cellXfs/{*}xf")):
+                fmt = numfmt.formatter(codes.get(int(xf.get("numFmtId", "0")), ""))
+                if fmt is not None:
+                    wanted[k] = len(formatters)
+                    formatters.append(fmt)
+            if not wanted:
+                return None
+            part = _sheet_part(zf, names, sheet, ElementTree)
+            if part is None:
+                return None
+            cols = _styled_cells(zf, part, wanted)
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, SyntaxError):
+        return None  # calamine reports a damaged workbook; here the values are simply not formatted
+    return SheetFormats(cols, formatters) if cols else None
+
+
+def _sheet_part(zf: zipfile.ZipFile, names: set[str], sheet: str, et: Any) -> str | None:
+    """The zip path of the worksheet named ``sheet`` (workbook.xml -> its relationship)."""
+    book = et.fromstring(zf.read("xl/workbook.xml"))
+    rid = next(
+        (
+            s.get("{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id")
+            for s in book.iterfind("{*}sheets/{*}sheet")
+            if s.get("name") == sheet
+        ),
+        None,
+    )
+    if rid is None or "xl/_rels/workbook.xml.rels" not in names:
+        return None
+    rels = et.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    target = next((r.get("Target", "") for r in rels.iterfind("{*}Relationship") if r.get("Id") == rid), "")
+    path = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return path if path in names else None
+
+
+def _styled_cells(zf: zipfile.ZipFile, part: str, wanted: dict[int, int]) -> dict[int, tuple[Any, Any]]:
+    """Scan the sheet XML (streamed) for cells of the wanted styles: column -> (rows, formatter)."""
+    tag = re.compile(_CELL_TAG % "|".join(str(k) for k in wanted).encode())
+    found: dict[int, list[tuple[int, int]]] = {}
+    keep = 1024  # a cell's start tag is shorter than this: one that straddles two blocks is kept
+    with zf.open(part) as fh:
+        buffer = b""
+        while True:
+            block = fh.read(1 << 22)
+            buffer += block
+            cut = len(buffer) if not block else max(0, len(buffer) - keep)
+            for m in tag.finditer(buffer, 0, len(buffer)):
+                if m.start() >= cut:
+                    break
+                ref = _CELL_REF.search(m.group(0))
+                if ref is not None:
+                    col = _column_index(ref.group(1).decode())
+                    found.setdefault(col, []).append((int(ref.group(2)), wanted[int(m.group(1))]))
+            if not block:
+                break
+            buffer = buffer[cut:]
+    out = {}
+    for col, cells in found.items():
+        cells.sort()
+        out[col] = (
+            np.array([r for r, _ in cells], dtype=np.int64),
+            np.array([f for _, f in cells], dtype=np.int32),
+        )
+    return out
+
+
+def _column_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
 
 
 def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: _Options, explicit: bool) -> Source | None:
@@ -825,7 +1073,14 @@ def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: _Options, explicit
         return None
     headers, warnings = clean_headers(rows[h])
     src = Source(
-        p, kind, name, headers, _header_warning(h) + warnings, header_row=h + 1, chunk_rows=opts.chunk_rows
+        p,
+        kind,
+        name,
+        headers,
+        _header_warning(h) + warnings,
+        header_row=h + 1,
+        chunk_rows=opts.chunk_rows,
+        formats=sheet_formats(p, name) if kind == "xlsx" else None,
     )
     src._loaded = sheet
     return src
@@ -910,16 +1165,17 @@ def _row_chunks(
         numbers.append(number)
         rows.append(values)
         if len(rows) >= src.chunk_rows:
-            yield _text_chunk(src, rows, numbers)
+            yield _text_chunk(src, rows, numbers, first_col)
             numbers, rows = [], []
     if rows:
-        yield _text_chunk(src, rows, numbers)
+        yield _text_chunk(src, rows, numbers, first_col)
 
 
-def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int]) -> Chunk:
+def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int], first_col: int = 0) -> Chunk:
     text, other = _TEXT.get, _other_text
     columns = {}
-    for header, cells in zip(src.headers, zip(*rows, strict=True), strict=True):
+    typed: dict[str, list[bool]] = {}
+    for c, (header, cells) in enumerate(zip(src.headers, zip(*rows, strict=True), strict=True)):
         kinds = set(map(type, cells))
         if kinds == {str}:
             columns[header] = list(cells)
@@ -931,7 +1187,11 @@ def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int]) -> C
             columns[header] = [v.isoformat() for v in cells]
         else:
             columns[header] = [v if type(v) is str else text(type(v), other)(v) for v in cells]
-    return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str))
+        if float in kinds or int in kinds:  # number cells: their text has a decimal point, no grouping
+            typed[header] = [type(v) is float or type(v) is int for v in cells]
+            if src.formats is not None:
+                src.formats.apply(columns[header], cells, numbers, c + first_col)
+    return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str), typed=typed)
 
 
 def _float_column(cells: Sequence[float]) -> list[str]:
@@ -975,6 +1235,7 @@ def _open_streamed_sheet(p: Path, name: str, opts: _Options) -> Source:
         header_row=h + 1,
         chunk_rows=opts.chunk_rows,
         stream=True,
+        formats=sheet_formats(p, name),
     )
 
 
@@ -1074,6 +1335,73 @@ def _chunk(
     return Chunk(str(src.path), src.sheet, numbers, frame, problems or {})
 
 
+TOTAL_SCAN_COLUMNS = 8  # a totals row's label is looked for in the first cells of a row
+_TOTAL = re.compile(r"(?:grand\s*total|sub[\s-]?total|totals?|sum)\s*:?", re.IGNORECASE)
+
+
+def _stop_columns(src: Source) -> list[str]:
+    cols = [*src.headers[:TOTAL_SCAN_COLUMNS], *src.id_columns]
+    if src.stop_at is not None:
+        cols.append(src.stop_at.column)
+    return list(dict.fromkeys(cols))
+
+
+def _stop_rows(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """End the data at a totals row (or the mapping's ``stop_at`` row): it and every row below it
+    are reported ``skipped``, never sent (a hand-made sheet's "Total" row is not an engagement)."""
+    stopped: str | None = None
+    for chunk in chunks:
+        if stopped is not None:
+            below = [(n, stopped) for n in chunk.row_numbers]
+            yield Chunk(chunk.file, chunk.sheet, [], chunk.frame.iloc[0:0], {}, sorted(below + chunk.skipped))
+            continue
+        found = _stop_row(src, chunk)
+        if found is None:
+            yield chunk
+            continue
+        at, why = found
+        head, tail = _split(chunk, at)
+        number = tail.row_numbers[0]
+        stopped = f"below the row where the data ends (row {number}: {why}): not a record"
+        head.skipped = sorted(
+            [(number, f"{why}: not a record; the rows below it are not records either")]
+            + [(n, stopped) for n in tail.row_numbers[1:]]
+            + chunk.skipped
+        )
+        yield head
+
+
+def _stop_row(src: Source, chunk: Chunk) -> tuple[int, str] | None:
+    """The position of the row where the data ends in ``chunk``, and why; None if it goes on."""
+    frame = chunk.frame
+    if not len(frame):
+        return None
+    rule = src.stop_at
+    if rule is not None:
+        cells = frame[rule.column].tolist()
+        wanted = {_loose(v) for v in rule.equals}
+        rx = re.compile(rule.matches) if rule.matches is not None else None
+        for i, c in enumerate(cells):
+            if (wanted and _loose(c) in wanted) or (rx is not None and rx.search(c)):
+                return i, f"the mapping's stop_at: {rule.describe()}"
+    first = [h for h in src.headers[:TOTAL_SCAN_COLUMNS] if h in frame.columns]
+    if not first:
+        return None
+    labels = frame[first].to_numpy(dtype=object)
+    ids = frame[list(src.id_columns)].to_numpy(dtype=object) if src.id_columns else None
+    joined = "\x1f".join("\x1e".join(row) for row in labels.tolist())
+    if not _TOTAL.search(joined):
+        return None  # the common case: no cell looks like a totals label
+    for i, row in enumerate(labels.tolist()):
+        at = next((k for k, c in enumerate(row) if c.strip()), None)
+        if at is None or not _TOTAL.fullmatch(row[at].strip()):
+            continue
+        label_is_id = first[at] in src.id_columns
+        if label_is_id or ids is None or not any(str(c).strip() for c in ids[i]):
+            return i, f"a totals row ({row[at].strip()!r} in column {first[at]!r})"
+    return None
+
+
 def _strip_footer(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """Hold back a possible footer at the end of each chunk until the next chunk shows whether more
     data follows. A footer: after a gap (blank rows), only rows with one filled cell, to the end."""
@@ -1124,18 +1452,31 @@ def _split(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
     head_problems = {n: m for n, m in chunk.problems.items() if n in set(head_numbers)}
     tail_problems = {n: m for n, m in chunk.problems.items() if n not in set(head_numbers)}
     head = Chunk(
-        chunk.file, chunk.sheet, head_numbers, chunk.frame.iloc[:at].reset_index(drop=True), head_problems
+        chunk.file,
+        chunk.sheet,
+        head_numbers,
+        chunk.frame.iloc[:at].reset_index(drop=True),
+        head_problems,
+        typed={h: mask[:at] for h, mask in chunk.typed.items()},
     )
     tail = Chunk(
-        chunk.file, chunk.sheet, tail_numbers, chunk.frame.iloc[at:].reset_index(drop=True), tail_problems
+        chunk.file,
+        chunk.sheet,
+        tail_numbers,
+        chunk.frame.iloc[at:].reset_index(drop=True),
+        tail_problems,
+        typed={h: mask[at:] for h, mask in chunk.typed.items()},
     )
     return head, tail
 
 
 def _concat(a: Chunk, b: Chunk) -> Chunk:
     frame = pd.concat([a.frame, b.frame], ignore_index=True)
+    typed = {
+        h: a.typed.get(h, [False] * len(a)) + b.typed.get(h, [False] * len(b)) for h in {*a.typed, *b.typed}
+    }
     return Chunk(
-        b.file, b.sheet, a.row_numbers + b.row_numbers, frame, {**a.problems, **b.problems}, b.skipped
+        b.file, b.sheet, a.row_numbers + b.row_numbers, frame, {**a.problems, **b.problems}, b.skipped, typed
     )
 
 

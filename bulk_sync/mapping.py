@@ -42,7 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import MappingError, RowError, SourceError
-from .load import Chunk
+from .load import Chunk, StopAt
 
 _SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])?"
 _PATH_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
@@ -63,6 +63,7 @@ class TargetKind:
     local_time: bool = False  # startTimeLocalized: wall-clock time without zone
     pattern: str | None = None  # a regex the text must match (the spec's date-time fields)
     bounds: tuple[float, float] | None = None  # numbers: the lowest and highest value that makes sense
+    email: bool = False  # the text must be a plausible email address
 
 
 # --------------------------------------------------------------------------- the YAML schema
@@ -82,6 +83,15 @@ class DatetimeSpec(BaseModel):
         return [self.format] if isinstance(self.format, str) else list(self.format)
 
 
+class PadSpec(BaseModel):
+    """Pad a text on the left to ``width`` characters with ``with`` (a zip whose leading zero a
+    spreadsheet dropped: ``2135`` -> ``02135``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    width: int = Field(ge=1, le=1000)
+    with_: str = Field("0", alias="with", min_length=1, max_length=1)
+
+
 class FieldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     column: str | None = None
@@ -93,6 +103,7 @@ class FieldSpec(BaseModel):
     datetime: DatetimeSpec | None = None
     extract: str | None = None  # a regex; its first group (or the whole match) is the value
     lower: bool = False
+    pad: PadSpec | None = None  # pad the text on the left: {width: 5, with: "0"}
     split: str | None = None  # for lists of values (`x[]`): one cell -> several entries
     decimal: Literal[".", ","] | None = None  # numbers: the decimal mark; None: settled from the column
     blank: Literal["omit", "null", "empty"] = "omit"  # what an empty cell sends
@@ -127,11 +138,23 @@ class SkipRule(BaseModel):
         return f"{self.column} is {'empty' if self.blank else 'not empty'}"
 
 
+class StopAtRule(BaseModel):
+    """Where the data ends: the first row whose cell in ``column`` equals (or matches) it; that row
+    and every row below it are not records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    equals: str | list[str] | None = None  # case- and space-insensitive
+    matches: str | None = None  # a regex searched in the cell
+
+
 class MappingFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: Literal[1]
     description: str | None = None
     header_row: int | None = Field(default=None, ge=1)  # as Excel numbers it; default: found
+    sheets: str | list[str] | None = None  # workbook sheets to read: a name, position, glob, "*", or a list
+    stop_at: StopAtRule | None = None
     skip: list[SkipRule] = []
     group_by: str | list[str] | None = None  # rows sharing these columns become one engagement
     conflicts: Literal["error", "first", "last"] = "error"  # a scalar that differs inside a group
@@ -178,6 +201,14 @@ class MappingSpec:
     fills: tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...] = ()  # address objects -> parts
     group_by: tuple[str, ...] = ()
     conflicts: str = "error"
+    sheets: str | tuple[str, ...] | None = None
+    stop_at: StopAt | None = None
+
+    @property
+    def id_columns(self) -> list[str]:
+        """The columns the externalId is read from."""
+        f = next(f for f in self.fields if f.target == "externalId")
+        return [f.column] if f.column is not None else list(f.spec.template_columns)
 
     @property
     def columns(self) -> list[str]:
@@ -191,6 +222,8 @@ class MappingSpec:
                 cols.append(f.spec.datetime.timezone_column)
         cols += [r.column for r in self.skip]
         cols += list(self.group_by)
+        if self.stop_at is not None:
+            cols.append(self.stop_at.column)
         return list(dict.fromkeys(cols))
 
 
@@ -238,6 +271,13 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
             problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
         if rule.matches is not None and _regex_problem(rule.matches):
             problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
+    stop = mf.stop_at
+    if stop is not None:
+        where = places.get(("stop_at",), "")
+        if (stop.equals is None) == (stop.matches is None):
+            problems.append(f"{where}stop_at: give exactly one of `equals` or `matches`")
+        elif stop.matches is not None and _regex_problem(stop.matches):
+            problems.append(f"{where}stop_at.matches: {_regex_problem(stop.matches)}")
     if problems:
         raise MappingError(name, problems)
     group_by = (mf.group_by,) if isinstance(mf.group_by, str) else tuple(mf.group_by or ())
@@ -250,7 +290,16 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
         _fills(fields, catalog),
         group_by,
         mf.conflicts,
+        mf.sheets if isinstance(mf.sheets, str | None) else tuple(mf.sheets),
+        _stop_at(stop),
     )
+
+
+def _stop_at(rule: StopAtRule | None) -> StopAt | None:
+    if rule is None:
+        return None
+    equals = (rule.equals,) if isinstance(rule.equals, str) else tuple(rule.equals or ())
+    return StopAt(rule.column, equals, rule.matches)
 
 
 def _regex_problem(pattern: str) -> str | None:
@@ -512,6 +561,7 @@ class MappedRecord:
         "skip",
         "targets",
         "values",
+        "warning",
     )
 
     def __init__(
@@ -532,6 +582,7 @@ class MappedRecord:
         self._tree = tree
         self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
         self.group_cells: tuple[str, ...] | None = None  # the `group_by` cells, when grouping
+        self.warning: str | None = None  # what SIRO will make of it (set once it is built valid)
 
     @property
     def sources(self) -> dict[str, str]:
@@ -573,7 +624,7 @@ class MappedChunk:
         self.cols: list[list[Any]] = []
         self.error_cols: list[list[Any]] = []
         for f in bound.spec.fields:
-            values, maybe_errors = _field_values(f, bound, frame)
+            values, maybe_errors = _field_values(f, bound, chunk)
             if maybe_errors and any(type(v) is RowError for v in values):
                 self.error_cols.append(values)
                 values = [_OMIT if type(v) is RowError else v for v in values]
@@ -603,7 +654,10 @@ class MappedChunk:
         errors = [c[i] for c in self.error_cols if type(c[i]) is RowError]
         number = self.row_numbers[i]
         if self.problems and number in self.problems:
-            errors[:0] = self.problems[number]
+            read = self.problems[number]
+            if any(e.slug == "bad-encoding" for e in read):  # the loader named the bytes already
+                errors = [e for e in errors if e.slug != "bad-encoding"]
+            errors[:0] = read
         ext = values.get("externalId")
         rec = MappedRecord(
             self.file,
@@ -654,12 +708,15 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return MappedChunk(bound, chunk).records()
 
 
-def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> tuple[list[Any], bool]:
+def _field_values(f: Field_, bound: BoundMapping, chunk: Chunk) -> tuple[list[Any], bool]:
     """One field's converted value for every row (from its column, its template, or its constant),
     and whether any of them may be a RowError."""
+    frame = chunk.frame
+    typed = None
     if f.column is not None:
         header = bound.columns[f.column]
         cells = frame[header].tolist()
+        typed = chunk.typed.get(header) if f.kind.kind == "number" else None
     elif f.spec.template is not None:
         header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
         cells = _template_cells(f.spec.template, bound.columns, frame)
@@ -667,7 +724,8 @@ def _field_values(f: Field_, bound: BoundMapping, frame: pd.DataFrame) -> tuple[
         return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    return _convert_column(f, cells, header, zones, bound.cache.setdefault(f"datetimes {f.target}", _Seen()))
+    seen = bound.cache.setdefault(f"datetimes {f.target}", _Seen())
+    return _convert_column(f, cells, header, zones, seen, typed)
 
 
 def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
@@ -675,7 +733,7 @@ def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
     the cheap pre-pass that finds repeated ids before anything is sent."""
     frame = chunk.frame
     f = next(f for f in bound.spec.fields if f.target == "externalId")
-    values, _ = _field_values(f, bound, frame)
+    values, _ = _field_values(f, bound, chunk)
     if not bound.spec.skip:
         return [v if type(v) is str else None for v in values]
     skips = _skips(bound, frame)
@@ -783,6 +841,9 @@ class NumberEvidence:
             if len(found) == 2:
                 continue
             cells = _field_cells(f, self.bound, chunk.frame)
+            typed = chunk.typed.get(self.bound.columns[f.column]) if f.column else None
+            if typed is not None:  # workbook number cells: written with a point whatever the locale
+                cells = ["" if t else c for c, t in zip(cells, typed, strict=True)]
             joined = "\n".join(dict.fromkeys(c.strip() for c in cells))
             for mark, rx in _EVIDENCE.items():
                 if mark in found:
@@ -1055,19 +1116,33 @@ def _convert_column(
     header: str,
     zones: list[str] | None = None,
     seen: _Seen | None = None,
+    typed: list[bool] | None = None,
 ) -> tuple[list[Any], bool]:
     """Convert one column: vectorised for datetimes, memoised per distinct value for the rest.
-    Also says whether any value may be a RowError (False is a promise; True is a maybe)."""
+    Also says whether any value may be a RowError (False is a promise; True is a maybe).
+    ``typed``: which cells were numbers in a workbook (read with a decimal point, always)."""
     spec = f.spec
-    plain_text = spec.extract is None and not spec.lower and spec.split is None
+    plain_text = spec.extract is None and not spec.lower and spec.split is None and spec.pad is None
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
         return _datetime_column(f, cells, header, seen if seen is not None else _Seen())
-    if spec.map is None and f.kind.kind == "string" and plain_text and spec.datetime is None:
+    if (
+        spec.map is None
+        and f.kind.kind == "string"
+        and plain_text
+        and spec.datetime is None
+        and not f.kind.email
+        and "\ufffd" not in "".join(cells)
+    ):
         if spec.default is None and not spec.required and spec.blank == "omit":
             return [t if (t := c.strip()) else _OMIT for c in cells], False
         # text as it is; an empty cell takes the scalar way (required, default, blank policy)
         return [t if (t := c.strip()) else _convert(f, c, header) for c in cells], spec.required
     if f.kind.kind == "number" and spec.map is None and plain_text and zones is None:
+        if typed is not None and spec.decimal != "." and any(typed):
+            point = dataclasses.replace(f, spec=spec.model_copy(update={"decimal": "."}))
+            pairs = list(zip(cells, typed, strict=True))
+            done2 = {k: _number_cell(point if k[1] else f, k[0], header) for k in dict.fromkeys(pairs)}
+            return list(map(done2.__getitem__, pairs)), any(type(v) is RowError for v in done2.values())
         done = {c: _number_cell(f, c, header) for c in dict.fromkeys(cells)}
         return list(map(done.__getitem__, cells)), any(type(v) is RowError for v in done.values())
     # the rest: each distinct cell (with its zone) converted once
@@ -1192,15 +1267,28 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
         text = (m.group(1) if m.groups() else m.group(0) or "").strip()
     if spec.lower:
         text = text.lower()
+    if spec.pad is not None and text:
+        text = text.rjust(spec.pad.width, spec.pad.with_)
     if not text:
         if spec.default is not None:
             return spec.default
         if spec.required:
             return RowError("missing-value", f"{f.target} is required but the cell is empty", header)
         return None if spec.blank == "null" else "" if spec.blank == "empty" else _OMIT
+    if "\ufffd" in text:
+        return RowError(
+            "bad-encoding",
+            f"{f.target}: the cell holds the character \ufffd, which stands for bytes that could not be "
+            f"read as text ({text[:60]!r}); type the text again",
+            header,
+        )
     if spec.split is not None:
         entries = [e.strip() for e in text.split(spec.split)]
         entries = list(dict.fromkeys(e.lower() if spec.lower else e for e in entries if e))
+        if kind.email:
+            wrong = next((e for e in entries if not _EMAIL.fullmatch(e)), None)
+            if wrong is not None:
+                return _bad_email(f, wrong, header)
         return tuple(entries) if entries else _OMIT
     if spec.map is not None:
         norm = _loose(text)
@@ -1234,7 +1322,27 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
             return _boolean(text)
     except _CellError as exc:
         return RowError(exc.slug, f"{f.target}: {exc}", header)
+    if kind.email and not _EMAIL.fullmatch(text):
+        return _bad_email(f, text, header)
     return text
+
+
+# A plausible address: a dot-atom local part, an @, a domain of two or more labels ending in a
+# top-level domain (letters, or punycode). Not RFC 5322 in full (no quoted local parts, no IP
+# literals): what CRMs hold for people. Letters of any script are allowed (internationalised mail).
+_EMAIL = re.compile(
+    r"(?=.{3,254}$)[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+)
+
+
+def _bad_email(f: Field_, text: str, header: str | None) -> RowError:
+    return RowError(
+        "bad-email",
+        f"{f.target}: {text!r} is not an email address; SIRO links people by email, so a wrong one "
+        "loses the match with its recordings",
+        header,
+    )
 
 
 class _CellError(ValueError):

@@ -44,6 +44,10 @@ DateTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\
 # and the range also settles a cell such as "41.947" that could be read with either decimal mark.
 NUMBER_RANGES = {"latitude": (-90.0, 90.0), "longitude": (-180.0, 180.0), "shareOfSale": (0.0, 1.0)}
 
+# Fields that hold an email address: SIRO links engagement users to its own users by email, so a
+# malformed one silently loses the recording match (checked as `bad-email`).
+EMAIL_TARGETS = frozenset({"email", "emailAddresses"})
+
 # Fields whose text is an instant; a mapping's `datetime:` on them yields UTC `...Z`.
 # startTimeLocalized is the exception: local wall-clock time without a zone.
 LOCAL_DATETIME_TARGETS = frozenset({"startTimeLocalized"})
@@ -251,7 +255,12 @@ def _add(ann: Any, path: str, required: bool, out: dict[str, TargetKind], name: 
         out[path] = TargetKind("boolean", nullable, required)
     else:
         out[path] = TargetKind(
-            "string", nullable, required, local_time=name in LOCAL_DATETIME_TARGETS, pattern=pattern
+            "string",
+            nullable,
+            required,
+            local_time=name in LOCAL_DATETIME_TARGETS,
+            pattern=pattern,
+            email=name in EMAIL_TARGETS,
         )
 
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
+import datetime as dt
 import logging
 import queue
 import signal
@@ -48,6 +49,7 @@ from .report import (
     SUPERSEDED,
     UNCHANGED,
     VALID,
+    WARNING_SEPARATOR,
     ResultBlock,
     RowResult,
     Summary,
@@ -106,6 +108,9 @@ def _open(
         delimiter=delimiter,
         header_row=spec.header_row,
         expected=spec.columns,
+        sheets=spec.sheets,
+        id_columns=spec.id_columns,
+        stop_at=spec.stop_at,
     )
 
 
@@ -216,7 +221,10 @@ class _Ordered:
 
 
 def _result(rec: MappedRecord, status: str, **kw: object) -> RowResult | list[RowResult]:
-    """The row's result; for a group (group_by), one result per input row of the group."""
+    """The row's result; for a group (group_by), one result per input row of the group. A row that
+    was built carries its warning (what SIRO will make of it) whatever its status."""
+    if rec.warning is not None:
+        kw.setdefault("warning", rec.warning)
     if isinstance(rec, GroupRecord):
         return [
             RowResult(file, sheet, row, rec.external_id, status, **kw)  # type: ignore[arg-type]
@@ -429,7 +437,7 @@ async def _read_all(
                 elif dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
-                    ordered.put(seq, _result(rec, VALID, **matching_warning(rec.values)))
+                    ordered.put(seq, _result(rec, VALID))
                 else:
                     try:
                         await dispatcher.submit(Item(built, (seq, rec, digest, source)))
@@ -486,7 +494,7 @@ class _ChunkRun:
         encode: Callable[[_ChunkRun, list[int], int], None],
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
-        self.warnings: dict[tuple[int, Any], tuple[str | None, str | None]] = {}  # shapes are per chunk
+        self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
         self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
         self.out: list[_Entry] = []
         self._encode = encode
@@ -527,7 +535,7 @@ class _ChunkRun:
         if self._same[0]:
             numbers, ids = self._same
             notes: list[str | None] = [_UNCHANGED_NOTE] * len(numbers)
-            block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, None, notes)
+            block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, notes)
             self.out.append(_Block(self._same_first, block))
             self._same = ([], [])
 
@@ -611,6 +619,12 @@ class _Producer:
             )
         # once the run is stopping, rows are only accounted for (not_sent), not built
         built = None if self._stop or rec.skip is not None or isinstance(rec, _Skipped) else build()
+        if isinstance(built, Payload):
+            big = too_large(len(built.raw), self._settings.max_body_bytes)
+            if big is not None:
+                built = [big]
+            else:
+                rec.warning = row_warning(rec.values or built.body)
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
         return (seq, rec, built, digest, source, False)
 
@@ -734,28 +748,52 @@ class _Producer:
 
     def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> None:
         """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
-        ``run``: one block in a dry run; else encoded, and each one unchanged or to send."""
+        ``run``: one block in a dry run; else encoded, and each one unchanged or to send. A record
+        whose JSON is larger than a request may be is invalid (``too-large``), never sent."""
         mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
         ids_col = mc.column("externalId")
         assert ids_col is not None
-        ids = [ids_col[i] for i in rows]
-        numbers = [mc.row_numbers[i] for i in rows]
+        limit = self._settings.max_body_bytes
+        warned = _warnings(mc, cc, rows, run.warnings)
         if self._settings.dry_run:
-            kinds, notes = _warnings(mc, cc, rows, run.warnings)
-            run.add(_Block(first, ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, kinds, notes)))
+            sizes = (
+                dict(zip(rows, map(len, cc.bodies(rows)), strict=True))
+                if _may_be_large(mc, rows, limit)
+                else {}
+            )
+            start = 0
+            for k, i in enumerate([*rows, -1]):
+                big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
+                if i >= 0 and big is None:
+                    continue
+                if k > start:  # the valid rows before this one, as a block
+                    part = rows[start:k]
+                    notes = warned[start:k] if any(warned[start:k]) else None
+                    numbers, ids = [mc.row_numbers[j] for j in part], [ids_col[j] for j in part]
+                    block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, None, notes)
+                    run.add(_Block(first + start, block))
+                if big is not None:
+                    run.add((first + k, mc.light_record(i, ids_col[i]), [big], b"", None, False))
+                start = k + 1
             return
         bodies = cc.bodies(rows)
         digests = list(map(payload_hash, bodies))
         for k, i in enumerate(rows):
-            held = known.get(ids[k]) if known else None
+            ext, number = ids_col[i], mc.row_numbers[i]
+            big = too_large(len(bodies[k]), limit)
+            if big is not None:
+                run.add((first + k, mc.light_record(i, ext), [big], b"", None, False))
+                continue
+            held = known.get(ext) if known else None
             if held is not None and held[0] == digests[k]:
-                run.unchanged(first + k, numbers[k], ids[k])
+                run.unchanged(first + k, number, ext)
                 if sources is not None and held[1] != sources[i]:
-                    run.found.append((ids[k], digests[k], sources[i]))
+                    run.found.append((ext, digests[k], sources[i]))
                 continue
             source = sources[i] if sources is not None else None
-            payload_ = Payload(ids[k], None, bodies[k])
-            run.add((first + k, mc.light_record(i, ids[k]), payload_, digests[k], source, False))
+            rec = mc.light_record(i, ext)
+            rec.warning = warned[k]
+            run.add((first + k, rec, Payload(ext, None, bodies[k]), digests[k], source, False))
 
     def _put(self, item: list[_Entry] | BaseException | None) -> bool:
         while not self._closed.is_set():
@@ -985,28 +1023,30 @@ def _warnings(
     mc: mapping.MappedChunk,
     cc: payload.CheckedChunk,
     rows: list[int],
-    memo: dict[tuple[int, Any], tuple[str | None, str | None]],
-) -> tuple[list[str | None] | None, list[str | None] | None]:
-    """The matching warning of each valid row: it depends only on the row's shape and activityType,
-    so it is worked out once per pair."""
+    memo: dict[tuple[int, Any], str | None],
+) -> list[str | None]:
+    """The warning of each valid row. Matching depends only on the row's shape and activityType, so
+    it is worked out once per pair; endTime before startTime is compared row by row."""
     kinds = mc.column("engagementType.activityType")
-    out = []
+    starts, ends = mc.column("startTime"), mc.column("endTime")
+    out: list[str | None] = []
     for i in rows:
         key = (cc.shape[i], kinds[i] if kinds is not None else None)
-        w = memo.get(key)
-        if w is None:
-            found = matching_warning(mc.record(i).values)
-            w = memo[key] = (found.get("error_type"), found.get("message"))
-        out.append(w)
-    if not any(k for k, _ in out):
-        return None, None
-    return [k for k, _ in out], [m for _, m in out]
+        if key not in memo:
+            memo[key] = matching_warning(mc.record(i).values)
+        found = memo[key]
+        if starts is not None and ends is not None:
+            order = end_before_start(starts[i], ends[i])
+            if order is not None:
+                found = order if found is None else order + WARNING_SEPARATOR + found
+        out.append(found)
+    return out
 
 
 MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
 
 
-def matching_warning(values: dict[str, Any]) -> dict[str, str]:
+def matching_warning(values: dict[str, Any]) -> str | None:
     """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
     error: the API accepts the record)."""
     missing = []
@@ -1018,11 +1058,56 @@ def matching_warning(values: dict[str, Any]) -> dict[str, str]:
     if kind not in MATCHABLE_TYPES:
         missing.append(f"activityType is {kind or 'not set'}, not MEETING/EVENT/APPOINTMENT")
     if not missing:
-        return {}
-    return {
-        "error_type": "matching-warning",
-        "message": "valid, but SIRO cannot match recordings to it: " + "; ".join(missing),
-    }
+        return None
+    return "matching-warning: SIRO cannot match recordings to it: " + "; ".join(missing)
+
+
+def end_before_start(start: Any, end: Any) -> str | None:
+    """``end-before-start`` when both are instants and the end comes first (the row stays valid:
+    SIRO accepts it, but it is probably a typo)."""
+    if type(start) is not str or type(end) is not str:
+        return None
+    try:
+        a, b = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+        if b >= a:
+            return None
+    except (ValueError, TypeError):  # not instants, or one has a zone and the other none
+        return None
+    return f"end-before-start: endTime {end} is before startTime {start}"
+
+
+def row_warning(values: dict[str, Any]) -> str | None:
+    """Every warning of a valid row, joined."""
+    found = [
+        w
+        for w in (end_before_start(values.get("startTime"), values.get("endTime")), matching_warning(values))
+        if w is not None
+    ]
+    return WARNING_SEPARATOR.join(found) if found else None
+
+
+def too_large(size: int, limit: int) -> RowError | None:
+    """A record whose JSON alone is larger than a request body may be: never sendable."""
+    if size + 2 <= limit:  # a batch of one adds its brackets
+        return None
+    return RowError(
+        "too-large",
+        f"the record is {size:,} bytes as JSON, more than the {limit:,} a request may carry "
+        "(--max-body-bytes); shorten its longest cells",
+    )
+
+
+def _may_be_large(mc: mapping.MappedChunk, rows: list[int], limit: int) -> bool:
+    """Could any of ``rows`` be larger than ``limit`` as JSON? A bound from the longest text of each
+    field (JSON escaping at most multiplies a text by 6) and the fixed part, so that a dry run
+    encodes bodies only for a chunk that might hold a huge record."""
+    longest = 0
+    for f, col in zip(mc.bound.spec.fields, mc.cols, strict=True):
+        if f.kind.kind in ("string", "enum"):
+            longest += max((len(v) if type(v) is str else len(str(v)) for v in col), default=0) * 6 + 64
+        else:
+            longest += 64 + len(f.target)
+    return longest + 2 > limit
 
 
 def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult | list[RowResult]:

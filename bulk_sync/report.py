@@ -43,17 +43,24 @@ class RowResult:
     http_status: int | None = None
     attempts: int = 0
     siro_id: str | None = None
+    warning: str | None = None  # "slug: message" of what SIRO will make of a row it accepts, " | " between
 
 
 COLUMNS = [f.name for f in fields(RowResult)]
+WARNING_SEPARATOR = " | "
+
+
+def warning_slugs(warning: str) -> list[str]:
+    """The slugs of a report's ``warning`` cell (``end-before-start: ... | matching-warning: ...``)."""
+    return [w.split(":", 1)[0] for w in warning.split(WARNING_SEPARATOR)]
 
 
 class ResultBlock:
     """The results of consecutive rows of one file that share a status (a dry run's valid rows, a
     rerun's unchanged ones), kept as columns: far cheaper than a RowResult per row. Iterating
-    gives the RowResults. ``error_types``/``messages`` are per row (None: no note), or None."""
+    gives the RowResults. ``messages``/``warnings`` are per row (None: none), or None."""
 
-    __slots__ = ("error_types", "external_ids", "messages", "row_numbers", "sheet", "source_file", "status")
+    __slots__ = ("external_ids", "messages", "row_numbers", "sheet", "source_file", "status", "warnings")
 
     def __init__(
         self,
@@ -62,26 +69,26 @@ class ResultBlock:
         status: str,
         row_numbers: list[int],
         external_ids: list[str | None],
-        error_types: list[str | None] | None = None,
         messages: list[str | None] | None = None,
+        warnings: list[str | None] | None = None,
     ) -> None:
         self.source_file, self.sheet, self.status = source_file, sheet, status
         self.row_numbers, self.external_ids = row_numbers, external_ids
-        self.error_types, self.messages = error_types, messages
+        self.messages, self.warnings = messages, warnings
 
     def __len__(self) -> int:
         return len(self.row_numbers)
 
     def __iter__(self) -> Iterator[RowResult]:
-        kinds = self.error_types or [None] * len(self)
         notes = self.messages or [None] * len(self)
-        for row, ext, kind, note in zip(self.row_numbers, self.external_ids, kinds, notes, strict=True):
-            yield RowResult(self.source_file, self.sheet, row, ext, self.status, kind, None, note)
+        warned = self.warnings or [None] * len(self)
+        for row, ext, note, w in zip(self.row_numbers, self.external_ids, notes, warned, strict=True):
+            yield RowResult(self.source_file, self.sheet, row, ext, self.status, None, None, note, warning=w)
 
     def noted(self) -> Iterator[RowResult]:
-        """Only the rows that carry a note (a warning)."""
-        if self.error_types is not None:
-            yield from (r for r in self if r.error_type)
+        """Only the rows that carry a warning."""
+        if self.warnings is not None:
+            yield from (r for r in self if r.warning)
 
 
 @dataclass
@@ -92,6 +99,7 @@ class Summary:
     finished: float | None = None
     counts: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)  # by slug: rows SIRO accepts, with a catch
     files: list[str] = field(default_factory=list)
     requests: int = 0
     throttled: int = 0  # 429 answers seen
@@ -101,11 +109,13 @@ class Summary:
         self.counts[result.status] += 1
         if result.error_type:
             self.error_types[result.error_type] += 1
+        if result.warning:
+            self.warnings.update(warning_slugs(result.warning))
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)
-        if block.error_types is not None:
-            self.error_types.update(k for k in block.error_types if k)
+        if block.warnings is not None:
+            self.warnings.update(s for w in block.warnings if w for s in warning_slugs(w))
 
     @property
     def rows(self) -> int:
@@ -118,10 +128,6 @@ class Summary:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.duration if self.duration > 0 else 0.0
-
-    @property
-    def all_good(self) -> bool:
-        return all(status in GOOD for status in self.counts)
 
 
 def neutralise(text: str) -> str:
@@ -156,6 +162,7 @@ class CsvReport:
                 n(r.source_file), n(r.sheet or ""), r.row_number, n(r.external_id or ""), n(r.status),
                 n(r.error_type or ""), n(r.column or ""), n(r.message or ""),
                 "" if r.http_status is None else r.http_status, r.attempts, n(r.siro_id or ""),
+                n(r.warning or ""),
             )
         )  # fmt: skip
         self._flush_now_and_then()
@@ -170,14 +177,14 @@ class CsvReport:
         if _RISKY.search(joined) or _RISKY_START.search(joined):  # some need quotes or a guard
             ids = [None if e is None else cell(e) for e in ids]
         notes: dict[tuple[str | None, str | None], str] = {}
-        kinds = block.error_types or [None] * len(block)
         texts = block.messages or [None] * len(block)
+        warned = block.warnings or [None] * len(block)
         status = cell(block.status)
         lines = []
-        for row, ext, kind, text in zip(block.row_numbers, ids, kinds, texts, strict=True):
-            tail = notes.get((kind, text))
+        for row, ext, text, w in zip(block.row_numbers, ids, texts, warned, strict=True):
+            tail = notes.get((text, w))
             if tail is None:
-                tail = notes[(kind, text)] = f"{status},{cell(kind or '')},,{cell(text or '')},,0,\r\n"
+                tail = notes[(text, w)] = f"{status},,,{cell(text or '')},,0,,{cell(w or '')}\r\n"
             lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
         self._fh.write("".join(lines))
         self._flush_now_and_then()
@@ -231,6 +238,8 @@ class XlsxReport:
         self._bad = self._wb.add_format({"bg_color": "#FFD7D7"})
         self._bad_quoted = self._wb.add_format({"bg_color": "#FFD7D7", "quote_prefix": True})
         self._quoted = self._wb.add_format({"quote_prefix": True})
+        self._warn = self._wb.add_format({"bg_color": "#FFF2C2"})
+        self._warn_quoted = self._wb.add_format({"bg_color": "#FFF2C2", "quote_prefix": True})
         self._limit = min(all_rows_limit, _EXCEL_MAX_ROWS - 1)
         self._row = 0
         self._seen = 0
@@ -241,6 +250,7 @@ class XlsxReport:
         self._ws.set_column(0, 0, 28)
         self._ws.set_column(4, 5, 16)
         self._ws.set_column(7, 7, 60)
+        self._ws.set_column(len(COLUMNS) - 1, len(COLUMNS) - 1, 60)
 
     def write(self, result: RowResult) -> None:
         self._seen += 1
@@ -249,19 +259,23 @@ class XlsxReport:
             self._left_out += 1
             return
         self._row += 1
+        # rows that did not sync in red, rows SIRO takes with a warning in yellow
+        plain, quoted = (
+            (self._bad, self._bad_quoted) if bad else (self._warn, self._warn_quoted) if result.warning
+            else (None, self._quoted)
+        )  # fmt: skip
         for col, name in enumerate(COLUMNS):
             v = getattr(result, name)
             if v is None:
-                if bad:
-                    self._ws.write_blank(self._row, col, None, self._bad)
+                if plain is not None:
+                    self._ws.write_blank(self._row, col, None, plain)
                 continue
             if isinstance(v, int):
-                self._ws.write_number(self._row, col, v, self._bad if bad else None)
+                self._ws.write_number(self._row, col, v, plain)
                 continue
             text = str(v)
             risky = bool(text) and text[0] in "=+-@\t\r"  # shown as text, never run as a formula
-            fmt = (self._bad_quoted if risky else self._bad) if bad else (self._quoted if risky else None)
-            self._ws.write_string(self._row, col, text, fmt)
+            self._ws.write_string(self._row, col, text, quoted if risky else plain)
 
     def close(self, summary: Summary | None = None, extra: dict[str, object] | None = None) -> None:
         self._ws.autofilter(0, 0, max(self._row, 1), len(COLUMNS) - 1)
@@ -289,6 +303,10 @@ class XlsxReport:
                 lines.append(("", ""))
                 lines.append(("error type", "rows"))
                 lines += list(summary.error_types.most_common())
+            if summary.warnings:
+                lines.append(("", ""))
+                lines.append(("warning", "rows"))
+                lines += list(summary.warnings.most_common())
         if self._left_out:
             lines.append(("", ""))
             lines.append(
@@ -299,7 +317,7 @@ class XlsxReport:
                 )
             )
         for r, (key, value) in enumerate(lines):
-            bold = self._bold if key in {"bulk_sync run", "status", "error type"} else None
+            bold = self._bold if key in {"bulk_sync run", "status", "error type", "warning"} else None
             ws.write_string(r, 0, key, bold)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 ws.write_number(r, 1, value)
@@ -315,6 +333,7 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "rows": summary.rows,
         "counts": {s: summary.counts.get(s, 0) for s in STATUSES},
         "error_types": dict(summary.error_types.most_common()),
+        "warnings": dict(summary.warnings.most_common()),
         "duration_seconds": round(summary.duration, 3),
         "rows_per_second": round(summary.rows_per_second, 1),
         "requests": summary.requests,

@@ -11,7 +11,8 @@ PKG = Path(__file__).resolve().parent.parent / "bulk_sync"
 ALLOWED = {
     "errors": set(),
     "settings": {"errors"},
-    "load": {"errors"},
+    "load": {"errors", "numfmt"},
+    "numfmt": set(),
     "mapping": {"errors", "load"},
     "payload": {"errors", "mapping"},
     "pace": set(),
@@ -67,6 +68,7 @@ HOMES = {
     "openpyxl": {"load"},
     "python_calamine": {"load"},
     "charset_normalizer": {"load"},
+    "defusedxml": {"load"},
     "httpx": {"upload"},
     "tqdm": {"cli"},
     "xlsxwriter": {"report", "errorfile"},

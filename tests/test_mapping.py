@@ -223,14 +223,14 @@ def test_lists_compact_and_blank_objects_disappear() -> None:
           engagementUsers[1].email: E2
         """)
     rows = [
-        {"Id": "1", "P1": "", "P2": "555", "P3": "777", "U1": "", "U2": "u2", "E2": "b@x"},
+        {"Id": "1", "P1": "", "P2": "555", "P3": "777", "U1": "", "U2": "u2", "E2": "b@x.io"},
         {"Id": "2", "P1": "", "P2": "", "P3": "", "U1": "", "U2": "", "E2": ""},
     ]
     (first, _), (second, _) = map_rows(spec, rows)
     assert first == {
         "externalId": "1",
         "account": {"phoneNumbers": ["555", "777"]},
-        "engagementUsers": [{"externalId": "u2", "email": "b@x"}],
+        "engagementUsers": [{"externalId": "u2", "email": "b@x.io"}],
     }
     assert second == {"externalId": "2"}
 

@@ -60,7 +60,7 @@ def test_validate_lists_row_errors_and_matching_warnings(run_cli: RunCli) -> Non
     assert res.code == 1
     assert "engagements.csv row 9 [Appointment ID]: invalid missing-value:" in res.stderr
     assert "row 33 [End]: invalid bad-datetime:" in res.stderr
-    warned = [r for r in res.report if r["error_type"] == "matching-warning"]
-    assert warned and all(r["status"] == "valid" for r in warned)
-    assert all("activityType is CALL" in r["message"] for r in warned if "CALL" in r["message"])
-    assert "warning matching-warning: valid, but SIRO cannot match recordings to it" in res.stderr
+    warned = [r for r in res.report if r["warning"].startswith("matching-warning")]
+    assert warned and all(r["status"] == "valid" and not r["error_type"] for r in warned)
+    assert any("activityType is CALL" in r["warning"] for r in warned)
+    assert "warning matching-warning: SIRO cannot match recordings to it" in res.stderr

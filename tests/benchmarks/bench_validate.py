@@ -152,6 +152,8 @@ def stages(data: Path, mapping: Path) -> None:
     took = Stages()
     with took("prepare"):
         plan = pipeline.prepare([data], mapping)
+    with took("column pass (ids, number columns)"):
+        plan = pipeline.scan_columns(plan)
     src, bound = plan.jobs[0]
     chunks = src.chunks()
     with tempfile.TemporaryDirectory() as d, CsvReport(Path(d) / "r.csv") as report:
@@ -166,14 +168,12 @@ def stages(data: Path, mapping: Path) -> None:
                 cc = payload.check_chunk(mc)
             with took("report"):
                 rows = [i for i in range(mc.n) if cc.ok[i]]
-                kinds, notes = pipeline._warnings(mc, cc, rows, {})
+                warned = pipeline._warnings(mc, cc, rows, {})
                 ids = mc.column("externalId") or []
                 numbers = [mc.row_numbers[i] for i in rows]
                 report.write_block(
-                    ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], kinds, notes)
+                    ResultBlock(mc.file, mc.sheet, "valid", numbers, [ids[i] for i in rows], None, warned)
                 )
-    with took("superseded pass"):
-        pipeline.scan_columns(plan)
     print(f"stages: {took}")
 
 
