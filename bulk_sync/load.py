@@ -571,7 +571,7 @@ def _high_bytes(p: Path) -> tuple[bytes, bytes]:
 
 
 def _readings(lines: bytes, groups: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
-    """How the first word that the groups of code pages read differently reads in each group."""
+    """How the first cell that the groups of code pages read differently reads in each group."""
     texts = {names[0]: lines.decode(names[0], errors="replace") for names in groups.values()}
     first = next(iter(texts.values()))
     at = next(
@@ -580,9 +580,9 @@ def _readings(lines: bytes, groups: dict[str, list[str]]) -> list[tuple[str, lis
     out: dict[str, list[str]] = {}
     for names in groups.values():
         text = texts[names[0]]
-        start = max(text.rfind(c, 0, at) for c in ' ,;\t|\n"') + 1
-        ends = [e for e in (text.find(c, at) for c in ' ,;\t|\n"') if e >= 0]
-        out.setdefault(text[start : min(ends) if ends else len(text)][:40], []).extend(names)
+        start = max(text.rfind(c, 0, at) for c in ',;\t|\n"') + 1  # the cell it is in
+        ends = [e for e in (text.find(c, at) for c in ',;\t|\n"') if e >= 0]
+        out.setdefault(text[start : min(ends) if ends else len(text)].strip()[:40], []).extend(names)
     return list(out.items())
 
 

@@ -87,7 +87,7 @@ def test_a_code_page_guess_that_changes_the_text_is_refused_with_the_choices(tmp
     with pytest.raises(SourceError) as info:
         open_source(p)
     message = str(info.value)
-    assert "'Peña' as cp1252" in message and "'Peńa' as cp1250" in message
+    assert "'José Peña' as cp1252" in message and "'José Peńa' as cp1250" in message
     assert "--encoding" in message and "CSV UTF-8" in message
     src = open_source(p, encoding="cp1252")
     assert rows_of(p, encoding="cp1252") == [
