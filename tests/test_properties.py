@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -335,3 +336,52 @@ def test_number_columns_equal_the_scalar_reference(cells: list[str]) -> None:
         want = [_convert(f, c, "N") for c in cells]
         assert got == want and [type(v) for v in got] == [type(v) for v in want]
         assert maybe_errors == any(isinstance(v, RowError) for v in want)
+
+
+@st.composite
+def written_numbers(draw: Any) -> tuple[str, str, Decimal]:
+    """A number as a spreadsheet export writes it, the decimal mark used, and its exact value:
+    up to 15 significant digits, grouped or not (',' '.' ' ' "'"), a currency before or after, a
+    percent sign, a minus or parentheses."""
+    digits = draw(st.integers(min_value=0, max_value=10**15 - 1))
+    scale = draw(st.integers(min_value=0, max_value=min(6, len(str(digits)))))
+    value = Decimal(digits).scaleb(-scale)
+    mark = draw(st.sampled_from([".", ","]))
+    whole, _, frac = f"{value:f}".partition(".")
+    group = draw(st.sampled_from(["", "thousands", " ", "'"]))
+    if group:
+        sep = ("," if mark == "." else ".") if group == "thousands" else group
+        parts = []
+        while len(whole) > 3:
+            whole, parts = whole[:-3], [whole[-3:], *parts]
+        whole = sep.join([whole, *parts])
+    text = whole + (mark + frac if frac else "")
+    percent = draw(st.booleans())
+    if percent:
+        text += draw(st.sampled_from(["%", " %"]))
+    currency = draw(st.sampled_from(["", "$", "USD ", "€ "]))
+    suffix = draw(st.sampled_from(["", " €", " CHF"])) if not currency else ""
+    negative = draw(st.sampled_from(["", "-", "()"]))
+    text = currency + text + suffix
+    text = f"({text})" if negative == "()" else negative + text
+    exact = value.scaleb(-2) if percent else value
+    return text, mark, (-exact if negative else exact)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(written_numbers())
+def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, Decimal]) -> None:
+    """With the column's decimal mark known, the JSON number sent is exactly the cell's number
+    (its shortest text is the cell's decimal), or the cell is an error: never a near value. With
+    the mark unknown, it is the same number or an `ambiguous-number` error."""
+    from pydantic_core import to_json
+
+    text, mark, exact = case
+    for decimal in (mark, None):
+        try:
+            value = _number(text, decimal)
+        except ValueError as exc:
+            assert decimal is None and getattr(exc, "slug", "") == "ambiguous-number", (text, decimal, exc)
+            continue
+        sent = to_json(float(value)).decode()  # what the payload carries
+        assert Decimal(sent) == exact, (text, decimal, sent)
