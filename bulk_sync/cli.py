@@ -47,7 +47,15 @@ from .report import (
     XlsxReport,
     summary_dict,
 )
-from .settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts, read_token
+from .settings import (
+    PRODUCTION_BASE_URL,
+    TOKEN_ENV,
+    UNLIMITED_BODY,
+    RetryPolicy,
+    RunSettings,
+    Timeouts,
+    read_token,
+)
 from .state import default_state_path
 
 log = logging.getLogger(__name__)
@@ -280,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--max-body-bytes",
         type=_pos_int,
-        default=5_000_000,
-        help="a record larger than this as JSON is invalid (too-large), as in run (default 5000000)",
+        help="also check that no record is larger than this as JSON (too-large), as run always does "
+        "(run's default: 5000000); it costs a look at the longest cells",
     )
 
     w = command("watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH)
@@ -409,7 +417,10 @@ def _run(args: argparse.Namespace) -> int:
     server = None
     if dry:
         settings = RunSettings(
-            token=SecretStr("unused"), dry_run=True, limit=args.limit, max_body_bytes=args.max_body_bytes
+            token=SecretStr("unused"),
+            dry_run=True,
+            limit=args.limit,
+            max_body_bytes=args.max_body_bytes or UNLIMITED_BODY,
         )
     else:
         if args.sandbox and args.base_url:

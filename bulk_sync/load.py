@@ -167,18 +167,13 @@ class Source:
         lines = sample.count(b"\n") or 1
         return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
 
-    def stop_columns(self) -> list[str]:
-        """The columns that tell where the data ends (a totals row, the mapping's ``stop_at``)."""
-        return _stop_columns(self)
-
     def chunks(self, columns: Sequence[str] | None = None) -> Iterator[Chunk]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
-        without building the other cells; footers are not looked for, and a row counts as blank
-        when these cells are): for a quick pass over one or two columns."""
+        without building the other cells; footers, totals rows and ``stop_at`` are not looked for,
+        and a row counts as blank when these cells are): for a quick pass over a few columns."""
         try:
-            if self.kind == "csv" and columns is not None:  # and the columns that tell where data ends
-                wanted = list(dict.fromkeys([*columns, *self.stop_columns()]))
-                yield from _stop_rows(self, _csv_chunks(self, wanted))
+            if self.kind == "csv" and columns is not None:  # where the data ends is not looked for
+                yield from _csv_chunks(self, list(dict.fromkeys(columns)))
                 return
             if self.kind == "csv":
                 raw: Iterable[Chunk] = _csv_chunks(self)
@@ -957,24 +952,41 @@ class SheetFormats:
         at = np.searchsorted(rows, numbers)
         at[at >= len(rows)] = 0
         hit = rows[at] == np.asarray(numbers)
-        for i in np.flatnonzero(hit).tolist():
-            v = values[i]
-            if type(v) is float or type(v) is int:
-                shown = self.formatters[which[at[i]]](float(v))
+        number = np.fromiter(
+            (type(v) is float or type(v) is int for v in values), dtype=bool, count=len(values)
+        )
+        hit &= number
+        if not hit.any():
+            return
+        picks = np.flatnonzero(hit)
+        kinds = which[at[picks]]
+        cells = np.array([float(values[i]) for i in picks.tolist()], dtype=float)
+        for k in np.unique(kinds).tolist():
+            mine = kinds == k
+            for i, shown in zip(
+                picks[mine].tolist(), numfmt.many(self.formatters[k], cells[mine]), strict=True
+            ):
                 if shown is not None:
                     texts[i] = shown
 
 
-_CELL_TAG = b'<(?:[A-Za-z_][\\w.-]*:)?c\\s[^>]*?\\bs="(%s)"[^>]*>'
-_CELL_REF = re.compile(rb"\br=\"([A-Z]{1,3})(\d+)\"")
+# a cell's start tag with its reference and a wanted style (other attributes between): writers put
+# the reference first (<c r="B12" s="5" t="n">); the other order is read too (<c s="5" r="B12">)
+_ATTRS = rb'(?: [\w:.-]+="[^"]*")*? '
+_CELL_TAGS = (
+    rb'<%s r="(%s)(\d+)"' + _ATTRS + rb's="(%s)"',
+    rb'<%s s="(%s)"' + _ATTRS + rb'r="(%s)(\d+)"',
+)
 
 
-def sheet_formats(p: Path, sheet: str) -> SheetFormats | None:
+def sheet_formats(p: Path, sheet: str, columns: Sequence[int] | None = None) -> SheetFormats | None:
     """The formatted number cells of ``sheet`` in the .xlsx ``p`` (None when its styles hold no
     format that changes how a number reads, or the parts cannot be found: the values are read as
-    General then)."""
+    General then). ``columns`` (0-based): only these matter (the ones a mapping reads)."""
     from defusedxml import ElementTree
 
+    if columns is not None and not columns:
+        return None
     try:
         with zipfile.ZipFile(p) as zf:
             names = set(zf.namelist())
@@ -996,7 +1008,7 @@ def sheet_formats(p: Path, sheet: str) -> SheetFormats | None:
             part = _sheet_part(zf, names, sheet, ElementTree)
             if part is None:
                 return None
-            cols = _styled_cells(zf, part, wanted)
+            cols = _styled_cells(zf, part, wanted, columns)
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, SyntaxError):
         return None  # calamine reports a damaged workbook; here the values are simply not formatted
     return SheetFormats(cols, formatters) if cols else None
@@ -1021,35 +1033,75 @@ def _sheet_part(zf: zipfile.ZipFile, names: set[str], sheet: str, et: Any) -> st
     return path if path in names else None
 
 
-def _styled_cells(zf: zipfile.ZipFile, part: str, wanted: dict[int, int]) -> dict[int, tuple[Any, Any]]:
-    """Scan the sheet XML (streamed) for cells of the wanted styles: column -> (rows, formatter)."""
-    tag = re.compile(_CELL_TAG % "|".join(str(k) for k in wanted).encode())
-    found: dict[int, list[tuple[int, int]]] = {}
-    keep = 1024  # a cell's start tag is shorter than this: one that straddles two blocks is kept
+def _styled_cells(
+    zf: zipfile.ZipFile, part: str, wanted: dict[int, int], columns: Sequence[int] | None = None
+) -> dict[int, tuple[Any, Any]]:
+    """Scan the sheet XML (streamed) for cells of the wanted styles: column -> (rows, formatter).
+    One regex pass in C per block; the matches become numpy arrays, grouped by column at the end."""
+    styles = "|".join(str(k) for k in wanted).encode()
+    lookup = np.zeros(max(wanted) + 1, dtype=np.int32)
+    for style, k in wanted.items():
+        lookup[style] = k
+    parts: list[tuple[Any, Any, Any]] = []  # per block: letters, rows, formatter index
+    tag: re.Pattern[bytes] | None = None
     with zf.open(part) as fh:
-        buffer = b""
+        rest = b""
         while True:
-            block = fh.read(1 << 22)
-            buffer += block
-            cut = len(buffer) if not block else max(0, len(buffer) - keep)
-            for m in tag.finditer(buffer, 0, len(buffer)):
-                if m.start() >= cut:
-                    break
-                ref = _CELL_REF.search(m.group(0))
-                if ref is not None:
-                    col = _column_index(ref.group(1).decode())
-                    found.setdefault(col, []).append((int(ref.group(2)), wanted[int(m.group(1))]))
+            block = fh.read(1 << 23)
+            buffer = rest + block
+            cut = buffer.rfind(b"<") if block else len(buffer)  # every tag before the last is whole
+            if tag is None:
+                tag = _pick_tag(buffer, styles, columns)
+            found = tag.findall(buffer, 0, max(cut, 0))
+            if found:
+                arr = np.array(found, dtype=bytes)
+                if tag.pattern.startswith(rb"<(?:[\w.-]+:)?c s="):
+                    arr = arr[:, [1, 2, 0]]
+                parts.append((arr[:, 0], arr[:, 1].astype(np.int64), lookup[arr[:, 2].astype(np.int64)]))
             if not block:
                 break
-            buffer = buffer[cut:]
+            rest = buffer[max(cut, 0) :]
+    if not parts:
+        return {}
+    letters = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    which = np.concatenate([p[2] for p in parts])
     out = {}
-    for col, cells in found.items():
-        cells.sort()
-        out[col] = (
-            np.array([r for r, _ in cells], dtype=np.int64),
-            np.array([f for _, f in cells], dtype=np.int32),
-        )
+    names, inverse = np.unique(letters, return_inverse=True)
+    for k, name in enumerate(names.tolist()):
+        mask = inverse == k
+        order = np.argsort(rows[mask], kind="stable")
+        out[_column_index(name.decode())] = (rows[mask][order], which[mask][order])
     return out
+
+
+def _pick_tag(sample: bytes, styles: bytes, columns: Sequence[int] | None) -> re.Pattern[bytes]:
+    """The pattern for the attribute order this workbook's writer uses (reference first, unless
+    the first cell with a style says otherwise), for the wanted columns' letters only."""
+    first = re.search(rb'<((?:[\w.-]+:)?c) (r|s)="[^"]*"(?: [\w:.-]+="[^"]*")* (?:s|r)="', sample)
+    name = re.escape(first.group(1)) if first is not None else b"c"  # c, or x:c (a literal: fast)
+    letters = b"|".join(_column_letters(c).encode() for c in columns) if columns else rb"[A-Z]{1,3}"
+    if first is not None and first.group(2) == b"s":
+        return re.compile(_CELL_TAGS[1] % (name, styles, letters))
+    return re.compile(_CELL_TAGS[0] % (name, letters, styles))
+
+
+def _column_letters(index: int) -> str:
+    """0 -> A, 27 -> AB."""
+    out = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+def _read_columns(headers: Sequence[str], opts: _Options, first_col: int) -> list[int] | None:
+    """The sheet columns (0-based) of the headers the mapping reads; None: every column."""
+    if not opts.expected:
+        return None
+    wanted = {_loose(c) for c in opts.expected}
+    return [first_col + i for i, h in enumerate(headers) if _loose(h) in wanted]
 
 
 def _column_index(letters: str) -> int:
@@ -1080,7 +1132,9 @@ def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: _Options, explicit
         _header_warning(h) + warnings,
         header_row=h + 1,
         chunk_rows=opts.chunk_rows,
-        formats=sheet_formats(p, name) if kind == "xlsx" else None,
+        formats=sheet_formats(p, name, _read_columns(headers, opts, sheet.start[1]))
+        if kind == "xlsx"
+        else None,
     )
     src._loaded = sheet
     return src
@@ -1235,7 +1289,7 @@ def _open_streamed_sheet(p: Path, name: str, opts: _Options) -> Source:
         header_row=h + 1,
         chunk_rows=opts.chunk_rows,
         stream=True,
-        formats=sheet_formats(p, name),
+        formats=sheet_formats(p, name, _read_columns(headers, opts, 0)),
     )
 
 
@@ -1335,15 +1389,28 @@ def _chunk(
     return Chunk(str(src.path), src.sheet, numbers, frame, problems or {})
 
 
-TOTAL_SCAN_COLUMNS = 8  # a totals row's label is looked for in the first cells of a row
-_TOTAL = re.compile(r"(?:grand\s*total|sub[\s-]?total|totals?|sum)\s*:?", re.IGNORECASE)
+TOTAL_SCAN_COLUMNS = 3  # a totals row's label is its first filled cell, among the first columns
+_TOTAL_LABELS = frozenset(
+    {
+        "total",
+        "totals",
+        "grand total",
+        "grandtotal",
+        "grand totals",
+        "subtotal",
+        "sub total",
+        "sub-total",
+        "sum",
+    }
+)
 
 
-def _stop_columns(src: Source) -> list[str]:
-    cols = [*src.headers[:TOTAL_SCAN_COLUMNS], *src.id_columns]
-    if src.stop_at is not None:
-        cols.append(src.stop_at.column)
-    return list(dict.fromkeys(cols))
+# a cell (after the separator) that is empty, blank, or starts like a totals label
+_MAYBE_TOTAL = re.compile("\x1f(?=\x1f|$|[\\s\u00a0]|[tTgGsS])")
+
+
+def _is_total_label(cell: str) -> bool:
+    return len(cell) < 24 and " ".join(cell.replace(":", " ").split()).casefold() in _TOTAL_LABELS
 
 
 def _stop_rows(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
@@ -1387,18 +1454,28 @@ def _stop_row(src: Source, chunk: Chunk) -> tuple[int, str] | None:
     first = [h for h in src.headers[:TOTAL_SCAN_COLUMNS] if h in frame.columns]
     if not first:
         return None
-    labels = frame[first].to_numpy(dtype=object)
-    ids = frame[list(src.id_columns)].to_numpy(dtype=object) if src.id_columns else None
-    joined = "\x1f".join("\x1e".join(row) for row in labels.tolist())
-    if not _TOTAL.search(joined):
-        return None  # the common case: no cell looks like a totals label
-    for i, row in enumerate(labels.tolist()):
-        at = next((k for k, c in enumerate(row) if c.strip()), None)
-        if at is None or not _TOTAL.fullmatch(row[at].strip()):
+    lead = frame[first[0]].tolist()
+    # rows whose first cell is a totals label, or empty (then the next cells decide): few; found
+    # with one search in C over the column, the rows counted by their separators
+    joined = "\x1f" + "\x1f".join(lead)
+    hits = [m.start() for m in _MAYBE_TOTAL.finditer(joined)]
+    if not hits:
+        return None
+    maybe, row, last = [], 0, 0
+    for pos in hits:
+        row += joined.count("\x1f", last, pos)
+        last = pos
+        maybe.append(row)
+    ids = [frame[h].tolist() for h in src.id_columns if h in frame.columns]
+    cols = [lead] + [frame[h].tolist() for h in first[1:]]
+    for i in maybe:
+        if lead[i].strip() and not _is_total_label(lead[i]):
             continue
-        label_is_id = first[at] in src.id_columns
-        if label_is_id or ids is None or not any(str(c).strip() for c in ids[i]):
-            return i, f"a totals row ({row[at].strip()!r} in column {first[at]!r})"
+        at = next((k for k, col in enumerate(cols) if col[i].strip()), None)
+        if at is None or not _is_total_label(cols[at][i]):
+            continue
+        if first[at] in src.id_columns or not any(col[i].strip() for col in ids):
+            return i, f"a totals row ({cols[at][i].strip()!r} in column {first[at]!r})"
     return None
 
 

@@ -410,6 +410,8 @@ def _check_fields(
             bad("`split` makes several entries: the target must be a list of values ending in `[]`", "split")
         if spec.split == "":
             bad("`split` needs a separator such as ';'", "split")
+        if spec.pad is not None and kind.kind != "string":
+            bad(f"`pad` is for text fields; {key} is a {kind.kind}", "pad")
         if spec.blank == "null" and not kind.nullable:
             bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
         if spec.blank == "empty" and kind.kind != "string":
@@ -610,6 +612,7 @@ class MappedChunk:
         "keys",
         "n",
         "problems",
+        "raw",
         "row_numbers",
         "sheet",
         "skips",
@@ -623,8 +626,9 @@ class MappedChunk:
         self.problems = chunk.problems
         self.cols: list[list[Any]] = []
         self.error_cols: list[list[Any]] = []
+        self.raw: dict[str, list[str]] = {}  # header -> the column's cells as read (made once)
         for f in bound.spec.fields:
-            values, maybe_errors = _field_values(f, bound, chunk)
+            values, maybe_errors = _field_values(f, bound, chunk, self.raw)
             if maybe_errors and any(type(v) is RowError for v in values):
                 self.error_cols.append(values)
                 values = [_OMIT if type(v) is RowError else v for v in values]
@@ -708,14 +712,19 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return MappedChunk(bound, chunk).records()
 
 
-def _field_values(f: Field_, bound: BoundMapping, chunk: Chunk) -> tuple[list[Any], bool]:
+def _field_values(
+    f: Field_, bound: BoundMapping, chunk: Chunk, raw: dict[str, list[str]] | None = None
+) -> tuple[list[Any], bool]:
     """One field's converted value for every row (from its column, its template, or its constant),
-    and whether any of them may be a RowError."""
+    and whether any of them may be a RowError. ``raw``: the columns taken out of the frame so far."""
     frame = chunk.frame
     typed = None
     if f.column is not None:
         header = bound.columns[f.column]
-        cells = frame[header].tolist()
+        if raw is None:
+            cells = frame[header].tolist()
+        else:
+            cells = raw.get(header) or raw.setdefault(header, frame[header].tolist())
         typed = chunk.typed.get(header) if f.kind.kind == "number" else None
     elif f.spec.template is not None:
         header = ", ".join(bound.columns[c] for c in f.spec.template_columns)
@@ -802,19 +811,19 @@ def _zone_data_version() -> str:
 # a mark followed by 1-2 or 4+ digits, both marks, a mark twice, a leading "0" and a mark, or 4+
 # digits before a mark. '1,500' and '12.000' (one mark, then 3 digits) are not: they read both ways.
 _EVIDENCE = {
-    ".": re.compile(r"^.*(?:\.\d{1,2}(?!\d)|\.\d{4,}|,\d{3}\.|,\d{3},|(?<![\d.,])0\.\d|\d{4,}\.\d).*$", re.M),
-    ",": re.compile(r"^.*(?:,\d{1,2}(?!\d)|,\d{4,}|\.\d{3},|\.\d{3}\.|(?<![\d.,])0,\d|\d{4,},\d).*$", re.M),
+    ".": re.compile(r"\.\d{1,2}(?!\d)|\.\d{4}|,\d{3}\.|,\d{3},|(?<![\d.,])0\.\d|(?<![\d.,])\d{4,}\.\d"),
+    ",": re.compile(r",\d{1,2}(?!\d)|,\d{4}|\.\d{3},|\.\d{3}\.|(?<![\d.,])0,\d|(?<![\d.,])\d{4,},\d"),
 }
 
 
 class NumberEvidence:
     """Which decimal mark each number column of one file uses, settled from its cells.
 
-    For every number field whose mapping does not say (``decimal`` unset), the first cell that
+    For every number field whose mapping does not say (``decimal`` unset), the earliest cell that
     reads as a number with only one of the marks settles it (``1.234,50`` or ``0,99``: a decimal
-    comma; ``1,234.50`` or ``12.5``: a decimal point). A column showing both is a conflict (the run
-    is refused, naming both cells); a column showing neither leaves the field unsettled, and its
-    cells that read both ways ('1,500') are reported invalid.
+    comma; ``1,234.50`` or ``12.5``: a decimal point). A cell written the other way is then
+    ``bad-number`` (its message says so); a column showing neither leaves the field unsettled, and
+    its cells that read both ways ('1,500') are reported invalid (``ambiguous-number``).
     """
 
     def __init__(self, bound: BoundMapping) -> None:
@@ -824,8 +833,7 @@ class NumberEvidence:
             for f in bound.spec.fields
             if f.kind.kind == "number" and f.spec.decimal is None and (f.column or f.spec.template)
         ]
-        # target -> mark -> (row number, cell) of the first cell showing that mark
-        self.found: dict[str, dict[str, tuple[int, str]]] = {f.target: {} for f in self.fields}
+        self.found: dict[str, tuple[str, int, str]] = {}  # target -> (mark, row number, cell)
 
     @property
     def columns(self) -> list[str]:
@@ -835,50 +843,43 @@ class NumberEvidence:
             cols += [f.column] if f.column else f.spec.template_columns
         return [self.bound.columns[c] for c in dict.fromkeys(cols)]
 
+    @property
+    def settling(self) -> bool:
+        """Is a field still waiting for a cell that settles its mark?"""
+        return len(self.found) < len(self.fields)
+
     def add(self, chunk: Chunk) -> None:
         for f in self.fields:
-            found = self.found[f.target]
-            if len(found) == 2:
+            if f.target in self.found:
                 continue
             cells = _field_cells(f, self.bound, chunk.frame)
             typed = chunk.typed.get(self.bound.columns[f.column]) if f.column else None
             if typed is not None:  # workbook number cells: written with a point whatever the locale
                 cells = ["" if t else c for c, t in zip(cells, typed, strict=True)]
-            joined = "\n".join(dict.fromkeys(c.strip() for c in cells))
+            joined = "\n".join(cells).replace("\r", " ")
+            earliest: tuple[int, str, str] | None = None  # (position in the chunk, mark, cell)
             for mark, rx in _EVIDENCE.items():
-                if mark in found:
-                    continue
-                for m in rx.finditer(joined):
-                    if _only_reading(m.group(0)) == mark:
-                        row = chunk.row_numbers[[c.strip() for c in cells].index(m.group(0))]
-                        found[mark] = (row, m.group(0))
+                for m in rx.finditer(joined):  # a candidate: its whole cell is read both ways
+                    start = joined.rfind("\n", 0, m.start()) + 1
+                    end = joined.find("\n", m.end())
+                    cell = joined[start : end if end >= 0 else len(joined)]
+                    if _only_reading(cell.strip(), f.kind.bounds) == mark:
+                        at = joined.count("\n", 0, start)
+                        if earliest is None or at < earliest[0]:
+                            earliest = (at, mark, cell.strip())
                         break
-
-    def conflicts(self) -> list[str]:
-        """A line for each column that shows both marks."""
-        out = []
-        for f in self.fields:
-            found = self.found[f.target]
-            if len(found) == 2:
-                (prow, ptext), (crow, ctext) = found["."], found[","]
-                header = self.bound.columns[f.column] if f.column else f.spec.template
-                out.append(
-                    f"column {header!r} ({f.target}) holds numbers written with a decimal point (row "
-                    f"{prow}: {ptext!r}) and with a decimal comma (row {crow}: {ctext!r}); set `decimal:` "
-                    "for this field in the mapping to say which (the cells written the other way are "
-                    "then reported invalid)"
-                )
-        return out
+            if earliest is not None:
+                at, mark, cell = earliest
+                self.found[f.target] = (mark, chunk.row_numbers[at], cell)
 
     def settled(self) -> BoundMapping:
         """The bound mapping with each number field's decimal mark settled where the cells showed
         one (a field that showed none stays unsettled)."""
-        marks = {t: next(iter(found)) for t, found in self.found.items() if len(found) == 1}
-        if not marks:
+        if not self.found:
             return self.bound
         fields = tuple(
-            dataclasses.replace(f, spec=f.spec.model_copy(update={"decimal": marks[f.target]}))
-            if f.target in marks
+            dataclasses.replace(f, spec=f.spec.model_copy(update={"decimal": self.found[f.target][0]}))
+            if f.target in self.found
             else f
             for f in self.bound.spec.fields
         )
@@ -886,12 +887,12 @@ class NumberEvidence:
         return BoundMapping(spec, self.bound.columns, self.bound.plan)
 
 
-def _only_reading(text: str) -> str | None:
+def _only_reading(text: str, bounds: tuple[float, float] | None = None) -> str | None:
     """The one decimal mark ``text`` reads as a number with (None: both, or neither)."""
     readings = []
     for mark in (".", ","):
         try:
-            _any_number(text, mark)
+            _any_number(text, mark, bounds)
             readings.append(mark)
         except _CellError:
             pass

@@ -21,6 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
+
+import numpy as np
 
 # ECMA-376 18.8.30: the built-in formats that can matter here (the others are General or dates)
 BUILTIN = {
@@ -200,6 +203,10 @@ def formatter(code: str) -> Formatter | None:
     positive = parsed[0]
     negative = parsed[1] if len(parsed) > 1 else None
     zero = parsed[2] if len(parsed) > 2 else None
+    if negative is None and zero is None:
+        quick = _quick(positive)
+        if quick is not None:
+            return quick
 
     def render(value: float) -> str | None:
         number = Decimal(repr(value))
@@ -218,6 +225,66 @@ def formatter(code: str) -> Formatter | None:
 def _digits_ahead(rest: str) -> bool:
     """More integer digit placeholders follow (before the decimal point)?"""
     return any(c in "0#?" for c in _strip_literals(rest).split(".")[0])
+
+
+class _Padded:
+    """``00000``: whole numbers padded with zeros (a fraction would be rounded away: General)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def __call__(self, value: float) -> str | None:
+        return self.many(np.array([value]))[0]
+
+    def many(self, values: Any) -> list[str | None]:
+        ok = (np.trunc(values) == values) & (np.abs(values) < 1e15)
+        text = np.char.zfill(np.abs(np.where(ok, values, 0)).astype(np.int64).astype(str), self.width)
+        out = np.where(values < 0, np.char.add("-", text), text).astype(object)
+        out[~ok] = None
+        result: list[str | None] = out.tolist()
+        return result
+
+
+class _Fixed:
+    """``0.00``, ``#,##0.00``, ``000.00``: fixed decimals (a value they would round reads as General)."""
+
+    def __init__(self, width: int, places: int) -> None:
+        self.width, self.places = width, places
+
+    def __call__(self, value: float) -> str | None:
+        return self.many(np.array([value]))[0]
+
+    def many(self, values: Any) -> list[str | None]:
+        text = np.char.mod(f"%.{self.places}f", values)
+        if self.width > 1:
+            text = np.char.zfill(text, self.width + 1 + self.places + (values < 0))
+        ok = (text.astype(float) == values) & (np.abs(values) < 1e15)
+        out = text.astype(object)
+        out[~ok] = None
+        result: list[str | None] = out.tolist()
+        return result
+
+
+def _quick(section: _Section) -> Formatter | None:
+    """The same rendering for the two shapes most sheets use, a column at a time with numpy:
+    zero-padded whole numbers (``00000``) and plain fixed decimals (``0.00``, ``#,##0.00``)."""
+    if section.prefix or section.suffix or section.percent or any(len(t) > 1 for t in section.integer):
+        return None
+    width = section.integer.count("0")
+    if not section.fraction and set(section.integer) <= {"0"}:
+        return _Padded(width)
+    if section.fraction and set(section.fraction) == {"0"} and section.integer[-1] == "0":
+        return _Fixed(width, len(section.fraction))
+    return None
+
+
+def many(fmt: Formatter, values: Any) -> list[str | None]:
+    """``fmt`` over an array of values (a column's cells of one format)."""
+    vector = getattr(fmt, "many", None)
+    if vector is not None:
+        result: list[str | None] = vector(values)
+        return result
+    return [fmt(v) for v in values.tolist()]
 
 
 def _strip_literals(code: str) -> str:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import load, mapping, payload
+from . import mapping, payload
 from .errorfile import KEEP_LIMIT, Kept
 from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
 from .group import GroupRecord, group_records
@@ -55,7 +55,7 @@ from .report import (
     Summary,
     read_report,
 )
-from .settings import RunSettings
+from .settings import UNLIMITED_BODY, RunSettings
 from .state import StateLock, StateStore, payload_hash, target_of
 
 if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run starts faster)
@@ -492,9 +492,12 @@ class _ChunkRun:
         sources: list[bytes] | None,
         known: dict[str, tuple[bytes, bytes | None]],
         encode: Callable[[_ChunkRun, list[int], int], None],
+        frame: Any = None,
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
         self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
+        self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
+        self.frame = frame  # the chunk's cells, as read
         self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
         self.out: list[_Entry] = []
         self._encode = encode
@@ -563,6 +566,7 @@ class _Producer:
         self, plan: Plan, settings: RunSettings, stop: _Stop, per_row: bool = False, kept: Kept | None = None
     ) -> None:
         self._kept = kept
+        self._small = False  # the file at hand is too small to hold a record too large to send
         self._queue: queue.Queue[list[_Entry] | BaseException | None] = queue.Queue(maxsize=16)
         self._closed = threading.Event()
         self._stop = stop
@@ -640,6 +644,11 @@ class _Producer:
             where = (str(src.path), src.sheet)
             only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
             superseded = later_rows.get(where, set())
+            # a CSV whose whole text, escaped for JSON, fits in a request holds no record too large
+            body_cap = self._settings.max_body_bytes
+            self._small = body_cap >= UNLIMITED_BODY or (
+                src.kind == "csv" and _file_size(src) * 6 + 65_536 < body_cap
+            )
             for whole in src.chunks():
                 sources = mapping.fingerprints(bound, whole) if keep_sources else None
                 quick = self._unchanged(bound, whole, sources, store, superseded)
@@ -651,7 +660,7 @@ class _Producer:
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
                 known = self._known(mc, cc, store)
-                batch = _ChunkRun(mc, cc, mapped_sources, known, self._fast)
+                batch = _ChunkRun(mc, cc, mapped_sources, known, self._fast, chunk.frame)
                 bad: list[int] = []  # rows reported invalid: their cells go to the error file
                 ok = cc.ok
                 for i, number in enumerate(whole.row_numbers):
@@ -756,11 +765,9 @@ class _Producer:
         limit = self._settings.max_body_bytes
         warned = _warnings(mc, cc, rows, run.warnings)
         if self._settings.dry_run:
-            sizes = (
-                dict(zip(rows, map(len, cc.bodies(rows)), strict=True))
-                if _may_be_large(mc, rows, limit)
-                else {}
-            )
+            if run.may_be_large is None:  # once a chunk: a bound from its longest texts
+                run.may_be_large = self._small is False and _may_be_large(mc.bound, mc.raw, run.frame, limit)
+            sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
             start = 0
             for k, i in enumerate([*rows, -1]):
                 big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
@@ -846,18 +853,13 @@ def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
     * the number columns whose decimal mark the mapping leaves open: each is settled from its cells
       (:class:`~bulk_sync.mapping.NumberEvidence`; with ``limit``, from the rows that are read).
 
-    Raises SourceError (nothing sent) when a file breaks in this pass, or when a number column
-    shows both decimal marks.
+    Raises SourceError (nothing sent) when a file breaks in this pass.
     """
     supersede = not plan.spec.group_by and limit is None
     evidence = [mapping.NumberEvidence(bound) for _, bound in plan.jobs]
     if not supersede and not any(e.fields for e in evidence):
         return plan
     superseded = _column_pass(plan, evidence, supersede, limit)
-    for (src, _), e in zip(plan.jobs, evidence, strict=True):
-        conflicts = e.conflicts()
-        if conflicts:
-            raise SourceError(src.label, "; ".join(conflicts))
     jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
     return dataclasses.replace(plan, jobs=jobs, superseded=superseded if supersede else plan.superseded)
 
@@ -871,19 +873,19 @@ def _column_pass(
     Ids are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
     strings), sorted once at the end: the last row of an id wins.
 
-    Reading only some columns cannot tell a report footer from data. So when the row that would
-    win sits where a footer could be (a short run of rows after the last gap), that file is read
-    once more in full and its footer lines are left out: a footer never supersedes a record.
+    Reading only some columns cannot tell where a sheet's data ends (a report footer, a totals row
+    and what is below it, the mapping's ``stop_at``). So when a file has repeated ids, it is read
+    once more in full and the rows that are not records are left out: they never supersede one.
     """
     parts: list[Any] = []  # per chunk: (n, 4) int arrays of digest hi, digest lo, row, job
     sources: list[tuple[str, str | None]] = []
-    tails: list[set[int]] = []  # per job: the rows that could be a footer
     seen = 0
     for j, (src, bound) in enumerate(plan.jobs):
         only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
         sources.append((str(src.path), src.sheet))
-        tail = _Tail(src.header_row)
         numbers_of = evidence[j]
+        if not supersede and not numbers_of.settling:
+            continue
         columns = (mapping.id_columns(bound) if supersede else []) + numbers_of.columns
         for chunk in src.chunks(columns=list(dict.fromkeys(columns))):
             if limit is not None:
@@ -892,12 +894,13 @@ def _column_pass(
                 if seen + len(chunk) > limit:
                     chunk = chunk.take(list(range(limit - seen)))
                 seen += len(chunk)
-            if numbers_of.fields:
+            if numbers_of.settling:
                 numbers_of.add(chunk)
+            elif not supersede:
+                break  # every number column is settled, and no id needs reading
             if not supersede:
                 continue
             ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
-            tail.add(numbers)
             if only is not None or None in ids:
                 kept = [
                     k
@@ -911,17 +914,13 @@ def _column_pass(
                 part[:, 2] = numbers
                 part[:, 3] = j
                 parts.append(part)
-        tails.append(tail.rows())
     if not parts:
         return {}
     table = np.concatenate(parts)
     del parts
     out = _later_rows(table, sources)
-    footers = {
-        j: {n for chunk in src.chunks() for n, _ in chunk.skipped}
-        for j, (src, _) in enumerate(plan.jobs)
-        if tails[j] and any(tuple(w[:2]) == sources[j] and w[2] in tails[j] for w in out.values())
-    }
+    involved = {sources.index(w[:2]) for w in out.values()}  # files whose ids repeat: read in full
+    footers = {j: {n for chunk in plan.jobs[j][0].chunks() for n, _ in chunk.skipped} for j in involved}
     footers = {j: rows for j, rows in footers.items() if rows}
     if not footers:
         return {place: _where(place, winner) for place, winner in out.items()}
@@ -930,33 +929,6 @@ def _column_pass(
         drop |= (table[:, 3] == j) & np.isin(table[:, 2], np.fromiter(rows, dtype=np.uint64))
     out = _later_rows(table[~drop], sources)
     return {place: _where(place, winner) for place, winner in out.items()}
-
-
-class _Tail:
-    """The data rows after the last gap of a file, as long as they are few enough to be a footer."""
-
-    def __init__(self, header_row: int) -> None:
-        self._last = header_row
-        self._run: list[int] = []
-        self._gap = False  # the run starts after blank rows
-        self._long = False  # the run is too long for a footer
-
-    def add(self, numbers: list[int]) -> None:
-        if not numbers:
-            return
-        arr = np.asarray(numbers, dtype=np.int64)
-        gaps = np.flatnonzero(np.diff(arr, prepend=self._last) > 1)
-        if len(gaps):
-            self._run, self._gap, self._long = [], True, False
-            arr = arr[int(gaps[-1]) :]
-        if not self._long:
-            self._run += arr.tolist()
-            if len(self._run) > load.FOOTER_MAX_ROWS:
-                self._run, self._long = [], True
-        self._last = numbers[-1]
-
-    def rows(self) -> set[int]:
-        return set(self._run) if self._gap and not self._long else set()
 
 
 def _later_rows(
@@ -1026,20 +998,36 @@ def _warnings(
     memo: dict[tuple[int, Any], str | None],
 ) -> list[str | None]:
     """The warning of each valid row. Matching depends only on the row's shape and activityType, so
-    it is worked out once per pair; endTime before startTime is compared row by row."""
+    it is worked out once per pair; endTime before startTime is compared row by row (as text when
+    both are UTC date-times written by `datetime:`, whose text order is their time order)."""
     kinds = mc.column("engagementType.activityType")
-    starts, ends = mc.column("startTime"), mc.column("endTime")
-    out: list[str | None] = []
-    for i in rows:
-        key = (cc.shape[i], kinds[i] if kinds is not None else None)
+    shape = cc.shape
+    contiguous = rows[-1] - rows[0] + 1 == len(rows)
+    take = (lambda col: col[rows[0] : rows[-1] + 1]) if contiguous else (lambda col: [col[i] for i in rows])
+    keys = list(zip(take(shape), take(kinds) if kinds is not None else [None] * len(rows), strict=True))
+    for key in set(keys):
         if key not in memo:
-            memo[key] = matching_warning(mc.record(i).values)
-        found = memo[key]
-        if starts is not None and ends is not None:
-            order = end_before_start(starts[i], ends[i])
-            if order is not None:
-                found = order if found is None else order + WARNING_SEPARATOR + found
-        out.append(found)
+            memo[key] = matching_warning(mc.record(rows[keys.index(key)]).values)
+    out = [memo[k] for k in keys]
+    starts, ends = mc.column("startTime"), mc.column("endTime")
+    if starts is None or ends is None:
+        return out
+    as_text = all(
+        f.spec.datetime is not None and f.spec.default is None and not f.kind.local_time
+        for f in mc.bound.spec.fields
+        if f.target in ("startTime", "endTime")
+    )
+    pairs = zip(take(starts), take(ends), strict=True)
+    maybe = (
+        [k for k, (a, b) in enumerate(pairs) if type(a) is str and type(b) is str and b < a]
+        if as_text
+        else [k for k, (a, b) in enumerate(pairs) if type(a) is str and type(b) is str]
+    )
+    for k in maybe:
+        order = end_before_start(starts[rows[k]], ends[rows[k]])
+        if order is not None:
+            known = out[k]
+            out[k] = order if known is None else order + WARNING_SEPARATOR + known
     return out
 
 
@@ -1097,17 +1085,37 @@ def too_large(size: int, limit: int) -> RowError | None:
     )
 
 
-def _may_be_large(mc: mapping.MappedChunk, rows: list[int], limit: int) -> bool:
-    """Could any of ``rows`` be larger than ``limit`` as JSON? A bound from the longest text of each
-    field (JSON escaping at most multiplies a text by 6) and the fixed part, so that a dry run
-    encodes bodies only for a chunk that might hold a huge record."""
-    longest = 0
-    for f, col in zip(mc.bound.spec.fields, mc.cols, strict=True):
-        if f.kind.kind in ("string", "enum"):
-            longest += max((len(v) if type(v) is str else len(str(v)) for v in col), default=0) * 6 + 64
-        else:
-            longest += 64 + len(f.target)
-    return longest + 2 > limit
+def _file_size(src: Source) -> int:
+    try:
+        return src.path.stat().st_size
+    except OSError:
+        return 1 << 40
+
+
+def _may_be_large(bound: mapping.BoundMapping, raw: dict[str, list[str]], frame: Any, limit: int) -> bool:
+    """Could a row of the chunk be larger than ``limit`` as JSON? A bound from the longest cell of
+    each column a text field reads (JSON escaping at most multiplies a text by 6), a generous fixed
+    size for the others (numbers, date-times, enum values), and the keys; so that a dry run encodes
+    bodies only for a chunk that might hold a huge record."""
+    total = 2
+    longest: dict[str, int] = {}
+    for f in bound.spec.fields:
+        spec = f.spec
+        total += 64 + len(f.target)  # its key, quotes and punctuation
+        if f.kind.kind != "string" or spec.datetime is not None:
+            total += 64  # a number, boolean, enum value or date-time
+            continue
+        extra = [spec.value, spec.default, *(spec.map.values() if spec.map else ())]
+        total += 6 * max((len(str(v)) for v in extra if v is not None), default=0) + len(spec.template or "")
+        for c in [spec.column] if spec.column else spec.template_columns:
+            header = bound.columns[c]
+            if header not in longest:
+                cells = raw.get(header)
+                longest[header] = max(map(len, frame[header].tolist() if cells is None else cells), default=0)
+            total += 6 * longest[header]
+        if total > limit:
+            return True
+    return False
 
 
 def _invalid(rec: MappedRecord, errors: list[RowError]) -> RowResult | list[RowResult]:

@@ -115,7 +115,10 @@ class Summary:
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)
         if block.warnings is not None:
-            self.warnings.update(s for w in block.warnings if w for s in warning_slugs(w))
+            for w, n in Counter(block.warnings).items():
+                if w:
+                    for slug in warning_slugs(w):
+                        self.warnings[slug] += n
 
     @property
     def rows(self) -> int:

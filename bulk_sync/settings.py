@@ -19,6 +19,7 @@ TOKEN_ENV = "SIRO_API_TOKEN"
 SINGLE_PATH = "/v1/integrations/sync/engagements"
 BATCH_PATH = "/v1/integrations/sync/batch/engagements"
 IDENTITY_PATH = "/v1/core/auth/caller-identity"
+UNLIMITED_BODY = 1 << 62  # max_body_bytes of a dry run not asked to check record sizes
 
 
 class RetryPolicy(BaseModel):

@@ -64,7 +64,7 @@ ALLOWED = {
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
-    "numpy": {"load", "mapping", "payload", "pipeline"},  # payload: row shapes; pipeline: id digests
+    "numpy": {"load", "numfmt", "mapping", "payload", "pipeline"},  # payload: row shapes; pipeline: ids
     "openpyxl": {"load"},
     "python_calamine": {"load"},
     "charset_normalizer": {"load"},

@@ -150,19 +150,25 @@ def test_a_column_that_reads_both_ways_makes_those_rows_invalid(
     assert server.state.records["E-2"]["opportunity"]["amount"] == 1.5
 
 
-def test_a_column_with_both_decimal_marks_refuses_the_file(
+def test_a_cell_written_with_the_other_mark_than_its_column_is_invalid(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    (tmp_path / "f.csv").write_text("Id;Betrag\nE-1;1.234,50\nE-2;1,234.50\n")
+    """The earliest cell that shows a mark settles the column; a cell written the other way is
+    reported, never read with the wrong mark."""
+    (tmp_path / "f.csv").write_text("Id;Betrag\nE-1;1.234,50\nE-2;1,234.50\nE-3;99,90\n")
     m = write_mapping(tmp_path, GERMAN_MAPPING)
     server = sandbox()
     res = run_cli("run", tmp_path / "f.csv", "-m", m, "--base-url", server.base_url, "--no-state")
-    assert res.code == 2 and server.state.requests == 0
-    assert (
-        "column 'Betrag'" in res.stderr
-        and "row 3: '1,234.50'" in res.stderr
-        and "row 2: '1.234,50'" in res.stderr
+    assert res.code == 1
+    rows = by_row(res)
+    assert (rows[3]["status"], rows[3]["error_type"], rows[3]["column"]) == (
+        "invalid",
+        "bad-number",
+        "Betrag",
     )
+    assert "with a decimal comma (the mark this column uses)" in rows[3]["message"]
+    amounts = {k: v["opportunity"]["amount"] for k, v in server.state.records.items()}
+    assert amounts == {"E-1": 1234.5, "E-3": 99.9}
 
 
 # --------------------------------------------------------------------------- 4. Excel number formats

@@ -1,6 +1,6 @@
 """Loader benchmarks (issue 4): .xlsx reading speed, and peak memory on a 1M-row CSV.
 
-    python tests/benchmarks/bench_load.py xlsx [--rows 100000] [--repeat 3]
+    python tests/benchmarks/bench_load.py xlsx [--rows 100000] [--repeat 3] [--formats]
     python tests/benchmarks/bench_load.py csv-rss [--rows 1000000]
 
 xlsx: a 100,000-row x 30-column workbook written by openpyxl (text, numbers, dates, date-times,
@@ -52,15 +52,26 @@ def _row(i: int, rng: random.Random) -> list[object]:
     return out
 
 
-def make_xlsx(path: Path, rows: int) -> Path:
+def make_xlsx(path: Path, rows: int, formats: bool = False) -> Path:
+    """``formats``: the float columns get the number format 0.00 and the integer ones 000000, so
+    the loader's reading of formats (the style table, then a scan of the sheet XML for the cells
+    of those styles) has work to do: 10 of the 30 columns."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Activities")
     ws.append([f"Col {c}" for c in range(WIDTH)])
     rng = random.Random(7)
     for i in range(rows):
-        ws.append(_row(i, rng))
+        row = _row(i, rng)
+        if formats:
+            for c, v in enumerate(row):
+                if c % 6 in (2, 3):
+                    cell = WriteOnlyCell(ws, value=v)
+                    cell.number_format = "0.00" if c % 6 == 2 else "000000"
+                    row[c] = cell
+        ws.append(row)
     wb.save(path)
     return path
 
@@ -86,10 +97,13 @@ def read_with_openpyxl(path: Path) -> int:
     return n
 
 
-def bench_xlsx(rows: int, repeat: int) -> None:
+def bench_xlsx(rows: int, repeat: int, formats: bool = False) -> None:
     with tempfile.TemporaryDirectory() as d:
-        path = make_xlsx(Path(d) / "activities.xlsx", rows)
-        print(f"workbook: {rows:,} rows x {WIDTH} columns, {path.stat().st_size / 1e6:.1f} MB")
+        path = make_xlsx(Path(d) / "activities.xlsx", rows, formats)
+        print(
+            f"workbook: {rows:,} rows x {WIDTH} columns, {path.stat().st_size / 1e6:.1f} MB"
+            + (" (number formats 0.00 and 000000 on 10 columns)" if formats else "")
+        )
         read_with_loader(path)  # warm-up (imports, file cache)
         times = []
         for _ in range(repeat):
@@ -188,9 +202,10 @@ def main() -> None:
     p.add_argument("what", choices=["xlsx", "csv-rss"])
     p.add_argument("--rows", type=int)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--formats", action="store_true", help="xlsx: number formats on 10 columns")
     a = p.parse_args()
     if a.what == "xlsx":
-        bench_xlsx(a.rows or 100_000, a.repeat)
+        bench_xlsx(a.rows or 100_000, a.repeat, a.formats)
     else:
         bench_csv_rss(a.rows or 1_000_000)
 

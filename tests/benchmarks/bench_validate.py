@@ -110,7 +110,7 @@ def make_csv(path: Path, rows: int, seed: int = 7) -> Path:
                 f"Account {acct}", f"0015f{acct:013d}", f"{rng.randrange(1, 9999)} Main St", city, state, zip_,
                 "United States", f"Contact {acct}", f"0035f{acct:013d}", f"+1 512 555 {i % 10000:04d}",
                 f"Deal {acct}" if stage else "", f"0065f{acct:013d}" if stage else "",
-                f"${rng.randrange(100, 99_999)},{rng.randrange(1000):03d}.{rng.randrange(100):02d}" if stage else "",
+                f"${rng.randrange(100, 99_999_999):,}.{rng.randrange(100):02d}" if stage else "",
                 "Closed Sideways" if bad and i % 1000 == 499 else stage,
                 "Notes: " + "lorem ipsum " * rng.randrange(0, 6), "Customer site", "Normal", "Completed",
             ])  # fmt: skip
