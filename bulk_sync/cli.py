@@ -8,6 +8,7 @@ token was refused, a signal).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import secrets
 import signal
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from .pipeline import Plan, prepare, prepare_retry, run, scan_columns, state_loc
 from .report import (
     GOOD,
     STATUSES,
+    TO_FIX,
     WARNING_SEPARATOR,
     CsvReport,
     ResultBlock,
@@ -77,6 +80,12 @@ example:
   bulk-sync retry reports/nightly.csv --mapping m.yaml                     # resend exactly those
 """
 EPILOG_VALIDATE = """\
+what it does: reads every row, maps it and checks the payload against SIRO's schema, exactly as
+`run` does; sends nothing to SIRO and needs no token. Its only side effects are the files it
+writes: the report (--report, or under --report-dir), the error file beside it when rows are
+invalid, --report-xlsx, --summary-json and --log-file. It never posts a notification webhook
+and never reads or writes the state file.
+
 example:
   bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2
   bulk-sync validate report.csv --delimiter ';' --encoding cp1252 -m m.yaml --max-failures 2%
@@ -167,23 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
             help="json: one object a line (default text)",
         )
         sp.add_argument(
-            "--notify-url",
-            metavar="URL",
-            help="POST a JSON summary (with a Slack-style `text`) when the run ends",
-        )
-        sp.add_argument(
-            "--notify-on",
-            default="always",
-            choices=["always", "failure"],
-            help="failure: only when the exit code is not 0 (default always)",
-        )
-        sp.add_argument(
             "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
         )
         sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
 
     def delivery(r: argparse.ArgumentParser) -> None:
+        r.add_argument(
+            "--notify-url",
+            metavar="URL",
+            help="POST a JSON summary (with a Slack-style `text`) when the run ends",
+        )
+        r.add_argument(
+            "--notify-on",
+            default="always",
+            choices=["always", "failure"],
+            help="failure: only when the exit code is not 0 (default always)",
+        )
         r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
+        r.add_argument(
+            "--allow-insecure-http",
+            action="store_true",
+            help="accept an http:// --base-url that is not this machine (the token then crosses the "
+            "network unencrypted)",
+        )
         r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
         r.add_argument(
             "--sandbox",
@@ -225,9 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument(
             "--max-attempts",
             type=_pos_int,
-            default=6,
-            help="tries per request on 5xx/408/timeouts/dropped connections (default 6); "
-            "429s are bounded by --retry-max-seconds only",
+            help="at most this many tries per request (default: no count; a request is retried on "
+            "5xx/408/429/timeouts/dropped connections for --retry-max-seconds)",
         )
         r.add_argument(
             "--retry-max-seconds",
@@ -303,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
     w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
     w.add_argument("--base-url", help="passed to every run")
+    w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
     w.add_argument("--token-file", help="passed to every run")
 
     im = command("init-mapping", "write a starter mapping by matching a file's headers to SIRO", EPILOG_INIT)
@@ -436,8 +451,8 @@ def _run(args: argparse.Namespace) -> int:
             base_url = server.base_url
             _say(args, f"sandbox: SIRO emulator listening on {base_url} (records are discarded at exit)")
         else:
+            base_url = check_base_url(args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http)
             token = read_token(args.token_file, env_name=args.token_env)
-            base_url = args.base_url or PRODUCTION_BASE_URL
         redactor.secrets.append(token.get_secret_value())
         settings = _delivery_settings(args, base_url, token)
         log.info("sending to %s (batch %s, concurrency %d)", base_url, settings.batch, settings.concurrency)
@@ -461,10 +476,13 @@ def _run(args: argparse.Namespace) -> int:
             _err(f"warning: could not write the error file: {exc}")
     _print_summary(args, summary, written, dry)
     if summary.aborted:
-        _err(f"aborted: {summary.aborted}")
-        code = EXIT_ABORTED
+        could_not_start = summary.aborted_code == EXIT_CONFIG
+        _err(f"{'error' if could_not_start else 'aborted'}: {summary.aborted}")
+        code = summary.aborted_code
     else:
         code = _verdict(args, summary)
+    if summary.report_incomplete:
+        _err(f"warning: the report is incomplete: {summary.report_incomplete}")
     _finish(args, code, summary, written)
     return code
 
@@ -539,8 +557,8 @@ def _finish(
             out.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
         except OSError as exc:
             _err(f"warning: could not write the summary JSON {args.summary_json}: {exc.strerror or exc}")
-    url = getattr(args, "notify_url", None)
-    if url and (args.notify_on == "always" or code != EXIT_OK):
+    url = getattr(args, "notify_url", None)  # a dry run posts nothing, anywhere (validate has no flag)
+    if url and args.command != "validate" and (args.notify_on == "always" or code != EXIT_OK):
         problem = post_summary(
             url, data, label=" ".join(Path(f).name for f in data.get("files", [])[:3]) or args.command
         )
@@ -559,6 +577,7 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
     return RunSettings(
         base_url=base_url,
         token=token,
+        token_source=f"the file {args.token_file}" if args.token_file else f"${args.token_env}",
         concurrency=args.concurrency,
         limit=args.limit,
         batch=not args.no_batch,
@@ -614,7 +633,7 @@ def _execute(
             else:
                 report.write(result)
                 noted = every = (result,)
-                if result.status not in GOOD:
+                if result.status in TO_FIX:  # the error file holds the rows a person must fix
                     failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
             if listing:
                 for r in noted:
@@ -628,7 +647,15 @@ def _execute(
             bar(result)
 
         try:
-            summary = run(plan, settings, emit, on_payload=on_payload if show else None, kept=kept)
+            summary = run(
+                plan,
+                settings,
+                emit,
+                on_payload=on_payload if show else None,
+                kept=kept,
+                preflight=not getattr(args, "no_preflight", False),
+                events=note,
+            )
             return summary
         finally:
             bar(None)
@@ -698,6 +725,13 @@ def _print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dr
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
         if s.warnings:
             print("  warnings: " + ", ".join(f"{k} {v}" for k, v in s.warnings.most_common()))
+    resend = s.counts.get("not_sent", 0) + s.counts.get("failed", 0)
+    if resend and not dry:
+        print(
+            f"{resend:,} row(s) were not sent or failed; they need no fixing, only sending: run the same "
+            f"command again (the state skips what SIRO acknowledged), or: bulk-sync retry {written[0]} "
+            f"--mapping {args.mapping}"
+        )
     print(f"report: {written[0]}")
     for extra in written[1:]:
         kind = "error file (fix and drop again)" if "-errors" in extra.stem else "report"
@@ -722,7 +756,9 @@ def _watch(args: argparse.Namespace) -> int:
         raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
     extra = []
     if args.base_url:
-        extra += ["--base-url", args.base_url]
+        extra += ["--base-url", check_base_url(args.base_url, args.allow_insecure_http)]
+    if args.allow_insecure_http:
+        extra.append("--allow-insecure-http")
     if args.token_file:
         extra += ["--token-file", str(Path(args.token_file).resolve())]
     cfg = watch.WatchConfig(
@@ -810,6 +846,34 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def check_base_url(url: str, allow_insecure: bool = False) -> str:
+    """The base URL, if it is one bulk_sync can send the token to: https://, or http:// to this
+    machine (or anywhere with ``allow_insecure``). Raises UsageError saying what is wrong."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        what = f"has the scheme {parts.scheme}://" if parts.scheme and parts.netloc else "has no https://"
+        raise UsageError(
+            f"--base-url {url!r} {what}; it must be an https:// URL (e.g. {PRODUCTION_BASE_URL})"
+        )
+    if not parts.hostname:
+        raise UsageError(f"--base-url {url!r} names no host")
+    if parts.scheme == "http" and not allow_insecure and not _loopback(parts.hostname):
+        raise UsageError(
+            f"--base-url {url!r} is http://: the API token would cross the network unencrypted. "
+            "Use https://, or pass --allow-insecure-http if this network is trusted"
+        )
+    return url.strip()
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _delimiter(text: str | None) -> str | None:

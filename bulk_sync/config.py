@@ -38,6 +38,7 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     base_url: str | None = None
+    allow_insecure_http: bool | None = None
     token_env: str | None = None
     token_file: str | None = None
     mapping: str | None = None

@@ -61,6 +61,7 @@ class Dispatcher:
         self._closed = False
         self._changed = asyncio.Event()
         self._space = asyncio.Event()
+        self.in_flight = 0  # requests (batches) being delivered now
         per_worker = settings.batch_size if settings.batch else 1
         self._max_pending = max(64, 3 * settings.concurrency * per_worker)
         self.workers = [
@@ -109,9 +110,11 @@ class Dispatcher:
         if delay:  # ramp up: workers that start together stay in lock-step and answers arrive in waves
             await asyncio.sleep(delay)
         while batch := await self._take():
+            self.in_flight += 1
             try:
                 await self._deliver(batch)
             finally:
+                self.in_flight -= 1
                 for item in batch:
                     self._release(item.payload.external_id)
 

@@ -4,20 +4,26 @@
 
     BulkSyncError                    root; every error bulk_sync raises on purpose
     ├── ConfigError                  could not start: nothing was sent  -> exit 2
-    │   ├── UsageError               bad flags, missing token, bad settings
+    │   ├── UsageError               bad flags, missing token, bad settings, unusable paths
     │   ├── MappingError             the mapping YAML is wrong (carries every problem at once)
-    │   └── SourceError              a file cannot be read, or lacks a mapped column
-    ├── FatalError                   stop the run now, drain, write the report -> exit 3
-    │   ├── AuthError                401/403: the token is wrong for every row
-    │   ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
-    │   └── Interrupted              SIGINT/SIGTERM
-    └── RetryableError               a transient delivery failure; never escapes upload.py
+    │   ├── SourceError              a file cannot be read, or lacks a mapped column
+    │   ├── StateError               the state file is in use, damaged, or cannot be written
+    │   └── StartError               found at the pre-flight: every row is reported not_sent
+    │       ├── Unreachable          SIRO cannot be reached at all (refused, no such host, ...)
+    │       └── TokenRefused         SIRO refused the token before anything was sent
+    └── FatalError                   stop the run now, drain, write the report -> exit 3
+        ├── AuthError                401/403 mid-run: the token is wrong for every row
+        ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
+        ├── OutputError              the report cannot be written (a full disk): stop
+        └── Interrupted              SIGINT/SIGTERM
 
 Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column, message)
 travels with the row to the report and the run goes on.
 
 Foreign libraries' exceptions are translated at exactly one boundary each: httpx in
-``upload.py``, pydantic in ``payload.py``/``mapping.py``, pandas/openpyxl in ``load.py``.
+``upload.py``, pydantic in ``payload.py``/``mapping.py``, pandas/openpyxl in ``load.py``,
+sqlite3 in ``state.py``. A transient delivery failure is not an exception at all: ``upload.py``
+retries it and a row whose retries run out becomes a ``failed`` result.
 """
 
 from __future__ import annotations
@@ -65,6 +71,24 @@ class SourceError(ConfigError):
         super().__init__(f"{path}: {message}")
 
 
+class StateError(ConfigError):
+    """The state file cannot be used: in use by another run, damaged, or in a folder that cannot be
+    written. At the start nothing was sent (exit 2); see :class:`StateBroken` for mid-run."""
+
+
+class StartError(ConfigError):
+    """The run could not start, found once the report was open (the pre-flight): nothing was sent,
+    every row is reported ``not_sent``, exit 2."""
+
+
+class Unreachable(StartError):
+    """SIRO cannot be reached at all at the base URL (connection refused, no such host, timeouts)."""
+
+
+class TokenRefused(StartError):
+    """SIRO refused the token at the pre-flight (401/403): a configuration problem, not a retry."""
+
+
 class FatalError(BulkSyncError):
     """Stop dispatching, let in-flight work end, write the report."""
 
@@ -83,17 +107,9 @@ class Interrupted(FatalError):
     """The run was asked to stop by a signal."""
 
 
-class RetryableError(BulkSyncError):
-    """A transient delivery failure (408/429/5xx, timeout, dropped connection).
-
-    Raised and caught inside ``upload.py`` only; a row whose retries run out becomes a
-    ``failed`` result carrying the last of these as its reason.
-    """
-
-    def __init__(self, message: str, *, http_status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.http_status = http_status
-        self.retry_after = retry_after
+class OutputError(FatalError):
+    """The report (or the state file) cannot be written any more mid-run, e.g. the disk is full:
+    stop sending; what SIRO acknowledged so far is in the state file."""
 
 
 @dataclass(frozen=True, slots=True)

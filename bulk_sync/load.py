@@ -34,7 +34,7 @@ import re
 import sys
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,34 @@ class Source:
         lines = sample.count(b"\n") or 1
         return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
 
-    def chunks(self, columns: Sequence[str] | None = None) -> Iterator[Chunk]:
+    def row_numbers(self, after: int = 0, size: int = 50_000) -> Iterator[list[int]]:
+        """The numbers of the data rows after row ``after``, a list at a time, reading only (no
+        cells kept, no footer rule): to account for rows a stopping run will not process. A CSV is
+        counted with the csv module (several times faster than parsing it into chunks)."""
+        if self.kind != "csv":
+            for chunk in self.chunks():
+                numbers = [n for n in chunk.row_numbers if n > after]
+                numbers += [n for n, _ in chunk.skipped if n > after]
+                if numbers:
+                    yield sorted(numbers)
+            return
+        with self.path.open("r", encoding=self.encoding, errors="surrogateescape", newline="") as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            for _ in range(self.skip_lines):
+                next(reader, None)
+            out: list[int] = []
+            number = self.header_row
+            for record in reader:
+                number += 1
+                if record and number > after and (record[0].strip() or "".join(record).strip()):
+                    out.append(number)
+                    if len(out) >= size:
+                        yield out
+                        out = []
+            if out:
+                yield out
+
+    def chunks(self, columns: Sequence[str] | None = None) -> Generator[Chunk, None, None]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
         without building the other cells; footers, totals rows and ``stop_at`` are not looked for,
         and a row counts as blank when these cells are): for a quick pass over a few columns."""

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import queue
 import signal
@@ -36,7 +37,7 @@ import numpy as np
 
 from . import mapping, payload
 from .errorfile import KEEP_LIMIT, Kept
-from .errors import AuthError, FatalError, Interrupted, RowError, SourceError
+from .errors import BulkSyncError, FatalError, Interrupted, OutputError, RowError, SourceError, StartError
 from .group import GroupRecord, group_records
 from .load import Chunk, Source, open_sources
 from .mapping import BoundMapping, MappedRecord, MappingSpec
@@ -181,14 +182,20 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 class _Ordered:
-    """Re-orders results into input order before they reach the callback; counts them."""
+    """Re-orders results into input order before they reach the callback; counts them.
 
-    def __init__(self, emit: Emit, summary: Summary) -> None:
+    When the callback fails to write a result (``OSError``: a full disk), the results stop reaching
+    it, the summary says where the report stops and why, and ``on_broken`` is told (once).
+    """
+
+    def __init__(self, emit: Emit, summary: Summary, on_broken: Callable[[OSError], None] = lambda e: None):
         self._emit = emit
         self._summary = summary
         self._next = 0
         self._pending: dict[int, RowResult | list[RowResult] | ResultBlock] = {}
         self._drained = asyncio.Event()
+        self._on_broken = on_broken
+        self.last: tuple[str, str | None, int] | None = None  # the last row handed to the callback
 
     def put(self, seq: int, result: RowResult | list[RowResult] | ResultBlock) -> None:
         """The result of sequence number ``seq`` (a block covers ``len(block)`` numbers from it)."""
@@ -201,17 +208,40 @@ class _Ordered:
     def _send(self, r: RowResult | list[RowResult] | ResultBlock) -> int:
         if isinstance(r, ResultBlock):
             self._summary.add_block(r)
-            self._emit(r)
+            self._out(r, (r.source_file, r.sheet, r.row_numbers[-1]) if len(r) else None)
             return len(r)
         for one in r if isinstance(r, list) else (r,):
             self._summary.add(one)
-            self._emit(one)
+            self._out(one, (one.source_file, one.sheet, one.row_number))
         return 1
+
+    def _out(self, r: RowResult | ResultBlock, where: tuple[str, str | None, int] | None) -> None:
+        if self._summary.report_incomplete is not None:
+            return  # the report is broken: counted, not written
+        try:
+            self._emit(r)
+        except OSError as exc:
+            at = f"row {self.last[2]} of {self.last[0]}" if self.last else "its first row"
+            self._summary.report_incomplete = (
+                f"the report stops after {at}: it could not be written ({exc.strerror or exc})"
+            )
+            self._on_broken(exc)
+            return
+        if where is not None:
+            self.last = where
 
     def flush_all(self) -> None:
         """Emit whatever is left, in order, even across gaps (after a hard stop)."""
         for seq in sorted(self._pending):
             self._send(self._pending.pop(seq))
+
+    def put_last(self, result: RowResult) -> None:
+        """A closing line after everything else (a hard stop says where the report ends); it
+        names a row that was not read, so it is not counted as one."""
+        if self._summary.report_incomplete is None:
+            self._summary.report_incomplete = result.message
+        with contextlib.suppress(OSError):
+            self._emit(result)
 
     async def backpressure(self, limit: int = 10_000) -> None:
         """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
@@ -254,7 +284,7 @@ class _Stop:
     """Why and how hard the run is stopping."""
 
     def __init__(self) -> None:
-        self.reason: FatalError | None = None
+        self.reason: BulkSyncError | None = None
         self.hard = False
 
     def __bool__(self) -> bool:
@@ -288,24 +318,29 @@ async def execute(
     grace_seconds: float = 30.0,
     on_payload: Callable[[Payload], None] | None = None,
     kept: Kept | None = None,
+    events: Callable[[str], None] = lambda message: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
-    ``kept``: where to remember the cells of invalid rows (for the error file)."""
+    ``kept``: where to remember the cells of invalid rows (for the error file); ``events``: notices
+    a person should see at once (the run is stopping, and how to stop it harder)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
-    ordered = _Ordered(emit, summary)
     stop = _Stop()
     if settings.dry_run:
+        ordered = _Ordered(emit, summary)
         await _read_all(plan, settings, ordered, stop, None, on_payload, kept)
         summary.finished = time.monotonic()
         return summary
     loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[Any]] = []
+    checking: list[asyncio.Task[None]] = []  # the pre-flight, while it runs
 
-    def halt(reason: FatalError) -> None:
+    def halt(reason: BulkSyncError) -> None:
         if not stop:
             log.error("stopping the run: %s", reason)
             stop.reason = reason
             up.stopping = True
+            for task in checking:  # a pre-flight waiting on the network is not waited for
+                task.cancel()
             loop.call_later(grace_seconds, hard_stop)
 
     def hard_stop() -> None:
@@ -315,10 +350,21 @@ async def execute(
 
     def on_signal(signame: str) -> None:
         if stop:
+            events(f"{signame} again: stopping now; requests in flight are reported not_sent")
             hard_stop()
-        else:
-            halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
+            return
+        halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
+        in_flight = dispatcher.in_flight if dispatcher is not None else 0
+        events(
+            f"stopping ({signame}): {in_flight} request(s) in flight are finishing (up to "
+            f"{grace_seconds:.0f} s), the rest of the file is counted as not_sent; "
+            "press Ctrl-C again (or send SIGTERM) to stop now"
+        )
 
+    def broken(exc: OSError) -> None:
+        halt(OutputError(f"{summary.report_incomplete}; rows SIRO acknowledged are in the state file"))
+
+    ordered = _Ordered(emit, summary, broken)
     store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
     acked: list[tuple[str, bytes, str | None, bytes | None]] = []
 
@@ -334,7 +380,10 @@ async def execute(
         nonlocal flush_scheduled
         flush_scheduled = False
         if acked and store is not None:
-            store.record(acked)
+            try:
+                store.record(acked)
+            except BulkSyncError as exc:  # the state file cannot be written (full disk, damage)
+                halt(OutputError(str(exc)))
             acked.clear()
 
     def delivered() -> None:
@@ -345,16 +394,23 @@ async def execute(
             flush_scheduled = True
             loop.call_soon(flush)
 
+    dispatcher: Dispatcher | None = None
     with _signals(on_signal, enabled=handle_signals):
         from .dispatch import Dispatcher
         from .upload import Uploader
 
         async with Uploader(settings, transport=transport) as up:
             if preflight:
+                check = loop.create_task(up.check_identity())
+                checking.append(check)
                 try:
-                    await up.check_identity()
-                except AuthError as exc:
+                    await check
+                except StartError as exc:  # SIRO unreachable, or the token refused: nothing sent
                     halt(exc)
+                except asyncio.CancelledError:
+                    if not stop:
+                        raise
+                checking.clear()
             dispatcher = Dispatcher(
                 up,
                 settings,
@@ -378,6 +434,8 @@ async def execute(
                         f"reading stopped part-way: {exc}; the rows after that point are not in the report"
                     )
                 )
+            except BulkSyncError as exc:  # the state file failed while reading (damaged mid-run)
+                halt(OutputError(str(exc)))
             dispatcher.close()
             await dispatcher.join()
             for item in dispatcher.leftovers():  # left behind by a hard stop
@@ -386,12 +444,32 @@ async def execute(
             if store is not None:
                 store.close()
             ordered.flush_all()
+            if stop.hard:
+                ordered.put_last(_stopped_hard(ordered.last))
             summary.requests = up.requests_sent
             summary.throttled = up.pacer.throttled
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
+        summary.aborted_code = stop.reason.exit_code
     summary.finished = time.monotonic()
     return summary
+
+
+def _stopped_hard(last: tuple[str, str | None, int] | None) -> RowResult:
+    """The report's last line after a second signal: where it stops (the rows after were not read)."""
+    file, sheet, row = last if last is not None else ("", None, 0)
+    return RowResult(
+        file,
+        sheet,
+        row + 1,
+        None,
+        NOT_SENT,
+        error_type="interrupted",
+        message=(
+            f"the run was stopped hard here: the report stops after row {row}; this row and every "
+            "row after it (and any later file) were not read: run the same command again to send them"
+        ),
+    )
 
 
 async def _read_all(
@@ -428,10 +506,10 @@ async def _read_all(
                     ordered.put(seq, _result(rec, SUPERSEDED, message=rec.skip[1:]))
                 elif rec.skip is not None:
                     ordered.put(seq, _result(rec, SKIPPED, error_type="filter", message=rec.skip))
+                elif isinstance(built, list):  # found invalid: it stays invalid, stop or not
+                    ordered.put(seq, _invalid(rec, built))
                 elif stop or built is None:
                     ordered.put(seq, _not_sent(rec, stop))
-                elif isinstance(built, list):
-                    ordered.put(seq, _invalid(rec, built))
                 elif unchanged:
                     ordered.put(seq, _result(rec, UNCHANGED, message=_UNCHANGED_NOTE))
                 elif dispatcher is None:
@@ -649,7 +727,12 @@ class _Producer:
             self._small = body_cap >= UNLIMITED_BODY or (
                 src.kind == "csv" and _file_size(src) * 6 + 65_536 < body_cap
             )
-            for whole in src.chunks():
+            chunks = src.chunks()
+            for whole in chunks:
+                if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
+                    chunks.close()
+                    self._account(plan, src, whole, seq, limit)
+                    return
                 sources = mapping.fingerprints(bound, whole) if keep_sources else None
                 quick = self._unchanged(bound, whole, sources, store, superseded)
                 # the rows not known unchanged by their fingerprint are mapped and checked
@@ -696,6 +779,40 @@ class _Producer:
                         seq += 1
                 if not self._put(out) or (limit is not None and seq >= limit):
                     return  # closed, or --limit rows read: the rest of the file is not read
+
+    def _account(self, plan: Plan, src: Source, first: Chunk, seq: int, limit: int | None) -> None:
+        """Report every row from ``first`` on (this file's rest, then the later files) as not_sent,
+        reading only: row numbers in blocks, no cells mapped, so a stop on a big file is quick."""
+        why = f"not sent: {self._stop.reason}"
+        later = False
+        for job_src, _ in plan.jobs:
+            if job_src is src:
+                later = True
+                numbers: Iterator[list[int]] = itertools.chain(
+                    [sorted([*first.row_numbers, *(n for n, _ in first.skipped)])],
+                    src.row_numbers(
+                        after=max([*first.row_numbers, *(n for n, _ in first.skipped)], default=0)
+                    ),
+                )
+            elif later:
+                numbers = job_src.row_numbers()
+            else:
+                continue
+            where = (str(job_src.path), job_src.sheet)
+            only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
+            for part in numbers:
+                if only is not None:
+                    part = [n for n in part if n in only]
+                if limit is not None:
+                    part = part[: max(0, limit - seq)]
+                if not part:
+                    continue
+                block = ResultBlock(
+                    where[0], where[1], NOT_SENT, part, [None] * len(part), [why] * len(part), None, "aborted"
+                )
+                if not self._put([_Block(seq, block)]):
+                    return
+                seq += len(part)
 
     @staticmethod
     def _unchanged(

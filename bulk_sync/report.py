@@ -28,6 +28,7 @@ SKIPPED = "skipped"  # not a record (e.g. a report footer); the message says whi
 SUPERSEDED = "superseded"  # a later row of the run has the same externalId: that one is sent
 STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT, SKIPPED, SUPERSEDED)
 GOOD = frozenset({SYNCED, UNCHANGED, VALID, SKIPPED, SUPERSEDED})
+TO_FIX = frozenset({INVALID, REJECTED})  # a person must fix the row; not_sent/failed only need sending
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,16 @@ class ResultBlock:
     rerun's unchanged ones), kept as columns: far cheaper than a RowResult per row. Iterating
     gives the RowResults. ``messages``/``warnings`` are per row (None: none), or None."""
 
-    __slots__ = ("external_ids", "messages", "row_numbers", "sheet", "source_file", "status", "warnings")
+    __slots__ = (
+        "error_type",
+        "external_ids",
+        "messages",
+        "row_numbers",
+        "sheet",
+        "source_file",
+        "status",
+        "warnings",
+    )
 
     def __init__(
         self,
@@ -71,10 +81,12 @@ class ResultBlock:
         external_ids: list[str | None],
         messages: list[str | None] | None = None,
         warnings: list[str | None] | None = None,
+        error_type: str | None = None,
     ) -> None:
         self.source_file, self.sheet, self.status = source_file, sheet, status
         self.row_numbers, self.external_ids = row_numbers, external_ids
         self.messages, self.warnings = messages, warnings
+        self.error_type = error_type  # the same for every row of the block (rows not sent: `aborted`)
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -82,8 +94,9 @@ class ResultBlock:
     def __iter__(self) -> Iterator[RowResult]:
         notes = self.messages or [None] * len(self)
         warned = self.warnings or [None] * len(self)
+        kind = self.error_type
         for row, ext, note, w in zip(self.row_numbers, self.external_ids, notes, warned, strict=True):
-            yield RowResult(self.source_file, self.sheet, row, ext, self.status, None, None, note, warning=w)
+            yield RowResult(self.source_file, self.sheet, row, ext, self.status, kind, None, note, warning=w)
 
     def noted(self) -> Iterator[RowResult]:
         """Only the rows that carry a warning."""
@@ -104,6 +117,8 @@ class Summary:
     requests: int = 0
     throttled: int = 0  # 429 answers seen
     aborted: str | None = None  # why the run stopped early, if it did
+    aborted_code: int = 3  # its exit code: 2 when it could not start (nothing sent), 3 mid-run
+    report_incomplete: str | None = None  # why the report does not hold every row, if it does not
 
     def add(self, result: RowResult) -> None:
         self.counts[result.status] += 1
@@ -114,6 +129,8 @@ class Summary:
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)
+        if block.error_type:
+            self.error_types[block.error_type] += len(block)
         if block.warnings is not None:
             for w, n in Counter(block.warnings).items():
                 if w:
@@ -182,12 +199,12 @@ class CsvReport:
         notes: dict[tuple[str | None, str | None], str] = {}
         texts = block.messages or [None] * len(block)
         warned = block.warnings or [None] * len(block)
-        status = cell(block.status)
+        status = f"{cell(block.status)},{cell(block.error_type or '')}"
         lines = []
         for row, ext, text, w in zip(block.row_numbers, ids, texts, warned, strict=True):
             tail = notes.get((text, w))
             if tail is None:
-                tail = notes[(text, w)] = f"{status},,,{cell(text or '')},,0,,{cell(w or '')}\r\n"
+                tail = notes[(text, w)] = f"{status},,{cell(text or '')},,0,,{cell(w or '')}\r\n"
             lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
         self._fh.write("".join(lines))
         self._flush_now_and_then()
@@ -342,6 +359,7 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "requests": summary.requests,
         "throttled": summary.throttled,
         "aborted": summary.aborted,
+        "report_incomplete": summary.report_incomplete,
         "files": list(summary.files),
         **extra,
     }

@@ -44,6 +44,7 @@ class Faults:
     """What the sandbox does wrong, on purpose. Probabilities are per request (0..1)."""
 
     latency: float = 0.0  # seconds added to every sync answer
+    preflight_latency: float = 0.0  # seconds before answering the token check (caller-identity)
     error_5xx: float = 0.0
     throttle: float = 0.0  # 429 with Retry-After
     throttle_bare: float = 0.0  # 429 without Retry-After
@@ -71,7 +72,8 @@ class SandboxState:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> last payload
     writes: Counter[str] = field(default_factory=Counter)  # externalId -> times stored
     responses: Counter[int] = field(default_factory=Counter)  # HTTP status -> count
-    requests: int = 0
+    requests: int = 0  # sync requests
+    identity_requests: int = 0  # GET caller-identity (the pre-flight)
     dropped: int = 0
     rate_limited: int = 0  # 429s from the rate limit (not from fault injection)
     first_write: float | None = None  # monotonic time of the first and last stored record
@@ -83,6 +85,7 @@ class SandboxState:
             "records": len(self.records),
             "writes": sum(self.writes.values()),
             "requests": self.requests,
+            "identity_requests": self.identity_requests,
             "dropped": self.dropped,
             "rate_limited": self.rate_limited,
             "write_span": (self.last_write - self.first_write)
@@ -209,6 +212,9 @@ class Sandbox:
     # -- handlers ------------------------------------------------------------------
 
     async def _identity(self, request: web.Request) -> web.StreamResponse:
+        self.state.identity_requests += 1
+        if self.faults.preflight_latency:
+            await asyncio.sleep(self.faults.preflight_latency)
         if (denied := self._auth(request)) is not None:
             return denied
         return web.json_response(

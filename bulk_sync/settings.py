@@ -23,10 +23,11 @@ UNLIMITED_BODY = 1 << 62  # max_body_bytes of a dry run not asked to check recor
 
 
 class RetryPolicy(BaseModel):
-    """Retry on named conditions only, bounded by attempts and by elapsed time per row."""
+    """Retry on named conditions only, bounded by elapsed time per request (and, when asked, by a
+    count of attempts): a request keeps its whole time budget through a storm of 5xx answers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    max_attempts: int = Field(6, ge=1, le=100)
+    max_attempts: int | None = Field(None, ge=1)  # None: no count, only the time budget
     max_elapsed: float = Field(300.0, gt=0)  # seconds from a row's first attempt
     backoff_base: float = Field(0.5, ge=0)  # first wait; doubles each attempt
     backoff_cap: float = Field(30.0, ge=0)
@@ -44,6 +45,7 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str = PRODUCTION_BASE_URL
     token: SecretStr
+    token_source: str = "the configured token"  # where the token came from (never the token itself)
     concurrency: int = Field(8, ge=1, le=512)
     batch: bool = True  # use the batch endpoint
     batch_size: int = Field(100, ge=1, le=10_000)

@@ -28,6 +28,7 @@ import json
 import logging
 import random
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import aiohttp
 import httpx
 import yarl
 
-from .errors import AuthError, ServerUnavailable
+from .errors import AuthError, ServerUnavailable, TokenRefused, Unreachable
 from .pace import CircuitBreaker, Pacer
 from .payload import Payload
 from .settings import BATCH_PATH, IDENTITY_PATH, SINGLE_PATH, RunSettings
@@ -279,13 +280,32 @@ class Uploader:
         await self._transport.aclose()
 
     async def check_identity(self) -> None:
-        """Pre-flight: fail fast (AuthError) when the token is refused; other answers are ignored."""
-        try:
-            resp = await self._request("GET", IDENTITY_PATH, None)
-        except (httpx.TransportError, TimeoutError):
-            return  # the uploads will retry and report connection problems per row
-        if classify(resp.status_code) is Verdict.FATAL:
-            raise AuthError(_auth_message(resp.status_code, resp.content, IDENTITY_PATH))
+        """Pre-flight, before anything is sent: the token works, and SIRO can be reached at all.
+
+        Raises TokenRefused on 401/403, and Unreachable when no answer comes after a few tries a
+        second or two apart (connection refused, no such host, timeouts). Any other answer, even a
+        5xx, means SIRO is there: the uploads retry what needs retrying."""
+        last = ""
+        for attempt in range(PREFLIGHT_TRIES):
+            if attempt:
+                await self._sleep(attempt)
+            try:
+                resp = await self._request("GET", IDENTITY_PATH, None)
+            except (httpx.TransportError, TimeoutError) as exc:
+                last = _transport_message(exc)
+                continue
+            if classify(resp.status_code) is Verdict.FATAL:
+                message, _ = error_details(resp.content)
+                raise TokenRefused(
+                    f"SIRO refused the API token from {self.settings.token_source} (HTTP {resp.status_code} "
+                    f"on {IDENTITY_PATH}: {message}): check it, or make a new one (an admin makes tokens "
+                    "in SIRO: Person icon -> API Tokens). Nothing was sent"
+                )
+            return
+        raise Unreachable(
+            f"cannot reach SIRO at {_shown(self._base)}: {last}. Check --base-url and the network; "
+            "nothing was sent"
+        )
 
     # -- one record --------------------------------------------------------------
 
@@ -395,7 +415,7 @@ class Uploader:
                     "SIRO or the network looks down. Run the same command again later: rows not synced "
                     "are in the report"
                 )
-            if failures >= policy.max_attempts or self.stopping:
+            if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
             wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
             if last_status == 429:  # with Retry-After the pacer holds everyone back; without, a short jitter
@@ -428,6 +448,18 @@ class Uploader:
         resp = await self._transport.handle_async_request(request)
         await resp.aread()
         return resp
+
+
+PREFLIGHT_TRIES = 3
+
+
+def _shown(url: str) -> str:
+    """A URL as it may be printed: without user, password, query or fragment."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _failed(ex: _Exchange) -> Outcome:

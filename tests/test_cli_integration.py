@@ -125,6 +125,8 @@ def test_retries_exhausted_rows_end_failed_with_the_last_error(sandbox: Sandbox,
 
 
 def test_wrong_token_aborts_fast_and_nothing_is_synced(sandbox: Sandbox, run_cli: RunCli) -> None:
+    """A token refused at the pre-flight is a configuration problem: exit 2 (not 3, whose advice
+    "run again" never fixes a dead token), saying where the token came from; every row not_sent."""
     server = sandbox()
     started = time.monotonic()
     res = run_cli(
@@ -136,9 +138,11 @@ def test_wrong_token_aborts_fast_and_nothing_is_synced(sandbox: Sandbox, run_cli
         server.base_url,
         token="wrong-token-123",
     )
-    assert res.code == 3
+    assert res.code == 2
     assert time.monotonic() - started < 20
-    assert "refused the API token" in res.stderr and "Traceback" not in res.stderr
+    assert "refused the API token from $SIRO_API_TOKEN" in res.stderr and "Traceback" not in res.stderr
+    assert {r["status"] for r in res.report} == {"not_sent"}
+    assert server.state.identity_requests == 1 and server.state.requests == 0
     assert server.state.records == {}
     assert_complete_report(res.report)
     assert "synced" not in {r["status"] for r in res.report}
@@ -157,13 +161,17 @@ def test_wrong_token_without_preflight_stops_at_the_first_401(sandbox: Sandbox, 
         "--no-preflight",
         "--concurrency",
         "2",
+        "--batch-size",
+        "10",
         token="wrong-token-123",
     )
-    assert res.code == 3
+    assert res.code == 3  # refused mid-run: aborted, as before
     assert_complete_report(res.report)
-    assert server.state.requests <= 4  # only what was in flight when the first 401 came back
+    assert server.state.identity_requests == 0  # --no-preflight: no token check was sent
+    assert server.state.requests <= 2  # only what was in flight when the first 401 came back
     statuses = {r["status"] for r in res.report}
     assert statuses <= {"failed", "not_sent", "invalid"} and "not_sent" in statuses
+    assert "auth-refused" in {r["error_type"] for r in res.report}
 
 
 @pytest.mark.parametrize(

@@ -159,15 +159,30 @@ def test_notification_posts_the_summary(
     body = received[0]
     assert body["exit_code"] == 1 and body["counts"]["synced"] == 55  # type: ignore[index]
     assert "bulk_sync" in str(body["text"]) and "synced 55" in str(body["text"])
-    # only on failure: a clean validate run posts nothing
-    good = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--notify-url", url,
-                   "--notify-on", "failure", "--max-failures", "5")  # fmt: skip
+    # only on failure: a clean run posts nothing
+    good = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url,
+                   "--notify-url", url, "--notify-on", "failure", "--max-failures", "5")  # fmt: skip
     assert good.code == 0 and len(received) == 1
 
 
-def test_a_failing_webhook_never_fails_the_run(run_cli: RunCli) -> None:
+def test_validate_never_posts_the_webhook(
+    run_cli: RunCli, tmp_path: Path, webhook: tuple[str, list[dict[str, object]]]
+) -> None:
+    """A profile's notify_url is for runs that sync: a dry run posts nothing, and says so in --help."""
+    url, received = webhook
+    cfg = tmp_path / "bulk_sync.toml"
+    cfg.write_text(f'[profiles.default]\nnotify_url = "{url}"\nnotify_on = "always"\n')
+    res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--config", cfg)
+    assert res.code == 1 and received == []
+    assert run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--notify-url", url).code == 2
+    help_text = run_cli("validate", "--help").stdout
+    assert "never posts a notification webhook" in help_text and "--summary-json" in help_text
+
+
+def test_a_failing_webhook_never_fails_the_run(sandbox: Sandbox, run_cli: RunCli) -> None:
+    server = sandbox()
     res = run_cli(
-        "validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--max-failures", "5",
+        "run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--max-failures", "5", "--base-url", server.base_url,
         "--notify-url", "http://127.0.0.1:9/hooks/secret-part",
     )  # fmt: skip
     assert res.code == 0
@@ -259,7 +274,7 @@ def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: 
     assert (out / "run.log").read_text().count("\n") >= 3
     refused = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, *common,
                       "--full", token=token[::-1])  # fmt: skip
-    assert refused.code == 3
+    assert refused.code == 2
     texts = [ok.stdout, ok.stderr, refused.stdout, refused.stderr]
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} >= {".csv", ".xlsx", ".json", ".log", ".sqlite3"}

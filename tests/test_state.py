@@ -273,7 +273,7 @@ def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: 
         "--full",
         token="s3cret-wrong-token",
     )
-    assert wrong.code == 3
+    assert wrong.code == 2  # refused at the pre-flight: nothing sent
     texts = [res.stdout, res.stderr, wrong.stdout, wrong.stderr, (tmp_path / "report.csv").read_text()]
     assert not any(TOKEN in t or "s3cret-wrong-token" in t for t in texts)
     for f in tmp_path.rglob("*"):
