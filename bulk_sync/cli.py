@@ -352,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .watch import die_with_parent
+
+    die_with_parent()  # a run started by `watch` ends with it
     parser = build_parser()
     try:
         profile = _profile_defaults(argv)
@@ -656,13 +659,20 @@ def _execute(
                 preflight=not getattr(args, "no_preflight", False),
                 events=note,
             )
-            return summary
         finally:
             bar(None)
             if listed[0] > LIST_LIMIT:
                 note(f"... and {listed[0] - LIST_LIMIT:,} more row problems: every one is in the report")
             if xlsx is not None:
-                xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
+                try:
+                    xlsx.close(summary, {"command": args.command, "mapping": str(args.mapping)})
+                except Exception as exc:  # xlsxwriter raises its own types for a failed write
+                    _err(f"warning: could not write the XLSX report: {exc}")
+    if report.error is not None and summary.report_incomplete is None:  # its last lines were lost
+        summary.report_incomplete = (
+            f"its last lines could not be written ({report.error.strerror or report.error})"
+        )
+    return summary
 
 
 def _problem_lines(r: RowResult) -> list[str]:

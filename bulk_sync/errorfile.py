@@ -8,8 +8,14 @@ input's format, so a person fixes the cells and drops the file back in.
   it ignores columns it does not name. When the input's header was below title lines, as many
   lines precede it here, so a mapping's ``header_row`` still holds.
 * The rows are re-read from the input after the run (the run keeps only row numbers in memory).
-* The original cells are written as they were (they are the data to fix and send); our own error
-  columns are neutralised against formula injection, and in the .xlsx every cell is text.
+* Nothing in it runs as a formula when it is opened in a spreadsheet: in a CSV error file a cell
+  that starts like one (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe (and one that
+  starts with an apostrophe gets one more); reading a bulk_sync error file back takes one off, so
+  the payload is exactly what was typed. In the .xlsx every cell is text (Excel's quote prefix).
+* It holds the rows a person must fix (``invalid``, ``rejected``); rows that only need sending again
+  (``not_sent``, ``failed``) are counted in the summary with the command that sends them.
+* A CSV error file keeps the input's delimiter, and a tab-delimited input gets a ``.tsv`` (or the
+  input's own ``.txt``/``.tsv``) name.
 """
 
 from __future__ import annotations
@@ -19,12 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .load import Source
+from .load import ERROR_FILE_MARKS, Source, escape_cell
 from .report import RowResult, neutralise
 
 ERROR_COLUMNS = [
-    "bulk_sync_row",
-    "bulk_sync_status",
+    *ERROR_FILE_MARKS,
     "bulk_sync_error",
     "bulk_sync_column",
     "bulk_sync_message",
@@ -57,13 +62,19 @@ def write_error_files(
     for path, srcs in by_file.items():
         stem = report_path.stem + ("-errors" if len(by_file) == 1 else f"-errors-{path.stem}")
         if srcs[0].kind == "csv":
-            out = report_path.with_name(stem + ".csv")
+            out = report_path.with_name(stem + _text_suffix(srcs[0]))
             _write_csv(out, srcs[0], failures[(str(path), None)], kept)
         else:
             out = report_path.with_name(stem + ".xlsx")
             _write_xlsx(out, srcs, failures, kept)
         written.append(out)
     return written
+
+
+def _text_suffix(src: Source) -> str:
+    if src.delimiter != "\t":
+        return ".csv"
+    return src.path.suffix.lower() if src.path.suffix.lower() in (".tsv", ".txt") else ".tsv"
 
 
 def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list[str]:
@@ -101,7 +112,7 @@ def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult], kept: Kept 
             w.writerow([PREAMBLE if i == 0 else ""])
         w.writerow(src.headers + ERROR_COLUMNS)
         for cells, result in _rows(src, wanted, kept):
-            w.writerow(cells + _error_cells(result))
+            w.writerow([escape_cell(c) for c in cells] + _error_cells(result))
 
 
 def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures, kept: Kept | None) -> None:

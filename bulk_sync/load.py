@@ -145,6 +145,7 @@ class Source:
     damaged: bool = False  # CSV: UTF-8 with bytes that are not; the rows holding them are flagged
     formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
+    error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet read at open, used once
 
@@ -401,6 +402,7 @@ def _open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: _Optio
         skip_lines=skip + h + 1,
         chunk_rows=_chunk_rows(opts.chunk_rows, len(headers)),
         damaged=enc.damaged > 0,
+        error_file=set(ERROR_FILE_MARKS) <= set(headers),
     )
 
 
@@ -748,6 +750,8 @@ def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk
             problems: dict[int, list[RowError]] = {}
             if src.damaged:
                 frame = _flag_bad_bytes(frame, numbers, problems)
+            if src.error_file:
+                frame = _unescape(frame)
             if columns:
                 yield _chunk(src, frame, numbers, problems)
                 continue
@@ -767,6 +771,32 @@ def _csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk
                         ),
                     )
             yield _chunk(src, frame.drop(columns=spare), numbers, problems)
+
+
+# A CSV error file (errorfile.py) escapes a cell a spreadsheet would run as a formula with a leading
+# apostrophe ('=SUM(A1) for =SUM(A1)), and a cell that starts with an apostrophe with one more; read
+# back, one apostrophe is taken off, so what is sent is exactly what the person typed.
+ERROR_FILE_MARKS = ("bulk_sync_row", "bulk_sync_status")
+FORMULA_STARTS = "=+-@\t\r"
+_ESCAPED = re.compile("^'(?=[" + re.escape(FORMULA_STARTS + "'") + "])")
+
+
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")  # -87.6877 is a number to a spreadsheet, not a formula
+
+
+def escape_cell(text: str) -> str:
+    """A cell as an error file writes it (see ERROR_FILE_MARKS)."""
+    if text and text[0] in FORMULA_STARTS + "'" and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _unescape(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in frame.columns:
+        cells = frame[name].tolist()
+        if "'" in "".join(c[:1] for c in cells):
+            frame[name] = [_ESCAPED.sub("", c) for c in cells]
+    return frame
 
 
 def _flag_bad_bytes(

@@ -14,6 +14,8 @@ import re
 import time
 from pathlib import Path
 
+from .errors import UsageError
+
 REDACTED = "[REDACTED]"
 _AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
@@ -62,8 +64,11 @@ def setup(path: str | None, level: str, fmt: str, secrets: list[str]) -> Redacto
     root.setLevel(level.upper())
     root.propagate = False  # never to Python's last-resort stderr handler: the console is the CLI's
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the log file {path}: {exc.strerror or exc}") from exc
         handler.addFilter(redactor)
         handler.setFormatter(
             JsonFormatter()

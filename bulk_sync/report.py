@@ -217,7 +217,14 @@ class CsvReport:
             self._last_flush = now
 
     def close(self) -> None:
-        self._fh.close()
+        """Close the file; a write that fails here (a full disk) is kept in ``error``, not raised:
+        the run's outcome stands, and the caller says the report is incomplete."""
+        try:
+            self._fh.close()
+        except OSError as exc:
+            self.error = exc
+
+    error: OSError | None = None
 
     def __enter__(self) -> CsvReport:
         return self

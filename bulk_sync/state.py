@@ -18,17 +18,18 @@ The OS releases the lock when the process dies, however it dies.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
-from .errors import ConfigError
+from .errors import StateError
 
 T = TypeVar("T")
 SCHEMA_VERSION = 2
@@ -46,6 +47,16 @@ CREATE TABLE IF NOT EXISTS records (
 """
 # what each older version needs to become this one (run in one transaction)
 _UPGRADES = {1: "ALTER TABLE records ADD COLUMN source BLOB"}
+
+
+def _unusable(path: Path, exc: BaseException) -> str:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if "full" in reason.lower():
+        return f"the disk holding the state file {path} is full ({reason}); free some space and run again"
+    return (
+        f"cannot use the state file {path} ({reason}): its folder must be writable; fix the permissions "
+        "or pass another --state"
+    )
 
 
 def default_state_path() -> Path:
@@ -75,15 +86,18 @@ class StateLock:
         self._fh: IO[str] | None = None
 
     def acquire(self, wait_seconds: float = 0.0) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise StateError(_unusable(self.path.with_suffix(""), exc)) from exc
         deadline = time.monotonic() + wait_seconds
         while not _try_lock(fh):
             if time.monotonic() >= deadline:
                 fh.seek(0)
                 holder = fh.read().strip() or "another process"
                 fh.close()
-                raise ConfigError(
+                raise StateError(
                     f"the state file {self.path.with_suffix('')} is in use by another bulk-sync run "
                     f"({holder}); wait for it to finish, or pass --wait-lock SECONDS"
                 )
@@ -136,12 +150,15 @@ class StateStore:
     def __init__(self, path: Path, target: str) -> None:
         self.path = path
         self.target = target
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(_unusable(path, exc)) from exc
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise ConfigError(
+                raise StateError(
                     f"the state file {path} was written by a newer bulk_sync (state version {version}; "
                     f"this one reads {SCHEMA_VERSION}); upgrade bulk_sync or use another --state"
                 )
@@ -154,10 +171,33 @@ class StateStore:
             self._db.execute(
                 "SELECT target, key, hash, status, synced_at, siro_id, source FROM records LIMIT 1"
             )
+        except sqlite3.OperationalError as exc:
+            raise StateError(_unusable(path, exc)) from exc
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(
+            raise StateError(
                 f"the state file {path} is not a bulk_sync state database ({exc}); move it away or pass "
                 "another --state (without it every record is sent again)"
+            ) from exc
+
+    def check(self) -> None:
+        """Refuse a damaged file at the start, before anything is sent (a quick integrity check of
+        every page: ~0.15 s for a million records)."""
+        with self._sqlite():
+            found = self._db.execute("PRAGMA quick_check(1)").fetchone()
+            if not found or found[0] != "ok":
+                raise sqlite3.DatabaseError(found[0] if found else "no answer to the integrity check")
+
+    @contextlib.contextmanager
+    def _sqlite(self) -> Iterator[None]:
+        """sqlite3's errors, as one line that says what to do (the one place they are translated)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StateError(_unusable(self.path, exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the state file {self.path} is damaged ({exc}); move it away (or pass another --state) "
+                "and run again: without it every record is sent again, which is safe"
             ) from exc
 
     def _upgrade(self) -> None:
@@ -177,10 +217,11 @@ class StateStore:
 
     def empty(self) -> bool:
         """True when nothing was ever synced to this target (a first run needs no look-ups)."""
-        return (
-            self._db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", [self.target]).fetchone()
-            is None
-        )
+        with self._sqlite():
+            return (
+                self._db.execute("SELECT 1 FROM records WHERE target = ? LIMIT 1", [self.target]).fetchone()
+                is None
+            )
 
     def hashes(self, keys: Sequence[str]) -> dict[str, tuple[bytes, bytes | None]]:
         """The last acknowledged payload hash of each key that has one, with the fingerprint of the
@@ -190,6 +231,11 @@ class StateStore:
         step, and taking it back while another thread runs Python costs up to the switch interval.
         """
         out: dict[str, tuple[bytes, bytes | None]] = {}
+        with self._sqlite():
+            self._hashes(keys, out)
+        return out
+
+    def _hashes(self, keys: Sequence[str], out: dict[str, tuple[bytes, bytes | None]]) -> None:
         for i in range(0, len(keys), 500):
             part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
@@ -201,13 +247,17 @@ class StateStore:
             for k, text in json.loads(found).items():
                 digest, _, source = text.partition(" ")
                 out[k] = (bytes.fromhex(digest), bytes.fromhex(source) if source else None)
-        return out
 
     def same_sources(self, pairs: Sequence[tuple[str, bytes]]) -> list[bool]:
         """For each (key, source fingerprint): is it the fingerprint kept with the key's last
         acknowledged payload? Compared inside SQLite, 300 pairs a query, and only the count
         comes back when every pair matches (an unchanged rerun)."""
         out = [False] * len(pairs)
+        with self._sqlite():
+            self._same_sources(pairs, out)
+        return out
+
+    def _same_sources(self, pairs: Sequence[tuple[str, bytes]], out: list[bool]) -> None:
         for start in range(0, len(pairs), 300):
             part = pairs[start : start + 300]
             values = ",".join(["(?, ?, ?)"] * len(part))
@@ -221,7 +271,6 @@ class StateStore:
             elif count:
                 for i in map(int, hits.split(",")):
                     out[start + i] = True
-        return out
 
     def record(self, acked: Iterable[tuple[str, bytes, str | None, bytes | None]]) -> None:
         """Store acknowledged records (key, payload hash, SIRO id, source fingerprint) in one
@@ -273,7 +322,7 @@ class StateStore:
         parameters), not one statement step per item: see :meth:`hashes` on the GIL."""
         if not items:
             return
-        with self._db:
+        with self._sqlite(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for i in range(0, len(items), size):
                 self._db.execute(*statement(items[i : i + size]))

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 STATE_DIRS = ("processing", "done", "failed")
 IGNORED = ("~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", "*.partial", "~*.tmp")
 AGAIN_AFTER_ABORT_SECONDS = 300.0
+CHILD_LOCK_WAIT_SECONDS = 120  # longer than a stopping run's grace for requests in flight (30 s)
+PARENT_ENV = "BULK_SYNC_WATCHER_PID"  # set for a run the watcher starts: die with the watcher
 
 
 @dataclass(frozen=True)
@@ -202,9 +204,11 @@ class Watcher:
         argv += self.cfg.extra_args
         self.say(f"syncing {original} (mapping {route.mapping})")
         log.info("syncing %s with %s", original, route.mapping)
+        argv += ["--wait-lock", str(CHILD_LOCK_WAIT_SECONDS)]  # a dying run of this file may hold it
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}  # the run dies with the watcher (Linux)
         with (out / "run.log").open("wb") as console:
             self.child = subprocess.Popen(
-                argv, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
+                argv, stdout=console, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
             (work / "child.pid").write_text(str(self.child.pid))
             code = self.child.wait()
@@ -217,11 +221,12 @@ class Watcher:
             log.warning("%s aborted; left in processing/ for a later pass", original)
             return "processing"
         where = "done" if code == 0 else "failed"
-        why = (
-            None
-            if code in (0, 1)
-            else f"{original}: the run could not start (exit {code}); see the -run.log file"
-        )
+        why = None
+        if code not in (0, 1):
+            said = _error_lines(out / "run.log")
+            why = f"{original}: the run could not start (exit {code}); nothing was sent" + (
+                f": {said}" if said else "; see the -run.log file"
+            )
         return self._file(work, where, why)
 
     def _file(self, work: Path, where: str, reason: str | None) -> str:
@@ -355,6 +360,34 @@ def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) 
     if fallback_mapping:
         routes.append(Route("*", fallback_mapping))
     return routes
+
+
+def _error_lines(log: Path) -> str:
+    """What a run that could not start said (its `error:` lines), for the -error.txt file."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return " ".join(line.removeprefix("error: ") for line in lines if line.startswith("error:"))[:2000]
+
+
+def die_with_parent() -> None:
+    """In a run the watcher started: ask the kernel to send SIGTERM when the watcher dies (Linux
+    PR_SET_PDEATHSIG), so that a killed watcher leaves no run behind holding the state file. The run
+    then stops as on any SIGTERM (exit 3: the file stays in processing/ and is resumed). If the
+    watcher is already gone, stop at once. Elsewhere nothing is done (see the README)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:  # it died before the request: nobody will signal us
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _inside(target: Path, root: Path) -> bool:

@@ -35,7 +35,7 @@ ALLOWED = {
     },
     "sandbox": set(),
     "config": {"errors"},
-    "logs": set(),
+    "logs": {"errors"},
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
     "watch": {"errors"},
