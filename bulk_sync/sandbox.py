@@ -17,6 +17,7 @@ Not part of the pipeline; nothing in the stages imports it. ``run --sandbox`` st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -418,17 +419,24 @@ class SandboxServer:
         return self
 
     def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
         try:
-            self._loop.run_until_complete(self._startup())
-        except BaseException as exc:  # reported to the starting thread
-            self._error = exc
+            try:
+                loop.run_until_complete(self._startup())
+            except BaseException as exc:  # reported to the starting thread
+                self._error = exc
+                self._ready.set()
+                return
             self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-        self._loop.close()
+            loop.run_forever()
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+        except Exception as exc:  # a client that dropped mid-answer must not kill the thread: keep it
+            self.shutdown_error = exc
+        finally:
+            loop.close()
+
+    shutdown_error: Exception | None = None
 
     async def _startup(self) -> None:
         self._runner = web.AppRunner(self.sandbox.app(), access_log=None, handle_signals=False)
@@ -439,7 +447,8 @@ class SandboxServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            with contextlib.suppress(RuntimeError):  # already closed
+                self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
 

@@ -195,8 +195,9 @@ class StateStore:
         except sqlite3.OperationalError as exc:
             raise StateError(_unusable(self.path, exc)) from exc
         except sqlite3.DatabaseError as exc:
+            found = " ".join(str(exc).replace("*** in database main ***", "").split())[:200]
             raise StateError(
-                f"the state file {self.path} is damaged ({exc}); move it away (or pass another --state) "
+                f"the state file {self.path} is damaged ({found}); move it away (or pass another --state) "
                 "and run again: without it every record is sent again, which is safe"
             ) from exc
 

@@ -26,7 +26,9 @@ import dataclasses
 import email.utils
 import json
 import logging
+import os
 import random
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -198,7 +200,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
+            raise httpx.ConnectError(_connect_reason(exc), request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
             raise httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -209,6 +211,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, as the OS says it: "no-such.example:443: Name or service
+    not known", "127.0.0.1:9: Connection refused"."""
+    os_error = exc.os_error
+    reason = ""
+    if isinstance(os_error, socket.gaierror) or type(os_error).__name__ == "gaierror":
+        reason = os_error.strerror or str(os_error)
+    elif os_error.errno:
+        reason = os.strerror(os_error.errno)
+    return f"{exc.host}:{exc.port}: {reason or os_error.strerror or os_error}"
 
 
 # --------------------------------------------------------------------------- uploader
@@ -288,7 +302,7 @@ class Uploader:
         last = ""
         for attempt in range(PREFLIGHT_TRIES):
             if attempt:
-                await self._sleep(attempt)
+                await self._sleep(0.5 * attempt)
             try:
                 resp = await self._request("GET", IDENTITY_PATH, None)
             except (httpx.TransportError, TimeoutError) as exc:
@@ -505,6 +519,6 @@ def _transport_message(exc: BaseException) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was closed before SIRO answered"
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to SIRO: {str(exc)[:200]}"
+        return f"cannot connect to {str(exc)[:200]}"
     detail = str(exc).split("\n")[0][:200]
     return f"connection problem: {type(exc).__name__}" + (f": {detail}" if detail else "")

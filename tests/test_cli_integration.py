@@ -57,6 +57,7 @@ def test_clean_run_syncs_every_valid_row_with_the_expected_payload(sandbox: Sand
     assert "synced            55" in res.stdout and "invalid            5" in res.stdout
 
 
+@pytest.mark.slow
 def test_all_valid_file_exits_0_and_xlsx_works(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     with EXAMPLE_CSV.open(newline="") as src, good.open("w", newline="") as dst:
@@ -75,6 +76,7 @@ def test_all_valid_file_exits_0_and_xlsx_works(sandbox: Sandbox, run_cli: RunCli
     assert server2.state.records == EXPECTED
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [["--batch-size", "5"], ["--no-batch"]])
 def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: RunCli, mode: list[str]) -> None:
     faults = Faults(
@@ -231,6 +233,7 @@ def test_token_never_comes_from_a_flag(run_cli: RunCli) -> None:
     assert res.code == 2 and "unrecognized arguments: --token" in res.stderr
 
 
+@pytest.mark.slow
 def test_token_file(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     server = sandbox()
     tf = tmp_path / "token"
@@ -270,6 +273,7 @@ def test_embedded_sandbox_quickstart(run_cli: RunCli) -> None:
     assert sum(r["status"] == "synced" for r in res.report) == 55
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [["--no-batch"], ["--batch-size", "3"]])
 def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(
     sandbox: Sandbox, tmp_path: Path, mode: list[str]
@@ -319,6 +323,7 @@ fields:
 """
 
 
+@pytest.mark.slow
 def test_real_world_quirks_end_to_end(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     """A cp1252, semicolon-separated report export with title lines and a footer, and a workbook
     whose every visible sheet is read: every row is accounted for, the footer is `skipped`.

@@ -43,6 +43,7 @@ def make_file(path: Path, n: int, ids: Callable[[int], str] = lambda i: f"APT-R{
     return expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [["--batch-size", "20"], ["--no-batch", "--concurrency", "32"]])
 def test_10k_rows_under_every_fault_all_synced_none_lost(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path, mode: list[str]
@@ -95,6 +96,7 @@ def test_10k_rows_under_every_fault_all_synced_none_lost(
     assert any(w > 1 for w in st.writes.values())  # some were stored, lost their answer, and were resent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [422, 400])
 def test_three_bad_records_among_100_do_not_sink_the_batch(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path, status: int
@@ -120,6 +122,7 @@ def test_three_bad_records_among_100_do_not_sink_the_batch(
             assert r["message"] == "Bad request" and r["error_type"] == "api-rejected"
 
 
+@pytest.mark.slow
 def test_413_lowers_the_batch_size_and_everything_still_syncs(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -145,6 +148,7 @@ def test_413_lowers_the_batch_size_and_everything_still_syncs(
     assert server.state.responses[200] >= 100
 
 
+@pytest.mark.slow
 def test_duplicates_are_never_in_flight_together_and_the_last_row_wins(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -181,6 +185,7 @@ def test_duplicates_are_never_in_flight_together_and_the_last_row_wins(
     assert all(n == 21 for n in server.state.writes.values())
 
 
+@pytest.mark.slow
 def test_circuit_breaker_stops_a_run_against_a_dead_server(run_cli: RunCli, tmp_path: Path) -> None:
     make_file(tmp_path / "e.csv", 500)
     # nothing listens on this port: every request fails to connect

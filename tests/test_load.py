@@ -687,6 +687,7 @@ def test_a_file_wider_than_a_spreadsheet_is_refused_with_its_width(tmp_path: Pat
         open_source(p)
 
 
+@pytest.mark.slow
 def test_a_wide_file_whose_header_is_longer_than_the_sample_is_read_right(tmp_path: Path) -> None:
     """12,000 columns of 25-character names: the header line alone is ~300 KB, more than the first
     sample; the sample grows to whole lines, so the header is complete and no row is `extra-cells`."""

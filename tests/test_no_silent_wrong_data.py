@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import CliResult
 from openpyxl import Workbook
 
@@ -33,6 +34,7 @@ def by_row(res: CliResult) -> dict[int, dict[str, str]]:
 # --------------------------------------------------------------------------- 1. encoding
 
 
+@pytest.mark.slow
 def test_utf8_with_two_bad_bytes_sends_every_other_row_right(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -54,6 +56,7 @@ def test_utf8_with_two_bad_bytes_sends_every_other_row_right(
     assert "E-700" not in server.state.records
 
 
+@pytest.mark.slow
 def test_a_code_page_guess_that_changes_cells_refuses_the_file(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -80,6 +83,7 @@ def test_a_code_page_guess_that_changes_cells_refuses_the_file(
 # --------------------------------------------------------------------------- 2. exact numbers
 
 
+@pytest.mark.slow
 def test_percents_and_decimals_arrive_exactly_as_written(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -129,6 +133,7 @@ def test_a_decimal_comma_column_is_read_as_one(sandbox: Sandbox, run_cli: RunCli
     assert amounts == {"E-1": 1234.5, "E-2": 12000, "E-3": 0.99, "E-4": 750}
 
 
+@pytest.mark.slow
 def test_a_column_that_reads_both_ways_makes_those_rows_invalid(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -237,6 +242,7 @@ def three_rep_workbook(path: Path) -> None:
     wb.save(path)
 
 
+@pytest.mark.slow
 def test_sheets_with_the_same_header_are_named_in_a_warning(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -325,6 +331,7 @@ def test_a_malformed_rep_email_is_invalid(sandbox: Sandbox, run_cli: RunCli, tmp
 # --------------------------------------------------------------------------- 8. contradictions
 
 
+@pytest.mark.slow
 def test_end_before_start_is_a_warning_in_run_and_validate(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -357,6 +364,7 @@ def test_end_before_start_is_a_warning_in_run_and_validate(
 # --------------------------------------------------------------------------- 9. too big to send
 
 
+@pytest.mark.slow
 def test_a_record_larger_than_a_request_is_invalid_before_sending(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:

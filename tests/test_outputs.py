@@ -63,6 +63,7 @@ def test_xlsx_report_summary_json_and_error_file(sandbox: Sandbox, run_cli: RunC
     assert {k: rows[0][k] for k in original[0]} == original[7]  # row 9 = record 8, cells untouched
 
 
+@pytest.mark.slow
 def test_a_fixed_error_file_dropped_again_syncs(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     server = sandbox()
     first = run_cli("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--no-state")
@@ -146,6 +147,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
     server.server_close()
 
 
+@pytest.mark.slow
 def test_notification_posts_the_summary(
     sandbox: Sandbox, run_cli: RunCli, webhook: tuple[str, list[dict[str, object]]]
 ) -> None:
@@ -165,6 +167,7 @@ def test_notification_posts_the_summary(
     assert good.code == 0 and len(received) == 1
 
 
+@pytest.mark.slow
 def test_validate_never_posts_the_webhook(
     run_cli: RunCli, tmp_path: Path, webhook: tuple[str, list[dict[str, object]]]
 ) -> None:
@@ -207,6 +210,7 @@ def test_could_not_start_is_reported_too(
 # --------------------------------------------------------------------------- config profiles
 
 
+@pytest.mark.slow
 def test_profiles_give_defaults_and_flags_override(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "bulk_sync.toml").write_text(
         f"""
@@ -262,6 +266,7 @@ def test_bad_config_is_a_clear_error(run_cli: RunCli, tmp_path: Path, content: s
 # --------------------------------------------------------------------------- secrets
 
 
+@pytest.mark.slow
 def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     token = "tok-9f8e7d6c5b4a39281706"
     server = sandbox(token=token)

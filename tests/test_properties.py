@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pytest
 from conftest import EXAMPLE_MAPPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,6 +61,7 @@ cell = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=5))
 def test_any_cells_give_a_payload_or_row_errors(rows: list[dict[str, str]]) -> None:
@@ -219,6 +221,7 @@ o_cell = st.one_of(
         )
     )
 )
+@pytest.mark.slow
 def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[dict[str, str]]]) -> None:
     bound, rows = case
     frame = pd.DataFrame(rows, columns=bound.spec.columns, dtype=str)
@@ -368,6 +371,7 @@ def written_numbers(draw: Any) -> tuple[str, str, Decimal]:
     return text, mark, (-exact if negative else exact)
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(written_numbers())
 def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, Decimal]) -> None:

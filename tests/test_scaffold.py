@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
 
 from bulk_sync.payload import target_catalog
@@ -40,6 +41,7 @@ def test_date_formats_are_guessed_from_samples() -> None:
     assert guess_format(["2026-11-24 16:10:00"]) == "%Y-%m-%d %H:%M:%S"
 
 
+@pytest.mark.slow
 def test_init_mapping_writes_a_mapping_that_validates(run_cli: RunCli, tmp_path: Path) -> None:
     out = tmp_path / "generated.yaml"
     res = run_cli("init-mapping", EXAMPLE_CSV, "-o", out)

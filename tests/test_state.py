@@ -46,6 +46,7 @@ def acked_keys(state: Path, base_url: str) -> set[str]:
         return {k for (k,) in db.execute("SELECT key FROM records WHERE target = ?", [target_of(base_url)])}
 
 
+@pytest.mark.slow
 def test_unchanged_rerun_sends_nothing_and_a_changed_cell_sends_only_its_record(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -77,6 +78,7 @@ def test_unchanged_rerun_sends_nothing_and_a_changed_cell_sends_only_its_record(
     assert {r["status"] for r in full.report} == {"synced"} and sum(server.state.writes.values()) == 1001
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_then_resume_resends_nothing_acknowledged(
     sandbox: Sandbox, tmp_path: Path, seed: int
@@ -125,6 +127,7 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
     assert acked_keys(state, server.base_url) == set(expected)
 
 
+@pytest.mark.slow
 def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     data = tmp_path / "o.csv"
     make_file(data, 200)
@@ -212,6 +215,7 @@ def test_state_never_holds_the_token(sandbox: Sandbox, run_cli: RunCli, tmp_path
         assert TOKEN.encode() not in f.read_bytes()
 
 
+@pytest.mark.slow
 def test_retry_resends_exactly_the_rows_that_did_not_sync(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -238,6 +242,7 @@ def test_retry_resends_exactly_the_rows_that_did_not_sync(
     assert done.code == 0 and "nothing to retry" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     """A run with a known token: stdout, stderr, the report and the state hold no trace of it."""
     data = tmp_path / "n.csv"
@@ -286,6 +291,7 @@ def kept_sources(state: Path, base_url: str) -> dict[str, bytes | None]:
         return dict(db.execute("SELECT key, source FROM records WHERE target = ?", [target_of(base_url)]))
 
 
+@pytest.mark.slow
 def test_a_rerun_knows_rows_by_their_source_and_learns_sources_that_map_to_the_same_payload(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -331,6 +337,7 @@ def test_a_rerun_knows_rows_by_their_source_and_learns_sources_that_map_to_the_s
     assert server.state.records[rows[10][0]]["subject"] == "a new subject"
 
 
+@pytest.mark.slow
 def test_a_state_file_of_the_previous_version_is_upgraded_in_place(
     sandbox: Sandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:

@@ -69,6 +69,7 @@ def files(folder: Path, suffix: str = "") -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path) -> None:
     server = sandbox()
     inbox = tmp_path / "inbox"
@@ -110,6 +111,7 @@ def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path
     assert len(server.state.records) == 110
 
 
+@pytest.mark.slow
 def test_watching_waits_for_slow_writes_and_stops_on_sigterm(sandbox: Sandbox, tmp_path: Path) -> None:
     server = sandbox()
     inbox = tmp_path / "inbox"
@@ -138,6 +140,7 @@ def test_watching_waits_for_slow_writes_and_stops_on_sigterm(sandbox: Sandbox, t
     assert len(server.state.records) == 455
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_current_file_first(sandbox: Sandbox, tmp_path: Path) -> None:
     server = sandbox(Faults(latency=0.3))
     inbox = tmp_path / "inbox"
@@ -172,6 +175,7 @@ def _slow_config(tmp_path: Path) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox, tmp_path: Path) -> None:
     server = sandbox(Faults(latency=0.2))
     inbox = tmp_path / "inbox"
@@ -210,6 +214,7 @@ def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox
     assert files(inbox / "processing") == []
 
 
+@pytest.mark.slow
 def test_names_never_collide_and_links_out_are_refused(sandbox: Sandbox, tmp_path: Path) -> None:
     server = sandbox()
     inbox = tmp_path / "inbox"
