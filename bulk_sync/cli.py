@@ -795,20 +795,12 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _init_mapping(args: argparse.Namespace) -> int:
     from .load import open_source
-    from .scaffold import render
+    from .scaffold import starter
 
     src = open_source(
         args.file, sheet=args.sheet, encoding=args.encoding, delimiter=_delimiter(args.delimiter)
     )
-    samples: dict[str, list[str]] = {h: [] for h in src.headers}
-    seen = 0
-    for chunk in src.chunks():
-        for h in src.headers:
-            samples[h] += chunk.frame[h].tolist()[: 200 - seen]
-        seen += len(chunk)
-        if seen >= 200:
-            break
-    text = render(src, samples, src.label)
+    text = starter(src, src.label)
     if not args.output:
         print(text, end="")
         return EXIT_OK
@@ -817,7 +809,12 @@ def _init_mapping(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists; pass --force to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}: check the TODO lines, then run bulk-sync validate {args.file} -m {out}")
+    todos = text.count("TODO")
+    print(
+        f"wrote {out}"
+        + (f": replace its TODOs ({todos}), then" if todos else ": check it, then")
+        + f" run bulk-sync validate {args.file} -m {out}"
+    )
     return EXIT_OK
 
 

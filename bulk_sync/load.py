@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import numfmt
+from . import numfmt, rx
 from .errors import RowError, SourceError
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -1504,9 +1504,9 @@ def _stop_row(src: Source, chunk: Chunk) -> tuple[int, str] | None:
     if rule is not None:
         cells = frame[rule.column].tolist()
         wanted = {_loose(v) for v in rule.equals}
-        rx = re.compile(rule.matches) if rule.matches is not None else None
+        pattern = rx.compile_pattern(rule.matches) if rule.matches is not None else None
         for i, c in enumerate(cells):
-            if (wanted and _loose(c) in wanted) or (rx is not None and rx.search(c)):
+            if (wanted and _loose(c) in wanted) or (pattern is not None and pattern.search(c)):
                 return i, f"the mapping's stop_at: {rule.describe()}"
     first = [h for h in src.headers[:TOTAL_SCAN_COLUMNS] if h in frame.columns]
     if not first:

@@ -41,9 +41,13 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import rx
 from .errors import MappingError, RowError, SourceError
 from .load import Chunk, StopAt
 
+MAP_DEFAULT = "default"  # in a `map`: not a cell value but the value for every cell the map does not list
+INVALID = "invalid"  # as a map's default: a cell the map does not list makes the row invalid
+_UNLISTED: Any = object()
 _SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])?"
 _PATH_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
 _INDEX_RE = re.compile(r"\[\d*\]")
@@ -92,9 +96,19 @@ class PadSpec(BaseModel):
     with_: str = Field("0", alias="with", min_length=1, max_length=1)
 
 
+class DurationSpec(BaseModel):
+    """The field is another date-time plus the cell's elapsed time: ``endTime`` from a start and a
+    duration column (``01:30``, ``1:30:00``, ``90`` in ``unit``, ``1h 30m``, ``PT1H30M``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: str = Field(alias="from")  # the target whose instant the duration is added to
+    unit: Literal["seconds", "minutes", "hours"] = "minutes"  # of a cell that is a bare number
+
+
 class FieldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     column: str | None = None
+    optional: bool = False  # the column may be missing from a file: the field is then left out
     value: Scalar = None
     template: str | None = None  # "{First} {Last}": several columns into one
     required: bool = False
@@ -102,8 +116,12 @@ class FieldSpec(BaseModel):
     default: Scalar = None
     datetime: DatetimeSpec | None = None
     extract: str | None = None  # a regex; its first group (or the whole match) is the value
+    first_of: str | None = None  # the first item of a list in the cell: first_of: ";"
+    last_of: str | None = None  # the last item of a list in the cell
+    parse: Literal["name_email"] | None = None  # "Ann Lee (ann@x.com)", "Ann Lee <ann@x.com>", "ann@x.com"
     lower: bool = False
     pad: PadSpec | None = None  # pad the text on the left: {width: 5, with: "0"}
+    duration: DurationSpec | None = None  # another date-time field plus the cell's elapsed time
     split: str | None = None  # for lists of values (`x[]`): one cell -> several entries
     decimal: Literal[".", ","] | None = None  # numbers: the decimal mark; None: settled from the column
     blank: Literal["omit", "null", "empty"] = "omit"  # what an empty cell sends
@@ -111,6 +129,27 @@ class FieldSpec(BaseModel):
     @property
     def template_columns(self) -> list[str]:
         return re.findall(r"\{([^{}]+)\}", self.template or "")
+
+    @property
+    def map_default(self) -> Any:
+        """The map's value for cells it does not list (its ``default`` key); ``_UNLISTED`` when none."""
+        if self.map is None or MAP_DEFAULT not in self.map:
+            return _UNLISTED
+        return self.map[MAP_DEFAULT]
+
+    @property
+    def plain(self) -> bool:
+        """No transform between the cell's text and the value (the fast ways apply)."""
+        return (
+            self.extract is None
+            and not self.lower
+            and self.split is None
+            and self.pad is None
+            and self.first_of is None
+            and self.last_of is None
+            and self.parse is None
+            and self.duration is None
+        )
 
     @field_validator("column")
     @classmethod
@@ -205,6 +244,13 @@ class MappingSpec:
     stop_at: StopAt | None = None
 
     @property
+    def optional_columns(self) -> frozenset[str]:
+        """Columns only `optional` fields read: a file may leave them out."""
+        needed = [c for c in self.columns if c not in {f.column for f in self.fields if f.spec.optional}]
+        needed += [f.column for f in self.fields if f.column is not None and not f.spec.optional]
+        return frozenset(f.column for f in self.fields if f.spec.optional and f.column) - set(needed)
+
+    @property
     def id_columns(self) -> list[str]:
         """The columns the externalId is read from."""
         f = next(f for f in self.fields if f.target == "externalId")
@@ -248,10 +294,19 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
         raise MappingError(name, [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     if node is None:
         raise MappingError(name, ["the file is empty; it needs `version: 1` and `fields:`"])
+    _refuse_unsafe_yaml(node, name)
     places: dict[tuple[Any, ...], str] = {}
     problems: list[str] = []
     _index_places(node, (), places, problems)
-    data = yaml.safe_load(text)
+    todos = _todos(node, ())
+    if todos:  # a starter mapping with decisions left: say each one, before anything else
+        raise MappingError(name, todos)
+    try:
+        data = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise MappingError(name, [f"{where}{getattr(exc, 'problem', exc)}"]) from exc
     if not isinstance(data, dict):
         raise MappingError(name, ["the top level must be a mapping with `version: 1` and `fields:`"])
     fields_raw = data.get("fields")
@@ -278,6 +333,8 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
             problems.append(f"{where}stop_at: give exactly one of `equals` or `matches`")
         elif stop.matches is not None and _regex_problem(stop.matches):
             problems.append(f"{where}stop_at.matches: {_regex_problem(stop.matches)}")
+    if not problems:
+        problems += _unsourced_requirements(fields, catalog, places)
     if problems:
         raise MappingError(name, problems)
     group_by = (mf.group_by,) if isinstance(mf.group_by, str) else tuple(mf.group_by or ())
@@ -303,11 +360,115 @@ def _stop_at(rule: StopAtRule | None) -> StopAt | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc}"
-    return None
+    return rx.problem(pattern)
+
+
+# tags a mapping file may hold (YAML's core schema; a tag such as !!python/object is refused)
+_SAFE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+MAX_EXPANDED_NODES = 20_000  # what a mapping file may grow to through its aliases (&anchor / *alias)
+
+
+def _refuse_unsafe_yaml(node: yaml.Node, name: str) -> None:
+    """No tags beyond plain data, and aliases that do not multiply the file ('billion laughs': a few
+    lines that expand to billions of nodes). Counted on the composed nodes, where an alias is a
+    shared reference, so counting costs what the file holds, not what it expands to."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+
+    def size(n: yaml.Node) -> int:
+        nonlocal distinct
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        distinct += 1
+        sizes[id(n)] = 1  # a node that refers to itself counts once
+        if n.tag not in _SAFE_TAGS:
+            raise MappingError(
+                name,
+                [
+                    f"line {n.start_mark.line + 1}: the tag {n.tag.replace('tag:yaml.org,2002:', '!!')} is "
+                    "not allowed in a mapping file (only plain text, numbers, lists and mappings)"
+                ],
+            )
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in n.value)
+        else:
+            total = 1
+        sizes[id(n)] = min(total, 1 << 62)
+        return sizes[id(n)]
+
+    expanded = size(node)
+    if expanded > max(MAX_EXPANDED_NODES, 50 * distinct):
+        raise MappingError(
+            name,
+            [
+                f"the file expands to {expanded:,} values through its aliases (&anchor / *alias), from "
+                f"{distinct:,} written: refused (a mapping needs no such thing; write the fields out)"
+            ],
+        )
+
+
+_TODO_HINTS = {
+    "timezone": "the IANA time zone the export's times are in, e.g. America/Chicago or Europe/Berlin",
+    "format": "the column's date format, e.g. '%m/%d/%Y %H:%M' (its day and month could not be told apart)",
+    "column": "the column that holds this field",
+}
+
+
+def _todos(node: yaml.Node, path: tuple[Any, ...]) -> list[str]:
+    """Every `TODO` a starter mapping left (a value, not a comment), with its line and what to put."""
+    out: list[str] = []
+    if isinstance(node, yaml.ScalarNode):
+        if str(node.value).strip().upper().startswith("TODO"):
+            key = str(path[-1]) if path else ""
+            if len(path) >= 2 and path[-2] == "map":
+                hint = f"SIRO's value for the cell {key!r} (or null to leave the field out)"
+            else:
+                hint = _TODO_HINTS.get(key, "a decision init-mapping could not make")
+            out.append(f"line {node.start_mark.line + 1}: {_loc_text(path)}: TODO left: {hint}")
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out += _todos(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out += _todos(v, (*path, i))
+    return out
+
+
+def _unsourced_requirements(
+    fields: list[Field_], catalog: dict[str, TargetKind], places: dict[tuple[Any, ...], str]
+) -> list[str]:
+    """An object the mapping sends, whose part SIRO requires has no source at all: every row would
+    be invalid. Said once, here, naming the part and the fix (address parts are filled with "")."""
+    mapped = {f.target for f in fields}
+    objects: dict[str, str] = {}  # object path -> a target that sends it
+    for f in fields:
+        if "." in f.target and not f.target.endswith("[]"):
+            objects.setdefault(f.target.rsplit(".", 1)[0], f.target)
+    out = []
+    for obj, example in objects.items():
+        key = _INDEX_RE.sub("[]", obj)
+        if key.endswith("addresses[]"):
+            continue  # SIRO's required address parts are sent as "" when the mapping leaves them out
+        for target, kind in catalog.items():
+            if not kind.required or not target.startswith(key + ".") or "." in target[len(key) + 1 :]:
+                continue
+            part = f"{obj}.{target[len(key) + 1 :]}"
+            if part not in mapped and not _given_by_a_list(obj, part, fields):
+                where = places.get(("fields", example), "")
+                out.append(
+                    f"{where}fields.{example}: {obj} is sent, but SIRO requires {part} whenever it is, and "
+                    f"nothing maps it: every row would be invalid. Map a column (or a `value`) to {part}"
+                )
+    return out
+
+
+def _given_by_a_list(obj: str, part: str, fields: list[Field_]) -> bool:
+    return False
 
 
 def _fills(
@@ -416,8 +577,7 @@ def _check_fields(
             bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
         if spec.blank == "empty" and kind.kind != "string":
             bad(f'`blank: empty` sends "", which is only for text fields; {key} is a {kind.kind}', "blank")
-        if spec.datetime is not None and spec.datetime.timezone_column and spec.datetime.timezone:
-            pass  # the fixed zone is the fallback for rows whose zone cell is empty
+        _check_transforms(spec, kind, key, target, mf, bad)
         for sub, v in (("value", spec.value), ("default", spec.default)):
             if sub in spec.model_fields_set and v is not None:
                 msg = _check_constant(v, kind)
@@ -425,6 +585,8 @@ def _check_fields(
                     bad(msg, sub)
         if spec.map is not None:
             for src, v in spec.map.items():
+                if src == MAP_DEFAULT and v == INVALID:
+                    continue  # `default: invalid`: an unlisted cell makes the row invalid
                 msg = _check_constant(v, kind) if v is not None else None
                 if msg:
                     bad(f"map value for {src!r}: {msg}", "map", src)
@@ -458,6 +620,48 @@ def _check_fields(
             f"{places.get(('fields',), '')}fields: externalId must be mapped (it is SIRO's sync key)"
         )
     return fields
+
+
+def _check_transforms(
+    spec: FieldSpec, kind: TargetKind, key: str, target: str, mf: MappingFile, bad: Callable[..., None]
+) -> None:
+    """The rules of the newer keys: what they apply to, and what they exclude."""
+    if spec.optional and spec.column is None:
+        bad("`optional` is for a `column` that an export may leave out", "optional")
+    if spec.optional and spec.required:
+        bad("a field cannot be both `optional` (its column may be missing) and `required`", "optional")
+    if spec.first_of is not None and spec.last_of is not None:
+        bad("give `first_of` or `last_of`, not both", "first_of")
+    for sub, sep in (("first_of", spec.first_of), ("last_of", spec.last_of)):
+        if sep == "":
+            bad(f"`{sub}` needs the separator of the list in the cell, such as ';'", sub)
+    if kind.kind == "people":
+        if spec.split is None or spec.parse != "name_email":
+            bad(
+                f"{key} is a list of people made from one cell: give `split` (the separator between them, "
+                "e.g. ';') and `parse: name_email` (each is 'Name <email>', 'Name (email)' or an email)"
+            )
+        return
+    if spec.parse is not None and kind.kind != "string":
+        bad(f"`parse` gives a name or an email; {key} is a {kind.kind}", "parse")
+    if spec.duration is not None:
+        other = mf.fields.get(spec.duration.from_)
+        if kind.pattern is None and key not in _INSTANTS:
+            bad(f"`duration` makes a date-time; {key} is not one", "duration")
+        elif other is None or other.datetime is None or spec.duration.from_ == target:
+            bad(
+                f"`duration.from` must name another field of this mapping read with `datetime:` (such as "
+                f"startTime), not {spec.duration.from_!r}",
+                "duration",
+            )
+        if spec.datetime is not None:
+            bad(
+                "`duration` and `datetime` exclude each other: the value is the other field plus the cell",
+                "duration",
+            )
+
+
+_INSTANTS = frozenset({"startTime", "endTime", "remoteCreatedAt", "remoteUpdatedAt"})
 
 
 def _check_constant(v: Scalar, kind: TargetKind) -> str | None:
@@ -506,6 +710,15 @@ class BoundMapping:
     columns: dict[str, str]  # spec column -> header in the file
     plan: _Plan
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # for later stages
+    absent: frozenset[str] = frozenset()  # `optional` columns this file does not have (read as empty)
+    warnings: tuple[str, ...] = ()  # what binding noticed (an optional column missing)
+
+    def complete(self, chunk: Chunk) -> Chunk:
+        """``chunk`` with an empty column for each absent optional one (the fields read blank)."""
+        if not self.absent:
+            return chunk
+        frame = chunk.frame.assign(**{c: "" for c in self.absent if c not in chunk.frame.columns})
+        return dataclasses.replace(chunk, frame=frame)
 
 
 def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
@@ -517,11 +730,16 @@ def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
     loose = {_loose(h): h for h in headers}
     resolved: dict[str, str] = {}
     missing: list[str] = []
+    absent: list[str] = []
+    optional = spec.optional_columns
     for col in spec.columns:
         if col in exact:
             resolved[col] = col
         elif _loose(col) in loose:
             resolved[col] = loose[_loose(col)]
+        elif col in optional:
+            resolved[col] = col  # read as an empty column
+            absent.append(col)
         else:
             missing.append(col)
     if missing:
@@ -535,7 +753,12 @@ def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
             f"{noun} {', '.join(parts)} from mapping {spec.path} not found; "
             f"the file has: {', '.join(repr(h) for h in headers)}",
         )
-    return BoundMapping(spec, resolved, _compile(spec, resolved))
+    warnings = tuple(
+        f"column {col!r} is not in the file: it is optional, so "
+        f"{', '.join(f.target for f in spec.fields if f.column == col)} is left out of every row"
+        for col in absent
+    )
+    return BoundMapping(spec, resolved, _compile(spec, resolved), absent=frozenset(absent), warnings=warnings)
 
 
 def _loose(name: str) -> str:
@@ -619,6 +842,7 @@ class MappedChunk:
     )
 
     def __init__(self, bound: BoundMapping, chunk: Chunk) -> None:
+        chunk = bound.complete(chunk)
         frame = chunk.frame
         self.bound = bound
         self.file, self.sheet, self.row_numbers = chunk.file, chunk.sheet, chunk.row_numbers
@@ -633,6 +857,14 @@ class MappedChunk:
                 self.error_cols.append(values)
                 values = [_OMIT if type(v) is RowError else v for v in values]
             self.cols.append(values)
+        for k, f in enumerate(bound.spec.fields):  # a start plus a duration: once the start is known
+            if f.spec.duration is not None:
+                starts = next(
+                    c
+                    for g, c in zip(bound.spec.fields, self.cols, strict=True)
+                    if g.target == f.spec.duration.from_
+                )
+                self.cols[k] = list(map(_after, starts, self.cols[k]))
         self.skips = _skips(bound, frame) if bound.spec.skip and n else None
         self.keys = (
             list(zip(*(frame[bound.columns[c]].tolist() for c in bound.spec.group_by), strict=True))
@@ -740,6 +972,7 @@ def _field_values(
 def external_ids(bound: BoundMapping, chunk: Chunk) -> list[str | None]:
     """Only the externalId of each row (None when it has none, or a skip rule drops the row):
     the cheap pre-pass that finds repeated ids before anything is sent."""
+    chunk = bound.complete(chunk)
     frame = chunk.frame
     f = next(f for f in bound.spec.fields if f.target == "externalId")
     values, _ = _field_values(f, bound, chunk)
@@ -760,7 +993,7 @@ def fingerprints(bound: BoundMapping, chunk: Chunk) -> list[bytes]:
     key = bound.cache.get("fingerprint key")
     if key is None:
         key = bound.cache["fingerprint key"] = _fingerprint_key(bound.spec)
-    frame = chunk.frame
+    frame = bound.complete(chunk).frame
     cols = [frame[bound.columns[c]].tolist() for c in bound.spec.columns]
     sep, seps = "\x1f", len(cols) - 1
     out: list[bytes] = []
@@ -841,7 +1074,7 @@ class NumberEvidence:
         cols: list[str] = []
         for f in self.fields:
             cols += [f.column] if f.column else f.spec.template_columns
-        return [self.bound.columns[c] for c in dict.fromkeys(cols)]
+        return [self.bound.columns[c] for c in dict.fromkeys(cols) if c not in self.bound.absent]
 
     @property
     def settling(self) -> bool:
@@ -849,6 +1082,7 @@ class NumberEvidence:
         return len(self.found) < len(self.fields)
 
     def add(self, chunk: Chunk) -> None:
+        chunk = self.bound.complete(chunk)
         for f in self.fields:
             if f.target in self.found:
                 continue
@@ -858,8 +1092,8 @@ class NumberEvidence:
                 cells = ["" if t else c for c, t in zip(cells, typed, strict=True)]
             joined = "\n".join(cells).replace("\r", " ")
             earliest: tuple[int, str, str] | None = None  # (position in the chunk, mark, cell)
-            for mark, rx in _EVIDENCE.items():
-                for m in rx.finditer(joined):  # a candidate: its whole cell is read both ways
+            for mark, evidence in _EVIDENCE.items():
+                for m in evidence.finditer(joined):  # a candidate: its whole cell is read both ways
                     start = joined.rfind("\n", 0, m.start()) + 1
                     end = joined.find("\n", m.end())
                     cell = joined[start : end if end >= 0 else len(joined)]
@@ -884,7 +1118,7 @@ class NumberEvidence:
             for f in self.bound.spec.fields
         )
         spec = dataclasses.replace(self.bound.spec, fields=fields)
-        return BoundMapping(spec, self.bound.columns, self.bound.plan)
+        return dataclasses.replace(self.bound, spec=spec, cache={})
 
 
 def _only_reading(text: str, bounds: tuple[float, float] | None = None) -> str | None:
@@ -925,7 +1159,9 @@ def id_columns(bound: BoundMapping) -> list[str]:
     if dts is not None and dts.timezone_column:
         cols.append(dts.timezone_column)
     cols += [r.column for r in bound.spec.skip]
-    return [bound.columns[c] for c in dict.fromkeys(c for c in cols if c is not None)]
+    return [
+        bound.columns[c] for c in dict.fromkeys(c for c in cols if c is not None) if c not in bound.absent
+    ]
 
 
 def _template_cells(template: str, columns: dict[str, str], frame: pd.DataFrame) -> list[str]:
@@ -972,8 +1208,8 @@ def _skips(bound: BoundMapping, frame: pd.DataFrame) -> list[str | None]:
             wanted = {_loose(v) for v in ([rule.equals] if isinstance(rule.equals, str) else rule.equals)}
             hit = [_loose(c) in wanted for c in cells]
         elif rule.matches is not None:
-            rx = re.compile(rule.matches)
-            hit = [rx.search(c) is not None for c in cells]
+            pattern = rx.compile_pattern(rule.matches)
+            hit = [pattern.search(c) is not None for c in cells]
         else:
             hit = [(not c.strip()) == bool(rule.blank) for c in cells]
         for i, h in enumerate(hit):
@@ -1123,7 +1359,7 @@ def _convert_column(
     Also says whether any value may be a RowError (False is a promise; True is a maybe).
     ``typed``: which cells were numbers in a workbook (read with a decimal point, always)."""
     spec = f.spec
-    plain_text = spec.extract is None and not spec.lower and spec.split is None and spec.pad is None
+    plain_text = spec.plain and f.kind.kind != "people"
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
         return _datetime_column(f, cells, header, seen if seen is not None else _Seen())
     if (
@@ -1261,8 +1497,14 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
     if cell is None:  # a constant
         return spec.value
     text = cell.strip()
+    if text and (spec.first_of is not None or spec.last_of is not None):
+        parts = [p.strip() for p in text.split(spec.first_of or spec.last_of or "") if p.strip()]
+        text = (parts[0] if spec.first_of is not None else parts[-1]) if parts else ""
+    if text and spec.parse == "name_email" and kind.kind == "string":
+        name, email = _name_email(text)
+        text = email if _wants_email(f.target) else name
     if text and spec.extract is not None:
-        m = re.search(spec.extract, text)
+        m = rx.compile_pattern(spec.extract).search(text)
         if m is None:
             return RowError("no-match", f"{f.target}: {text!r} does not contain {spec.extract!r}", header)
         text = (m.group(1) if m.groups() else m.group(0) or "").strip()
@@ -1283,6 +1525,13 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
             f"read as text ({text[:60]!r}); type the text again",
             header,
         )
+    if kind.kind == "people":
+        return _people(f, text, header)
+    if spec.duration is not None:
+        try:
+            return _duration(text, spec.duration.unit)
+        except _CellError as exc:
+            return RowError(exc.slug, f"{f.target}: {exc}", header)
     if spec.split is not None:
         entries = [e.strip() for e in text.split(spec.split)]
         entries = list(dict.fromkeys(e.lower() if spec.lower else e for e in entries if e))
@@ -1294,14 +1543,24 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
     if spec.map is not None:
         norm = _loose(text)
         for k, v in spec.map.items():
-            if _loose(str(k)) == norm:
+            if k != MAP_DEFAULT and _loose(str(k)) == norm:
                 return _OMIT if v is None else v
-        if kind.kind == "enum" and _enum_member(text, kind) is None:
+        fallback = spec.map_default
+        siro_value = kind.kind == "enum" and _enum_member(text, kind) is not None
+        if fallback is not _UNLISTED and not siro_value:
+            if fallback == INVALID:
+                return RowError(
+                    "invalid-enum" if kind.kind == "enum" else "unmapped-value",
+                    f"{text!r} is not in the map of {f.target} (its `default: invalid` says such a cell "
+                    f"makes the row invalid): the map lists {_listed(spec.map)}",
+                    header,
+                )
+            return _OMIT if fallback is None else fallback
+        if kind.kind == "enum" and not siro_value:
             return RowError(
                 "invalid-enum",
                 f"{text!r} is not a known value for {f.target}: the mapping "
-                f"maps {', '.join(repr(str(k)) for k in spec.map)}; SIRO also accepts "
-                f"{', '.join(kind.choices)}",
+                f"maps {_listed(spec.map)}; SIRO also accepts {', '.join(kind.choices)}",
                 header,
             )
     try:
@@ -1326,6 +1585,100 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
     if kind.email and not _EMAIL.fullmatch(text):
         return _bad_email(f, text, header)
     return text
+
+
+def _listed(mapped: dict[str, Any]) -> str:
+    return ", ".join(repr(str(k)) for k in mapped if k != MAP_DEFAULT)
+
+
+# "Ann Lee <ann@x.com>", "Ann Lee (ann@x.com)", '"Lee, Ann" <ann@x.com>', "ann@x.com", "Ann Lee"
+_NAME_EMAIL = re.compile(r"^(?P<name>.*?)\s*[<(]\s*(?P<email>[^<>()\s]+@[^<>()\s]+)\s*[>)]$")
+
+
+def _name_email(text: str) -> tuple[str, str]:
+    """(name, email) of one person as CRMs write them; either may be ""."""
+    m = _NAME_EMAIL.match(text)
+    if m is not None:
+        return m["name"].strip().strip("\"'").strip(), m["email"]
+    if "@" in text and not any(ch.isspace() for ch in text):
+        return "", text
+    return text, ""
+
+
+def _wants_email(target: str) -> bool:
+    """`parse: name_email` gives these targets the email, and every other target the name."""
+    last = target.rsplit(".", 1)[-1]
+    return last in ("email", "externalId") or last.startswith("emailAddresses")
+
+
+def _people(f: Field_, text: str, header: str | None) -> Any:
+    """One cell of several people -> engagement users, in the cell's order, one per email."""
+    people: dict[str, dict[str, str]] = {}
+    for part in (p.strip() for p in text.split(f.spec.split or ";")):
+        if not part:
+            continue
+        name, email = _name_email(part)
+        if f.spec.lower:
+            email = email.lower()
+        if not email or not _EMAIL.fullmatch(email):
+            return RowError(
+                "bad-email",
+                f"{f.target}: {part!r} has no email address; SIRO needs one for each engagement user "
+                "(it links them to its own users by email)",
+                header,
+            )
+        person = {"externalId": email, "email": email}
+        if name:
+            person["name"] = name
+        people.setdefault(email.casefold(), person)
+    return tuple(people.values()) if people else _OMIT
+
+
+_CLOCK = re.compile(r"(?P<h>\d+):(?P<m>[0-5]?\d)(?::(?P<s>[0-5]?\d(?:\.\d+)?))?")
+_WORDS = re.compile(
+    r"(?:(?P<h>\d+(?:\.\d+)?)\s*h(?:ours?|rs?)?\s*)?(?:(?P<m>\d+(?:\.\d+)?)\s*m(?:in(?:utes?|s)?)?\s*)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec(?:onds?|s)?)?)?",
+    re.IGNORECASE,
+)
+_ISO_DURATION = re.compile(
+    r"PT(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?"
+)
+_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600}
+
+
+def _duration(text: str, unit: str) -> dt.timedelta:
+    """An elapsed time: '01:30' and '1:30:00' (hours:minutes[:seconds]), '90' (in ``unit``),
+    '1h 30m', '90 min', 'PT1H30M'."""
+    t = text.strip()
+    for rx_ in (_CLOCK, _ISO_DURATION, _WORDS):
+        m = rx_.fullmatch(t)
+        if m is not None and any(m.groupdict().values()):
+            seconds = sum(float(m[g] or 0) * k for g, k in (("h", 3600), ("m", 60), ("s", 1)))
+            return dt.timedelta(seconds=seconds)
+    try:
+        number = float(t)
+    except ValueError:
+        raise _CellError(
+            "bad-duration",
+            f"{text!r} is not a duration (write 01:30, 1:30:00, 90 for {unit}, 1h 30m or PT1H30M)",
+        ) from None
+    if not math.isfinite(number) or number < 0:
+        raise _CellError("bad-duration", f"{text!r} is not a duration")
+    return dt.timedelta(seconds=number * _UNITS[unit])
+
+
+def _after(start: Any, elapsed: Any) -> Any:
+    """The instant ``elapsed`` after the instant ``start`` (UTC text): elapsed time, so a meeting
+    across a daylight-saving change ends when the clock on the wall says it does."""
+    if type(start) is not str or type(elapsed) is not dt.timedelta:
+        return _OMIT
+    try:
+        at = dt.datetime.fromisoformat(start)
+    except ValueError:
+        return _OMIT
+    if at.tzinfo is None:
+        return _OMIT
+    return (at + elapsed).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # A plausible address: a dot-atom local part, an @, a domain of two or more labels ending in a

@@ -208,9 +208,12 @@ def target_catalog() -> dict[str, TargetKind]:
     """Every leaf path a mapping may target, with its kind, derived from the models above.
 
     List positions are written ``[]``: ``account.addresses[].city``, ``account.phoneNumbers[]``.
+    ``engagementUsers[]`` is also a target of its own: a list of people made from one cell
+    (``Ann Lee <ann@x.com>; Bo Chen <bo@x.com>``), each becoming ``{externalId, email, name}``.
     """
     out: dict[str, TargetKind] = {}
     _walk(EngagementSyncInput, "", out)
+    out["engagementUsers[]"] = TargetKind("people")
     return out
 
 
@@ -394,6 +397,8 @@ def _first_clean(inverse: Any, shape: int, unclean: Any, row: int) -> int | None
 
 def _states(col: list[Any], kind: TargetKind) -> list[int]:
     o = OMIT
+    if kind.kind == "people":  # engagement users made from one cell: a tuple of plain dicts
+        return [_ABSENT if v is o else _GOOD if type(v) is tuple else _ODD for v in col]
     if kind.kind == "string" and kind.pattern is None:
         return [
             _ABSENT if v is o else _GOOD if type(v) is str else _NULL if v is None else _many(v) for v in col
@@ -432,6 +437,8 @@ def _many(v: Any) -> int:
 def _fragments(col: list[Any], kind: TargetKind) -> list[str | None]:
     """Each value's JSON text (None where nothing is sent), as pydantic-core writes it."""
     o = OMIT
+    if kind.kind == "people":  # the users' objects, joined: the list's brackets are the template's
+        return [None if v is o else ",".join(_person_json(p) for p in v) for v in col]
     if kind.kind in ("string", "enum"):
         esc = encode_basestring
         return [
@@ -451,6 +458,14 @@ def _fragments(col: list[Any], kind: TargetKind) -> list[str | None]:
             text = memo[key] = _scalar_json(float(v) if kind.kind == "number" and v is not None else v)
         out.append(text)
     return out
+
+
+_PERSON_KEYS = [k for k in SyncUserInput.model_fields if k in ("externalId", "email", "name")]
+
+
+def _person_json(person: dict[str, str]) -> str:
+    """One engagement user as pydantic writes it: the model's field order."""
+    return "{" + ",".join(f'"{k}":{encode_basestring(person[k])}' for k in _PERSON_KEYS if k in person) + "}"
 
 
 def _scalar_json(v: Any) -> str:

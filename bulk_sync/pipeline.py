@@ -78,7 +78,7 @@ class Plan:
 
     @property
     def warnings(self) -> list[str]:
-        return [f"{src.label}: {w}" for src, _ in self.jobs for w in src.warnings]
+        return [f"{src.label}: {w}" for src, bound in self.jobs for w in (*src.warnings, *bound.warnings)]
 
 
 def prepare(

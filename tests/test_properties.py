@@ -324,9 +324,11 @@ fields:
   opportunity.amount: {column: A, required: true}
   engagementUsers[0].shareOfSale: {column: S, decimal: ","}
   account.latitude: {column: L, default: 1.5}
+  opportunity.externalId: {value: O-1}
+  engagementUsers[0].externalId: {value: U-1}
 """,
     payload.target_catalog(),
-).fields[1:]
+).fields[1:4]
 
 
 @settings(max_examples=300, deadline=None)

@@ -216,7 +216,8 @@ def test_skip_rules_report_the_rule() -> None:
     [
         ("subject: {column: A, template: '{B}'}\n", "needs exactly one of `column`"),
         ("subject: {template: 'no braces'}\n", "`template` names no column"),
-        ("subject: {column: A, extract: '('}\n", "`extract`: not a valid regular expression"),
+        ("subject: {column: A, extract: '('}\n", "`extract`: not a pattern bulk_sync can run"),
+        ("subject: {column: A, extract: '(a)\\1'}\n", "no backreferences"),
         ("subject: {column: A, split: ';'}\n", "the target must be a list of values ending in `[]`"),
         (
             "engagementType.name: {column: A, blank: 'null'}\n",
