@@ -764,6 +764,7 @@ def _watch(args: argparse.Namespace) -> int:
     routes = watch.routes_from(section.routes, args.mapping or _profile_mapping(cfg_path, args.profile))
     if not routes:
         raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
+    _check_routes(routes, cfg_path)
     extra = []
     if args.base_url:
         extra += ["--base-url", check_base_url(args.base_url, args.allow_insecure_http)]
@@ -791,6 +792,24 @@ def _watch(args: argparse.Namespace) -> int:
         w.run_forever()
     failed_now = len(list(w.dirs["failed"].iterdir()))
     return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
+
+
+def _check_routes(routes: list[Any], cfg_path: Path | None) -> None:
+    """Every route's mapping loads and its profile exists, checked before the first file is taken:
+    a typo in the config is one error at start-up (exit 2), not every dropped file in failed/."""
+    from .mapping import load_mapping
+    from .payload import target_catalog
+
+    catalog = target_catalog()
+    for route in routes:
+        where = f"the watch route {route.match!r}" if route.match != "*" else "the watch's --mapping"
+        if not Path(route.mapping).is_file():
+            raise UsageError(f"{where} names the mapping {route.mapping}, which does not exist")
+        load_mapping(route.mapping, catalog)
+        if route.profile is not None:
+            if cfg_path is None:
+                raise UsageError(f"{where} names the profile {route.profile!r}, but there is no config file")
+            load_profile(cfg_path, route.profile)
 
 
 def _init_mapping(args: argparse.Namespace) -> int:

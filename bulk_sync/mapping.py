@@ -458,17 +458,13 @@ def _unsourced_requirements(
             if not kind.required or not target.startswith(key + ".") or "." in target[len(key) + 1 :]:
                 continue
             part = f"{obj}.{target[len(key) + 1 :]}"
-            if part not in mapped and not _given_by_a_list(obj, part, fields):
+            if part not in mapped:
                 where = places.get(("fields", example), "")
                 out.append(
                     f"{where}fields.{example}: {obj} is sent, but SIRO requires {part} whenever it is, and "
                     f"nothing maps it: every row would be invalid. Map a column (or a `value`) to {part}"
                 )
     return out
-
-
-def _given_by_a_list(obj: str, part: str, fields: list[Field_]) -> bool:
-    return False
 
 
 def _fills(
@@ -1508,7 +1504,7 @@ def _convert(f: Field_, cell: str | None, header: str | None, zone: str | None =
         if m is None:
             return RowError("no-match", f"{f.target}: {text!r} does not contain {spec.extract!r}", header)
         text = (m.group(1) if m.groups() else m.group(0) or "").strip()
-    if spec.lower:
+    if spec.lower and kind.kind != "people":  # a list of people lowers the emails, not the names
         text = text.lower()
     if spec.pad is not None and text:
         text = text.rjust(spec.pad.width, spec.pad.with_)

@@ -51,7 +51,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                 "event end", "due date end time", "end date and time", "to", "scheduled end", "ends", "end date"),
     "direction": ("direction", "call direction"),
     "engagementType.activityType": ("activity type", "type", "event type", "activity", "engagement type"),
-    "engagementType.name": ("meeting type", "appointment type", "call type", "meeting outcome", "event category",
+    "engagementType.name": ("meeting type", "appointment type", "call type", "event category",
                             "call and meeting type", "event type name"),
     "remoteCreatedAt": ("created", "created date", "create date", "created at", "date created",
                         "activity created date", "created time", "created on", "add time", "date added"),
@@ -333,8 +333,9 @@ def best_preset(headers: Sequence[str]) -> tuple[Preset, set[str]] | None:
 
 
 def _from_preset(preset: Preset, label: str) -> str:
-    """The preset as a starter: its time zones become TODOs (only the person knows the export's)."""
-    text = re.sub(r"(timezone:\s*)[A-Za-z_/+-]+(\s*[,}]|\s*$)", r"\1TODO\2", preset.text, flags=re.M)
+    """The preset as a starter: its time zones become TODOs (only the person knows the export's),
+    UTC aside (columns whose times carry their own offset)."""
+    text = re.sub(r"(timezone:\s*)(?!UTC\b)[A-Za-z_/+-]+(\s*[,}]|\s*$)", r"\1TODO\2", preset.text, flags=re.M)
     head = [
         f"# Starter mapping for {label},",
         f"# written by `bulk-sync init-mapping`: the file has every column the preset {preset.name!r}",
@@ -368,6 +369,7 @@ class _Starter:
         matched = match_headers(src.headers)
         self._date_and_time(matched)
         self._people(matched)
+        self._enums_by_content(matched)
         if "externalId" not in matched:
             by_content = _unique_id_column(src.headers, self.samples, set())
             if by_content is not None:
@@ -409,7 +411,7 @@ class _Starter:
     def _used(self) -> set[str]:
         used = set()
         for v in self.placed.values():
-            v = v.split(":", 1)[1] if v.startswith(("person:", "duration:")) else v
+            v = v.split(":", 1)[1] if v.startswith(("person:", "people:", "duration:")) else v
             used.update(re.findall(r"\{([^{}]+)\}", v) or [v])
         return used
 
@@ -435,10 +437,17 @@ class _Starter:
                 add(f"  engagementType.name: {col}   # SIRO requires a name with the type")
         elif target == "engagementUsers[]":
             add(f"  engagementUsers[]: {{column: {col}, split: ';', parse: name_email, lower: true}}")
-        elif header.startswith("person:"):  # "Name (email)" cells: the part each target needs
+        elif header.startswith(("person:", "people:")):  # "Name (email)" cells: the part each target needs
+            kind, column = header.split(":", 1)
+            first = ", first_of: ';'" if kind == "people" else ""
             add(
-                f"  {target}: {{column: {_yaml_str(header[7:])}, parse: name_email"
+                f"  {target}: {{column: {_yaml_str(column)}{first}, parse: name_email"
                 + (", lower: true}" if not target.endswith(".name") else "}")
+                + (
+                    "   # the first of the people in the cell"
+                    if first and target.endswith("externalId")
+                    else ""
+                )
             )
         elif target == "opportunity.amount":
             add(
@@ -537,6 +546,25 @@ class _Starter:
         if "startTime" in matched and "endTime" not in matched and durations:
             matched["endTime"] = "duration:" + durations[0]
 
+    def _enums_by_content(self, matched: dict[str, str]) -> None:
+        """A column whose values are SIRO's words for an enum not yet placed (CallType:
+        Inbound/Outbound is a direction; TaskSubtype: Call/Email an activity type) is that
+        enum, even under a name that says nothing (or that matched a plain text field)."""
+        for target in ENUMS:
+            if target in matched:
+                continue
+            for h in self.src.headers:
+                owner = next((t for t, v in matched.items() if v == h), None)
+                if owner not in (None, "engagementType.name", "subject"):
+                    continue
+                values = {v.strip() for v in self.samples.get(h, []) if v.strip()}
+                known = sum(_enum_guess(target, v) is not None for v in values)
+                if len(values) >= 2 and known >= 0.6 * len(values):
+                    if owner is not None:
+                        del matched[owner]
+                    matched[target] = h
+                    break
+
     def _people(self, matched: dict[str, str]) -> None:
         """A rep column of "Name (email)" cells gives the rep's id, email and name; a column of
         several such people is a list of engagement users."""
@@ -548,6 +576,13 @@ class _Starter:
             if people and not several:
                 for part in ("externalId", "email", "name"):
                     matched[f"engagementUsers[0].{part}"] = "person:" + header
+        contact = matched.get("contact.name") or matched.get("contact.emailAddresses[0]")
+        if contact is not None and not contact.startswith("person:"):
+            people, several = _people_column(self.samples.get(contact, []))
+            if people:
+                tag = ("people:" if several else "person:") + contact
+                for part in ("externalId", "emailAddresses[0]", "name"):
+                    matched[f"contact.{part}"] = tag
         attendees = matched.get("engagementUsers[]")
         if attendees is not None and not _people_column(self.samples.get(attendees, []))[0]:
             del matched["engagementUsers[]"]
@@ -570,6 +605,11 @@ class _Starter:
                 )
             else:
                 add(f"  {user}.externalId: {{column: TODO}}")
+        if "engagementType.name" in self.placed and "engagementType.activityType" not in self.placed:
+            add(
+                "  engagementType.activityType: {value: TODO}   # SIRO requires it with the name: "
+                + ", ".join(ENUMS["engagementType.activityType"])
+            )
         contact_email = self.placed.get("contact.emailAddresses[0]")
         if contact_email is not None and "contact.externalId" not in self.placed:
             add(
@@ -593,7 +633,7 @@ def _enum_guess(target: str, value: str) -> str | None:
 
 def _duration_unit(header: str) -> str:
     """The unit of a duration column's bare numbers, from its name ("Duration (seconds)")."""
-    n = _norm(header)
+    n = _norm(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", header))  # "CallDurationInSeconds" too
     for words, unit in (
         (("second", "seconds", "sec", "secs", "s"), "seconds"),
         (("hour", "hours", "hr", "hrs", "h"), "hours"),
