@@ -797,15 +797,13 @@ def _watch(args: argparse.Namespace) -> int:
 def _check_routes(routes: list[Any], cfg_path: Path | None) -> None:
     """Every route's mapping loads and its profile exists, checked before the first file is taken:
     a typo in the config is one error at start-up (exit 2), not every dropped file in failed/."""
-    from .mapping import load_mapping
-    from .payload import target_catalog
+    from .pipeline import check_mapping
 
-    catalog = target_catalog()
     for route in routes:
         where = f"the watch route {route.match!r}" if route.match != "*" else "the watch's --mapping"
         if not Path(route.mapping).is_file():
             raise UsageError(f"{where} names the mapping {route.mapping}, which does not exist")
-        load_mapping(route.mapping, catalog)
+        check_mapping(route.mapping)
         if route.profile is not None:
             if cfg_path is None:
                 raise UsageError(f"{where} names the profile {route.profile!r}, but there is no config file")

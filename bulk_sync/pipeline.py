@@ -99,6 +99,11 @@ def prepare(
     return Plan(spec, tuple(jobs))
 
 
+def check_mapping(mapping_path: str | Path) -> None:
+    """Load a mapping file as a run would (raises MappingError listing its problems), reading no data."""
+    mapping.load_mapping(mapping_path, payload.target_catalog())
+
+
 def _open(
     spec: MappingSpec, file: str | Path, sheet: str | None, encoding: str | None, delimiter: str | None
 ) -> list[Source]:
