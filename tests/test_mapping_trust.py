@@ -4,6 +4,7 @@ shapes: tests/test_init_mapping.py."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import resource
 import signal
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, cli_argv, cli_env
+from conftest import ROOT, CliResult, cli_argv, cli_env
 
 from bulk_sync import mapping
 from bulk_sync.errors import MappingError
@@ -375,3 +376,27 @@ fields:
     m.write_text(text.replace(", optional: true", ""))
     strict = run_cli("validate", data, "-m", m)
     assert strict.code == 2 and "Notes" in strict.stderr
+
+
+def test_a_preset_reads_an_export_that_lacks_its_optional_columns(run_cli: RunCli, tmp_path: Path) -> None:
+    """Before: the Salesforce preset stopped (exit 2) on an export without Description, Created Date,
+    Last Modified Date and Amount. Now those fields are left out, with one warning each, and
+    init-mapping still recognises the preset."""
+    sample = ROOT / "example_data" / "presets" / "salesforce_events_report.csv"
+    dropped = ["Description", "Created Date", "Last Modified Date", "Amount"]
+    with sample.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    keep = [i for i, h in enumerate(rows[0]) if h not in dropped]
+    assert len(keep) == len(rows[0]) - 4
+    lean = tmp_path / "lean.csv"
+    with lean.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([[r[i] for i in keep if i < len(r)] for r in rows])
+    preset = ROOT / "mappings" / "salesforce_events_report.yaml"
+    full = run_cli("validate", sample, "-m", preset)
+    res = run_cli("validate", lean, "-m", preset)
+    assert res.code == full.code == 1, res.stderr
+    assert [r["status"] for r in res.report] == [r["status"] for r in full.report]
+    for column in dropped:
+        assert f"column {column!r} is not in the file: it is optional" in res.stderr
+    starter = run_cli("init-mapping", lean)
+    assert "this is that preset" in starter.stdout and "salesforce_events_report" in starter.stdout
