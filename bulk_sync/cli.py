@@ -340,10 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--drop-rate", type=_fraction, default=0.0, help="share of connections dropped")
     s.add_argument("--rate-per-min", type=_pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
     s.add_argument(
+        "--limiter",
+        choices=["sliding", "fixed", "bucket"],
+        default="sliding",
+        help="how --rate-per-min is kept: a sliding window, fixed windows starting on the clock, or a "
+        "token bucket (default sliding)",
+    )
+    s.add_argument(
         "--rate-window",
         type=_pos_float,
         default=60.0,
-        help="the limit's sliding window in seconds (default 60)",
+        help="sliding and fixed: the limit's window in seconds (default 60)",
+    )
+    s.add_argument("--burst", type=_pos_int, default=1, help="bucket: its size (default 1, the strictest)")
+    s.add_argument(
+        "--rate-retry-after",
+        action="store_true",
+        help="the limit's 429s carry Retry-After (whole seconds; default: none, as SIRO documents none)",
     )
     s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
     s.add_argument("--seed", type=int, help="random seed for the injected faults")
@@ -856,6 +869,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         drop_before=args.drop_rate,
         rate_per_min=args.rate_per_min,
         rate_window=args.rate_window,
+        limiter=args.limiter,
+        rate_burst=args.burst,
+        rate_retry_after=args.rate_retry_after,
         validate=not args.no_validate,
         seed=args.seed,
     )

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import gc
 import itertools
 import logging
 import queue
@@ -176,6 +177,7 @@ def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary
     """Synchronous entry point: execute the plan on a fresh event loop (uvloop where installed)."""
     old = sys.getswitchinterval()
     sys.setswitchinterval(0.001)  # the reader thread must not keep the event loop waiting for the GIL
+    gc.freeze()  # what is loaded by now (modules, the mapping) lives on: keep the cyclic GC's passes short
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(execute(plan, settings, emit, **kwargs))

@@ -20,8 +20,10 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
+import gc
 import json
 import logging
+import math
 import random
 import re
 import threading
@@ -29,7 +31,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from aiohttp import web
@@ -54,9 +56,16 @@ class Faults:
     drop_after: float = 0.0  # store the record(s), then close without answering
     slow: float = 0.0  # store, then answer only after `slow_seconds`
     slow_seconds: float = 5.0
-    rate_per_min: int | None = None  # a real sliding-window limit, like SIRO's 1000/min/token
-    rate_window: float = 60.0  # the limit's window, seconds (rate_per_min * window/60 requests per window)
-    rate_retry_after: bool = False  # whether the limit's 429s carry Retry-After (SIRO documents none)
+    rate_per_min: int | None = None  # a real rate limit, like SIRO's 1000/min/token
+    # how the limit is kept (SIRO documents none of this):
+    #   sliding: at most rate_per_min * window/60 requests in any `rate_window` seconds
+    #   fixed:   the same count per window, the windows starting on the clock (each minute at :00)
+    #   bucket:  a token bucket of `rate_burst` tokens, refilled at rate_per_min/60 per second,
+    #            starting full (burst 1 is the strictest: requests must come at least 60/rate s apart)
+    limiter: Literal["sliding", "fixed", "bucket"] = "sliding"
+    rate_window: float = 60.0  # sliding and fixed: the window, seconds
+    rate_burst: int = 1  # bucket: its size
+    rate_retry_after: bool = False  # whether the limit's 429s carry Retry-After (whole seconds, rounded up)
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch: int | None = None  # longer batches get 413
     reject_pattern: str | None = None  # externalIds matching this regex are refused (a server-side rule)
@@ -197,7 +206,10 @@ class Sandbox:
         self.faults = faults or Faults()
         self.state = SandboxState()
         self._rng = random.Random(self.faults.seed)
-        self._window: deque[float] = deque()
+        self._window: deque[float] = deque()  # sliding: arrival times in the window
+        self._tokens = 0.0  # bucket: its tokens ...
+        self._bucket_at: float | None = None  # ... when they were counted (None: not yet, it starts full)
+        self._fixed_index, self._fixed_count = -1, 0  # fixed: the current window, requests in it
         self._one, self._many = load_validators()
         self._lock = threading.Lock()
 
@@ -255,13 +267,12 @@ class Sandbox:
         f = self.faults
         if (denied := self._auth(request)) is not None:
             return denied
-        if f.rate_per_min is not None and not self._admit(
-            f.rate_per_min * f.rate_window / 60.0, f.rate_window
-        ):
-            headers = (
-                {"Retry-After": f"{self._window_wait(f.rate_window):.0f}"} if f.rate_retry_after else None
-            )
-            return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
+        if f.rate_per_min is not None:
+            wait = self._limit(time.monotonic())
+            if wait is not None:
+                self.state.rate_limited += 1
+                headers = {"Retry-After": str(max(1, math.ceil(wait)))} if f.rate_retry_after else None
+                return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
         kind = self._pick_fault()
         if f.latency:
             await asyncio.sleep(f.latency)
@@ -309,6 +320,9 @@ class Sandbox:
             if bad:
                 return web.json_response({"error": "Bad request"}, status=f.reject_status)
         stored = [self._upsert(item) for item in items]
+        # what is stored lives on: keep it out of the cyclic GC, whose full passes over millions of
+        # stored objects would stall the event loop for tens of ms (and stamp the next request late)
+        gc.freeze()
         if f.shuffle:
             self._rng.shuffle(stored)
         roll = self._rng.random()
@@ -340,18 +354,37 @@ class Sandbox:
             return web.json_response({"error": "Unauthorized"}, status=401)
         return None
 
-    def _admit(self, limit: float, window: float) -> bool:
-        now = time.monotonic()
-        while self._window and now - self._window[0] >= window:
+    def _limit(self, now: float) -> float | None:
+        """None when the rate limit admits a request arriving ``now`` (and counts it), else the
+        seconds until it would (what Retry-After says)."""
+        f = self.faults
+        assert f.rate_per_min is not None
+        if f.limiter == "bucket":
+            per_second = f.rate_per_min / 60.0
+            if self._bucket_at is None:
+                self._tokens, self._bucket_at = float(f.rate_burst), now  # starts full
+            self._tokens = min(float(f.rate_burst), self._tokens + (now - self._bucket_at) * per_second)
+            self._bucket_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
+            return (1.0 - self._tokens) / per_second
+        limit = f.rate_per_min * f.rate_window / 60.0
+        if f.limiter == "fixed":  # windows start on the wall clock: each minute at :00 for 60 s
+            wall = time.time()
+            index = math.floor(wall / f.rate_window)
+            if index != self._fixed_index:
+                self._fixed_index, self._fixed_count = index, 0
+            if self._fixed_count < limit:
+                self._fixed_count += 1
+                return None
+            return (index + 1) * f.rate_window - wall
+        while self._window and now - self._window[0] >= f.rate_window:
             self._window.popleft()
-        if len(self._window) >= limit:
-            self.state.rate_limited += 1
-            return False
-        self._window.append(now)
-        return True
-
-    def _window_wait(self, window: float) -> float:
-        return max(1.0, window - (time.monotonic() - self._window[0])) if self._window else 1.0
+        if len(self._window) < limit:
+            self._window.append(now)
+            return None
+        return f.rate_window - (now - self._window[0])
 
     def _drop(self, request: web.Request) -> web.StreamResponse | None:
         """Close the connection without answering; the client sees a dropped connection."""

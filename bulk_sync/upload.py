@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -154,8 +155,9 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """A lean httpx transport on one aiohttp session; bodies are read whole (they are small JSON)."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, *, report_sent: bool = False) -> None:
         self._limit = max_connections
+        self._report_sent = report_sent  # call request.extensions[SENT] when the request's headers leave
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, tuple[yarl.URL, str | None]] = {}
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
@@ -177,7 +179,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+            traces = []
+            if (
+                self._report_sent
+            ):  # aiohttp says when it writes the body (with the headers): the request leaves
+                trace = aiohttp.TraceConfig()
+                trace.on_request_chunk_sent.append(_body_sent)
+                traces.append(trace)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, trust_env=False, trace_configs=traces
+            )
         t = request.extensions.get("timeout", {})
         key = (t.get("connect"), t.get("read"), t.get("total"))
         timeout = self._timeouts.get(key)
@@ -195,6 +206,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
                 allow_redirects=False,
                 proxy=proxy,
+                trace_request_ctx=request.extensions.get(SENT),
             ) as resp:
                 content = await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -211,6 +223,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+SENT = "bulk_sync.sent"  # a request extension: called with no arguments when the request leaves
+
+
+async def _body_sent(session: object, ctx: Any, params: object) -> None:
+    # aiohttp writes the bytes right after this returns, in the same step of its task
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx()
 
 
 def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
@@ -259,7 +280,11 @@ class Uploader:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._transport = transport or AiohttpTransport(settings.concurrency)
+        # paced: the pacer spaces requests from when each one really left (a request held up after
+        # its slot, say by the reader thread's hold on the GIL, pushes the next one back)
+        self._transport = transport or AiohttpTransport(
+            settings.concurrency, report_sent=settings.rate_per_min is not None
+        )
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -391,12 +416,11 @@ class Uploader:
         attempts = failures = throttles = 0
         error, last_status = "", None
         while True:
-            if not self.pacer.free():
-                await self.pacer.acquire()
+            sent_at = self._clock() if self.pacer.free() else await self.pacer.acquire()
             attempts += 1
             retry_after = None
             try:
-                resp = await self._request("PUT", path, body)
+                resp = await self._request("PUT", path, body, paced=sent_at)
             except (httpx.TransportError, TimeoutError) as exc:
                 error, last_status = _transport_message(exc), None
                 failures += 1
@@ -416,10 +440,8 @@ class Uploader:
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
                     throttles += 1
                     self.breaker.success()
-                    if retry_after is not None:
-                        self.pacer.pause(min(retry_after, policy.retry_after_cap))
-                    else:
-                        self.pacer.on_throttled()
+                    wait = None if retry_after is None else min(retry_after, policy.retry_after_cap)
+                    self.pacer.on_throttled(sent_at, wait)
                 else:
                     failures += 1
                     self.breaker.failure(error)
@@ -447,17 +469,16 @@ class Uploader:
         why = "the run was stopping" if self.stopping else "retries exhausted"
         return _Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
 
-    async def _request(self, method: str, path: str, body: bytes | None) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, body: bytes | None, paced: float | None = None
+    ) -> httpx.Response:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self._base + path)
-        request = httpx.Request(
-            method,
-            url,
-            headers=self._headers,
-            content=body,
-            extensions={"timeout": self._timeout},
-        )
+        extensions: dict[str, Any] = {"timeout": self._timeout}
+        if paced is not None and self.pacer.rate is not None:
+            extensions[SENT] = functools.partial(self.pacer.departed, paced)
+        request = httpx.Request(method, url, headers=self._headers, content=body, extensions=extensions)
         self.requests_sent += 1
         resp = await self._transport.handle_async_request(request)
         await resp.aread()
