@@ -1,8 +1,11 @@
 """Dispatch: payloads -> concurrent (batched) uploads -> one outcome per payload, through callbacks.
 
 ``concurrency`` workers share one ready queue. In batch mode a worker takes up to the uploader's
-current batch limit (lowered by a 413) and never more than the body-size cap, waiting a few
-milliseconds for a fuller batch while the reader is still producing.
+current batch limit (lowered by a 413) and never more than the body-size cap. Only full batches
+leave while the reader is producing: a rerun where scattered rows changed sends
+ceil(changed / batch size) requests, not one per chunk read. A partial batch leaves at the end,
+when the run is stopping, or when the reader cannot go on without it (:meth:`Dispatcher.flush`:
+too many results wait behind it, or too many records are pending).
 
 Ordering: two records with the same externalId are never in flight together, and for
 duplicates the file order is kept: a record whose key is busy waits in a per-key line and is
@@ -14,7 +17,6 @@ Memory is bounded: :meth:`Dispatcher.submit` waits while too many records are pe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +27,6 @@ from .payload import Payload
 from .settings import RunSettings
 from .upload import Outcome, Uploader
 
-LINGER_SECONDS = 0.02  # how long a worker waits for a fuller batch while rows are still coming
 RAMP_SECONDS = 0.002  # worker i starts i * this late
 
 
@@ -59,6 +60,7 @@ class Dispatcher:
         self._n_waiting = 0
         self._busy: set[str] = set()
         self._closed = False
+        self._flushing = False  # partial batches may leave until the ready queue is empty
         self._changed = asyncio.Event()
         self._space = asyncio.Event()
         self.in_flight = 0  # requests (batches) being delivered now
@@ -80,8 +82,15 @@ class Dispatcher:
             self._ready.append(item)
             self._changed.set()
         while self._pending >= self._max_pending and not all(w.done() for w in self.workers):
+            self.flush()  # the reader waits: what is ready must go, full batch or not
             self._space.clear()
             await self._space.wait()
+
+    def flush(self) -> None:
+        """Let what is ready leave now, in partial batches if need be (the reader is about to wait)."""
+        if self._ready:
+            self._flushing = True
+            self._changed.set()
 
     def close(self) -> None:
         """No more items will be submitted."""
@@ -143,20 +152,19 @@ class Dispatcher:
         self._on_delivered()
 
     async def _take(self) -> list[Item]:
-        lingered = False
         while True:
             limit = self._up.batch_limit if self._batch else 1
-            if self._ready and (len(self._ready) >= limit or self._closed or lingered or self._stopping()):
-                return self._pop(limit)
+            if self._ready and (
+                len(self._ready) >= limit or self._closed or self._flushing or self._stopping()
+            ):
+                batch = self._pop(limit)
+                if not self._ready:
+                    self._flushing = False
+                return batch
             if self._closed and not self._ready and not self._n_waiting:
                 return []
             self._changed.clear()
-            if self._ready:  # a partial batch: give the reader a moment to fill it
-                lingered = True
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), LINGER_SECONDS)
-            else:
-                await self._changed.wait()
+            await self._changed.wait()
 
     def _pop(self, limit: int) -> list[Item]:
         batch = [self._ready.popleft()]

@@ -37,7 +37,7 @@ ERROR_COLUMNS = [
 PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the extra columns are ignored)"
 
 Failures = dict[tuple[str, str | None], dict[int, RowResult]]
-KEEP_LIMIT = 200_000  # rows whose cells a run remembers for the error file; past that they are re-read
+KEEP_BYTES = 32 * 1024 * 1024  # the cells a run remembers for the error file; past that they are re-read
 
 
 @dataclass
@@ -46,8 +46,8 @@ class Kept:
     need not read the whole file again). Rows that failed later (at SIRO) are not here."""
 
     rows: dict[tuple[str, str | None], dict[int, list[str]]] = field(default_factory=dict)
-    count: int = 0
-    complete: bool = True  # False once KEEP_LIMIT was reached
+    bytes: int = 0  # about what the remembered cells take
+    complete: bool = True  # False once KEEP_BYTES was reached (then nothing is remembered any more)
 
 
 def write_error_files(

@@ -1400,16 +1400,18 @@ def _number_cell(f: Field_, cell: str, header: str) -> Any:
 
 
 class _Seen:
-    """The date-time texts of one field converted so far (across chunks, bounded), and which of them
-    were errors."""
+    """The date-time texts of one field converted so far (across chunks, bounded by bytes), and
+    which of them were errors."""
 
-    LIMIT = 250_000  # distinct texts remembered; then it starts over
+    MAX_BYTES = 4 * 1024 * 1024  # what the remembered texts and values may take; then it starts over
+    ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
 
-    __slots__ = ("bad", "values")
+    __slots__ = ("bad", "bytes", "values")
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
         self.bad: set[str] = set()
+        self.bytes = 0
 
 
 def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> tuple[list[Any], bool]:
@@ -1424,10 +1426,14 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: _Seen) -> t
         c for c in dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is None) if c not in values
     ]
     if todo:
-        if len(values) + len(todo) > _Seen.LIMIT:  # start over (with every text of this chunk)
+        size = sum(map(len, todo)) + _Seen.ENTRY_BYTES * len(todo)
+        if seen.bytes + size > _Seen.MAX_BYTES:  # start over (with every text of this chunk)
             values.clear()
             seen.bad.clear()
             todo = list(dict.fromkeys(cells))
+            size = sum(map(len, todo)) + _Seen.ENTRY_BYTES * len(todo)
+            seen.bytes = 0
+        seen.bytes += size
         # pandas costs a few ms a call whatever the size: a handful of new texts go the scalar way
         parsed = (
             _parse_datetimes(f, todo, header) if len(todo) > 64 else [_convert(f, c, header) for c in todo]

@@ -44,6 +44,8 @@ WARM_START = 0.9  # the first requests go at this share of the ceiling
 RECOVER = 5.0  # seconds to climb back from a cut to just under the rate that got the 429
 PROBE_STEP = 0.01  # past that rate: +1 % of it ...
 PROBE_EVERY = 15.0  # ... per this many seconds
+RARE, RARE_AFTER, RARE_CUT = 0.01, 100, 0.01  # at most 1 % refused of 100 or more: timing noise;
+# cut 1 % and climb back to 0.5 % under the rate that got it
 SAME_EDGE = 0.03  # two 429s at rates this close: the server's rate is found ...
 SETTLED_FOR = 300.0  # ... and not probed past for this many seconds
 FIRST_PROBE, LAST_PROBE = 0.25, 2.0  # pauses between probes of a server refusing everything
@@ -68,6 +70,7 @@ class Pacer:
         self._paused_until = 0.0
         self._cut_at = -1e18  # when the pace was last cut
         self._settled_at: float | None = None  # when the same edge was met twice
+        self._margin = HEADROOM  # the pace climbs back to this share of the edge
         self._cut_from = self.rate or 0.0  # the rate it was cut to
         self._grown_at = clock()
         self._started: float | None = None  # the first request's start
@@ -148,9 +151,12 @@ class Pacer:
         self._refusals += 1
         if retry_after is not None and retry_after >= WINDOW_WAIT:  # a full window, and when it opens
             self._learn(self._admitted(now, retry_after), now)
-        elif self._refused == 1:  # too fast: cut by the share refused since the last cut (3 % to 50 %)
+        elif self._refused == 1:
             refused = self._refusals / max(1, self._sent)
-            self._cut(self.rate * max(0.5, min(0.97, 1.0 - refused)), now)
+            if self._sent >= RARE_AFTER and refused <= RARE:  # a rare one (timing noise): just under
+                self._cut(self.rate * (1.0 - RARE_CUT), now, margin=1.0 - RARE_CUT / 2)
+            else:  # too fast: cut by the share refused since the last cut (3 % to 50 %)
+                self._cut(self.rate * max(0.5, min(0.97, 1.0 - refused)), now)
 
     def _admitted(self, now: float, wait: float) -> float | None:
         """Requests per second the server admitted over the last minute (or since the first
@@ -163,9 +169,10 @@ class Pacer:
         if admitted is not None and self.rate is not None:
             self._cut(min(self.rate, admitted * HEADROOM), now, edge=admitted)
 
-    def _cut(self, rate: float, now: float, edge: float | None = None) -> None:
+    def _cut(self, rate: float, now: float, edge: float | None = None, margin: float = HEADROOM) -> None:
         assert self.rate is not None
         previous, self.edge = self.edge, self.rate if edge is None else edge
+        self._margin = margin  # the pace climbs back to this share of the edge
         # the same edge twice: that is the server's rate; stop probing past it (for a while)
         self._settled_at = now if previous and abs(self.edge / previous - 1) <= SAME_EDGE else None
         self.rate = self._cut_from = max(self._floor, rate)
@@ -181,7 +188,7 @@ class Pacer:
         if now <= self._grown_at:  # an answer that came in a pause
             return
         elapsed, self._grown_at = now - self._grown_at, now
-        target = self.edge * HEADROOM
+        target = self.edge * self._margin
         if self.rate < target:
             self.rate = min(target, self.rate + elapsed * max(target - self._cut_from, 0.0) / RECOVER)
         elif self._settled_at is None or now - self._settled_at > SETTLED_FOR:

@@ -475,6 +475,9 @@ def _scalar_json(v: Any) -> str:
 _MARK = re.compile("\x00([0-9]+)\x01")
 
 
+MAX_TEMPLATES = 4096  # shapes remembered (a template is a few hundred bytes to a few kB)
+
+
 def _template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int]:
     """The body of a row that fills the fields ``present``, as literal texts and field indices.
 
@@ -484,6 +487,8 @@ def _template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int]:
     cache = mc.bound.cache.setdefault("json_templates", {})
     found: list[str | int] | None = cache.get(present)
     if found is None:
+        if len(cache) >= MAX_TEMPLATES:  # every shape its own: start over (bounds memory)
+            cache.clear()
         filled = {tuple(prefix[:-1]): parts for prefix, parts in mc.bound.spec.fills}
         marked = _marked(mc.bound.plan.root, EngagementSyncInput, (), (), present, filled) or "{}"
         parts = _MARK.split(marked)  # text, index, text, index, ..., text

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import mapping, payload
-from .errorfile import KEEP_LIMIT, Kept
+from .errorfile import KEEP_BYTES, Kept
 from .errors import BulkSyncError, FatalError, Interrupted, OutputError, RowError, SourceError, StartError
 from .group import GroupRecord, group_records
 from .load import Chunk, Source, open_sources
@@ -193,6 +193,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+CELL_BYTES = 56  # a str object's own size, beside its characters
+BACKPRESSURE = 10_000  # results (or blocks of them) held for an earlier row before the reader waits
+
+
 class _Ordered:
     """Re-orders results into input order before they reach the callback; counts them.
 
@@ -255,7 +259,13 @@ class _Ordered:
         with contextlib.suppress(OSError):
             self._emit(result)
 
-    async def backpressure(self, limit: int = 10_000) -> None:
+    @property
+    def waiting(self) -> bool:
+        """Results are held back by an earlier row (one in a partial batch, or in flight) to the
+        point that the reader will be made to wait: the rows ahead of them must go now."""
+        return len(self._pending) > BACKPRESSURE // 2
+
+    async def backpressure(self, limit: int = BACKPRESSURE) -> None:
         """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
         while len(self._pending) > limit:
             self._drained.clear()
@@ -534,6 +544,8 @@ async def _read_all(
                     except asyncio.CancelledError:
                         ordered.put(seq, _not_sent(rec, stop))
                         raise
+            if dispatcher is not None and ordered.waiting:
+                dispatcher.flush()  # results wait behind a partial batch: let it go
             await ordered.backpressure()
     finally:
         producer.close()
@@ -871,18 +883,22 @@ class _Producer:
         return store.hashes([ids[i] for i, ok in enumerate(cc.ok) if ok])
 
     def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
-        """Remember the cells of rows reported invalid, for the error file (up to KEEP_LIMIT rows;
-        past that the error file reads them from the file again)."""
+        """Remember the cells of rows reported invalid, for the error file (up to KEEP_BYTES; past
+        that nothing more is kept, and the error file reads the rows from the file again)."""
         kept = self._kept
         assert kept is not None
-        if kept.count + len(rows) > KEEP_LIMIT:
-            kept.complete = False
+        if not kept.complete:
             return
         cells = chunk.frame.iloc[rows][src.headers].to_numpy(dtype=object).tolist()
+        texts = [[str(c) for c in row] for row in cells]
+        kept.bytes += sum(sum(map(len, row)) + CELL_BYTES * len(row) for row in texts)
+        if kept.bytes > KEEP_BYTES:
+            kept.complete = False
+            kept.rows.clear()
+            return
         where = kept.rows.setdefault((str(src.path), src.sheet), {})
-        for i, row in zip(rows, cells, strict=True):
-            where[chunk.row_numbers[i]] = [str(c) for c in row]
-        kept.count += len(rows)
+        for i, row in zip(rows, texts, strict=True):
+            where[chunk.row_numbers[i]] = row
 
     def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> None:
         """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to

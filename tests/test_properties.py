@@ -268,7 +268,8 @@ def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
     converts, the same as without a memo."""
     from bulk_sync import mapping
 
-    monkeypatch.setattr(mapping._Seen, "LIMIT", 3)
+    # room for three remembered texts (each its length plus ENTRY_BYTES)
+    monkeypatch.setattr(mapping._Seen, "MAX_BYTES", 3 * (19 + mapping._Seen.ENTRY_BYTES))
     f = DT_FIELDS[1]
     seen = mapping._Seen()
     first = ["03/08/2026 10:00 AM", "03/09/2026 10:00 AM", "03/08/2026 02:30 AM"]
@@ -278,6 +279,7 @@ def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
         assert got == [_convert(f, c, "T") for c in cells]
         assert maybe_errors == any(isinstance(v, RowError) for v in got)
     assert len(seen.values) <= 4
+    assert seen.bytes <= 4 * (19 + mapping._Seen.ENTRY_BYTES)
 
 
 @settings(max_examples=200, deadline=None)
