@@ -8,12 +8,14 @@ limit (a token bucket, a sliding or a fixed window), not its burst, not Retry-Af
   after request *k-1* actually started (not after the slot it was given: a request that leaves
   late pushes the next one back). Even spacing at the limit fits a burst-1 token bucket, and no
   60-second window, sliding or fixed, ever holds more than the limit.
-* **The server's real rate, learned from its 429s.** A 429 means the rate is too high. The pacer
-  works out what the server *did* admit: the successful requests of the last minute (or since
-  the first one), over that time plus the wait Retry-After asks for. With enough history that is
-  the server's rate, and the pace drops just under it (a 429 from network jitter at the right rate
-  costs 3 %); with too little (the first seconds) it cuts by 30 % and measures again. One cut per
-  overshoot: a 429 for a request sent before the last cut changes nothing.
+* **The server's real rate, learned from its 429s.** A 429 means the rate is too high. With a
+  Retry-After of a window's length (3 s or more), the pacer works out what the server *did*
+  admit: the successful requests of the last minute (or since the first one), over that time
+  plus the wait; that is the window's rate, and the pace drops just under it. Otherwise it cuts
+  by the share of requests refused since the last cut (3 % to 50 %); a rare 429 (at most 1 % of
+  100 or more: timing noise at the right rate) costs 1 % and the pace comes back to 0.5 % under
+  the rate that got it. One cut per overshoot: a 429 for a request sent before the last cut
+  changes nothing.
 * **A refusing server is probed, not hammered.** Retry-After pauses every request until then.
   Without it, a second 429 with no success between (a window that is full) pauses everyone for
   0.25 s, then 0.5, 1, 2 s between probes; the first success after that re-learns the rate from

@@ -6,7 +6,9 @@
 xlsx: a 100,000-row x 30-column workbook written by openpyxl (text, numbers, dates, date-times,
 leading-zero codes). Read through bulk_sync's loader (python-calamine; every cell to text, chunks
 of 5,000 rows as DataFrames): median rows/s of --repeat runs, beside openpyxl's read-only mode
-doing the same cell-to-text work once, for comparison.
+doing the same cell-to-text work once, for comparison. Then issue 17's Excel figure: the whole
+`bulk-sync validate` (a mapping over 7 of the columns, report written) against the bound measured
+in the same run, a bare python-calamine read of the sheet (`to_python()`, nothing else).
 
 csv-rss: a 1,000,000-row x 30-column CSV (~370 MB). Peak RSS of (1) the loader alone reading
 every chunk, in a child process, and (2) the whole `bulk-sync validate` run (map, validate,
@@ -133,6 +135,31 @@ def bench_xlsx(rows: int, repeat: int, formats: bool = False) -> None:
         assert n == rows
         print(f"openpyxl read-only, same cell-to-text work: {t_op:.2f} s -> {rows / t_op:,.0f} rows/s "
               f"(calamine is {t_op / med:.1f}x faster)")  # fmt: skip
+        excel_dry_run(path, Path(d), repeat)
+
+
+def bare_calamine(path: Path) -> float:
+    from python_calamine import CalamineWorkbook
+
+    t = time.perf_counter()
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert rows
+    return time.perf_counter() - t
+
+
+def excel_dry_run(path: Path, tmp: Path, repeat: int) -> None:
+    mapping = tmp / "m.yaml"
+    mapping.write_text(MAPPING.replace("Activity ID", "Col 0"))  # the workbook's id column
+    runs, bare = [], []
+    for _ in range(repeat):
+        el, _rss, code = whole_validate(path, mapping, tmp / "report.csv")
+        assert code in ("0", "1"), code
+        runs.append(el)
+        bare.append(bare_calamine(path))
+    med, bound = statistics.median(runs), statistics.median(bare)
+    print(f"whole `bulk-sync validate` of the workbook: median {med:.2f} s; bound: a bare calamine read, "
+          f"median {bound:.2f} s -> the dry run is {med / bound:.1f}x it (runs: "
+          + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(runs, bare, strict=True)) + ")")  # fmt: skip
 
 
 def make_csv(path: Path, rows: int) -> Path:
@@ -195,19 +222,23 @@ def bench_csv_rss(rows: int) -> None:
               f"peak RSS {float(rss):.0f} MB")  # fmt: skip
         mapping = tmp / "m.yaml"
         mapping.write_text(MAPPING)
-        t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c",
-             WHOLE_RUN.format(path=str(path), mapping=str(mapping), report=str(tmp / "report.csv"))],
-            capture_output=True, text=True, cwd=ROOT,
-        )  # fmt: skip
-        el = time.perf_counter() - t
-        line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
-        if not line:
-            raise SystemExit(proc.stderr[-2000:])
-        rss = float(line[0].split()[1])
+        el, rss, code = whole_validate(path, mapping, tmp / "report.csv")
         print(f"whole `bulk-sync validate` run: {el:.1f} s ({rows / el:,.0f} rows/s), peak RSS {rss:.0f} MB, "
-              f"exit code {line[0].split()[-1]} (1: some generated times fall in a DST gap)")  # fmt: skip
+              f"exit code {code} (1: some generated times fall in a DST gap)")  # fmt: skip
+
+
+def whole_validate(path: Path, mapping: Path, report: Path) -> tuple[float, float, str]:
+    """`bulk-sync validate` in a child process: seconds, its peak RSS in MB, its exit code."""
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", WHOLE_RUN.format(path=str(path), mapping=str(mapping), report=str(report))],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    el = time.perf_counter() - t
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
+    if not line:
+        raise SystemExit(proc.stderr[-2000:])
+    return el, float(line[0].split()[1]), line[0].split()[-1]
 
 
 def main() -> None:

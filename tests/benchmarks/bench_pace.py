@@ -49,7 +49,7 @@ def run_case(data: Path, requests: int, kind: str, told: int, retry_after: bool)
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--cases", nargs="*", default=CASES, help="kind:told:no|ra (default: all 12)")
-    p.add_argument("--requests", type=int, default=3000, help="batch requests per run (100 rows each)")
+    p.add_argument("--requests", type=int, default=1000, help="batch requests per run (100 rows each)")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:

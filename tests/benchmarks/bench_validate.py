@@ -8,7 +8,9 @@ columns in a US locale with a time zone, 3 enum maps (Type, Direction, Stage), 2
 3 unmapped columns. About 1 row in 500 is bad (an unmapped Stage, an empty ID), so the report and
 the error file have something in them. Each run is the real CLI in a child process, report
 written; prints the median rows/s and the peak RSS (the child's ru_maxrss) per size, and the
-ratio of the largest size's rows/s to the smallest's (growth check).
+ratio of the largest size's rows/s to the smallest's (growth check), and beside each size the
+bound measured in the same run: a bare `csv.reader` pass over the same file (every row split into
+cells, nothing else), and the dry run's ratio to it (issue 17's target: 4x).
 """
 
 from __future__ import annotations
@@ -142,6 +144,15 @@ def run_validate(data: Path, mapping: Path, report: Path) -> tuple[float, float,
     return el, float(line[0].split()[1]), line[0].split()[-1]
 
 
+def bare_csv_reader(data: Path) -> float:
+    """The bound: one `csv.reader` pass over the file, every row split into cells, nothing kept."""
+    t = time.perf_counter()
+    with data.open(newline="", encoding="utf-8") as fh:
+        for _ in csv.reader(fh):
+            pass
+    return time.perf_counter() - t
+
+
 def stages(data: Path, mapping: Path) -> None:
     """Each stage of the dry run timed on its own, in this process, one chunk at a time."""
     sys.path.insert(0, str(ROOT))
@@ -191,12 +202,13 @@ def main() -> None:
         for n in a.rows:
             data = make_csv(tmp / f"events-{n}.csv", n)
             run_validate(data, mapping, tmp / "warm.csv")  # file cache, imports
-            times, rss = [], []
+            times, rss, bare = [], [], []
             for _ in range(a.repeat):
                 el, mb, code = run_validate(data, mapping, tmp / "report.csv")
                 assert code == "1", f"exit {code}: the generated bad rows should make it 1"
                 times.append(el)
                 rss.append(mb)
+                bare.append(bare_csv_reader(data))
             with (tmp / "report.csv").open(newline="") as fh:
                 statuses = [r["status"] for r in csv.DictReader(fh)]
             assert len(statuses) == n, (len(statuses), n)
@@ -205,6 +217,9 @@ def main() -> None:
             print(f"{n:>9,} rows x 30 columns ({data.stat().st_size / 1e6:.0f} MB): median {med:.2f} s -> "
                   f"{n / med:,.0f} rows/s, peak RSS {max(rss):.0f} MB; {statuses.count('invalid')} invalid; "
                   "runs: " + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
+            bound = statistics.median(bare)
+            print(f"{'':>9}  bound: a bare csv.reader pass, median {bound:.2f} s -> the dry run is "
+                  f"{med / bound:.1f}x it (runs: {', '.join(f'{t:.2f}' for t in bare)})")  # fmt: skip
         if a.stages:
             stages(data, mapping)
         if len(rates) > 1:
