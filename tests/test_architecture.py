@@ -1,4 +1,7 @@
-"""The stage modules import one way only (see STYLE.md): a newcomer can trust `ls bulk_sync/`."""
+"""The stage modules import one way only (see STYLE.md): a newcomer can trust `ls bulk_sync/`.
+
+A stage that is a subpackage (``bulk_sync/load/``) counts as one stage for the rules between
+stages, and has rules of its own between its parts (INSIDE)."""
 
 from __future__ import annotations
 
@@ -62,6 +65,23 @@ ALLOWED = {
     "__init__": set(),
     "__main__": {"cli"},
 }
+# subpackage -> part -> the parts it may import at module level (a part may reach a later one from
+# inside a function, as load.model's Source.chunks does for the readers: LATE)
+INSIDE = {
+    "load": {
+        "headers": set(),
+        "cells": set(),
+        "formats": set(),
+        "model": {"formats"},
+        "encoding": {"headers", "model"},
+        "footer": {"headers", "model"},
+        "csv": {"encoding", "headers", "model"},
+        "workbook": {"cells", "formats", "headers", "model"},
+        "open": {"csv", "headers", "model", "workbook"},
+        "__init__": {"cells", "csv", "headers", "model", "open"},
+    },
+}
+LATE = {("load", "model"): {"csv", "footer", "workbook"}}
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
@@ -80,10 +100,22 @@ HOMES = {
 }
 
 
+def stages() -> dict[str, list[Path]]:
+    """Stage name -> its files: a top-level module, or every file of a subpackage."""
+    out = {p.stem: [p] for p in PKG.glob("*.py")}
+    for init in PKG.glob("*/__init__.py"):
+        out[init.parent.name] = sorted(init.parent.glob("*.py"))
+    return out
+
+
 def imports(path: Path) -> tuple[set[str], set[str]]:
+    """The stages this file imports (ours) and the third-party libraries (theirs)."""
+    top = path.parent == PKG  # a top-level module, or a part of a subpackage
     ours, theirs = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            if not top and node.level == 1:
+                continue  # a sibling part: INSIDE's business
             if node.module:
                 ours.add(node.module.split(".")[0])
             else:  # `from . import x`: x is a module, or a name from __init__
@@ -96,30 +128,54 @@ def imports(path: Path) -> tuple[set[str], set[str]]:
     return ours, theirs
 
 
+def parts_imported(path: Path) -> tuple[set[str], set[str]]:
+    """A subpackage part's imports of its siblings: at module level, and from inside functions."""
+    tree = ast.parse(path.read_text())
+    top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    every = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    return top, every - top
+
+
 def test_every_module_is_known() -> None:
-    assert {p.stem for p in PKG.glob("*.py")} == set(ALLOWED)
+    assert set(stages()) == set(ALLOWED)
+    for package, parts in INSIDE.items():
+        assert {p.stem for p in (PKG / package).glob("*.py")} == set(parts)
 
 
 def test_imports_go_one_way() -> None:
     wrong = {}
-    for path in PKG.glob("*.py"):
-        ours, _ = imports(path)
-        extra = ours - ALLOWED[path.stem] - {"__init__"}
-        if extra:
-            wrong[path.stem] = sorted(extra)
+    for stage, paths in stages().items():
+        for path in paths:
+            ours, _ = imports(path)
+            extra = ours - ALLOWED[stage] - {"__init__", stage}
+            if extra:
+                wrong[f"{stage}/{path.stem}"] = sorted(extra)
+    assert wrong == {}
+
+
+def test_parts_of_a_subpackage_import_one_way() -> None:
+    wrong = {}
+    for package, rules in INSIDE.items():
+        for path in (PKG / package).glob("*.py"):
+            top, late = parts_imported(path)
+            if top - rules[path.stem]:
+                wrong[f"{package}.{path.stem}"] = sorted(top - rules[path.stem])
+            if late - LATE.get((package, path.stem), set()):
+                wrong[f"{package}.{path.stem} (late)"] = sorted(late - LATE.get((package, path.stem), set()))
     assert wrong == {}
 
 
 def test_foreign_libraries_live_in_one_module() -> None:
     wrong = {}
-    for path in PKG.glob("*.py"):
-        _, theirs = imports(path)
-        for lib, homes in HOMES.items():
-            if lib in theirs and path.stem not in homes:
-                wrong.setdefault(lib, []).append(path.stem)
+    for stage, paths in stages().items():
+        for path in paths:
+            _, theirs = imports(path)
+            for lib, homes in HOMES.items():
+                if lib in theirs and stage not in homes:
+                    wrong.setdefault(lib, []).append(stage)
     assert wrong == {}
 
 
 def test_nothing_imports_the_cli() -> None:
-    users = [p.stem for p in PKG.glob("*.py") if "cli" in imports(p)[0] and p.stem != "__main__"]
+    users = [s for s, paths in stages().items() for p in paths if "cli" in imports(p)[0] and s != "__main__"]
     assert users == []

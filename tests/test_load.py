@@ -659,7 +659,8 @@ def test_any_bytes_give_rows_or_a_clear_error(data: bytes, prefix: bytes, suffix
 @settings(max_examples=200, deadline=None)
 def test_column_at_a_time_text_equals_cell_text(rows: list[list[Any]], shape: str) -> None:
     """Workbook cells become text a column at a time (numpy for numbers): the same text as cell_text."""
-    from bulk_sync.load import Source, _text_chunk
+    from bulk_sync.load import Source
+    from bulk_sync.load.workbook import _text_chunk
 
     if shape != "mixed":  # one type per column, as real sheets mostly are: the fast paths
         want = {"float": float, "datetime": dt.datetime, "date": dt.date}[shape]

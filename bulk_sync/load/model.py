@@ -1,0 +1,219 @@
+"""Load stage, model: what the load stage delivers: Chunk (rows of text cells that remember their file,
+sheet and row numbers), Source (an opened CSV file or sheet, read lazily), StopAt; and the one place
+a reader's foreign exceptions become SourceError.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import RowError, SourceError
+from .formats import SheetFormats
+
+DEFAULT_CHUNK_ROWS = 5_000
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long note is a cell, not an error
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One input row: where it is (as the user sees it) and its cells by header."""
+
+    file: str
+    sheet: str | None
+    row_number: int
+    cells: dict[str, str]
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive rows of one sheet; ``frame`` has one str column per header.
+
+    ``problems``: row number -> what is wrong with that row as read (it must not be sent): extra
+    cells, bytes that are not valid text.
+    ``skipped``: (row number, reason) of rows that are not records (a report footer).
+    ``typed``: for workbook columns holding number cells, which of the column's cells were numbers
+    (their text is the number with a decimal point and no grouping, whatever the file's locale).
+    """
+
+    file: str
+    sheet: str | None
+    row_numbers: list[int]
+    frame: pd.DataFrame
+    problems: dict[int, list[RowError]] = field(default_factory=dict)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    typed: dict[str, list[bool]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+    def take(self, rows: list[int]) -> Chunk:
+        """The rows at positions ``rows`` (ascending), with their problems; no footer."""
+        numbers = [self.row_numbers[i] for i in rows]
+        problems = {n: self.problems[n] for n in numbers if n in self.problems} if self.problems else {}
+        frame = self.frame.iloc[rows].reset_index(drop=True)
+        typed = {h: [mask[i] for i in rows] for h, mask in self.typed.items()}
+        return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed)
+
+    def rows(self) -> Iterator[SourceRow]:
+        headers = list(self.frame.columns)
+        for number, values in zip(
+            self.row_numbers, self.frame.itertuples(index=False, name=None), strict=True
+        ):
+            yield SourceRow(self.file, self.sheet, number, dict(zip(headers, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class StopAt:
+    """Where the data of a sheet ends: the first row whose ``column`` equals one of ``equals``
+    (case- and space-insensitive) or matches ``matches``; it and every row below are not records."""
+
+    column: str
+    equals: tuple[str, ...] = ()
+    matches: str | None = None
+
+    def describe(self) -> str:
+        if self.equals:
+            return f"{self.column} is {' or '.join(repr(v) for v in self.equals)}"
+        return f"{self.column} matches {self.matches!r}"
+
+
+@dataclass
+class Source:
+    """An opened input (a CSV file or one sheet): headers known, rows read lazily by :meth:`chunks`."""
+
+    path: Path
+    kind: str  # "csv" | "xlsx" | "xls" | "ods"
+    sheet: str | None
+    headers: list[str]
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    header_row: int = 1  # as Excel numbers it
+    skip_lines: int = 0  # CSV: records before the header row (a `sep=` line included)
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    stream: bool = False  # xlsx: read row by row with openpyxl (huge sheets)
+    damaged: bool = False  # CSV: UTF-8 with bytes that are not; the rows holding them are flagged
+    formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
+    id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
+    error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
+    stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
+    _loaded: Any = field(default=None, repr=False)  # the calamine sheet read at open, used once
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.sheet is None else f"{self.path} [sheet {self.sheet!r}]"
+
+    def estimated_rows(self) -> int:
+        """About how many data rows there are (for a progress bar's ETA; never exact for CSV)."""
+        if self._loaded is not None:
+            return max(0, int(self._loaded.height) - self.header_row)
+        if self.kind != "csv":
+            return 0
+        try:
+            size = self.path.stat().st_size
+            with self.path.open("rb") as fh:
+                sample = fh.read(1 << 20)
+        except OSError:
+            return 0
+        lines = sample.count(b"\n") or 1
+        return max(0, int(size / (len(sample) / lines)) - self.skip_lines)
+
+    def row_numbers(self, after: int = 0, size: int = 50_000) -> Iterator[list[int]]:
+        """The numbers of the data rows after row ``after``, a list at a time, reading only (no
+        cells kept, no footer rule): to account for rows a stopping run will not process. A CSV is
+        counted with the csv module (several times faster than parsing it into chunks)."""
+        if self.kind != "csv":
+            for chunk in self.chunks():
+                numbers = [n for n in chunk.row_numbers if n > after]
+                numbers += [n for n, _ in chunk.skipped if n > after]
+                if numbers:
+                    yield sorted(numbers)
+            return
+        with self.path.open("r", encoding=self.encoding, errors="surrogateescape", newline="") as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            for _ in range(self.skip_lines):
+                next(reader, None)
+            out: list[int] = []
+            number = self.header_row
+            for record in reader:
+                number += 1
+                if record and number > after and (record[0].strip() or "".join(record).strip()):
+                    out.append(number)
+                    if len(out) >= size:
+                        yield out
+                        out = []
+            if out:
+                yield out
+
+    def chunks(self, columns: Sequence[str] | None = None) -> Generator[Chunk, None, None]:
+        """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
+        without building the other cells; footers, totals rows and ``stop_at`` are not looked for,
+        and a row counts as blank when these cells are): for a quick pass over a few columns."""
+        # the readers build Sources and Chunks: they import this module, so it imports them late
+        from .csv import csv_chunks
+        from .footer import stop_rows, strip_footer
+        from .workbook import calamine_chunks, openpyxl_chunks
+
+        try:
+            if self.kind == "csv" and columns is not None:  # where the data ends is not looked for
+                yield from csv_chunks(self, list(dict.fromkeys(columns)))
+                return
+            if self.kind == "csv":
+                raw: Iterable[Chunk] = csv_chunks(self)
+            elif self.stream:
+                raw = openpyxl_chunks(self)
+            else:
+                raw = calamine_chunks(self)
+            yield from stop_rows(self, strip_footer(self, raw))
+        except SourceError:
+            raise
+        except UnicodeDecodeError as exc:
+            raise SourceError(str(self.path), decode_hint(exc, self.encoding)) from exc
+        except Exception as exc:  # parsers raise many types for broken content
+            raise SourceError(str(self.path), f"cannot be read: {one_line(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class Options:
+    header_row: int | None
+    expected: tuple[str, ...]
+    chunk_rows: int
+
+
+def make_chunk(
+    src: Source, frame: pd.DataFrame, numbers: list[int], problems: dict[int, list[RowError]] | None = None
+) -> Chunk:
+    """Drop blank rows (every cell empty or whitespace); keep the numbers of the others."""
+    frame = frame.reset_index(drop=True)
+    if len(frame.columns) and len(frame):
+        # only a row whose first cell is empty can be blank: look at the others of those rows only
+        maybe = [i for i, c in enumerate(frame.iloc[:, 0].tolist()) if not c.strip()]
+        rows = frame.iloc[maybe].to_numpy(dtype=object).tolist() if maybe else []
+        blank = {i for i, r in zip(maybe, rows, strict=True) if not "".join(r).strip()}
+        if blank:
+            keep = [i not in blank for i in range(len(frame))]
+            numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
+            frame = frame[keep].reset_index(drop=True)
+    return Chunk(str(src.path), src.sheet, numbers, frame, problems or {})
+
+
+def decode_hint(exc: UnicodeDecodeError, encoding: str) -> str:
+    notes = getattr(exc, "__notes__", None)
+    where = f" at offset {notes[-1]}" if notes else ""
+    return (
+        f"is not valid {encoding.replace('-sig', '')} text (byte 0x{exc.object[exc.start]:02x}{where}); "
+        "save it as 'CSV UTF-8' or pass --encoding (e.g. --encoding cp1252)"
+    )
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

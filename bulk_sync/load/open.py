@@ -1,0 +1,104 @@
+"""Load stage, open: opening an input: its format by content (magic bytes, never the name), then the
+CSV or workbook opener; the mapping's id columns and ``stop_at`` attached to each Source.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceError
+from .csv import open_csv
+from .headers import loose
+from .model import DEFAULT_CHUNK_ROWS, Options, Source, StopAt, one_line
+from .workbook import open_workbook, open_zip
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def open_sources(
+    path: str | Path,
+    *,
+    sheet: str | Sequence[str] | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    header_row: int | None = None,
+    expected: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sheets: str | Sequence[str] | None = None,
+    id_columns: Sequence[str] = (),
+    stop_at: StopAt | None = None,
+) -> list[Source]:
+    """Open ``path``: detect its format by content, pick its sheets, find each header row.
+
+    ``expected``: the columns the mapping reads, used to recognise the header row below title
+    lines. ``sheets``: the mapping's choice of sheets (``sheet``, a flag, wins; a CSV ignores it).
+    ``id_columns``: the columns of the externalId (a totals row has none); ``stop_at``: where the
+    data ends. Raises SourceError (one line, naming the file) for anything that cannot be read.
+    """
+    sources = _open_sources(Path(path), sheet if sheet is not None else sheets, sheet is None, encoding,
+                            delimiter, Options(header_row, tuple(expected), chunk_rows))  # fmt: skip
+    for src in sources:
+        src.id_columns = tuple(h for h in (_header_named(src.headers, c) for c in id_columns) if h)
+        if stop_at is not None:
+            header = _header_named(src.headers, stop_at.column)
+            if header is None:
+                raise SourceError(
+                    src.label, f"`stop_at` names the column {stop_at.column!r}, which is not in the file"
+                )
+            src.stop_at = dataclasses.replace(stop_at, column=header)
+    return sources
+
+
+def _header_named(headers: Sequence[str], name: str) -> str | None:
+    if name in headers:
+        return name
+    return next((h for h in headers if loose(h) == loose(name)), None)
+
+
+def _open_sources(
+    p: Path,
+    sheet: str | Sequence[str] | None,
+    from_mapping: bool,
+    encoding: str | None,
+    delimiter: str | None,
+    opts: Options,
+) -> list[Source]:
+    if not p.exists():
+        raise SourceError(str(p), "file not found")
+    if p.is_dir():
+        raise SourceError(str(p), "is a folder, not a file")
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    if not head:
+        raise SourceError(str(p), "the file is empty (no header row)")
+    if head.startswith(_ZIP_MAGIC):
+        return open_zip(p, sheet, opts)
+    if head.startswith(_OLE_MAGIC):
+        return open_workbook(p, "xls", sheet, opts)
+    if p.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"}:
+        raise SourceError(str(p), f"is named like a workbook ({p.suffix}) but its content is not one")
+    if isinstance(sheet, str) and not from_mapping and not any(ch in sheet for ch in "*?["):
+        # a glob can cover CSV files too; a mapping's `sheets` is for its workbooks
+        raise SourceError(str(p), f"is a CSV/text file, which has no sheets (--sheet {sheet!r} given)")
+    try:
+        return [open_csv(p, encoding, delimiter, opts)]
+    except (csv.Error, ValueError, OSError) as exc:
+        raise SourceError(str(p), f"cannot be read: {one_line(exc)}") from exc
+
+
+def open_source(path: str | Path, **kwargs: Any) -> Source:
+    """:func:`open_sources` for exactly one sheet (the first visible one unless ``sheet`` says)."""
+    sources = open_sources(path, **kwargs)
+    if len(sources) != 1:
+        raise SourceError(str(path), f"{len(sources)} sheets match; name one")
+    return sources[0]
