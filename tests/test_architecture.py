@@ -80,6 +80,19 @@ INSIDE = {
         "open": {"csv", "headers", "model", "workbook"},
         "__init__": {"cells", "csv", "headers", "model", "open"},
     },
+    "mapping": {
+        "spec": set(),
+        "numbers": set(),
+        # the reference semantics of one cell: nothing of the fast engine (columns, bind, records)
+        "convert": {"numbers", "spec"},
+        "columns": {"convert", "numbers", "spec"},  # checked against convert, never the reverse
+        "parse": {"spec"},
+        "binding": {"spec"},
+        "records": {"binding", "columns", "convert", "spec"},
+        "identity": {"binding", "records", "spec"},
+        "evidence": {"binding", "numbers", "records"},
+        "__init__": {"binding", "evidence", "identity", "parse", "records", "spec"},
+    },
 }
 LATE = {("load", "model"): {"csv", "footer", "workbook"}}
 # third-party libraries with exactly one home

@@ -17,8 +17,8 @@ import pytest
 from conftest import ROOT, CliResult, cli_argv, cli_env
 
 from bulk_sync import mapping
-from bulk_sync.errors import MappingError
-from bulk_sync.mapping import parse_mapping
+from bulk_sync.errors import MappingError, RowError
+from bulk_sync.mapping import convert, numbers, parse_mapping
 from bulk_sync.payload import target_catalog
 from bulk_sync.sandbox import SandboxServer
 
@@ -244,7 +244,7 @@ def _one(target: str, spec: str, row: dict[str, str]) -> object:
     text = _REQUIRED.replace(f"  {target}: ", "  unused: ") + f"  {target}: {spec}\n"
     text = "\n".join(line for line in text.splitlines() if not line.startswith("  unused: ")) + "\n"
     field = next(f for f in parse_mapping(text, target_catalog()).fields if f.target == target)
-    return mapping._convert(field, row.get(field.spec.column or ""), field.spec.column)
+    return convert.convert_cell(field, row.get(field.spec.column or ""), field.spec.column)
 
 
 @pytest.mark.parametrize(
@@ -254,14 +254,14 @@ def _one(target: str, spec: str, row: dict[str, str]) -> object:
 def test_map_default_is_the_value_for_anything_not_listed(cell: str, expected: str | None) -> None:
     spec = "{column: Stage, map: {Closed Won: WON, Closed Lost: LOST, default: OPEN}}"
     got = _one("opportunity.disposition", spec, {"Stage": cell})
-    assert (None if got is mapping._OMIT else got) == expected
+    assert (None if got is mapping.OMIT else got) == expected
 
 
 def test_map_default_invalid_makes_unlisted_values_invalid() -> None:
     spec = "{column: T, map: {Demo: Product demo, default: invalid}}"
     assert _one("engagementType.name", spec, {"T": "demo"}) == "Product demo"
     err = _one("engagementType.name", spec, {"T": "Lunch"})
-    assert isinstance(err, mapping.RowError) and err.slug == "unmapped-value" and "'Lunch'" in err.message
+    assert isinstance(err, RowError) and err.slug == "unmapped-value" and "'Lunch'" in err.message
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,7 @@ def test_a_cell_of_people_is_a_list_of_engagement_users() -> None:
         {"externalId": "cy@x.com", "email": "cy@x.com", "name": "Cy"},
     )  # cell order kept, the second Bo dropped, names as written
     err = _one("engagementUsers[]", spec, {"P": "Ann Lee <ann@x.com>; Dana from sales"})
-    assert isinstance(err, mapping.RowError) and err.slug == "bad-email" and "Dana from sales" in err.message
+    assert isinstance(err, RowError) and err.slug == "bad-email" and "Dana from sales" in err.message
 
 
 def test_a_people_list_needs_split_and_parse() -> None:
@@ -317,13 +317,13 @@ def test_a_people_list_needs_split_and_parse() -> None:
     ],
 )  # fmt: skip
 def test_durations(cell: str, unit: str, minutes: float) -> None:
-    assert mapping._duration(cell, unit) == dt.timedelta(minutes=minutes)
+    assert convert.parse_duration(cell, unit) == dt.timedelta(minutes=minutes)
 
 
 @pytest.mark.parametrize("cell", ["soon", "-5", "1:75", "nan"])
 def test_not_durations(cell: str) -> None:
-    with pytest.raises(mapping._CellError):
-        mapping._duration(cell, "minutes")
+    with pytest.raises(numbers.CellError):
+        convert.parse_duration(cell, "minutes")
 
 
 def test_duration_end_is_elapsed_time_across_daylight_saving(

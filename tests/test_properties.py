@@ -17,17 +17,15 @@ from bulk_sync import payload
 from bulk_sync.errors import RowError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import (
-    _OMIT,
-    _any_number,
-    _convert,
-    _convert_column,
-    _fill,
-    _number,
-    _parse_datetimes,
+    OMIT,
     apply,
     bind,
+    binding,
+    columns,
+    convert,
     load_mapping,
     map_chunk,
+    numbers,
     parse_mapping,
 )
 from bulk_sync.sandbox import load_validators
@@ -111,10 +109,10 @@ dt_cell = st.one_of(
 @given(st.lists(dt_cell, min_size=1, max_size=30))
 def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in DT_FIELDS[1:]:
-        fast, maybe_errors = _convert_column(f, cells, "T")
-        slow = [_convert(f, c, "T") for c in cells]
+        fast, maybe_errors = columns.convert_column(f, cells, "T")
+        slow = [convert.convert_cell(f, c, "T") for c in cells]
         assert fast == slow
-        assert _parse_datetimes(f, cells, "T") == slow  # pandas' way (taken for many new texts)
+        assert columns.parse_datetimes(f, cells, "T") == slow  # pandas' way (taken for many new texts)
         assert maybe_errors or not any(isinstance(v, RowError) for v in slow)
 
 
@@ -126,8 +124,10 @@ def test_generated_row_builder_equals_the_tree_walk(rows: list[dict[str, str]]) 
     )
     for rec in apply(BOUND, chunk):
         plan, cols, i = rec._tree
-        walked = {} if (w := plan.root.build(cols, i)) is _OMIT else w
-        _fill(walked, BOUND.spec.fills)  # address parts left empty are sent as "" (after either walk)
+        walked = {} if (w := plan.root.build(cols, i)) is OMIT else w
+        binding.fill_paths(
+            walked, BOUND.spec.fills
+        )  # address parts left empty are sent as "" (after either walk)
         assert rec.values == walked
 
 
@@ -260,26 +260,25 @@ def test_the_short_way_for_numbers_equals_the_reference(text: str) -> None:
         except ValueError as exc:
             return str(exc)
 
-    assert outcome(_number) == outcome(_any_number)
+    assert outcome(numbers.parse_number) == outcome(numbers.any_number)
 
 
 def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
     """Past its limit the memo is emptied and refilled from the chunk at hand: every cell still
     converts, the same as without a memo."""
-    from bulk_sync import mapping
 
     # room for three remembered texts (each its length plus ENTRY_BYTES)
-    monkeypatch.setattr(mapping._Seen, "MAX_BYTES", 3 * (19 + mapping._Seen.ENTRY_BYTES))
+    monkeypatch.setattr(columns.DatetimeMemo, "MAX_BYTES", 3 * (19 + columns.DatetimeMemo.ENTRY_BYTES))
     f = DT_FIELDS[1]
-    seen = mapping._Seen()
+    seen = columns.DatetimeMemo()
     first = ["03/08/2026 10:00 AM", "03/09/2026 10:00 AM", "03/08/2026 02:30 AM"]
     second = ["03/09/2026 10:00 AM", "03/10/2026 10:00 AM", "03/11/2026 10:00 AM", "junk"]
     for cells in (first, second, first):
-        got, maybe_errors = mapping._convert_column(f, cells, "T", seen=seen)
-        assert got == [_convert(f, c, "T") for c in cells]
+        got, maybe_errors = columns.convert_column(f, cells, "T", seen=seen)
+        assert got == [convert.convert_cell(f, c, "T") for c in cells]
         assert maybe_errors == any(isinstance(v, RowError) for v in got)
     assert len(seen.values) <= 4
-    assert seen.bytes <= 4 * (19 + mapping._Seen.ENTRY_BYTES)
+    assert seen.bytes <= 4 * (19 + columns.DatetimeMemo.ENTRY_BYTES)
 
 
 @settings(max_examples=200, deadline=None)
@@ -339,8 +338,8 @@ fields:
 )
 def test_number_columns_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in NUM_FIELDS:
-        got, maybe_errors = _convert_column(f, cells, "N")
-        want = [_convert(f, c, "N") for c in cells]
+        got, maybe_errors = columns.convert_column(f, cells, "N")
+        want = [convert.convert_cell(f, c, "N") for c in cells]
         assert got == want and [type(v) for v in got] == [type(v) for v in want]
         assert maybe_errors == any(isinstance(v, RowError) for v in want)
 
@@ -387,7 +386,7 @@ def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, De
     text, mark, exact = case
     for decimal in (mark, None):
         try:
-            value = _number(text, decimal)
+            value = numbers.parse_number(text, decimal)
         except ValueError as exc:
             assert decimal is None and getattr(exc, "slug", "") == "ambiguous-number", (text, decimal, exc)
             continue

@@ -1,0 +1,169 @@
+"""Map stage, columns: a chunk a column at a time (the fast engine): each distinct cell converted once,
+date-times parsed by pandas with a memo bounded by bytes; the same values as convert.py, cell by
+cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RowError
+from .convert import convert_cell
+from .numbers import CellError, parse_number
+from .spec import OMIT, Field_, zone_named
+
+
+def convert_column(
+    f: Field_,
+    cells: list[str],
+    header: str,
+    zones: list[str] | None = None,
+    seen: DatetimeMemo | None = None,
+    typed: list[bool] | None = None,
+) -> tuple[list[Any], bool]:
+    """Convert one column: vectorised for datetimes, memoised per distinct value for the rest.
+    Also says whether any value may be a RowError (False is a promise; True is a maybe).
+    ``typed``: which cells were numbers in a workbook (read with a decimal point, always)."""
+    spec = f.spec
+    plain_text = spec.plain and f.kind.kind != "people"
+    if spec.datetime is not None and spec.map is None and plain_text and zones is None:
+        return _datetime_column(f, cells, header, seen if seen is not None else DatetimeMemo())
+    if (
+        spec.map is None
+        and f.kind.kind == "string"
+        and plain_text
+        and spec.datetime is None
+        and not f.kind.email
+        and "\ufffd" not in "".join(cells)
+    ):
+        if spec.default is None and not spec.required and spec.blank == "omit":
+            return [t if (t := c.strip()) else OMIT for c in cells], False
+        # text as it is; an empty cell takes the scalar way (required, default, blank policy)
+        return [t if (t := c.strip()) else convert_cell(f, c, header) for c in cells], spec.required
+    if f.kind.kind == "number" and spec.map is None and plain_text and zones is None:
+        if typed is not None and spec.decimal != "." and any(typed):
+            point = dataclasses.replace(f, spec=spec.model_copy(update={"decimal": "."}))
+            pairs = list(zip(cells, typed, strict=True))
+            done2 = {k: _number_cell(point if k[1] else f, k[0], header) for k in dict.fromkeys(pairs)}
+            return list(map(done2.__getitem__, pairs)), any(type(v) is RowError for v in done2.values())
+        done = {c: _number_cell(f, c, header) for c in dict.fromkeys(cells)}
+        return list(map(done.__getitem__, cells)), any(type(v) is RowError for v in done.values())
+    # the rest: each distinct cell (with its zone) converted once
+    if zones is not None:
+        keys: list[Any] = list(zip(cells, zones, strict=True))
+        done = {k: convert_cell(f, k[0], header, k[1]) for k in dict.fromkeys(keys)}
+    else:
+        keys = cells
+        done = {c: convert_cell(f, c, header) for c in dict.fromkeys(cells)}
+    return list(map(done.__getitem__, keys)), any(type(v) is RowError for v in done.values())
+
+
+def _number_cell(f: Field_, cell: str, header: str) -> Any:
+    """:func:`convert_cell` for a plain number field, without its general steps for a filled cell."""
+    text = cell.strip()
+    if text:
+        try:
+            return parse_number(text, f.spec.decimal, f.kind.bounds)
+        except CellError:
+            pass
+    return convert_cell(f, cell, header)  # blank (default, required, blank policy), or the error
+
+
+class DatetimeMemo:
+    """The date-time texts of one field converted so far (across chunks, bounded by bytes), and
+    which of them were errors."""
+
+    MAX_BYTES = 4 * 1024 * 1024  # what the remembered texts and values may take; then it starts over
+    ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
+
+    __slots__ = ("bad", "bytes", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.bad: set[str] = set()
+        self.bytes = 0
+
+
+def _datetime_column(f: Field_, cells: list[str], header: str, seen: DatetimeMemo) -> tuple[list[Any], bool]:
+    """Convert a column of date-times; texts seen before (in this chunk, or an earlier one) are not
+    parsed again: exports repeat times a lot (meetings start on the hour). Also says whether any
+    value is a RowError."""
+    values = seen.values
+    out = list(map(values.get, cells))  # one look-up a cell; None: not seen yet (or a null value)
+    if None not in out:
+        return out, bool(seen.bad) and not seen.bad.isdisjoint(cells)
+    todo = [
+        c for c in dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is None) if c not in values
+    ]
+    if todo:
+        size = sum(map(len, todo)) + DatetimeMemo.ENTRY_BYTES * len(todo)
+        if seen.bytes + size > DatetimeMemo.MAX_BYTES:  # start over (with every text of this chunk)
+            values.clear()
+            seen.bad.clear()
+            todo = list(dict.fromkeys(cells))
+            size = sum(map(len, todo)) + DatetimeMemo.ENTRY_BYTES * len(todo)
+            seen.bytes = 0
+        seen.bytes += size
+        # pandas costs a few ms a call whatever the size: a handful of new texts go the scalar way
+        parsed = (
+            parse_datetimes(f, todo, header) if len(todo) > 64 else [convert_cell(f, c, header) for c in todo]
+        )
+        for c, v in zip(todo, parsed, strict=True):
+            values[c] = v
+            if type(v) is RowError:
+                seen.bad.add(c)
+    return list(map(values.__getitem__, cells)), bool(seen.bad) and not seen.bad.isdisjoint(cells)
+
+
+def parse_datetimes(f: Field_, cells: list[str], header: str) -> list[Any]:
+    """Parse a column of local date-times with pandas; any cell it cannot do goes the scalar way.
+
+    The scalar :func:`_datetime` is the reference: it handles offsets, ISO variants and gives the
+    error messages; a test checks that both ways agree.
+    """
+    spec = f.spec
+    dts = spec.datetime
+    assert dts is not None
+    s = pd.Series(cells, dtype=object).str.strip()
+    blank = (s == "").to_numpy()
+    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    for fmt in dts.formats:
+        todo = parsed.isna().to_numpy() & ~blank
+        if not todo.any():
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed[todo] = pd.to_datetime(s[todo], format=fmt, errors="coerce").to_numpy()
+    tz = zone_named(dts.timezone) if dts.timezone else None
+    wall = parsed
+    if tz is not None:
+        try:
+            policy = dts.ambiguous
+            amb: Any = (
+                np.ones(len(parsed), dtype=bool) if policy == "earlier"
+                else np.zeros(len(parsed), dtype=bool) if policy == "later" else "NaT"
+            )  # fmt: skip
+            local = parsed.dt.tz_localize(tz, ambiguous=amb, nonexistent="NaT")
+        except Exception:
+            local = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+        ok = local.notna().to_numpy()
+        if f.kind.local_time:
+            text = np.datetime_as_string(wall.to_numpy(), unit="s")
+        else:
+            utc = local.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            text = np.char.add(np.datetime_as_string(utc, unit="s"), "Z")
+    else:
+        ok = wall.notna().to_numpy()
+        text = np.datetime_as_string(wall.to_numpy(), unit="s")
+    out: list[Any] = []
+    for i, c in enumerate(cells):
+        if ok[i]:
+            out.append(str(text[i]))
+        else:  # blank, unparsed, or nonexistent local time: the scalar path knows what to say
+            out.append(convert_cell(f, c, header))
+    return out

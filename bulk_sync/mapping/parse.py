@@ -1,0 +1,431 @@
+"""Map stage, parse: YAML text -> MappingSpec: a safe loader (no tags, bounded aliases), TODOs refused
+with their lines, every problem reported at once with its line in the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .. import rx
+from ..errors import MappingError
+from ..load import StopAt
+from .spec import (
+    INDEX_RE,
+    INSTANTS,
+    INVALID,
+    MAP_DEFAULT,
+    PATH_RE,
+    Field_,
+    FieldSpec,
+    MappingFile,
+    MappingSpec,
+    Scalar,
+    StopAtRule,
+    TargetKind,
+    enum_member,
+    path_tokens,
+    zone_named,
+)
+
+
+def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpec:
+    """Read and validate a mapping file. Raises MappingError listing every problem with its line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise MappingError(str(p), ["file not found"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(str(p), [f"cannot be read: {exc}"]) from exc
+    return parse_mapping(text, catalog, str(p))
+
+
+def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mapping>") -> MappingSpec:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise MappingError(name, [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    if node is None:
+        raise MappingError(name, ["the file is empty; it needs `version: 1` and `fields:`"])
+    _refuse_unsafe_yaml(node, name)
+    places: dict[tuple[Any, ...], str] = {}
+    problems: list[str] = []
+    _index_places(node, (), places, problems)
+    todos = _todos(node, ())
+    if todos:  # a starter mapping with decisions left: say each one, before anything else
+        raise MappingError(name, todos)
+    try:
+        data = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise MappingError(name, [f"{where}{getattr(exc, 'problem', exc)}"]) from exc
+    if not isinstance(data, dict):
+        raise MappingError(name, ["the top level must be a mapping with `version: 1` and `fields:`"])
+    fields_raw = data.get("fields")
+    if isinstance(fields_raw, dict):  # `target: Column` is shorthand for `target: {column: Column}`
+        data["fields"] = {k: ({"column": v} if isinstance(v, str) else v) for k, v in fields_raw.items()}
+    try:
+        mf = MappingFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(f"{_place(places, loc)}{_loc_text(loc)}: {_schema_msg(err)}")
+        raise MappingError(name, problems) from exc
+    fields = _check_fields(mf, catalog, places, problems)
+    for i, rule in enumerate(mf.skip):
+        where = places.get(("skip", i), "")
+        if sum(x is not None for x in (rule.equals, rule.matches, rule.blank)) != 1:
+            problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
+        if rule.matches is not None and _regex_problem(rule.matches):
+            problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
+    stop = mf.stop_at
+    if stop is not None:
+        where = places.get(("stop_at",), "")
+        if (stop.equals is None) == (stop.matches is None):
+            problems.append(f"{where}stop_at: give exactly one of `equals` or `matches`")
+        elif stop.matches is not None and _regex_problem(stop.matches):
+            problems.append(f"{where}stop_at.matches: {_regex_problem(stop.matches)}")
+    if not problems:
+        problems += _unsourced_requirements(fields, catalog, places)
+    if problems:
+        raise MappingError(name, problems)
+    group_by = (mf.group_by,) if isinstance(mf.group_by, str) else tuple(mf.group_by or ())
+    return MappingSpec(
+        name,
+        tuple(fields),
+        mf.description,
+        mf.header_row,
+        tuple(mf.skip),
+        _fills(fields, catalog),
+        group_by,
+        mf.conflicts,
+        mf.sheets if isinstance(mf.sheets, str | None) else tuple(mf.sheets),
+        _stop_at(stop),
+    )
+
+
+def _stop_at(rule: StopAtRule | None) -> StopAt | None:
+    if rule is None:
+        return None
+    equals = (rule.equals,) if isinstance(rule.equals, str) else tuple(rule.equals or ())
+    return StopAt(rule.column, equals, rule.matches)
+
+
+def _regex_problem(pattern: str) -> str | None:
+    return rx.problem(pattern)
+
+
+# tags a mapping file may hold (YAML's core schema; a tag such as !!python/object is refused)
+_SAFE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
+
+MAX_EXPANDED_NODES = 20_000  # what a mapping file may grow to through its aliases (&anchor / *alias)
+
+
+def _refuse_unsafe_yaml(node: yaml.Node, name: str) -> None:
+    """No tags beyond plain data, and aliases that do not multiply the file ('billion laughs': a few
+    lines that expand to billions of nodes). Counted on the composed nodes, where an alias is a
+    shared reference, so counting costs what the file holds, not what it expands to."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+
+    def size(n: yaml.Node) -> int:
+        nonlocal distinct
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        distinct += 1
+        sizes[id(n)] = 1  # a node that refers to itself counts once
+        if n.tag not in _SAFE_TAGS:
+            raise MappingError(
+                name,
+                [
+                    f"line {n.start_mark.line + 1}: the tag {n.tag.replace('tag:yaml.org,2002:', '!!')} is "
+                    "not allowed in a mapping file (only plain text, numbers, lists and mappings)"
+                ],
+            )
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in n.value)
+        else:
+            total = 1
+        sizes[id(n)] = min(total, 1 << 62)
+        return sizes[id(n)]
+
+    expanded = size(node)
+    if expanded > max(MAX_EXPANDED_NODES, 50 * distinct):
+        raise MappingError(
+            name,
+            [
+                f"the file expands to {expanded:,} values through its aliases (&anchor / *alias), from "
+                f"{distinct:,} written: refused (a mapping needs no such thing; write the fields out)"
+            ],
+        )
+
+
+_TODO_HINTS = {
+    "timezone": "the IANA time zone the export's times are in, e.g. America/Chicago or Europe/Berlin",
+    "format": "the column's date format, e.g. '%m/%d/%Y %H:%M' (its day and month could not be told apart)",
+    "column": "the column that holds this field",
+}
+
+
+def _todos(node: yaml.Node, path: tuple[Any, ...]) -> list[str]:
+    """Every `TODO` a starter mapping left (a value, not a comment), with its line and what to put."""
+    out: list[str] = []
+    if isinstance(node, yaml.ScalarNode):
+        if str(node.value).strip().upper().startswith("TODO"):
+            key = str(path[-1]) if path else ""
+            if len(path) >= 2 and path[-2] == "map":
+                hint = f"SIRO's value for the cell {key!r} (or null to leave the field out)"
+            else:
+                hint = _TODO_HINTS.get(key, "a decision init-mapping could not make")
+            out.append(f"line {node.start_mark.line + 1}: {_loc_text(path)}: TODO left: {hint}")
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out += _todos(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out += _todos(v, (*path, i))
+    return out
+
+
+def _unsourced_requirements(
+    fields: list[Field_], catalog: dict[str, TargetKind], places: dict[tuple[Any, ...], str]
+) -> list[str]:
+    """An object the mapping sends, whose part SIRO requires has no source at all: every row would
+    be invalid. Said once, here, naming the part and the fix (address parts are filled with "")."""
+    mapped = {f.target for f in fields}
+    objects: dict[str, str] = {}  # object path -> a target that sends it
+    for f in fields:
+        if "." in f.target and not f.target.endswith("[]"):
+            objects.setdefault(f.target.rsplit(".", 1)[0], f.target)
+    out = []
+    for obj, example in objects.items():
+        key = INDEX_RE.sub("[]", obj)
+        if key.endswith("addresses[]"):
+            continue  # SIRO's required address parts are sent as "" when the mapping leaves them out
+        for target, kind in catalog.items():
+            if not kind.required or not target.startswith(key + ".") or "." in target[len(key) + 1 :]:
+                continue
+            part = f"{obj}.{target[len(key) + 1 :]}"
+            if part not in mapped:
+                where = places.get(("fields", example), "")
+                out.append(
+                    f"{where}fields.{example}: {obj} is sent, but SIRO requires {part} whenever it is, and "
+                    f"nothing maps it: every row would be invalid. Map a column (or a `value`) to {part}"
+                )
+    return out
+
+
+def _fills(
+    fields: list[Field_], catalog: dict[str, TargetKind]
+) -> tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...]:
+    """Address objects the mapping fills: SIRO requires all their parts once one is sent, so the
+    parts a row leaves empty are sent as "" (the object itself is left out when every part is)."""
+    out: dict[tuple[str | int, ...], tuple[str, ...]] = {}
+    for f in fields:
+        toks = f.tokens
+        if len(toks) >= 3 and isinstance(toks[-2], int) and toks[-3] == "addresses":
+            prefix = toks[:-1]
+            key = INDEX_RE.sub("[]", f.target.rsplit(".", 1)[0])
+            required = tuple(
+                k.rsplit(".", 1)[1]
+                for k, kind in catalog.items()
+                if k.startswith(key + ".") and "." not in k[len(key) + 1 :] and kind.required
+            )
+            if required:
+                out[prefix] = required
+    return tuple(out.items())
+
+
+def _index_places(
+    node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], str], problems: list[str]
+) -> None:
+    out[path] = f"line {node.start_mark.line + 1}: "
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(
+                    f"line {key_node.start_mark.line + 1}: {_loc_text((*path, key))}: duplicate key"
+                )
+            seen.add(key)
+            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
+            _index_places(value_node, (*path, key), out, problems)
+            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_places(item, (*path, i), out, problems)
+
+
+def _place(places: dict[tuple[Any, ...], str], loc: tuple[Any, ...]) -> str:
+    while loc:
+        if loc in places:
+            return places[loc]
+        loc = loc[:-1]
+    return places.get((), "")
+
+
+def _loc_text(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc) if loc else "(top level)"
+
+
+def _schema_msg(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "literal_error" and err["loc"] == ("version",):
+        return f"unsupported mapping version {err.get('input')!r}; this bulk_sync reads version 1"
+    return str(err["msg"])
+
+
+def _check_fields(
+    mf: MappingFile, catalog: dict[str, TargetKind], places: dict[tuple[Any, ...], str], problems: list[str]
+) -> list[Field_]:
+    fields: list[Field_] = []
+    for target, spec in mf.fields.items():
+        where = places.get(("fields", target), "")
+        start = len(problems)
+
+        def bad(msg: str, *sub: str, _where: str = where, _target: str = target) -> None:
+            problems.append(f"{places.get(('fields', _target, *sub), _where)}fields.{_target}: {msg}")
+
+        if not PATH_RE.match(target):
+            bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
+            continue
+        if re.search(r"\[\]\.", target):
+            bad(
+                "`[]` (append) is for lists of values such as account.phoneNumbers[]; "
+                "for lists of objects give the position, e.g. engagementUsers[0].email"
+            )
+            continue
+        key = INDEX_RE.sub("[]", target)
+        kind = catalog.get(key)
+        if kind is None:
+            close = difflib.get_close_matches(key, list(catalog), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            bad(f"unknown SIRO field{hint}")
+            continue
+        sources = (spec.column is not None) + ("value" in spec.model_fields_set) + (spec.template is not None)
+        if sources != 1:
+            bad("needs exactly one of `column` (read from the file), `template` (several columns) or `value`")
+        if spec.template is not None and not spec.template_columns:
+            bad("`template` names no column; write columns in braces, e.g. '{First} {Last}'", "template")
+        if spec.extract is not None and _regex_problem(spec.extract):
+            bad(f"`extract`: {_regex_problem(spec.extract)}", "extract")
+        if spec.split is not None and f"{INDEX_RE.sub('[]', target)}" == key and not target.endswith("[]"):
+            bad("`split` makes several entries: the target must be a list of values ending in `[]`", "split")
+        if spec.split == "":
+            bad("`split` needs a separator such as ';'", "split")
+        if spec.pad is not None and kind.kind != "string":
+            bad(f"`pad` is for text fields; {key} is a {kind.kind}", "pad")
+        if spec.blank == "null" and not kind.nullable:
+            bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
+        if spec.blank == "empty" and kind.kind != "string":
+            bad(f'`blank: empty` sends "", which is only for text fields; {key} is a {kind.kind}', "blank")
+        _check_transforms(spec, kind, key, target, mf, bad)
+        for sub, v in (("value", spec.value), ("default", spec.default)):
+            if sub in spec.model_fields_set and v is not None:
+                msg = _check_constant(v, kind)
+                if msg:
+                    bad(msg, sub)
+        if spec.map is not None:
+            for src, v in spec.map.items():
+                if src == MAP_DEFAULT and v == INVALID:
+                    continue  # `default: invalid`: an unlisted cell makes the row invalid
+                msg = _check_constant(v, kind) if v is not None else None
+                if msg:
+                    bad(f"map value for {src!r}: {msg}", "map", src)
+        if spec.datetime is not None:
+            if kind.kind != "string":
+                bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
+            tz = spec.datetime.timezone
+            if tz is None and not kind.local_time and not spec.datetime.timezone_column:
+                bad(
+                    "`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
+                    "America/New_York, or UTC)",
+                    "datetime",
+                )
+            elif tz is not None and zone_named(tz) is None:
+                bad(
+                    f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
+                    "datetime",
+                    "timezone",
+                )
+            for f in spec.datetime.formats:
+                if "%" not in f:
+                    bad(
+                        f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')",
+                        "datetime",
+                        "format",
+                    )
+        if len(problems) == start:
+            fields.append(Field_(target, path_tokens(target), kind, spec))
+    if "externalId" not in mf.fields:
+        problems.append(
+            f"{places.get(('fields',), '')}fields: externalId must be mapped (it is SIRO's sync key)"
+        )
+    return fields
+
+
+def _check_transforms(
+    spec: FieldSpec, kind: TargetKind, key: str, target: str, mf: MappingFile, bad: Callable[..., None]
+) -> None:
+    """The rules of the newer keys: what they apply to, and what they exclude."""
+    if spec.optional and spec.column is None:
+        bad("`optional` is for a `column` that an export may leave out", "optional")
+    if spec.optional and spec.required:
+        bad("a field cannot be both `optional` (its column may be missing) and `required`", "optional")
+    if spec.first_of is not None and spec.last_of is not None:
+        bad("give `first_of` or `last_of`, not both", "first_of")
+    for sub, sep in (("first_of", spec.first_of), ("last_of", spec.last_of)):
+        if sep == "":
+            bad(f"`{sub}` needs the separator of the list in the cell, such as ';'", sub)
+    if kind.kind == "people":
+        if spec.split is None or spec.parse != "name_email":
+            bad(
+                f"{key} is a list of people made from one cell: give `split` (the separator between them, "
+                "e.g. ';') and `parse: name_email` (each is 'Name <email>', 'Name (email)' or an email)"
+            )
+        return
+    if spec.parse is not None and kind.kind != "string":
+        bad(f"`parse` gives a name or an email; {key} is a {kind.kind}", "parse")
+    if spec.duration is not None:
+        other = mf.fields.get(spec.duration.from_)
+        if kind.pattern is None and key not in INSTANTS:
+            bad(f"`duration` makes a date-time; {key} is not one", "duration")
+        elif other is None or other.datetime is None or spec.duration.from_ == target:
+            bad(
+                f"`duration.from` must name another field of this mapping read with `datetime:` (such as "
+                f"startTime), not {spec.duration.from_!r}",
+                "duration",
+            )
+        if spec.datetime is not None:
+            bad(
+                "`duration` and `datetime` exclude each other: the value is the other field plus the cell",
+                "duration",
+            )
+
+
+def _check_constant(v: Scalar, kind: TargetKind) -> str | None:
+    if kind.kind == "enum" and (not isinstance(v, str) or enum_member(v, kind) is None):
+        return f"{v!r} is not one of {', '.join(kind.choices)}"
+    if kind.kind == "number" and (isinstance(v, bool) or not isinstance(v, int | float)):
+        return f"{v!r} is not a number"
+    if kind.kind == "boolean" and not isinstance(v, bool):
+        return f"{v!r} is not true/false"
+    return None
