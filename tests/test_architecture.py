@@ -93,6 +93,15 @@ INSIDE = {
         "evidence": {"binding", "numbers", "records"},
         "__init__": {"binding", "evidence", "identity", "parse", "records", "spec"},
     },
+    "pipeline": {
+        "plan": set(),
+        "superseded": {"plan"},
+        "warnings": set(),
+        "results": set(),
+        "chunks": {"plan", "results", "warnings"},  # the reader thread's work never reaches into the run
+        "run": {"chunks", "plan", "results"},
+        "__init__": {"plan", "run", "superseded"},
+    },
 }
 LATE = {("load", "model"): {"csv", "footer", "workbook"}}
 # third-party libraries with exactly one home

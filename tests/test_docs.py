@@ -26,6 +26,7 @@ from bulk_sync.config import load_profile, load_watch
 from bulk_sync.errors import MappingError, UsageError
 from bulk_sync.mapping import parse_mapping
 from bulk_sync.payload import target_catalog
+from bulk_sync.pipeline import chunks, results
 from bulk_sync.sandbox import SandboxServer
 
 DOCS = [ROOT / "README.md", ROOT / "mappings" / "README.md"]
@@ -82,8 +83,8 @@ def outcomes(sample: Path, mapping_path: Path) -> list[dict[str, Any]]:
     """What the pipeline makes of ``sample``: rows read, mapped (and grouped), built and checked."""
     plan = pipeline.scan_columns(pipeline.prepare([sample], mapping_path))
     out: list[dict[str, Any]] = []
-    for rec in pipeline._records(plan, None):
-        if isinstance(rec, pipeline._Skipped):  # a footer: a totals row, stop_at, or below one
+    for rec in chunks.mapped_records(plan, None):
+        if isinstance(rec, results.Skipped):  # a footer: a totals row, stop_at, or below one
             out.append({"row": rec.row_number, "status": "skipped", "why": rec.reason})
             continue
         if rec.skip:

@@ -158,6 +158,7 @@ def stages(data: Path, mapping: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from bulk_sync import mapping as mapping_stage
     from bulk_sync import payload, pipeline
+    from bulk_sync.pipeline.warnings import row_warnings
     from bulk_sync.report import CsvReport, ResultBlock
 
     took = Stages()
@@ -179,7 +180,7 @@ def stages(data: Path, mapping: Path) -> None:
                 cc = payload.check_chunk(mc)
             with took("report"):
                 rows = [i for i in range(mc.n) if cc.ok[i]]
-                warned = pipeline._warnings(mc, cc, rows, {})
+                warned = row_warnings(mc, cc, rows, {})
                 ids = mc.column("externalId") or []
                 numbers = [mc.row_numbers[i] for i in rows]
                 report.write_block(

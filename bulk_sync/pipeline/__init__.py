@@ -1,0 +1,40 @@
+"""Pipeline: wires load -> map -> build payload -> upload for one run.
+
+Two phases, so that nothing is sent when the run cannot start:
+
+* :func:`prepare` reads the mapping, opens every file, reads their headers and binds the mapping
+  to them; any problem raises a :class:`~bulk_sync.errors.ConfigError` before a byte is sent.
+* :func:`execute` streams the rows through the stages and emits exactly one
+  :class:`~bulk_sync.report.RowResult` per input row, **in input order**, through a callback.
+
+Concurrency: one reader (this coroutine) feeds a bounded queue; ``concurrency`` workers take
+records from it. Two records with the same externalId are never in flight together.
+Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight requests finish
+(a second signal cancels them); every row not sent is still reported, as ``not_sent``.
+
+The parts, one way (each imports only those listed before it):
+
+    plan        everything checked before sending: prepare, prepare_retry, the state lock, sizes
+    superseded  the id pass: which rows a later row of the same externalId supersedes
+    warnings    rules about a valid row that do not stop it (matching, end before start)
+    results     one RowResult per row, in input order (Ordered), and the stop flag
+    chunks      the reader thread's work: a chunk -> results and records to send (Producer)
+    run         the async run: reader thread, dispatcher, signals, the end of the run
+"""
+
+from __future__ import annotations
+
+from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
+from .run import execute, run
+from .superseded import scan_columns
+
+__all__ = [
+    "Plan",
+    "check_mapping",
+    "execute",
+    "prepare",
+    "prepare_retry",
+    "run",
+    "scan_columns",
+    "state_lock",
+]

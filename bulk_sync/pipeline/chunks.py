@@ -1,0 +1,457 @@
+"""Pipeline, chunks: the reader thread's work, a chunk at a time: map, check, compare with the state,
+report the rows that need no request as blocks, hand the rest to the run (Producer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
+
+from .. import mapping, payload
+from ..errorfile import KEEP_BYTES, Kept
+from ..errors import RowError
+from ..group import group_records
+from ..load import Chunk, Source
+from ..mapping import MappedRecord
+from ..payload import Payload
+from ..report import (
+    NOT_SENT,
+    UNCHANGED,
+    VALID,
+    ResultBlock,
+)
+from ..settings import UNLIMITED_BODY, RunSettings
+from ..state import StateStore, payload_hash, target_of
+from .plan import Plan, file_size, may_be_too_large, too_large
+from .results import CELL_BYTES, Block, Entry, Row, Skipped, Stop, mark_unchanged
+from .warnings import row_warning, row_warnings
+
+
+class _ChunkRun:
+    """The entries of one chunk, in order: runs of valid rows (encoded together), runs of
+    unchanged rows (one block each), and rows of their own."""
+
+    def __init__(
+        self,
+        mc: mapping.MappedChunk,
+        cc: payload.CheckedChunk,
+        sources: list[bytes] | None,
+        known: dict[str, tuple[bytes, bytes | None]],
+        encode: Callable[[_ChunkRun, list[int], int], None],
+        frame: Any = None,
+    ) -> None:
+        self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
+        self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
+        self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
+        self.frame = frame  # the chunk's cells, as read
+        self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
+        self.out: list[Entry] = []
+        self._encode = encode
+        self._valid: list[int] = []  # rows of mc with consecutive sequence numbers from _valid_first
+        self._valid_first = 0
+        self._same: tuple[list[int], list[str | None]] = ([], [])  # row numbers, ids from _same_first
+        self._same_first = 0
+
+    def valid(self, seq: int, k: int) -> None:
+        self._close_same()
+        if not self._valid:
+            self._valid_first = seq
+        self._valid.append(k)
+
+    def unchanged(self, seq: int, number: int, external_id: str | None) -> None:
+        self._close_valid()
+        if not self._same[0]:
+            self._same_first = seq
+        self._same[0].append(number)
+        self._same[1].append(external_id)
+
+    def add(self, entry: Entry) -> None:
+        self._close_valid()
+        self._close_same()
+        self.out.append(entry)
+
+    def close(self) -> list[Entry]:
+        self._close_valid()
+        self._close_same()
+        return self.out
+
+    def _close_valid(self) -> None:
+        if self._valid:
+            rows, self._valid = self._valid, []
+            self._encode(self, rows, self._valid_first)  # back through unchanged() and add()
+
+    def _close_same(self) -> None:
+        if self._same[0]:
+            numbers, ids = self._same
+            notes: list[str | None] = [UNCHANGED_NOTE] * len(numbers)
+            block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, notes)
+            self.out.append(Block(self._same_first, block))
+            self._same = ([], [])
+
+
+def _positions(n: int, rest: list[int]) -> list[int]:
+    """Row ``i`` of a chunk -> its row in the chunk of ``rest`` (-1 when not among them)."""
+    pos = [-1] * n
+    for k, i in enumerate(rest):
+        pos[i] = k
+    return pos
+
+
+class Producer:
+    """Reads, maps and builds payloads in a thread; hands them over a chunk at a time through a
+    bounded queue.
+
+    Rows whose payload the chunk check (:class:`~bulk_sync.payload.CheckedChunk`) finds valid are
+    handled as columns: a dry run reports them as one block; a run encodes them, and the ones the
+    state file already has become one block of ``unchanged``. Every other row (an error, a skip, a
+    superseded row, one to send) is a record of its own. With ``group_by`` (or ``--show``) every
+    row is a record.
+    """
+
+    def __init__(
+        self, plan: Plan, settings: RunSettings, stop: Stop, per_row: bool = False, kept: Kept | None = None
+    ) -> None:
+        self._kept = kept
+        self._small = False  # the file at hand is too small to hold a record too large to send
+        self._queue: queue.Queue[list[Entry] | BaseException | None] = queue.Queue(maxsize=16)
+        self._closed = threading.Event()
+        self._stop = stop
+        self._settings = settings
+        self._per_row = per_row or bool(plan.spec.group_by)
+        self._thread = threading.Thread(
+            target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
+        )
+        self._thread.start()
+
+    def _run(self, plan: Plan, limit: int | None) -> None:
+        s = self._settings
+        store = None
+        try:
+            if s.state_path is not None and not s.full and not s.dry_run:
+                store = StateStore(s.state_path, target_of(s.base_url))
+                if store.empty():  # a first run: nothing can be unchanged
+                    store.close()
+                    store = None
+            if self._per_row:
+                self._one_by_one(plan, limit, store)
+            else:
+                self._by_chunk(plan, limit, store)
+            self._put(None)
+        except BaseException as exc:  # handed to the event loop, which raises it there
+            self._put(exc)
+        finally:
+            if store is not None:
+                store.close()
+
+    def _one_by_one(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
+        later = plan.superseded or {}
+        rows: list[Row] = []
+        for seq, rec in enumerate(mapped_records(plan, limit)):
+            rows.append(self._row(seq, rec, later, partial(payload.build, rec)))
+            if len(rows) >= 256:
+                if not self._put(mark_unchanged(rows, store)):
+                    return
+                rows = []
+        self._put(mark_unchanged(rows, store))
+
+    def _row(
+        self,
+        seq: int,
+        rec: MappedRecord,
+        later: dict[tuple[str, str | None, int], str],
+        build: Callable[[], Payload | list[RowError]],
+        source: bytes | None = None,
+    ) -> Row:
+        if later and (rec.file, rec.sheet, rec.row_number) in later:
+            rec.skip = (
+                f"\x00{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
+                f"{rec.external_id!r} and comes later: that row is sent, this one is not"
+            )
+        # once the run is stopping, rows are only accounted for (not_sent), not built
+        built = None if self._stop or rec.skip is not None or isinstance(rec, Skipped) else build()
+        if isinstance(built, Payload):
+            big = too_large(len(built.raw), self._settings.max_body_bytes)
+            if big is not None:
+                built = [big]
+            else:
+                rec.warning = row_warning(rec.values or built.body)
+        digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
+        return (seq, rec, built, digest, source, False)
+
+    def _by_chunk(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
+        later = plan.superseded or {}
+        later_rows: dict[tuple[str, str | None], set[int]] = {}
+        for file, sheet, row in later:
+            later_rows.setdefault((file, sheet), set()).add(row)
+        # synced records keep their source row's fingerprint, so that a rerun knows them by it
+        keep_sources = self._settings.state_path is not None and not self._settings.dry_run
+        seq = 0
+        for src, bound in plan.jobs:
+            where = (str(src.path), src.sheet)
+            only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
+            superseded = later_rows.get(where, set())
+            # a CSV whose whole text, escaped for JSON, fits in a request holds no record too large
+            body_cap = self._settings.max_body_bytes
+            self._small = body_cap >= UNLIMITED_BODY or (
+                src.kind == "csv" and file_size(src) * 6 + 65_536 < body_cap
+            )
+            chunks = src.chunks()
+            for whole in chunks:
+                if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
+                    chunks.close()
+                    self._account(plan, src, whole, seq, limit)
+                    return
+                sources = mapping.fingerprints(bound, whole) if keep_sources else None
+                quick = self._unchanged(bound, whole, sources, store, superseded)
+                # the rows not known unchanged by their fingerprint are mapped and checked
+                rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
+                chunk = whole if rest is None else whole.take(rest)
+                pos: Sequence[int] = range(len(whole)) if rest is None else _positions(len(whole), rest)
+                mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
+                mc = mapping.map_chunk(bound, chunk)
+                cc = payload.check_chunk(mc)
+                known = self._known(mc, cc, store)
+                batch = _ChunkRun(mc, cc, mapped_sources, known, self._fast, chunk.frame)
+                bad: list[int] = []  # rows reported invalid: their cells go to the error file
+                ok = cc.ok
+                for i, number in enumerate(whole.row_numbers):
+                    if only is not None and number not in only:
+                        continue
+                    if limit is not None and seq >= limit:
+                        break
+                    k = pos[i]  # the row in mc (-1: known unchanged)
+                    if k < 0:
+                        assert quick is not None
+                        batch.unchanged(seq, number, quick[i])
+                    elif ok[k] and number not in superseded and not self._stop:
+                        batch.valid(seq, k)
+                    else:
+                        source = mapped_sources[k] if mapped_sources is not None else None
+                        entry = self._row(seq, mc.record(k), later, partial(cc.result, k), source)
+                        if isinstance(entry[2], list):
+                            bad.append(k)
+                        batch.add(entry)
+                    seq += 1
+                out = batch.close()
+                if batch.found and store is not None:
+                    store.remember_sources(batch.found)
+                if bad and self._kept is not None:
+                    self._keep(src, chunk, bad)
+                for number, why in whole.skipped:  # a report footer
+                    if (only is None or number in only) and (limit is None or seq < limit):
+                        out.append(
+                            self._row(
+                                seq, Skipped(whole.file, whole.sheet, number, "footer", why), later, list
+                            )
+                        )
+                        seq += 1
+                if not self._put(out) or (limit is not None and seq >= limit):
+                    return  # closed, or --limit rows read: the rest of the file is not read
+
+    def _account(self, plan: Plan, src: Source, first: Chunk, seq: int, limit: int | None) -> None:
+        """Report every row from ``first`` on (this file's rest, then the later files) as not_sent,
+        reading only: row numbers in blocks, no cells mapped, so a stop on a big file is quick."""
+        why = f"not sent: {self._stop.reason}"
+        later = False
+        for job_src, _ in plan.jobs:
+            if job_src is src:
+                later = True
+                numbers: Iterator[list[int]] = itertools.chain(
+                    [sorted([*first.row_numbers, *(n for n, _ in first.skipped)])],
+                    src.row_numbers(
+                        after=max([*first.row_numbers, *(n for n, _ in first.skipped)], default=0)
+                    ),
+                )
+            elif later:
+                numbers = job_src.row_numbers()
+            else:
+                continue
+            where = (str(job_src.path), job_src.sheet)
+            only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
+            for part in numbers:
+                if only is not None:
+                    part = [n for n in part if n in only]
+                if limit is not None:
+                    part = part[: max(0, limit - seq)]
+                if not part:
+                    continue
+                block = ResultBlock(
+                    where[0], where[1], NOT_SENT, part, [None] * len(part), [why] * len(part), None, "aborted"
+                )
+                if not self._put([Block(seq, block)]):
+                    return
+                seq += len(part)
+
+    @staticmethod
+    def _unchanged(
+        bound: mapping.BoundMapping,
+        chunk: Chunk,
+        sources: list[bytes] | None,
+        store: StateStore | None,
+        superseded: set[int],
+    ) -> list[str | None] | None:
+        """The externalId of each row whose source fingerprint is the one kept with its last
+        synced payload (None for the others); None when there is none.
+
+        Such a row maps to exactly the payload SIRO acknowledged, so it is unchanged without being
+        mapped. Rows a later row supersedes, and rows read with a problem, are left to the full way.
+        """
+        if store is None or sources is None:
+            return None
+        ids = mapping.external_ids(bound, chunk)
+        problems = chunk.problems
+        asked: list[int] = []
+        pairs: list[tuple[str, bytes]] = []
+        for i, (ext, number) in enumerate(zip(ids, chunk.row_numbers, strict=True)):
+            if ext is not None and number not in superseded and number not in problems:
+                asked.append(i)
+                pairs.append((ext, sources[i]))
+        same = store.same_sources(pairs)
+        if not any(same):
+            return None
+        quick: list[str | None] = [None] * len(ids)
+        for i, hit in zip(asked, same, strict=True):
+            if hit:
+                quick[i] = ids[i]
+        return quick
+
+    @staticmethod
+    def _known(
+        mc: mapping.MappedChunk, cc: payload.CheckedChunk, store: StateStore | None
+    ) -> dict[str, tuple[bytes, bytes | None]]:
+        """What the state file holds for the chunk's valid rows (one query a chunk)."""
+        if store is None:
+            return {}
+        ids = mc.column("externalId")
+        assert ids is not None
+        return store.hashes([ids[i] for i, ok in enumerate(cc.ok) if ok])
+
+    def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
+        """Remember the cells of rows reported invalid, for the error file (up to KEEP_BYTES; past
+        that nothing more is kept, and the error file reads the rows from the file again)."""
+        kept = self._kept
+        assert kept is not None
+        if not kept.complete:
+            return
+        cells = chunk.frame.iloc[rows][src.headers].to_numpy(dtype=object).tolist()
+        texts = [[str(c) for c in row] for row in cells]
+        kept.bytes += sum(sum(map(len, row)) + CELL_BYTES * len(row) for row in texts)
+        if kept.bytes > KEEP_BYTES:
+            kept.complete = False
+            kept.rows.clear()
+            return
+        where = kept.rows.setdefault((str(src.path), src.sheet), {})
+        for i, row in zip(rows, texts, strict=True):
+            where[chunk.row_numbers[i]] = row
+
+    def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> None:
+        """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
+        ``run``: one block in a dry run; else encoded, and each one unchanged or to send. A record
+        whose JSON is larger than a request may be is invalid (``too-large``), never sent."""
+        mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
+        ids_col = mc.column("externalId")
+        assert ids_col is not None
+        limit = self._settings.max_body_bytes
+        warned = row_warnings(mc, cc, rows, run.warnings)
+        if self._settings.dry_run:
+            if run.may_be_large is None:  # once a chunk: a bound from its longest texts
+                run.may_be_large = self._small is False and may_be_too_large(
+                    mc.bound, mc.raw, run.frame, limit
+                )
+            sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
+            start = 0
+            for k, i in enumerate([*rows, -1]):
+                big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
+                if i >= 0 and big is None:
+                    continue
+                if k > start:  # the valid rows before this one, as a block
+                    part = rows[start:k]
+                    notes = warned[start:k] if any(warned[start:k]) else None
+                    numbers, ids = [mc.row_numbers[j] for j in part], [ids_col[j] for j in part]
+                    block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, None, notes)
+                    run.add(Block(first + start, block))
+                if big is not None:
+                    run.add((first + k, mc.light_record(i, ids_col[i]), [big], b"", None, False))
+                start = k + 1
+            return
+        bodies = cc.bodies(rows)
+        digests = list(map(payload_hash, bodies))
+        for k, i in enumerate(rows):
+            ext, number = ids_col[i], mc.row_numbers[i]
+            big = too_large(len(bodies[k]), limit)
+            if big is not None:
+                run.add((first + k, mc.light_record(i, ext), [big], b"", None, False))
+                continue
+            held = known.get(ext) if known else None
+            if held is not None and held[0] == digests[k]:
+                run.unchanged(first + k, number, ext)
+                if sources is not None and held[1] != sources[i]:
+                    run.found.append((ext, digests[k], sources[i]))
+                continue
+            source = sources[i] if sources is not None else None
+            rec = mc.light_record(i, ext)
+            rec.warning = warned[k]
+            run.add((first + k, rec, Payload(ext, None, bodies[k]), digests[k], source, False))
+
+    def _put(self, item: list[Entry] | BaseException | None) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self) -> list[Entry] | BaseException | bool | None:
+        try:
+            return self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return False  # nothing yet; ask again (keeps the executor thread from blocking forever)
+
+    async def next_rows(self) -> list[Entry] | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item: object
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = await loop.run_in_executor(None, self._get)
+            if item is False:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item  # type: ignore[return-value]  # a slice of rows, or None at the end
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def mapped_records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
+    rows = _rows(plan, limit)
+    if plan.spec.group_by:
+        return group_records(rows, list(plan.spec.group_by), plan.spec.conflicts)
+    return rows
+
+
+def _rows(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
+    n = 0
+    for src, bound in plan.jobs:
+        only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
+        for chunk in src.chunks():
+            recs: list[MappedRecord] = mapping.apply(bound, chunk) if len(chunk) else []
+            recs += [Skipped(chunk.file, chunk.sheet, num, "footer", why) for num, why in chunk.skipped]
+            for rec in recs:
+                if only is not None and rec.row_number not in only:
+                    continue
+                if limit is not None and n >= limit:
+                    return
+                n += 1
+                yield rec
+
+
+UNCHANGED_NOTE = "same payload as the last sync; not sent"

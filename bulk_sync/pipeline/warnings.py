@@ -1,0 +1,96 @@
+"""Pipeline, warnings: rules about a valid row that do not stop it from being sent: SIRO will not match
+it to a recording (matching), its end is before its start, its body is large.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .. import mapping, payload
+from ..report import (
+    WARNING_SEPARATOR,
+)
+
+
+def row_warnings(
+    mc: mapping.MappedChunk,
+    cc: payload.CheckedChunk,
+    rows: list[int],
+    memo: dict[tuple[int, Any], str | None],
+) -> list[str | None]:
+    """The warning of each valid row. Matching depends only on the row's shape and activityType, so
+    it is worked out once per pair; endTime before startTime is compared row by row (as text when
+    both are UTC date-times written by `datetime:`, whose text order is their time order)."""
+    kinds = mc.column("engagementType.activityType")
+    shape = cc.shape
+    contiguous = rows[-1] - rows[0] + 1 == len(rows)
+    take = (lambda col: col[rows[0] : rows[-1] + 1]) if contiguous else (lambda col: [col[i] for i in rows])
+    keys = list(zip(take(shape), take(kinds) if kinds is not None else [None] * len(rows), strict=True))
+    for key in set(keys):
+        if key not in memo:
+            memo[key] = matching_warning(mc.record(rows[keys.index(key)]).values)
+    out = [memo[k] for k in keys]
+    starts, ends = mc.column("startTime"), mc.column("endTime")
+    if starts is None or ends is None:
+        return out
+    as_text = all(
+        f.spec.datetime is not None and f.spec.default is None and not f.kind.local_time
+        for f in mc.bound.spec.fields
+        if f.target in ("startTime", "endTime")
+    )
+    pairs = zip(take(starts), take(ends), strict=True)
+    maybe = (
+        [k for k, (a, b) in enumerate(pairs) if type(a) is str and type(b) is str and b < a]
+        if as_text
+        else [k for k, (a, b) in enumerate(pairs) if type(a) is str and type(b) is str]
+    )
+    for k in maybe:
+        order = end_before_start(starts[rows[k]], ends[rows[k]])
+        if order is not None:
+            known = out[k]
+            out[k] = order if known is None else order + WARNING_SEPARATOR + known
+    return out
+
+
+MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
+
+
+def matching_warning(values: dict[str, Any]) -> str | None:
+    """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
+    error: the API accepts the record)."""
+    missing = []
+    if not values.get("startTime") or not values.get("endTime"):
+        missing.append("no startTime/endTime")
+    if not values.get("engagementUsers"):
+        missing.append("no engagement user")
+    kind = (values.get("engagementType") or {}).get("activityType")
+    if kind not in MATCHABLE_TYPES:
+        missing.append(f"activityType is {kind or 'not set'}, not MEETING/EVENT/APPOINTMENT")
+    if not missing:
+        return None
+    return "matching-warning: SIRO cannot match recordings to it: " + "; ".join(missing)
+
+
+def end_before_start(start: Any, end: Any) -> str | None:
+    """``end-before-start`` when both are instants and the end comes first (the row stays valid:
+    SIRO accepts it, but it is probably a typo)."""
+    if type(start) is not str or type(end) is not str:
+        return None
+    try:
+        a, b = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+        if b >= a:
+            return None
+    except (ValueError, TypeError):  # not instants, or one has a zone and the other none
+        return None
+    return f"end-before-start: endTime {end} is before startTime {start}"
+
+
+def row_warning(values: dict[str, Any]) -> str | None:
+    """Every warning of a valid row, joined."""
+    found = [
+        w
+        for w in (end_before_start(values.get("startTime"), values.get("endTime")), matching_warning(values))
+        if w is not None
+    ]
+    return WARNING_SEPARATOR.join(found) if found else None
