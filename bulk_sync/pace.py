@@ -16,7 +16,9 @@ limit (a token bucket, a sliding or a fixed window), not its burst, not Retry-Af
   100 or more: timing noise at the right rate) costs 1 % and the pace comes back to 0.5 % under
   the rate that got it. One cut per overshoot: a 429 for a request sent before the last cut
   changes nothing.
-* **A refusing server is probed, not hammered.** Retry-After pauses every request until then.
+* **A refusing server is probed, not hammered.** A Retry-After of a window's length, or one on a
+  second 429 in a row, pauses every request until then; a short one amid successes (a token bucket
+  a token short) holds back only the refused request, and the pace is lowered.
   Without it, a second 429 with no success between (a window that is full) pauses everyone for
   0.25 s, then 0.5, 1, 2 s between probes; the first success after that re-learns the rate from
   the last minute of successes.
@@ -144,10 +146,12 @@ class Pacer:
         now = self._clock()
         self.throttled += 1
         self._refused += 1
-        if retry_after is not None:
-            self.pause(retry_after)
-        elif self._refused >= 2:  # refused again with no success between: a full window; probe it
+        if retry_after is not None and (retry_after >= WINDOW_WAIT or self._refused >= 2):
+            self.pause(retry_after)  # a full window, or nothing gets through: everyone waits
+        elif retry_after is None and self._refused >= 2:  # refused again, no success between: probe
             self.pause(min(LAST_PROBE, FIRST_PROBE * 2 ** (self._refused - 2)))
+        # a short Retry-After amid successes (a bucket short of a token): the refused request waits
+        # it (the uploader's business), the others go on at the lowered pace below
         if self.rate is None or (sent_at is not None and sent_at < self._cut_at):
             return  # no pace to steer, or sent before the last cut: that overshoot is answered
         self._refusals += 1

@@ -454,9 +454,12 @@ class Uploader:
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
             wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
-            if last_status == 429:  # with Retry-After the pacer holds everyone back; without, a short jitter
+            if last_status == 429:  # this request waits its Retry-After (the pacer may hold everyone
+                # back too); without one, a short jitter
                 delay = (
-                    0.0 if retry_after is not None else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
+                    wait
+                    if retry_after is not None
+                    else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
                 )
             else:
                 delay = max(wait, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))

@@ -252,7 +252,7 @@ def simulate(kind: str, told: int, retry_after: bool, n: int = 3000, seed: int =
         refused[0] += 1
         ra = max(1, math.ceil(wait)) if retry_after else None
         pacer.on_throttled(claimed, ra)
-        delay = 0.0 if ra is not None else rng.uniform(0, min(2.0, 0.25 * 2 ** (min(throttles, 4) - 1)))
+        delay = ra if ra is not None else rng.uniform(0, min(2.0, 0.25 * 2 ** (min(throttles, 4) - 1)))
         at(now[0] + delay, lambda: attempt(throttles))
 
     for _ in range(8):
