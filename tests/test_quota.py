@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
@@ -92,3 +93,35 @@ def test_a_fixed_window_starts_on_the_clock(monkeypatch: pytest.MonkeyPatch) -> 
     assert box._limit(0.0) == pytest.approx(1.5)  # until 606 s
     wall[0] = 606.0
     assert box._limit(0.0) is None
+
+
+# --------------------------------------------------------------------------- the id pass, bounded
+
+
+def test_the_id_pass_spilled_to_disk_finds_the_same_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SPILL_BYTES the id table goes to temporary files in parts; the superseded rows are the
+    same as when it is held in memory (issue 17: memory flat at any size)."""
+    from bulk_sync.pipeline import prepare, scan_columns, superseded
+
+    header, rows = _rows(12_000)
+    rng = random.Random(5)
+    for i in rng.sample(range(1, len(rows)), 700):  # repeats of earlier ids, scattered
+        rows[i][0] = rows[rng.randrange(i)][0]
+    first = _write(tmp_path / "a.csv", header, rows[:7_000])
+    second = _write(tmp_path / "b.csv", header, rows[7_000:])  # some repeats cross the files
+    in_memory = scan_columns(prepare([first, second], EXAMPLE_MAPPING)).superseded
+    monkeypatch.setattr(superseded, "SPILL_BYTES", 4096)
+    parts = []
+    real_parts = superseded.IdTable.parts
+
+    def counted(self: superseded.IdTable) -> Any:
+        for part in real_parts(self):
+            parts.append(len(part))
+            yield part
+
+    monkeypatch.setattr(superseded.IdTable, "parts", counted)
+    spilled = scan_columns(prepare([first, second], EXAMPLE_MAPPING)).superseded
+    assert len(parts) > 32 and sum(parts) == 12_000  # it did go to disk, in parts, every row once
+    assert spilled == in_memory and len(in_memory) >= 650

@@ -6,12 +6,75 @@ sent.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import mapping
 from .plan import Plan
+
+SPILL_BYTES = 16 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
+SPILL_PARTS = 64  # ... split by the digests' top 6 bits, so that each part is sorted on its own
+
+
+class IdTable:
+    """The rows' id digests and where the rows are, as (n, 4) uint64 arrays (digest hi, digest lo,
+    row, job): 32 bytes a row. Up to SPILL_BYTES they stay in memory (one part). Past that they are
+    appended to SPILL_PARTS temporary files by the digest's top bits, so repeats are found one part
+    at a time and the memory this pass takes does not grow with the file."""
+
+    def __init__(self) -> None:
+        self._held: list[Any] = []
+        self._bytes = 0
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._files: list[Any] = []
+
+    def add(self, rows: Any) -> None:
+        self._held.append(rows)
+        self._bytes += rows.nbytes
+        if self._bytes > SPILL_BYTES:
+            self._spill()
+
+    def _spill(self) -> None:
+        if not self._held:
+            return
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="bulk_sync-ids-")
+            self._files = [open(Path(self._dir.name) / f"{i}.u64", "wb") for i in range(SPILL_PARTS)]  # noqa: SIM115
+        rows = np.concatenate(self._held)
+        self._held, self._bytes = [], 0
+        which = (rows[:, 0] >> np.uint64(64 - (SPILL_PARTS - 1).bit_length())).astype(np.intp)
+        order = np.argsort(which, kind="stable")  # stable: each part keeps the order rows were read
+        rows, which = rows[order], which[order]
+        bounds = np.searchsorted(which, np.arange(SPILL_PARTS + 1))
+        for i, f in enumerate(self._files):
+            if bounds[i] < bounds[i + 1]:
+                f.write(rows[bounds[i] : bounds[i + 1]].tobytes())
+
+    def parts(self) -> Iterator[Any]:
+        """Every row, a part at a time; the rows of one digest are all in one part, in the order
+        they were added. May be called again (the spilled parts are read from their files)."""
+        if self._dir is None:
+            if self._held:
+                yield np.concatenate(self._held)
+            return
+        self._spill()
+        for f in self._files:
+            f.flush()
+        for i in range(SPILL_PARTS):
+            rows = np.fromfile(Path(self._dir.name) / f"{i}.u64", dtype=np.uint64).reshape(-1, 4)
+            if len(rows):
+                yield rows
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        if self._dir is not None:
+            self._dir.cleanup()
+        self._held, self._files, self._dir = [], [], None
 
 
 def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
@@ -40,13 +103,23 @@ def _column_pass(
     whose externalId appears again later in the run (-> where the later row is), when asked.
 
     Ids are kept as 128-bit digests in numpy arrays (32 bytes a row with where it is, not a dict of
-    strings), sorted once at the end: the last row of an id wins.
+    strings), in memory up to SPILL_BYTES and past that in parts on disk (:class:`IdTable`); each
+    part is sorted on its own: the last row of an id wins.
 
     Reading only some columns cannot tell where a sheet's data ends (a report footer, a totals row
     and what is below it, the mapping's ``stop_at``). So when a file has repeated ids, it is read
     once more in full and the rows that are not records are left out: they never supersede one.
     """
-    parts: list[Any] = []  # per chunk: (n, 4) int arrays of digest hi, digest lo, row, job
+    table = IdTable()
+    try:
+        return _superseded(plan, evidence, supersede, limit, table)
+    finally:
+        table.close()
+
+
+def _superseded(
+    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None, table: IdTable
+) -> dict[tuple[str, str | None, int], str]:
     sources: list[tuple[str, str | None]] = []
     seen = 0
     for j, (src, bound) in enumerate(plan.jobs):
@@ -82,21 +155,23 @@ def _column_pass(
                 part[:, :2] = mapping.id_digests(ids)
                 part[:, 2] = numbers
                 part[:, 3] = j
-                parts.append(part)
-    if not parts:
+                table.add(part)
+    out = {}
+    for part in table.parts():  # an id's rows are all in one part, in the order they were read
+        out.update(_later_rows(part, sources))
+    if not out:
         return {}
-    table = np.concatenate(parts)
-    del parts
-    out = _later_rows(table, sources)
     involved = {sources.index(w[:2]) for w in out.values()}  # files whose ids repeat: read in full
     footers = {j: {n for chunk in plan.jobs[j][0].chunks() for n, _ in chunk.skipped} for j in involved}
     footers = {j: rows for j, rows in footers.items() if rows}
     if not footers:
         return {place: _where(place, winner) for place, winner in out.items()}
-    drop = np.zeros(len(table), dtype=bool)
-    for j, rows in footers.items():
-        drop |= (table[:, 3] == j) & np.isin(table[:, 2], np.fromiter(rows, dtype=np.uint64))
-    out = _later_rows(table[~drop], sources)
+    out = {}
+    for part in table.parts():
+        drop = np.zeros(len(part), dtype=bool)
+        for j, rows in footers.items():
+            drop |= (part[:, 3] == j) & np.isin(part[:, 2], np.fromiter(rows, dtype=np.uint64))
+        out.update(_later_rows(part[~drop], sources))
     return {place: _where(place, winner) for place, winner in out.items()}
 
 

@@ -7,8 +7,12 @@ The real CLI against the sandbox in its own process, which enforces 1000 request
 each with and without Retry-After on its 429s, and with the client told the right limit
 (`--rate-per-min 1000`, the default) or twice too much (2000).
 
-    python tests/benchmarks/bench_pace.py                       # every case, 3 runs each
+    python tests/benchmarks/bench_pace.py                       # every case, 3 runs of 1000 requests
     python tests/benchmarks/bench_pace.py --cases bucket:1000:no --requests 600 --repeat 1
+
+A window limiter admits a whole minute's quota at once, so a run told 2000/min needs more than one
+window to say anything: the README's figures use --requests 1000 for the cases told the right
+limit and --requests 2000 (two windows) for those told 2000.
 
 For each case it prints the median share of the limit reached: (requests - 1) / sending span,
 against the floor of one request every 60 ms measured from the same run's first request (a fixed
