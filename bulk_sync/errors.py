@@ -21,8 +21,8 @@ Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column
 travels with the row to the report and the run goes on.
 
 Foreign libraries' exceptions are translated at exactly one boundary each: httpx in
-``upload.py``, pydantic in ``payload.py``/``mapping.py``, pandas/openpyxl in ``load.py``,
-sqlite3 in ``state.py``. A transient delivery failure is not an exception at all: ``upload.py``
+``upload/``, pydantic in ``payload/build.py``/``mapping/parse.py``, pandas/openpyxl in ``load/``,
+sqlite3 in ``state.py``. A transient delivery failure is not an exception at all: ``upload/``
 retries it and a row whose retries run out becomes a ``failed`` result.
 """
 
@@ -110,6 +110,40 @@ class Interrupted(FatalError):
 class OutputError(FatalError):
     """The report (or the state file) cannot be written any more mid-run, e.g. the disk is full:
     stop sending; what SIRO acknowledged so far is in the state file."""
+
+
+# The catalogue of what a report's `error_type` column can say: slug -> what it means. Code and
+# docs are held to it (tests/test_errors_catalogue.py): every slug the code writes is here, and
+# mappings/README.md's table lists exactly ROW_ERRORS.
+ROW_ERRORS: dict[str, str] = {
+    "missing-value": "a required value is empty (or an object is sent without a part SIRO requires)",
+    "invalid-enum": "a value is not in the map and not a SIRO value",
+    "unmapped-value": "a text value is not in a map whose `default` is `invalid`",
+    "bad-datetime": "a date/time does not match the formats, or does not exist in the zone",
+    "bad-duration": "a `duration` cell is not an elapsed time",
+    "bad-number": "a cell is not a number (or outside its field's range, or more digits than SIRO keeps)",
+    "bad-boolean": "a cell is not true-false",
+    "ambiguous-number": "a number cell reads both ways (`1,500`: 1500 or 1.5), and its column does not say",
+    "bad-email": "an email target holds no plausible address",
+    "bad-encoding": "a cell holds bytes that are not valid UTF-8, or the replacement character",
+    "too-large": "the record's JSON is larger than a request may carry (`--max-body-bytes`)",
+    "bad-timezone": "a `timezone_column` cell is not an IANA zone",
+    "no-match": "an `extract` pattern found nothing in the cell",
+    "group-conflict": "a field differs between the rows of a `group_by` group",
+    "extra-cells": "a CSV row has more cells than the header (an unquoted delimiter shifted it)",
+    "footer": "(skipped) a report footer line, a totals row, or a row below one (`stop_at`)",
+    "filter": "(skipped) the mapping's `skip` rule leaves the row out",
+    "invalid-field": "any other rule of the SIRO schema",
+    "api-invalid": "SIRO answered 422 for the record",
+    "api-rejected": "SIRO answered another 4xx for the record",
+}
+RUN_ERRORS: dict[str, str] = {
+    "retries-exhausted": "the record's retries ran out (5xx, timeouts, dropped connections)",
+    "auth-refused": "SIRO refused the token mid-run (401/403): the run stopped",
+    "server-unavailable": "too many requests in a row failed (--circuit-breaker): the run stopped",
+    "aborted": "the run stopped before this row was sent",
+    "interrupted": "the run was stopped while this row's request was in flight",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ class WatchConfig:
 
 
 @dataclass
-class _Seen:
+class _Settling:
+    """A file in the inbox as last seen: its size and time, and since when they have not changed."""
+
     size: int
     mtime: int
     since: float
@@ -84,7 +86,7 @@ class Watcher:
         self.dirs = {name: self.inbox / name for name in STATE_DIRS}
         for d in self.dirs.values():
             d.mkdir(parents=True, exist_ok=True)
-        self._seen: dict[Path, _Seen] = {}
+        self._seen: dict[Path, _Settling] = {}
         self._retry_at: dict[Path, float] = {}
         self.stopping = False
         self.child: subprocess.Popen[bytes] | None = None
@@ -120,7 +122,7 @@ class Watcher:
                 continue
             seen = self._seen.get(p)
             if seen is None or (seen.size, seen.mtime) != (st.st_size, st.st_mtime_ns):
-                self._seen[p] = _Seen(st.st_size, st.st_mtime_ns, now)
+                self._seen[p] = _Settling(st.st_size, st.st_mtime_ns, now)
                 waiting += 1
             elif now - seen.since >= self.cfg.settle:
                 ready.append(p)
@@ -189,6 +191,26 @@ class Watcher:
             )
         out = work / "out"
         out.mkdir(exist_ok=True)
+        code = self._run(work, path, route, original)
+        if code == EXIT_ABORTED:
+            self._retry_at[work] = time.monotonic() + AGAIN_AFTER_ABORT_SECONDS
+            self.say(
+                f"{original}: the run was aborted (exit 3); it stays in processing/ and is resumed later"
+            )
+            log.warning("%s aborted; left in processing/ for a later pass", original)
+            return "processing"
+        where = "done" if code == EXIT_OK else "failed"
+        why = None
+        if code not in (EXIT_OK, EXIT_ROWS_FAILED):
+            said = _error_lines(out / "run.log")
+            why = f"{original}: the run could not start (exit {code}); nothing was sent" + (
+                f": {said}" if said else "; see the -run.log file"
+            )
+        return self._file(work, where, why)
+
+    def _run(self, work: Path, path: Path, route: Route, original: str) -> int:
+        """`bulk-sync run` on the file in a child process that dies with the watcher; its exit code."""
+        out = work / "out"
         argv = [
             sys.executable, "-m", "bulk_sync", "run", str(path), "--mapping", route.mapping,
             "--report", str(out / "report.csv"), "--report-xlsx", "--summary-json", str(out / "summary.json"),
@@ -213,21 +235,7 @@ class Watcher:
             (work / "child.pid").write_text(str(self.child.pid))
             code = self.child.wait()
             self.child = None
-        if code == 3:
-            self._retry_at[work] = time.monotonic() + AGAIN_AFTER_ABORT_SECONDS
-            self.say(
-                f"{original}: the run was aborted (exit 3); it stays in processing/ and is resumed later"
-            )
-            log.warning("%s aborted; left in processing/ for a later pass", original)
-            return "processing"
-        where = "done" if code == 0 else "failed"
-        why = None
-        if code not in (0, 1):
-            said = _error_lines(out / "run.log")
-            why = f"{original}: the run could not start (exit {code}); nothing was sent" + (
-                f": {said}" if said else "; see the -run.log file"
-            )
-        return self._file(work, where, why)
+        return code
 
     def _file(self, work: Path, where: str, reason: str | None) -> str:
         """Move the input and its outputs from ``work`` to done/ or failed/, named with the time."""

@@ -36,6 +36,7 @@ ALLOWED = {
         "state",
         "group",
         "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
+        "notify",  # finish: the end-of-run webhook
     },
     "sandbox": set(),
     "config": {"errors"},
@@ -86,7 +87,8 @@ INSIDE = {
         # the reference semantics of one cell: nothing of the fast engine (columns, bind, records)
         "convert": {"numbers", "spec"},
         "columns": {"convert", "numbers", "spec"},  # checked against convert, never the reverse
-        "parse": {"spec"},
+        "yamlsafe": set(),
+        "parse": {"spec", "yamlsafe"},
         "binding": {"spec"},
         "records": {"binding", "columns", "convert", "spec"},
         "identity": {"binding", "records", "spec"},
@@ -98,10 +100,47 @@ INSIDE = {
         "superseded": {"plan"},
         "warnings": set(),
         "results": set(),
-        "chunks": {"plan", "results", "warnings"},  # the reader thread's work never reaches into the run
-        "run": {"chunks", "plan", "results"},
+        "entries": {"results"},
+        "records": {"plan", "results"},
+        "chunks": {"entries", "plan", "records", "results", "warnings"},  # never reaches into the run
+        "run": {"chunks", "entries", "plan", "results"},
+        "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
         "__init__": {"plan", "run", "superseded"},
     },
+    "cli": {
+        "epilogs": set(),
+        "progress": set(),
+        "args": {"epilogs"},
+        "sending": {"progress"},
+        "run": {"args", "progress", "sending"},
+        "commands": {"args", "sending"},
+        "__init__": {"args", "commands", "progress", "run"},
+    },
+}
+INSIDE["payload"] = {
+    "models": set(),
+    "build": {"models"},
+    "encode": {"models"},
+    "check": {"build", "encode"},
+    "__init__": {"build", "check", "models"},
+}
+INSIDE["upload"] = {
+    "answers": set(),
+    "transport": set(),
+    "uploader": {"answers", "transport"},
+    "__init__": {"answers", "transport", "uploader"},
+}
+INSIDE["sandbox"] = {
+    "schema": set(),
+    "app": {"schema"},
+    "server": {"app"},
+    "__init__": {"app", "schema", "server"},
+}
+INSIDE["scaffold"] = {
+    "match": set(),
+    "preset": {"match"},
+    "starter": {"match", "preset"},
+    "__init__": {"match", "preset", "starter"},
 }
 LATE = {("load", "model"): {"csv", "footer", "workbook"}}
 # third-party libraries with exactly one home

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from conftest import ROOT, CliResult
 
-from bulk_sync import cli, payload, pipeline, watch
+from bulk_sync import payload, pipeline, watch
+from bulk_sync.cli.commands import check_routes
 from bulk_sync.config import load_profile, load_watch
 from bulk_sync.errors import MappingError, UsageError
 from bulk_sync.mapping import parse_mapping
 from bulk_sync.payload import target_catalog
-from bulk_sync.pipeline import chunks, results
+from bulk_sync.pipeline import records, results
 from bulk_sync.sandbox import SandboxServer
 
 DOCS = [ROOT / "README.md", ROOT / "mappings" / "README.md"]
@@ -83,7 +84,7 @@ def outcomes(sample: Path, mapping_path: Path) -> list[dict[str, Any]]:
     """What the pipeline makes of ``sample``: rows read, mapped (and grouped), built and checked."""
     plan = pipeline.scan_columns(pipeline.prepare([sample], mapping_path))
     out: list[dict[str, Any]] = []
-    for rec in chunks.mapped_records(plan, None):
+    for rec in records.mapped_records(plan, None):
         if isinstance(rec, results.Skipped):  # a footer: a totals row, stop_at, or below one
             out.append({"row": rec.row_number, "status": "skipped", "why": rec.reason})
             continue
@@ -156,7 +157,7 @@ def _check_config(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(ROOT)  # the routes' mapping paths are relative to where the watcher runs
         routes = watch.routes_from(load_watch(config).routes, None)
         assert routes
-        cli._check_routes(routes, config)
+        check_routes(routes, config)
 
 
 def test_a_watch_route_naming_a_missing_mapping_or_profile_is_refused_at_start(
@@ -168,12 +169,12 @@ def test_a_watch_route_naming_a_missing_mapping_or_profile_is_refused_at_start(
     config = tmp_path / "bulk_sync.toml"
     config.write_text('[[watch.routes]]\nmatch = "*.csv"\nmapping = "mappings/salesforce_events.yaml"\n')
     with pytest.raises(UsageError, match=r"salesforce_events\.yaml, which does not exist"):
-        cli._check_routes(watch.routes_from(load_watch(config).routes, None), config)
+        check_routes(watch.routes_from(load_watch(config).routes, None), config)
     config.write_text(
         '[[watch.routes]]\nmatch = "*.csv"\nmapping = "mappings/engagements.yaml"\nprofile = "nightly"\n'
     )
     with pytest.raises(UsageError, match="no profile 'nightly'"):
-        cli._check_routes(watch.routes_from(load_watch(config).routes, None), config)
+        check_routes(watch.routes_from(load_watch(config).routes, None), config)
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from bulk_sync.errors import MappingError
 from bulk_sync.load import open_source
 from bulk_sync.mapping import parse_mapping
 from bulk_sync.payload import target_catalog
+from bulk_sync.scaffold import match, preset
 
 EXPORTS = ROOT / "tests" / "data" / "exports"
 DROP = object()  # answer: delete the TODO line (a value left unmapped: its rows are invalid)
@@ -131,12 +132,12 @@ def starter(case: Case, *, presets: bool = True) -> str:
     src = open_source(case.file)
     if presets:
         return scaffold.starter(src, case.file.name)
-    saved = scaffold.presets
-    scaffold.presets = list  # type: ignore[assignment]  # no preset recognised: the generic path
+    saved = preset.presets
+    preset.presets = list  # type: ignore[assignment]  # no preset recognised: the generic path
     try:
         return scaffold.starter(src, case.file.name)
     finally:
-        scaffold.presets = saved
+        preset.presets = saved
 
 
 def _sources(text: str) -> dict[str, Any]:
@@ -242,7 +243,7 @@ def test_audit_columns_never_start_or_end_an_engagement() -> None:
         for target in ("startTime", "endTime"):
             kind, where = sources.get(target, ("column", ""))
             names = re.findall(r"\{([^{}]+)\}", where) if kind == "template" else [where]
-            assert not any(scaffold._is_audit(n) for n in names), (case.name, target, where)
+            assert not any(match.is_audit(n) for n in names), (case.name, target, where)
 
 
 def table() -> str:

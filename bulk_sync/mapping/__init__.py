@@ -23,7 +23,8 @@ The parts, one way (each imports only those listed before it):
     numbers    one number cell -> exact value (decimal marks, grouping, currency, percents)
     convert    ONE cell -> value | RowError: the reference semantics of every transform
     columns    a chunk's column at a time; must agree with convert (a property test holds it)
-    parse      YAML text -> MappingSpec, every problem at once with its line (safe loading)
+    yamlsafe   the YAML composed safely (no tags, bounded aliases); the TODOs a starter leaves
+    parse      YAML text -> MappingSpec, every problem at once with its line
     binding    spec + headers -> BoundMapping, the payload's shape compiled once
     records    map_chunk / apply: a chunk -> MappedChunk (columns) and MappedRecords
     identity   externalIds, their digests, source fingerprints

@@ -27,10 +27,46 @@ from .spec import (
 
 
 def convert_cell(f: Field_, cell: str | None, header: str | None, zone: str | None = None) -> Any:
-    spec, kind = f.spec, f.kind
+    """One cell -> the value to send, OMIT (nothing to send), or a RowError: the reference
+    semantics of every transform, in the order the mapping language documents them."""
     if cell is None:  # a constant
-        return spec.value
-    text = cell.strip()
+        return f.spec.value
+    text = _picked_text(f, cell.strip(), header)
+    if isinstance(text, RowError):
+        return text
+    if not text:
+        return _empty(f, header)
+    if "\ufffd" in text:
+        return RowError(
+            "bad-encoding",
+            f"{f.target}: the cell holds the character \ufffd, which stands for bytes that could not be "
+            f"read as text ({text[:60]!r}); type the text again",
+            header,
+        )
+    spec, kind = f.spec, f.kind
+    if kind.kind == "people":
+        return _people(f, text, header)
+    if spec.duration is not None:
+        try:
+            return parse_duration(text, spec.duration.unit)
+        except CellError as exc:
+            return RowError(exc.slug, f"{f.target}: {exc}", header)
+    if spec.split is not None:
+        return _entries(f, text, header)
+    if spec.map is not None:
+        mapped = _mapped(f, text, header)
+        if mapped is not _NOT_LISTED:
+            return mapped
+    return _typed(f, text, header, zone)
+
+
+_NOT_LISTED: Any = object()  # a cell the map does not list, and that stays as it is
+
+
+def _picked_text(f: Field_, text: str, header: str | None) -> str | RowError:
+    """The text the field reads from the cell: the part first_of/last_of picks, the name or the
+    email of "Name <email>", what `extract` finds, lowered, padded."""
+    spec, kind = f.spec, f.kind
     if text and (spec.first_of is not None or spec.last_of is not None):
         parts = [p.strip() for p in text.split(spec.first_of or spec.last_of or "") if p.strip()]
         text = (parts[0] if spec.first_of is not None else parts[-1]) if parts else ""
@@ -46,57 +82,64 @@ def convert_cell(f: Field_, cell: str | None, header: str | None, zone: str | No
         text = text.lower()
     if spec.pad is not None and text:
         text = text.rjust(spec.pad.width, spec.pad.with_)
-    if not text:
-        if spec.default is not None:
-            return spec.default
-        if spec.required:
-            return RowError("missing-value", f"{f.target} is required but the cell is empty", header)
-        return None if spec.blank == "null" else "" if spec.blank == "empty" else OMIT
-    if "\ufffd" in text:
-        return RowError(
-            "bad-encoding",
-            f"{f.target}: the cell holds the character \ufffd, which stands for bytes that could not be "
-            f"read as text ({text[:60]!r}); type the text again",
-            header,
-        )
-    if kind.kind == "people":
-        return _people(f, text, header)
-    if spec.duration is not None:
-        try:
-            return parse_duration(text, spec.duration.unit)
-        except CellError as exc:
-            return RowError(exc.slug, f"{f.target}: {exc}", header)
-    if spec.split is not None:
-        entries = [e.strip() for e in text.split(spec.split)]
-        entries = list(dict.fromkeys(e.lower() if spec.lower else e for e in entries if e))
-        if kind.email:
-            wrong = next((e for e in entries if not _EMAIL.fullmatch(e)), None)
-            if wrong is not None:
-                return _bad_email(f, wrong, header)
-        return tuple(entries) if entries else OMIT
-    if spec.map is not None:
-        norm = loose_name(text)
-        for k, v in spec.map.items():
-            if k != MAP_DEFAULT and loose_name(str(k)) == norm:
-                return OMIT if v is None else v
-        fallback = spec.map_default
-        siro_value = kind.kind == "enum" and enum_member(text, kind) is not None
-        if fallback is not UNLISTED and not siro_value:
-            if fallback == INVALID:
-                return RowError(
-                    "invalid-enum" if kind.kind == "enum" else "unmapped-value",
-                    f"{text!r} is not in the map of {f.target} (its `default: invalid` says such a cell "
-                    f"makes the row invalid): the map lists {_listed(spec.map)}",
-                    header,
-                )
-            return OMIT if fallback is None else fallback
-        if kind.kind == "enum" and not siro_value:
+    return text
+
+
+def _empty(f: Field_, header: str | None) -> Any:
+    spec = f.spec
+    if spec.default is not None:
+        return spec.default
+    if spec.required:
+        return RowError("missing-value", f"{f.target} is required but the cell is empty", header)
+    return None if spec.blank == "null" else "" if spec.blank == "empty" else OMIT
+
+
+def _entries(f: Field_, text: str, header: str | None) -> Any:
+    """`split`: the cell's entries, each once, in order."""
+    spec = f.spec
+    assert spec.split is not None
+    entries = [e.strip() for e in text.split(spec.split)]
+    entries = list(dict.fromkeys(e.lower() if spec.lower else e for e in entries if e))
+    if f.kind.email:
+        wrong = next((e for e in entries if not _EMAIL.fullmatch(e)), None)
+        if wrong is not None:
+            return _bad_email(f, wrong, header)
+    return tuple(entries) if entries else OMIT
+
+
+def _mapped(f: Field_, text: str, header: str | None) -> Any:
+    """`map`: the value the map gives the cell (its `default` for one it does not list), or
+    _NOT_LISTED when the cell goes on as it is (a SIRO value of an enum, or no default)."""
+    spec, kind = f.spec, f.kind
+    assert spec.map is not None
+    norm = loose_name(text)
+    for k, v in spec.map.items():
+        if k != MAP_DEFAULT and loose_name(str(k)) == norm:
+            return OMIT if v is None else v
+    fallback = spec.map_default
+    siro_value = kind.kind == "enum" and enum_member(text, kind) is not None
+    if fallback is not UNLISTED and not siro_value:
+        if fallback == INVALID:
             return RowError(
-                "invalid-enum",
-                f"{text!r} is not a known value for {f.target}: the mapping "
-                f"maps {_listed(spec.map)}; SIRO also accepts {', '.join(kind.choices)}",
+                "invalid-enum" if kind.kind == "enum" else "unmapped-value",
+                f"{text!r} is not in the map of {f.target} (its `default: invalid` says such a cell "
+                f"makes the row invalid): the map lists {_listed(spec.map)}",
                 header,
             )
+        return OMIT if fallback is None else fallback
+    if kind.kind == "enum" and not siro_value:
+        return RowError(
+            "invalid-enum",
+            f"{text!r} is not a known value for {f.target}: the mapping "
+            f"maps {_listed(spec.map)}; SIRO also accepts {', '.join(kind.choices)}",
+            header,
+        )
+    return _NOT_LISTED
+
+
+def _typed(f: Field_, text: str, header: str | None, zone: str | None) -> Any:
+    """The text as the target's type: a date-time, an enum member, a number, a boolean, an email."""
+    spec, kind = f.spec, f.kind
     try:
         if spec.datetime is not None:
             return _datetime(text, spec.datetime, kind.local_time, zone)

@@ -66,7 +66,8 @@ def _fingerprint_key(spec: MappingSpec) -> bytes:
     h.update(repr((spec.fields, spec.skip, spec.fills, spec.columns)).encode())
     h.update(_zone_data_version().encode())
     here = Path(__file__).parent  # this stage's parts, the payload stage and SIRO's schema
-    for path in (*sorted(here.glob("*.py")), here.parent / "payload.py", here.parent / "siro-openapi.yaml"):
+    stages = (*sorted(here.glob("*.py")), *sorted((here.parent / "payload").glob("*.py")))
+    for path in (*stages, here.parent / "siro-openapi.yaml"):
         try:
             h.update(path.read_bytes())
         except OSError:

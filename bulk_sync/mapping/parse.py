@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from .spec import (
     INVALID,
     MAP_DEFAULT,
     PATH_RE,
+    DatetimeSpec,
     Field_,
     FieldSpec,
     MappingFile,
@@ -33,6 +34,7 @@ from .spec import (
     path_tokens,
     zone_named,
 )
+from .yamlsafe import compose, loc_text, todo_lines
 
 
 def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpec:
@@ -48,53 +50,16 @@ def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpe
 
 
 def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mapping>") -> MappingSpec:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise MappingError(name, [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
-    if node is None:
-        raise MappingError(name, ["the file is empty; it needs `version: 1` and `fields:`"])
-    _refuse_unsafe_yaml(node, name)
+    node = compose(text, name)
     places: dict[tuple[Any, ...], str] = {}
     problems: list[str] = []
     _index_places(node, (), places, problems)
-    todos = _todos(node, ())
+    todos = todo_lines(node, ())
     if todos:  # a starter mapping with decisions left: say each one, before anything else
         raise MappingError(name, todos)
-    try:
-        data = yaml.SafeLoader("").construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise MappingError(name, [f"{where}{getattr(exc, 'problem', exc)}"]) from exc
-    if not isinstance(data, dict):
-        raise MappingError(name, ["the top level must be a mapping with `version: 1` and `fields:`"])
-    fields_raw = data.get("fields")
-    if isinstance(fields_raw, dict):  # `target: Column` is shorthand for `target: {column: Column}`
-        data["fields"] = {k: ({"column": v} if isinstance(v, str) else v) for k, v in fields_raw.items()}
-    try:
-        mf = MappingFile.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            problems.append(f"{_place(places, loc)}{_loc_text(loc)}: {_schema_msg(err)}")
-        raise MappingError(name, problems) from exc
+    mf = _validated(node, name, places, problems)
     fields = _check_fields(mf, catalog, places, problems)
-    for i, rule in enumerate(mf.skip):
-        where = places.get(("skip", i), "")
-        if sum(x is not None for x in (rule.equals, rule.matches, rule.blank)) != 1:
-            problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
-        if rule.matches is not None and _regex_problem(rule.matches):
-            problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
-    stop = mf.stop_at
-    if stop is not None:
-        where = places.get(("stop_at",), "")
-        if (stop.equals is None) == (stop.matches is None):
-            problems.append(f"{where}stop_at: give exactly one of `equals` or `matches`")
-        elif stop.matches is not None and _regex_problem(stop.matches):
-            problems.append(f"{where}stop_at.matches: {_regex_problem(stop.matches)}")
+    _check_rules(mf, places, problems)
     if not problems:
         problems += _unsourced_requirements(fields, catalog, places)
     if problems:
@@ -110,8 +75,49 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
         group_by,
         mf.conflicts,
         mf.sheets if isinstance(mf.sheets, str | None) else tuple(mf.sheets),
-        _stop_at(stop),
+        _stop_at(mf.stop_at),
     )
+
+
+def _validated(
+    node: yaml.Node, name: str, places: dict[tuple[Any, ...], str], problems: list[str]
+) -> MappingFile:
+    """The node tree as a MappingFile (the schema's problems raised at once, each with its line)."""
+    try:
+        data = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise MappingError(name, [f"{where}{getattr(exc, 'problem', exc)}"]) from exc
+    if not isinstance(data, dict):
+        raise MappingError(name, ["the top level must be a mapping with `version: 1` and `fields:`"])
+    fields_raw = data.get("fields")
+    if isinstance(fields_raw, dict):  # `target: Column` is shorthand for `target: {column: Column}`
+        data["fields"] = {k: ({"column": v} if isinstance(v, str) else v) for k, v in fields_raw.items()}
+    try:
+        return MappingFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(f"{_place(places, loc)}{loc_text(loc)}: {_schema_msg(err)}")
+        raise MappingError(name, problems) from exc
+
+
+def _check_rules(mf: MappingFile, places: dict[tuple[Any, ...], str], problems: list[str]) -> None:
+    """`skip` and `stop_at`: one test each, and patterns RE2 takes."""
+    for i, rule in enumerate(mf.skip):
+        where = places.get(("skip", i), "")
+        if sum(x is not None for x in (rule.equals, rule.matches, rule.blank)) != 1:
+            problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
+        if rule.matches is not None and _regex_problem(rule.matches):
+            problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
+    stop = mf.stop_at
+    if stop is not None:
+        where = places.get(("stop_at",), "")
+        if (stop.equals is None) == (stop.matches is None):
+            problems.append(f"{where}stop_at: give exactly one of `equals` or `matches`")
+        elif stop.matches is not None and _regex_problem(stop.matches):
+            problems.append(f"{where}stop_at.matches: {_regex_problem(stop.matches)}")
 
 
 def _stop_at(rule: StopAtRule | None) -> StopAt | None:
@@ -126,83 +132,6 @@ def _regex_problem(pattern: str) -> str | None:
 
 
 # tags a mapping file may hold (YAML's core schema; a tag such as !!python/object is refused)
-_SAFE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
-)
-
-
-MAX_EXPANDED_NODES = 20_000  # what a mapping file may grow to through its aliases (&anchor / *alias)
-
-
-def _refuse_unsafe_yaml(node: yaml.Node, name: str) -> None:
-    """No tags beyond plain data, and aliases that do not multiply the file ('billion laughs': a few
-    lines that expand to billions of nodes). Counted on the composed nodes, where an alias is a
-    shared reference, so counting costs what the file holds, not what it expands to."""
-    sizes: dict[int, int] = {}
-    distinct = 0
-
-    def size(n: yaml.Node) -> int:
-        nonlocal distinct
-        known = sizes.get(id(n))
-        if known is not None:
-            return known
-        distinct += 1
-        sizes[id(n)] = 1  # a node that refers to itself counts once
-        if n.tag not in _SAFE_TAGS:
-            raise MappingError(
-                name,
-                [
-                    f"line {n.start_mark.line + 1}: the tag {n.tag.replace('tag:yaml.org,2002:', '!!')} is "
-                    "not allowed in a mapping file (only plain text, numbers, lists and mappings)"
-                ],
-            )
-        if isinstance(n, yaml.MappingNode):
-            total = 1 + sum(size(k) + size(v) for k, v in n.value)
-        elif isinstance(n, yaml.SequenceNode):
-            total = 1 + sum(size(v) for v in n.value)
-        else:
-            total = 1
-        sizes[id(n)] = min(total, 1 << 62)
-        return sizes[id(n)]
-
-    expanded = size(node)
-    if expanded > max(MAX_EXPANDED_NODES, 50 * distinct):
-        raise MappingError(
-            name,
-            [
-                f"the file expands to {expanded:,} values through its aliases (&anchor / *alias), from "
-                f"{distinct:,} written: refused (a mapping needs no such thing; write the fields out)"
-            ],
-        )
-
-
-_TODO_HINTS = {
-    "timezone": "the IANA time zone the export's times are in, e.g. America/Chicago or Europe/Berlin",
-    "format": "the column's date format, e.g. '%m/%d/%Y %H:%M' (its day and month could not be told apart)",
-    "column": "the column that holds this field",
-}
-
-
-def _todos(node: yaml.Node, path: tuple[Any, ...]) -> list[str]:
-    """Every `TODO` a starter mapping left (a value, not a comment), with its line and what to put."""
-    out: list[str] = []
-    if isinstance(node, yaml.ScalarNode):
-        if str(node.value).strip().upper().startswith("TODO"):
-            key = str(path[-1]) if path else ""
-            if len(path) >= 2 and path[-2] == "map":
-                hint = f"SIRO's value for the cell {key!r} (or null to leave the field out)"
-            else:
-                hint = _TODO_HINTS.get(key, "a decision init-mapping could not make")
-            out.append(f"line {node.start_mark.line + 1}: {_loc_text(path)}: TODO left: {hint}")
-    elif isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            out += _todos(v, (*path, k.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out += _todos(v, (*path, i))
-    return out
-
-
 def _unsourced_requirements(
     fields: list[Field_], catalog: dict[str, TargetKind], places: dict[tuple[Any, ...], str]
 ) -> list[str]:
@@ -262,7 +191,7 @@ def _index_places(
             key = key_node.value
             if key in seen:
                 problems.append(
-                    f"line {key_node.start_mark.line + 1}: {_loc_text((*path, key))}: duplicate key"
+                    f"line {key_node.start_mark.line + 1}: {loc_text((*path, key))}: duplicate key"
                 )
             seen.add(key)
             out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
@@ -279,10 +208,6 @@ def _place(places: dict[tuple[Any, ...], str], loc: tuple[Any, ...]) -> str:
             return places[loc]
         loc = loc[:-1]
     return places.get((), "")
-
-
-def _loc_text(loc: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in loc) if loc else "(top level)"
 
 
 def _schema_msg(err: Any) -> str:
@@ -304,75 +229,15 @@ def _check_fields(
         def bad(msg: str, *sub: str, _where: str = where, _target: str = target) -> None:
             problems.append(f"{places.get(('fields', _target, *sub), _where)}fields.{_target}: {msg}")
 
-        if not PATH_RE.match(target):
-            bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
-            continue
-        if re.search(r"\[\]\.", target):
-            bad(
-                "`[]` (append) is for lists of values such as account.phoneNumbers[]; "
-                "for lists of objects give the position, e.g. engagementUsers[0].email"
-            )
+        kind = _target_kind(target, catalog, bad)
+        if kind is None:
             continue
         key = INDEX_RE.sub("[]", target)
-        kind = catalog.get(key)
-        if kind is None:
-            close = difflib.get_close_matches(key, list(catalog), n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            bad(f"unknown SIRO field{hint}")
-            continue
-        sources = (spec.column is not None) + ("value" in spec.model_fields_set) + (spec.template is not None)
-        if sources != 1:
-            bad("needs exactly one of `column` (read from the file), `template` (several columns) or `value`")
-        if spec.template is not None and not spec.template_columns:
-            bad("`template` names no column; write columns in braces, e.g. '{First} {Last}'", "template")
-        if spec.extract is not None and _regex_problem(spec.extract):
-            bad(f"`extract`: {_regex_problem(spec.extract)}", "extract")
-        if spec.split is not None and f"{INDEX_RE.sub('[]', target)}" == key and not target.endswith("[]"):
-            bad("`split` makes several entries: the target must be a list of values ending in `[]`", "split")
-        if spec.split == "":
-            bad("`split` needs a separator such as ';'", "split")
-        if spec.pad is not None and kind.kind != "string":
-            bad(f"`pad` is for text fields; {key} is a {kind.kind}", "pad")
-        if spec.blank == "null" and not kind.nullable:
-            bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
-        if spec.blank == "empty" and kind.kind != "string":
-            bad(f'`blank: empty` sends "", which is only for text fields; {key} is a {kind.kind}', "blank")
+        _check_sources(spec, kind, key, target, bad)
         _check_transforms(spec, kind, key, target, mf, bad)
-        for sub, v in (("value", spec.value), ("default", spec.default)):
-            if sub in spec.model_fields_set and v is not None:
-                msg = _check_constant(v, kind)
-                if msg:
-                    bad(msg, sub)
-        if spec.map is not None:
-            for src, v in spec.map.items():
-                if src == MAP_DEFAULT and v == INVALID:
-                    continue  # `default: invalid`: an unlisted cell makes the row invalid
-                msg = _check_constant(v, kind) if v is not None else None
-                if msg:
-                    bad(f"map value for {src!r}: {msg}", "map", src)
+        _check_constants(spec, kind, bad)
         if spec.datetime is not None:
-            if kind.kind != "string":
-                bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
-            tz = spec.datetime.timezone
-            if tz is None and not kind.local_time and not spec.datetime.timezone_column:
-                bad(
-                    "`datetime` needs a `timezone` (the zone the file's times are in, e.g. "
-                    "America/New_York, or UTC)",
-                    "datetime",
-                )
-            elif tz is not None and zone_named(tz) is None:
-                bad(
-                    f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
-                    "datetime",
-                    "timezone",
-                )
-            for f in spec.datetime.formats:
-                if "%" not in f:
-                    bad(
-                        f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')",
-                        "datetime",
-                        "format",
-                    )
+            _check_datetime(spec.datetime, kind, key, bad)
         if len(problems) == start:
             fields.append(Field_(target, path_tokens(target), kind, spec))
     if "externalId" not in mf.fields:
@@ -382,8 +247,93 @@ def _check_fields(
     return fields
 
 
+Bad = Callable[..., None]  # bad(message, *where in the field's YAML): one problem, with its line
+
+
+def _target_kind(target: str, catalog: dict[str, TargetKind], bad: Bad) -> TargetKind | None:
+    """What SIRO expects at ``target``; None (and a problem said) for a path SIRO does not have."""
+    if not PATH_RE.match(target):
+        bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
+        return None
+    if re.search(r"\[\]\.", target):
+        bad(
+            "`[]` (append) is for lists of values such as account.phoneNumbers[]; "
+            "for lists of objects give the position, e.g. engagementUsers[0].email"
+        )
+        return None
+    key = INDEX_RE.sub("[]", target)
+    kind = catalog.get(key)
+    if kind is None:
+        close = difflib.get_close_matches(key, list(catalog), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        bad(f"unknown SIRO field{hint}")
+    return kind
+
+
+def _check_sources(spec: FieldSpec, kind: TargetKind, key: str, target: str, bad: Bad) -> None:
+    """Where the value comes from, and the keys that shape the text (template, extract, split, pad,
+    blank) against what the target takes."""
+    sources = (spec.column is not None) + ("value" in spec.model_fields_set) + (spec.template is not None)
+    if sources != 1:
+        bad("needs exactly one of `column` (read from the file), `template` (several columns) or `value`")
+    if spec.template is not None and not spec.template_columns:
+        bad("`template` names no column; write columns in braces, e.g. '{First} {Last}'", "template")
+    if spec.extract is not None and _regex_problem(spec.extract):
+        bad(f"`extract`: {_regex_problem(spec.extract)}", "extract")
+    if spec.split is not None and f"{INDEX_RE.sub('[]', target)}" == key and not target.endswith("[]"):
+        bad("`split` makes several entries: the target must be a list of values ending in `[]`", "split")
+    if spec.split == "":
+        bad("`split` needs a separator such as ';'", "split")
+    if spec.pad is not None and kind.kind != "string":
+        bad(f"`pad` is for text fields; {key} is a {kind.kind}", "pad")
+    if spec.blank == "null" and not kind.nullable:
+        bad(f"`blank: null`: SIRO does not accept null for {key}", "blank")
+    if spec.blank == "empty" and kind.kind != "string":
+        bad(f'`blank: empty` sends "", which is only for text fields; {key} is a {kind.kind}', "blank")
+
+
+def _check_constants(spec: FieldSpec, kind: TargetKind, bad: Bad) -> None:
+    """`value`, `default` and every `map` value are values SIRO takes for the target."""
+    for sub, v in (("value", spec.value), ("default", spec.default)):
+        if sub in spec.model_fields_set and v is not None:
+            msg = _check_constant(v, kind)
+            if msg:
+                bad(msg, sub)
+    if spec.map is not None:
+        for src, v in spec.map.items():
+            if src == MAP_DEFAULT and v == INVALID:
+                continue  # `default: invalid`: an unlisted cell makes the row invalid
+            msg = _check_constant(v, kind) if v is not None else None
+            if msg:
+                bad(f"map value for {src!r}: {msg}", "map", src)
+
+
+def _check_datetime(dt_spec: DatetimeSpec, kind: TargetKind, key: str, bad: Bad) -> None:
+    if kind.kind != "string":
+        bad(f"`datetime` applies to text fields; {key} is a {kind.kind}", "datetime")
+    tz = dt_spec.timezone
+    if tz is None and not kind.local_time and not dt_spec.timezone_column:
+        bad(
+            "`datetime` needs a `timezone` (the zone the file's times are in, e.g. America/New_York, or UTC)",
+            "datetime",
+        )
+    elif tz is not None and zone_named(tz) is None:
+        bad(
+            f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
+            "datetime",
+            "timezone",
+        )
+    for f in dt_spec.formats:
+        if "%" not in f:
+            bad(
+                f"datetime format {f!r} has no % directives (e.g. '%m/%d/%Y %H:%M')",
+                "datetime",
+                "format",
+            )
+
+
 def _check_transforms(
-    spec: FieldSpec, kind: TargetKind, key: str, target: str, mf: MappingFile, bad: Callable[..., None]
+    spec: FieldSpec, kind: TargetKind, key: str, target: str, mf: MappingFile, bad: Bad
 ) -> None:
     """The rules of the newer keys: what they apply to, and what they exclude."""
     if spec.optional and spec.column is None:

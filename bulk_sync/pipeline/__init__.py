@@ -18,8 +18,11 @@ The parts, one way (each imports only those listed before it):
     superseded  the id pass: which rows a later row of the same externalId supersedes
     warnings    rules about a valid row that do not stop it (matching, end before start)
     results     one RowResult per row, in input order (Ordered), and the stop flag
+    entries     a chunk's results in order: runs of valid rows, runs of unchanged rows (ChunkRun)
+    records     rows one by one as MappedRecords (merged by group_by)
     chunks      the reader thread's work: a chunk -> results and records to send (Producer)
     run         the async run: reader thread, dispatcher, signals, the end of the run
+    finish      the outputs after a run: error files, the outcome as data (summary JSON), webhook
 """
 
 from __future__ import annotations

@@ -10,88 +10,25 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any
 
 from .. import mapping, payload
 from ..errorfile import KEEP_BYTES, Kept
 from ..errors import RowError
-from ..group import group_records
 from ..load import Chunk, Source
 from ..mapping import MappedRecord
 from ..payload import Payload
 from ..report import (
     NOT_SENT,
-    UNCHANGED,
     VALID,
     ResultBlock,
 )
 from ..settings import UNLIMITED_BODY, RunSettings
 from ..state import StateStore, payload_hash, target_of
+from .entries import ChunkRun
 from .plan import Plan, file_size, may_be_too_large, too_large
+from .records import mapped_records
 from .results import CELL_BYTES, Block, Entry, Row, Skipped, Stop, mark_unchanged
 from .warnings import row_warning, row_warnings
-
-
-class _ChunkRun:
-    """The entries of one chunk, in order: runs of valid rows (encoded together), runs of
-    unchanged rows (one block each), and rows of their own."""
-
-    def __init__(
-        self,
-        mc: mapping.MappedChunk,
-        cc: payload.CheckedChunk,
-        sources: list[bytes] | None,
-        known: dict[str, tuple[bytes, bytes | None]],
-        encode: Callable[[_ChunkRun, list[int], int], None],
-        frame: Any = None,
-    ) -> None:
-        self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
-        self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
-        self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
-        self.frame = frame  # the chunk's cells, as read
-        self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
-        self.out: list[Entry] = []
-        self._encode = encode
-        self._valid: list[int] = []  # rows of mc with consecutive sequence numbers from _valid_first
-        self._valid_first = 0
-        self._same: tuple[list[int], list[str | None]] = ([], [])  # row numbers, ids from _same_first
-        self._same_first = 0
-
-    def valid(self, seq: int, k: int) -> None:
-        self._close_same()
-        if not self._valid:
-            self._valid_first = seq
-        self._valid.append(k)
-
-    def unchanged(self, seq: int, number: int, external_id: str | None) -> None:
-        self._close_valid()
-        if not self._same[0]:
-            self._same_first = seq
-        self._same[0].append(number)
-        self._same[1].append(external_id)
-
-    def add(self, entry: Entry) -> None:
-        self._close_valid()
-        self._close_same()
-        self.out.append(entry)
-
-    def close(self) -> list[Entry]:
-        self._close_valid()
-        self._close_same()
-        return self.out
-
-    def _close_valid(self) -> None:
-        if self._valid:
-            rows, self._valid = self._valid, []
-            self._encode(self, rows, self._valid_first)  # back through unchanged() and add()
-
-    def _close_same(self) -> None:
-        if self._same[0]:
-            numbers, ids = self._same
-            notes: list[str | None] = [UNCHANGED_NOTE] * len(numbers)
-            block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, notes)
-            self.out.append(Block(self._same_first, block))
-            self._same = ([], [])
 
 
 def _positions(n: int, rest: list[int]) -> list[int]:
@@ -216,7 +153,7 @@ class Producer:
                 mc = mapping.map_chunk(bound, chunk)
                 cc = payload.check_chunk(mc)
                 known = self._known(mc, cc, store)
-                batch = _ChunkRun(mc, cc, mapped_sources, known, self._fast, chunk.frame)
+                batch = ChunkRun(mc, cc, mapped_sources, known, self._fast, chunk.frame)
                 bad: list[int] = []  # rows reported invalid: their cells go to the error file
                 ok = cc.ok
                 for i, number in enumerate(whole.row_numbers):
@@ -349,7 +286,7 @@ class Producer:
         for i, row in zip(rows, texts, strict=True):
             where[chunk.row_numbers[i]] = row
 
-    def _fast(self, run: _ChunkRun, rows: list[int], first: int) -> None:
+    def _fast(self, run: ChunkRun, rows: list[int], first: int) -> None:
         """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
         ``run``: one block in a dry run; else encoded, and each one unchanged or to send. A record
         whose JSON is larger than a request may be is invalid (``too-large``), never sent."""
@@ -429,29 +366,3 @@ class Producer:
 
     def close(self) -> None:
         self._closed.set()
-
-
-def mapped_records(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
-    rows = _rows(plan, limit)
-    if plan.spec.group_by:
-        return group_records(rows, list(plan.spec.group_by), plan.spec.conflicts)
-    return rows
-
-
-def _rows(plan: Plan, limit: int | None) -> Iterator[MappedRecord]:
-    n = 0
-    for src, bound in plan.jobs:
-        only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
-        for chunk in src.chunks():
-            recs: list[MappedRecord] = mapping.apply(bound, chunk) if len(chunk) else []
-            recs += [Skipped(chunk.file, chunk.sheet, num, "footer", why) for num, why in chunk.skipped]
-            for rec in recs:
-                if only is not None and rec.row_number not in only:
-                    continue
-                if limit is not None and n >= limit:
-                    return
-                n += 1
-                yield rec
-
-
-UNCHANGED_NOTE = "same payload as the last sync; not sent"

@@ -30,9 +30,10 @@ from ..state import StateStore, target_of
 
 if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run starts faster)
     from ..dispatch import Dispatcher, Item
-    from ..upload import Outcome, Transport
+    from ..upload import Outcome, Transport, Uploader
 
-from .chunks import UNCHANGED_NOTE, Producer
+from .chunks import Producer
+from .entries import UNCHANGED_NOTE
 from .plan import Plan, log
 from .results import (
     Block,
@@ -91,129 +92,173 @@ async def execute(
         await _read_all(plan, settings, ordered, stop, None, on_payload, kept)
         summary.finished = time.monotonic()
         return summary
-    loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[Any]] = []
-    checking: list[asyncio.Task[None]] = []  # the pre-flight, while it runs
-
-    def halt(reason: BulkSyncError) -> None:
-        if not stop:
-            log.error("stopping the run: %s", reason)
-            stop.reason = reason
-            up.stopping = True
-            for task in checking:  # a pre-flight waiting on the network is not waited for
-                task.cancel()
-            loop.call_later(grace_seconds, hard_stop)
-
-    def hard_stop() -> None:
-        stop.hard = True
-        for t in tasks:
-            t.cancel()
-
-    def on_signal(signame: str) -> None:
-        if stop:
-            events(f"{signame} again: stopping now; requests in flight are reported not_sent")
-            hard_stop()
-            return
-        halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
-        in_flight = dispatcher.in_flight if dispatcher is not None else 0
-        events(
-            f"stopping ({signame}): {in_flight} request(s) in flight are finishing (up to "
-            f"{grace_seconds:.0f} s), the rest of the file is counted as not_sent; "
-            "press Ctrl-C again (or send SIGTERM) to stop now"
-        )
-
-    def broken(exc: OSError) -> None:
-        halt(OutputError(f"{summary.report_incomplete}; rows SIRO acknowledged are in the state file"))
-
-    ordered = Ordered(emit, summary, broken)
-    store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
-    acked: list[tuple[str, bytes, str | None, bytes | None]] = []
-
-    def done(item: Item, outcome: Outcome) -> None:
-        seq, rec, digest, source = item.tag
-        if outcome.status == "synced" and store is not None:
-            acked.append((item.payload.external_id, digest, outcome.siro_id, source))
-        ordered.put(seq, from_outcome(rec, outcome))
-
-    flush_scheduled = False
-
-    def flush() -> None:
-        nonlocal flush_scheduled
-        flush_scheduled = False
-        if acked and store is not None:
-            try:
-                store.record(acked)
-            except BulkSyncError as exc:  # the state file cannot be written (full disk, damage)
-                halt(OutputError(str(exc)))
-            acked.clear()
-
-    def delivered() -> None:
-        """After a request: its acknowledgements go to the state file in one transaction, at the end
-        of this turn of the event loop, together with those of every other request answered in it."""
-        nonlocal flush_scheduled
-        if acked and not flush_scheduled:
-            flush_scheduled = True
-            loop.call_soon(flush)
-
-    dispatcher: Dispatcher | None = None
-    with _signals(on_signal, enabled=handle_signals):
-        from ..dispatch import Dispatcher
-        from ..upload import Uploader
-
-        async with Uploader(settings, transport=transport) as up:
-            if preflight:
-                check = loop.create_task(up.check_identity())
-                checking.append(check)
-                try:
-                    await check
-                except StartError as exc:  # SIRO unreachable, or the token refused: nothing sent
-                    halt(exc)
-                except asyncio.CancelledError:
-                    if not stop:
-                        raise
-                checking.clear()
-            dispatcher = Dispatcher(
-                up,
-                settings,
-                on_done=done,
-                on_delivered=delivered,
-                on_abandoned=lambda item: ordered.put(item.tag[0], not_sent_result(item.tag[1], stop)),
-                on_lost=lambda item: ordered.put(item.tag[0], in_flight_lost(item.tag[1])),
-                on_fatal=halt,
-                stopping=lambda: bool(stop),
-            )
-            tasks.extend(dispatcher.workers)
-            reader = loop.create_task(_read_all(plan, settings, ordered, stop, dispatcher, kept=kept))
-            tasks.append(reader)
-            try:
-                await reader
-            except asyncio.CancelledError:
-                pass
-            except SourceError as exc:  # the file broke part-way (rows before it were sent): stop, report
-                halt(
-                    FatalError(
-                        f"reading stopped part-way: {exc}; the rows after that point are not in the report"
-                    )
-                )
-            except BulkSyncError as exc:  # the state file failed while reading (damaged mid-run)
-                halt(OutputError(str(exc)))
-            dispatcher.close()
-            await dispatcher.join()
-            for item in dispatcher.leftovers():  # left behind by a hard stop
-                ordered.put(item.tag[0], not_sent_result(item.tag[1], stop))
-            flush()
-            if store is not None:
-                store.close()
-            ordered.flush_all()
-            if stop.hard:
-                ordered.put_last(_stopped_hard(ordered.last))
-            summary.requests = up.requests_sent
-            summary.throttled = up.pacer.throttled
+    sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
+    with _signals(sending.on_signal, enabled=handle_signals):
+        await sending.send(transport, preflight)
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
         summary.aborted_code = stop.reason.exit_code
     summary.finished = time.monotonic()
     return summary
+
+
+class _Sending:
+    """A run that sends: what the reader, the dispatcher's callbacks and the signal handlers share
+    (the stop, the results in order, the acknowledgements on their way to the state file)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        settings: RunSettings,
+        emit: Emit,
+        summary: Summary,
+        stop: Stop,
+        grace_seconds: float,
+        events: Callable[[str], None],
+        kept: Kept | None,
+    ) -> None:
+        self.plan, self.settings, self.stop, self.kept = plan, settings, stop, kept
+        self.grace_seconds, self.events = grace_seconds, events
+        self.loop = asyncio.get_running_loop()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.checking: list[asyncio.Task[None]] = []  # the pre-flight, while it runs
+        self.summary = summary
+        self.ordered = Ordered(emit, summary, self.broken)
+        self.store = (
+            StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
+        )
+        self.acked: list[tuple[str, bytes, str | None, bytes | None]] = []
+        self.flush_scheduled = False
+        self.up: Uploader | None = None  # once open
+        self.dispatcher: Dispatcher | None = None
+
+    # ----------------------------------------------------------------- stopping
+
+    def halt(self, reason: BulkSyncError) -> None:
+        if not self.stop:
+            log.error("stopping the run: %s", reason)
+            self.stop.reason = reason
+            if self.up is not None:
+                self.up.stopping = True
+            for task in self.checking:  # a pre-flight waiting on the network is not waited for
+                task.cancel()
+            self.loop.call_later(self.grace_seconds, self.hard_stop)
+
+    def hard_stop(self) -> None:
+        self.stop.hard = True
+        for t in self.tasks:
+            t.cancel()
+
+    def on_signal(self, signame: str) -> None:
+        if self.stop:
+            self.events(f"{signame} again: stopping now; requests in flight are reported not_sent")
+            self.hard_stop()
+            return
+        self.halt(Interrupted(f"stopped by {signame}; rows not yet sent are marked not_sent"))
+        in_flight = self.dispatcher.in_flight if self.dispatcher is not None else 0
+        self.events(
+            f"stopping ({signame}): {in_flight} request(s) in flight are finishing (up to "
+            f"{self.grace_seconds:.0f} s), the rest of the file is counted as not_sent; "
+            "press Ctrl-C again (or send SIGTERM) to stop now"
+        )
+
+    def broken(self, exc: OSError) -> None:
+        self.halt(
+            OutputError(f"{self.summary.report_incomplete}; rows SIRO acknowledged are in the state file")
+        )
+
+    # ----------------------------------------------------------------- answers -> state file
+
+    def done(self, item: Item, outcome: Outcome) -> None:
+        seq, rec, digest, source = item.tag
+        if outcome.status == "synced" and self.store is not None:
+            self.acked.append((item.payload.external_id, digest, outcome.siro_id, source))
+        self.ordered.put(seq, from_outcome(rec, outcome))
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.acked and self.store is not None:
+            try:
+                self.store.record(self.acked)
+            except BulkSyncError as exc:  # the state file cannot be written (full disk, damage)
+                self.halt(OutputError(str(exc)))
+            self.acked.clear()
+
+    def delivered(self) -> None:
+        """After a request: its acknowledgements go to the state file in one transaction, at the end
+        of this turn of the event loop, together with those of every other request answered in it."""
+        if self.acked and not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    # ----------------------------------------------------------------- the run
+
+    async def send(self, transport: Transport | None, preflight: bool) -> None:
+        from ..dispatch import Dispatcher
+        from ..upload import Uploader
+
+        async with Uploader(self.settings, transport=transport) as up:
+            self.up = up
+            if preflight:
+                await self._preflight(up)
+            ordered, stop = self.ordered, self.stop
+            self.dispatcher = dispatcher = Dispatcher(
+                up,
+                self.settings,
+                on_done=self.done,
+                on_delivered=self.delivered,
+                on_abandoned=lambda item: ordered.put(item.tag[0], not_sent_result(item.tag[1], stop)),
+                on_lost=lambda item: ordered.put(item.tag[0], in_flight_lost(item.tag[1])),
+                on_fatal=self.halt,
+                stopping=lambda: bool(stop),
+            )
+            self.tasks.extend(dispatcher.workers)
+            await self._read(dispatcher)
+            dispatcher.close()
+            await dispatcher.join()
+            self._wind_up(dispatcher)
+            self.summary.requests = up.requests_sent
+            self.summary.throttled = up.pacer.throttled
+
+    async def _preflight(self, up: Uploader) -> None:
+        check = self.loop.create_task(up.check_identity())
+        self.checking.append(check)
+        try:
+            await check
+        except StartError as exc:  # SIRO unreachable, or the token refused: nothing sent
+            self.halt(exc)
+        except asyncio.CancelledError:
+            if not self.stop:
+                raise
+        self.checking.clear()
+
+    async def _read(self, dispatcher: Dispatcher) -> None:
+        reader = self.loop.create_task(
+            _read_all(self.plan, self.settings, self.ordered, self.stop, dispatcher, kept=self.kept)
+        )
+        self.tasks.append(reader)
+        try:
+            await reader
+        except asyncio.CancelledError:
+            pass
+        except SourceError as exc:  # the file broke part-way (rows before it were sent): stop, report
+            self.halt(
+                FatalError(
+                    f"reading stopped part-way: {exc}; the rows after that point are not in the report"
+                )
+            )
+        except BulkSyncError as exc:  # the state file failed while reading (damaged mid-run)
+            self.halt(OutputError(str(exc)))
+
+    def _wind_up(self, dispatcher: Dispatcher) -> None:
+        for item in dispatcher.leftovers():  # left behind by a hard stop
+            self.ordered.put(item.tag[0], not_sent_result(item.tag[1], self.stop))
+        self.flush()
+        if self.store is not None:
+            self.store.close()
+        self.ordered.flush_all()
+        if self.stop.hard:
+            self.ordered.put_last(_stopped_hard(self.ordered.last))
 
 
 def _stopped_hard(last: tuple[str, str | None, int] | None) -> RowResult:

@@ -1,28 +1,15 @@
-"""Sandbox: a SIRO-compatible emulator of the sync endpoints, on 127.0.0.1, with fault injection.
-
-It behaves like the External API as far as bulk_sync can tell: bearer-token check (401 with
-``{"error": ...}``), the request body validated against the provider's OpenAPI schema (shipped as
-``siro-openapi.yaml``) with SIRO-style ``422 {"name": "ZodError", "issues": [...]}`` answers, upsert
-by externalId, ``GET /v1/core/auth/caller-identity``, ``GET /v1/integrations/engagements?externalId=``,
-and both the single and the batch sync endpoints. A batch is validated whole and stored
-all-or-nothing (the real API does not document this; it is the strictest reading).
-
-Fault injection (:class:`Faults`) makes it misbehave on purpose: latency, 5xx, 429 with and
-without Retry-After, connections dropped before or after the record is stored, slow answers,
-and a real per-minute rate limit. ``GET /_sandbox/stats`` tells what it received.
-
-Not part of the pipeline; nothing in the stages imports it. ``run --sandbox`` starts it in a thread.
+"""Sandbox, app: the emulator itself: the token check, schema validation with SIRO-style 422s, upserts
+by externalId, injected faults (5xx, 429, dropped connections, latency) and the limiter kinds (token
+bucket, sliding and fixed windows).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import datetime as dt
 import gc
 import json
-import logging
 import math
 import random
 import re
@@ -30,16 +17,11 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 
-SCHEMA_RESOURCE = "siro-openapi.yaml"
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+from .schema import load_validators, zod_issues
 
 
 @dataclass
@@ -103,99 +85,6 @@ class SandboxState:
             else 0.0,
             "responses": {str(k): v for k, v in sorted(self.responses.items())},
         }
-
-
-def _openapi_to_jsonschema(node: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` -> JSON Schema `anyOf [null, ...]`, recursively."""
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if k not in {"nullable", "description"}}
-    if node.get("nullable"):
-        return {"anyOf": [{"type": "null"}, out]}
-    return out
-
-
-def load_validators() -> tuple[Draft202012Validator, Draft202012Validator]:
-    """Validators for one engagement body and for a batch array, from the shipped OpenAPI file."""
-    text = resources.files("bulk_sync").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    components = _openapi_to_jsonschema(yaml.safe_load(text)["components"])
-    checker = FormatChecker(formats=())
-    checker.checks("date-time")(lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)))
-    one = {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
-    many = {
-        "type": "array",
-        "items": {"$ref": "#/components/schemas/EngagementSyncInput"},
-        "components": components,
-    }
-    return (
-        Draft202012Validator(one, format_checker=checker),
-        Draft202012Validator(many, format_checker=checker),
-    )
-
-
-def zod_issues(errors: list[ValidationError]) -> list[dict[str, Any]]:
-    """jsonschema errors -> Zod-style issues ({code, path, message, ...}) as SIRO answers them."""
-    issues = []
-    for err in errors:
-        err = _innermost(err)
-        path = list(err.absolute_path)
-        if err.validator == "required":
-            missing = [k for k in err.validator_value if k not in (err.instance or {})]
-            for key in missing:
-                issues.append(
-                    {
-                        "code": "invalid_type",
-                        "expected": "string",
-                        "received": "undefined",
-                        "path": [*path, key],
-                        "message": "Required",
-                    }
-                )
-            continue
-        if err.validator == "enum":
-            options = " | ".join(f"'{v}'" for v in err.validator_value)
-            issues.append(
-                {
-                    "code": "invalid_enum_value",
-                    "path": path,
-                    "message": f"Invalid enum value. Expected {options}, received '{err.instance}'",
-                }
-            )
-        elif err.validator == "type":
-            got = "null" if err.instance is None else type(err.instance).__name__
-            issues.append(
-                {
-                    "code": "invalid_type",
-                    "expected": str(err.validator_value),
-                    "received": got,
-                    "path": path,
-                    "message": f"Expected {err.validator_value}, received {got}",
-                }
-            )
-        elif err.validator == "format":
-            issues.append(
-                {
-                    "code": "invalid_string",
-                    "validation": "datetime",
-                    "path": path,
-                    "message": "Invalid datetime",
-                }
-            )
-        else:
-            issues.append({"code": "custom", "path": path, "message": err.message})
-    return issues
-
-
-def _innermost(err: ValidationError) -> ValidationError:
-    """For `anyOf [null, X]`, the error of the X branch (what Zod would report)."""
-    while err.validator == "anyOf" and err.context:
-        branches = [e for e in err.context if e.schema != {"type": "null"}]
-        if not branches:
-            break
-        err = min(branches, key=lambda e: len(e.relative_schema_path))
-    return err
 
 
 class Sandbox:
@@ -267,30 +156,65 @@ class Sandbox:
         f = self.faults
         if (denied := self._auth(request)) is not None:
             return denied
-        if f.rate_per_min is not None:
-            wait = self._limit(time.monotonic())
-            if wait is not None:
-                self.state.rate_limited += 1
-                headers = {"Retry-After": str(max(1, math.ceil(wait)))} if f.rate_retry_after else None
-                return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
+        if (limited := self._limited()) is not None:
+            return limited
         kind = self._pick_fault()
         if f.latency:
             await asyncio.sleep(f.latency)
+        if (injected := self._injected(kind)) is not None:
+            return injected
+        if request.content_length is not None and request.content_length > f.max_body_bytes:
+            return web.json_response({"error": "Request body too large"}, status=413)
+        raw = await request.read()
+        if kind == "drop":
+            return self._drop(request)
+        items = self._items(raw, batch)
+        if isinstance(items, web.StreamResponse):
+            return items
+        stored = [self._upsert(item) for item in items]
+        # what is stored lives on: keep it out of the cyclic GC, whose full passes over millions of
+        # stored objects would stall the event loop for tens of ms (and stamp the next request late)
+        gc.freeze()
+        if f.shuffle:
+            self._rng.shuffle(stored)
+        roll = self._rng.random()
+        if roll < f.drop_after:
+            return self._drop(request)
+        if roll < f.drop_after + f.slow:
+            await asyncio.sleep(f.slow_seconds)
+        return web.json_response({"data": stored if batch else stored[0]})
+
+    def _limited(self) -> web.StreamResponse | None:
+        """The rate limit's 429 (with Retry-After when asked), or None: the request may go on."""
+        f = self.faults
+        if f.rate_per_min is None:
+            return None
+        wait = self._limit(time.monotonic())
+        if wait is None:
+            return None
+        self.state.rate_limited += 1
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))} if f.rate_retry_after else None
+        return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
+
+    def _injected(self, kind: str | None) -> web.StreamResponse | None:
+        """The answer of an injected fault that needs no body (5xx, 429), or None."""
         if kind == "5xx":
             return web.json_response(
                 {"error": "Internal Server Error"}, status=self._rng.choice((500, 502, 503))
             )
         if kind == "429":
             return web.json_response(
-                {"error": "Too many requests"}, status=429, headers={"Retry-After": f"{f.retry_after:g}"}
+                {"error": "Too many requests"},
+                status=429,
+                headers={"Retry-After": f"{self.faults.retry_after:g}"},
             )
         if kind == "429-bare":
             return web.json_response({"error": "Too many requests"}, status=429)
-        if request.content_length is not None and request.content_length > f.max_body_bytes:
-            return web.json_response({"error": "Request body too large"}, status=413)
-        raw = await request.read()
-        if kind == "drop":
-            return self._drop(request)
+        return None
+
+    def _items(self, raw: bytes, batch: bool) -> list[Any] | web.StreamResponse:
+        """The records of a body, or the 400/413/422 SIRO would answer it with."""
+        f = self.faults
         try:
             body = json.loads(raw)
         except ValueError:
@@ -302,7 +226,7 @@ class Sandbox:
             errors = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
             if errors:
                 return web.json_response({"name": "ZodError", "issues": zod_issues(errors)}, status=422)
-        items = body if batch else [body]
+        items: list[Any] = body if batch else [body]
         if f.max_batch is not None and len(items) > f.max_batch:
             return web.json_response({"error": f"Batch too large (max {f.max_batch})"}, status=413)
         if f.reject_pattern is not None:
@@ -319,18 +243,7 @@ class Sandbox:
                 return web.json_response({"name": "ZodError", "issues": issues}, status=422)
             if bad:
                 return web.json_response({"error": "Bad request"}, status=f.reject_status)
-        stored = [self._upsert(item) for item in items]
-        # what is stored lives on: keep it out of the cyclic GC, whose full passes over millions of
-        # stored objects would stall the event loop for tens of ms (and stamp the next request late)
-        gc.freeze()
-        if f.shuffle:
-            self._rng.shuffle(stored)
-        roll = self._rng.random()
-        if roll < f.drop_after:
-            return self._drop(request)
-        if roll < f.drop_after + f.slow:
-            await asyncio.sleep(f.slow_seconds)
-        return web.json_response({"data": stored if batch else stored[0]})
+        return items
 
     # -- helpers -------------------------------------------------------------------
 
@@ -420,102 +333,3 @@ class Sandbox:
             if item.get(key) is not None:
                 out[key] = item[key]
         return out
-
-
-class SandboxServer:
-    """Runs a :class:`Sandbox` on 127.0.0.1 in a background thread (for tests and ``run --sandbox``)."""
-
-    def __init__(self, token: str, faults: Faults | None = None, *, host: str = "127.0.0.1", port: int = 0):
-        self.sandbox = Sandbox(token, faults)
-        self.host, self.port = host, port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def state(self) -> SandboxState:
-        return self.sandbox.state
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> SandboxServer:
-        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-        self._thread = threading.Thread(target=self._serve, name="siro-sandbox", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def _serve(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        try:
-            try:
-                loop.run_until_complete(self._startup())
-            except BaseException as exc:  # reported to the starting thread
-                self._error = exc
-                self._ready.set()
-                return
-            self._ready.set()
-            loop.run_forever()
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-        except Exception as exc:  # a client that dropped mid-answer must not kill the thread: keep it
-            self.shutdown_error = exc
-        finally:
-            loop.close()
-
-    shutdown_error: Exception | None = None
-
-    async def _startup(self) -> None:
-        self._runner = web.AppRunner(self.sandbox.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            with contextlib.suppress(RuntimeError):  # already closed
-                self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def serve_forever(token: str, faults: Faults, host: str, port: int, announce: Any = print) -> None:
-    """`bulk-sync sandbox`: run in the foreground until Ctrl-C."""
-    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    sandbox = Sandbox(token, faults)
-
-    async def main() -> None:
-        runner = web.AppRunner(sandbox.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=1024)
-        await site.start()
-        real_port = runner.addresses[0][1]
-        announce(f"SIRO sandbox listening on http://{host}:{real_port} (Ctrl-C to stop)")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        import uvloop
-
-        runner: Any = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(main())
-    except KeyboardInterrupt:
-        announce(f"sandbox stopped: {json.dumps(sandbox.state.stats())}")

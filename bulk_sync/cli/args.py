@@ -1,0 +1,354 @@
+"""CLI, args: the flags of every command (build_parser, a function per command and per group of flags)
+and the types that check their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, cast
+
+from .. import __version__
+from ..errors import (
+    UsageError,
+)
+from ..settings import (
+    PRODUCTION_BASE_URL,
+    TOKEN_ENV,
+)
+from ..state import default_state_path
+from .epilogs import EPILOG_INIT, EPILOG_RETRY, EPILOG_RUN, EPILOG_SANDBOX, EPILOG_VALIDATE, EPILOG_WATCH
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.", allow_abbrev=False
+    )
+    p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_run_parser, _retry_parser, _validate_parser, _watch_parser, _init_parser, _sandbox_parser):
+        add(sub)
+    return p
+
+
+def _command(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    return cast(
+        argparse.ArgumentParser,
+        sub.add_parser(
+            name,
+            help=help,
+            epilog=epilog,
+            allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ),
+    )
+
+
+def _run_parser(sub: Any) -> None:
+    """bulk-sync run FILE... --mapping M"""
+    r = _command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
+    _add_files_and_outputs(r)
+    _add_sending(r)
+
+
+def _retry_parser(sub: Any) -> None:
+    """bulk-sync retry REPORT --mapping M"""
+    rt = _command(sub, "retry", "resend the rows that did not sync in an earlier run's report", EPILOG_RETRY)
+    rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
+    _add_files_and_outputs(rt, files=False)
+    _add_sending(rt)
+
+
+def _validate_parser(sub: Any) -> None:
+    """bulk-sync validate FILE... --mapping M"""
+    v = _command(sub, "validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
+    _add_files_and_outputs(v)
+    v.add_argument(
+        "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
+    )
+    v.add_argument(
+        "--max-body-bytes",
+        type=pos_int,
+        help="also check that no record is larger than this as JSON (too-large), as run always does "
+        "(run's default: 5000000); it costs a look at the longest cells",
+    )
+
+
+def _watch_parser(sub: Any) -> None:
+    """bulk-sync watch INBOX"""
+    w = _command(
+        sub, "watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH
+    )
+    w.add_argument("inbox", metavar="INBOX", help="the folder people drop files into")
+    w.add_argument("--mapping", "-m", help="mapping for files no [[watch.routes]] rule matches")
+    w.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
+    w.add_argument(
+        "--settle", type=pos_float, help="seconds a file's size and time must stay unchanged (default 5)"
+    )
+    w.add_argument("--poll", type=pos_float, help="seconds between scans of the folder (default 2)")
+    w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
+    w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
+    w.add_argument("--base-url", help="passed to every run")
+    w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
+    w.add_argument("--token-file", help="passed to every run")
+
+
+def _init_parser(sub: Any) -> None:
+    """bulk-sync init-mapping FILE"""
+    im = _command(
+        sub, "init-mapping", "write a starter mapping by matching a file's headers to SIRO", EPILOG_INIT
+    )
+    im.add_argument("file", metavar="FILE", help="a sample export (CSV or workbook)")
+    im.add_argument("--output", "-o", help="write the mapping here (default: print it)")
+    im.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    im.add_argument("--sheet", help="workbook sheet (default: the first visible sheet)")
+    im.add_argument("--encoding", help="CSV text encoding (default: detected)")
+    im.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+
+
+def _sandbox_parser(sub: Any) -> None:
+    """bulk-sync sandbox"""
+    s = _command(sub, "sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
+    s.add_argument(
+        "--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)"
+    )
+    s.add_argument("--latency", type=nonneg_float, default=0.0, help="seconds added to each answer")
+    s.add_argument("--error-rate", type=fraction, default=0.0, help="share of requests answered 5xx")
+    s.add_argument("--throttle-rate", type=fraction, default=0.0, help="share answered 429 + Retry-After")
+    s.add_argument("--drop-rate", type=fraction, default=0.0, help="share of connections dropped")
+    s.add_argument("--rate-per-min", type=pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
+    s.add_argument(
+        "--limiter",
+        choices=["sliding", "fixed", "bucket"],
+        default="sliding",
+        help="how --rate-per-min is kept: a sliding window, fixed windows starting on the clock, or a "
+        "token bucket (default sliding)",
+    )
+    s.add_argument(
+        "--rate-window",
+        type=pos_float,
+        default=60.0,
+        help="sliding and fixed: the limit's window in seconds (default 60)",
+    )
+    s.add_argument("--burst", type=pos_int, default=1, help="bucket: its size (default 1, the strictest)")
+    s.add_argument(
+        "--rate-retry-after",
+        action="store_true",
+        help="the limit's 429s carry Retry-After (whole seconds; default: none, as SIRO documents none)",
+    )
+    s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
+    s.add_argument("--seed", type=int, help="random seed for the injected faults")
+
+
+def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
+    """The files, the mapping, how to read them, and where the outputs go (run, retry, validate)."""
+    if files:
+        sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
+    sp.add_argument("--mapping", "-m", help="mapping YAML (see mappings/README.md); required")
+    if files:  # retry takes each row's sheet from the report
+        sp.add_argument(
+            "--sheet",
+            help="workbook sheet(s): a name, a position (1 = first visible), a glob like 'Q*', "
+            "or '*' for every visible sheet (default: the first visible sheet)",
+        )
+    sp.add_argument(
+        "--encoding",
+        help="CSV text encoding (default: detected: BOM, UTF-8, else a guessed Windows code page)",
+    )
+    sp.add_argument("--delimiter", help="CSV delimiter, e.g. ';' or '\\t' for tab (default: detected)")
+    sp.add_argument("--report", help="CSV report path (default: <report dir>/<file>-<time>.csv)")
+    sp.add_argument(
+        "--report-dir", default="reports", help="folder for default report names (default reports)"
+    )
+    sp.add_argument(
+        "--report-xlsx",
+        action="store_true",
+        help="also write the report as an .xlsx beside the CSV (Summary and Results sheets)",
+    )
+    sp.add_argument(
+        "--summary-json", metavar="PATH", help="write counts, duration, files and exit code as JSON"
+    )
+    sp.add_argument(
+        "--max-failures",
+        metavar="N|N%",
+        help="tolerate up to N rows (or N%% of rows) that do not sync: exit 0 instead of 1 (default 0)",
+    )
+    sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
+    sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+    sp.add_argument("--log-file", metavar="PATH", help="append a log of the run to PATH (secrets redacted)")
+    sp.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    sp.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one object a line (default text)",
+    )
+    sp.add_argument(
+        "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
+    )
+    sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
+
+
+def _add_sending(r: argparse.ArgumentParser) -> None:
+    """Where and how a run sends (run, retry): connection, pace and retries, state."""
+    _add_connection(r)
+    _add_pace_and_retries(r)
+    _add_state(r)
+
+
+def _add_connection(r: argparse.ArgumentParser) -> None:
+    """The end-of-run webhook, where SIRO is, the token."""
+    r.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST a JSON summary (with a Slack-style `text`) when the run ends",
+    )
+    r.add_argument(
+        "--notify-on",
+        default="always",
+        choices=["always", "failure"],
+        help="failure: only when the exit code is not 0 (default always)",
+    )
+    r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
+    r.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="accept an http:// --base-url that is not this machine (the token then crosses the "
+        "network unencrypted)",
+    )
+    r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+    r.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the built-in SIRO emulator on 127.0.0.1 and sync to it (a rehearsal)",
+    )
+
+
+def _add_pace_and_retries(r: argparse.ArgumentParser) -> None:
+    """Concurrency, batches, pace, retries, timeouts."""
+    r.add_argument("--concurrency", type=pos_int, default=8, help="requests in flight at once (default 8)")
+    r.add_argument(
+        "--batch-size",
+        type=pos_int,
+        default=100,
+        help="records per request to the batch endpoint (default 100)",
+    )
+    r.add_argument(
+        "--max-body-bytes",
+        type=pos_int,
+        default=5_000_000,
+        help="cap on one request body; batches are cut to fit (default 5000000)",
+    )
+    r.add_argument(
+        "--no-batch", action="store_true", help="one record per request (the single-record endpoint)"
+    )
+    r.add_argument(
+        "--rate-per-min",
+        type=nonneg_float,
+        default=1000.0,
+        help="client-side limit, requests per minute, shared by all workers (default 1000, "
+        "SIRO's limit per token; 0 = no limit)",
+    )
+    r.add_argument(
+        "--circuit-breaker",
+        type=nonneg_int,
+        default=30,
+        metavar="N",
+        help="stop the run after N failed requests in a row (default 30; 0 = never)",
+    )
+    r.add_argument(
+        "--max-attempts",
+        type=pos_int,
+        help="at most this many tries per request (default: no count; a request is retried on "
+        "5xx/408/429/timeouts/dropped connections for --retry-max-seconds)",
+    )
+    r.add_argument(
+        "--retry-max-seconds",
+        type=pos_float,
+        default=300.0,
+        help="stop retrying a record after this long (default 300)",
+    )
+    r.add_argument(
+        "--retry-backoff",
+        type=nonneg_float,
+        default=0.5,
+        help="first retry wait in seconds, doubled each try, jittered (default 0.5)",
+    )
+    r.add_argument("--connect-timeout", type=pos_float, default=10.0, help="seconds (default 10)")
+    r.add_argument("--read-timeout", type=pos_float, default=60.0, help="seconds (default 60)")
+    r.add_argument(
+        "--request-timeout",
+        type=pos_float,
+        default=120.0,
+        help="seconds for one whole request (default 120)",
+    )
+    r.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="skip the token check (GET caller-identity) before sending",
+    )
+
+
+def _add_state(r: argparse.ArgumentParser) -> None:
+    """What was synced before."""
+    r.add_argument(
+        "--state",
+        metavar="PATH",
+        help=f"state file: what was synced before (default {default_state_path()}; with --sandbox: none)",
+    )
+    r.add_argument("--no-state", action="store_true", help="remember nothing; send every record")
+    r.add_argument(
+        "--full", action="store_true", help="send every record, even those unchanged since the last sync"
+    )
+    r.add_argument(
+        "--wait-lock",
+        type=nonneg_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run holds the state file, wait this long for it (default: refuse at once)",
+    )
+
+
+def delimiter_flag(text: str | None) -> str | None:
+    """`--delimiter` as typed in a shell: `\\t` or `tab` mean a tab."""
+    if text is None:
+        return None
+    named = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(text.lower(), text)
+    if len(value) != 1:
+        raise UsageError(f"--delimiter must be one character (or tab, comma, semicolon, pipe), got {text!r}")
+    return value
+
+
+def pos_int(text: str) -> int:
+    return int(_typed(text, int, lambda v: v > 0, "a whole number above 0"))
+
+
+def nonneg_int(text: str) -> int:
+    return int(_typed(text, int, lambda v: v >= 0, "a whole number, 0 or more"))
+
+
+def pos_float(text: str) -> float:
+    return float(_typed(text, float, lambda v: v > 0, "a number above 0"))
+
+
+def nonneg_float(text: str) -> float:
+    return float(_typed(text, float, lambda v: v >= 0, "a number, 0 or more"))
+
+
+def fraction(text: str) -> float:
+    return float(_typed(text, float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1"))
+
+
+def _typed(text: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value

@@ -1,0 +1,135 @@
+"""CLI, commands: bulk-sync watch, init-mapping and sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+from ..config import config_path, load_profile, load_watch
+from ..errors import (
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    UsageError,
+)
+from ..settings import (
+    TOKEN_ENV,
+    read_token,
+)
+from .args import delimiter_flag
+from .sending import check_base_url
+
+
+def watch_command(args: argparse.Namespace) -> int:
+    from .. import watch
+
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    cfg_path = config_path(args.config)
+    section = load_watch(cfg_path)
+    routes = watch.routes_from(section.routes, args.mapping or profile_mapping(cfg_path, args.profile))
+    if not routes:
+        raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
+    check_routes(routes, cfg_path)
+    extra = []
+    if args.base_url:
+        extra += ["--base-url", check_base_url(args.base_url, args.allow_insecure_http)]
+    if args.allow_insecure_http:
+        extra.append("--allow-insecure-http")
+    if args.token_file:
+        extra += ["--token-file", str(Path(args.token_file).resolve())]
+    cfg = watch.WatchConfig(
+        inbox=inbox,
+        routes=routes,
+        settle=args.settle or section.settle_seconds or 5.0,
+        poll=args.poll or section.poll_seconds or 2.0,
+        config=str(cfg_path.resolve()) if cfg_path else None,
+        profile=args.profile,
+        extra_args=extra,
+    )
+    w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, w.on_signal)
+    print(f"watching {w.inbox} (drop files there; results in done/ and failed/)", flush=True)
+    before = len(list(w.dirs["failed"].iterdir()))
+    if args.once:
+        w.run_once()
+    else:
+        w.run_forever()
+    failed_now = len(list(w.dirs["failed"].iterdir()))
+    return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
+
+
+def check_routes(routes: list[Any], cfg_path: Path | None) -> None:
+    """Every route's mapping loads and its profile exists, checked before the first file is taken:
+    a typo in the config is one error at start-up (exit 2), not every dropped file in failed/."""
+    from ..pipeline import check_mapping
+
+    for route in routes:
+        where = f"the watch route {route.match!r}" if route.match != "*" else "the watch's --mapping"
+        if not Path(route.mapping).is_file():
+            raise UsageError(f"{where} names the mapping {route.mapping}, which does not exist")
+        check_mapping(route.mapping)
+        if route.profile is not None:
+            if cfg_path is None:
+                raise UsageError(f"{where} names the profile {route.profile!r}, but there is no config file")
+            load_profile(cfg_path, route.profile)
+
+
+def init_mapping_command(args: argparse.Namespace) -> int:
+    from ..load import open_source
+    from ..scaffold import starter
+
+    src = open_source(
+        args.file, sheet=args.sheet, encoding=args.encoding, delimiter=delimiter_flag(args.delimiter)
+    )
+    text = starter(src, src.label)
+    if not args.output:
+        print(text, end="")
+        return EXIT_OK
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    todos = text.count("TODO")
+    print(
+        f"wrote {out}"
+        + (f": replace its TODOs ({todos}), then" if todos else ": check it, then")
+        + f" run bulk-sync validate {args.file} -m {out}"
+    )
+    return EXIT_OK
+
+
+def profile_mapping(cfg_path: Path | None, profile: str | None) -> str | None:
+    value = load_profile(cfg_path, profile).get("mapping")
+    return str(value) if value else None
+
+
+def sandbox_command(args: argparse.Namespace) -> int:
+    from ..sandbox import Faults, serve_forever
+
+    try:
+        token = read_token(args.token_file).get_secret_value()
+        print("sandbox: accepting the token from " + (args.token_file or f"${TOKEN_ENV}"))
+    except UsageError:
+        token = "sandbox-" + secrets.token_hex(8)
+        print(f"sandbox: no token configured; accepting the generated token {token}")
+    faults = Faults(
+        latency=args.latency,
+        error_5xx=args.error_rate,
+        throttle=args.throttle_rate,
+        drop_before=args.drop_rate,
+        rate_per_min=args.rate_per_min,
+        rate_window=args.rate_window,
+        limiter=args.limiter,
+        rate_burst=args.burst,
+        rate_retry_after=args.rate_retry_after,
+        validate=not args.no_validate,
+        seed=args.seed,
+    )
+    serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True))
+    return EXIT_OK

@@ -1,0 +1,61 @@
+"""CLI, epilogs: the examples printed under each command's --help."""
+
+from __future__ import annotations
+
+EPILOG_RUN = """\
+example:
+  export SIRO_API_TOKEN=...            # or --token-file /etc/bulk_sync/token
+  bulk-sync run export.csv --mapping mappings/engagements.yaml
+  bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
+  bulk-sync run export.xlsx --sheet '*' --profile nightly --report-xlsx --summary-json last-run.json
+
+exit codes: 0 all rows synced or unchanged, 1 some rows did not sync (see the report),
+            2 could not start (nothing sent), 3 aborted mid-run (token refused, SIRO down, signal)
+"""
+
+
+EPILOG_RETRY = """\
+example:
+  bulk-sync run export.csv --mapping m.yaml --report reports/nightly.csv     # some rows fail
+  bulk-sync retry reports/nightly.csv --mapping m.yaml                     # resend exactly those
+"""
+
+
+EPILOG_VALIDATE = """\
+what it does: reads every row, maps it and checks the payload against SIRO's schema, exactly as
+`run` does; sends nothing to SIRO and needs no token. Its only side effects are the files it
+writes: the report (--report, or under --report-dir), the error file beside it when rows are
+invalid, --report-xlsx, --summary-json and --log-file. It never posts a notification webhook
+and never reads or writes the state file.
+
+example:
+  bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2
+  bulk-sync validate report.csv --delimiter ';' --encoding cp1252 -m m.yaml --max-failures 2%
+"""
+
+
+EPILOG_WATCH = """\
+example:
+  bulk-sync watch /srv/dropbox --mapping mappings/engagements.yaml          # runs until SIGTERM
+  bulk-sync watch /srv/dropbox --config bulk_sync.toml --once               # cron: what is there
+
+  Files dropped in INBOX go to INBOX/processing/ once complete, then to INBOX/done/ or
+  INBOX/failed/ with their reports and error file. Routing rules: [[watch.routes]] in the config.
+exit codes: 0 stopped normally (--once: every file filed in done/), 1 some files went to failed/,
+            2 could not start
+"""
+
+
+EPILOG_INIT = """\
+example:
+  bulk-sync init-mapping exports/meetings.csv -o mappings/meetings.yaml
+  bulk-sync validate exports/meetings.csv -m mappings/meetings.yaml      # then fix what it says
+"""
+
+
+EPILOG_SANDBOX = """\
+example:
+  SIRO_API_TOKEN=test-token bulk-sync sandbox --port 8787 --error-rate 0.1
+  # then, in another terminal:
+  SIRO_API_TOKEN=test-token bulk-sync run file.csv --mapping m.yaml --base-url http://127.0.0.1:8787
+"""

@@ -1,0 +1,318 @@
+"""CLI, run: bulk-sync run / retry / validate: the plan, the run with its outputs (report, .xlsx, error
+files, listed problems), the exit code, the summary JSON and the webhook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from .. import __version__, logs
+from ..errorfile import Failures, Kept
+from ..errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    ConfigError,
+    UsageError,
+)
+from ..payload import Payload
+from ..pipeline import Plan, prepare, prepare_retry, run, scan_columns, state_lock
+from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
+from ..report import (
+    GOOD,
+    TO_FIX,
+    WARNING_SEPARATOR,
+    CsvReport,
+    ResultBlock,
+    RowResult,
+    Summary,
+    XlsxReport,
+)
+from ..settings import (
+    UNLIMITED_BODY,
+    RunSettings,
+)
+from .args import delimiter_flag
+from .progress import err, log, print_summary, progress, say
+from .sending import sending_settings
+
+LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
+
+
+def run_command(args: argparse.Namespace) -> int:
+    dry = args.command == "validate"
+    args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [])
+    args.redactor = redactor
+    if not args.mapping:
+        raise UsageError("--mapping is required (or `mapping` in the config profile)")
+    if args.max_failures is not None:
+        _max_failures(str(args.max_failures), 1)  # a bad value is refused before anything is read
+    log.info("bulk-sync %s %s started", __version__, args.command)
+    plan = _plan(args)
+    if plan is None:
+        print(f"nothing to retry: every row of {args.previous} synced")
+        return EXIT_OK
+    server = None
+    if dry:
+        settings = RunSettings(
+            token=SecretStr("unused"),
+            dry_run=True,
+            limit=args.limit,
+            max_body_bytes=args.max_body_bytes or UNLIMITED_BODY,
+        )
+    else:
+        settings, server = sending_settings(args, redactor)
+    report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
+    args.report_path = report_path
+    failures: Failures = {}
+    kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
+    try:
+        with state_lock(settings, getattr(args, "wait_lock", 0.0)):
+            summary = _execute(args, plan, settings, report_path, failures, kept)
+    finally:
+        if server is not None:
+            server.stop()
+    written = _written(args, plan, report_path, failures, kept)
+    print_summary(args, summary, written, dry)
+    code = _exit_code(args, summary)
+    finish(args, code, summary, written)
+    return code
+
+
+def _plan(args: argparse.Namespace) -> Plan | None:
+    """Everything checked before sending: the mapping, the files, their columns (None: a retry with
+    nothing left to send)."""
+    if args.command == "retry":
+        plan = prepare_retry(
+            args.previous, args.mapping, encoding=args.encoding, delimiter=delimiter_flag(args.delimiter)
+        )
+        if plan is None:
+            return None
+    else:
+        plan = prepare(
+            args.files,
+            args.mapping,
+            sheet=args.sheet,
+            encoding=args.encoding,
+            delimiter=delimiter_flag(args.delimiter),
+        )
+    for w in plan.warnings:
+        err(f"warning: {w}")
+        log.warning("%s", w)
+    return scan_columns(plan, limit=args.limit)  # ids and number columns, before anything is sent
+
+
+def _written(
+    args: argparse.Namespace, plan: Plan, report_path: Path, failures: Failures, kept: Kept
+) -> list[Path]:
+    """The report (and its .xlsx), then the error files of the rows to fix."""
+    written = [report_path]
+    if args.report_xlsx:
+        written.append(report_path.with_suffix(".xlsx"))
+    files, problem = error_files(plan, failures, report_path, kept)
+    if problem:
+        err(f"warning: {problem}")
+    return written + files
+
+
+def _exit_code(args: argparse.Namespace, summary: Summary) -> int:
+    if summary.aborted:
+        could_not_start = summary.aborted_code == EXIT_CONFIG
+        err(f"{'error' if could_not_start else 'aborted'}: {summary.aborted}")
+        code = summary.aborted_code
+    else:
+        code = _verdict(args, summary)
+    if summary.report_incomplete:
+        err(f"warning: the report is incomplete: {summary.report_incomplete}")
+    return code
+
+
+def _verdict(args: argparse.Namespace, summary: Summary) -> int:
+    """0 when every row is fine, or when the rows that did not sync are within --max-failures."""
+    bad = sum(n for status, n in summary.counts.items() if status not in GOOD)
+    if bad == 0:
+        return EXIT_OK
+    if args.max_failures is not None:
+        allowed = _max_failures(str(args.max_failures), summary.rows)
+        if bad <= allowed:
+            say(
+                args,
+                f"{bad:,} rows did not sync: within --max-failures {args.max_failures} ({allowed:,} rows)",
+            )
+            return EXIT_OK
+        err(f"{bad:,} rows did not sync: more than --max-failures {args.max_failures} ({allowed:,} rows)")
+    return EXIT_ROWS_FAILED
+
+
+def _max_failures(text: str, rows: int) -> int:
+    """`N` rows, or `N%` of the rows read (rounded down)."""
+    try:
+        if text.endswith("%"):
+            pct = float(text[:-1])
+            if not 0 <= pct <= 100:
+                raise ValueError
+            return int(rows * pct / 100)
+        n = int(text)
+        if n < 0:
+            raise ValueError
+        return n
+    except ValueError:
+        raise UsageError(
+            f"--max-failures takes a row count or a percentage (e.g. 25 or 2%), not {text!r}"
+        ) from None
+
+
+def finish(
+    args: argparse.Namespace,
+    code: int,
+    summary: Summary | None,
+    written: list[Path],
+    error: str | None = None,
+) -> None:
+    """After the run (or after it could not start): summary JSON, notification, last log line."""
+    run = Outcome(
+        args.command,
+        code,
+        files=list(getattr(args, "files", []) or []),
+        started_at=getattr(args, "started_at", None),
+        written=written,
+        error=error,
+    )
+    data = outcome_data(summary, run)
+    log.log(
+        logging.INFO if code == EXIT_OK else logging.WARNING,
+        "finished with exit code %d: %s",
+        code,
+        json.dumps(data.get("counts", {})),
+    )
+    if getattr(args, "summary_json", None):
+        problem = write_summary_json(args.summary_json, data)
+        if problem:
+            err(f"warning: {problem}")
+    url = getattr(args, "notify_url", None)  # validate has no such flag
+    problem = notify(
+        url, data, notify_on=getattr(args, "notify_on", "always"), command=args.command, code=code
+    )
+    if problem:
+        err(f"warning: {problem} (the run's result is unchanged)")
+        log.warning("%s", problem)
+
+
+def _execute(
+    args: argparse.Namespace,
+    plan: Plan,
+    settings: RunSettings,
+    report_path: Path,
+    failures: Failures,
+    kept: Kept,
+) -> Summary:
+    show = getattr(args, "show", 0)
+    shown: list[Payload] = []
+
+    def on_payload(p: Payload) -> None:
+        if len(shown) < show:
+            shown.append(p)
+            print(json.dumps(p.body, indent=2, ensure_ascii=False))
+
+    try:
+        report = CsvReport(report_path)
+        xlsx = XlsxReport(report_path.with_suffix(".xlsx")) if args.report_xlsx else None
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
+    estimate = sum(src.estimated_rows() for src, _ in plan.jobs)
+    bar, note = progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
+    out = _Outputs(report, xlsx, failures, bar, note, listing=args.command == "validate" and not args.quiet)
+    summary: Summary | None = None
+    with report:
+        try:
+            summary = run(
+                plan,
+                settings,
+                out.emit,
+                on_payload=on_payload if show else None,
+                kept=kept,
+                preflight=not getattr(args, "no_preflight", False),
+                events=note,
+            )
+        finally:
+            bar(None)
+            out.close(summary, {"command": args.command, "mapping": str(args.mapping)})
+    if report.error is not None and summary.report_incomplete is None:  # its last lines were lost
+        summary.report_incomplete = (
+            f"its last lines could not be written ({report.error.strerror or report.error})"
+        )
+    return summary
+
+
+class _Outputs:
+    """Where each result goes while the run goes on: the report (and its .xlsx), the rows to fix
+    (for the error file), the problems listed on stderr (validate), the progress bar."""
+
+    def __init__(
+        self,
+        report: CsvReport,
+        xlsx: XlsxReport | None,
+        failures: Failures,
+        bar: Callable[[RowResult | ResultBlock | None], None],
+        note: Callable[[str], None],
+        listing: bool,
+    ) -> None:
+        self.report, self.xlsx, self.failures, self.bar, self.note = report, xlsx, failures, bar, note
+        self.listing = listing
+        self.listed = 0
+
+    def emit(self, result: RowResult | ResultBlock) -> None:
+        noted: Iterable[RowResult]
+        every: Iterable[RowResult]
+        if isinstance(result, ResultBlock):  # rows that need no attention (valid, unchanged)
+            self.report.write_block(result)
+            noted, every = result.noted(), result
+        else:
+            self.report.write(result)
+            noted = every = (result,)
+            if result.status in TO_FIX:  # the error file holds the rows a person must fix
+                self.failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
+        if self.listing:
+            for r in noted:
+                for line in _problem_lines(r):
+                    self.listed += 1
+                    if self.listed <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
+                        self.note(line)
+        if self.xlsx is not None:
+            for r in every:
+                self.xlsx.write(r)
+        self.bar(result)
+
+    def close(self, summary: Summary | None, about: dict[str, object]) -> None:
+        if self.listed > LIST_LIMIT:
+            self.note(f"... and {self.listed - LIST_LIMIT:,} more row problems: every one is in the report")
+        if self.xlsx is not None:
+            try:
+                self.xlsx.close(summary, about)
+            except Exception as exc:  # xlsxwriter raises its own types for a failed write
+                err(f"warning: could not write the XLSX report: {exc}")
+
+
+def _problem_lines(r: RowResult) -> list[str]:
+    """`validate`'s lines for a row: its problem, and each of its warnings."""
+    where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
+    lines = []
+    if r.error_type and r.status not in GOOD:
+        column = f" [{r.column}]" if r.column else ""
+        lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
+    if r.warning:
+        lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
+    return lines
+
+
+def _default_report(plan: Plan, folder: str = "reports") -> Path:
+    stem = plan.jobs[0][0].path.stem if plan.jobs else "run"
+    return Path(folder) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"

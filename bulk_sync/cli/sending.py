@@ -1,0 +1,117 @@
+"""CLI, sending: flags -> where and how a run sends: the base URL checked (https://, or http:// to this
+machine), the token read, the sandbox started with --sandbox, RunSettings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from .. import logs
+from ..errors import (
+    UsageError,
+)
+from ..settings import (
+    PRODUCTION_BASE_URL,
+    TOKEN_ENV,
+    RetryPolicy,
+    RunSettings,
+    Timeouts,
+    read_token,
+)
+from ..state import default_state_path
+
+if TYPE_CHECKING:  # the emulator is imported only when --sandbox starts it
+    from ..sandbox import SandboxServer
+
+from .progress import log, say
+
+
+def sending_settings(
+    args: argparse.Namespace, redactor: logs.Redactor
+) -> tuple[RunSettings, SandboxServer | None]:
+    """Where to send and with which token (the sandbox started here with --sandbox; it is returned
+    to be stopped), and how."""
+    server: SandboxServer | None = None
+    if args.sandbox and args.base_url:
+        raise UsageError("--sandbox and --base-url exclude each other")
+    if args.sandbox:
+        try:
+            token = read_token(args.token_file, env_name=args.token_env)
+        except UsageError:
+            token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
+        from ..sandbox import SandboxServer
+
+        server = SandboxServer(token.get_secret_value()).start()
+        base_url = server.base_url
+        say(args, f"sandbox: SIRO emulator listening on {base_url} (records are discarded at exit)")
+    else:
+        base_url = check_base_url(args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http)
+        token = read_token(args.token_file, env_name=args.token_env)
+    redactor.secrets.append(token.get_secret_value())
+    settings = _delivery_settings(args, base_url, token)
+    log.info("sending to %s (batch %s, concurrency %d)", base_url, settings.batch, settings.concurrency)
+    return settings, server
+
+
+def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr) -> RunSettings:
+    if args.no_state:
+        state = None
+    elif args.state:
+        state = Path(args.state)
+    else:  # a sandbox forgets everything at exit: remembering would wrongly skip rows next time
+        state = None if args.sandbox else default_state_path()
+    return RunSettings(
+        base_url=base_url,
+        token=token,
+        token_source=f"the file {args.token_file}" if args.token_file else f"${args.token_env}",
+        concurrency=args.concurrency,
+        limit=args.limit,
+        batch=not args.no_batch,
+        batch_size=args.batch_size,
+        max_body_bytes=args.max_body_bytes,
+        rate_per_min=args.rate_per_min or None,
+        breaker=args.circuit_breaker or None,
+        state_path=state,
+        full=args.full,
+        retry=RetryPolicy(
+            max_attempts=args.max_attempts,
+            max_elapsed=args.retry_max_seconds,
+            backoff_base=args.retry_backoff,
+        ),
+        timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout),
+    )
+
+
+def check_base_url(url: str, allow_insecure: bool = False) -> str:
+    """The base URL, if it is one bulk_sync can send the token to: https://, or http:// to this
+    machine (or anywhere with ``allow_insecure``). Raises UsageError saying what is wrong."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        what = f"has the scheme {parts.scheme}://" if parts.scheme and parts.netloc else "has no https://"
+        raise UsageError(
+            f"--base-url {url!r} {what}; it must be an https:// URL (e.g. {PRODUCTION_BASE_URL})"
+        )
+    if not parts.hostname:
+        raise UsageError(f"--base-url {url!r} names no host")
+    if parts.scheme == "http" and not allow_insecure and not _loopback(parts.hostname):
+        raise UsageError(
+            f"--base-url {url!r} is http://: the API token would cross the network unencrypted. "
+            "Use https://, or pass --allow-insecure-http if this network is trusted"
+        )
+    return url.strip()
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,183 @@
+"""Upload stage, answers: what an answer means: the verdict of a status (classify, a table), SIRO's
+error shapes and their messages, Retry-After, backoff with jitter, a record's Outcome.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import httpx
+
+
+class Verdict(Enum):
+    OK = "ok"
+    RETRY = "retry"
+    REJECT = "reject"
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one record. ``status`` is ``synced``, ``rejected`` or ``failed``."""
+
+    status: str
+    attempts: int
+    http_status: int | None = None
+    error_type: str | None = None
+    message: str | None = None
+    siro_id: str | None = None
+    issues: tuple[tuple[str, str], ...] = ()  # (payload path, message) from a 422
+
+
+# status -> verdict; ranges are checked after exact codes.
+_EXACT: dict[int, Verdict] = {401: Verdict.FATAL, 403: Verdict.FATAL, 408: Verdict.RETRY, 429: Verdict.RETRY}
+
+
+def classify(status: int) -> Verdict:
+    """The one place that decides what an HTTP status means for a record."""
+    if status in _EXACT:
+        return _EXACT[status]
+    if 200 <= status < 300:
+        return Verdict.OK
+    if 500 <= status < 600:
+        return Verdict.RETRY
+    return Verdict.REJECT  # other 4xx, and anything unexpected (1xx/3xx)
+
+
+Issue = tuple[list[Any], str]  # (path as the server gave it, message)
+
+
+def _parse(body: bytes) -> tuple[str, list[Issue]]:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return (text[:500] or "(empty response body)"), []
+    if isinstance(data, dict) and isinstance(data.get("issues"), list):
+        issues = [
+            (list(i.get("path") or []), str(i.get("message", "")))
+            for i in data["issues"]
+            if isinstance(i, dict)
+        ]
+        msg = "; ".join(f"{path_text(p) or '(body)'}: {m}" for p, m in issues) or "validation failed"
+        return msg[:1000], issues
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            if isinstance(data.get(key), str):
+                return data[key][:1000], []
+    return text[:500], []
+
+
+def error_details(body: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The server's message from an error body, plus Zod issues as (path, message) pairs.
+
+    Bodies are ``{"error": msg}``, a ZodError ``{"name": "ZodError", "issues": [...]}``, or plain text.
+    """
+    message, issues = _parse(body)
+    return message, tuple((path_text(p), m) for p, m in issues)
+
+
+def path_text(path: Sequence[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
+    return out
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**(attempt-1)))."""
+    return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The final answer to one request after retries: a response, or the last transient error."""
+
+    response: httpx.Response | None
+    attempts: int
+    error: str = ""
+    http_status: int | None = None
+    elapsed: float = 0.0
+
+
+def shown(url: str) -> str:
+    """A URL as it may be printed: without user, password, query or fragment."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def failed_outcome(ex: Exchange) -> Outcome:
+    return Outcome(
+        "failed",
+        ex.attempts,
+        ex.http_status,
+        "retries-exhausted",
+        f"gave up after {ex.attempts} attempt(s) in {ex.elapsed:.1f}s; last error: {ex.error}",
+    )
+
+
+def reject_slug(status: int) -> str:
+    return {422: "api-invalid", 413: "too-large"}.get(status, "api-rejected")
+
+
+def siro_ids(body: bytes) -> dict[str | None, str]:
+    """externalId -> SIRO id from a sync answer; key None holds a single record's id."""
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return {}
+    items = data if isinstance(data, list) else [data]
+    out: dict[str | None, str] = {}
+    for item in items:
+        if isinstance(item, dict) and item.get("id") is not None:
+            out[str(item.get("externalId"))] = str(item["id"])
+            out[None] = str(item["id"])
+    return out
+
+
+def auth_message(status: int, body: bytes, path: str) -> str:
+    message, _ = error_details(body)
+    return (
+        f"SIRO refused the API token (HTTP {status} on {path}: {message}). Check SIRO_API_TOKEN "
+        "or --token-file, and that the token belongs to this organization; nothing more was sent"
+    )
+
+
+def transport_message(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return "timed out waiting for SIRO"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was closed before SIRO answered"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {str(exc)[:200]}"
+    detail = str(exc).split("\n")[0][:200]
+    return f"connection problem: {type(exc).__name__}" + (f": {detail}" if detail else "")
