@@ -4,7 +4,8 @@ the changed rows scattered over the whole file.
     python tests/benchmarks/bench_sparse.py                      # 1,000,000 rows, 1 % changed, 3 reruns
     python tests/benchmarks/bench_sparse.py --rows 100000 --repeat 1
 
-The file is synced once (no rate limit), then each rerun changes the Subject of a fresh random
+The file is synced once (no rate limit) and rerun unchanged (--repeat times: 0 requests; rows/s
+of the whole CLI run). Then each rerun changes the Subject of a fresh random
 1 % of the rows and runs the same command with the default settings (batches of 100, paced at
 1000 requests/min). Prints, per rerun, the sync requests the sandbox received beside the bound
 ceil(changed / batch size) + 1 (at most one partial batch per file), the rows it synced, and the
@@ -41,7 +42,20 @@ def main() -> None:
         common = ("--mapping", MAPPING, "--base-url", url, "--state", state, "--batch-size", str(BATCH))
         took, proc = run_cli(data, *common, "--rate-per-min", "0", "--concurrency", "8")
         assert proc.returncode == 0, proc.stderr
-        print(f"{args.rows:,} rows synced once in {took:.1f} s; each rerun changes {args.share:.0%} of them")
+        print(f"{args.rows:,} rows synced once in {took:.1f} s")
+        unchanged = []
+        for _ in range(args.repeat):  # the nightly rerun when nothing changed: 0 requests
+            before = requests_so_far(url)
+            took, proc = run_cli(data, *common)
+            assert proc.returncode == 0, proc.stderr
+            assert requests_so_far(url) == before, "an unchanged rerun sent sync requests"
+            unchanged.append(args.rows / took)
+        each = ", ".join(f"{r:,.0f}" for r in unchanged)
+        print(
+            f"unchanged rerun: 0 sync requests, median {median(unchanged):,.0f} rows/s "
+            f"(whole CLI run; {each})"
+        )
+        print(f"each rerun below changes {args.share:.0%} of the rows")
         with data.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
         subject = rows[0].index("Subject")
