@@ -33,7 +33,7 @@ def presets() -> list[Preset]:
             if p.name.endswith(".yaml"):
                 texts[p.name[:-5]] = p.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
-        folder = Path(__file__).resolve().parent.parent / "mappings"
+        folder = Path(__file__).resolve().parents[2] / "mappings"  # bulk_sync/scaffold/ -> the checkout
         for p in sorted(folder.glob("*.yaml")):
             texts[p.stem] = p.read_text(encoding="utf-8")
     out = []
