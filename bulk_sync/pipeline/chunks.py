@@ -39,6 +39,26 @@ def _positions(n: int, rest: list[int]) -> list[int]:
     return pos
 
 
+QUEUE_BYTES = 16 * 1024 * 1024  # rows the reader may have ready ahead of the sender (their JSON and
+# about ENTRY_BYTES each besides): a bound in bytes, so memory does not follow the file's size
+ENTRY_BYTES = 600
+BLOCK_ROW_BYTES = 100
+
+
+def _weight(item: list[Entry] | BaseException | None) -> int:
+    """About what ``item`` holds in memory: each row's JSON body and its record."""
+    if not isinstance(item, list):
+        return 0
+    size = 0
+    for entry in item:
+        if isinstance(entry, tuple):
+            body = entry[2]
+            size += ENTRY_BYTES + (len(body.raw) if isinstance(body, Payload) else 0)
+        else:  # a block of rows that need no request: a row number and an id each
+            size += BLOCK_ROW_BYTES * len(entry.block.row_numbers)
+    return size
+
+
 class Producer:
     """Reads, maps and builds payloads in a thread; hands them over a chunk at a time through a
     bounded queue.
@@ -55,7 +75,10 @@ class Producer:
     ) -> None:
         self._kept = kept
         self._small = False  # the file at hand is too small to hold a record too large to send
-        self._queue: queue.Queue[list[Entry] | BaseException | None] = queue.Queue(maxsize=16)
+        # what is ready for the sender, with its weight; bounded by QUEUE_BYTES (see _put)
+        self._queue: queue.Queue[tuple[list[Entry] | BaseException | None, int]] = queue.Queue()
+        self._queued = 0  # bytes (estimated) of the entries in the queue
+        self._room = threading.Condition()
         self._closed = threading.Event()
         self._stop = stop
         self._settings = settings
@@ -336,15 +359,26 @@ class Producer:
             run.add((first + k, rec, Payload(ext, None, bodies[k]), digests[k], source, False))
 
     def _put(self, item: list[Entry] | BaseException | None) -> bool:
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Hand ``item`` to the sender; wait while the queue holds QUEUE_BYTES already (one item
+        always fits). False when the run closed the queue meanwhile."""
+        size = _weight(item)
+        with self._room:
+            while self._queued and self._queued + size > QUEUE_BYTES:
+                if self._closed.is_set():
+                    return False
+                self._room.wait(0.1)
+            if self._closed.is_set():
+                return False
+            self._queued += size
+        self._queue.put((item, size))
+        return True
 
-    def _get(self) -> list[Entry] | BaseException | bool | None:
+    def _taken(self, size: int) -> None:
+        with self._room:
+            self._queued -= size
+            self._room.notify()
+
+    def _get(self) -> tuple[list[Entry] | BaseException | None, int] | bool:
         try:
             return self._queue.get(timeout=0.1)
         except queue.Empty:
@@ -353,16 +387,18 @@ class Producer:
     async def next_rows(self) -> list[Entry] | None:
         loop = asyncio.get_running_loop()
         while True:
-            item: object
+            got: tuple[list[Entry] | BaseException | None, int] | bool
             try:
-                item = self._queue.get_nowait()
+                got = self._queue.get_nowait()
             except queue.Empty:
-                item = await loop.run_in_executor(None, self._get)
-            if item is False:
+                got = await loop.run_in_executor(None, self._get)
+            if got is False or got is True:
                 continue
+            item, size = got
+            self._taken(size)
             if isinstance(item, BaseException):
                 raise item
-            return item  # type: ignore[return-value]  # a slice of rows, or None at the end
+            return item  # a slice of rows, or None at the end
 
     def close(self) -> None:
         self._closed.set()

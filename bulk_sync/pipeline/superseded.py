@@ -16,7 +16,7 @@ import numpy as np
 from .. import mapping
 from .plan import Plan
 
-SPILL_BYTES = 16 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
+SPILL_BYTES = 4 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
 SPILL_PARTS = 64  # ... split by the digests' top 6 bits, so that each part is sorted on its own
 
 
