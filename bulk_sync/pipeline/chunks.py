@@ -378,21 +378,21 @@ class Producer:
             self._queued -= size
             self._room.notify()
 
-    def _get(self) -> tuple[list[Entry] | BaseException | None, int] | bool:
+    def _get(self) -> tuple[list[Entry] | BaseException | None, int] | None:
         try:
             return self._queue.get(timeout=0.1)
         except queue.Empty:
-            return False  # nothing yet; ask again (keeps the executor thread from blocking forever)
+            return None  # nothing yet; ask again (keeps the executor thread from blocking forever)
 
     async def next_rows(self) -> list[Entry] | None:
         loop = asyncio.get_running_loop()
         while True:
-            got: tuple[list[Entry] | BaseException | None, int] | bool
+            got: tuple[list[Entry] | BaseException | None, int] | None
             try:
                 got = self._queue.get_nowait()
             except queue.Empty:
                 got = await loop.run_in_executor(None, self._get)
-            if got is False or got is True:
+            if got is None:
                 continue
             item, size = got
             self._taken(size)

@@ -21,12 +21,16 @@ MAPPING = ROOT / "mappings" / "engagements.yaml"
 TOKEN = "bench-token"
 
 
-def make_csv(path: Path, n: int) -> Path:
-    """n valid rows cycled from the example file, each with its own Appointment ID."""
+def example_rows() -> tuple[list[str], list[list[str]]]:
+    """The example file's header and its valid rows (those the example makes invalid left out)."""
     with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    header = rows[0]
-    good = [r for r in rows[1:] if r[0] and not r[2].startswith("INVALID")]
+    return rows[0], [r for r in rows[1:] if r[0] and not r[2].startswith("INVALID")]
+
+
+def make_csv(path: Path, n: int) -> Path:
+    """n valid rows cycled from the example file, each with its own Appointment ID."""
+    header, good = example_rows()
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(header)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import EXAMPLE_CSV, MAPPING, TOKEN, median, sandbox_process
+from _common import MAPPING, TOKEN, example_rows, median, sandbox_process
 
 TIME_COLUMNS = ("Start", "End", "Created", "Last Modified")
 FORMAT = "%m/%d/%Y %I:%M %p"
@@ -28,10 +28,7 @@ FORMAT = "%m/%d/%Y %I:%M %p"
 
 def make_distinct(path: Path, n: int) -> Path:
     """n valid example-shaped rows; each row's times are its own minute (none repeats)."""
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    header = rows[0]
-    good = [r for r in rows[1:] if r[0] and not r[2].startswith("INVALID")]
+    header, good = example_rows()
     at = {c: header.index(c) for c in TIME_COLUMNS}
     cleared = [header.index(c) for c in ("Deleted At", "Close Date")]
     base = dt.datetime(2020, 1, 1, 0, 0)
