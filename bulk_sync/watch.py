@@ -33,40 +33,30 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, UsageError
+from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED
+from .inbox import (
+    IGNORED,
+    STATE_DIRS,
+    Route,
+    WatchConfig,
+    inside,
+    is_output,
+    mtime,
+    safe_stem,
+    start_observer,
+    unique_path,
+    unique_stem,
+)
 
 log = logging.getLogger(__name__)
 
-STATE_DIRS = ("processing", "done", "failed")
-IGNORED = ("~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", "*.partial", "~*.tmp")
 AGAIN_AFTER_ABORT_SECONDS = 300.0
 CHILD_LOCK_WAIT_SECONDS = 120  # longer than a stopping run's grace for requests in flight (30 s)
 PARENT_ENV = "BULK_SYNC_WATCHER_PID"  # set for a run the watcher starts: die with the watcher
-
-
-@dataclass(frozen=True)
-class Route:
-    """Files whose path (relative to the inbox, with ``/``) matches ``match`` use ``mapping``."""
-
-    match: str
-    mapping: str
-    profile: str | None = None
-    sheet: str | None = None
-
-
-@dataclass
-class WatchConfig:
-    inbox: Path
-    routes: list[Route]
-    settle: float = 5.0
-    poll: float = 2.0
-    config: str | None = None  # passed on to each run
-    profile: str | None = None
-    extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
 
 
 @dataclass
@@ -106,7 +96,7 @@ class Watcher:
                 if name.startswith(".") or any(fnmatch.fnmatch(name, pat) for pat in IGNORED):
                     continue
                 found.append(here / name)
-        return sorted(found, key=lambda p: (_mtime(p), str(p)))
+        return sorted(found, key=lambda p: (mtime(p), str(p)))
 
     def settled(self, now: float | None = None) -> tuple[list[Path], int]:
         """The candidates whose size and mtime have not changed for ``settle`` seconds, and how
@@ -146,11 +136,11 @@ class Watcher:
         self._seen.pop(path, None)
         if path.is_symlink():
             target = path.resolve()
-            if not _inside(target, self.inbox):
+            if not inside(target, self.inbox):
                 self.refuse(path, f"{rel} is a link to {target}, outside the inbox; links out are refused")
                 return None
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        work = _unique(self.dirs["processing"] / f"{stamp}-{_safe(path.stem)}")
+        work = unique_path(self.dirs["processing"] / f"{stamp}-{safe_stem(path.stem)}")
         work.mkdir(parents=True)
         moved = work / path.name
         try:
@@ -174,7 +164,7 @@ class Watcher:
         files = [
             p for p in work.iterdir() if p.is_file() and p.name != "route.json" and not p.name.startswith("~")
         ]
-        data = [p for p in files if not _is_output(p)]
+        data = [p for p in files if not is_output(p)]
         if len(data) != 1:
             self._file(
                 work, "failed", f"{original}: the processing folder {work.name} holds no single input file"
@@ -243,7 +233,7 @@ class Watcher:
         original = Path(meta["original"])
         stamp = time.strftime("%Y%m%d-%H%M%S")
         dest_dir = self.dirs[where]
-        base = _unique_stem(dest_dir, f"{_safe(original.stem)}-{stamp}")
+        base = unique_stem(dest_dir, f"{safe_stem(original.stem)}-{stamp}")
         inputs = [p for p in work.iterdir() if p.is_file() and p.name not in {"route.json", "child.pid"}]
         for p in inputs:
             os.replace(p, dest_dir / f"{base}{p.suffix}")
@@ -270,7 +260,7 @@ class Watcher:
         return where
 
     def refuse(self, path: Path, reason: str) -> None:
-        base = _unique_stem(self.dirs["failed"], f"{_safe(path.stem)}-{time.strftime('%Y%m%d-%H%M%S')}")
+        base = unique_stem(self.dirs["failed"], f"{safe_stem(path.stem)}-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(path, self.dirs["failed"] / f"{base}{path.suffix}")
         (self.dirs["failed"] / f"{base}-error.txt").write_text(reason + "\n", encoding="utf-8")
         self.say(f"refused: {reason}")
@@ -312,7 +302,7 @@ class Watcher:
         return handled
 
     def run_forever(self) -> None:
-        observer = _start_observer(self.inbox, self.wake)
+        observer = start_observer(self.inbox, self.wake)
         try:
             while not self.stopping:
                 self.run_once(wait_for_settle=False)
@@ -330,44 +320,6 @@ class Watcher:
             self.child.send_signal(signal.SIGTERM)
         self.stopping = True
         self.wake.set()
-
-
-def _start_observer(inbox: Path, wake: threading.Event) -> Any:
-    """watchdog events wake the loop at once; polling goes on anyway (network shares often send
-    no events). Without watchdog, polling alone."""
-    try:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
-    except ImportError:  # pragma: no cover
-        return None
-
-    class Wake(FileSystemEventHandler):
-        def on_any_event(self, event: Any) -> None:
-            wake.set()
-
-    try:
-        observer = Observer()
-        observer.schedule(Wake(), str(inbox), recursive=True)
-        observer.start()
-    except OSError as exc:  # e.g. inotify limits: polling still works
-        log.warning("file events unavailable (%s); polling only", exc)
-        return None
-    return observer
-
-
-def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) -> list[Route]:
-    routes = []
-    for i, r in enumerate(raw or [], start=1):
-        unknown = set(r) - {"match", "mapping", "profile", "sheet"}
-        if unknown or "match" not in r or "mapping" not in r:
-            raise UsageError(
-                f"[[watch.routes]] #{i}: needs `match` and `mapping` (and may have `profile`, `sheet`)"
-                + (f"; unknown: {sorted(unknown)}" if unknown else "")
-            )
-        routes.append(Route(str(r["match"]), str(r["mapping"]), r.get("profile"), r.get("sheet")))
-    if fallback_mapping:
-        routes.append(Route("*", fallback_mapping))
-    return routes
 
 
 def _error_lines(log: Path) -> str:
@@ -396,45 +348,3 @@ def die_with_parent() -> None:
         return
     if str(os.getppid()) != parent:  # it died before the request: nobody will signal us
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _inside(target: Path, root: Path) -> bool:
-    try:
-        target.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def _mtime(p: Path) -> float:
-    try:
-        return p.lstat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _is_output(p: Path) -> bool:
-    return p.name in {"route.json", "child.pid"}
-
-
-def _safe(stem: str) -> str:
-    return "".join(c if c not in '<>:"/\\|?*' else "_" for c in stem).strip() or "file"
-
-
-def _unique(path: Path) -> Path:
-    n, candidate = 2, path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}-{n}")
-        n += 1
-    return candidate
-
-
-def _unique_stem(folder: Path, stem: str) -> str:
-    """A stem no file in ``folder`` starts with (so neither the input nor a report is overwritten)."""
-    n, candidate = 2, stem
-    while any(
-        p.name.startswith(candidate + ".") or p.name.startswith(candidate + "-") for p in folder.iterdir()
-    ):
-        candidate = f"{stem}-{n}"
-        n += 1
-    return candidate

@@ -43,7 +43,8 @@ ALLOWED = {
     "logs": {"errors"},
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
-    "watch": {"errors"},
+    "inbox": {"errors"},
+    "watch": {"errors", "inbox"},
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {
@@ -59,6 +60,7 @@ ALLOWED = {
         "notify",
         "errorfile",
         "watch",
+        "inbox",
         "scaffold",
         "load",
         "__init__",
@@ -102,7 +104,8 @@ INSIDE = {
         "results": set(),
         "entries": {"results"},
         "records": {"plan", "results"},
-        "chunks": {"entries", "plan", "records", "results", "warnings"},  # never reaches into the run
+        "handoff": {"results"},  # the bounded queue from the reader thread to the event loop
+        "chunks": {"entries", "handoff", "plan", "records", "results", "warnings"},  # never the run
         "run": {"chunks", "entries", "plan", "results"},
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
         "__init__": {"plan", "run", "superseded"},
@@ -155,7 +158,7 @@ HOMES = {
     "httpx": {"upload"},
     "tqdm": {"cli"},
     "xlsxwriter": {"report", "errorfile"},
-    "watchdog": {"watch"},
+    "watchdog": {"inbox"},  # what wakes the watcher
     "aiohttp": {"upload", "sandbox"},
     "jsonschema": {"sandbox"},
 }

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, CliResult
 
-from bulk_sync import payload, pipeline, watch
+from bulk_sync import inbox, payload, pipeline
 from bulk_sync.cli.commands import check_routes
 from bulk_sync.config import load_profile, load_watch
 from bulk_sync.errors import MappingError, UsageError
@@ -155,7 +155,7 @@ def _check_config(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             )
     if "watch" in data:
         monkeypatch.chdir(ROOT)  # the routes' mapping paths are relative to where the watcher runs
-        routes = watch.routes_from(load_watch(config).routes, None)
+        routes = inbox.routes_from(load_watch(config).routes, None)
         assert routes
         check_routes(routes, config)
 
@@ -169,12 +169,12 @@ def test_a_watch_route_naming_a_missing_mapping_or_profile_is_refused_at_start(
     config = tmp_path / "bulk_sync.toml"
     config.write_text('[[watch.routes]]\nmatch = "*.csv"\nmapping = "mappings/salesforce_events.yaml"\n')
     with pytest.raises(UsageError, match=r"salesforce_events\.yaml, which does not exist"):
-        check_routes(watch.routes_from(load_watch(config).routes, None), config)
+        check_routes(inbox.routes_from(load_watch(config).routes, None), config)
     config.write_text(
         '[[watch.routes]]\nmatch = "*.csv"\nmapping = "mappings/engagements.yaml"\nprofile = "nightly"\n'
     )
     with pytest.raises(UsageError, match="no profile 'nightly'"):
-        check_routes(watch.routes_from(load_watch(config).routes, None), config)
+        check_routes(inbox.routes_from(load_watch(config).routes, None), config)
 
 
 @pytest.mark.slow

@@ -300,7 +300,7 @@ def test_the_example_config_is_valid() -> None:
     nightly = load_profile(example, "nightly")
     assert nightly["max_failures"] == "2%" and nightly["concurrency"] == 4
     from bulk_sync.config import load_watch
-    from bulk_sync.watch import routes_from
+    from bulk_sync.inbox import routes_from
 
     section = load_watch(example)
     assert section.settle_seconds == 10 and [r.match for r in routes_from(section.routes, None)] == [

@@ -23,6 +23,7 @@ from .sending import check_base_url
 
 
 def watch_command(args: argparse.Namespace) -> int:
+    from .. import inbox as drop
     from .. import watch
 
     inbox = Path(args.inbox)
@@ -30,7 +31,7 @@ def watch_command(args: argparse.Namespace) -> int:
         raise UsageError(f"the inbox {inbox} is not a folder")
     cfg_path = config_path(args.config)
     section = load_watch(cfg_path)
-    routes = watch.routes_from(section.routes, args.mapping or profile_mapping(cfg_path, args.profile))
+    routes = drop.routes_from(section.routes, args.mapping or profile_mapping(cfg_path, args.profile))
     if not routes:
         raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
     check_routes(routes, cfg_path)
@@ -41,7 +42,7 @@ def watch_command(args: argparse.Namespace) -> int:
         extra.append("--allow-insecure-http")
     if args.token_file:
         extra += ["--token-file", str(Path(args.token_file).resolve())]
-    cfg = watch.WatchConfig(
+    cfg = drop.WatchConfig(
         inbox=inbox,
         routes=routes,
         settle=args.settle or section.settle_seconds or 5.0,

@@ -238,6 +238,7 @@ def _execute(
                 settings,
                 out.emit,
                 on_payload=on_payload if show else None,
+                show=show,
                 kept=kept,
                 preflight=not getattr(args, "no_preflight", False),
                 events=note,

@@ -33,26 +33,11 @@ def convert_column(
     plain_text = spec.plain and f.kind.kind != "people"
     if spec.datetime is not None and spec.map is None and plain_text and zones is None:
         return _datetime_column(f, cells, header, seen if seen is not None else DatetimeMemo())
-    if (
-        spec.map is None
-        and f.kind.kind == "string"
-        and plain_text
-        and spec.datetime is None
-        and not f.kind.email
-        and "\ufffd" not in "".join(cells)
-    ):
-        if spec.default is None and not spec.required and spec.blank == "omit":
-            return [t if (t := c.strip()) else OMIT for c in cells], False
-        # text as it is; an empty cell takes the scalar way (required, default, blank policy)
-        return [t if (t := c.strip()) else convert_cell(f, c, header) for c in cells], spec.required
+    text = spec.map is None and f.kind.kind == "string" and plain_text and spec.datetime is None
+    if text and not f.kind.email and "\ufffd" not in "".join(cells):
+        return _text_column(f, cells, header)
     if f.kind.kind == "number" and spec.map is None and plain_text and zones is None:
-        if typed is not None and spec.decimal != "." and any(typed):
-            point = dataclasses.replace(f, spec=spec.model_copy(update={"decimal": "."}))
-            pairs = list(zip(cells, typed, strict=True))
-            done2 = {k: _number_cell(point if k[1] else f, k[0], header) for k in dict.fromkeys(pairs)}
-            return list(map(done2.__getitem__, pairs)), any(type(v) is RowError for v in done2.values())
-        done = {c: _number_cell(f, c, header) for c in dict.fromkeys(cells)}
-        return list(map(done.__getitem__, cells)), any(type(v) is RowError for v in done.values())
+        return _number_column(f, cells, header, typed)
     # the rest: each distinct cell (with its zone) converted once
     if zones is not None:
         keys: list[Any] = list(zip(cells, zones, strict=True))
@@ -61,6 +46,29 @@ def convert_column(
         keys = cells
         done = {c: convert_cell(f, c, header) for c in dict.fromkeys(cells)}
     return list(map(done.__getitem__, keys)), any(type(v) is RowError for v in done.values())
+
+
+def _text_column(f: Field_, cells: list[str], header: str) -> tuple[list[Any], bool]:
+    """A plain text field: each cell as it is, stripped."""
+    spec = f.spec
+    if spec.default is None and not spec.required and spec.blank == "omit":
+        return [t if (t := c.strip()) else OMIT for c in cells], False
+    # text as it is; an empty cell takes the scalar way (required, default, blank policy)
+    return [t if (t := c.strip()) else convert_cell(f, c, header) for c in cells], spec.required
+
+
+def _number_column(
+    f: Field_, cells: list[str], header: str, typed: list[bool] | None
+) -> tuple[list[Any], bool]:
+    """A plain number field: each distinct cell parsed once (a workbook's numbers with a point)."""
+    spec = f.spec
+    if typed is not None and spec.decimal != "." and any(typed):
+        point = dataclasses.replace(f, spec=spec.model_copy(update={"decimal": "."}))
+        pairs = list(zip(cells, typed, strict=True))
+        done2 = {k: _number_cell(point if k[1] else f, k[0], header) for k in dict.fromkeys(pairs)}
+        return list(map(done2.__getitem__, pairs)), any(type(v) is RowError for v in done2.values())
+    done = {c: _number_cell(f, c, header) for c in dict.fromkeys(cells)}
+    return list(map(done.__getitem__, cells)), any(type(v) is RowError for v in done.values())
 
 
 def _number_cell(f: Field_, cell: str, header: str) -> Any:

@@ -32,6 +32,7 @@ class MappedRecord:
         "row_number",
         "sheet",
         "skip",
+        "superseded",
         "targets",
         "values",
         "warning",
@@ -54,6 +55,7 @@ class MappedRecord:
         self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
         self._tree = tree
         self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
+        self.superseded: str | None = None  # why a later row with its externalId is sent instead
         self.group_cells: tuple[str, ...] | None = None  # the `group_by` cells, when grouping
         self.warning: str | None = None  # what SIRO will make of it (set once it is built valid)
 

@@ -144,33 +144,41 @@ def _first_clean(inverse: Any, shape: int, unclean: Any, row: int) -> int | None
 
 
 def _states(col: list[Any], kind: TargetKind) -> list[int]:
-    o = OMIT
+    """Each value's state for the shape of its row: absent, null, good, or odd (checked alone)."""
     if kind.kind == "people":  # engagement users made from one cell: a tuple of plain dicts
-        return [_ABSENT if v is o else _GOOD if type(v) is tuple else _ODD for v in col]
+        return [_ABSENT if v is OMIT else _GOOD if type(v) is tuple else _ODD for v in col]
     if kind.kind == "string" and kind.pattern is None:
-        return [
-            _ABSENT if v is o else _GOOD if type(v) is str else _NULL if v is None else _many(v) for v in col
-        ]
+        return _text_states(col)
     if kind.kind == "enum":
         choices = frozenset(kind.choices)
-        return [_ABSENT if v is o else _NULL if v is None else _GOOD if v in choices else _ODD for v in col]
-    if kind.kind == "number":
         return [
-            _ABSENT
-            if v is o
-            else _GOOD
-            if type(v) is float or type(v) is int
-            else _NULL
-            if v is None
-            else _ODD
-            for v in col
+            _ABSENT if v is OMIT else _NULL if v is None else _GOOD if v in choices else _ODD for v in col
         ]
+    if kind.kind == "number":
+        return _number_states(col)
     if kind.kind == "boolean":
         return [
-            _ABSENT if v is o else _GOOD if type(v) is bool else _NULL if v is None else _ODD for v in col
+            _ABSENT if v is OMIT else _GOOD if type(v) is bool else _NULL if v is None else _ODD for v in col
         ]
     assert kind.pattern is not None
-    rx = re.compile(kind.pattern)
+    return _pattern_states(col, re.compile(kind.pattern))
+
+
+def _text_states(col: list[Any]) -> list[int]:
+    o = OMIT
+    return [_ABSENT if v is o else _GOOD if type(v) is str else _NULL if v is None else _many(v) for v in col]
+
+
+def _number_states(col: list[Any]) -> list[int]:
+    o = OMIT
+    return [
+        _ABSENT if v is o else _GOOD if type(v) is float or type(v) is int else _NULL if v is None else _ODD
+        for v in col
+    ]
+
+
+def _pattern_states(col: list[Any], rx: re.Pattern[str]) -> list[int]:
+    o = OMIT
     return [
         _ABSENT if v is o else _NULL if v is None else _GOOD if type(v) is str and rx.fullmatch(v) else _ODD
         for v in col

@@ -4,11 +4,10 @@ report the rows that need no request as blocks, hand the rest to the run (Produc
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from .. import mapping, payload
@@ -25,6 +24,7 @@ from ..report import (
 from ..settings import UNLIMITED_BODY, RunSettings
 from ..state import StateStore, payload_hash, target_of
 from .entries import ChunkRun
+from .handoff import Handoff
 from .plan import Plan, file_size, may_be_too_large, too_large
 from .records import mapped_records
 from .results import CELL_BYTES, Block, Entry, Row, Skipped, Stop, mark_unchanged
@@ -39,24 +39,16 @@ def _positions(n: int, rest: list[int]) -> list[int]:
     return pos
 
 
-QUEUE_BYTES = 16 * 1024 * 1024  # rows the reader may have ready ahead of the sender (their JSON and
-# about ENTRY_BYTES each besides): a bound in bytes, so memory does not follow the file's size
-ENTRY_BYTES = 600
-BLOCK_ROW_BYTES = 100
+@dataclass(slots=True)
+class _Job:
+    """One file (or sheet) of the plan, as the chunk path reads it."""
 
-
-def _weight(item: list[Entry] | BaseException | None) -> int:
-    """About what ``item`` holds in memory: each row's JSON body and its record."""
-    if not isinstance(item, list):
-        return 0
-    size = 0
-    for entry in item:
-        if isinstance(entry, tuple):
-            body = entry[2]
-            size += ENTRY_BYTES + (len(body.raw) if isinstance(body, Payload) else 0)
-        else:  # a block of rows that need no request: a row number and an id each
-            size += BLOCK_ROW_BYTES * len(entry.block.row_numbers)
-    return size
+    src: Source
+    bound: mapping.BoundMapping
+    only: frozenset[int] | None  # the rows to read (--only-rows); None: all
+    superseded: set[int]  # its rows that a later row with the same externalId replaces
+    later: dict[tuple[str, str | None, int], str]  # every superseded row -> the row sent instead
+    keep_sources: bool  # keep each row's fingerprint for the state
 
 
 class Producer:
@@ -66,23 +58,23 @@ class Producer:
     Rows whose payload the chunk check (:class:`~bulk_sync.payload.CheckedChunk`) finds valid are
     handled as columns: a dry run reports them as one block; a run encodes them, and the ones the
     state file already has become one block of ``unchanged``. Every other row (an error, a skip, a
-    superseded row, one to send) is a record of its own. With ``group_by`` (or ``--show``) every
-    row is a record.
+    superseded row, one to send) is a record of its own. With ``group_by`` every row is a record
+    (groups are merged from records); ``show`` hands the first valid rows on as payloads.
     """
 
     def __init__(
-        self, plan: Plan, settings: RunSettings, stop: Stop, per_row: bool = False, kept: Kept | None = None
+        self, plan: Plan, settings: RunSettings, stop: Stop, kept: Kept | None = None, show: int = 0
     ) -> None:
         self._kept = kept
+        self._show = show  # the first valid rows are handed on as payloads of their own (--show)
         self._small = False  # the file at hand is too small to hold a record too large to send
-        # what is ready for the sender, with its weight; bounded by QUEUE_BYTES (see _put)
-        self._queue: queue.Queue[tuple[list[Entry] | BaseException | None, int]] = queue.Queue()
-        self._queued = 0  # bytes (estimated) of the entries in the queue
-        self._room = threading.Condition()
-        self._closed = threading.Event()
+        self._handoff = Handoff()  # what is ready for the sender, bounded in bytes
+        self._put = self._handoff.put
+        self.next_rows = self._handoff.next_rows
+        self.close = self._handoff.close
         self._stop = stop
         self._settings = settings
-        self._per_row = per_row or bool(plan.spec.group_by)
+        self._per_row = bool(plan.spec.group_by)
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
         )
@@ -128,12 +120,13 @@ class Producer:
         source: bytes | None = None,
     ) -> Row:
         if later and (rec.file, rec.sheet, rec.row_number) in later:
-            rec.skip = (
-                f"\x00{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
+            rec.superseded = (
+                f"{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
                 f"{rec.external_id!r} and comes later: that row is sent, this one is not"
             )
         # once the run is stopping, rows are only accounted for (not_sent), not built
-        built = None if self._stop or rec.skip is not None or isinstance(rec, Skipped) else build()
+        skip = self._stop or rec.skip is not None or rec.superseded is not None or isinstance(rec, Skipped)
+        built = None if skip else build()
         if isinstance(built, Payload):
             big = too_large(len(built.raw), self._settings.max_body_bytes)
             if big is not None:
@@ -141,7 +134,7 @@ class Producer:
             else:
                 rec.warning = row_warning(rec.values or built.body)
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
-        return (seq, rec, built, digest, source, False)
+        return Row(seq, rec, built, digest, source)
 
     def _by_chunk(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
         later = plan.superseded or {}
@@ -154,7 +147,7 @@ class Producer:
         for src, bound in plan.jobs:
             where = (str(src.path), src.sheet)
             only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
-            superseded = later_rows.get(where, set())
+            job = _Job(src, bound, only, later_rows.get(where, set()), later, keep_sources)
             # a CSV whose whole text, escaped for JSON, fits in a request holds no record too large
             body_cap = self._settings.max_body_bytes
             self._small = body_cap >= UNLIMITED_BODY or (
@@ -166,52 +159,71 @@ class Producer:
                     chunks.close()
                     self._account(plan, src, whole, seq, limit)
                     return
-                sources = mapping.fingerprints(bound, whole) if keep_sources else None
-                quick = self._unchanged(bound, whole, sources, store, superseded)
-                # the rows not known unchanged by their fingerprint are mapped and checked
-                rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
-                chunk = whole if rest is None else whole.take(rest)
-                pos: Sequence[int] = range(len(whole)) if rest is None else _positions(len(whole), rest)
-                mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
-                mc = mapping.map_chunk(bound, chunk)
-                cc = payload.check_chunk(mc)
-                known = self._known(mc, cc, store)
-                batch = ChunkRun(mc, cc, mapped_sources, known, self._fast, chunk.frame)
-                bad: list[int] = []  # rows reported invalid: their cells go to the error file
-                ok = cc.ok
-                for i, number in enumerate(whole.row_numbers):
-                    if only is not None and number not in only:
-                        continue
-                    if limit is not None and seq >= limit:
-                        break
-                    k = pos[i]  # the row in mc (-1: known unchanged)
-                    if k < 0:
-                        assert quick is not None
-                        batch.unchanged(seq, number, quick[i])
-                    elif ok[k] and number not in superseded and not self._stop:
-                        batch.valid(seq, k)
-                    else:
-                        source = mapped_sources[k] if mapped_sources is not None else None
-                        entry = self._row(seq, mc.record(k), later, partial(cc.result, k), source)
-                        if isinstance(entry[2], list):
-                            bad.append(k)
-                        batch.add(entry)
-                    seq += 1
-                out = batch.close()
-                if batch.found and store is not None:
-                    store.remember_sources(batch.found)
-                if bad and self._kept is not None:
-                    self._keep(src, chunk, bad)
-                for number, why in whole.skipped:  # a report footer
-                    if (only is None or number in only) and (limit is None or seq < limit):
-                        out.append(
-                            self._row(
-                                seq, Skipped(whole.file, whole.sheet, number, "footer", why), later, list
-                            )
-                        )
-                        seq += 1
+                seq, out = self._chunk(job, whole, seq, limit, store)
                 if not self._put(out) or (limit is not None and seq >= limit):
                     return  # closed, or --limit rows read: the rest of the file is not read
+
+    def _chunk(
+        self, job: _Job, whole: Chunk, seq: int, limit: int | None, store: StateStore | None
+    ) -> tuple[int, list[Entry]]:
+        """One chunk's entries, in order, and the sequence number after them."""
+        sources = mapping.fingerprints(job.bound, whole) if job.keep_sources else None
+        quick = self._unchanged(job.bound, whole, sources, store, job.superseded)
+        # the rows not known unchanged by their fingerprint are mapped and checked
+        rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
+        chunk = whole if rest is None else whole.take(rest)
+        pos: Sequence[int] = range(len(whole)) if rest is None else _positions(len(whole), rest)
+        mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
+        mc = mapping.map_chunk(job.bound, chunk)
+        cc = payload.check_chunk(mc)
+        batch = ChunkRun(mc, cc, mapped_sources, self._known(mc, cc, store), self._fast, chunk.frame)
+        bad: list[int] = []  # rows reported invalid: their cells go to the error file
+        seq = self._route(job, whole, batch, quick, pos, seq, limit, bad)
+        out = batch.close()
+        if batch.found and store is not None:
+            store.remember_sources(batch.found)
+        if bad and self._kept is not None:
+            self._keep(job.src, chunk, bad)
+        for number, why in whole.skipped:  # a report footer
+            if (job.only is None or number in job.only) and (limit is None or seq < limit):
+                footer = Skipped(whole.file, whole.sheet, number, "footer", why)
+                out.append(self._row(seq, footer, job.later, list))
+                seq += 1
+        return seq, out
+
+    def _route(
+        self,
+        job: _Job,
+        whole: Chunk,
+        batch: ChunkRun,
+        quick: list[str | None] | None,
+        pos: Sequence[int],
+        seq: int,
+        limit: int | None,
+        bad: list[int],
+    ) -> int:
+        """Hand each row of ``whole`` to ``batch``: unchanged, valid (encoded by columns), or a row of
+        its own (its row in the mapped chunk goes to ``bad`` when it is invalid)."""
+        ok, only = batch.cc.ok, job.only
+        for i, number in enumerate(whole.row_numbers):
+            if only is not None and number not in only:
+                continue
+            if limit is not None and seq >= limit:
+                break
+            k = pos[i]  # the row in mc (-1: known unchanged)
+            if k < 0:
+                assert quick is not None
+                batch.unchanged(seq, number, quick[i])
+            elif ok[k] and number not in job.superseded and not self._stop:
+                batch.valid(seq, k)
+            else:
+                source = batch.sources[k] if batch.sources is not None else None
+                entry = self._row(seq, batch.mc.record(k), job.later, partial(batch.cc.result, k), source)
+                if isinstance(entry.built, list):
+                    bad.append(k)
+                batch.add(entry)
+            seq += 1
+        return seq
 
     def _account(self, plan: Plan, src: Source, first: Chunk, seq: int, limit: int | None) -> None:
         """Report every row from ``first`` on (this file's rest, then the later files) as not_sent,
@@ -311,41 +323,64 @@ class Producer:
 
     def _fast(self, run: ChunkRun, rows: list[int], first: int) -> None:
         """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
-        ``run``: one block in a dry run; else encoded, and each one unchanged or to send. A record
-        whose JSON is larger than a request may be is invalid (``too-large``), never sent."""
+        ``run``: one block in a dry run (the first ``show`` as payloads of their own); else encoded,
+        and each one unchanged or to send. A record whose JSON is larger than a request may be is
+        invalid (``too-large``), never sent."""
+        if self._show:
+            head, rows = rows[: self._show], rows[self._show :]
+            self._show -= len(head)
+            ids_col = run.mc.column("externalId")
+            assert ids_col is not None
+            warned = row_warnings(run.mc, run.cc, head, run.warnings)
+            for k, (i, warning) in enumerate(zip(head, warned, strict=True)):
+                rec = run.mc.light_record(i, ids_col[i])
+                rec.warning = warning
+                run.add(Row(first + k, rec, run.cc.payload(i)))
+            first += len(head)
+        if not rows:
+            return
+        if self._settings.dry_run:
+            self._dry(run, rows, first)
+        else:
+            self._encode(run, rows, first)
+
+    def _dry(self, run: ChunkRun, rows: list[int], first: int) -> None:
+        mc, cc = run.mc, run.cc
+        ids_col = mc.column("externalId")
+        assert ids_col is not None
+        limit = self._settings.max_body_bytes
+        warned = row_warnings(mc, cc, rows, run.warnings)
+        if run.may_be_large is None:  # once a chunk: a bound from its longest texts
+            run.may_be_large = self._small is False and may_be_too_large(mc.bound, mc.raw, run.frame, limit)
+        sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
+        start = 0
+        for k, i in enumerate([*rows, -1]):
+            big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
+            if i >= 0 and big is None:
+                continue
+            if k > start:  # the valid rows before this one, as a block
+                part = rows[start:k]
+                notes = warned[start:k] if any(warned[start:k]) else None
+                numbers, ids = [mc.row_numbers[j] for j in part], [ids_col[j] for j in part]
+                block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, None, notes)
+                run.add(Block(first + start, block))
+            if big is not None:
+                run.add(Row(first + k, mc.light_record(i, ids_col[i]), [big]))
+            start = k + 1
+
+    def _encode(self, run: ChunkRun, rows: list[int], first: int) -> None:
         mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
         ids_col = mc.column("externalId")
         assert ids_col is not None
         limit = self._settings.max_body_bytes
         warned = row_warnings(mc, cc, rows, run.warnings)
-        if self._settings.dry_run:
-            if run.may_be_large is None:  # once a chunk: a bound from its longest texts
-                run.may_be_large = self._small is False and may_be_too_large(
-                    mc.bound, mc.raw, run.frame, limit
-                )
-            sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
-            start = 0
-            for k, i in enumerate([*rows, -1]):
-                big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
-                if i >= 0 and big is None:
-                    continue
-                if k > start:  # the valid rows before this one, as a block
-                    part = rows[start:k]
-                    notes = warned[start:k] if any(warned[start:k]) else None
-                    numbers, ids = [mc.row_numbers[j] for j in part], [ids_col[j] for j in part]
-                    block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, None, notes)
-                    run.add(Block(first + start, block))
-                if big is not None:
-                    run.add((first + k, mc.light_record(i, ids_col[i]), [big], b"", None, False))
-                start = k + 1
-            return
         bodies = cc.bodies(rows)
         digests = list(map(payload_hash, bodies))
         for k, i in enumerate(rows):
             ext, number = ids_col[i], mc.row_numbers[i]
             big = too_large(len(bodies[k]), limit)
             if big is not None:
-                run.add((first + k, mc.light_record(i, ext), [big], b"", None, False))
+                run.add(Row(first + k, mc.light_record(i, ext), [big]))
                 continue
             held = known.get(ext) if known else None
             if held is not None and held[0] == digests[k]:
@@ -356,49 +391,4 @@ class Producer:
             source = sources[i] if sources is not None else None
             rec = mc.light_record(i, ext)
             rec.warning = warned[k]
-            run.add((first + k, rec, Payload(ext, None, bodies[k]), digests[k], source, False))
-
-    def _put(self, item: list[Entry] | BaseException | None) -> bool:
-        """Hand ``item`` to the sender; wait while the queue holds QUEUE_BYTES already (one item
-        always fits). False when the run closed the queue meanwhile."""
-        size = _weight(item)
-        with self._room:
-            while self._queued and self._queued + size > QUEUE_BYTES:
-                if self._closed.is_set():
-                    return False
-                self._room.wait(0.1)
-            if self._closed.is_set():
-                return False
-            self._queued += size
-        self._queue.put((item, size))
-        return True
-
-    def _taken(self, size: int) -> None:
-        with self._room:
-            self._queued -= size
-            self._room.notify()
-
-    def _get(self) -> tuple[list[Entry] | BaseException | None, int] | None:
-        try:
-            return self._queue.get(timeout=0.1)
-        except queue.Empty:
-            return None  # nothing yet; ask again (keeps the executor thread from blocking forever)
-
-    async def next_rows(self) -> list[Entry] | None:
-        loop = asyncio.get_running_loop()
-        while True:
-            got: tuple[list[Entry] | BaseException | None, int] | None
-            try:
-                got = self._queue.get_nowait()
-            except queue.Empty:
-                got = await loop.run_in_executor(None, self._get)
-            if got is None:
-                continue
-            item, size = got
-            self._taken(size)
-            if isinstance(item, BaseException):
-                raise item
-            return item  # a slice of rows, or None at the end
-
-    def close(self) -> None:
-        self._closed.set()
+            run.add(Row(first + k, rec, Payload(ext, None, bodies[k]), digests[k], source))

@@ -168,25 +168,29 @@ def in_flight_lost(rec: MappedRecord) -> RowResult | list[RowResult]:
     )
 
 
-# (sequence, record, payload or its errors or None when not built, payload hash, source row's
-# fingerprint (None: not kept), unchanged since last sync)
-Row = tuple[int, MappedRecord, "Payload | list[RowError] | None", bytes, bytes | None, bool]
+@dataclass(slots=True)
+class Row:
+    """A row with a result of its own (not part of a block)."""
+
+    seq: int  # its place in the run's order
+    rec: MappedRecord
+    built: Payload | list[RowError] | None  # its payload, or its errors; None when not built
+    digest: bytes = b""  # the payload's hash
+    source: bytes | None = None  # the source row's fingerprint (None: not kept)
+    unchanged: bool = False  # the payload is what SIRO acknowledged last time
 
 
 def mark_unchanged(rows: list[Row], store: StateStore | None) -> list[Entry]:
     """Flag the rows whose payload is exactly what SIRO acknowledged last time (one query a slice)."""
     if store is None:
         return list(rows)
-    known = store.hashes([r[2].external_id for r in rows if isinstance(r[2], Payload)])
+    known = store.hashes([r.built.external_id for r in rows if isinstance(r.built, Payload)])
     if not known:
         return list(rows)
-    return [
-        (
-            seq, rec, built, digest, source,
-            isinstance(built, Payload) and known.get(built.external_id, (b"",))[0] == digest,
-        )
-        for seq, rec, built, digest, source, _ in rows
-    ]  # fmt: skip
+    for r in rows:
+        if isinstance(r.built, Payload) and known.get(r.built.external_id, (b"",))[0] == r.digest:
+            r.unchanged = True
+    return list(rows)
 
 
 @dataclass(slots=True)

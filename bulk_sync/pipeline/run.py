@@ -79,17 +79,19 @@ async def execute(
     handle_signals: bool = True,
     grace_seconds: float = 30.0,
     on_payload: Callable[[Payload], None] | None = None,
+    show: int = 0,
     kept: Kept | None = None,
     events: Callable[[str], None] = lambda message: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
-    ``kept``: where to remember the cells of invalid rows (for the error file); ``events``: notices
-    a person should see at once (the run is stopping, and how to stop it harder)."""
+    ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
+    remember the cells of invalid rows (for the error file); ``events``: notices a person should
+    see at once (the run is stopping, and how to stop it harder)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)
-        await _read_all(plan, settings, ordered, stop, None, on_payload, kept)
+        await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
@@ -284,8 +286,9 @@ async def _read_all(
     ordered: Ordered,
     stop: Stop,
     dispatcher: Dispatcher | None,
-    on_payload: Callable[[Payload], None] | None = None,
     kept: Kept | None = None,
+    on_payload: Callable[[Payload], None] | None = None,
+    show: int = 0,
 ) -> None:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results).
 
@@ -296,7 +299,7 @@ async def _read_all(
     if dispatcher is not None:  # a dry run never imports the HTTP stages
         from ..dispatch import Item
 
-    producer = Producer(plan, settings, stop, per_row=on_payload is not None, kept=kept)
+    producer = Producer(plan, settings, stop, kept=kept, show=show if on_payload is not None else 0)
     try:
         while (rows := await producer.next_rows()) is not None:
             for row in rows:
@@ -305,18 +308,18 @@ async def _read_all(
                 if isinstance(row, Block):
                     ordered.put(row.seq, row.block)
                     continue
-                seq, rec, built, digest, source, unchanged = row
+                seq, rec, built = row.seq, row.rec, row.built
                 if isinstance(rec, Skipped):
                     ordered.put(seq, result_of(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
-                elif rec.skip is not None and rec.skip.startswith("\x00"):  # a later row has this id
-                    ordered.put(seq, result_of(rec, SUPERSEDED, message=rec.skip[1:]))
+                elif rec.superseded is not None:  # a later row has this id
+                    ordered.put(seq, result_of(rec, SUPERSEDED, message=rec.superseded))
                 elif rec.skip is not None:
                     ordered.put(seq, result_of(rec, SKIPPED, error_type="filter", message=rec.skip))
                 elif isinstance(built, list):  # found invalid: it stays invalid, stop or not
                     ordered.put(seq, invalid_result(rec, built))
                 elif stop or built is None:
                     ordered.put(seq, not_sent_result(rec, stop))
-                elif unchanged:
+                elif row.unchanged:
                     ordered.put(seq, result_of(rec, UNCHANGED, message=UNCHANGED_NOTE))
                 elif dispatcher is None:
                     if on_payload is not None:
@@ -324,7 +327,7 @@ async def _read_all(
                     ordered.put(seq, result_of(rec, VALID))
                 else:
                     try:
-                        await dispatcher.submit(Item(built, (seq, rec, digest, source)))
+                        await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
                     except asyncio.CancelledError:
                         ordered.put(seq, not_sent_result(rec, stop))
                         raise

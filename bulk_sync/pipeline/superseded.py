@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import mapping
+from ..load import Chunk
 from .plan import Plan
 
 SPILL_BYTES = 4 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
@@ -120,11 +121,10 @@ def _column_pass(
 def _superseded(
     plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None, table: IdTable
 ) -> dict[tuple[str, str | None, int], str]:
-    sources: list[tuple[str, str | None]] = []
+    sources = [(str(src.path), src.sheet) for src, _ in plan.jobs]
     seen = 0
     for j, (src, bound) in enumerate(plan.jobs):
-        only = None if plan.only_rows is None else plan.only_rows.get((str(src.path), src.sheet), frozenset())
-        sources.append((str(src.path), src.sheet))
+        only = None if plan.only_rows is None else plan.only_rows.get(sources[j], frozenset())
         numbers_of = evidence[j]
         if not supersede and not numbers_of.settling:
             continue
@@ -140,22 +140,36 @@ def _superseded(
                 numbers_of.add(chunk)
             elif not supersede:
                 break  # every number column is settled, and no id needs reading
-            if not supersede:
-                continue
-            ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
-            if only is not None or None in ids:
-                kept = [
-                    k
-                    for k, (n, e) in enumerate(zip(numbers, ids, strict=True))
-                    if e is not None and (only is None or n in only)
-                ]
-                ids, numbers = [ids[k] for k in kept], [numbers[k] for k in kept]
-            if ids:
-                part = np.empty((len(ids), 4), dtype=np.uint64)
-                part[:, :2] = mapping.id_digests(ids)
-                part[:, 2] = numbers
-                part[:, 3] = j
-                table.add(part)
+            if supersede:
+                _add_ids(table, bound, chunk, only, j)
+    return _later(plan, table, sources)
+
+
+def _add_ids(
+    table: IdTable, bound: mapping.BoundMapping, chunk: Chunk, only: frozenset[int] | None, j: int
+) -> None:
+    """The externalIds of ``chunk`` (file ``j`` of the plan) into ``table``, with their row numbers."""
+    ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
+    if only is not None or None in ids:
+        kept = [
+            k
+            for k, (n, e) in enumerate(zip(numbers, ids, strict=True))
+            if e is not None and (only is None or n in only)
+        ]
+        ids, numbers = [ids[k] for k in kept], [numbers[k] for k in kept]
+    if ids:
+        part = np.empty((len(ids), 4), dtype=np.uint64)
+        part[:, :2] = mapping.id_digests(ids)
+        part[:, 2] = numbers
+        part[:, 3] = j
+        table.add(part)
+
+
+def _later(
+    plan: Plan, table: IdTable, sources: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None, int], str]:
+    """Every row whose id comes again later -> where the later row is; rows that are not records (a
+    report footer) never supersede one, so the files whose ids repeat are read in full for them."""
     out = {}
     for part in table.parts():  # an id's rows are all in one part, in the order they were read
         out.update(_later_rows(part, sources))
@@ -166,6 +180,13 @@ def _superseded(
     footers = {j: rows for j, rows in footers.items() if rows}
     if not footers:
         return {place: _where(place, winner) for place, winner in out.items()}
+    out = {}
+    for part in table.parts():
+        drop = np.zeros(len(part), dtype=bool)
+        for j, rows in footers.items():
+            drop |= (part[:, 3] == j) & np.isin(part[:, 2], np.fromiter(rows, dtype=np.uint64))
+        out.update(_later_rows(part[~drop], sources))
+    return {place: _where(place, winner) for place, winner in out.items()}
     out = {}
     for part in table.parts():
         drop = np.zeros(len(part), dtype=bool)

@@ -1,0 +1,119 @@
+"""Folder drop, the inbox: the routing rules, which files count, what wakes the watcher, and names
+in ``done/`` and ``failed/`` that never overwrite. Read by the watcher; kept apart from its loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+log = logging.getLogger(__name__)
+
+STATE_DIRS = ("processing", "done", "failed")
+IGNORED = ("~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", "*.partial", "~*.tmp")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Files whose path (relative to the inbox, with ``/``) matches ``match`` use ``mapping``."""
+
+    match: str
+    mapping: str
+    profile: str | None = None
+    sheet: str | None = None
+
+
+@dataclass
+class WatchConfig:
+    inbox: Path
+    routes: list[Route]
+    settle: float = 5.0
+    poll: float = 2.0
+    config: str | None = None  # passed on to each run
+    profile: str | None = None
+    extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
+
+
+def start_observer(inbox: Path, wake: threading.Event) -> Any:
+    """watchdog events wake the loop at once; polling goes on anyway (network shares often send
+    no events). Without watchdog, polling alone."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:  # pragma: no cover
+        return None
+
+    class Wake(FileSystemEventHandler):
+        def on_any_event(self, event: Any) -> None:
+            wake.set()
+
+    try:
+        observer = Observer()
+        observer.schedule(Wake(), str(inbox), recursive=True)
+        observer.start()
+    except OSError as exc:  # e.g. inotify limits: polling still works
+        log.warning("file events unavailable (%s); polling only", exc)
+        return None
+    return observer
+
+
+def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) -> list[Route]:
+    routes = []
+    for i, r in enumerate(raw or [], start=1):
+        unknown = set(r) - {"match", "mapping", "profile", "sheet"}
+        if unknown or "match" not in r or "mapping" not in r:
+            raise UsageError(
+                f"[[watch.routes]] #{i}: needs `match` and `mapping` (and may have `profile`, `sheet`)"
+                + (f"; unknown: {sorted(unknown)}" if unknown else "")
+            )
+        routes.append(Route(str(r["match"]), str(r["mapping"]), r.get("profile"), r.get("sheet")))
+    if fallback_mapping:
+        routes.append(Route("*", fallback_mapping))
+    return routes
+
+
+def inside(target: Path, root: Path) -> bool:
+    try:
+        target.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def mtime(p: Path) -> float:
+    try:
+        return p.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def is_output(p: Path) -> bool:
+    return p.name in {"route.json", "child.pid"}
+
+
+def safe_stem(stem: str) -> str:
+    return "".join(c if c not in '<>:"/\\|?*' else "_" for c in stem).strip() or "file"
+
+
+def unique_path(path: Path) -> Path:
+    n, candidate = 2, path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}-{n}")
+        n += 1
+    return candidate
+
+
+def unique_stem(folder: Path, stem: str) -> str:
+    """A stem no file in ``folder`` starts with (so neither the input nor a report is overwritten)."""
+    n, candidate = 2, stem
+    while any(
+        p.name.startswith(candidate + ".") or p.name.startswith(candidate + "-") for p in folder.iterdir()
+    ):
+        candidate = f"{stem}-{n}"
+        n += 1
+    return candidate
