@@ -124,6 +124,19 @@ def _split_sections(code: str) -> list[str]:
     return sections
 
 
+def _literal_at(code: str, i: int) -> tuple[str, int] | None:
+    """The text a quoted, escaped, spacing (``_x``) or fill (``*x``) token at ``i`` shows, and where
+    the next token starts (-1: an unclosed quote); None when no such token starts at ``i``."""
+    ch = code[i]
+    if ch == '"':
+        end = code.find('"', i + 1)
+        return (code[i + 1 : end], end + 1) if end >= 0 else ("", -1)
+    if ch in "\\_*" and i + 1 < len(code):
+        # an escaped character; a space as wide as the next character; a fill: nothing to read
+        return {"\\": code[i + 1], "_": " ", "*": ""}[ch], i + 2
+    return None
+
+
 def _parse_section(code: str) -> _Section | None:
     code = _COLOR.sub("", code)
     prefix, suffix = "", ""
@@ -135,17 +148,11 @@ def _parse_section(code: str) -> _Section | None:
     while i < len(code):
         ch = code[i]
         literal = None
-        if ch == '"':
-            end = code.find('"', i + 1)
-            if end < 0:
-                return None
-            literal, i = code[i + 1 : end], end + 1
-        elif ch == "\\" and i + 1 < len(code):
-            literal, i = code[i + 1], i + 2
-        elif ch == "_" and i + 1 < len(code):
-            literal, i = " ", i + 2  # a space as wide as the next character
-        elif ch == "*" and i + 1 < len(code):
-            literal, i = "", i + 2  # a fill character: nothing to read
+        lit = _literal_at(code, i)
+        if lit is not None:
+            if lit[1] < 0:
+                return None  # an unclosed quote
+            literal, i = lit
         elif ch in "[@/Ee":
             return None  # conditions, text, fractions, scientific
         elif ch in "0#?":

@@ -243,3 +243,38 @@ def test_foreign_libraries_live_in_one_module() -> None:
 def test_nothing_imports_the_cli() -> None:
     users = [s for s, paths in stages().items() for p in paths if "cli" in imports(p)[0] and s != "__main__"]
     assert users == []
+
+
+# functions that are tables written as code (one add_argument call after another): long, not complex
+DECLARATIVE = {"cli/args.py:_add_pace_and_retries"}
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """A module is read whole, a function at a glance: past these sizes they get split."""
+    long_modules, long_functions = [], []
+    for path in sorted(PKG.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(PKG).as_posix()
+        if text.count("\n") > MAX_MODULE_LINES:
+            long_modules.append((name, text.count("\n")))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > MAX_FUNCTION_LINES and f"{name}:{node.name}" not in DECLARATIVE:
+                    long_functions.append((f"{name}:{node.name}", size))
+    assert long_modules == []
+    assert long_functions == []
+
+
+def test_no_function_is_graded_e_or_worse_by_radon() -> None:
+    """`radon cc -n E bulk_sync` prints nothing: no function's cyclomatic complexity is above 30."""
+    from radon.complexity import cc_visit
+
+    graded = []
+    for path in sorted(PKG.rglob("*.py")):
+        for block in cc_visit(path.read_text(encoding="utf-8")):
+            if block.complexity > 30:
+                graded.append((path.relative_to(PKG).as_posix(), block.name, block.complexity))
+    assert graded == []

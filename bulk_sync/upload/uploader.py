@@ -86,9 +86,15 @@ class Uploader:
         }
         self.pacer = Pacer(settings.rate_per_min, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(settings.breaker)
-        self.batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
+        self._batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
         self.requests_sent = 0
         self.stopping = False  # set when the run is stopping: finish the current attempt, retry no more
+
+    @property
+    def batch_limit(self) -> int:
+        """The most records a batch request holds now: ``--batch-size``, lowered for the rest of the
+        run when SIRO answers 413 (only the uploader lowers it)."""
+        return self._batch_limit
 
     async def __aenter__(self) -> Uploader:
         return self
@@ -157,10 +163,10 @@ class Uploader:
             msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel) if rel else message
             return [Outcome("rejected", ex.attempts, status, reject_slug(status), msg, issues=rel)]
         if status == 413:  # too big: learn a smaller size for the run, resend in pieces of that size
-            self.batch_limit = max(1, min(self.batch_limit, len(payloads) // 2))
+            self._batch_limit = max(1, min(self._batch_limit, len(payloads) // 2))
             pieces: list[Outcome] = []
             while len(pieces) < len(payloads):
-                pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self.batch_limit])
+                pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self._batch_limit])
             return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in pieces]
         by_index: dict[int, list[tuple[str, str]]] = {}
         if status == 422:
@@ -223,24 +229,13 @@ class Uploader:
                 else:
                     failures += 1
                     self.breaker.failure(error)
-            if self.breaker.tripped:
-                raise ServerUnavailable(
-                    f"{self.breaker.consecutive} requests in a row failed (last: {self.breaker.last_error}); "
-                    "SIRO or the network looks down. Run the same command again later: rows not synced "
-                    "are in the report"
-                )
+            self._check_breaker()
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
             wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
-            if last_status == 429:  # this request waits its Retry-After (the pacer may hold everyone
-                # back too); without one, a short jitter
-                delay = (
-                    wait
-                    if retry_after is not None
-                    else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
-                )
-            else:
-                delay = max(wait, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))
+            delay = self._delay(
+                last_status == 429, wait if retry_after is not None else None, throttles, failures
+            )
             if self._clock() - started + max(delay, wait) > policy.max_elapsed:
                 break
             if _debug():
@@ -249,6 +244,22 @@ class Uploader:
                 await self._sleep(delay)
         why = "the run was stopping" if self.stopping else "retries exhausted"
         return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    def _check_breaker(self) -> None:
+        if self.breaker.tripped:
+            raise ServerUnavailable(
+                f"{self.breaker.consecutive} requests in a row failed (last: {self.breaker.last_error}); "
+                "SIRO or the network looks down. Run the same command again later: rows not synced "
+                "are in the report"
+            )
+
+    def _delay(self, throttled: bool, wait: float | None, throttles: int, failures: int) -> float:
+        """How long before the next attempt. A 429 waits its Retry-After (``wait``, capped; the pacer
+        may hold everyone back too), without one a short jitter; other failures back off."""
+        policy = self.settings.retry
+        if throttled:
+            return wait if wait is not None else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
+        return max(wait or 0.0, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))
 
     async def _request(
         self, method: str, path: str, body: bytes | None, paced: float | None = None
