@@ -96,7 +96,7 @@ def _rows(
         hits = [(i, wanted[n]) for i, n in enumerate(chunk.row_numbers) if n in wanted]
         if not hits:
             continue
-        cells = chunk.frame.iloc[[i for i, _ in hits]][src.headers].to_numpy(dtype=object).tolist()
+        cells = chunk.row_cells([i for i, _ in hits], src.headers)
         for row, (_, result) in zip(cells, hits, strict=True):
             yield [str(c) for c in row], result
         found += len(hits)

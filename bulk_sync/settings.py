@@ -41,6 +41,18 @@ class Timeouts(BaseModel):
     total: float = Field(120.0, gt=0)  # one request, start to last byte
 
 
+class ReadSettings(BaseModel):
+    """What the reader thread needs from a run's settings: no token, nothing of the network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    base_url: str  # names the state's target (which SIRO the remembered records went to)
+    max_body_bytes: int
+    dry_run: bool
+    state_path: Path | None
+    full: bool
+    limit: int | None
+
+
 class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str = PRODUCTION_BASE_URL
@@ -58,6 +70,18 @@ class RunSettings(BaseModel):
     state_path: Path | None = None  # None: no state (every record is sent, nothing remembered)
     full: bool = False  # send every record, even those unchanged since the last sync
     limit: int | None = Field(None, ge=0)  # read at most this many data rows per run
+
+    @property
+    def reading(self) -> ReadSettings:
+        """The part the reader thread sees (the token stays with the sending stages)."""
+        return ReadSettings(
+            base_url=self.base_url,
+            max_body_bytes=self.max_body_bytes,
+            dry_run=self.dry_run,
+            state_path=self.state_path,
+            full=self.full,
+            limit=self.limit,
+        )
 
 
 def read_token(

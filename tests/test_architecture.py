@@ -278,3 +278,32 @@ def test_no_function_is_graded_e_or_worse_by_radon() -> None:
             if block.complexity > 30:
                 graded.append((path.relative_to(PKG).as_posix(), block.name, block.complexity))
     assert graded == []
+
+
+def test_the_token_reaches_only_the_sending_stages() -> None:
+    """The reading stages get ReadSettings (no token); only the run's wiring (pipeline/run.py,
+    pipeline/plan.py's state lock), dispatch and upload/ see RunSettings."""
+    readers = [
+        *(PKG / "load").glob("*.py"),
+        *(PKG / "mapping").glob("*.py"),
+        *(PKG / "payload").glob("*.py"),
+        *(PKG / "pipeline" / name for name in ("chunks.py", "handoff.py", "entries.py", "records.py")),
+        *(PKG / name for name in ("report.py", "state.py", "errorfile.py", "group.py")),
+    ]
+    seen = [p.relative_to(PKG).as_posix() for p in readers if "RunSettings" in p.read_text(encoding="utf-8")]
+    assert seen == []
+    assert (
+        "token" not in __import__("bulk_sync.settings", fromlist=["ReadSettings"]).ReadSettings.model_fields
+    )
+
+
+def test_only_load_and_mapping_touch_a_chunks_pandas_frame() -> None:
+    """Chunk offers its cells as text (``cells``, ``row_cells``); pandas stays in load/ and mapping/."""
+    import re
+
+    touching = [
+        p.relative_to(PKG).as_posix()
+        for p in PKG.rglob("*.py")
+        if p.relative_to(PKG).parts[0] not in ("load", "mapping") and re.search(r"\.frame\b", p.read_text())
+    ]
+    assert touching == []

@@ -62,6 +62,16 @@ class Chunk:
         typed = {h: [mask[i] for i in rows] for h, mask in self.typed.items()}
         return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed)
 
+    def cells(self, header: str) -> list[str]:
+        """One column's cells, as text (the rest of the pipeline never touches ``frame``)."""
+        cells: list[str] = self.frame[header].tolist()
+        return cells
+
+    def row_cells(self, rows: list[int], headers: list[str]) -> list[list[str]]:
+        """The cells of rows at positions ``rows``, in the order of ``headers``."""
+        out: list[list[str]] = self.frame.iloc[rows][headers].to_numpy(dtype=object).tolist()
+        return out
+
     def rows(self) -> Iterator[SourceRow]:
         headers = list(self.frame.columns)
         for number, values in zip(

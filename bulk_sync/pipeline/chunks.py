@@ -21,7 +21,7 @@ from ..report import (
     VALID,
     ResultBlock,
 )
-from ..settings import UNLIMITED_BODY, RunSettings
+from ..settings import UNLIMITED_BODY, ReadSettings
 from ..state import StateStore, payload_hash, target_of
 from .entries import ChunkRun
 from .handoff import Handoff
@@ -63,7 +63,7 @@ class Producer:
     """
 
     def __init__(
-        self, plan: Plan, settings: RunSettings, stop: Stop, kept: Kept | None = None, show: int = 0
+        self, plan: Plan, settings: ReadSettings, stop: Stop, kept: Kept | None = None, show: int = 0
     ) -> None:
         self._kept = kept
         self._show = show  # the first valid rows are handed on as payloads of their own (--show)
@@ -176,7 +176,7 @@ class Producer:
         mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
         mc = mapping.map_chunk(job.bound, chunk)
         cc = payload.check_chunk(mc)
-        batch = ChunkRun(mc, cc, mapped_sources, self._known(mc, cc, store), self._fast, chunk.frame)
+        batch = ChunkRun(mc, cc, mapped_sources, self._known(mc, cc, store), self._fast, chunk)
         bad: list[int] = []  # rows reported invalid: their cells go to the error file
         seq = self._route(job, whole, batch, quick, pos, seq, limit, bad)
         out = batch.close()
@@ -310,7 +310,7 @@ class Producer:
         assert kept is not None
         if not kept.complete:
             return
-        cells = chunk.frame.iloc[rows][src.headers].to_numpy(dtype=object).tolist()
+        cells = chunk.row_cells(rows, src.headers)
         texts = [[str(c) for c in row] for row in cells]
         kept.bytes += sum(sum(map(len, row)) + CELL_BYTES * len(row) for row in texts)
         if kept.bytes > KEEP_BYTES:
@@ -351,7 +351,7 @@ class Producer:
         limit = self._settings.max_body_bytes
         warned = row_warnings(mc, cc, rows, run.warnings)
         if run.may_be_large is None:  # once a chunk: a bound from its longest texts
-            run.may_be_large = self._small is False and may_be_too_large(mc.bound, mc.raw, run.frame, limit)
+            run.may_be_large = self._small is False and may_be_too_large(mc.bound, mc.raw, run.chunk, limit)
         sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
         start = 0
         for k, i in enumerate([*rows, -1]):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import mapping, payload
+from ..load import Chunk
 from ..report import UNCHANGED, ResultBlock
 from .results import Block, Entry
 
@@ -25,12 +26,12 @@ class ChunkRun:
         sources: list[bytes] | None,
         known: dict[str, tuple[bytes, bytes | None]],
         encode: Callable[[ChunkRun, list[int], int], None],
-        frame: Any = None,
+        chunk: Chunk,
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
         self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
         self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
-        self.frame = frame  # the chunk's cells, as read
+        self.chunk = chunk  # the chunk's cells, as read
         self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
         self.out: list[Entry] = []
         self._encode = encode

@@ -11,11 +11,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .. import mapping, payload
 from ..errors import RowError, SourceError
-from ..load import Source, open_sources
+from ..load import Chunk, Source, open_sources
 from ..mapping import BoundMapping, MappingSpec
 from ..report import (
     GOOD,
@@ -150,7 +149,9 @@ def file_size(src: Source) -> int:
         return 1 << 40
 
 
-def may_be_too_large(bound: mapping.BoundMapping, raw: dict[str, list[str]], frame: Any, limit: int) -> bool:
+def may_be_too_large(
+    bound: mapping.BoundMapping, raw: dict[str, list[str]], chunk: Chunk, limit: int
+) -> bool:
     """Could a row of the chunk be larger than ``limit`` as JSON? A bound from the longest cell of
     each column a text field reads (JSON escaping at most multiplies a text by 6), a generous fixed
     size for the others (numbers, date-times, enum values), and the keys; so that a dry run encodes
@@ -169,7 +170,7 @@ def may_be_too_large(bound: mapping.BoundMapping, raw: dict[str, list[str]], fra
             header = bound.columns[c]
             if header not in longest:
                 cells = raw.get(header)
-                longest[header] = max(map(len, frame[header].tolist() if cells is None else cells), default=0)
+                longest[header] = max(map(len, chunk.cells(header) if cells is None else cells), default=0)
             total += 6 * longest[header]
         if total > limit:
             return True

@@ -299,7 +299,7 @@ async def _read_all(
     if dispatcher is not None:  # a dry run never imports the HTTP stages
         from ..dispatch import Item
 
-    producer = Producer(plan, settings, stop, kept=kept, show=show if on_payload is not None else 0)
+    producer = Producer(plan, settings.reading, stop, kept=kept, show=show if on_payload is not None else 0)
     try:
         while (rows := await producer.next_rows()) is not None:
             for row in rows:

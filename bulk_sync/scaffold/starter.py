@@ -322,7 +322,7 @@ def starter(src: Source, label: str) -> str:
     for chunk in src.chunks():
         take = SAMPLE_ROWS - seen
         for h in src.headers:
-            samples[h] += chunk.frame[h].tolist()[:take]
+            samples[h] += chunk.cells(h)[:take]
         seen += min(len(chunk), take)
         if seen >= SAMPLE_ROWS:
             break
