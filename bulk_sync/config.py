@@ -60,6 +60,8 @@ class Profile(BaseModel):
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    require_known_reps: bool | None = None
+    no_rep_check: bool | None = None
 
 
 def config_path(flag: str | None, env: dict[str, str] | None = None) -> Path | None:

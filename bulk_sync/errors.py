@@ -8,6 +8,8 @@
     │   ├── MappingError             the mapping YAML is wrong (carries every problem at once)
     │   ├── SourceError              a file cannot be read, or lacks a mapped column
     │   ├── StateError               the state file is in use, damaged, or cannot be written
+    │   ├── Held                     a guard held the run: the file drifted, or a mirror would
+    │   │                            delete too much (nothing sent or deleted)
     │   └── StartError               found at the pre-flight: every row is reported not_sent
     │       ├── Unreachable          SIRO cannot be reached at all (refused, no such host, ...)
     │       └── TokenRefused         SIRO refused the token before anything was sent
@@ -15,6 +17,7 @@
         ├── AuthError                401/403 mid-run: the token is wrong for every row
         ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
         ├── OutputError              the report cannot be written (a full disk): stop
+        ├── CallFailed               a call besides the sync (users, mirror, delete) failed for good
         └── Interrupted              SIGINT/SIGTERM
 
 Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column, message)
@@ -81,6 +84,11 @@ class StartError(ConfigError):
     every row is reported ``not_sent``, exit 2."""
 
 
+class Held(ConfigError):
+    """A guard held the run before it changed anything: the file drifted from the last good run, or
+    a mirror would soft-delete more than it may. The message names what and the flag to accept it."""
+
+
 class Unreachable(StartError):
     """SIRO cannot be reached at all at the base URL (connection refused, no such host, timeouts)."""
 
@@ -107,6 +115,11 @@ class Interrupted(FatalError):
     """The run was asked to stop by a signal."""
 
 
+class CallFailed(FatalError):
+    """A call besides the sync itself (SIRO's users, the mirror's soft-delete, a delete by id) failed
+    for good, after its retries."""
+
+
 class OutputError(FatalError):
     """The report (or the state file) cannot be written any more mid-run, e.g. the disk is full:
     stop sending; what SIRO acknowledged so far is in the state file."""
@@ -126,6 +139,7 @@ ROW_ERRORS: dict[str, str] = {
     "ambiguous-number": "a number cell reads both ways (`1,500`: 1500 or 1.5), and its column does not say",
     "bad-email": "an email target holds no plausible address",
     "bad-encoding": "a cell holds bytes that are not valid UTF-8, or the replacement character",
+    "unknown-rep": "no engagement user's email is an active SIRO user (`--require-known-reps`)",
     "too-large": "the record's JSON is larger than a request may carry (`--max-body-bytes`)",
     "bad-timezone": "a `timezone_column` cell is not an IANA zone",
     "no-match": "an `extract` pattern found nothing in the cell",

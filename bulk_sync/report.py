@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
 
+from .forecast import Forecast
+
 SYNCED = "synced"  # SIRO acknowledged the record
 UNCHANGED = "unchanged"  # the same payload was acknowledged by an earlier run; not sent again
 VALID = "valid"  # dry run (`validate`): the payload was built and is valid; nothing was sent
@@ -28,6 +30,7 @@ SKIPPED = "skipped"  # not a record (e.g. a report footer); the message says whi
 SUPERSEDED = "superseded"  # a later row of the run has the same externalId: that one is sent
 STATUSES = (SYNCED, UNCHANGED, VALID, INVALID, REJECTED, FAILED, NOT_SENT, SKIPPED, SUPERSEDED)
 GOOD = frozenset({SYNCED, UNCHANGED, VALID, SKIPPED, SUPERSEDED})
+TAKEN = frozenset({SYNCED, VALID})  # rows this run puts (or, in a dry run, would put) in SIRO
 TO_FIX = frozenset({INVALID, REJECTED})  # a person must fix the row; not_sent/failed only need sending
 
 
@@ -119,6 +122,7 @@ class Summary:
     aborted: str | None = None  # why the run stopped early, if it did
     aborted_code: int = 3  # its exit code: 2 when it could not start (nothing sent), 3 mid-run
     report_incomplete: str | None = None  # why the report does not hold every row, if it does not
+    forecast: Forecast = field(default_factory=Forecast)  # of the rows SIRO takes, what it can match
 
     def add(self, result: RowResult) -> None:
         self.counts[result.status] += 1
@@ -126,6 +130,8 @@ class Summary:
             self.error_types[result.error_type] += 1
         if result.warning:
             self.warnings.update(warning_slugs(result.warning))
+        if result.status in TAKEN:
+            self.forecast.add(result.source_file, result.warning)
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)
@@ -136,6 +142,9 @@ class Summary:
                 if w:
                     for slug in warning_slugs(w):
                         self.warnings[slug] += n
+        if block.status in TAKEN:
+            for w, n in Counter(block.warnings or [None] * len(block)).items():
+                self.forecast.add(block.source_file, w, n)
 
     @property
     def rows(self) -> int:
@@ -334,6 +343,9 @@ class XlsxReport:
                 lines.append(("", ""))
                 lines.append(("warning", "rows"))
                 lines += list(summary.warnings.most_common())
+            if summary.forecast.rows:
+                lines.append(("", ""))
+                lines += summary.forecast.sheet_lines()
         if self._left_out:
             lines.append(("", ""))
             lines.append(
@@ -344,7 +356,11 @@ class XlsxReport:
                 )
             )
         for r, (key, value) in enumerate(lines):
-            bold = self._bold if key in {"bulk_sync run", "status", "error type", "warning"} else None
+            bold = (
+                self._bold
+                if key in {"bulk_sync run", "status", "error type", "warning", "match forecast"}
+                else None
+            )
             ws.write_string(r, 0, key, bold)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 ws.write_number(r, 1, value)
@@ -368,5 +384,6 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "aborted": summary.aborted,
         "report_incomplete": summary.report_incomplete,
         "files": list(summary.files),
+        "forecast": summary.forecast.data(),
         **extra,
     }

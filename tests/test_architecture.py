@@ -22,7 +22,8 @@ ALLOWED = {
     "pace": set(),
     "upload": {"errors", "settings", "payload", "pace"},
     "dispatch": {"errors", "settings", "payload", "upload"},
-    "report": {"errors"},
+    "forecast": set(),
+    "report": {"errors", "forecast"},
     "state": {"errors"},
     "pipeline": {
         "errors",
@@ -33,6 +34,7 @@ ALLOWED = {
         "upload",
         "dispatch",
         "report",
+        "forecast",
         "state",
         "group",
         "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
@@ -63,6 +65,7 @@ ALLOWED = {
         "inbox",
         "scaffold",
         "load",
+        "upload",  # calls: SIRO's users for the rep check, the mirror, deletes
         "__init__",
     },
     "__init__": set(),
@@ -98,24 +101,27 @@ INSIDE = {
         "__init__": {"binding", "evidence", "identity", "parse", "records", "spec"},
     },
     "pipeline": {
-        "plan": set(),
+        "plan": {"reps"},
         "superseded": {"plan"},
-        "warnings": set(),
+        "reps": set(),
+        "warnings": {"reps"},
         "results": set(),
         "entries": {"results"},
         "records": {"plan", "results"},
         "handoff": {"results"},  # the bounded queue from the reader thread to the event loop
-        "chunks": {"entries", "handoff", "plan", "records", "results", "warnings"},  # never the run
+        "known": set(),  # what the state holds for a chunk's rows
+        "chunks": {"entries", "handoff", "known", "plan", "records", "reps", "results", "warnings"},
         "run": {"chunks", "entries", "plan", "results"},
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
-        "__init__": {"plan", "run", "superseded"},
+        "__init__": {"plan", "reps", "run", "superseded"},
     },
     "cli": {
         "epilogs": set(),
         "progress": set(),
         "args": {"epilogs"},
         "sending": {"progress"},
-        "run": {"args", "progress", "sending"},
+        "run": {"args", "progress", "sending", "siro"},
+        "siro": {"progress", "sending"},  # what a run learns from SIRO before it starts
         "commands": {"args", "sending"},
         "__init__": {"args", "commands", "progress", "run"},
     },
@@ -129,15 +135,17 @@ INSIDE["payload"] = {
 }
 INSIDE["upload"] = {
     "answers": set(),
+    "calls": {"answers"},  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
     "uploader": {"answers", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {
     "schema": set(),
-    "app": {"schema"},
+    "more": {"schema"},  # the endpoints besides the sync: users, soft-delete-removed, delete
+    "app": {"more", "schema"},
     "server": {"app"},
-    "__init__": {"app", "schema", "server"},
+    "__init__": {"app", "more", "schema", "server"},
 }
 INSIDE["scaffold"] = {
     "match": set(),

@@ -66,6 +66,14 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
     )
+    v.add_argument("--base-url", help="SIRO's API, for the rep check's GET of its users (no other call)")
+    v.add_argument(
+        "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
+    )
+    v.add_argument(
+        "--token-file", help=f"file holding the API token (default: ${TOKEN_ENV}); none: no rep check"
+    )
+    _add_reps(v)
     v.add_argument(
         "--max-body-bytes",
         type=pos_int,
@@ -139,6 +147,13 @@ def _sandbox_parser(sub: Any) -> None:
         help="the limit's 429s carry Retry-After (whole seconds; default: none, as SIRO documents none)",
     )
     s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
+    s.add_argument(
+        "--users",
+        metavar="CSV",
+        help="SIRO's users for GET /v1/core/users (the rep check): a CSV with an `email` column "
+        "(and optional firstName, lastName, disabled); without it the endpoint answers 404",
+    )
+    s.add_argument("--users-page", type=pos_int, default=100, help="users per page (default 100)")
     s.add_argument("--seed", type=int, help="random seed for the injected faults")
 
 
@@ -193,9 +208,23 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
     sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
 
 
+def _add_reps(r: argparse.ArgumentParser) -> None:
+    """The rep check: each row's engagement users against SIRO's users (run, retry, validate)."""
+    r.add_argument(
+        "--require-known-reps",
+        action="store_true",
+        help="a row none of whose engagement users is an active SIRO user (by email) is invalid "
+        "(unknown-rep), not sent; default: sent, with a matching-warning",
+    )
+    r.add_argument(
+        "--no-rep-check", action="store_true", help="do not fetch SIRO's users; check no row's rep"
+    )
+
+
 def _add_sending(r: argparse.ArgumentParser) -> None:
     """Where and how a run sends (run, retry): connection, pace and retries, state."""
     _add_connection(r)
+    _add_reps(r)
     _add_pace_and_retries(r)
     _add_state(r)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import secrets
 import signal
 from pathlib import Path
@@ -110,6 +111,29 @@ def profile_mapping(cfg_path: Path | None, profile: str | None) -> str | None:
     return str(value) if value else None
 
 
+def sandbox_users(path: Path) -> list[dict[str, Any]]:
+    """The sandbox's SIRO users from a CSV (email, and optional firstName, lastName, disabled)."""
+    from ..sandbox import user_record
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read --users {path}: {exc}") from exc
+    if rows and "email" not in rows[0]:
+        raise UsageError(f"--users {path}: no `email` column (it has: {', '.join(rows[0])})")
+    return [
+        user_record(
+            r["email"].strip(),
+            (r.get("firstName") or "").strip(),
+            (r.get("lastName") or "").strip(),
+            (r.get("disabled") or "").strip().lower() in {"true", "1", "yes"},
+            n,
+        )
+        for n, r in enumerate(rows, start=1)
+    ]
+
+
 def sandbox_command(args: argparse.Namespace) -> int:
     from ..sandbox import Faults, serve_forever
 
@@ -131,6 +155,8 @@ def sandbox_command(args: argparse.Namespace) -> int:
         rate_retry_after=args.rate_retry_after,
         validate=not args.no_validate,
         seed=args.seed,
+        users_page=args.users_page,
     )
-    serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True))
+    users = sandbox_users(Path(args.users)) if args.users else None
+    serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True), users=users)
     return EXIT_OK

@@ -69,6 +69,8 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
         if s.warnings:
             print("  warnings: " + ", ".join(f"{k} {v}" for k, v in s.warnings.most_common()))
+        for line in s.forecast.lines():
+            print(line)
     resend = s.counts.get("not_sent", 0) + s.counts.get("failed", 0)
     if resend and not dry:
         print(

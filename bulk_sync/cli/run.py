@@ -5,6 +5,7 @@ files, listed problems), the exit code, the summary JSON and the webhook.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -42,6 +43,7 @@ from ..settings import (
 from .args import delimiter_flag
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
+from .siro import rep_check, validate_connection
 
 LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
 
@@ -62,6 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     server = None
     if dry:
+        base_url, token = validate_connection(args)
         settings = RunSettings(
             token=SecretStr("unused"),
             dry_run=True,
@@ -70,6 +73,14 @@ def run_command(args: argparse.Namespace) -> int:
         )
     else:
         settings, server = sending_settings(args, redactor)
+        base_url, token = settings.base_url, settings.token
+    try:
+        reps, note = rep_check(args, base_url, token, settings.timeouts)
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    plan = dataclasses.replace(plan, reps=reps, reps_note=note)
     report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
     args.report_path = report_path
     failures: Failures = {}

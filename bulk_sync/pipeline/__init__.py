@@ -14,12 +14,15 @@ Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight 
 
 The parts, one way (each imports only those listed before it):
 
+    reps        is a row's rep a SIRO user (RepCheck, from SIRO's users fetched once a run)
     plan        everything checked before sending: prepare, prepare_retry, the state lock, sizes
     superseded  the id pass: which rows a later row of the same externalId supersedes
-    warnings    rules about a valid row that do not stop it (matching, end before start)
+    warnings    rules about a valid row that do not stop it (matching, end before start, the rep)
     results     one RowResult per row, in input order (Ordered), and the stop flag
     entries     a chunk's results in order: runs of valid rows, runs of unchanged rows (ChunkRun)
     records     rows one by one as MappedRecords (merged by group_by)
+    known       what the state file holds for a chunk's rows
+    handoff     the queue from the reader thread to the event loop, bounded in bytes
     chunks      the reader thread's work: a chunk -> results and records to send (Producer)
     run         the async run: reader thread, dispatcher, signals, the end of the run
     finish      the outputs after a run: error files, the outcome as data (summary JSON), webhook
@@ -28,11 +31,13 @@ The parts, one way (each imports only those listed before it):
 from __future__ import annotations
 
 from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
+from .reps import RepCheck
 from .run import execute, run
 from .superseded import scan_columns
 
 __all__ = [
     "Plan",
+    "RepCheck",
     "check_mapping",
     "execute",
     "prepare",

@@ -25,8 +25,10 @@ from ..settings import UNLIMITED_BODY, ReadSettings
 from ..state import StateStore, payload_hash, target_of
 from .entries import ChunkRun
 from .handoff import Handoff
+from .known import known_hashes, unchanged_by_source
 from .plan import Plan, file_size, may_be_too_large, too_large
 from .records import mapped_records
+from .reps import email_header, emails_of, rep_reason, rep_reasons
 from .results import CELL_BYTES, Block, Entry, Row, Skipped, Stop, mark_unchanged
 from .warnings import row_warning, row_warnings
 
@@ -75,6 +77,8 @@ class Producer:
         self._stop = stop
         self._settings = settings
         self._per_row = bool(plan.spec.group_by)
+        self._reps = plan.reps
+        self._rep_header = email_header(plan.jobs[0][1]) if plan.jobs else None  # for unknown-rep
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
         )
@@ -132,7 +136,16 @@ class Producer:
             if big is not None:
                 built = [big]
             else:
-                rec.warning = row_warning(rec.values or built.body)
+                values = rec.values or built.body
+                unknown = (
+                    self._reps is not None
+                    and self._reps.required
+                    and rep_reason(emails_of(values), self._reps)
+                )
+                if unknown:
+                    built = [RowError("unknown-rep", unknown, self._rep_header)]
+                else:
+                    rec.warning = row_warning(values, self._reps)
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
         return Row(seq, rec, built, digest, source)
 
@@ -148,6 +161,7 @@ class Producer:
             where = (str(src.path), src.sheet)
             only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
             job = _Job(src, bound, only, later_rows.get(where, set()), later, keep_sources)
+            self._rep_header = email_header(bound)
             # a CSV whose whole text, escaped for JSON, fits in a request holds no record too large
             body_cap = self._settings.max_body_bytes
             self._small = body_cap >= UNLIMITED_BODY or (
@@ -168,7 +182,7 @@ class Producer:
     ) -> tuple[int, list[Entry]]:
         """One chunk's entries, in order, and the sequence number after them."""
         sources = mapping.fingerprints(job.bound, whole) if job.keep_sources else None
-        quick = self._unchanged(job.bound, whole, sources, store, job.superseded)
+        quick = unchanged_by_source(job.bound, whole, sources, store, job.superseded)
         # the rows not known unchanged by their fingerprint are mapped and checked
         rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
         chunk = whole if rest is None else whole.take(rest)
@@ -176,8 +190,12 @@ class Producer:
         mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
         mc = mapping.map_chunk(job.bound, chunk)
         cc = payload.check_chunk(mc)
-        batch = ChunkRun(mc, cc, mapped_sources, self._known(mc, cc, store), self._fast, chunk)
+        batch = ChunkRun(mc, cc, mapped_sources, known_hashes(mc, cc, store), self._fast, chunk)
         bad: list[int] = []  # rows reported invalid: their cells go to the error file
+        if self._reps is not None and self._reps.required:  # valid rows without a known rep: invalid
+            fine = [k for k, good in enumerate(cc.ok) if good]
+            reasons = rep_reasons(mc, fine, self._reps, cc.shape, batch.rep_memo)
+            batch.unknown_reps = {k: r for k, r in zip(fine, reasons, strict=True) if r is not None}
         seq = self._route(job, whole, batch, quick, pos, seq, limit, bad)
         out = batch.close()
         if batch.found and store is not None:
@@ -214,8 +232,12 @@ class Producer:
             if k < 0:
                 assert quick is not None
                 batch.unchanged(seq, number, quick[i])
-            elif ok[k] and number not in job.superseded and not self._stop:
+            elif ok[k] and number not in job.superseded and not self._stop and k not in batch.unknown_reps:
                 batch.valid(seq, k)
+            elif ok[k] and k in batch.unknown_reps and number not in job.superseded and not self._stop:
+                error = RowError("unknown-rep", batch.unknown_reps[k], self._rep_header)
+                batch.add(Row(seq, batch.mc.record(k), [error]))
+                bad.append(k)
             else:
                 source = batch.sources[k] if batch.sources is not None else None
                 entry = self._row(seq, batch.mc.record(k), job.later, partial(batch.cc.result, k), source)
@@ -259,50 +281,6 @@ class Producer:
                     return
                 seq += len(part)
 
-    @staticmethod
-    def _unchanged(
-        bound: mapping.BoundMapping,
-        chunk: Chunk,
-        sources: list[bytes] | None,
-        store: StateStore | None,
-        superseded: set[int],
-    ) -> list[str | None] | None:
-        """The externalId of each row whose source fingerprint is the one kept with its last
-        synced payload (None for the others); None when there is none.
-
-        Such a row maps to exactly the payload SIRO acknowledged, so it is unchanged without being
-        mapped. Rows a later row supersedes, and rows read with a problem, are left to the full way.
-        """
-        if store is None or sources is None:
-            return None
-        ids = mapping.external_ids(bound, chunk)
-        problems = chunk.problems
-        asked: list[int] = []
-        pairs: list[tuple[str, bytes]] = []
-        for i, (ext, number) in enumerate(zip(ids, chunk.row_numbers, strict=True)):
-            if ext is not None and number not in superseded and number not in problems:
-                asked.append(i)
-                pairs.append((ext, sources[i]))
-        same = store.same_sources(pairs)
-        if not any(same):
-            return None
-        quick: list[str | None] = [None] * len(ids)
-        for i, hit in zip(asked, same, strict=True):
-            if hit:
-                quick[i] = ids[i]
-        return quick
-
-    @staticmethod
-    def _known(
-        mc: mapping.MappedChunk, cc: payload.CheckedChunk, store: StateStore | None
-    ) -> dict[str, tuple[bytes, bytes | None]]:
-        """What the state file holds for the chunk's valid rows (one query a chunk)."""
-        if store is None:
-            return {}
-        ids = mc.column("externalId")
-        assert ids is not None
-        return store.hashes([ids[i] for i, ok in enumerate(cc.ok) if ok])
-
     def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
         """Remember the cells of rows reported invalid, for the error file (up to KEEP_BYTES; past
         that nothing more is kept, and the error file reads the rows from the file again)."""
@@ -331,7 +309,7 @@ class Producer:
             self._show -= len(head)
             ids_col = run.mc.column("externalId")
             assert ids_col is not None
-            warned = row_warnings(run.mc, run.cc, head, run.warnings)
+            warned = row_warnings(run.mc, run.cc, head, run.warnings, self._reps, run.rep_memo)
             for k, (i, warning) in enumerate(zip(head, warned, strict=True)):
                 rec = run.mc.light_record(i, ids_col[i])
                 rec.warning = warning
@@ -349,7 +327,7 @@ class Producer:
         ids_col = mc.column("externalId")
         assert ids_col is not None
         limit = self._settings.max_body_bytes
-        warned = row_warnings(mc, cc, rows, run.warnings)
+        warned = row_warnings(mc, cc, rows, run.warnings, self._reps, run.rep_memo)
         if run.may_be_large is None:  # once a chunk: a bound from its longest texts
             run.may_be_large = self._small is False and may_be_too_large(mc.bound, mc.raw, run.chunk, limit)
         sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
@@ -373,7 +351,7 @@ class Producer:
         ids_col = mc.column("externalId")
         assert ids_col is not None
         limit = self._settings.max_body_bytes
-        warned = row_warnings(mc, cc, rows, run.warnings)
+        warned = row_warnings(mc, cc, rows, run.warnings, self._reps, run.rep_memo)
         bodies = cc.bodies(rows)
         digests = list(map(payload_hash, bodies))
         for k, i in enumerate(rows):

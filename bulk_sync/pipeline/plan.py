@@ -22,6 +22,7 @@ from ..report import (
 )
 from ..settings import RunSettings
 from ..state import StateLock, StateStore, target_of
+from .reps import RepCheck
 
 log = logging.getLogger("bulk_sync.pipeline")  # one logger for the stage, whichever part logs
 
@@ -34,6 +35,8 @@ class Plan:
     jobs: tuple[tuple[Source, BoundMapping], ...]
     only_rows: dict[tuple[str, str | None], frozenset[int]] | None = None  # `retry`: these rows only
     superseded: dict[tuple[str, str | None, int], str] | None = None  # see scan_columns
+    reps: RepCheck | None = None  # SIRO's users, when fetched: each row's rep is checked against them
+    reps_note: str | None = None  # how the reps were checked, or why not (for the forecast)
 
     @property
     def warnings(self) -> list[str]:

@@ -88,6 +88,7 @@ async def execute(
     remember the cells of invalid rows (for the error file); ``events``: notices a person should
     see at once (the run is stopping, and how to stop it harder)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
+    summary.forecast.reps_checked = plan.reps_note
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)

@@ -8,9 +8,11 @@ import datetime as dt
 from typing import Any
 
 from .. import mapping, payload
+from ..forecast import MATCHING, REASONS
 from ..report import (
     WARNING_SEPARATOR,
 )
+from .reps import RepCheck, emails_of, rep_reason, rep_reasons
 
 
 def row_warnings(
@@ -18,10 +20,13 @@ def row_warnings(
     cc: payload.CheckedChunk,
     rows: list[int],
     memo: dict[tuple[int, Any], str | None],
+    reps: RepCheck | None = None,
+    rep_memo: dict[tuple[int, tuple[Any, ...]], str | None] | None = None,
 ) -> list[str | None]:
     """The warning of each valid row. Matching depends only on the row's shape and activityType, so
-    it is worked out once per pair; endTime before startTime is compared row by row (as text when
-    both are UTC date-times written by `datetime:`, whose text order is their time order)."""
+    it is worked out once per pair (a rep's email, with ``reps``, once per shape and emails);
+    endTime before startTime is compared row by row (as text when both are UTC date-times written
+    by `datetime:`, whose text order is their time order)."""
     kinds = mc.column("engagementType.activityType")
     shape = cc.shape
     contiguous = rows[-1] - rows[0] + 1 == len(rows)
@@ -31,6 +36,9 @@ def row_warnings(
         if key not in memo:
             memo[key] = matching_warning(mc.record(rows[keys.index(key)]).values)
     out = [memo[k] for k in keys]
+    if reps is not None:
+        reasons = rep_reasons(mc, rows, reps, shape, rep_memo if rep_memo is not None else {})
+        out = [w if r is None else with_reason(w, r) for w, r in zip(out, reasons, strict=True)]
     starts, ends = mc.column("startTime"), mc.column("endTime")
     if starts is None or ends is None:
         return out
@@ -56,6 +64,11 @@ def row_warnings(
 MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
 
 
+def with_reason(warning: str | None, reason: str) -> str:
+    """A matching warning with one more reason."""
+    return MATCHING + reason if warning is None else warning + REASONS + reason
+
+
 def matching_warning(values: dict[str, Any]) -> str | None:
     """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
     error: the API accepts the record)."""
@@ -69,7 +82,7 @@ def matching_warning(values: dict[str, Any]) -> str | None:
         missing.append(f"activityType is {kind or 'not set'}, not MEETING/EVENT/APPOINTMENT")
     if not missing:
         return None
-    return "matching-warning: SIRO cannot match recordings to it: " + "; ".join(missing)
+    return MATCHING + REASONS.join(missing)
 
 
 def end_before_start(start: Any, end: Any) -> str | None:
@@ -86,11 +99,11 @@ def end_before_start(start: Any, end: Any) -> str | None:
     return f"end-before-start: endTime {end} is before startTime {start}"
 
 
-def row_warning(values: dict[str, Any]) -> str | None:
+def row_warning(values: dict[str, Any], reps: RepCheck | None = None) -> str | None:
     """Every warning of a valid row, joined."""
-    found = [
-        w
-        for w in (end_before_start(values.get("startTime"), values.get("endTime")), matching_warning(values))
-        if w is not None
-    ]
+    matching = matching_warning(values)
+    reason = rep_reason(emails_of(values), reps) if reps is not None else None
+    if reason is not None:
+        matching = with_reason(matching, reason)
+    found = [w for w in (end_before_start(values.get("startTime"), values.get("endTime")), matching) if w]
     return WARNING_SEPARATOR.join(found) if found else None

@@ -21,6 +21,7 @@ The parts, one way: ``schema`` (the shipped OpenAPI file as JSON Schema validato
 from __future__ import annotations
 
 from .app import Faults, Sandbox, SandboxState
+from .more import user_record
 from .schema import load_validators, zod_issues
 from .server import SandboxServer, serve_forever
 
@@ -31,5 +32,6 @@ __all__ = [
     "SandboxState",
     "load_validators",
     "serve_forever",
+    "user_record",
     "zod_issues",
 ]

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .more import Extras
 from .schema import load_validators, zod_issues
 
 
@@ -55,6 +56,7 @@ class Faults:
     shuffle: bool = False  # answer batch results in another order than sent
     validate: bool = True
     seed: int | None = None
+    users_page: int = 100  # GET /v1/core/users: users per page (the rest behind `cursor`)
 
 
 @dataclass
@@ -71,6 +73,10 @@ class SandboxState:
     first_write: float | None = None  # monotonic time of the first and last stored record
     last_write: float | None = None
     ids: dict[str, str] = field(default_factory=dict)  # externalId -> sandbox id
+    calls: Counter[str] = field(default_factory=Counter)  # users / soft-delete-removed / delete -> count
+    soft_deleted: dict[str, str] = field(default_factory=dict)  # externalId -> when (soft-delete-removed)
+    soft_delete_calls: list[dict[str, Any]] = field(default_factory=list)  # their bodies
+    deleted: list[str] = field(default_factory=list)  # externalIds deleted by DELETE
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -84,14 +90,20 @@ class SandboxState:
             if self.first_write and self.last_write
             else 0.0,
             "responses": {str(k): v for k, v in sorted(self.responses.items())},
+            "calls": dict(self.calls),
+            "soft_deleted": len(self.soft_deleted),
+            "deleted": len(self.deleted),
         }
 
 
 class Sandbox:
     """The aiohttp application and its state."""
 
-    def __init__(self, token: str, faults: Faults | None = None) -> None:
+    def __init__(
+        self, token: str, faults: Faults | None = None, users: list[dict[str, Any]] | None = None
+    ) -> None:
         self.token = token
+        self.users = users  # SIRO's users (GET /v1/core/users); None: the endpoint answers 404
         self.faults = faults or Faults()
         self.state = SandboxState()
         self._rng = random.Random(self.faults.seed)
@@ -109,6 +121,7 @@ class Sandbox:
         app.router.add_get("/v1/core/auth/caller-identity", self._identity)
         app.router.add_get("/v1/integrations/engagements", self._list)
         app.router.add_get("/_sandbox/stats", self._stats)
+        Extras(self).routes(app)
         return app
 
     # -- handlers ------------------------------------------------------------------

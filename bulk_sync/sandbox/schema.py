@@ -30,6 +30,17 @@ def _openapi_to_jsonschema(node: Any) -> Any:
     return out
 
 
+def validator_for(schema: str, *, array: bool = False) -> Draft202012Validator:
+    """A validator for one of the shipped OpenAPI file's component schemas (or an array of it)."""
+    text = resources.files("bulk_sync").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    components = _openapi_to_jsonschema(yaml.safe_load(text)["components"])
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)))
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    top = {"type": "array", "items": ref} if array else ref
+    return Draft202012Validator({**top, "components": components}, format_checker=checker)
+
+
 def load_validators() -> tuple[Draft202012Validator, Draft202012Validator]:
     """Validators for one engagement body and for a batch array, from the shipped OpenAPI file."""
     text = resources.files("bulk_sync").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")

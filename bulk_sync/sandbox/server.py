@@ -19,8 +19,16 @@ from .app import Faults, Sandbox, SandboxState
 class SandboxServer:
     """Runs a :class:`Sandbox` on 127.0.0.1 in a background thread (for tests and ``run --sandbox``)."""
 
-    def __init__(self, token: str, faults: Faults | None = None, *, host: str = "127.0.0.1", port: int = 0):
-        self.sandbox = Sandbox(token, faults)
+    def __init__(
+        self,
+        token: str,
+        faults: Faults | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        users: list[dict[str, Any]] | None = None,
+    ):
+        self.sandbox = Sandbox(token, faults, users)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -86,10 +94,17 @@ class SandboxServer:
         self.stop()
 
 
-def serve_forever(token: str, faults: Faults, host: str, port: int, announce: Any = print) -> None:
+def serve_forever(
+    token: str,
+    faults: Faults,
+    host: str,
+    port: int,
+    announce: Any = print,
+    users: list[dict[str, Any]] | None = None,
+) -> None:
     """`bulk-sync sandbox`: run in the foreground until Ctrl-C."""
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    sandbox = Sandbox(token, faults)
+    sandbox = Sandbox(token, faults, users)
 
     async def main() -> None:
         runner = web.AppRunner(sandbox.app(), access_log=None)

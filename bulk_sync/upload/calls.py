@@ -1,0 +1,161 @@
+"""Upload stage, calls: SIRO's endpoints besides the sync itself, each called once or a few times a run:
+its users (``GET /v1/core/users``, following ``cursor``), the mirror's reconciliation
+(``POST .../soft-delete-removed``) and deletes by externalId (``DELETE .../engagements/{id}``).
+
+A plain synchronous httpx client: these calls come before or after the run's concurrent sending,
+never beside it. Each retries what the sync retries (408, 429, 5xx, timeouts, dropped connections),
+a few times, then raises :class:`CallFailed` with a message a person can act on. 401/403 raise
+:class:`~bulk_sync.errors.TokenRefused`. Messages name the path, never the token or a query.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import CallFailed, TokenRefused
+from ..settings import Timeouts
+from .answers import Verdict, backoff_delay, classify, error_details, parse_retry_after, transport_message
+
+USERS_PATH = "/v1/core/users"
+SOFT_DELETE_PATH = "/v1/integrations/sync/engagements/soft-delete-removed"
+DELETE_PATH = "/v1/integrations/engagements/{id}"
+TRIES = 5
+CONNECT_TRIES = 2  # a connection refused, or no such host
+MAX_PAGES = 10_000  # a cursor that never ends is SIRO's bug, not a reason to loop for ever
+
+
+@dataclass(frozen=True)
+class SiroUser:
+    email: str | None
+    name: str
+    disabled: bool
+
+
+class SiroCalls:
+    """The one-off calls, on one connection. Use as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeouts: Timeouts | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        t = timeouts or Timeouts()
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(t.total, connect=t.connect, read=t.read),
+            transport=transport,
+            trust_env=True,
+        )
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    def __enter__(self) -> SiroCalls:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def users(self) -> list[SiroUser]:
+        """Every user of the organization, every page (``cursor``), in one list."""
+        return list(self._users())
+
+    def _users(self) -> Iterator[SiroUser]:
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            params = {"cursor": cursor} if cursor else None
+            body = self._call("GET", USERS_PATH, params=params)
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise CallFailed(f"SIRO's answer on {USERS_PATH} holds no `data` list of users")
+            for item in data:
+                if isinstance(item, dict):
+                    yield _user(item)
+            cursor = body.get("cursor") or None
+            if cursor is None:
+                return
+        raise CallFailed(f"{USERS_PATH} kept answering with a next page after {MAX_PAGES} pages")
+
+    def soft_delete_removed(self, valid_external_ids: list[str], from_time: str, to_time: str) -> None:
+        """Soft-delete every engagement whose startTime is in [from_time, to_time] and whose
+        externalId is not in ``valid_external_ids``."""
+        body = {"validExternalIds": valid_external_ids, "fromTime": from_time, "toTime": to_time}
+        answer = self._call("POST", SOFT_DELETE_PATH, json=body)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not (isinstance(data, dict) and data.get("success") is True):
+            raise CallFailed(
+                f"SIRO did not confirm the soft-delete on {SOFT_DELETE_PATH}: {str(answer)[:300]}"
+            )
+
+    def delete(self, external_id: str) -> bool:
+        """Delete one engagement by its externalId; False when SIRO says there was none."""
+        path = DELETE_PATH.format(id=urllib.parse.quote(external_id, safe=""))
+        answer = self._call("DELETE", path, params={"idType": "external"}, shown=DELETE_PATH)
+        data = answer.get("data", answer) if isinstance(answer, dict) else answer
+        return data is not False
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        shown: str | None = None,
+    ) -> Any:
+        """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures."""
+        where = shown or path
+        last = ""
+        for attempt in range(1, TRIES + 1):
+            wait = backoff_delay(attempt, 1.0, 10.0, self._rng)
+            try:
+                resp = self._client.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                last = transport_message(exc)
+            else:
+                verdict = classify(resp.status_code)
+                message = f"HTTP {resp.status_code} on {where}: {error_details(resp.content)[0]}"
+                if verdict is Verdict.FATAL:
+                    raise TokenRefused(
+                        f"SIRO refused the API token ({message}): check it, nothing was changed"
+                    )
+                if verdict is Verdict.OK:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        return resp.text
+                if verdict is not Verdict.RETRY:
+                    raise CallFailed(message)
+                last = message
+                after = parse_retry_after(resp.headers.get("retry-after"))
+                if after is not None:
+                    wait = min(after, 60.0)
+            if attempt < TRIES:
+                self._sleep(wait)
+        raise CallFailed(f"{last} (gave up after {attempt} attempt(s))")
+
+
+def _user(item: dict[str, Any]) -> SiroUser:
+    email = item.get("email")
+    name = " ".join(str(item.get(k) or "") for k in ("firstName", "lastName")).strip()
+    return SiroUser(
+        email.strip().lower() if isinstance(email, str) and email.strip() else None,
+        name,
+        bool(item.get("disabled")),
+    )
+
+
+def active_emails(users: list[SiroUser]) -> frozenset[str]:
+    """The emails of the users who are not disabled, lower-case: what a rep's email is matched to."""
+    return frozenset(u.email for u in users if u.email and not u.disabled)
