@@ -62,6 +62,9 @@ class Profile(BaseModel):
     delimiter: str | None = None
     require_known_reps: bool | None = None
     no_rep_check: bool | None = None
+    mirror: bool | None = None
+    mirror_max_days: float | int | None = Field(default=None, gt=0)
+    mirror_max_removed: str | float | None = None
 
 
 def config_path(flag: str | None, env: dict[str, str] | None = None) -> Path | None:

@@ -116,3 +116,14 @@ class Forecast:
             "files": dict(self.files.most_common()),
             "reps_checked": self.reps_checked,
         }
+
+
+def predicted(effect: Counter[str], counts: Counter[str]) -> dict[str, int]:
+    """A dry run with a state file: what a run would do with its rows (``effect``: the valid rows'
+    notes, counted by their first word; ``counts``: the rows by status)."""
+    return {
+        "new": effect.get("new", 0),
+        "changed": effect.get("changed since the last sync", 0),
+        "unchanged": counts.get("unchanged", 0),
+        "invalid": counts.get("invalid", 0),
+    }

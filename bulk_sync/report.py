@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
 
-from .forecast import Forecast
+from .forecast import Forecast, predicted
 
 SYNCED = "synced"  # SIRO acknowledged the record
 UNCHANGED = "unchanged"  # the same payload was acknowledged by an earlier run; not sent again
@@ -123,6 +123,8 @@ class Summary:
     aborted_code: int = 3  # its exit code: 2 when it could not start (nothing sent), 3 mid-run
     report_incomplete: str | None = None  # why the report does not hold every row, if it does not
     forecast: Forecast = field(default_factory=Forecast)  # of the rows SIRO takes, what it can match
+    mirror: dict[str, object] | None = None  # --mirror: its window and what it removed (or would)
+    effect: Counter[str] | None = None  # a dry run with a state file: valid rows that are new, changed
 
     def add(self, result: RowResult) -> None:
         self.counts[result.status] += 1
@@ -145,6 +147,14 @@ class Summary:
         if block.status in TAKEN:
             for w, n in Counter(block.warnings or [None] * len(block)).items():
                 self.forecast.add(block.source_file, w, n)
+        if self.effect is not None and block.status == VALID and block.messages is not None:
+            for m, n in Counter(block.messages).items():
+                if m:
+                    self.effect[m.split(":", 1)[0]] += n
+
+    def predicted(self) -> dict[str, int] | None:
+        """A dry run with a state file: what a run would do, by row."""
+        return None if self.effect is None else predicted(self.effect, self.counts)
 
     @property
     def rows(self) -> int:
@@ -250,6 +260,7 @@ def read_report(path: str | Path) -> list[dict[str, str]]:
 
 # --------------------------------------------------------------------------- XLSX report
 
+_HEADINGS = {"bulk_sync run", "status", "error type", "warning", "match forecast"}  # bold in Summary
 XLSX_ALL_ROWS_LIMIT = 500_000  # above this many rows the Results sheet keeps the non-synced rows only
 _EXCEL_MAX_ROWS = 1_048_576
 
@@ -343,9 +354,7 @@ class XlsxReport:
                 lines.append(("", ""))
                 lines.append(("warning", "rows"))
                 lines += list(summary.warnings.most_common())
-            if summary.forecast.rows:
-                lines.append(("", ""))
-                lines += summary.forecast.sheet_lines()
+            lines += [("", ""), *summary.forecast.sheet_lines()] if summary.forecast.rows else []
         if self._left_out:
             lines.append(("", ""))
             lines.append(
@@ -356,11 +365,7 @@ class XlsxReport:
                 )
             )
         for r, (key, value) in enumerate(lines):
-            bold = (
-                self._bold
-                if key in {"bulk_sync run", "status", "error type", "warning", "match forecast"}
-                else None
-            )
+            bold = self._bold if key in _HEADINGS else None
             ws.write_string(r, 0, key, bold)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 ws.write_number(r, 1, value)
@@ -385,5 +390,7 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "report_incomplete": summary.report_incomplete,
         "files": list(summary.files),
         "forecast": summary.forecast.data(),
+        "mirror": summary.mirror,
+        "predicted": summary.predicted(),
         **extra,
     }

@@ -32,7 +32,7 @@ from typing import IO, TypeVar
 from .errors import StateError
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     target     TEXT NOT NULL,
@@ -42,11 +42,15 @@ CREATE TABLE IF NOT EXISTS records (
     synced_at  REAL NOT NULL,
     siro_id    TEXT,
     source     BLOB,
+    start_time TEXT,
     PRIMARY KEY (target, key)
 ) WITHOUT ROWID;
 """
 # what each older version needs to become this one (run in one transaction)
-_UPGRADES = {1: "ALTER TABLE records ADD COLUMN source BLOB"}
+_UPGRADES = {
+    1: "ALTER TABLE records ADD COLUMN source BLOB",
+    2: "ALTER TABLE records ADD COLUMN start_time TEXT",  # for the mirror's window (NULL: not known)
+}
 
 
 def _unusable(path: Path, exc: BaseException) -> str:
@@ -169,7 +173,8 @@ class StateStore:
             elif version < SCHEMA_VERSION:
                 self._upgrade()
             self._db.execute(
-                "SELECT target, key, hash, status, synced_at, siro_id, source FROM records LIMIT 1"
+                "SELECT target, key, hash, status, synced_at, siro_id, source, start_time "
+                "FROM records LIMIT 1"
             )
         except sqlite3.OperationalError as exc:
             raise StateError(_unusable(path, exc)) from exc
@@ -273,26 +278,59 @@ class StateStore:
                 for i in map(int, hits.split(",")):
                     out[start + i] = True
 
-    def record(self, acked: Iterable[tuple[str, bytes, str | None, bytes | None]]) -> None:
-        """Store acknowledged records (key, payload hash, SIRO id, source fingerprint) in one
-        transaction, 140 rows per INSERT."""
+    def record(self, acked: Iterable[tuple[object, ...]]) -> None:
+        """Store acknowledged records (key, payload hash, SIRO id, source fingerprint[, startTime:
+        "" when the record has none]) in one transaction, 120 rows per INSERT."""
         now = time.time()
         rows = [
-            (self.target, key, digest, "synced", now, siro_id, source)
-            for key, digest, siro_id, source in acked
+            (self.target, key, digest, "synced", now, siro_id, source, rest[0] if rest else None)
+            for key, digest, siro_id, source, *rest in acked
         ]
 
         def insert(part: Sequence[tuple[object, ...]]) -> tuple[str, list[object]]:
             return (
-                "INSERT INTO records (target, key, hash, status, synced_at, siro_id, source) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
+                "INSERT INTO records (target, key, hash, status, synced_at, siro_id, source, start_time) "
+                "VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
                 + " ON CONFLICT (target, key) DO UPDATE SET "
                 "hash = excluded.hash, status = excluded.status, synced_at = excluded.synced_at, "
-                "siro_id = COALESCE(excluded.siro_id, records.siro_id), source = excluded.source",
+                "siro_id = COALESCE(excluded.siro_id, records.siro_id), source = excluded.source, "
+                "start_time = COALESCE(excluded.start_time, records.start_time)",
                 [v for row in part for v in row],
             )
 
-        self._write_in_parts(rows, 140, insert)
+        self._write_in_parts(rows, 120, insert)
+
+    def in_window(self, low: str, high: str) -> list[tuple[str, str, str | None]]:
+        """The records synced to this target whose startTime is in [low, high] (UTC ISO texts with
+        a Z, compared as text: their text order is their time order): (key, startTime, SIRO id)."""
+        with self._sqlite():
+            found = self._db.execute(
+                "SELECT key, start_time, siro_id FROM records WHERE target = ? AND start_time != '' "
+                "AND start_time >= ? AND start_time <= ? ORDER BY start_time, key",
+                [self.target, low, high],
+            ).fetchall()
+        return [(str(k), str(t), None if i is None else str(i)) for k, t, i in found]
+
+    def unknown_start_times(self) -> int:
+        """Records synced by a bulk_sync that did not keep start times (the mirror cannot place them)."""
+        with self._sqlite():
+            (n,) = self._db.execute(
+                "SELECT count(*) FROM records WHERE target = ? AND start_time IS NULL", [self.target]
+            ).fetchone()
+        return int(n)
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Drop records SIRO no longer has (soft-deleted by the mirror, or deleted): should they come
+        back in a file, they are new and sent."""
+
+        def delete(part: Sequence[str]) -> tuple[str, list[object]]:
+            return (
+                f"DELETE FROM records WHERE target = ? AND key IN ({','.join('?' * len(part))})",
+                [self.target, *part],
+            )
+
+        self._write_in_parts(keys, 500, delete)
 
     def remember_sources(self, found: Sequence[tuple[str, bytes, bytes]]) -> None:
         """Note the source fingerprint of records found unchanged by their payload hash (key,

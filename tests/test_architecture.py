@@ -110,19 +110,23 @@ INSIDE = {
         "records": {"plan", "results"},
         "handoff": {"results"},  # the bounded queue from the reader thread to the event loop
         "known": set(),  # what the state holds for a chunk's rows
-        "chunks": {"entries", "handoff", "known", "plan", "records", "reps", "results", "warnings"},
+        "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
+        "chunks": {"entries", "handoff", "known", "plan", "records", "reps", "results", "valid", "warnings"},
         "run": {"chunks", "entries", "plan", "results"},
+        "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
         "__init__": {"plan", "reps", "run", "superseded"},
     },
     "cli": {
         "epilogs": set(),
         "progress": set(),
-        "args": {"epilogs"},
+        "values": set(),
+        "args": {"epilogs", "values"},
         "sending": {"progress"},
-        "run": {"args", "progress", "sending", "siro"},
-        "siro": {"progress", "sending"},  # what a run learns from SIRO before it starts
-        "commands": {"args", "sending"},
+        "run": {"mirror", "progress", "sending", "siro", "values"},
+        "siro": {"progress", "sending"},
+        "mirror": {"progress"},  # what a run learns from SIRO before it starts
+        "commands": {"sending", "values"},
         "__init__": {"args", "commands", "progress", "run"},
     },
 }

@@ -5,19 +5,16 @@ and the types that check their values.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any, cast
 
 from .. import __version__
-from ..errors import (
-    UsageError,
-)
 from ..settings import (
     PRODUCTION_BASE_URL,
     TOKEN_ENV,
 )
 from ..state import default_state_path
 from .epilogs import EPILOG_INIT, EPILOG_RETRY, EPILOG_RUN, EPILOG_SANDBOX, EPILOG_VALIDATE, EPILOG_WATCH
+from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +46,40 @@ def _run_parser(sub: Any) -> None:
     r = _command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
     _add_files_and_outputs(r)
     _add_sending(r)
+    _add_mirror(r)
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: what `validate` does, with this command's flags (with --mirror: what it "
+        "would remove)",
+    )
+
+
+def _add_mirror(r: argparse.ArgumentParser) -> None:
+    """--mirror and its guards (run, validate)."""
+    r.add_argument(
+        "--mirror",
+        action="store_true",
+        help="the files are the complete list of appointments for their window: after a run in which "
+        "every row synced, soft-delete in SIRO what they do not list (guarded; see the README)",
+    )
+    r.add_argument(
+        "--window",
+        metavar="FROM..TO",
+        help="--mirror's window of start times (dates are whole UTC days; date-times need a zone); "
+        "default: the span of the files' startTimes",
+    )
+    r.add_argument(
+        "--mirror-max-days",
+        type=pos_float,
+        help="hold the mirror when its window spans more days (default 62)",
+    )
+    r.add_argument(
+        "--mirror-max-removed",
+        metavar="SHARE",
+        help="hold the mirror when it would remove more of the records synced earlier in the window "
+        "(default 10%%)",
+    )
 
 
 def _retry_parser(sub: Any) -> None:
@@ -74,6 +105,14 @@ def _validate_parser(sub: Any) -> None:
         "--token-file", help=f"file holding the API token (default: ${TOKEN_ENV}); none: no rep check"
     )
     _add_reps(v)
+    v.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the state file to predict the effect against: new, changed, unchanged (default: the run's "
+        "default state file, when it exists); read, never written",
+    )
+    v.add_argument("--no-state", action="store_true", help="predict nothing: read no state file")
+    _add_mirror(v)
     v.add_argument(
         "--max-body-bytes",
         type=pos_int,
@@ -340,44 +379,3 @@ def _add_state(r: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="if another run holds the state file, wait this long for it (default: refuse at once)",
     )
-
-
-def delimiter_flag(text: str | None) -> str | None:
-    """`--delimiter` as typed in a shell: `\\t` or `tab` mean a tab."""
-    if text is None:
-        return None
-    named = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-    value = named.get(text.lower(), text)
-    if len(value) != 1:
-        raise UsageError(f"--delimiter must be one character (or tab, comma, semicolon, pipe), got {text!r}")
-    return value
-
-
-def pos_int(text: str) -> int:
-    return int(_typed(text, int, lambda v: v > 0, "a whole number above 0"))
-
-
-def nonneg_int(text: str) -> int:
-    return int(_typed(text, int, lambda v: v >= 0, "a whole number, 0 or more"))
-
-
-def pos_float(text: str) -> float:
-    return float(_typed(text, float, lambda v: v > 0, "a number above 0"))
-
-
-def nonneg_float(text: str) -> float:
-    return float(_typed(text, float, lambda v: v >= 0, "a number, 0 or more"))
-
-
-def fraction(text: str) -> float:
-    return float(_typed(text, float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1"))
-
-
-def _typed(text: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if not ok(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-    return value

@@ -19,8 +19,8 @@ from ..settings import (
     TOKEN_ENV,
     read_token,
 )
-from .args import delimiter_flag
 from .sending import check_base_url
+from .values import delimiter_flag
 
 
 def watch_command(args: argparse.Namespace) -> int:

@@ -71,6 +71,14 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
             print("  warnings: " + ", ".join(f"{k} {v}" for k, v in s.warnings.most_common()))
         for line in s.forecast.lines():
             print(line)
+        predicted = s.predicted()
+        if predicted is not None:
+            removed = s.mirror.get("would_remove") if s.mirror else None
+            print(
+                "predicted effect of a run (per the state file): "
+                + ", ".join(f"{n:,} {k}" for k, n in predicted.items())
+                + ("" if removed is None else f", {removed:,} removed (--mirror)")
+            )
     resend = s.counts.get("not_sent", 0) + s.counts.get("failed", 0)
     if resend and not dry:
         print(

@@ -40,16 +40,17 @@ from ..settings import (
     UNLIMITED_BODY,
     RunSettings,
 )
-from .args import delimiter_flag
+from .mirror import finish_mirror, mirror_rules, prepare_mirror
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
-from .siro import rep_check, validate_connection
+from .siro import dry_state, rep_check, validate_connection
+from .values import delimiter_flag
 
 LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
 
 
 def run_command(args: argparse.Namespace) -> int:
-    dry = args.command == "validate"
+    dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [])
     args.redactor = redactor
@@ -63,13 +64,16 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
     server = None
+    mirror = mirror_rules(args)
     if dry:
         base_url, token = validate_connection(args)
         settings = RunSettings(
+            base_url=base_url,
             token=SecretStr("unused"),
             dry_run=True,
             limit=args.limit,
             max_body_bytes=args.max_body_bytes or UNLIMITED_BODY,
+            state_path=dry_state(args),
         )
     else:
         settings, server = sending_settings(args, redactor)
@@ -85,15 +89,22 @@ def run_command(args: argparse.Namespace) -> int:
     args.report_path = report_path
     failures: Failures = {}
     kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
+    mplan = None
     try:
         with state_lock(settings, getattr(args, "wait_lock", 0.0)):
+            mplan = prepare_mirror(args, plan, settings, mirror) if mirror is not None else None
             summary = _execute(args, plan, settings, report_path, failures, kept)
     finally:
         if server is not None:
             server.stop()
     written = _written(args, plan, report_path, failures, kept)
+    if mplan is not None and dry:  # what it would remove, before the summary that counts it
+        written += finish_mirror(args, mplan, summary, settings, report_path, dry, EXIT_OK)[0]
     print_summary(args, summary, written, dry)
     code = _exit_code(args, summary)
+    if mplan is not None and not dry:
+        listing, code = finish_mirror(args, mplan, summary, settings, report_path, dry, code)
+        written += listing
     finish(args, code, summary, written)
     return code
 

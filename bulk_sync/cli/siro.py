@@ -5,12 +5,14 @@ run, every page; GETs only, so `validate` may do it too).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pydantic import SecretStr
 
 from ..errors import CallFailed, ConfigError, UsageError
 from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
+from ..state import default_state_path
 from ..upload.calls import SiroCalls, active_emails
 from .progress import err, log, say
 from .sending import check_base_url
@@ -27,6 +29,17 @@ def validate_connection(args: argparse.Namespace) -> tuple[str, SecretStr | None
         return base_url, None
     args.redactor.secrets.append(token.get_secret_value())
     return base_url, token
+
+
+def dry_state(args: argparse.Namespace) -> Path | None:
+    """The state file a dry run reads (never writes) to predict the effect: --state, else the
+    default one when it exists; None with --no-state."""
+    if getattr(args, "no_state", False):
+        return None
+    if getattr(args, "state", None):
+        return Path(args.state)
+    default = default_state_path()
+    return default if default.is_file() else None
 
 
 def rep_check(

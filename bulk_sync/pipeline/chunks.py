@@ -18,7 +18,6 @@ from ..mapping import MappedRecord
 from ..payload import Payload
 from ..report import (
     NOT_SENT,
-    VALID,
     ResultBlock,
 )
 from ..settings import UNLIMITED_BODY, ReadSettings
@@ -26,11 +25,12 @@ from ..state import StateStore, payload_hash, target_of
 from .entries import ChunkRun
 from .handoff import Handoff
 from .known import known_hashes, unchanged_by_source
-from .plan import Plan, file_size, may_be_too_large, too_large
+from .plan import Plan, file_size, too_large
 from .records import mapped_records
 from .reps import email_header, emails_of, rep_reason, rep_reasons
 from .results import CELL_BYTES, Block, Entry, Row, Skipped, Stop, mark_unchanged
-from .warnings import row_warning, row_warnings
+from .valid import ValidRows
+from .warnings import row_warning
 
 
 def _positions(n: int, rest: list[int]) -> list[int]:
@@ -68,8 +68,6 @@ class Producer:
         self, plan: Plan, settings: ReadSettings, stop: Stop, kept: Kept | None = None, show: int = 0
     ) -> None:
         self._kept = kept
-        self._show = show  # the first valid rows are handed on as payloads of their own (--show)
-        self._small = False  # the file at hand is too small to hold a record too large to send
         self._handoff = Handoff()  # what is ready for the sender, bounded in bytes
         self._put = self._handoff.put
         self.next_rows = self._handoff.next_rows
@@ -78,6 +76,7 @@ class Producer:
         self._settings = settings
         self._per_row = bool(plan.spec.group_by)
         self._reps = plan.reps
+        self._valid = ValidRows(settings, plan.reps, show)  # what becomes of a chunk's valid rows
         self._rep_header = email_header(plan.jobs[0][1]) if plan.jobs else None  # for unknown-rep
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
@@ -88,7 +87,9 @@ class Producer:
         s = self._settings
         store = None
         try:
-            if s.state_path is not None and not s.full and not s.dry_run:
+            self._valid.predict = s.dry_run and s.state_path is not None and not s.full
+            readable = not s.dry_run or (s.state_path is not None and s.state_path.is_file())
+            if s.state_path is not None and not s.full and readable:  # a dry run reads it: the effect
                 store = StateStore(s.state_path, target_of(s.base_url))
                 if store.empty():  # a first run: nothing can be unchanged
                     store.close()
@@ -155,7 +156,8 @@ class Producer:
         for file, sheet, row in later:
             later_rows.setdefault((file, sheet), set()).add(row)
         # synced records keep their source row's fingerprint, so that a rerun knows them by it
-        keep_sources = self._settings.state_path is not None and not self._settings.dry_run
+        s = self._settings  # a dry run with the state reads fingerprints too (the predicted effect)
+        keep_sources = s.state_path is not None and (not s.dry_run or not s.full)
         seq = 0
         for src, bound in plan.jobs:
             where = (str(src.path), src.sheet)
@@ -164,7 +166,7 @@ class Producer:
             self._rep_header = email_header(bound)
             # a CSV whose whole text, escaped for JSON, fits in a request holds no record too large
             body_cap = self._settings.max_body_bytes
-            self._small = body_cap >= UNLIMITED_BODY or (
+            self._valid.small = body_cap >= UNLIMITED_BODY or (
                 src.kind == "csv" and file_size(src) * 6 + 65_536 < body_cap
             )
             chunks = src.chunks()
@@ -190,7 +192,7 @@ class Producer:
         mapped_sources = sources if sources is None or rest is None else [sources[i] for i in rest]
         mc = mapping.map_chunk(job.bound, chunk)
         cc = payload.check_chunk(mc)
-        batch = ChunkRun(mc, cc, mapped_sources, known_hashes(mc, cc, store), self._fast, chunk)
+        batch = ChunkRun(mc, cc, mapped_sources, known_hashes(mc, cc, store), self._valid, chunk)
         bad: list[int] = []  # rows reported invalid: their cells go to the error file
         if self._reps is not None and self._reps.required:  # valid rows without a known rep: invalid
             fine = [k for k, good in enumerate(cc.ok) if good]
@@ -298,75 +300,3 @@ class Producer:
         where = kept.rows.setdefault((str(src.path), src.sheet), {})
         for i, row in zip(rows, texts, strict=True):
             where[chunk.row_numbers[i]] = row
-
-    def _fast(self, run: ChunkRun, rows: list[int], first: int) -> None:
-        """Valid rows ``rows`` of a chunk, sequence numbers ``first``, ``first + 1``, ..., handed to
-        ``run``: one block in a dry run (the first ``show`` as payloads of their own); else encoded,
-        and each one unchanged or to send. A record whose JSON is larger than a request may be is
-        invalid (``too-large``), never sent."""
-        if self._show:
-            head, rows = rows[: self._show], rows[self._show :]
-            self._show -= len(head)
-            ids_col = run.mc.column("externalId")
-            assert ids_col is not None
-            warned = row_warnings(run.mc, run.cc, head, run.warnings, self._reps, run.rep_memo)
-            for k, (i, warning) in enumerate(zip(head, warned, strict=True)):
-                rec = run.mc.light_record(i, ids_col[i])
-                rec.warning = warning
-                run.add(Row(first + k, rec, run.cc.payload(i)))
-            first += len(head)
-        if not rows:
-            return
-        if self._settings.dry_run:
-            self._dry(run, rows, first)
-        else:
-            self._encode(run, rows, first)
-
-    def _dry(self, run: ChunkRun, rows: list[int], first: int) -> None:
-        mc, cc = run.mc, run.cc
-        ids_col = mc.column("externalId")
-        assert ids_col is not None
-        limit = self._settings.max_body_bytes
-        warned = row_warnings(mc, cc, rows, run.warnings, self._reps, run.rep_memo)
-        if run.may_be_large is None:  # once a chunk: a bound from its longest texts
-            run.may_be_large = self._small is False and may_be_too_large(mc.bound, mc.raw, run.chunk, limit)
-        sizes = dict(zip(rows, map(len, cc.bodies(rows)), strict=True)) if run.may_be_large else {}
-        start = 0
-        for k, i in enumerate([*rows, -1]):
-            big = too_large(sizes.get(i, 0), limit) if i >= 0 else None
-            if i >= 0 and big is None:
-                continue
-            if k > start:  # the valid rows before this one, as a block
-                part = rows[start:k]
-                notes = warned[start:k] if any(warned[start:k]) else None
-                numbers, ids = [mc.row_numbers[j] for j in part], [ids_col[j] for j in part]
-                block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, None, notes)
-                run.add(Block(first + start, block))
-            if big is not None:
-                run.add(Row(first + k, mc.light_record(i, ids_col[i]), [big]))
-            start = k + 1
-
-    def _encode(self, run: ChunkRun, rows: list[int], first: int) -> None:
-        mc, cc, known, sources = run.mc, run.cc, run.known, run.sources
-        ids_col = mc.column("externalId")
-        assert ids_col is not None
-        limit = self._settings.max_body_bytes
-        warned = row_warnings(mc, cc, rows, run.warnings, self._reps, run.rep_memo)
-        bodies = cc.bodies(rows)
-        digests = list(map(payload_hash, bodies))
-        for k, i in enumerate(rows):
-            ext, number = ids_col[i], mc.row_numbers[i]
-            big = too_large(len(bodies[k]), limit)
-            if big is not None:
-                run.add(Row(first + k, mc.light_record(i, ext), [big]))
-                continue
-            held = known.get(ext) if known else None
-            if held is not None and held[0] == digests[k]:
-                run.unchanged(first + k, number, ext)
-                if sources is not None and held[1] != sources[i]:
-                    run.found.append((ext, digests[k], sources[i]))
-                continue
-            source = sources[i] if sources is not None else None
-            rec = mc.light_record(i, ext)
-            rec.warning = warned[k]
-            run.add(Row(first + k, rec, Payload(ext, None, bodies[k]), digests[k], source))

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,10 @@ from .results import (
     not_sent_result,
     result_of,
 )
+
+# a payload's startTime, for the state (the mirror's window): compact JSON, a top-level key; inside a
+# JSON text its quotes would be escaped, so this matches only the key itself
+_START = re.compile(rb'"startTime":"([^"]*)"')
 
 
 def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary:
@@ -89,6 +95,8 @@ async def execute(
     see at once (the run is stopping, and how to stop it harder)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
     summary.forecast.reps_checked = plan.reps_note
+    if settings.dry_run and settings.state_path is not None and not settings.full:
+        summary.effect = Counter()  # the predicted effect: new and changed rows, counted
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)
@@ -130,7 +138,7 @@ class _Sending:
         self.store = (
             StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
         )
-        self.acked: list[tuple[str, bytes, str | None, bytes | None]] = []
+        self.acked: list[tuple[str, bytes, str | None, bytes | None, str]] = []
         self.flush_scheduled = False
         self.up: Uploader | None = None  # once open
         self.dispatcher: Dispatcher | None = None
@@ -175,7 +183,9 @@ class _Sending:
     def done(self, item: Item, outcome: Outcome) -> None:
         seq, rec, digest, source = item.tag
         if outcome.status == "synced" and self.store is not None:
-            self.acked.append((item.payload.external_id, digest, outcome.siro_id, source))
+            start = _START.search(item.payload.raw)
+            when = start.group(1).decode() if start else ""
+            self.acked.append((item.payload.external_id, digest, outcome.siro_id, source, when))
         self.ordered.put(seq, from_outcome(rec, outcome))
 
     def flush(self) -> None:

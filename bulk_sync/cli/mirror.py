@@ -1,0 +1,141 @@
+"""CLI, mirror: `--mirror` around a run: its guards before anything is sent, the soft-delete after a
+run in which every row synced (or, in a dry run, what it would remove), and the list of what was
+removed beside the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+from ..errors import EXIT_ABORTED, EXIT_CONFIG, CallFailed, Held, UsageError
+from ..pipeline import Plan
+from ..pipeline.mirror import (
+    MAX_DAYS,
+    MAX_REMOVED,
+    MirrorPlan,
+    MirrorRules,
+    after_run_guard,
+    parse_window,
+    plan_mirror,
+)
+from ..report import Summary, neutralise
+from ..settings import RunSettings
+from ..state import StateStore, target_of
+from ..upload.calls import SiroCalls
+from .progress import err, log, say
+
+SHOWN = 20  # removed records listed on the terminal; the CSV has them all
+
+
+def mirror_rules(args: argparse.Namespace) -> MirrorRules | None:
+    """The mirror's rules from the flags (None without --mirror)."""
+    if not getattr(args, "mirror", False):
+        for flag in ("window", "mirror_max_days", "mirror_max_removed"):
+            if getattr(args, flag, None) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} needs --mirror")
+        return None
+    if args.limit is not None:
+        raise UsageError("--mirror needs whole files: not with --limit")
+    removed = MAX_REMOVED if args.mirror_max_removed is None else _share(str(args.mirror_max_removed))
+    return MirrorRules(
+        window=parse_window(args.window) if args.window else None,
+        max_days=MAX_DAYS if args.mirror_max_days is None else float(args.mirror_max_days),
+        max_removed=removed,
+    )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise UsageError(f"--mirror-max-removed takes a percentage (10%) or a fraction (0.1), not {text!r}")
+    return value
+
+
+def prepare_mirror(
+    args: argparse.Namespace, plan: Plan, settings: RunSettings, rules: MirrorRules
+) -> MirrorPlan:
+    """The guards that hold the run before anything is sent; the plan of what would be removed."""
+    store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
+    try:
+        mplan = plan_mirror(plan, store, rules)
+    finally:
+        if store is not None:
+            store.close()
+    say(
+        args,
+        f"mirror: the files list {len(set(mplan.keep)):,} externalIds for the window {mplan.window_text}; "
+        f"of the {mplan.earlier:,} records synced earlier in it, {len(mplan.removed):,} are not listed",
+    )
+    if mplan.unplaced:
+        say(args, f"mirror: {mplan.unplaced:,} records in the state have no start time (synced by an older "
+            "bulk_sync): they are not counted until sent again (--full)")  # fmt: skip
+    return mplan
+
+
+def finish_mirror(
+    args: argparse.Namespace,
+    mplan: MirrorPlan,
+    summary: Summary,
+    settings: RunSettings,
+    report_path: Path,
+    dry: bool,
+    code: int,
+) -> tuple[list[Path], int]:
+    """After the run: soft-delete (or, dry, say what would be); the list beside the report, and the
+    exit code (2 when the mirror was held, 3 when SIRO did not confirm it)."""
+    listing = report_path.with_name(report_path.stem + "-mirror.csv")
+    summary.mirror = {"window": mplan.window_text, "earlier": mplan.earlier, "removed": 0, "dry_run": dry}
+    if dry:
+        summary.mirror["would_remove"] = len(mplan.removed)
+        _write(listing, mplan, "would be soft-deleted")
+        _show(args, mplan, "would soft-delete")
+        return [listing], code
+    try:
+        after_run_guard(summary)
+        assert settings.token is not None
+        with SiroCalls(settings.base_url, settings.token.get_secret_value(), settings.timeouts) as calls:
+            calls.soft_delete_removed(sorted(set(mplan.keep)), mplan.low, mplan.high)
+    except Held as exc:
+        err(f"error: {exc}")
+        log.error("%s", exc)
+        summary.mirror["held"] = str(exc)
+        return [], EXIT_CONFIG
+    except CallFailed as exc:
+        err(f"error: the mirror's soft-delete failed: {exc}; nothing more was changed; run again")
+        summary.mirror["error"] = str(exc)
+        return [], EXIT_ABORTED
+    if settings.state_path is not None:
+        store = StateStore(settings.state_path, target_of(settings.base_url))
+        try:
+            store.forget([key for key, _, _ in mplan.removed])
+        finally:
+            store.close()
+    summary.mirror["removed"] = len(mplan.removed)
+    _write(listing, mplan, "soft-deleted")
+    _show(args, mplan, "soft-deleted")
+    log.info("mirror: soft-deleted %d records in %s", len(mplan.removed), mplan.window_text)
+    return [listing], code
+
+
+def _show(args: argparse.Namespace, mplan: MirrorPlan, verb: str) -> None:
+    say(args, f"mirror: {verb} {len(mplan.removed):,} record(s) with a start in {mplan.window_text} "
+        "that the files do not list (per the state)")  # fmt: skip
+    for key, start, _ in mplan.removed[:SHOWN]:
+        say(args, f"  {key}  (start {start})")
+    if len(mplan.removed) > SHOWN:
+        say(args, f"  ... and {len(mplan.removed) - SHOWN:,} more (see the -mirror.csv beside the report)")
+
+
+def _write(path: Path, mplan: MirrorPlan, action: str) -> None:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        out = csv.writer(fh)
+        out.writerow(["external_id", "start_time", "siro_id", "action", "window", "at"])
+        for key, start, siro_id in mplan.removed:
+            out.writerow([neutralise(key), start, siro_id or "", action, mplan.window_text, now])

@@ -1,0 +1,198 @@
+"""Issue 19, parts 2 and 4: --mirror (soft-delete what the CRM deleted, guarded) and the predicted
+effect of a dry run, through the real CLI against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
+
+from bulk_sync.errors import UsageError
+from bulk_sync.pipeline.mirror import parse_window
+from bulk_sync.sandbox import SandboxServer
+
+HEADER = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
+
+
+def appointments(
+    path: Path, ids: list[int], *, day0: int = 2, spread: int = 5, bad: set[int] = frozenset()
+) -> Path:
+    """A clean export: one appointment per id, on days day0..day0+spread-1 of March 2026."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.DictWriter(fh, HEADER)
+        out.writeheader()
+        for n in ids:
+            day = day0 + n % spread
+            out.writerow(
+                {
+                    "Appointment ID": f"APT-{n:05d}",
+                    "Subject": f"Visit {n}",
+                    "Direction": "Inbound",
+                    "Appointment Type": "In-home consultation",
+                    "Activity": "Appointment",
+                    "Start": f"03/{day:02d}/2026 09:00 AM" if n not in bad else "not a date",
+                    "End": f"03/{day:02d}/2026 10:00 AM",
+                    "Rep ID": "U-1",
+                    "Rep Email": "dana@example.com",
+                    "Rep Name": "Dana",
+                }
+            )
+    return path
+
+
+@pytest.fixture
+def siro() -> Iterator[SandboxServer]:
+    server = SandboxServer(TOKEN).start()
+    yield server
+    server.stop()
+
+
+def mirror_run(
+    run_cli: Callable[..., CliResult], server: SandboxServer, data: Path, state: Path, *extra: str
+) -> CliResult:
+    return run_cli(
+        "run", data, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url, "--state", state,
+        "--no-rep-check", "--mirror", *extra,
+    )  # fmt: skip
+
+
+def test_mirror_soft_deletes_what_the_crm_deleted_and_lists_it(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    first = mirror_run(run_cli, siro, appointments(tmp_path / "day1.csv", list(range(20))), state)
+    assert first.code == 0, first.stderr
+    assert "mirror: soft-deleted 0 record(s)" in first.stdout
+    assert len(siro.state.soft_delete_calls) == 1 and not siro.state.soft_deleted
+    # the next night the CRM no longer has APT-00007 (1 of 20: 5 %, under the 10 % guard)
+    summary = tmp_path / "s.json"
+    second = mirror_run(
+        run_cli, siro, appointments(tmp_path / "day2.csv", [n for n in range(20) if n != 7]), state,
+        "--summary-json", summary,
+    )  # fmt: skip
+    assert second.code == 0, second.stderr
+    assert set(siro.state.soft_deleted) == {"APT-00007"}
+    body = siro.state.soft_delete_calls[-1]
+    assert "APT-00007" not in body["validExternalIds"] and len(body["validExternalIds"]) == 19
+    assert body["fromTime"] == "2026-03-02T15:00:00Z" and body["toTime"] == "2026-03-06T15:00:00Z"
+    listing = tmp_path / "report-mirror.csv"
+    with listing.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["external_id"] for r in rows] == ["APT-00007"] and rows[0]["action"] == "soft-deleted"
+    data = json.loads(summary.read_text())
+    assert (
+        data["mirror"]["removed"] == 1
+        and data["mirror"]["window"] == "2026-03-02T15:00:00Z..2026-03-06T15:00:00Z"
+    )
+    # the state forgot it: should the CRM list it again, it is new and sent
+    third = mirror_run(run_cli, siro, appointments(tmp_path / "day3.csv", list(range(20))), state)
+    assert third.code == 0
+    assert [r["status"] for r in third.report].count("synced") == 1
+
+
+def test_mirror_holds_when_too_much_would_go_and_sends_nothing(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    assert mirror_run(run_cli, siro, appointments(tmp_path / "a.csv", list(range(20))), state).code == 0
+    requests = siro.state.requests
+    half_empty = appointments(tmp_path / "b.csv", list(range(17)))  # 3 of 20 gone: 15 %
+    r = mirror_run(run_cli, siro, half_empty, state)
+    assert r.code == 2
+    assert "mirror held: 3 of the 20 records synced earlier" in r.stderr
+    assert "--mirror-max-removed 10%" in r.stderr
+    assert siro.state.requests == requests and len(siro.state.soft_delete_calls) == 1  # nothing more
+    # accepted on purpose: a larger share
+    r2 = mirror_run(run_cli, siro, half_empty, state, "--mirror-max-removed", "20%")
+    assert r2.code == 0 and len(siro.state.soft_deleted) == 3
+
+
+def test_mirror_holds_a_window_wider_than_the_limit(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    wide = appointments(tmp_path / "wide.csv", [0, 1], spread=2, day0=1)
+    wide.write_text(wide.read_text().replace("03/02/2026", "06/02/2026"))  # 1 March .. 2 June
+    r = mirror_run(run_cli, siro, wide, tmp_path / "s.sqlite3")
+    assert r.code == 2 and "spans 93.0 days, more than --mirror-max-days 62" in r.stderr
+    assert siro.state.requests == 0
+
+
+def test_mirror_deletes_nothing_after_a_run_with_invalid_rows(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    assert mirror_run(run_cli, siro, appointments(tmp_path / "a.csv", list(range(20))), state).code == 0
+    r = mirror_run(
+        run_cli, siro, appointments(tmp_path / "b.csv", list(range(19)), bad=frozenset({3})), state
+    )
+    assert r.code == 2
+    assert "mirror held: not every row synced (1 invalid); nothing was deleted" in r.stderr
+    assert len(siro.state.soft_delete_calls) == 1 and not siro.state.soft_deleted
+    assert [row["status"] for row in r.report].count("invalid") == 1  # the sync itself ran
+
+
+def test_mirror_needs_the_state(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    r = run_cli(
+        "run", appointments(tmp_path / "a.csv", [1, 2]), "--mapping", EXAMPLE_MAPPING, "--base-url",
+        siro.base_url, "--no-state", "--no-rep-check", "--mirror",
+    )  # fmt: skip
+    assert r.code == 2 and "mirror held: it needs the state file" in r.stderr
+    assert siro.state.requests == 0
+
+
+def test_a_dry_run_predicts_the_effect_and_what_the_mirror_would_remove(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    assert mirror_run(run_cli, siro, appointments(tmp_path / "a.csv", list(range(20))), state).code == 0
+    calls = (siro.state.requests, len(siro.state.soft_delete_calls))
+    nightly = appointments(tmp_path / "b.csv", [n for n in range(21) if n != 4])  # 4 gone, 20 new
+    nightly.write_text(nightly.read_text().replace("Visit 9,", "Visit nine,"))  # 9 changed
+    summary = tmp_path / "s.json"
+    r = run_cli(
+        "validate", nightly, "--mapping", EXAMPLE_MAPPING, "--state", state, "--mirror",
+        "--base-url", siro.base_url, "--no-rep-check", "--summary-json", summary,
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    assert (siro.state.requests, len(siro.state.soft_delete_calls)) == calls  # nothing sent
+    effect = ["1 new", "1 changed", "18 unchanged", "0 invalid", "1 removed (--mirror)"]
+    assert "predicted effect of a run (per the state file): " + ", ".join(effect) in r.stdout
+    assert "mirror: would soft-delete 1 record(s)" in r.stdout and "APT-00004" in r.stdout
+    data = json.loads(summary.read_text())
+    assert data["predicted"] == {"new": 1, "changed": 1, "unchanged": 18, "invalid": 0}
+    assert data["mirror"]["would_remove"] == 1 and data["mirror"]["dry_run"] is True
+    notes = {row["external_id"]: (row["status"], row["message"]) for row in r.report}
+    assert notes["APT-00020"] == ("valid", "new: a run would send it (it is not in the state file)")
+    assert notes["APT-00009"][1].startswith("changed since the last sync")
+    assert notes["APT-00001"][0] == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [
+        ("2026-03-01..2026-03-31", ("2026-03-01T00:00:00Z", "2026-03-31T23:59:59Z")),
+        ("2026-03-01T08:00:00+02:00..2026-03-02T00:00:00Z", ("2026-03-01T06:00:00Z", "2026-03-02T00:00:00Z")),
+    ],
+)
+def test_window_texts(text: str, window: tuple[str, str]) -> None:
+    assert parse_window(text) == window
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("2026-03-01", "expected FROM..TO"),
+        ("2026-03-01T08:00..2026-03-02", "has no zone"),
+        ("2026-03-05..2026-03-01", "end is before its start"),
+        ("March..April", "is not a date"),
+    ],
+)
+def test_bad_windows_say_what_to_write(text: str, says: str) -> None:
+    with pytest.raises(UsageError, match=says):
+        parse_window(text)
