@@ -121,7 +121,9 @@ INSIDE = {
         "epilogs": set(),
         "progress": set(),
         "values": set(),
-        "args": {"epilogs", "values"},
+        "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
+        "args": {"epilogs", "tools", "values"},
+        "delete": {"progress", "sending"},
         "sending": {"progress"},
         "run": {"mirror", "progress", "sending", "siro", "values"},
         "siro": {"progress", "sending"},
@@ -157,7 +159,7 @@ INSIDE["scaffold"] = {
     "starter": {"match", "preset"},
     "__init__": {"match", "preset", "starter"},
 }
-LATE = {("load", "model"): {"csv", "footer", "workbook"}}
+LATE = {("load", "model"): {"csv", "footer", "workbook"}, ("cli", "__init__"): {"delete"}}
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time

@@ -196,3 +196,22 @@ def test_window_texts(text: str, window: tuple[str, str]) -> None:
 def test_bad_windows_say_what_to_write(text: str, says: str) -> None:
     with pytest.raises(UsageError, match=says):
         parse_window(text)
+
+
+def test_delete_by_external_id_asks_first_then_deletes_and_the_state_forgets(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    assert mirror_run(run_cli, siro, appointments(tmp_path / "a.csv", list(range(5))), state).code == 0
+    ids = tmp_path / "gone.txt"
+    ids.write_text("APT-00001\nAPT-00003\n\nAPT-99999\n")
+    common = ("--external-ids", ids, "--base-url", siro.base_url, "--state", state)
+    asked = run_cli("delete", *common)  # no --yes, and no terminal to ask on
+    assert asked.code == 2 and "pass --yes to confirm" in asked.stderr
+    assert not siro.state.deleted
+    r = run_cli("delete", *common, "--yes")
+    assert r.code == 0, r.stderr
+    assert "deleted 2, not found 1, failed 0 (of 3)" in r.stdout and "not found: APT-99999" in r.stdout
+    assert siro.state.deleted == ["APT-00001", "APT-00003"]
+    again = mirror_run(run_cli, siro, appointments(tmp_path / "b.csv", list(range(5))), state)
+    assert [row["status"] for row in again.report].count("synced") == 2  # forgotten: sent as new

@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return watch_command(args)
         if args.command == "init-mapping":
             return init_mapping_command(args)
+        if args.command == "delete":
+            from .delete import delete_command
+
+            return delete_command(args)
         return run_command(args)
     except BulkSyncError as exc:
         err(f"error: {exc}")

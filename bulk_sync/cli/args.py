@@ -5,7 +5,7 @@ and the types that check their values.
 from __future__ import annotations
 
 import argparse
-from typing import Any, cast
+from typing import Any
 
 from .. import __version__
 from ..settings import (
@@ -13,8 +13,9 @@ from ..settings import (
     TOKEN_ENV,
 )
 from ..state import default_state_path
-from .epilogs import EPILOG_INIT, EPILOG_RETRY, EPILOG_RUN, EPILOG_SANDBOX, EPILOG_VALIDATE, EPILOG_WATCH
-from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
+from .epilogs import EPILOG_RETRY, EPILOG_RUN, EPILOG_VALIDATE
+from .tools import command, delete_parser, init_parser, sandbox_parser, watch_parser
+from .values import nonneg_float, nonneg_int, pos_float, pos_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,27 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_run_parser, _retry_parser, _validate_parser, _watch_parser, _init_parser, _sandbox_parser):
+    for add in (_run_parser, _retry_parser, _validate_parser, watch_parser, init_parser, sandbox_parser):
         add(sub)
+    delete_parser(sub)
     return p
-
-
-def _command(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
-    return cast(
-        argparse.ArgumentParser,
-        sub.add_parser(
-            name,
-            help=help,
-            epilog=epilog,
-            allow_abbrev=False,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        ),
-    )
 
 
 def _run_parser(sub: Any) -> None:
     """bulk-sync run FILE... --mapping M"""
-    r = _command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
+    r = command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
     _add_files_and_outputs(r)
     _add_sending(r)
     _add_mirror(r)
@@ -84,7 +73,7 @@ def _add_mirror(r: argparse.ArgumentParser) -> None:
 
 def _retry_parser(sub: Any) -> None:
     """bulk-sync retry REPORT --mapping M"""
-    rt = _command(sub, "retry", "resend the rows that did not sync in an earlier run's report", EPILOG_RETRY)
+    rt = command(sub, "retry", "resend the rows that did not sync in an earlier run's report", EPILOG_RETRY)
     rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
     _add_files_and_outputs(rt, files=False)
     _add_sending(rt)
@@ -92,7 +81,7 @@ def _retry_parser(sub: Any) -> None:
 
 def _validate_parser(sub: Any) -> None:
     """bulk-sync validate FILE... --mapping M"""
-    v = _command(sub, "validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
+    v = command(sub, "validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
     _add_files_and_outputs(v)
     v.add_argument(
         "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
@@ -119,81 +108,6 @@ def _validate_parser(sub: Any) -> None:
         help="also check that no record is larger than this as JSON (too-large), as run always does "
         "(run's default: 5000000); it costs a look at the longest cells",
     )
-
-
-def _watch_parser(sub: Any) -> None:
-    """bulk-sync watch INBOX"""
-    w = _command(
-        sub, "watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH
-    )
-    w.add_argument("inbox", metavar="INBOX", help="the folder people drop files into")
-    w.add_argument("--mapping", "-m", help="mapping for files no [[watch.routes]] rule matches")
-    w.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
-    w.add_argument(
-        "--settle", type=pos_float, help="seconds a file's size and time must stay unchanged (default 5)"
-    )
-    w.add_argument("--poll", type=pos_float, help="seconds between scans of the folder (default 2)")
-    w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
-    w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
-    w.add_argument("--base-url", help="passed to every run")
-    w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
-    w.add_argument("--token-file", help="passed to every run")
-
-
-def _init_parser(sub: Any) -> None:
-    """bulk-sync init-mapping FILE"""
-    im = _command(
-        sub, "init-mapping", "write a starter mapping by matching a file's headers to SIRO", EPILOG_INIT
-    )
-    im.add_argument("file", metavar="FILE", help="a sample export (CSV or workbook)")
-    im.add_argument("--output", "-o", help="write the mapping here (default: print it)")
-    im.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    im.add_argument("--sheet", help="workbook sheet (default: the first visible sheet)")
-    im.add_argument("--encoding", help="CSV text encoding (default: detected)")
-    im.add_argument("--delimiter", help="CSV delimiter (default: detected)")
-
-
-def _sandbox_parser(sub: Any) -> None:
-    """bulk-sync sandbox"""
-    s = _command(sub, "sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
-    s.add_argument(
-        "--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)"
-    )
-    s.add_argument("--latency", type=nonneg_float, default=0.0, help="seconds added to each answer")
-    s.add_argument("--error-rate", type=fraction, default=0.0, help="share of requests answered 5xx")
-    s.add_argument("--throttle-rate", type=fraction, default=0.0, help="share answered 429 + Retry-After")
-    s.add_argument("--drop-rate", type=fraction, default=0.0, help="share of connections dropped")
-    s.add_argument("--rate-per-min", type=pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
-    s.add_argument(
-        "--limiter",
-        choices=["sliding", "fixed", "bucket"],
-        default="sliding",
-        help="how --rate-per-min is kept: a sliding window, fixed windows starting on the clock, or a "
-        "token bucket (default sliding)",
-    )
-    s.add_argument(
-        "--rate-window",
-        type=pos_float,
-        default=60.0,
-        help="sliding and fixed: the limit's window in seconds (default 60)",
-    )
-    s.add_argument("--burst", type=pos_int, default=1, help="bucket: its size (default 1, the strictest)")
-    s.add_argument(
-        "--rate-retry-after",
-        action="store_true",
-        help="the limit's 429s carry Retry-After (whole seconds; default: none, as SIRO documents none)",
-    )
-    s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
-    s.add_argument(
-        "--users",
-        metavar="CSV",
-        help="SIRO's users for GET /v1/core/users (the rep check): a CSV with an `email` column "
-        "(and optional firstName, lastName, disabled); without it the endpoint answers 404",
-    )
-    s.add_argument("--users-page", type=pos_int, default=100, help="users per page (default 100)")
-    s.add_argument("--seed", type=int, help="random seed for the injected faults")
 
 
 def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -> None:

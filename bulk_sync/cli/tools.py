@@ -1,0 +1,120 @@
+"""CLI, tools: the parsers of the commands around a run: watch, init-mapping, sandbox, delete."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, cast
+
+from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV
+from .epilogs import EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
+from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
+
+
+def command(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    return cast(
+        argparse.ArgumentParser,
+        sub.add_parser(
+            name,
+            help=help,
+            epilog=epilog,
+            allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ),
+    )
+
+
+def watch_parser(sub: Any) -> None:
+    """bulk-sync watch INBOX"""
+    w = command(
+        sub, "watch", "sync every spreadsheet dropped into a folder (inbox -> done/failed)", EPILOG_WATCH
+    )
+    w.add_argument("inbox", metavar="INBOX", help="the folder people drop files into")
+    w.add_argument("--mapping", "-m", help="mapping for files no [[watch.routes]] rule matches")
+    w.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
+    w.add_argument(
+        "--settle", type=pos_float, help="seconds a file's size and time must stay unchanged (default 5)"
+    )
+    w.add_argument("--poll", type=pos_float, help="seconds between scans of the folder (default 2)")
+    w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
+    w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
+    w.add_argument("--base-url", help="passed to every run")
+    w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
+    w.add_argument("--token-file", help="passed to every run")
+
+
+def init_parser(sub: Any) -> None:
+    """bulk-sync init-mapping FILE"""
+    im = command(
+        sub, "init-mapping", "write a starter mapping by matching a file's headers to SIRO", EPILOG_INIT
+    )
+    im.add_argument("file", metavar="FILE", help="a sample export (CSV or workbook)")
+    im.add_argument("--output", "-o", help="write the mapping here (default: print it)")
+    im.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    im.add_argument("--sheet", help="workbook sheet (default: the first visible sheet)")
+    im.add_argument("--encoding", help="CSV text encoding (default: detected)")
+    im.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+
+
+def sandbox_parser(sub: Any) -> None:
+    """bulk-sync sandbox"""
+    s = command(sub, "sandbox", "run the SIRO emulator on 127.0.0.1 (for rehearsals)", EPILOG_SANDBOX)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=nonneg_int, default=8787, help="port (default 8787; 0 = any free port)")
+    s.add_argument(
+        "--token-file", help=f"accept this token (default: ${TOKEN_ENV}, else a random one is printed)"
+    )
+    s.add_argument("--latency", type=nonneg_float, default=0.0, help="seconds added to each answer")
+    s.add_argument("--error-rate", type=fraction, default=0.0, help="share of requests answered 5xx")
+    s.add_argument("--throttle-rate", type=fraction, default=0.0, help="share answered 429 + Retry-After")
+    s.add_argument("--drop-rate", type=fraction, default=0.0, help="share of connections dropped")
+    s.add_argument("--rate-per-min", type=pos_int, help="enforce a requests-per-minute limit (SIRO: 1000)")
+    s.add_argument(
+        "--limiter",
+        choices=["sliding", "fixed", "bucket"],
+        default="sliding",
+        help="how --rate-per-min is kept: a sliding window, fixed windows starting on the clock, or a "
+        "token bucket (default sliding)",
+    )
+    s.add_argument(
+        "--rate-window",
+        type=pos_float,
+        default=60.0,
+        help="sliding and fixed: the limit's window in seconds (default 60)",
+    )
+    s.add_argument("--burst", type=pos_int, default=1, help="bucket: its size (default 1, the strictest)")
+    s.add_argument(
+        "--rate-retry-after",
+        action="store_true",
+        help="the limit's 429s carry Retry-After (whole seconds; default: none, as SIRO documents none)",
+    )
+    s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
+    s.add_argument(
+        "--users",
+        metavar="CSV",
+        help="SIRO's users for GET /v1/core/users (the rep check): a CSV with an `email` column "
+        "(and optional firstName, lastName, disabled); without it the endpoint answers 404",
+    )
+    s.add_argument("--users-page", type=pos_int, default=100, help="users per page (default 100)")
+    s.add_argument("--seed", type=int, help="random seed for the injected faults")
+
+
+def delete_parser(sub: Any) -> None:
+    """bulk-sync delete --external-ids FILE"""
+    d = command(
+        sub,
+        "delete",
+        "delete engagements from SIRO by externalId (a rare clean-up; asks first)",
+        "Each externalId is deleted with DELETE /v1/integrations/engagements/{id}?idType=external.\n"
+        "The file holds one externalId a line, or is a CSV (a bulk_sync report, say) with an\n"
+        "external_id or externalId column. Without --yes it asks before deleting anything.",
+    )
+    d.add_argument("--external-ids", required=True, metavar="FILE", help="the externalIds to delete")
+    d.add_argument("--yes", action="store_true", help="do not ask: delete (for scripts)")
+    d.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
+    d.add_argument(
+        "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
+    )
+    d.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+    d.add_argument("--state", metavar="PATH", help="also forget the deleted records in this state file")
+    d.add_argument("--config", metavar="PATH", help="config file with profiles")
+    d.add_argument("--profile", help="profile in the config file")
