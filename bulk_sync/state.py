@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (target, key)
 ) WITHOUT ROWID;
 """
+# each job's last good shape (the drift check), created when missing (older files have no such table)
+_JOBS = """
+CREATE TABLE IF NOT EXISTS jobs (
+    target  TEXT NOT NULL,
+    job     TEXT NOT NULL,
+    shape   TEXT NOT NULL,
+    at      REAL NOT NULL,
+    PRIMARY KEY (target, job)
+);
+"""
 # what each older version needs to become this one (run in one transaction)
 _UPGRADES = {
     1: "ALTER TABLE records ADD COLUMN source BLOB",
@@ -172,6 +182,7 @@ class StateStore:
                 self._db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
             elif version < SCHEMA_VERSION:
                 self._upgrade()
+            self._db.executescript(_JOBS)
             self._db.execute(
                 "SELECT target, key, hash, status, synced_at, siro_id, source, start_time "
                 "FROM records LIMIT 1"
@@ -319,6 +330,23 @@ class StateStore:
                 "SELECT count(*) FROM records WHERE target = ? AND start_time IS NULL", [self.target]
             ).fetchone()
         return int(n)
+
+    def job_shape(self, job: str) -> dict[str, object] | None:
+        """The last good run's shape of ``job`` (the drift check), or None before its first."""
+        with self._sqlite():
+            found = self._db.execute(
+                "SELECT shape FROM jobs WHERE target = ? AND job = ?", [self.target, job]
+            ).fetchone()
+        return None if found is None else dict(json.loads(found[0]))
+
+    def remember_job(self, job: str, shape: dict[str, object]) -> None:
+        """Make ``shape`` the job's new normal."""
+        with self._sqlite(), self._db:
+            self._db.execute(
+                "INSERT INTO jobs (target, job, shape, at) VALUES (?, ?, ?, ?) ON CONFLICT (target, job) "
+                "DO UPDATE SET shape = excluded.shape, at = excluded.at",
+                [self.target, job, json.dumps(shape), time.time()],
+            )
 
     def forget(self, keys: Sequence[str]) -> None:
         """Drop records SIRO no longer has (soft-deleted by the mirror, or deleted): should they come

@@ -213,6 +213,9 @@ class Watcher:
             argv += ["--profile", profile]
         if route.sheet:
             argv += ["--sheet", route.sheet]
+        argv += ["--job", f"watch:{route.match}"]  # the drift check compares the route's files
+        if Path(original).stem.lower().endswith("accept-drift"):  # dropped again, the drift accepted
+            argv.append("--accept-drift")
         argv += self.cfg.extra_args
         self.say(f"syncing {original} (mapping {route.mapping})")
         log.info("syncing %s with %s", original, route.mapping)

@@ -113,6 +113,7 @@ INSIDE = {
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
         "chunks": {"entries", "handoff", "known", "plan", "records", "reps", "results", "valid", "warnings"},
         "run": {"chunks", "entries", "plan", "results"},
+        "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
         "__init__": {"plan", "reps", "run", "superseded"},
@@ -125,9 +126,10 @@ INSIDE = {
         "args": {"epilogs", "tools", "values"},
         "delete": {"progress", "sending"},
         "sending": {"progress"},
-        "run": {"mirror", "progress", "sending", "siro", "values"},
+        "run": {"drift", "mirror", "progress", "sending", "siro", "values"},
         "siro": {"progress", "sending"},
-        "mirror": {"progress"},  # what a run learns from SIRO before it starts
+        "mirror": {"progress"},
+        "drift": {"progress"},  # what a run learns from SIRO before it starts
         "commands": {"sending", "values"},
         "__init__": {"args", "commands", "progress", "run"},
     },

@@ -37,6 +37,16 @@ def _run_parser(sub: Any) -> None:
     _add_sending(r)
     _add_mirror(r)
     r.add_argument(
+        "--job",
+        metavar="NAME",
+        help="the scheduled job this run belongs to (default: its --profile): its files are held when "
+        "they drift from the job's last good run",
+    )
+    r.add_argument(
+        "--accept-drift", action="store_true", help="send a drifted file anyway; it becomes the normal"
+    )
+    r.add_argument("--no-drift-check", action="store_true", help="no drift check, even with a job")
+    r.add_argument(
         "--dry-run",
         action="store_true",
         help="send nothing: what `validate` does, with this command's flags (with --mirror: what it "

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -24,7 +25,7 @@ from ..errors import (
     UsageError,
 )
 from ..payload import Payload
-from ..pipeline import Plan, prepare, prepare_retry, run, scan_columns, state_lock
+from ..pipeline import Plan, RepCheck, prepare, prepare_retry, run, scan_columns, state_lock
 from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
 from ..report import (
     GOOD,
@@ -40,11 +41,15 @@ from ..settings import (
     UNLIMITED_BODY,
     RunSettings,
 )
+from .drift import check_drift, remember_shape
 from .mirror import finish_mirror, mirror_rules, prepare_mirror
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
 from .siro import dry_state, rep_check, validate_connection
 from .values import delimiter_flag
+
+if TYPE_CHECKING:
+    from ..sandbox import SandboxServer
 
 LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
 
@@ -63,8 +68,41 @@ def run_command(args: argparse.Namespace) -> int:
     if plan is None:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
-    server = None
     mirror = mirror_rules(args)
+    settings, server, reps, note = _connect(args, dry, redactor)
+    plan = dataclasses.replace(plan, reps=reps, reps_note=note)
+    report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
+    args.report_path = report_path
+    failures: Failures = {}
+    kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
+    mplan = shape = None
+    try:
+        with state_lock(settings, getattr(args, "wait_lock", 0.0)):
+            shape = check_drift(args, plan, settings)  # held before anything is sent
+            mplan = prepare_mirror(args, plan, settings, mirror) if mirror is not None else None
+            summary = _execute(args, plan, settings, report_path, failures, kept)
+    finally:
+        if server is not None:
+            server.stop()
+    written = _written(args, plan, report_path, failures, kept)
+    if mplan is not None and dry:  # what it would remove, before the summary that counts it
+        written += finish_mirror(args, mplan, summary, settings, report_path, dry, EXIT_OK)[0]
+    print_summary(args, summary, written, dry)
+    code = _exit_code(args, summary)
+    if mplan is not None and not dry:
+        listing, code = finish_mirror(args, mplan, summary, settings, report_path, dry, code)
+        written += listing
+    if shape is not None:
+        remember_shape(args, shape, settings, summary, code)
+    finish(args, code, summary, written)
+    return code
+
+
+def _connect(
+    args: argparse.Namespace, dry: bool, redactor: logs.Redactor
+) -> tuple[RunSettings, SandboxServer | None, RepCheck | None, str]:
+    """The run's settings (the sandbox started with --sandbox), and SIRO's users for the rep check."""
+    server = None
     if dry:
         base_url, token = validate_connection(args)
         settings = RunSettings(
@@ -84,29 +122,7 @@ def run_command(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
         raise
-    plan = dataclasses.replace(plan, reps=reps, reps_note=note)
-    report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
-    args.report_path = report_path
-    failures: Failures = {}
-    kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
-    mplan = None
-    try:
-        with state_lock(settings, getattr(args, "wait_lock", 0.0)):
-            mplan = prepare_mirror(args, plan, settings, mirror) if mirror is not None else None
-            summary = _execute(args, plan, settings, report_path, failures, kept)
-    finally:
-        if server is not None:
-            server.stop()
-    written = _written(args, plan, report_path, failures, kept)
-    if mplan is not None and dry:  # what it would remove, before the summary that counts it
-        written += finish_mirror(args, mplan, summary, settings, report_path, dry, EXIT_OK)[0]
-    print_summary(args, summary, written, dry)
-    code = _exit_code(args, summary)
-    if mplan is not None and not dry:
-        listing, code = finish_mirror(args, mplan, summary, settings, report_path, dry, code)
-        written += listing
-    finish(args, code, summary, written)
-    return code
+    return settings, server, reps, note
 
 
 def _plan(args: argparse.Namespace) -> Plan | None:
