@@ -48,8 +48,11 @@ class Forecast:
     reps: Counter[str] = field(default_factory=Counter)  # unknown rep's email -> rows
     files: Counter[str] = field(default_factory=Counter)  # file -> rows SIRO cannot match
     reps_checked: str | None = None  # how the reps were checked ("N active SIRO users"), or why not
+    applies: bool = True  # False for opportunities: SIRO matches only engagements to recordings
 
     def add(self, file: str, warning: str | None, n: int = 1) -> None:
+        if not self.applies:
+            return
         self.rows += n
         reasons = reasons_of(warning)
         if not reasons:

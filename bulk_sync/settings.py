@@ -18,6 +18,11 @@ PRODUCTION_BASE_URL = "https://functions.siro.ai/api-externalApi"
 TOKEN_ENV = "SIRO_API_TOKEN"
 SINGLE_PATH = "/v1/integrations/sync/engagements"
 BATCH_PATH = "/v1/integrations/sync/batch/engagements"
+# a mapping's `resource:` -> its sync paths: one record, a batch
+SYNC_PATHS = {
+    "engagements": (SINGLE_PATH, BATCH_PATH),
+    "opportunities": ("/v1/integrations/sync/opportunities", "/v1/integrations/sync/batch/opportunities"),
+}
 IDENTITY_PATH = "/v1/core/auth/caller-identity"
 UNLIMITED_BODY = 1 << 62  # max_body_bytes of a dry run not asked to check record sizes
 
@@ -46,6 +51,7 @@ class ReadSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str  # names the state's target (which SIRO the remembered records went to)
+    resource: str = "engagements"  # ... and what they are
     max_body_bytes: int
     dry_run: bool
     state_path: Path | None
@@ -56,6 +62,7 @@ class ReadSettings(BaseModel):
 class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str = PRODUCTION_BASE_URL
+    resource: str = "engagements"  # the mapping's `resource:` (SYNC_PATHS, the state's target)
     token: SecretStr
     token_source: str = "the configured token"  # where the token came from (never the token itself)
     concurrency: int = Field(8, ge=1, le=512)
@@ -76,6 +83,7 @@ class RunSettings(BaseModel):
         """The part the reader thread sees (the token stays with the sending stages)."""
         return ReadSettings(
             base_url=self.base_url,
+            resource=self.resource,
             max_body_bytes=self.max_body_bytes,
             dry_run=self.dry_run,
             state_path=self.state_path,

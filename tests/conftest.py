@@ -107,3 +107,12 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(
         {"$ref": "#/components/schemas/EngagementSyncInput", "components": components}
     )
+
+
+@pytest.fixture(scope="session")
+def opportunity_validator() -> Draft202012Validator:
+    """SIRO's opportunity body (OpportunitySyncInput) as JSON Schema, from tests/schema/."""
+    components = _nullable(yaml.safe_load(SCHEMA.read_text())["components"])
+    return Draft202012Validator(
+        {"$ref": "#/components/schemas/OpportunitySyncInput", "components": components}
+    )

@@ -32,7 +32,7 @@ def outcomes(path: Path, mapping_path: Path = EXAMPLE_MAPPING) -> list[dict[str,
                 if rec.skip:
                     out.append({"row": rec.row_number, "status": "skipped", "why": rec.skip})
                     continue
-                built = payload.build(rec)
+                built = payload.build(rec, plan.spec.resource)
                 if isinstance(built, list):
                     out.append(
                         {

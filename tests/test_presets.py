@@ -22,6 +22,7 @@ PRESETS = [
     "hubspot_calls_export",
     "pipedrive_activities_export",
 ]
+OPPORTUNITY_PRESETS = ["salesforce_opportunities_report", "hubspot_deals_export"]
 GOLDEN = Path(__file__).parent / "golden" / "presets"
 
 
@@ -31,8 +32,12 @@ def outcomes(name: str) -> list[dict[str, Any]]:
     )
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_preset_matches_golden(name: str, validator: Draft202012Validator) -> None:
+@pytest.mark.parametrize("name", PRESETS + OPPORTUNITY_PRESETS)
+def test_preset_matches_golden(
+    name: str, validator: Draft202012Validator, opportunity_validator: Draft202012Validator
+) -> None:
+    if name in OPPORTUNITY_PRESETS:
+        validator = opportunity_validator
     got = outcomes(name)
     golden = GOLDEN / f"{name}.jsonl"
     if os.environ.get("BULK_SYNC_UPDATE_GOLDEN"):

@@ -31,7 +31,7 @@ def check_drift(args: argparse.Namespace, plan: Plan, settings: RunSettings) -> 
     if job is None or settings.state_path is None or settings.dry_run:
         return None
     shape, counts = shape_of(plan)
-    store = StateStore(settings.state_path, target_of(settings.base_url))
+    store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
     try:
         stored = store.job_shape(job)
     finally:
@@ -59,7 +59,7 @@ def remember_shape(
         return
     if code != 0 and not args.accept_drift:
         return
-    store = StateStore(settings.state_path, target_of(settings.base_url))
+    store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
     try:
         store.remember_job(job, shape.data())
     finally:

@@ -61,7 +61,11 @@ def prepare_mirror(
     args: argparse.Namespace, plan: Plan, settings: RunSettings, rules: MirrorRules
 ) -> MirrorPlan:
     """The guards that hold the run before anything is sent; the plan of what would be removed."""
-    store = StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
+    store = (
+        StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
+        if settings.state_path
+        else None
+    )
     try:
         mplan = plan_mirror(plan, store, rules)
     finally:
@@ -111,7 +115,7 @@ def finish_mirror(
         summary.mirror["error"] = str(exc)
         return [], EXIT_ABORTED
     if settings.state_path is not None:
-        store = StateStore(settings.state_path, target_of(settings.base_url))
+        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
         try:
             store.forget([key for key, _, _ in mplan.removed])
         finally:

@@ -69,7 +69,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
     mirror = mirror_rules(args)
-    settings, server, reps, note = _connect(args, dry, redactor)
+    settings, server, reps, note = _connect(args, dry, redactor, plan.spec.resource)
+    settings = settings.model_copy(update={"resource": plan.spec.resource})  # its paths, its state
     plan = dataclasses.replace(plan, reps=reps, reps_note=note)
     report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
     args.report_path = report_path
@@ -99,7 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _connect(
-    args: argparse.Namespace, dry: bool, redactor: logs.Redactor
+    args: argparse.Namespace, dry: bool, redactor: logs.Redactor, resource: str
 ) -> tuple[RunSettings, SandboxServer | None, RepCheck | None, str]:
     """The run's settings (the sandbox started with --sandbox), and SIRO's users for the rep check."""
     server = None
@@ -117,7 +118,7 @@ def _connect(
         settings, server = sending_settings(args, redactor)
         base_url, token = settings.base_url, settings.token
     try:
-        reps, note = rep_check(args, base_url, token, settings.timeouts)
+        reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
     except BaseException:
         if server is not None:
             server.stop()

@@ -43,11 +43,19 @@ def dry_state(args: argparse.Namespace) -> Path | None:
 
 
 def rep_check(
-    args: argparse.Namespace, base_url: str, token: SecretStr | None, timeouts: Timeouts | None = None
+    args: argparse.Namespace,
+    base_url: str,
+    token: SecretStr | None,
+    timeouts: Timeouts | None = None,
+    resource: str = "engagements",
 ) -> tuple[RepCheck | None, str]:
     """SIRO's active users' emails for the rep check (None when it is not made), and a note saying
     how the reps were checked, or why not. ``--require-known-reps`` makes a failed fetch an error."""
     required = bool(getattr(args, "require_known_reps", False))
+    if resource != "engagements":
+        if required:
+            raise UsageError("--require-known-reps is for engagements: SIRO matches only them to recordings")
+        return None, f"not checked ({resource} are not matched to recordings)"
     if getattr(args, "no_rep_check", False):
         if required:
             raise UsageError("--require-known-reps and --no-rep-check exclude each other")

@@ -36,8 +36,10 @@ from .spec import (
 )
 from .yamlsafe import compose, loc_text, todo_lines
 
+Catalog = dict[str, TargetKind] | Callable[[str], dict[str, TargetKind]]  # or one by `resource`
 
-def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpec:
+
+def load_mapping(path: str | Path, catalog: Catalog) -> MappingSpec:
     """Read and validate a mapping file. Raises MappingError listing every problem with its line."""
     p = Path(path)
     try:
@@ -49,7 +51,7 @@ def load_mapping(path: str | Path, catalog: dict[str, TargetKind]) -> MappingSpe
     return parse_mapping(text, catalog, str(p))
 
 
-def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mapping>") -> MappingSpec:
+def parse_mapping(text: str, catalogs: Catalog, name: str = "<mapping>") -> MappingSpec:
     node = compose(text, name)
     places: dict[tuple[Any, ...], str] = {}
     problems: list[str] = []
@@ -58,6 +60,7 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
     if todos:  # a starter mapping with decisions left: say each one, before anything else
         raise MappingError(name, todos)
     mf = _validated(node, name, places, problems)
+    catalog = catalogs(mf.resource) if callable(catalogs) else catalogs
     fields = _check_fields(mf, catalog, places, problems)
     _check_rules(mf, places, problems)
     if not problems:
@@ -76,6 +79,7 @@ def parse_mapping(text: str, catalog: dict[str, TargetKind], name: str = "<mappi
         mf.conflicts,
         mf.sheets if isinstance(mf.sheets, str | None) else tuple(mf.sheets),
         _stop_at(mf.stop_at),
+        mf.resource,
     )
 
 

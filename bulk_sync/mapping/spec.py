@@ -178,6 +178,7 @@ class MappingFile(BaseModel):
     skip: list[SkipRule] = []
     group_by: str | list[str] | None = None  # rows sharing these columns become one engagement
     conflicts: Literal["error", "first", "last"] = "error"  # a scalar that differs inside a group
+    resource: Literal["engagements", "opportunities"] = "engagements"  # what each row becomes in SIRO
     fields: dict[str, FieldSpec]
 
 
@@ -220,6 +221,7 @@ class MappingSpec:
     conflicts: str = "error"
     sheets: str | tuple[str, ...] | None = None
     stop_at: StopAt | None = None
+    resource: str = "engagements"
 
     @property
     def optional_columns(self) -> frozenset[str]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import RowError
 from ..mapping import MappedRecord, path_text
-from .models import EngagementSyncInput
+from .models import MODELS
 
 
 class Payload:
@@ -32,21 +32,24 @@ class Payload:
         return self._body
 
 
-_VALIDATE = EngagementSyncInput.__pydantic_validator__.validate_python
+# per resource: its model's validator and JSON serializer (pydantic-core's, called directly)
+_CODECS = {
+    resource: (model.__pydantic_validator__.validate_python, model.__pydantic_serializer__.to_json)
+    for resource, model in MODELS.items()
+}
 
 
-_TO_JSON = EngagementSyncInput.__pydantic_serializer__.to_json
-
-
-def build(record: MappedRecord) -> Payload | list[RowError]:
-    """Validate a mapped record; return the payload, or every problem as a row error."""
+def build(record: MappedRecord, resource: str = "engagements") -> Payload | list[RowError]:
+    """Validate a mapped record as a ``resource`` body; return the payload, or every problem as a
+    row error."""
     if record.errors:
         return list(record.errors)
+    validate, to_json = _CODECS[resource]
     try:
-        model = _VALIDATE(record.values)
+        model = validate(record.values)
     except ValidationError as exc:
         return [_row_error(e, record) for e in exc.errors(include_url=False)]
-    return Payload(model.externalId, None, _TO_JSON(model, exclude_unset=True))
+    return Payload(model.externalId, None, to_json(model, exclude_unset=True))
 
 
 def _row_error(err: Any, record: MappedRecord) -> RowError:

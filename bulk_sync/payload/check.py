@@ -73,7 +73,7 @@ class CheckedChunk:
             i = _first_clean(inverse, s, unclean, row)
             if i is None:
                 continue
-            built = build(mc.record(i))
+            built = build(mc.record(i), mc.bound.spec.resource)
             self._slow[i] = built
             verdict[s] = isinstance(built, Payload)
         self.shape = inverse.tolist()
@@ -85,7 +85,7 @@ class CheckedChunk:
             return self._slow[i]
         if self.ok[i]:
             return self.payload(i)
-        return build(self.mc.record(i))
+        return build(self.mc.record(i), self.mc.bound.spec.resource)
 
     def payload(self, i: int) -> Payload:
         """The payload of an ``ok`` row, encoded straight from the columns."""

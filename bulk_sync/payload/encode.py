@@ -13,7 +13,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from ..mapping import OMIT, MappedChunk, TargetKind
-from .models import EngagementSyncInput, SyncUserInput, child_model
+from .models import MODELS, SyncUserInput, child_model
 
 
 def fragments(col: list[Any], kind: TargetKind) -> list[str | None]:
@@ -72,7 +72,7 @@ def shape_template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int
         if len(cache) >= MAX_TEMPLATES:  # every shape its own: start over (bounds memory)
             cache.clear()
         filled = {tuple(prefix[:-1]): parts for prefix, parts in mc.bound.spec.fills}
-        marked = _marked(mc.bound.plan.root, EngagementSyncInput, (), (), present, filled) or "{}"
+        marked = _marked(mc.bound.plan.root, MODELS[mc.bound.spec.resource], (), (), present, filled) or "{}"
         parts = _MARK.split(marked)  # text, index, text, index, ..., text
         found = cache[present] = [
             int(part) if odd else part for odd, part in zip(cycle((False, True)), parts) if odd or part

@@ -1,6 +1,6 @@
-"""Payload stage, models: the pydantic v2 models of SIRO's EngagementSyncInput (every field, enum,
-required and nullable rule of the spec), and the catalog of target paths the mapping is checked
-against.
+"""Payload stage, models: the pydantic v2 models of SIRO's EngagementSyncInput and
+OpportunitySyncInput (every field, enum, required and nullable rule of the spec), and the catalog of
+target paths the mapping is checked against.
 """
 
 from __future__ import annotations
@@ -139,16 +139,42 @@ class EngagementSyncInput(_Model):
     contact: ContactInput | None = _UNSET
 
 
-def target_catalog() -> dict[str, TargetKind]:
-    """Every leaf path a mapping may target, with its kind, derived from the models above.
+class OpportunityContactInput(ContactInput):
+    isPrimary: bool = _UNSET
+
+
+class OpportunitySyncInput(_Model):
+    externalId: str
+    name: str = _UNSET
+    amount: float = _UNSET
+    closedAt: str = _UNSET
+    remoteCreatedAt: str = _UNSET
+    lastActivityAt: str = _UNSET
+    deletedAt: DateTime | None = _UNSET
+    disposition: Disposition = _UNSET
+    accountId: str | None = _UNSET
+    account: AccountInput | None = _UNSET
+    contact: ContactInput | None = _UNSET
+    opportunityContacts: list[OpportunityContactInput] = _UNSET
+    opportunityUsers: list[SyncUserInput] = _UNSET
+
+
+# what a mapping's `resource:` may name: its body's model, and its list of people (one cell each)
+MODELS: dict[str, type[_Model]] = {"engagements": EngagementSyncInput, "opportunities": OpportunitySyncInput}
+PEOPLE = {"engagements": "engagementUsers", "opportunities": "opportunityUsers"}
+
+
+def target_catalog(resource: str = "engagements") -> dict[str, TargetKind]:
+    """Every leaf path a mapping of ``resource`` may target, with its kind, from the models above.
 
     List positions are written ``[]``: ``account.addresses[].city``, ``account.phoneNumbers[]``.
-    ``engagementUsers[]`` is also a target of its own: a list of people made from one cell
-    (``Ann Lee <ann@x.com>; Bo Chen <bo@x.com>``), each becoming ``{externalId, email, name}``.
+    ``engagementUsers[]`` (``opportunityUsers[]``) is also a target of its own: a list of people
+    made from one cell (``Ann Lee <ann@x.com>; Bo Chen <bo@x.com>``), each becoming
+    ``{externalId, email, name}``.
     """
     out: dict[str, TargetKind] = {}
-    _walk(EngagementSyncInput, "", out)
-    out["engagementUsers[]"] = TargetKind("people")
+    _walk(MODELS[resource], "", out)
+    out[PEOPLE[resource] + "[]"] = TargetKind("people")
     return out
 
 

@@ -76,6 +76,7 @@ class Producer:
         self._settings = settings
         self._per_row = bool(plan.spec.group_by)
         self._reps = plan.reps
+        self._engagements = plan.spec.resource == "engagements"  # the matching warnings are theirs
         self._valid = ValidRows(settings, plan.reps, show)  # what becomes of a chunk's valid rows
         self._rep_header = email_header(plan.jobs[0][1]) if plan.jobs else None  # for unknown-rep
         self._thread = threading.Thread(
@@ -90,7 +91,7 @@ class Producer:
             self._valid.predict = s.dry_run and s.state_path is not None and not s.full
             readable = not s.dry_run or (s.state_path is not None and s.state_path.is_file())
             if s.state_path is not None and not s.full and readable:  # a dry run reads it: the effect
-                store = StateStore(s.state_path, target_of(s.base_url))
+                store = StateStore(s.state_path, target_of(s.base_url, s.resource))
                 if store.empty():  # a first run: nothing can be unchanged
                     store.close()
                     store = None
@@ -109,7 +110,7 @@ class Producer:
         later = plan.superseded or {}
         rows: list[Row] = []
         for seq, rec in enumerate(mapped_records(plan, limit)):
-            rows.append(self._row(seq, rec, later, partial(payload.build, rec)))
+            rows.append(self._row(seq, rec, later, partial(payload.build, rec, plan.spec.resource)))
             if len(rows) >= 256:
                 if not self._put(mark_unchanged(rows, store)):
                     return
@@ -146,7 +147,7 @@ class Producer:
                 if unknown:
                     built = [RowError("unknown-rep", unknown, self._rep_header)]
                 else:
-                    rec.warning = row_warning(values, self._reps)
+                    rec.warning = row_warning(values, self._reps) if self._engagements else None
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
         return Row(seq, rec, built, digest, source)
 

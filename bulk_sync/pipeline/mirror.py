@@ -115,6 +115,8 @@ def plan_mirror(plan: Plan, store: StateStore | None, rules: MirrorRules) -> Mir
     """The mirror's plan, after the guards that can be checked before anything is sent."""
     if plan.only_rows is not None:
         raise UsageError("--mirror needs whole files: `retry` sends only some rows")
+    if plan.spec.resource != "engagements":
+        raise UsageError("--mirror is for engagements: SIRO's soft-delete-removed takes engagements only")
     if store is None:
         raise Held(
             "mirror held: it needs the state file, to know what it would remove (drop --no-state, "

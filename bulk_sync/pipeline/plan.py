@@ -53,7 +53,7 @@ def prepare(
 ) -> Plan:
     """Load the mapping and open every file (every chosen sheet of a workbook). Raises
     ConfigError (nothing sent) on any problem."""
-    spec = mapping.load_mapping(mapping_path, payload.target_catalog())
+    spec = mapping.load_mapping(mapping_path, payload.target_catalog)
     jobs = []
     for f in files:
         for src in _open(spec, f, sheet, encoding, delimiter):
@@ -63,7 +63,7 @@ def prepare(
 
 def check_mapping(mapping_path: str | Path) -> None:
     """Load a mapping file as a run would (raises MappingError listing its problems), reading no data."""
-    mapping.load_mapping(mapping_path, payload.target_catalog())
+    mapping.load_mapping(mapping_path, payload.target_catalog)
 
 
 def _open(
@@ -91,7 +91,7 @@ def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[Non
     lock = StateLock(settings.state_path)
     lock.acquire(wait_seconds)
     try:
-        store = StateStore(settings.state_path, target_of(settings.base_url))
+        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
         try:
             store.check()  # a damaged file is refused here, before anything is sent
         finally:
@@ -124,7 +124,7 @@ def prepare_retry(
             wanted.setdefault((r["source_file"], r["sheet"] or None), set()).add(int(r["row_number"]))
     if not wanted:
         return None
-    spec = mapping.load_mapping(mapping_path, payload.target_catalog())
+    spec = mapping.load_mapping(mapping_path, payload.target_catalog)
     jobs = []
     only: dict[tuple[str, str | None], frozenset[int]] = {}
     for (file, sheet), numbers in wanted.items():

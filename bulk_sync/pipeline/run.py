@@ -95,6 +95,7 @@ async def execute(
     see at once (the run is stopping, and how to stop it harder)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
     summary.forecast.reps_checked = plan.reps_note
+    summary.forecast.applies = plan.spec.resource == "engagements"
     if settings.dry_run and settings.state_path is not None and not settings.full:
         summary.effect = Counter()  # the predicted effect: new and changed rows, counted
     stop = Stop()
@@ -136,7 +137,9 @@ class _Sending:
         self.summary = summary
         self.ordered = Ordered(emit, summary, self.broken)
         self.store = (
-            StateStore(settings.state_path, target_of(settings.base_url)) if settings.state_path else None
+            StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
+            if settings.state_path
+            else None
         )
         self.acked: list[tuple[str, bytes, str | None, bytes | None, str]] = []
         self.flush_scheduled = False

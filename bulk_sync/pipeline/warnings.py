@@ -27,6 +27,8 @@ def row_warnings(
     it is worked out once per pair (a rep's email, with ``reps``, once per shape and emails);
     endTime before startTime is compared row by row (as text when both are UTC date-times written
     by `datetime:`, whose text order is their time order)."""
+    if mc.bound.spec.resource != "engagements":  # only engagements are matched to recordings
+        return [None] * len(rows)
     kinds = mc.column("engagementType.activityType")
     shape = cc.shape
     contiguous = rows[-1] - rows[0] + 1 == len(rows)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from .more import Extras
-from .schema import load_validators, zod_issues
+from .schema import load_validators, validator_for, zod_issues
 
 
 @dataclass
@@ -64,6 +64,7 @@ class SandboxState:
     """What the sandbox holds and has seen. Read it after a run (or via /_sandbox/stats)."""
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> last payload
+    opportunities: dict[str, dict[str, Any]] = field(default_factory=dict)  # the same, for opportunities
     writes: Counter[str] = field(default_factory=Counter)  # externalId -> times stored
     responses: Counter[int] = field(default_factory=Counter)  # HTTP status -> count
     requests: int = 0  # sync requests
@@ -112,6 +113,10 @@ class Sandbox:
         self._bucket_at: float | None = None  # ... when they were counted (None: not yet, it starts full)
         self._fixed_index, self._fixed_count = -1, 0  # fixed: the current window, requests in it
         self._one, self._many = load_validators()
+        self._opportunity = (
+            validator_for("OpportunitySyncInput"),
+            validator_for("OpportunitySyncInput", array=True),
+        )
         self._lock = threading.Lock()
 
     def app(self) -> web.Application:
@@ -120,6 +125,8 @@ class Sandbox:
         app.router.add_put("/v1/integrations/sync/batch/engagements", self._sync_batch)
         app.router.add_get("/v1/core/auth/caller-identity", self._identity)
         app.router.add_get("/v1/integrations/engagements", self._list)
+        app.router.add_put("/v1/integrations/sync/opportunities", self._sync_opportunity)
+        app.router.add_put("/v1/integrations/sync/batch/opportunities", self._sync_opportunities)
         app.router.add_get("/_sandbox/stats", self._stats)
         Extras(self).routes(app)
         return app
@@ -158,14 +165,24 @@ class Sandbox:
     async def _sync_batch(self, request: web.Request) -> web.StreamResponse:
         return await self._sync(request, batch=True)
 
-    async def _sync(self, request: web.Request, *, batch: bool) -> web.StreamResponse:
+    async def _sync_opportunity(self, request: web.Request) -> web.StreamResponse:
+        return await self._sync(request, batch=False, opportunities=True)
+
+    async def _sync_opportunities(self, request: web.Request) -> web.StreamResponse:
+        return await self._sync(request, batch=True, opportunities=True)
+
+    async def _sync(
+        self, request: web.Request, *, batch: bool, opportunities: bool = False
+    ) -> web.StreamResponse:
         self.state.requests += 1
-        resp = await self._answer(request, batch=batch)
+        resp = await self._answer(request, batch=batch, opportunities=opportunities)
         if resp is not None:
             self.state.responses[resp.status] += 1
         return resp if resp is not None else web.Response(status=499)
 
-    async def _answer(self, request: web.Request, *, batch: bool) -> web.StreamResponse | None:
+    async def _answer(
+        self, request: web.Request, *, batch: bool, opportunities: bool = False
+    ) -> web.StreamResponse | None:
         f = self.faults
         if (denied := self._auth(request)) is not None:
             return denied
@@ -181,10 +198,10 @@ class Sandbox:
         raw = await request.read()
         if kind == "drop":
             return self._drop(request)
-        items = self._items(raw, batch)
+        items = self._items(raw, batch, opportunities)
         if isinstance(items, web.StreamResponse):
             return items
-        stored = [self._upsert(item) for item in items]
+        stored = [self._upsert_opportunity(i) if opportunities else self._upsert(i) for i in items]
         # what is stored lives on: keep it out of the cyclic GC, whose full passes over millions of
         # stored objects would stall the event loop for tens of ms (and stamp the next request late)
         gc.freeze()
@@ -225,7 +242,7 @@ class Sandbox:
             return web.json_response({"error": "Too many requests"}, status=429)
         return None
 
-    def _items(self, raw: bytes, batch: bool) -> list[Any] | web.StreamResponse:
+    def _items(self, raw: bytes, batch: bool, opportunities: bool = False) -> list[Any] | web.StreamResponse:
         """The records of a body, or the 400/413/422 SIRO would answer it with."""
         f = self.faults
         try:
@@ -235,7 +252,8 @@ class Sandbox:
         if batch and not isinstance(body, list):
             return web.json_response({"error": "Expected an array of engagements"}, status=400)
         if f.validate:
-            validator = self._many if batch else self._one
+            one, many = self._opportunity if opportunities else (self._one, self._many)
+            validator = many if batch else one
             errors = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
             if errors:
                 return web.json_response({"name": "ZodError", "issues": zod_issues(errors)}, status=422)
@@ -318,6 +336,21 @@ class Sandbox:
         if request.transport is not None:
             request.transport.close()
         return None
+
+    def _upsert_opportunity(self, item: dict[str, Any]) -> dict[str, Any]:
+        ext = str(item["externalId"])
+        with self._lock:
+            self.state.opportunities[ext] = copy.deepcopy(item)
+            self.state.writes["opportunity:" + ext] += 1
+            sid = self.state.ids.setdefault("opportunity:" + ext, f"opp_{len(self.state.ids) + 1:08d}")
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return {
+            "id": sid,
+            "externalId": ext,
+            "createdAt": now,
+            "updatedAt": now,
+            "organizationId": "org_sandbox",
+        }
 
     def _upsert(self, item: dict[str, Any]) -> dict[str, Any]:
         ext = str(item["externalId"])

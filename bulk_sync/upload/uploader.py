@@ -18,7 +18,7 @@ import httpx
 from ..errors import AuthError, ServerUnavailable, TokenRefused, Unreachable
 from ..pace import CircuitBreaker, Pacer
 from ..payload import Payload
-from ..settings import BATCH_PATH, IDENTITY_PATH, SINGLE_PATH, RunSettings
+from ..settings import IDENTITY_PATH, SYNC_PATHS, RunSettings
 from .answers import (
     Exchange,
     Outcome,
@@ -134,7 +134,7 @@ class Uploader:
 
     async def send(self, payload: Payload) -> Outcome:
         """PUT one record to the single-record endpoint."""
-        ex = await self._exchange(SINGLE_PATH, payload.raw)
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][0], payload.raw)
         if ex.response is None:
             return failed_outcome(ex)
         status = ex.response.status_code
@@ -150,7 +150,7 @@ class Uploader:
         if not payloads:
             return []
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
-        ex = await self._exchange(BATCH_PATH, body)
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body)
         if ex.response is None:
             return [failed_outcome(ex)] * len(payloads)
         status = ex.response.status_code
