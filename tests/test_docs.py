@@ -91,7 +91,7 @@ def outcomes(sample: Path, mapping_path: Path) -> list[dict[str, Any]]:
         if rec.skip:
             out.append({"row": rec.row_number, "status": "skipped", "why": rec.skip})
             continue
-        built = payload.build(rec)
+        built = payload.build(rec, plan.spec.resource)
         if isinstance(built, list):
             out.append(
                 {"row": rec.row_number, "status": "invalid", "errors": [[e.slug, e.column] for e in built]}
@@ -111,12 +111,12 @@ def test_yaml_example_loads(block: Block) -> None:
     after = _next(block)
     if after is not None and after.lang == "text":  # the example shows the error it gets
         with pytest.raises(MappingError) as err:
-            parse_mapping(block.text, target_catalog(), "example")
+            parse_mapping(block.text, target_catalog, "example")
         got = str(err.value)
         for line in after.text.strip().splitlines():
             assert line in got, f"{block.where}: {line!r} not in {got!r}"
         return
-    parse_mapping(block.text, target_catalog(), block.where)
+    parse_mapping(block.text, target_catalog, block.where)
 
 
 SAMPLES = [b for b in YAML if (_prev(b) or b).lang == "csv" and (_next(b) or b).lang == "json"]
@@ -191,6 +191,7 @@ def test_documented_samples_reach_siro_as_documented(
         (tmp_path / "sample.csv").write_text(sample.text, encoding="utf-8")
         (tmp_path / "mapping.yaml").write_text(block.text, encoding="utf-8")
         server.state.records.clear()
+        server.state.opportunities.clear()
         res = run_cli(
             "run", tmp_path / "sample.csv", "-m", tmp_path / "mapping.yaml", "--base-url", server.base_url,
             "--state", tmp_path / f"state-{block.line}.sqlite3",
@@ -200,9 +201,10 @@ def test_documented_samples_reach_siro_as_documented(
             block.where,
             res.stderr,
         )
-        assert server.state.records == {
-            o["payload"]["externalId"]: o["payload"] for o in want if o["status"] == "valid"
-        }, block.where
+        held = server.state.opportunities if "resource: opportunities" in block.text else server.state.records
+        assert held == {o["payload"]["externalId"]: o["payload"] for o in want if o["status"] == "valid"}, (
+            block.where
+        )
         by_row = {int(r["row_number"]): r["status"] for r in res.report}
         for o in want:
             assert by_row[o["row"]] == status[o["status"]], (block.where, o["row"], res.report)

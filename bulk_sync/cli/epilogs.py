@@ -8,9 +8,12 @@ example:
   bulk-sync run export.csv --mapping mappings/engagements.yaml
   bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
   bulk-sync run export.xlsx --sheet '*' --profile nightly --report-xlsx --summary-json last-run.json
+  bulk-sync run this-month.csv -m m.yaml --profile nightly --mirror --dry-run     # what would go
+  bulk-sync run this-month.csv -m m.yaml --profile nightly --mirror               # CRM deletes too
 
 exit codes: 0 all rows synced or unchanged, 1 some rows did not sync (see the report),
-            2 could not start (nothing sent), 3 aborted mid-run (token refused, SIRO down, signal)
+            2 could not start, or held (drift, mirror guards): nothing sent or deleted,
+            3 aborted mid-run (token refused, SIRO down, signal)
 """
 
 
@@ -23,10 +26,13 @@ example:
 
 EPILOG_VALIDATE = """\
 what it does: reads every row, maps it and checks the payload against SIRO's schema, exactly as
-`run` does; sends nothing to SIRO and needs no token. Its only side effects are the files it
-writes: the report (--report, or under --report-dir), the error file beside it when rows are
-invalid, --report-xlsx, --summary-json and --log-file. It never posts a notification webhook
-and never reads or writes the state file.
+`run` does; sends nothing to SIRO and needs no token. With a token ($SIRO_API_TOKEN or
+--token-file) it GETs SIRO's users once, for the rep check (--no-rep-check: no call at all).
+With a state file (--state, or run's default one when it exists) it predicts what a run would
+do: new, changed, unchanged (and with --mirror, removed); it reads the state, never writes it.
+Its only side effects are the files it writes: the report (--report, or under --report-dir),
+the error file beside it when rows are invalid, --report-xlsx, --summary-json and --log-file.
+It never posts a notification webhook.
 
 example:
   bulk-sync validate export.xlsx --sheet Events --mapping mappings/engagements.yaml --show 2

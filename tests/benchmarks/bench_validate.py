@@ -131,8 +131,10 @@ print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT
 """
 
 
-def run_validate(data: Path, mapping: Path, report: Path) -> tuple[float, float, str]:
-    argv = [str(data), "--mapping", str(mapping), "--report", str(report), "--quiet"]
+def run_validate(
+    data: Path, mapping: Path, report: Path, extra: list[str] | None = None
+) -> tuple[float, float, str]:
+    argv = [str(data), "--mapping", str(mapping), "--report", str(report), "--quiet", *(extra or [])]
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True, cwd=ROOT
