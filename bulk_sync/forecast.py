@@ -75,8 +75,8 @@ class Forecast:
             return []
         share = self.share or 0.0
         out = [
-            f"match forecast: {self.matchable:,} of {self.rows:,} rows sent can be matched to recordings "
-            f"({share:.1%})"
+            f"match forecast: {self.matchable:,} of {self.rows:,} rows SIRO takes can be matched to "
+            f"recordings ({share:.1%})"
         ]
         if self.reasons:
             out.append(
@@ -96,7 +96,7 @@ class Forecast:
             return []
         out: list[tuple[str, object]] = [
             ("match forecast", "rows"),
-            ("rows sent", self.rows),
+            ("rows SIRO takes", self.rows),
             ("can be matched", self.matchable),
             ("share", f"{self.share or 0.0:.1%}"),
         ]

@@ -188,4 +188,6 @@ def test_the_forecast_reads_reasons_back_from_the_warning_cell() -> None:
     f.add("a.csv", warning, 3)
     f.add("a.csv", None, 7)
     assert (f.rows, f.matchable, f.reps["c@x.com"], f.reasons["rep is not a SIRO user"]) == (10, 7, 3, 3)
-    assert f.lines()[0].startswith("match forecast: 7 of 10 rows sent can be matched to recordings (70.0%)")
+    assert f.lines()[0].startswith(
+        "match forecast: 7 of 10 rows SIRO takes can be matched to recordings (70.0%)"
+    )

@@ -16,8 +16,9 @@ from .progress import log, say
 
 
 def job_of(args: argparse.Namespace) -> str | None:
-    """The job a run belongs to (--job, else its profile); None: an ad-hoc run, no drift check."""
-    if getattr(args, "no_drift_check", False):
+    """The job a run belongs to (--job, else its profile); None: an ad-hoc run (or `retry`, or
+    `validate`), no drift check."""
+    if args.command != "run" or getattr(args, "no_drift_check", False):
         return None
     if getattr(args, "job", None):
         return str(args.job)

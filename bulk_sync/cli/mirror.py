@@ -24,7 +24,6 @@ from ..pipeline.mirror import (
 from ..report import Summary, neutralise
 from ..settings import RunSettings
 from ..state import StateStore, target_of
-from ..upload.calls import SiroCalls
 from .progress import err, log, say
 
 SHOWN = 20  # removed records listed on the terminal; the CSV has them all
@@ -100,6 +99,8 @@ def finish_mirror(
         _write(listing, mplan, "would be soft-deleted")
         _show(args, mplan, "would soft-delete")
         return [listing], code
+    from ..upload.calls import SiroCalls  # httpx: only when there is a call to make
+
     try:
         after_run_guard(summary)
         assert settings.token is not None

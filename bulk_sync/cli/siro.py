@@ -13,7 +13,6 @@ from ..errors import CallFailed, ConfigError, UsageError
 from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
 from ..state import default_state_path
-from ..upload.calls import SiroCalls, active_emails
 from .progress import err, log, say
 from .sending import check_base_url
 
@@ -72,6 +71,8 @@ def rep_check(
         note = "not checked: no API token (set $SIRO_API_TOKEN or --token-file to check each row's rep)"
         say(args, f"reps: {note}")
         return None, note
+    from ..upload.calls import SiroCalls, active_emails  # httpx: only when there is a call to make
+
     try:
         with SiroCalls(base_url, token.get_secret_value(), timeouts) as calls:
             users = calls.users()
