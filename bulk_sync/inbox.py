@@ -37,6 +37,7 @@ class WatchConfig:
     config: str | None = None  # passed on to each run
     profile: str | None = None
     extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
+    review_url: str | None = None  # `bulk-sync serve`'s address: alerts link to a run's page
 
 
 def start_observer(inbox: Path, wake: threading.Event) -> Any:

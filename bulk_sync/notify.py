@@ -28,6 +28,8 @@ def summary_text(summary: dict[str, object], label: str) -> str:
         text += f" Reason: {summary['aborted']}."
     if summary.get("report"):
         text += f" Report: {summary['report']}"
+    if summary.get("review_url"):
+        text += f" Fix the rows: {summary['review_url']}"
     return text
 
 

@@ -214,8 +214,12 @@ class Watcher:
         if route.sheet:
             argv += ["--sheet", route.sheet]
         argv += ["--job", f"watch:{route.match}"]  # the drift check compares the route's files
+        if self.review_link(work):
+            argv += ["--review-link", str(self.review_link(work))]
         if Path(original).stem.lower().endswith("accept-drift"):  # dropped again, the drift accepted
             argv.append("--accept-drift")
+        if "-fixed-" in Path(original).stem:  # rows fixed on the review page: a correction, not an export
+            argv.append("--no-drift-check")
         argv += self.cfg.extra_args
         self.say(f"syncing {original} (mapping {route.mapping})")
         log.info("syncing %s with %s", original, route.mapping)
@@ -230,6 +234,12 @@ class Watcher:
             self.child = None
         return code
 
+    def review_link(self, work: Path) -> str | None:
+        """The review page of the run in ``work`` (``--review-url``), for alerts and -error.txt."""
+        if not self.cfg.review_url:
+            return None
+        return f"{self.cfg.review_url.rstrip('/')}/runs/by-watch/{work.name}"
+
     def _file(self, work: Path, where: str, reason: str | None) -> str:
         """Move the input and its outputs from ``work`` to done/ or failed/, named with the time."""
         meta = json.loads((work / "route.json").read_text(encoding="utf-8"))
@@ -240,6 +250,9 @@ class Watcher:
         inputs = [p for p in work.iterdir() if p.is_file() and p.name not in {"route.json", "child.pid"}]
         for p in inputs:
             os.replace(p, dest_dir / f"{base}{p.suffix}")
+        # what the run was (its original name, route, id): the review page reads it beside the reports
+        record = {**meta, "run": work.name, "filed": where}
+        (dest_dir / f"{base}-route.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         out = work / "out"
         if out.is_dir():
             for p in sorted(out.iterdir()):
@@ -250,8 +263,12 @@ class Watcher:
                     continue
                 os.replace(p, dest_dir / name)
             out.rmdir()
+        link = self.review_link(work)
+        if where == "failed" and link and reason is None:
+            reason = f"{original.as_posix()}: rows did not sync"
         if reason:
-            (dest_dir / f"{base}-error.txt").write_text(reason + "\n", encoding="utf-8")
+            text = reason + (f"\nFix the rows in the browser: {link}" if link else "")
+            (dest_dir / f"{base}-error.txt").write_text(text + "\n", encoding="utf-8")
         for leftover in work.iterdir():
             leftover.unlink()
         work.rmdir()

@@ -41,6 +41,7 @@ ALLOWED = {
         "notify",  # finish: the end-of-run webhook
     },
     "sandbox": set(),
+    "review": {"errors", "load", "report", "settings", "pipeline"},
     "config": {"errors"},
     "logs": {"errors"},
     "notify": set(),
@@ -66,6 +67,7 @@ ALLOWED = {
         "scaffold",
         "load",
         "upload",  # calls: SIRO's users for the rep check, the mirror, deletes
+        "review",  # serve
         "__init__",
     },
     "__init__": set(),
@@ -155,6 +157,13 @@ INSIDE["sandbox"] = {
     "server": {"app"},
     "__init__": {"app", "more", "schema", "server"},
 }
+INSIDE["review"] = {
+    "runs": set(),
+    "check": set(),
+    "app": {"check", "runs"},
+    "server": {"app"},
+    "__init__": {"app", "server"},
+}
 INSIDE["scaffold"] = {
     "match": set(),
     "preset": {"match"},
@@ -175,7 +184,8 @@ HOMES = {
     "tqdm": {"cli"},
     "xlsxwriter": {"report", "errorfile"},
     "watchdog": {"inbox"},  # what wakes the watcher
-    "aiohttp": {"upload", "sandbox"},
+    "aiohttp": {"upload", "sandbox", "review"},
+    "jinja2": {"review"},
     "jsonschema": {"sandbox"},
 }
 

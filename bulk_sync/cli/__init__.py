@@ -26,7 +26,7 @@ from ..config import config_path, load_profile
 from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
 from ..settings import TOKEN_ENV
 from .args import build_parser
-from .commands import init_mapping_command, sandbox_command, watch_command
+from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
 from .progress import err
 from .run import finish, run_command
 
@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return watch_command(args)
         if args.command == "init-mapping":
             return init_mapping_command(args)
+        if args.command == "serve":
+            return serve_command(args)
         if args.command == "delete":
             from .delete import delete_command
 

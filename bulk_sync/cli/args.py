@@ -14,7 +14,7 @@ from ..settings import (
 )
 from ..state import default_state_path
 from .epilogs import EPILOG_RETRY, EPILOG_RUN, EPILOG_VALIDATE
-from .tools import command, delete_parser, init_parser, sandbox_parser, watch_parser
+from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
 from .values import nonneg_float, nonneg_int, pos_float, pos_int
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_run_parser, _retry_parser, _validate_parser, watch_parser, init_parser, sandbox_parser):
         add(sub)
     delete_parser(sub)
+    serve_parser(sub)
     return p
 
 
@@ -46,6 +47,7 @@ def _run_parser(sub: Any) -> None:
         "--accept-drift", action="store_true", help="send a drifted file anyway; it becomes the normal"
     )
     r.add_argument("--no-drift-check", action="store_true", help="no drift check, even with a job")
+    r.add_argument("--review-link", help=argparse.SUPPRESS)  # set by `watch --review-url`
     r.add_argument(
         "--dry-run",
         action="store_true",

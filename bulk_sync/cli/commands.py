@@ -51,6 +51,7 @@ def watch_command(args: argparse.Namespace) -> int:
         config=str(cfg_path.resolve()) if cfg_path else None,
         profile=args.profile,
         extra_args=extra,
+        review_url=args.review_url,
     )
     w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,4 +160,19 @@ def sandbox_command(args: argparse.Namespace) -> int:
     )
     users = sandbox_users(Path(args.users)) if args.users else None
     serve_forever(token, faults, args.host, args.port, announce=lambda m: print(m, flush=True), users=users)
+    return EXIT_OK
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from ..review import Review, serve
+
+    inbox = Path(args.inbox) if args.inbox else None
+    if inbox is not None and not inbox.is_dir():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    if inbox is None and not args.reports:
+        raise UsageError("give --inbox (a watched folder) or --reports DIR (where CLI runs write reports)")
+    review = Review(
+        inbox, [Path(r) for r in args.reports], Path(args.mappings), max_upload_mb=args.max_upload_mb
+    )
+    serve(review, args.host, args.port, announce=lambda m: print(m, flush=True))
     return EXIT_OK

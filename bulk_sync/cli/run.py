@@ -126,6 +126,12 @@ def _connect(
     return settings, server, reps, note
 
 
+def _beside_report(args: argparse.Namespace) -> Path | None:
+    """``<report>-summary.json``, once the run has a report."""
+    report = getattr(args, "report_path", None)
+    return report.with_name(report.stem + "-summary.json") if isinstance(report, Path) else None
+
+
 def _plan(args: argparse.Namespace) -> Plan | None:
     """Everything checked before sending: the mapping, the files, their columns (None: a retry with
     nothing left to send)."""
@@ -224,6 +230,8 @@ def finish(
         started_at=getattr(args, "started_at", None),
         written=written,
         error=error,
+        mapping=str(args.mapping) if getattr(args, "mapping", None) else None,
+        review_url=getattr(args, "review_link", None),
     )
     data = outcome_data(summary, run)
     log.log(
@@ -232,8 +240,9 @@ def finish(
         code,
         json.dumps(data.get("counts", {})),
     )
-    if getattr(args, "summary_json", None):
-        problem = write_summary_json(args.summary_json, data)
+    target = getattr(args, "summary_json", None) or _beside_report(args)
+    if target:  # beside the report by default: the review page lists the run from it
+        problem = write_summary_json(str(target), data)
         if problem:
             err(f"warning: {problem}")
     url = getattr(args, "notify_url", None)  # validate has no such flag

@@ -40,6 +40,12 @@ def watch_parser(sub: Any) -> None:
     w.add_argument("--base-url", help="passed to every run")
     w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
     w.add_argument("--token-file", help="passed to every run")
+    w.add_argument(
+        "--review-url",
+        metavar="URL",
+        help="where `bulk-sync serve` runs (e.g. http://127.0.0.1:8765): alerts and failed/'s "
+        "-error.txt link to the run's page",
+    )
 
 
 def init_parser(sub: Any) -> None:
@@ -96,6 +102,39 @@ def sandbox_parser(sub: Any) -> None:
     )
     s.add_argument("--users-page", type=pos_int, default=100, help="users per page (default 100)")
     s.add_argument("--seed", type=int, help="random seed for the injected faults")
+
+
+def serve_parser(sub: Any) -> None:
+    """bulk-sync serve --inbox INBOX"""
+    s = command(
+        sub,
+        "serve",
+        "a local review page: see runs, fix bad rows in the browser, send them",
+        "example:\n  bulk-sync serve --inbox /srv/siro-inbox --mappings mappings   # prints where to open it",
+    )
+    s.add_argument(
+        "--inbox", metavar="DIR", help="the watched inbox: its done/ and failed/ runs; fixed rows go there"
+    )
+    s.add_argument(
+        "--reports",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a report folder of CLI runs (repeatable)",
+    )
+    s.add_argument(
+        "--mappings",
+        metavar="DIR",
+        default="mappings",
+        help="mappings offered for a preview (default mappings/)",
+    )
+    s.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; another one warns)"
+    )
+    s.add_argument("--port", type=nonneg_int, default=8765, help="port (default 8765; 0 = any free port)")
+    s.add_argument(
+        "--max-upload-mb", type=pos_float, default=50.0, help="largest file a preview takes (default 50)"
+    )
 
 
 def delete_parser(sub: Any) -> None:

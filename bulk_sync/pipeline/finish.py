@@ -41,6 +41,8 @@ class Outcome:
     started_at: str | None = None
     written: Sequence[Path] = ()
     error: str | None = None
+    mapping: str | None = None
+    review_url: str | None = None  # the review page of this run (`watch --review-url`)
 
 
 def outcome_data(summary: Summary | None, run: Outcome) -> dict[str, Any]:
@@ -56,7 +58,10 @@ def outcome_data(summary: Summary | None, run: Outcome) -> dict[str, Any]:
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         report=str(run.written[0]) if run.written else None,
         outputs=[str(p) for p in run.written],
+        mapping=run.mapping,
     )
+    if run.review_url:
+        data["review_url"] = run.review_url
     if run.error:
         data["error"] = run.error
     return data

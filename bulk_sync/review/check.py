@@ -1,0 +1,92 @@
+"""Review, check: a row as a person edited it, checked by exactly what `validate` runs (the same
+mapping, the plan, the id pass, the chunk engine, the report's rows), in this process; and the
+file of fixed rows written into the inbox for the watcher to send.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from .. import pipeline
+from ..errors import BulkSyncError
+from ..report import ResultBlock, RowResult
+from ..settings import UNLIMITED_BODY, RunSettings
+
+
+@dataclass
+class Checked:
+    """What `validate` says of one row: its status, and if not valid, each problem; the payload."""
+
+    status: str
+    error_type: str | None = None
+    columns: list[str] = field(default_factory=list)
+    message: str | None = None
+    warning: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+def check_rows(headers: list[str], rows: list[list[str]], mapping: str) -> list[Checked]:
+    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them."""
+    with tempfile.TemporaryDirectory(prefix="bulk_sync-review-") as tmp:
+        path = Path(tmp) / "rows.csv"
+        write_csv(path, headers, rows)
+        try:
+            plan = pipeline.scan_columns(pipeline.prepare([path], mapping))
+        except BulkSyncError as exc:  # the mapping no longer fits (a column renamed in the grid)
+            return [Checked("invalid", "mapping", [], str(exc)) for _ in rows]
+        results: list[RowResult] = []
+        payloads: list[dict[str, Any]] = []
+
+        def emit(r: RowResult | ResultBlock) -> None:
+            results.extend(r if isinstance(r, ResultBlock) else [r])
+
+        settings = RunSettings(token=SecretStr("unused"), dry_run=True, max_body_bytes=UNLIMITED_BODY)
+        pipeline.run(
+            plan,
+            settings,
+            emit,
+            on_payload=lambda p: payloads.append(p.body),
+            show=len(rows),
+            handle_signals=False,
+        )
+    by_row = {r.row_number: r for r in results}
+    out = []
+    bodies = iter(payloads)
+    for n in range(2, len(rows) + 2):
+        r = by_row.get(n)
+        if r is None:
+            out.append(Checked("skipped", None, [], "not read as a row"))
+            continue
+        columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
+        body = next(bodies, None) if r.status == "valid" else None
+        out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
+    return out
+
+
+def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(headers)
+        out.writerows(rows)
+
+
+def drop_fixed(inbox: Path, folder: str, stem: str, headers: list[str], rows: list[list[str]]) -> Path:
+    """The fixed rows as a new file in the inbox (in the original's sub-folder, so the same route
+    takes it); written aside first and moved in whole, so the watcher never sees half a file."""
+    target_dir = (inbox / folder).resolve()
+    if not target_dir.is_relative_to(inbox.resolve()):
+        raise ValueError("the original's folder is outside the inbox")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{stem}-fixed-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    part = target_dir / (name + ".part")  # ignored by the watcher until renamed
+    write_csv(part, headers, rows)
+    final = target_dir / name
+    part.replace(final)
+    return final

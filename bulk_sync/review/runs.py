@@ -1,0 +1,168 @@
+"""Review, runs: the runs the watcher and the CLI wrote, found from their own outputs (no second source
+of truth): in an inbox's ``done/`` and ``failed/`` (``<base>-summary.json``, ``<base>-route.json``,
+``<base>-report.csv``, ``<base>-report-errors.*``), and in report folders (``<name>-summary.json``
+beside ``<name>.csv`` and ``<name>-errors.*``). A run is addressed by an id made from its folder
+and its name; a file is only ever opened through a run found this way (no path from a request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..load import open_sources
+from ..report import STATUSES, TO_FIX
+
+ERROR_COLUMNS = (
+    "bulk_sync_row",
+    "bulk_sync_status",
+    "bulk_sync_error",
+    "bulk_sync_column",
+    "bulk_sync_message",
+)
+
+
+@dataclass
+class Run:
+    """One run, as its outputs describe it."""
+
+    id: str
+    folder: Path
+    name: str  # the common stem of its outputs
+    summary: dict[str, Any] = field(default_factory=dict)
+    route: dict[str, Any] = field(default_factory=dict)  # watch runs: the original name, mapping, profile
+
+    @property
+    def report(self) -> Path:
+        return self.folder / (f"{self.name}-report.csv" if self.route else f"{self.name}.csv")
+
+    @property
+    def error_files(self) -> list[Path]:
+        stem = f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
+        return sorted(
+            p for p in self.folder.glob(stem + "*") if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")
+        )
+
+    @property
+    def fixes(self) -> Path:
+        """Where the page keeps a person's edits (the run's own files are never edited)."""
+        return self.folder / f"{self.name}-fixes.json"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = self.summary.get("counts") or {}
+        return {s: int(found.get(s, 0)) for s in STATUSES if found.get(s)}
+
+    @property
+    def to_fix(self) -> int:
+        return sum(n for s, n in self.counts.items() if s in TO_FIX)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.exit_code not in (0, None) or self.to_fix > 0
+
+    @property
+    def exit_code(self) -> int | None:
+        code = self.summary.get("exit_code")
+        return int(code) if code is not None else None
+
+    @property
+    def mapping(self) -> str | None:
+        found = self.route.get("mapping") or self.summary.get("mapping")
+        return str(found) if found else None
+
+    @property
+    def file(self) -> str:
+        if self.route.get("original"):
+            return str(self.route["original"])
+        files = self.summary.get("files") or []
+        return Path(files[0]).name if files else self.name
+
+    @property
+    def when(self) -> str:
+        return str(
+            self.summary.get("finished_at") or time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.mtime))
+        )
+
+    @property
+    def mtime(self) -> float:
+        return (self.folder / self._summary_name).stat().st_mtime
+
+    @property
+    def _summary_name(self) -> str:
+        return f"{self.name}-summary.json"
+
+
+def run_id(folder: Path, name: str) -> str:
+    return hashlib.sha256(f"{folder.resolve()}\x00{name}".encode()).hexdigest()[:16]
+
+
+def find_runs(folders: list[Path]) -> list[Run]:
+    """Every run in ``folders`` (an inbox's done/ and failed/, report folders), newest first."""
+    runs = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for summary in folder.glob("*-summary.json"):
+            name = summary.name.removesuffix("-summary.json")
+            try:
+                data = json.loads(summary.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            route_file = folder / f"{name}-route.json"
+            route: dict[str, Any] = {}
+            if route_file.is_file():
+                try:
+                    route = json.loads(route_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    route = {}
+            runs.append(Run(run_id(folder, name), folder, name, data, route))
+    return sorted(runs, key=lambda r: r.mtime, reverse=True)
+
+
+@dataclass
+class Grid:
+    """The rows of a run that did not sync, from its error file: the original cells, then why."""
+
+    headers: list[str]
+    rows: list[list[str]]  # original cells, one list per row
+    problems: list[dict[str, str]]  # per row: row, status, error, column, message
+    path: Path | None = None
+
+
+_GRIDS: dict[tuple[str, float], Grid] = {}  # (error file, mtime) -> its grid: read once, paged many times
+
+
+def grid_of(run: Run) -> Grid:
+    """The run's rows to fix (every error file's rows; cached while the file is unchanged)."""
+    files = run.error_files
+    if not files:
+        return Grid([], [], [])
+    path = files[0]
+    key = (str(path), path.stat().st_mtime)
+    if key in _GRIDS:
+        return _GRIDS[key]
+    headers: list[str] = []
+    rows: list[list[str]] = []
+    problems: list[dict[str, str]] = []
+    for src in open_sources(path):
+        cut = [h for h in src.headers if h not in ERROR_COLUMNS]
+        headers = headers or cut
+        for chunk in src.chunks():
+            columns = {h: chunk.cells(h) for h in src.headers}
+            for i in range(len(chunk)):
+                rows.append([columns[h][i] for h in cut])
+                problems.append(
+                    {
+                        c.removeprefix("bulk_sync_"): columns.get(c, [""] * len(chunk))[i]
+                        for c in ERROR_COLUMNS
+                    }
+                )
+    if len(_GRIDS) > 16:
+        _GRIDS.clear()
+    grid = _GRIDS[key] = Grid(headers, rows, problems, path)
+    return grid

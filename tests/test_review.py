@@ -1,0 +1,206 @@
+"""Issue 20: the review page over real HTTP on 127.0.0.1: its security points one by one, the page
+and `validate` agreeing on every row, and fixed rows reaching SIRO through the watcher."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, CliResult, cli_env
+from test_watch import dropped_earlier, watch_argv
+
+from bulk_sync.review import Review
+from bulk_sync.review.runs import find_runs, grid_of
+from bulk_sync.review.server import ReviewThread
+from bulk_sync.sandbox import SandboxServer
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def failed_run(run_cli: Callable[..., CliResult], tmp_path: Path) -> Path:
+    """A run with rows to fix, written by the real CLI: the example, plus a row whose cells hold markup."""
+    data = tmp_path / "appointments.csv"
+    text = EXAMPLE_CSV.read_text(encoding="utf-8")
+    data.write_text(
+        text + f',"{SCRIPT}",notes,Inbound,Visit,T-1,Appointment,03/02/2026 08:00 AM' + "," * 39 + "\n"
+    )
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    r = run_cli(
+        "run", data, "--mapping", EXAMPLE_MAPPING, "--sandbox", "--report", reports / "appointments-run.csv"
+    )
+    assert r.code == 1, r.stderr
+    return reports
+
+
+@pytest.fixture
+def review(failed_run: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Client]]:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    server = ReviewThread(Review(inbox, [failed_run], ROOT / "mappings", max_upload_mb=0.01)).start()
+    client = httpx.Client(base_url=server.url, follow_redirects=True)
+    yield server, client
+    client.close()
+    server.stop()
+
+
+def login(server: ReviewThread, client: httpx.Client) -> str:
+    """Open the printed address; return the page's CSRF token."""
+    resp = client.get(f"/?key={server.review.key}")
+    assert resp.status_code == 200
+    return server.review.csrf
+
+
+def test_every_request_needs_the_key_then_a_strict_cookie(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    assert client.get("/").status_code == 403
+    assert client.get("/?key=wrong").status_code == 403
+    first = httpx.get(f"{server.url}/?key={server.review.key}")  # no redirect followed: see the cookie
+    assert first.status_code == 302 and first.headers["location"] == "/"
+    cookie = first.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and server.review.key in cookie
+    login(server, client)
+    page = client.get("/")
+    assert page.status_code == 200 and "appointments.csv" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_host_header_must_name_this_server(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    login(server, client)
+    resp = client.get("/", headers={"Host": "evil.example"})
+    assert resp.status_code == 403  # a page from another site cannot reach it by DNS rebinding
+
+
+def test_posts_need_the_csrf_token(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    csrf = login(server, client)
+    run = find_runs(server.review.folders)[0]
+    body = {"index": 0, "cells": grid_of(run).rows[0]}
+    assert client.post(f"/runs/{run.id}/check", json=body).status_code == 403
+    assert (
+        client.post(f"/runs/{run.id}/check", json=body, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+    )
+    assert client.post(f"/runs/{run.id}/check", json=body, headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert csrf != server.review.key
+
+
+def test_cells_are_shown_as_text(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    login(server, client)
+    run = find_runs(server.review.folders)[0]
+    page = client.get(f"/runs/{run.id}").text
+    assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    fragment = client.get(f"/runs/{run.id}/rows?page=0").text
+    assert SCRIPT not in fragment and "&lt;script&gt;" in fragment
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../../pyproject.toml",
+        "/static/%2e%2e%2f%2e%2e%2fpyproject.toml",
+        "/static/app.py",
+        "/runs/..%2f..%2fetc%2fpasswd",
+        "/runs/%2e%2e/rows",
+    ],
+)
+def test_no_path_from_a_request_reaches_the_disk(
+    review: tuple[ReviewThread, httpx.Client], path: str
+) -> None:
+    server, client = review
+    login(server, client)
+    resp = client.get(path)
+    assert resp.status_code in (403, 404), (path, resp.status_code)
+    assert "[project]" not in resp.text and "import" not in resp.text
+
+
+def test_a_preview_drop_names_an_upload_never_a_path(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    csrf = login(server, client)
+    for token in ("..", "..%2f..%2fetc", "a/b"):
+        resp = client.post(f"/preview/{token}/drop", data={"csrf": csrf})
+        assert resp.status_code in (400, 404), token
+
+
+def test_uploads_are_capped(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review  # the fixture caps uploads at 0.01 MB
+    csrf = login(server, client)
+    big = io.BytesIO(b"Appointment ID\n" + b"X-1\n" * 10_000)
+    resp = client.post(
+        "/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files={"file": ("big.csv", big)}
+    )
+    assert resp.status_code == 413
+
+
+def test_the_page_never_holds_the_siro_token(review: tuple[ReviewThread, httpx.Client]) -> None:
+    server, client = review
+    login(server, client)
+    run = find_runs(server.review.folders)[0]
+    for path in ("/", "/?attention=1", f"/runs/{run.id}", f"/runs/{run.id}/rows?page=0", "/preview"):
+        assert TOKEN not in client.get(path).text
+
+
+def test_the_page_and_validate_agree_on_every_row(
+    review: tuple[ReviewThread, httpx.Client], run_cli: Callable[..., CliResult]
+) -> None:
+    server, client = review
+    csrf = login(server, client)
+    run = find_runs(server.review.folders)[0]
+    grid = grid_of(run)
+    page = [
+        client.post(
+            f"/runs/{run.id}/check", json={"index": i, "cells": cells}, headers={"X-CSRF-Token": csrf}
+        ).json()
+        for i, cells in enumerate(grid.rows)
+    ]
+    cli = run_cli("validate", run.error_files[0], "--mapping", EXAMPLE_MAPPING)
+    assert [(p["status"], p["error_type"]) for p in page] == [
+        (r["status"], r["error_type"] or None) for r in cli.report
+    ]
+    assert len(page) == 6 and all(p["status"] == "invalid" for p in page)
+
+
+@pytest.mark.slow
+def test_fixed_rows_go_to_the_inbox_and_the_watcher_syncs_them(
+    review: tuple[ReviewThread, httpx.Client], tmp_path: Path
+) -> None:
+    server, client = review
+    csrf = login(server, client)
+    run = find_runs(server.review.folders)[0]
+    grid = grid_of(run)
+    before = run.error_files[0].read_bytes()
+    index = next(i for i, p in enumerate(grid.problems) if p["error"] == "bad-datetime")
+    cells = list(grid.rows[index])
+    start = grid.headers.index("Start")
+    cells[start] = "03/02/2026 10:00 AM"
+    checked = client.post(
+        f"/runs/{run.id}/check", json={"index": index, "cells": cells}, headers={"X-CSRF-Token": csrf}
+    )
+    assert checked.json()["status"] == "valid"
+    sent = client.post(f"/runs/{run.id}/send", headers={"X-CSRF-Token": csrf}).json()
+    assert sent["rows"] == 1
+    inbox = server.review.inbox
+    assert inbox is not None
+    dropped = inbox / sent["dropped"]
+    with dropped.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["Start"] for r in rows] == ["03/02/2026 10:00 AM"]
+    assert run.error_files[0].read_bytes() == before  # the run's own files are never edited
+    siro = SandboxServer(TOKEN).start()
+    try:
+        dropped_earlier(dropped)
+        proc = subprocess.run(
+            watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING),
+            capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert siro.state.records[rows[0]["Appointment ID"]]["startTime"] == "2026-03-02T16:00:00Z"
+    finally:
+        siro.stop()
