@@ -204,3 +204,39 @@ def test_fixed_rows_go_to_the_inbox_and_the_watcher_syncs_them(
         assert siro.state.records[rows[0]["Appointment ID"]]["startTime"] == "2026-03-02T16:00:00Z"
     finally:
         siro.stop()
+
+
+@pytest.mark.slow
+def test_the_watchers_alert_and_error_txt_link_to_the_runs_page(tmp_path: Path) -> None:
+    siro = SandboxServer(TOKEN).start()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    review = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
+    try:
+        (inbox / "appointments.csv").write_bytes(EXAMPLE_CSV.read_bytes())
+        dropped_earlier(inbox / "appointments.csv")
+        argv = watch_argv(
+            inbox,
+            "--once",
+            "--base-url",
+            siro.base_url,
+            "--mapping",
+            EXAMPLE_MAPPING,
+            "--review-url",
+            review.url,
+        )
+        subprocess.run(
+            argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
+        )
+        error_txt = next((inbox / "failed").glob("appointments-*-error.txt")).read_text(encoding="utf-8")
+        link = error_txt.split("Fix the rows in the browser: ", 1)[1].strip()
+        summary = next((inbox / "failed").glob("appointments-*-summary.json")).read_text(encoding="utf-8")
+        assert link.startswith(f"{review.url}/runs/by-watch/") and link in summary  # the webhook's body too
+        client = httpx.Client(follow_redirects=True)
+        client.get(f"{review.url}/?key={review.review.key}")
+        page = client.get(link)
+        assert page.status_code == 200 and "Rows that did not sync (5)" in page.text
+        client.close()
+    finally:
+        review.stop()
+        siro.stop()

@@ -1,0 +1,163 @@
+"""Issue 20 in a real browser (headless Chromium from Debian's `chromium` and `chromium-driver`,
+driven by Selenium): open a failed run, fix a bad date in the grid, see the error vanish, send, and
+find the row synced in the sandbox; and a 100,000-row run with 20,000 bad rows opening quickly.
+
+Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1 (CI sets it, after
+installing the packages): there they fail instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, cli_argv, cli_env
+from test_watch import dropped_earlier, watch_argv
+
+from bulk_sync.review import Review
+from bulk_sync.review.server import ReviewThread
+from bulk_sync.sandbox import SandboxServer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+SCREENSHOT = ROOT / "docs" / "review.png"
+
+if not (CHROMIUM and DRIVER):
+    if os.environ.get("BULK_SYNC_REQUIRE_BROWSER"):
+        raise RuntimeError("BULK_SYNC_REQUIRE_BROWSER is set, but chromium/chromedriver are not installed")
+    pytest.skip(
+        "no chromium + chromedriver (apt-get install chromium chromium-driver)", allow_module_level=True
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait(driver: Any, cond: Any, timeout: float = 30) -> Any:
+    return WebDriverWait(driver, timeout).until(cond)
+
+
+def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) -> None:
+    siro = SandboxServer(TOKEN).start()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    review = None
+    try:
+        # a nightly drop with bad rows, through the real watcher: it lands in failed/
+        shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
+        dropped_earlier(inbox / "appointments.csv")
+        watch = watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING)
+        subprocess.run(
+            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
+        )
+        assert list((inbox / "failed").glob("appointments-*-report.csv"))
+        assert "APT-24016" not in siro.state.records  # its start date, 31/02/2026, does not exist
+
+        review = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
+        browser.get(f"{review.url}/?key={review.review.key}")
+        browser.find_element(By.LINK_TEXT, "appointments.csv").click()
+        row = wait(browser, lambda d: _row_with(d, "31/02/2026"))
+        start = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"]')
+        assert "badcell" in start.get_attribute("class")
+        assert "bad-datetime" in row.find_element(By.CSS_SELECTOR, "td.msg").text
+        cell = start.find_element(By.TAG_NAME, "input")
+        cell.clear()
+        cell.send_keys("03/02/2026 10:00 AM\t")  # leaving the cell checks the row again
+        wait(browser, lambda d: "fixed: valid" in _row_with(d, "03/02/2026 10:00 AM").text)
+        row = _row_with(browser, "03/02/2026 10:00 AM")
+        assert not row.find_elements(By.CSS_SELECTOR, "td.badcell")  # the highlight is gone
+        browser.execute_script("document.querySelector('.gridwrap').scrollLeft = 0; window.scrollTo(0, 0)")
+        browser.save_screenshot(str(tmp_path / "review.png"))
+        if os.environ.get("BULK_SYNC_UPDATE_SCREENSHOT"):
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            shutil.copy(tmp_path / "review.png", SCREENSHOT)
+        assert (tmp_path / "review.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        browser.find_element(By.ID, "send").click()
+        sent = wait(browser, lambda d: d.find_element(By.ID, "sent").text or None)
+        assert "dropped 1 row(s) into the inbox" in sent
+
+        for p in inbox.glob("appointments-fixed-*.csv"):
+            dropped_earlier(p)
+        subprocess.run(
+            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
+        )
+        assert siro.state.records["APT-24016"]["startTime"] == "2026-03-02T16:00:00Z"  # synced
+        fixed = next((inbox / "done").glob("appointments-fixed-*-report.csv"))
+        with fixed.open(encoding="utf-8-sig") as fh:
+            assert [r["status"] for r in csv.DictReader(fh)] == ["synced"]
+    finally:
+        if review is not None:
+            review.stop()
+        siro.stop()
+
+
+def _row_with(driver: Any, text: str) -> Any:
+    for tr in driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr"):
+        values = [i.get_attribute("value") for i in tr.find_elements(By.CSS_SELECTOR, "td[data-col] input")]
+        if any(text in (v or "") for v in values):
+            return tr
+    return None
+
+
+def test_a_run_with_20000_bad_rows_opens_in_under_2_seconds(browser: Any, tmp_path: Path) -> None:
+    data = tmp_path / "big.csv"
+    header = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0]
+    good = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[1]
+    cells = next(csv.reader([good]))
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(header.split(","))
+        for i in range(100_000):
+            row = list(cells)
+            row[0] = f"B-{i:06d}"
+            if i % 5 == 0:
+                row[7] = "31/02/2026 10:00 AM"  # 20,000 rows with a date that does not exist
+            out.writerow(row)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    argv = cli_argv(
+        "validate", data, "--mapping", EXAMPLE_MAPPING, "--report", reports / "big.csv", "--quiet"
+    )
+    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=600, check=False)
+    review = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
+    try:
+        browser.get(f"{review.url}/?key={review.review.key}")
+        link = browser.find_element(By.LINK_TEXT, "big.csv").get_attribute("href")
+        t = time.perf_counter()
+        browser.get(link)  # returns once the page has loaded
+        opened = time.perf_counter() - t
+        rows = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")
+        assert len(rows) == 100
+        assert "Rows that did not sync (20000)" in browser.page_source
+        assert browser.find_element(By.CSS_SELECTOR, ".pager").get_attribute("data-pages") == "200"
+        t = time.perf_counter()
+        browser.find_element(By.CSS_SELECTOR, '.pager button[data-go="1"]').click()
+        wait(browser, lambda d: d.find_element(By.ID, "page").text == "2")
+        paged = time.perf_counter() - t
+        print(f"\nrun page with 20,000 bad rows opened in {opened:.2f} s; next page in {paged:.2f} s")
+        assert opened < 2.0
+        assert paged < 1.0
+    finally:
+        review.stop()
