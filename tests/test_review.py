@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, CliResult, cli_env
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, CliResult, cli_argv, cli_env
 from test_watch import dropped_earlier, watch_argv
 
 from bulk_sync.review import Review
@@ -240,3 +240,44 @@ def test_the_watchers_alert_and_error_txt_link_to_the_runs_page(tmp_path: Path) 
     finally:
         review.stop()
         siro.stop()
+
+
+def test_a_preview_shows_the_dry_run_then_drops_the_file_into_the_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
+    client = httpx.Client(base_url=server.url, follow_redirects=True)
+    try:
+        csrf = login(server, client)
+        files = {"file": ("appointments.csv", EXAMPLE_CSV.read_bytes())}
+        page = client.post("/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
+        assert page.status_code == 200
+        assert "<th>valid</th><td>55</td>" in page.text and "<th>invalid</th><td>5</td>" in page.text
+        assert page.text.count("<pre>") == 3 and "&#34;externalId&#34;: &#34;APT-24001&#34;" in page.text
+        assert not list(inbox.iterdir())  # nothing dropped yet
+        token = page.text.split('action="/preview/', 1)[1].split("/drop", 1)[0]
+        dropped = client.post(f"/preview/{token}/drop", data={"csrf": csrf})
+        assert (
+            dropped.status_code == 200
+            and (inbox / "appointments.csv").read_bytes() == EXAMPLE_CSV.read_bytes()
+        )
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_serve_listens_on_loopback_unless_told_and_then_warns(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+        argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--host", host, "--port", "0")
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(1 + warned)]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        assert lines[-1].startswith("open http://127.0.0.1:") and "/?key=" in lines[-1]
+        assert ("warning: listening on 0.0.0.0" in lines[0]) is warned

@@ -24,8 +24,16 @@ async function recheck(tr) {
   tr.querySelectorAll("td.badcell").forEach((td) => td.classList.remove("badcell"));
   if (result.status === "valid") {
     tr.classList.add("fixed"); tr.classList.remove("bad");
-    msg.textContent = "fixed: valid";
-    if (result.payload) msg.title = JSON.stringify(result.payload, null, 2);
+    msg.textContent = "fixed: valid ";
+    if (result.payload) {  // the body that would be sent, behind a click (as text: never as HTML)
+      const more = document.createElement("details");
+      const label = document.createElement("summary");
+      label.textContent = "payload";
+      const body = document.createElement("pre");
+      body.textContent = JSON.stringify(result.payload, null, 2);
+      more.append(label, body);
+      msg.append(more);
+    }
   } else {
     tr.classList.add("bad"); tr.classList.remove("fixed");
     msg.textContent = `${result.error_type || result.status}: ${result.message || ""}`;
