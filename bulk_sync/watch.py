@@ -27,6 +27,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,7 +214,9 @@ class Watcher:
             argv += ["--profile", profile]
         if route.sheet:
             argv += ["--sheet", route.sheet]
-        argv += ["--job", f"watch:{route.match}"]  # the drift check compares the route's files
+        # the drift check compares a route's drops of the same export: its name with the digits
+        # (dates, counters) taken out, so appointments-2026-11-30.csv is the job of every night
+        argv += ["--job", f"watch:{route.match}:{job_name(Path(original).name)}"]
         if self.review_link(work):
             argv += ["--review-link", str(self.review_link(work))]
         if Path(original).stem.lower().endswith("accept-drift"):  # dropped again, the drift accepted
@@ -349,6 +352,13 @@ def _error_lines(log: Path) -> str:
     except OSError:
         return ""
     return " ".join(line.removeprefix("error: ") for line in lines if line.startswith("error:"))[:2000]
+
+
+def job_name(name: str) -> str:
+    """A drop's name as its job (the drift check): digits and an ``accept-drift`` ending left out."""
+    stem, dot, suffix = name.rpartition(".") if "." in name else (name, "", "")
+    stem = re.sub(r"[\s_-]*accept-drift$", "", stem, flags=re.IGNORECASE)
+    return re.sub(r"[0-9]+", "#", stem) + dot + suffix
 
 
 def die_with_parent() -> None:

@@ -15,6 +15,7 @@ from test_mirror import HEADER
 from test_watch import dropped_earlier, files, watch_argv
 
 from bulk_sync.sandbox import SandboxServer
+from bulk_sync.watch import job_name
 
 
 def export(
@@ -155,3 +156,6 @@ def test_the_watch_folder_files_a_drifted_drop_in_failed_and_takes_it_again_acce
     dropped_earlier(export(inbox / "appointments accept-drift.csv", 5))
     once()
     assert any(n.startswith("appointments accept-drift-") for n in files(inbox / "done", ".csv"))
+    assert job_name("appointments accept-drift.csv") == "appointments.csv"  # the same job, accepted
+    assert job_name("appointments-2026-11-30.csv") == job_name("appointments-2026-12-01.csv")
+    )

@@ -141,12 +141,12 @@ def test_users_that_cannot_be_fetched_skip_the_check_or_with_require_stop_the_ru
         server.stop()
 
 
-def test_a_wrong_token_on_the_users_call_stops_before_anything_is_sent(
+def test_a_wrong_token_on_the_users_call_is_said_and_the_run_stops_at_its_pre_flight(
     run_cli: Callable[..., CliResult],
 ) -> None:
     server = start(users=siro_users())
     try:
-        r = run_cli(
+        checked = run_cli(
             "validate",
             EXAMPLE_CSV,
             "--mapping",
@@ -155,11 +155,27 @@ def test_a_wrong_token_on_the_users_call_stops_before_anything_is_sent(
             server.base_url,
             token="wrong",
         )
+        sent = run_cli(
+            "run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url, token="wrong"
+        )
+        strict = run_cli(
+            "run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", server.base_url,
+            "--require-known-reps", token="wrong",
+        )  # fmt: skip
+        requests = server.state.requests
     finally:
         server.stop()
-    assert r.code == 2
-    assert "SIRO refused the API token (HTTP 401 on /v1/core/users" in r.stderr
-    assert "wrong" not in r.stderr.replace("wrong for", "")  # the token itself is never printed
+    said = (
+        "warning: reps not checked: SIRO's users could not be fetched (SIRO refused the API token (HTTP 401"
+    )
+    assert checked.code == 1 and said in checked.stderr  # validate goes on: the file is still checked
+    assert (
+        sent.code == 2 and said in sent.stderr and "SIRO refused the API token" in sent.stderr.split(said)[1]
+    )
+    assert strict.code == 2 and "--require-known-reps: SIRO's users could not be fetched" in strict.stderr
+    assert requests == 0  # nothing was sent
+    for r in (checked, sent, strict):
+        assert "wrong" not in r.stderr.replace("wrong for", "")  # the token itself is never printed
 
 
 def test_rep_reason_rules() -> None:

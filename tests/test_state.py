@@ -24,7 +24,7 @@ from bulk_sync.load import Chunk
 from bulk_sync.report import ResultBlock, read_report
 from bulk_sync.sandbox import Faults, SandboxServer
 from bulk_sync.settings import RunSettings
-from bulk_sync.state import StateStore, target_of
+from bulk_sync.state import SCHEMA_VERSION, StateStore, target_of
 
 Sandbox = Callable[..., SandboxServer]
 RunCli = Callable[..., CliResult]
@@ -363,7 +363,7 @@ def test_a_state_file_of_the_previous_version_is_upgraded_in_place(
     assert res.code == 0 and {r["status"] for r in res.report} == {"unchanged"}
     assert server.state.requests == requests
     with sqlite3.connect(old) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # 1 -> 2 -> 3 at once
     store = StateStore(old, target_of(server.base_url))
     store._upgrade()  # as a second connection that saw version 1 would: nothing left to do
     store.close()

@@ -98,7 +98,7 @@ def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path
     stems = {
         n.rsplit("-", 2)[0]
         for n in files(done)
-        if not n.endswith(("-report.csv", "-report.xlsx", "-summary.json"))
+        if not n.endswith(("-report.csv", "-report.xlsx", "-summary.json", "-route.json"))
     }
     assert stems == {"Termine März 2026", "meetings"}
     report = next(done.glob("Termine März 2026-*-report.csv"))

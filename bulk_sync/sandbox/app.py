@@ -278,9 +278,9 @@ class Sandbox:
 
     # -- helpers -------------------------------------------------------------------
 
-    def _pick_fault(self) -> str:
+    def _pick_fault(self, rng: random.Random | None = None) -> str:
         f = self.faults
-        roll = self._rng.random()
+        roll = (rng or self._rng).random()
         for chance, kind in (
             (f.error_5xx, "5xx"),
             (f.throttle, "429"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +40,8 @@ class Extras:
 
     def __init__(self, sandbox: Any) -> None:  # app.Sandbox (app imports this module)
         self.sb = sandbox
+        # faults of their own: these calls leave the sync endpoints' (seeded) fault sequence as it was
+        self._rng = random.Random(sandbox.faults.seed)
         self._soft_delete = validator_for("SoftDeleteRemovedRequest")
 
     def routes(self, app: web.Application) -> None:
@@ -51,7 +54,7 @@ class Extras:
         state = self.sb.state
         state.calls[path] += 1
         refused: web.StreamResponse | None = (
-            self.sb._auth(request) or self.sb._limited() or self.sb._injected(self.sb._pick_fault())
+            self.sb._auth(request) or self.sb._limited() or self.sb._injected(self.sb._pick_fault(self._rng))
         )
         if refused is not None:
             state.responses[refused.status] += 1

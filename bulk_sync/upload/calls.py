@@ -4,8 +4,9 @@ its users (``GET /v1/core/users``, following ``cursor``), the mirror's reconcili
 
 A plain synchronous httpx client: these calls come before or after the run's concurrent sending,
 never beside it. Each retries what the sync retries (408, 429, 5xx, timeouts, dropped connections),
-a few times, then raises :class:`CallFailed` with a message a person can act on. 401/403 raise
-:class:`~bulk_sync.errors.TokenRefused`. Messages name the path, never the token or a query.
+a few times, then raises :class:`CallFailed` with a message a person can act on (401/403 too: a
+run's pre-flight, or its first sync request, then stops it as it always did). Messages name the
+path, never the token or a query.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import CallFailed, TokenRefused
+from ..errors import CallFailed
 from ..settings import Timeouts
 from .answers import Verdict, backoff_delay, classify, error_details, parse_retry_after, transport_message
 
@@ -123,13 +124,13 @@ class SiroCalls:
                 resp = self._client.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
                 last = transport_message(exc)
+                if isinstance(exc, httpx.ConnectError) and attempt >= CONNECT_TRIES:
+                    break  # no such host, or nothing listening: more tries would only wait
             else:
                 verdict = classify(resp.status_code)
                 message = f"HTTP {resp.status_code} on {where}: {error_details(resp.content)[0]}"
-                if verdict is Verdict.FATAL:
-                    raise TokenRefused(
-                        f"SIRO refused the API token ({message}): check it, nothing was changed"
-                    )
+                if verdict is Verdict.FATAL:  # 401/403: the caller decides (a run's pre-flight says it)
+                    raise CallFailed(f"SIRO refused the API token ({message})")
                 if verdict is Verdict.OK:
                     try:
                         return resp.json()
