@@ -158,4 +158,3 @@ def test_the_watch_folder_files_a_drifted_drop_in_failed_and_takes_it_again_acce
     assert any(n.startswith("appointments accept-drift-") for n in files(inbox / "done", ".csv"))
     assert job_name("appointments accept-drift.csv") == "appointments.csv"  # the same job, accepted
     assert job_name("appointments-2026-11-30.csv") == job_name("appointments-2026-12-01.csv")
-    )
