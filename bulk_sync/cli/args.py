@@ -148,7 +148,9 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         help="also write the report as an .xlsx beside the CSV (Summary and Results sheets)",
     )
     sp.add_argument(
-        "--summary-json", metavar="PATH", help="write counts, duration, files and exit code as JSON"
+        "--summary-json",
+        metavar="PATH",
+        help="write counts, duration, files and exit code as JSON here (default: <report>-summary.json)",
     )
     sp.add_argument(
         "--max-failures",

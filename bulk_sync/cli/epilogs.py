@@ -29,9 +29,11 @@ what it does: reads every row, maps it and checks the payload against SIRO's sch
 `run` does; sends nothing to SIRO and needs no token. With a token ($SIRO_API_TOKEN or
 --token-file) it GETs SIRO's users once, for the rep check (--no-rep-check: no call at all).
 With a state file (--state, or run's default one when it exists) it predicts what a run would
-do: new, changed, unchanged (and with --mirror, removed); it reads the state, never writes it.
+do: new, changed, unchanged (and with --mirror, removed); it records nothing in the state
+(a state file of an older bulk_sync is upgraded to this one's format on opening).
 Its only side effects are the files it writes: the report (--report, or under --report-dir),
-the error file beside it when rows are invalid, --report-xlsx, --summary-json and --log-file.
+the error file beside it when rows are invalid, the summary JSON (beside the report, or
+--summary-json), --report-xlsx and --log-file.
 It never posts a notification webhook.
 
 example:
