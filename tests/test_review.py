@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -281,3 +282,16 @@ def test_serve_listens_on_loopback_unless_told_and_then_warns(tmp_path: Path) ->
                 proc.stdout.close()
         assert lines[-1].startswith("open http://127.0.0.1:") and "/?key=" in lines[-1]
         assert ("warning: listening on 0.0.0.0" in lines[0]) is warned
+
+
+def test_a_run_names_its_mapping_by_an_absolute_path_so_the_page_finds_it_from_anywhere(
+    run_cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "engagements.yaml").write_bytes(EXAMPLE_MAPPING.read_bytes())
+    r = run_cli("validate", EXAMPLE_CSV, "--mapping", "m/engagements.yaml", "--report", tmp_path / "r.csv")
+    assert r.code == 1
+    summary = json.loads((tmp_path / "r-summary.json").read_text(encoding="utf-8"))
+    assert summary["mapping"] == str((tmp_path / "m" / "engagements.yaml").resolve())
+    (run,) = find_runs([tmp_path])
+    assert run.mapping == summary["mapping"] and run.exit_code == 1 and run.to_fix == 5

@@ -230,7 +230,7 @@ def finish(
         started_at=getattr(args, "started_at", None),
         written=written,
         error=error,
-        mapping=str(args.mapping) if getattr(args, "mapping", None) else None,
+        mapping=str(Path(args.mapping).resolve()) if getattr(args, "mapping", None) else None,
         review_url=getattr(args, "review_link", None),
     )
     data = outcome_data(summary, run)

@@ -72,7 +72,7 @@ class Run:
 
     @property
     def mapping(self) -> str | None:
-        found = self.route.get("mapping") or self.summary.get("mapping")
+        found = self.summary.get("mapping") or self.route.get("mapping")  # the run's: an absolute path
         return str(found) if found else None
 
     @property
