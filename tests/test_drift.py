@@ -17,6 +17,8 @@ from test_watch import dropped_earlier, files, watch_argv
 from bulk_sync.sandbox import SandboxServer
 from bulk_sync.watch import job_name
 
+pytestmark = pytest.mark.slow  # each test runs the real CLI or the watcher, several times
+
 
 def export(
     path: Path,

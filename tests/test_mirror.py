@@ -60,6 +60,7 @@ def mirror_run(
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_mirror_soft_deletes_what_the_crm_deleted_and_lists_it(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:
@@ -94,6 +95,7 @@ def test_mirror_soft_deletes_what_the_crm_deleted_and_lists_it(
     assert [r["status"] for r in third.report].count("synced") == 1
 
 
+@pytest.mark.slow
 def test_mirror_holds_when_too_much_would_go_and_sends_nothing(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:
@@ -121,6 +123,7 @@ def test_mirror_holds_a_window_wider_than_the_limit(
     assert siro.state.requests == 0
 
 
+@pytest.mark.slow
 def test_mirror_deletes_nothing_after_a_run_with_invalid_rows(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:
@@ -146,6 +149,7 @@ def test_mirror_needs_the_state(
     assert siro.state.requests == 0
 
 
+@pytest.mark.slow
 def test_a_dry_run_predicts_the_effect_and_what_the_mirror_would_remove(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:
@@ -198,6 +202,7 @@ def test_bad_windows_say_what_to_write(text: str, says: str) -> None:
         parse_window(text)
 
 
+@pytest.mark.slow
 def test_delete_by_external_id_asks_first_then_deletes_and_the_state_forgets(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
+@pytest.mark.slow  # three syncs and reruns of 2,000 rows through the real CLI
 @pytest.mark.parametrize(("changed", "batch"), [(37, 100), (237, 100), (95, 10)])
 def test_a_sparse_rerun_sends_full_batches(
     run_cli: RunCli, sandbox: SandboxFactory, tmp_path: Path, changed: int, batch: int

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
 
 from bulk_sync.forecast import Forecast, reasons_of, unknown_emails
@@ -86,6 +87,7 @@ def test_validate_checks_every_rep_against_every_page_of_siro_users(
     assert "match forecast:" in r.stdout and "by rep: " in r.stdout
 
 
+@pytest.mark.slow
 def test_require_known_reps_makes_those_rows_invalid_and_sends_the_rest(
     run_cli: Callable[..., CliResult],
 ) -> None:
@@ -119,6 +121,7 @@ def test_validate_without_a_token_says_the_rep_check_was_skipped(run_cli: Callab
     assert not [row for row in r.report if "not a SIRO user" in row["warning"]]
 
 
+@pytest.mark.slow
 def test_users_that_cannot_be_fetched_skip_the_check_or_with_require_stop_the_run(
     run_cli: Callable[..., CliResult],
 ) -> None:
@@ -141,6 +144,7 @@ def test_users_that_cannot_be_fetched_skip_the_check_or_with_require_stop_the_ru
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_wrong_token_on_the_users_call_is_said_and_the_run_stops_at_its_pre_flight(
     run_cli: Callable[..., CliResult],
 ) -> None:

@@ -22,6 +22,8 @@ from bulk_sync.sandbox import SandboxServer
 
 SCRIPT = "<script>alert(1)</script>"
 
+pytestmark = pytest.mark.slow  # each test runs the real CLI or the watcher, several times
+
 
 @pytest.fixture
 def failed_run(run_cli: Callable[..., CliResult], tmp_path: Path) -> Path:

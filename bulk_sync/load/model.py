@@ -115,7 +115,7 @@ class Source:
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
-    _loaded: Any = field(default=None, repr=False)  # the calamine sheet read at open, used once
+    _loaded: Any = field(default=None, repr=False)  # the calamine sheet parsed at open, read by every pass
 
     @property
     def label(self) -> str:

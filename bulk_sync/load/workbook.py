@@ -244,15 +244,17 @@ def _is_encrypted_ole(p: Path) -> bool:
 
 
 def calamine_chunks(src: Source) -> Iterator[Chunk]:
+    # the sheet as calamine parsed it at open: every pass (the id pass, the run, the error file)
+    # reads the same parse. It is alive while the source is, which costs no peak memory: a pass
+    # that parsed it again would hold a copy of the same size
     sheet = src._loaded
-    src._loaded = None  # read once; a second pass loads it again
     if sheet is None:
         from python_calamine import CalamineWorkbook
 
         with src.path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
         try:
-            sheet = wb.get_sheet_by_name(str(src.sheet))
+            sheet = src._loaded = wb.get_sheet_by_name(str(src.sheet))
         finally:
             wb.close()
     fills = _merged_fills(sheet, src.header_row)

@@ -27,7 +27,8 @@ from .answers import Verdict, backoff_delay, classify, error_details, parse_retr
 USERS_PATH = "/v1/core/users"
 SOFT_DELETE_PATH = "/v1/integrations/sync/engagements/soft-delete-removed"
 DELETE_PATH = "/v1/integrations/engagements/{id}"
-TRIES = 5
+TRIES = 5  # a call that changes SIRO (the mirror's soft-delete, a delete): worth waiting for
+LOOKUP_TRIES = 3  # the users, for the rep check: a warning when they do not come, so a short wait
 CONNECT_TRIES = 2  # a connection refused, or no such host
 MAX_PAGES = 10_000  # a cursor that never ends is SIRO's bug, not a reason to loop for ever
 
@@ -76,7 +77,7 @@ class SiroCalls:
         cursor: str | None = None
         for _ in range(MAX_PAGES):
             params = {"cursor": cursor} if cursor else None
-            body = self._call("GET", USERS_PATH, params=params)
+            body = self._call("GET", USERS_PATH, params=params, tries=LOOKUP_TRIES)
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise CallFailed(f"SIRO's answer on {USERS_PATH} holds no `data` list of users")
@@ -114,11 +115,13 @@ class SiroCalls:
         params: dict[str, str] | None = None,
         json: Any = None,
         shown: str | None = None,
+        tries: int = TRIES,
     ) -> Any:
-        """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures."""
+        """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures (backoff
+        from 1 s, capped at 10 s; ``tries`` in all)."""
         where = shown or path
         last = ""
-        for attempt in range(1, TRIES + 1):
+        for attempt in range(1, tries + 1):
             wait = backoff_delay(attempt, 1.0, 10.0, self._rng)
             try:
                 resp = self._client.request(method, path, params=params, json=json)
@@ -142,7 +145,7 @@ class SiroCalls:
                 after = parse_retry_after(resp.headers.get("retry-after"))
                 if after is not None:
                     wait = min(after, 60.0)
-            if attempt < TRIES:
+            if attempt < tries:
                 self._sleep(wait)
         raise CallFailed(f"{last} (gave up after {attempt} attempt(s))")
 
