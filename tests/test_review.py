@@ -297,3 +297,14 @@ def test_a_run_names_its_mapping_by_an_absolute_path_so_the_page_finds_it_from_a
     assert summary["mapping"] == str((tmp_path / "m" / "engagements.yaml").resolve())
     (run,) = find_runs([tmp_path])
     assert run.mapping == summary["mapping"] and run.exit_code == 1 and run.to_fix == 5
+
+
+def test_an_unreadable_error_file_is_said_on_the_page_not_a_crash(
+    review: tuple[ReviewThread, httpx.Client],
+) -> None:
+    server, client = review
+    login(server, client)
+    run = find_runs(server.review.folders)[0]
+    run.error_files[0].write_bytes(b"\x00\x01 not a spreadsheet" * 100)
+    page = client.get(f"/runs/{run.id}")
+    assert page.status_code == 200 and "the run&#39;s error file cannot be read" in page.text

@@ -28,8 +28,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from ..report import STATUSES, TO_FIX
-from .check import check_rows, drop_fixed
+from ..errors import BulkSyncError
+from ..report import STATUSES, TO_FIX, RowResult
+from .check import check_rows, drop_fixed, dry_run
 from .runs import Grid, Run, find_runs, grid_of
 
 PAGE_ROWS = 100
@@ -145,7 +146,11 @@ class Review:
 
     async def run_page(self, request: web.Request) -> web.Response:
         run = self._run(request)
-        grid = await asyncio.to_thread(grid_of, run)  # read once (then cached): not on the event loop
+        problem = None
+        try:
+            grid = await asyncio.to_thread(grid_of, run)  # read once (then cached): not on the event loop
+        except (BulkSyncError, OSError) as exc:  # moved, damaged: say so, show the rest of the run
+            grid, problem = Grid([], [], []), f"the run's error file cannot be read: {exc}"
         fixes = _fixes(run)
         errors = _error_types(run)
         pages = max(1, -(-len(grid.rows) // PAGE_ROWS))
@@ -159,6 +164,7 @@ class Review:
             page=0,
             page_rows=PAGE_ROWS,
             fixed=sum(1 for f in fixes.values() if f.get("status") == "valid" and not f.get("skip")),
+            problem=problem,
         )
 
     async def rows_fragment(self, request: web.Request) -> web.Response:
@@ -299,29 +305,16 @@ def _error_types(run: Run) -> list[tuple[str, int]]:
 
 def _preview(path: Path, mapping: str) -> dict[str, Any]:
     """The dry run of an uploaded file: counts, the first problems, the first payloads."""
-    from .. import pipeline
-    from ..errors import BulkSyncError
-
     counts: dict[str, int] = {}
     problems: list[dict[str, Any]] = []
-    payloads: list[str] = []
+
+    def emit(one: RowResult) -> None:
+        counts[one.status] = counts.get(one.status, 0) + 1
+        if one.status in TO_FIX and len(problems) < 50:
+            problems.append({"row": one.row_number, "column": one.column, "message": one.message})
+
     try:
-        plan = pipeline.scan_columns(pipeline.prepare([path], mapping))
+        bodies = dry_run(path, mapping, emit, show=3)
     except BulkSyncError as exc:
         return {"error": str(exc)}
-    from pydantic import SecretStr
-
-    from ..report import ResultBlock
-    from ..settings import UNLIMITED_BODY, RunSettings
-
-    def emit(r: Any) -> None:
-        for one in r if isinstance(r, ResultBlock) else [r]:
-            counts[one.status] = counts.get(one.status, 0) + 1
-            if one.status in TO_FIX and len(problems) < 50:
-                problems.append({"row": one.row_number, "column": one.column, "message": one.message})
-
-    settings = RunSettings(token=SecretStr("unused"), dry_run=True, max_body_bytes=UNLIMITED_BODY)
-    pipeline.run(
-        plan, settings, emit, on_payload=lambda p: payloads.append(json.dumps(p.body, indent=2)), show=3
-    )
-    return {"counts": counts, "problems": problems, "payloads": payloads[:3]}
+    return {"counts": counts, "problems": problems, "payloads": [json.dumps(b, indent=2) for b in bodies]}

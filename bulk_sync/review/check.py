@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,25 +38,11 @@ def check_rows(headers: list[str], rows: list[list[str]], mapping: str) -> list[
     with tempfile.TemporaryDirectory(prefix="bulk_sync-review-") as tmp:
         path = Path(tmp) / "rows.csv"
         write_csv(path, headers, rows)
+        results: list[RowResult] = []
         try:
-            plan = pipeline.scan_columns(pipeline.prepare([path], mapping))
+            payloads = dry_run(path, mapping, results.append, show=len(rows))
         except BulkSyncError as exc:  # the mapping no longer fits (a column renamed in the grid)
             return [Checked("invalid", "mapping", [], str(exc)) for _ in rows]
-        results: list[RowResult] = []
-        payloads: list[dict[str, Any]] = []
-
-        def emit(r: RowResult | ResultBlock) -> None:
-            results.extend(r if isinstance(r, ResultBlock) else [r])
-
-        settings = RunSettings(token=SecretStr("unused"), dry_run=True, max_body_bytes=UNLIMITED_BODY)
-        pipeline.run(
-            plan,
-            settings,
-            emit,
-            on_payload=lambda p: payloads.append(p.body),
-            show=len(rows),
-            handle_signals=False,
-        )
     by_row = {r.row_number: r for r in results}
     out = []
     bodies = iter(payloads)
@@ -68,6 +55,24 @@ def check_rows(headers: list[str], rows: list[list[str]], mapping: str) -> list[
         body = next(bodies, None) if r.status == "valid" else None
         out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
     return out
+
+
+def dry_run(
+    path: Path, mapping: str, emit: Callable[[RowResult], None], show: int = 0
+) -> list[dict[str, Any]]:
+    """What `validate` does with ``path``: each row's result to ``emit`` (blocks row by row), and
+    the bodies of the first ``show`` valid rows. Raises BulkSyncError when it cannot start (the
+    mapping does not fit the file)."""
+    plan = pipeline.scan_columns(pipeline.prepare([path], mapping))
+    payloads: list[dict[str, Any]] = []
+
+    def each(r: RowResult | ResultBlock) -> None:
+        for one in r if isinstance(r, ResultBlock) else (r,):
+            emit(one)
+
+    settings = RunSettings(token=SecretStr("unused"), dry_run=True, max_body_bytes=UNLIMITED_BODY)
+    pipeline.run(plan, settings, each, on_payload=lambda p: payloads.append(p.body), show=show)
+    return payloads
 
 
 def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
