@@ -81,15 +81,7 @@ class RunSettings(BaseModel):
     @property
     def reading(self) -> ReadSettings:
         """The part the reader thread sees (the token stays with the sending stages)."""
-        return ReadSettings(
-            base_url=self.base_url,
-            resource=self.resource,
-            max_body_bytes=self.max_body_bytes,
-            dry_run=self.dry_run,
-            state_path=self.state_path,
-            full=self.full,
-            limit=self.limit,
-        )
+        return ReadSettings(**self.model_dump(include=set(ReadSettings.model_fields)))
 
 
 def read_token(

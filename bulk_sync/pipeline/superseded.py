@@ -170,30 +170,31 @@ def _later(
 ) -> dict[tuple[str, str | None, int], str]:
     """Every row whose id comes again later -> where the later row is; rows that are not records (a
     report footer) never supersede one, so the files whose ids repeat are read in full for them."""
-    out = {}
-    for part in table.parts():  # an id's rows are all in one part, in the order they were read
-        out.update(_later_rows(part, sources))
+    out = _winners(table, sources, {})
     if not out:
         return {}
     involved = {sources.index(w[:2]) for w in out.values()}  # files whose ids repeat: read in full
     footers = {j: {n for chunk in plan.jobs[j][0].chunks() for n, _ in chunk.skipped} for j in involved}
     footers = {j: rows for j, rows in footers.items() if rows}
-    if not footers:
-        return {place: _where(place, winner) for place, winner in out.items()}
+    if footers:
+        out = _winners(table, sources, footers)
+    return {place: _where(place, winner) for place, winner in out.items()}
+
+
+def _winners(
+    table: IdTable, sources: list[tuple[str, str | None]], footers: dict[int, set[int]]
+) -> dict[tuple[str, str | None, int], tuple[str, str | None, int]]:
+    """Every row whose id comes again later -> the later row, leaving out ``footers`` (file ->
+    row numbers that are not records). An id's rows are all in one part, in the order read."""
     out = {}
     for part in table.parts():
-        drop = np.zeros(len(part), dtype=bool)
-        for j, rows in footers.items():
-            drop |= (part[:, 3] == j) & np.isin(part[:, 2], np.fromiter(rows, dtype=np.uint64))
-        out.update(_later_rows(part[~drop], sources))
-    return {place: _where(place, winner) for place, winner in out.items()}
-    out = {}
-    for part in table.parts():
-        drop = np.zeros(len(part), dtype=bool)
-        for j, rows in footers.items():
-            drop |= (part[:, 3] == j) & np.isin(part[:, 2], np.fromiter(rows, dtype=np.uint64))
-        out.update(_later_rows(part[~drop], sources))
-    return {place: _where(place, winner) for place, winner in out.items()}
+        if footers:
+            drop = np.zeros(len(part), dtype=bool)
+            for j, rows in footers.items():
+                drop |= (part[:, 3] == j) & np.isin(part[:, 2], np.fromiter(rows, dtype=np.uint64))
+            part = part[~drop]
+        out.update(_later_rows(part, sources))
+    return out
 
 
 def _later_rows(
