@@ -47,6 +47,14 @@ def sandbox() -> Iterator[Callable[..., SandboxServer]]:
         s.stop()
 
 
+@pytest.fixture
+def siro() -> Iterator[SandboxServer]:
+    """One sandbox without faults, on 127.0.0.1, for the test (SIRO, as the tests of a feature see it)."""
+    server = SandboxServer(TOKEN).start()
+    yield server
+    server.stop()
+
+
 def cli_argv(*args: str | Path) -> list[str]:
     """The command line that runs the real CLI in a subprocess (as `bulk-sync ARGS` would)."""
     return [sys.executable, "-m", "bulk_sync", *map(str, args)]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_env
+from conftest import EXAMPLE_MAPPING, CliResult, cli_env
 from test_mirror import HEADER
 from test_watch import dropped_earlier, files, watch_argv
 
@@ -43,13 +43,6 @@ def export(
             }
             out.writerow({k: v for k, v in row.items() if k in out.fieldnames})
     return path
-
-
-@pytest.fixture
-def siro() -> Iterator[SandboxServer]:
-    server = SandboxServer(TOKEN).start()
-    yield server
-    server.stop()
 
 
 def nightly(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
 
 from bulk_sync.errors import UsageError
 from bulk_sync.pipeline.mirror import parse_window
@@ -42,13 +42,6 @@ def appointments(
                 }
             )
     return path
-
-
-@pytest.fixture
-def siro() -> Iterator[SandboxServer]:
-    server = SandboxServer(TOKEN).start()
-    yield server
-    server.stop()
 
 
 def mirror_run(
