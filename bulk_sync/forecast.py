@@ -121,12 +121,17 @@ class Forecast:
         }
 
 
+# a dry run with a state file notes each valid row with one of these (the predicted effect)
+NEW_NOTE = "new: a run would send it (it is not in the state file)"
+CHANGED_NOTE = "changed since the last sync: a run would send it"
+
+
 def predicted(effect: Counter[str], counts: Counter[str]) -> dict[str, int]:
     """A dry run with a state file: what a run would do with its rows (``effect``: the valid rows'
-    notes, counted by their first word; ``counts``: the rows by status)."""
+    notes, counted; ``counts``: the rows by status)."""
     return {
-        "new": effect.get("new", 0),
-        "changed": effect.get("changed since the last sync", 0),
+        "new": effect.get(NEW_NOTE, 0),
+        "changed": effect.get(CHANGED_NOTE, 0),
         "unchanged": counts.get("unchanged", 0),
         "invalid": counts.get("invalid", 0),
     }

@@ -150,7 +150,7 @@ class Summary:
         if self.effect is not None and block.status == VALID and block.messages is not None:
             for m, n in Counter(block.messages).items():
                 if m:
-                    self.effect[m.split(":", 1)[0]] += n
+                    self.effect[m] += n
 
     def predicted(self) -> dict[str, int] | None:
         """A dry run with a state file: what a run would do, by row."""

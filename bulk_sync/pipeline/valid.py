@@ -6,6 +6,7 @@ as payloads of their own.
 
 from __future__ import annotations
 
+from ..forecast import CHANGED_NOTE, NEW_NOTE
 from ..payload import Payload
 from ..report import VALID, ResultBlock
 from ..settings import ReadSettings
@@ -15,9 +16,6 @@ from .plan import may_be_too_large, too_large
 from .reps import RepCheck
 from .results import Block, Row
 from .warnings import row_warnings
-
-NEW_NOTE = "new: a run would send it (it is not in the state file)"
-CHANGED_NOTE = "changed since the last sync: a run would send it"
 
 
 class ValidRows:
