@@ -84,7 +84,8 @@ INSIDE = {
         "encoding": {"headers", "model"},
         "footer": {"headers", "model"},
         "csv": {"encoding", "headers", "model"},
-        "workbook": {"cells", "formats", "headers", "model"},
+        "sheetrows": {"cells", "model"},
+        "workbook": {"cells", "formats", "headers", "model", "sheetrows"},
         "open": {"csv", "headers", "model", "workbook"},
         "__init__": {"cells", "csv", "headers", "model", "open"},
     },
@@ -93,7 +94,9 @@ INSIDE = {
         "numbers": set(),
         # the reference semantics of one cell: nothing of the fast engine (columns, bind, records)
         "convert": {"numbers", "spec"},
-        "columns": {"convert", "numbers", "spec"},  # checked against convert, never the reverse
+        # date-times by their day and time parts, where that is certain; the rest to convert/pandas
+        "clock": {"spec"},
+        "columns": {"clock", "convert", "numbers", "spec"},  # checked against convert, never the reverse
         "yamlsafe": set(),
         "parse": {"spec", "yamlsafe"},
         "binding": {"spec"},

@@ -660,13 +660,13 @@ def test_any_bytes_give_rows_or_a_clear_error(data: bytes, prefix: bytes, suffix
 def test_column_at_a_time_text_equals_cell_text(rows: list[list[Any]], shape: str) -> None:
     """Workbook cells become text a column at a time (numpy for numbers): the same text as cell_text."""
     from bulk_sync.load import Source
-    from bulk_sync.load.workbook import _text_chunk
+    from bulk_sync.load.sheetrows import text_chunk
 
     if shape != "mixed":  # one type per column, as real sheets mostly are: the fast paths
         want = {"float": float, "datetime": dt.datetime, "date": dt.date}[shape]
         rows = [[v if type(v) is want else _SAMPLE[shape] for v in r] for r in rows]
     src = Source(Path("x.xlsx"), "xlsx", "S", ["a", "b", "c"])
-    frame = _text_chunk(src, rows, list(range(2, 2 + len(rows)))).frame
+    frame = text_chunk(src, rows, list(range(2, 2 + len(rows)))).frame
     assert frame.to_numpy(dtype=object).tolist() == [[cell_text(v) for v in r] for r in rows]
 
 

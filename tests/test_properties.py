@@ -21,6 +21,7 @@ from bulk_sync.mapping import (
     apply,
     bind,
     binding,
+    clock,
     columns,
     convert,
     load_mapping,
@@ -114,6 +115,74 @@ def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> No
         assert fast == slow
         assert columns.parse_datetimes(f, cells, "T") == slow  # pandas' way (taken for many new texts)
         assert maybe_errors or not any(isinstance(v, RowError) for v in slow)
+
+
+# one format each: these are read by their day and time parts (clock.py) where that is certain
+SPLIT_SPEC = """\
+version: 1
+fields:
+  externalId: Id
+  startTime: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/New_York}}
+  startTimeLocalized: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: America/New_York}}
+  endTime: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: Australia/Lord_Howe}}
+  remoteCreatedAt: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: UTC}}
+  remoteUpdatedAt: {column: T, datetime: {format: "%m/%d/%Y %I:%M %p", timezone: Europe/Berlin, ambiguous: error}}
+"""
+SPLIT_FIELDS = parse_mapping(SPLIT_SPEC, payload.target_catalog()).fields
+ISO_SPEC = SPLIT_SPEC.replace("%m/%d/%Y %I:%M %p", "%Y-%m-%dT%H:%M:%S")
+ISO_FIELDS = parse_mapping(ISO_SPEC, payload.target_catalog()).fields
+
+# the days around the clock changes of those zones, and any other day
+near_changes = st.builds(
+    lambda day, minutes: dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minutes),
+    st.sampled_from(
+        [dt.date(2026, 3, 8), dt.date(2026, 11, 1), dt.date(2026, 3, 29), dt.date(2026, 10, 25),
+         dt.date(2026, 4, 5), dt.date(2026, 10, 4), dt.date(2025, 3, 9), dt.date(1999, 12, 31)]
+    ).flatmap(lambda d: st.sampled_from([d - dt.timedelta(days=1), d, d + dt.timedelta(days=1)])),
+    st.integers(0, 24 * 60 - 1).map(lambda m: m - m % 15 if m % 2 else m),
+)  # fmt: skip
+any_moment = st.one_of(near_changes, moments, st.datetimes(min_value=dt.datetime(1, 1, 1)))
+
+
+def _us_text(d: dt.datetime, sep: str = " ") -> str:
+    return f"{d.month}/{d.day:02d}/{d.year:04d}{sep}{(d.hour % 12) or 12}:{d.minute:02d} {'AM' if d.hour < 12 else 'pm'}"
+
+
+split_cell = st.one_of(
+    any_moment.map(_us_text),
+    any_moment.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S")),
+    any_moment.map(lambda d: " " + _us_text(d, "  ")),  # extra blanks: the reference takes them
+    any_moment.map(lambda d: _us_text(d, "\t")),
+    st.sampled_from(["02/29/2026 10:00 AM", "2/29/2028 10:00 AM", "13/01/2026 1:00 PM", "1/1/2026 13:00 PM",
+                     "1/1/2026", "10:00 AM", "1/1/2026 10:00 AM junk", "", " ", "1/ 1/2026 1:00 PM"]),
+    st.text(max_size=12),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(split_cell, min_size=1, max_size=80))
+def test_date_times_read_by_their_parts_equal_the_scalar_reference(cells: list[str]) -> None:
+    for f in SPLIT_FIELDS[1:] + ISO_FIELDS[1:]:
+        assert clock.parts_for(f) is not None
+        seen = columns.DatetimeMemo()
+        fast, maybe_errors = columns.convert_column(f, cells, "T", seen=seen)
+        slow = [convert.convert_cell(f, c, "T") for c in cells]
+        assert fast == slow
+        assert maybe_errors or not any(isinstance(v, RowError) for v in slow)
+
+
+def test_a_day_the_clocks_change_is_left_to_the_reference() -> None:
+    f = SPLIT_FIELDS[1]  # America/New_York
+    parts = clock.parts_for(f)
+    assert parts is not None
+    got = clock.read_parts(parts, ["03/08/2026 10:00 AM", "03/09/2026 10:00 AM", "1/1/2026 9:00 AM"])
+    assert got == [None, "2026-03-09T14:00:00Z", "2026-01-01T14:00:00Z"]
+    assert clock.steady_offset(dt.datetime(2026, 11, 1), parts.tz) is None  # type: ignore[arg-type]
+    assert clock.steady_offset(dt.datetime(2026, 11, 2), parts.tz) == -5 * 3600  # type: ignore[arg-type]
+    assert clock.split_format("%d.%m.%Y %H:%M") == ("%d.%m.%Y", " ", "%H:%M")
+    assert clock.split_format("%Y%m%d %H%M") is None  # directives side by side: left to the reference
+    assert clock.split_format("%m/%d %H:%M") is None  # no year
+    assert clock.split_format("%Y-%m-%d %H:%M:%S.%f") is None
 
 
 @settings(max_examples=100, deadline=None)

@@ -165,16 +165,18 @@ class Source:
 
     def chunks(self, columns: Sequence[str] | None = None) -> Generator[Chunk, None, None]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
-        without building the other cells; footers, totals rows and ``stop_at`` are not looked for,
-        and a row counts as blank when these cells are): for a quick pass over a few columns."""
+        without building the other cells, a workbook's other cells are not made text; footers,
+        totals rows and ``stop_at`` are not looked for, and a row counts as blank when these cells
+        are): for a quick pass over a few columns."""
         # the readers build Sources and Chunks: they import this module, so it imports them late
         from .csv import csv_chunks
         from .footer import stop_rows, strip_footer
         from .workbook import calamine_chunks, openpyxl_chunks
 
         try:
-            if self.kind == "csv" and columns is not None:  # where the data ends is not looked for
-                yield from csv_chunks(self, list(dict.fromkeys(columns)))
+            if columns is not None and not self.stream:  # where the data ends is not looked for
+                wanted = list(dict.fromkeys(columns))
+                yield from csv_chunks(self, wanted) if self.kind == "csv" else calamine_chunks(self, wanted)
                 return
             if self.kind == "csv":
                 raw: Iterable[Chunk] = csv_chunks(self)

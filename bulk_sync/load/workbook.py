@@ -12,14 +12,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from ..errors import SourceError
-from .cells import TEXT, cell_text, datetime_text, other_text
+from .cells import cell_text
 from .formats import sheet_formats, sheet_part
 from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning, loose
 from .model import Chunk, Options, Source, one_line
+from .sheetrows import row_chunks
 
 # an .xlsx sheet bigger than this (uncompressed XML) is streamed with openpyxl instead of being
 # loaded whole by calamine: slower, but memory stays flat
@@ -243,7 +241,8 @@ def _is_encrypted_ole(p: Path) -> bool:
         return marker in fh.read(4 * 1024 * 1024)
 
 
-def calamine_chunks(src: Source) -> Iterator[Chunk]:
+def calamine_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk]:
+    """The sheet's rows in chunks of text; ``columns``: only these become text (a quick pass)."""
     # the sheet as calamine parsed it at open: every pass (the id pass, the run, the error file)
     # reads the same parse. It is alive while the source is, which costs no peak memory: a pass
     # that parsed it again would hold a copy of the same size
@@ -258,7 +257,8 @@ def calamine_chunks(src: Source) -> Iterator[Chunk]:
         finally:
             wb.close()
     fills = _merged_fills(sheet, src.header_row)
-    yield from _row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, first_col=sheet.start[1])
+    keep = None if columns is None else [src.headers.index(c) for c in columns]
+    yield from row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, sheet.start[1], keep)
 
 
 def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[int, int]]:
@@ -272,90 +272,6 @@ def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[in
                 if (r, c) != (r0, c0):
                     fills[(r, c)] = (r0, c0)
     return fills
-
-
-def _row_chunks(
-    src: Source,
-    numbered: Iterator[tuple[int, Sequence[Any]]],
-    fills: dict[tuple[int, int], tuple[int, int]] | None = None,
-    first_col: int = 0,
-) -> Iterator[Chunk]:
-    """Workbook rows (cell values) -> chunks of text. Blank rows are dropped as they come; cells
-    become text a column at a time (a column's cells mostly share a type: ~2x faster than by row)."""
-    width = len(src.headers)
-    numbers: list[int] = []
-    rows: list[Sequence[Any]] = []
-    kept: dict[tuple[int, int], str] = {}
-    anchors = set(fills.values()) if fills else set()
-    for number, values in numbered:
-        if anchors:
-            _keep_anchors(kept, anchors, number, values, first_col)
-        if number <= src.header_row:
-            continue
-        if len(values) != width:
-            values = [*values[:width], *[""] * (width - len(values))]
-        if fills:
-            values = list(values)
-            r = number - 1
-            for c in range(width):
-                anchor = fills.get((r, c + first_col))
-                if anchor is not None:
-                    values[c] = kept.get(anchor, "")
-        if all(type(v) is str for v in values) and not "".join(values).strip():
-            continue  # a blank row
-        numbers.append(number)
-        rows.append(values)
-        if len(rows) >= src.chunk_rows:
-            yield _text_chunk(src, rows, numbers, first_col)
-            numbers, rows = [], []
-    if rows:
-        yield _text_chunk(src, rows, numbers, first_col)
-
-
-def _text_chunk(src: Source, rows: list[Sequence[Any]], numbers: list[int], first_col: int = 0) -> Chunk:
-    text, other = TEXT.get, other_text
-    columns = {}
-    typed: dict[str, list[bool]] = {}
-    for c, (header, cells) in enumerate(zip(src.headers, zip(*rows, strict=True), strict=True)):
-        kinds = set(map(type, cells))
-        if kinds == {str}:
-            columns[header] = list(cells)
-        elif kinds == {float}:  # a numbers column: whole numbers to text in one numpy pass
-            columns[header] = _float_column(cells)
-        elif kinds == {dt.datetime}:  # str() is isoformat(" ") in C; fractions go the careful way
-            columns[header] = [datetime_text(v) if v.microsecond else str(v) for v in cells]
-        elif kinds == {dt.date}:
-            columns[header] = [v.isoformat() for v in cells]
-        else:
-            columns[header] = [v if type(v) is str else text(type(v), other)(v) for v in cells]
-        if float in kinds or int in kinds:  # number cells: their text has a decimal point, no grouping
-            typed[header] = [type(v) is float or type(v) is int for v in cells]
-            if src.formats is not None:
-                src.formats.apply(columns[header], cells, numbers, c + first_col)
-    return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str), typed=typed)
-
-
-def _float_column(cells: Sequence[float]) -> list[str]:
-    arr = np.fromiter(cells, dtype=float, count=len(cells))
-    whole = (np.trunc(arr) == arr) & (np.abs(arr) < 1e15)
-    if bool(whole.all()):
-        out: list[str] = arr.astype(np.int64).astype(str).tolist()
-        return out
-    ints = iter(arr[whole].astype(np.int64).astype(str).tolist())
-    return [next(ints) if w else f"{v:.15g}" for v, w in zip(cells, whole.tolist(), strict=True)]
-
-
-def _keep_anchors(
-    kept: dict[tuple[int, int], str],
-    anchors: set[tuple[int, int]],
-    number: int,
-    values: Sequence[Any],
-    first: int,
-) -> None:
-    r = number - 1
-    for c, v in enumerate(values):
-        if (r, c + first) in anchors:
-            kept[(r, c + first)] = cell_text(v)
 
 
 def _open_streamed_sheet(p: Path, name: str, opts: Options) -> Source:
@@ -394,4 +310,4 @@ def _openpyxl_rows(p: Path, name: str, max_row: int | None = None) -> Iterator[t
 
 def openpyxl_chunks(src: Source) -> Iterator[Chunk]:
     assert src.sheet is not None
-    yield from _row_chunks(src, enumerate(_openpyxl_rows(src.path, src.sheet), start=1))
+    yield from row_chunks(src, enumerate(_openpyxl_rows(src.path, src.sheet), start=1))

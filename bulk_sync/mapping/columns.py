@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RowError
+from . import clock
 from .convert import convert_cell
 from .numbers import CellError, parse_number
 from .spec import OMIT, Field_, zone_named
@@ -89,12 +90,16 @@ class DatetimeMemo:
     MAX_BYTES = 4 * 1024 * 1024  # what the remembered texts and values may take; then it starts over
     ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
 
-    __slots__ = ("bad", "bytes", "values")
+    __slots__ = ("bad", "bytes", "parts", "values")
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
         self.bad: set[str] = set()
         self.bytes = 0
+        self.parts: Any = _UNSET  # the field's two-part reader (clock.py), once asked for
+
+
+_UNSET = object()
 
 
 def _datetime_column(f: Field_, cells: list[str], header: str, seen: DatetimeMemo) -> tuple[list[Any], bool]:
@@ -117,15 +122,28 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: DatetimeMem
             size = sum(map(len, todo)) + DatetimeMemo.ENTRY_BYTES * len(todo)
             seen.bytes = 0
         seen.bytes += size
-        # pandas costs a few ms a call whatever the size: a handful of new texts go the scalar way
-        parsed = (
-            parse_datetimes(f, todo, header) if len(todo) > 64 else [convert_cell(f, c, header) for c in todo]
-        )
+        parsed = _parse_new(f, todo, header, seen)
         for c, v in zip(todo, parsed, strict=True):
             values[c] = v
             if type(v) is RowError:
                 seen.bad.add(c)
     return list(map(values.__getitem__, cells)), bool(seen.bad) and not seen.bad.isdisjoint(cells)
+
+
+def _parse_new(f: Field_, todo: list[str], header: str, seen: DatetimeMemo) -> list[Any]:
+    """Texts not seen before: by their day and time parts where that is certain (clock.py), the
+    rest with pandas, or the scalar way for a handful (pandas costs a few ms a call whatever the
+    size)."""
+    if seen.parts is _UNSET:
+        seen.parts = clock.parts_for(f)
+    got = clock.read_parts(seen.parts, todo) if seen.parts is not None else [None] * len(todo)
+    rest = [c for c, v in zip(todo, got, strict=True) if v is None]
+    if not rest:
+        return got
+    done = iter(
+        parse_datetimes(f, rest, header) if len(rest) > 64 else [convert_cell(f, c, header) for c in rest]
+    )
+    return [next(done) if v is None else v for v in got]
 
 
 def parse_datetimes(f: Field_, cells: list[str], header: str) -> list[Any]:

@@ -320,6 +320,13 @@ def _datetime(text: str, spec: DatetimeSpec, local: bool, zone: str | None = Non
         except ValueError:
             want = " or ".join(repr(f) for f in spec.formats) or "ISO 8601"
             raise CellError("bad-datetime", f"{text!r} does not match {want}") from None
+    try:
+        return _zoned(text, parsed, spec, local, zone)
+    except OverflowError:  # the first or last day there is, moved to UTC
+        raise CellError("bad-datetime", f"{text!r} is out of the range of dates SIRO takes") from None
+
+
+def _zoned(text: str, parsed: dt.datetime, spec: DatetimeSpec, local: bool, zone: str | None) -> str:
     zone_name = (zone or "").strip() or spec.timezone
     tz = zone_named(zone_name) if zone_name else None
     if zone_name and tz is None:

@@ -1,0 +1,183 @@
+"""Map stage, clock: date-time texts read by their two parts, a day and a time of day.
+
+An export repeats few days and few times of day, but a migration holds tens of thousands of distinct
+date-times, more than a memo of whole texts can keep. Each day text and each time text is parsed
+once (with ``datetime.strptime``, the scalar reference's own parser), and the instant is their sum
+less the zone's offset on that day. Only what is certain goes this way: one format made of a date
+part and a time part, and a day on which the zone's offset does not change. Everything else (the
+two days a year the clocks change, a text that does not split, a year before 1000) is left to the
+reference way, :func:`convert.convert_cell` or pandas, which gives the same values and the errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from typing import Any
+
+from .spec import Field_, zone_named
+
+_DAY_DIRECTIVES = set("dmYybB")
+_TIME_DIRECTIVES = set("HIMSp")
+_SEPARATORS = (" ", "T")
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+class _Parts:
+    """One format's two parts and what each part text was read as (bounded by bytes)."""
+
+    MAX_BYTES = 1024 * 1024  # each of the two memos; past it, that memo starts over
+    ENTRY_BYTES = 200
+
+    __slots__ = ("day_fmt", "days", "days_bytes", "local", "sep", "time_fmt", "times", "times_bytes", "tz")
+
+    def __init__(self, day_fmt: str, sep: str, time_fmt: str, tz: dt.tzinfo | None, local: bool) -> None:
+        self.day_fmt, self.sep, self.time_fmt, self.tz, self.local = day_fmt, sep, time_fmt, tz, local
+        # day text -> (seconds from 1970 of its UTC midnight less its offset, its date text) or None
+        self.days: dict[str, tuple[int, str] | None] = {}
+        # time text -> (seconds into the day, its time text) or None
+        self.times: dict[str, tuple[int, str] | None] = {}
+        self.days_bytes = self.times_bytes = 0
+
+
+def split_format(fmt: str) -> tuple[str, str, str] | None:
+    """``"%m/%d/%Y %I:%M %p"`` -> ``("%m/%d/%Y", " ", "%I:%M %p")``: a date part naming a year, one
+    separator, a time part; None for any other format. Directives in either part are separated by
+    literals, so a text splits one way only."""
+    for sep in _SEPARATORS:
+        day, found, time = fmt.partition(sep)
+        if not found:
+            continue
+        day_d = re.findall(r"%(.)", day)
+        time_d = re.findall(r"%(.)", time)
+        if (
+            day_d
+            and time_d
+            and set(day_d) <= _DAY_DIRECTIVES
+            and set(time_d) <= _TIME_DIRECTIVES
+            and ("Y" in day_d or "y" in day_d)
+            and not re.search(r"%.%", day)
+            and not re.search(r"%.%", time)
+            and "%%" not in fmt
+        ):
+            return day, sep, time
+        return None
+    return None
+
+
+def parts_for(f: Field_) -> _Parts | None:
+    """The two-part reader of a date-time field, or None when its texts cannot be read this way."""
+    dts = f.spec.datetime
+    if dts is None or len(dts.formats) != 1 or dts.timezone_column:
+        return None
+    split = split_format(dts.formats[0])
+    if split is None:
+        return None
+    tz = zone_named(dts.timezone) if dts.timezone else None
+    if dts.timezone and tz is None:
+        return None
+    return _Parts(split[0], split[1], split[2], tz, f.kind.local_time)
+
+
+def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
+    """Each text's value as the reference gives it, or None where this way is not certain."""
+    days, times = parts.days, parts.times
+    sep, tz, local = parts.sep, parts.tz, parts.local
+    out: list[Any] = []
+    for text in texts:
+        d, found, t = text.strip().partition(sep)
+        if not found:
+            out.append(None)
+            continue
+        day = days[d] if d in days else _add_day(parts, d)
+        tod = times[t] if t in times else _add_time(parts, t)
+        if day is None or tod is None:
+            out.append(None)
+        elif local or tz is None:
+            out.append(f"{day[1]}T{tod[1]}")
+        else:
+            out.append(_utc_text(day[0] + tod[0]))
+    return out
+
+
+# UTC day and time-of-day texts, shared by every field; each starts over past _TEXTS entries
+# (about 0.5 MB): a day is 16 years of days, a time of day every minute of two days' worth of hours
+_TEXTS = 6000
+_UTC_DAYS: dict[int, str] = {}
+_UTC_TIMES: dict[int, str] = {}
+
+
+def _utc_text(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    day = _UTC_DAYS.get(days)
+    if day is None:
+        if len(_UTC_DAYS) >= _TEXTS:
+            _UTC_DAYS.clear()
+        day = _UTC_DAYS[days] = (_EPOCH + dt.timedelta(days=days)).strftime("%Y-%m-%d")
+    time = _UTC_TIMES.get(rest)
+    if time is None:
+        if len(_UTC_TIMES) >= _TEXTS:
+            _UTC_TIMES.clear()
+        time = _UTC_TIMES[rest] = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{day}T{time}Z"
+
+
+def _add_day(parts: _Parts, text: str) -> tuple[int, str] | None:
+    if parts.days_bytes > _Parts.MAX_BYTES:
+        parts.days.clear()
+        parts.days_bytes = 0
+    parts.days_bytes += len(text) + _Parts.ENTRY_BYTES
+    value = parts.days[text] = _day(parts, text)
+    return value
+
+
+def _add_time(parts: _Parts, text: str) -> tuple[int, str] | None:
+    if parts.times_bytes > _Parts.MAX_BYTES:
+        parts.times.clear()
+        parts.times_bytes = 0
+    parts.times_bytes += len(text) + _Parts.ENTRY_BYTES
+    try:
+        t = dt.datetime.strptime(text, parts.time_fmt)
+    except ValueError:
+        value = None
+    else:
+        value = (t.hour * 3600 + t.minute * 60 + t.second, f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}")
+    parts.times[text] = value
+    return value
+
+
+def _day(parts: _Parts, text: str) -> tuple[int, str] | None:
+    """The day's UTC midnight less the zone's offset (seconds from 1970) and its date text; None
+    for a day the reference must read (not this format, a year before 1000, the clocks change)."""
+    try:
+        day = dt.datetime.strptime(text, parts.day_fmt)
+    except ValueError:
+        return None
+    if not 1000 < day.year < 9999:  # strftime's %Y is not padded below 1000; no year 10000 in UTC
+        return None
+    offset = 0
+    if parts.tz is not None:
+        one = steady_offset(day, parts.tz)
+        if one is None:
+            return None
+        offset = one
+    seconds = int((day - _EPOCH).total_seconds()) - offset
+    return seconds, f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+@functools.lru_cache(maxsize=4096)  # (day, zone) pairs: shared by the fields of one zone
+def steady_offset(day: dt.datetime, tz: dt.tzinfo) -> int | None:
+    """The zone's UTC offset in seconds through the whole local day, or None if it changes that
+    day (or a wall-clock time of it is missing or happens twice). Checked every half hour, both
+    folds: clocks change by at least a quarter hour and at most twice a year."""
+    seen: set[dt.timedelta | None] = set()
+    for half in range(48):
+        wall = day + dt.timedelta(minutes=30 * half)
+        for fold in (0, 1):
+            seen.add(wall.replace(tzinfo=tz, fold=fold).utcoffset())
+    seen.add((day + dt.timedelta(hours=23, minutes=59, seconds=59)).replace(tzinfo=tz, fold=1).utcoffset())
+    if len(seen) != 1:
+        return None
+    only = seen.pop()
+    return None if only is None else int(only.total_seconds())
