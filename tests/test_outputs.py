@@ -124,6 +124,27 @@ def test_report_cells_never_run_as_formulas(run_cli: RunCli, tmp_path: Path) -> 
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK") and cell.quotePrefix
 
 
+def test_a_report_path_ending_in_xlsx_gets_an_excel_report(tmp_path: Path) -> None:
+    """`--report results.xlsx`: the Excel report there, the CSV beside it, never CSV text in a file
+    Excel would refuse to open."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.xlsx"
+    res = subprocess.run(
+        [sys.executable, "-m", "bulk_sync", "validate", str(EXAMPLE_CSV), "-m", str(EXAMPLE_MAPPING),
+         "--report", str(out), "-q"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    wb = openpyxl.load_workbook(out)  # a real workbook
+    assert wb.sheetnames[:2] == ["Summary", "Results"]
+    rows = read_report(tmp_path / "results.csv")
+    assert (
+        len(rows) == 60 and {int(r["row_number"]) for r in rows if r["status"] == "invalid"} == INVALID_ROWS
+    )
+
+
 # --------------------------------------------------------------------------- notifications
 
 

@@ -73,6 +73,9 @@ def run_command(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"resource": plan.spec.resource})  # its paths, its state
     plan = dataclasses.replace(plan, reps=reps, reps_note=note)
     report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
+    if report_path.suffix.lower() in (".xlsx", ".xlsm"):  # they want it in Excel: the CSV goes beside it
+        report_path = report_path.with_suffix(".csv")
+        args.report_xlsx = True
     args.report_path = report_path
     failures: Failures = {}
     kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
