@@ -80,7 +80,7 @@ INSIDE = {
         "headers": set(),
         "cells": set(),
         "formats": set(),
-        "model": {"formats"},
+        "model": {"cells", "formats"},  # cells: a raw column's cells made text when asked for
         "encoding": {"headers", "model"},
         "footer": {"headers", "model"},
         "csv": {"encoding", "headers", "model"},

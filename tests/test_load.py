@@ -397,6 +397,40 @@ def test_merged_cells_give_the_top_left_value(tmp_path: Path) -> None:
     ]
 
 
+def test_columns_a_run_does_not_read_are_made_text_only_when_asked(tmp_path: Path) -> None:
+    """A run makes text of the columns its mapping reads; the others stay cell values until a
+    row's cells are asked for (the error file's), and then read exactly as a full read gives them;
+    where the data ends (a footer in an unread column) is found the same."""
+    body: list[list[object]] = [
+        [f"A{i}", "x" if i % 3 else " ", dt.datetime(2026, 6, 13, 10, i % 60, 0, 250000 * (i % 2)),
+         dt.date(2026, 6, 1 + i % 28), i * 1.25, i % 2 == 0, None if i % 4 else 7, dt.time(9, i % 60)]
+        for i in range(40)
+    ]  # fmt: skip
+    p = _xlsx(
+        tmp_path / "t.xlsx",
+        [
+            ["Id", "Note", "When", "Day", "Amount", "Flag", "Big", "At"],
+            *body,
+            [],
+            [None, None, None, "printed by X"],
+        ],
+    )
+    src = open_source(p)
+    full = list(src.chunks())
+    lazy = list(src.chunks(text=["Id"]))
+    assert lazy[0].raw and "Id" not in lazy[0].raw and "Amount" in lazy[0].raw
+    assert [c.row_numbers for c in lazy] == [c.row_numbers for c in full]
+    assert [c.skipped for c in lazy] == [c.skipped for c in full] and full[-1].skipped  # the footer
+    for a, b in zip(full, lazy, strict=True):
+        every = list(range(len(a)))
+        assert a.row_cells(every, src.headers) == b.row_cells(every, src.headers)
+        assert [a.cells(h) for h in src.headers] == [b.cells(h) for h in src.headers]
+        assert list(a.rows()) == list(b.rows())
+        assert a.take(every[::2]).row_cells(every[: len(every[::2])], src.headers) == b.take(
+            every[::2]
+        ).row_cells(every[: len(every[::2])], src.headers)
+
+
 def test_xlsx_title_rows_and_data_starting_at_column_c(tmp_path: Path) -> None:
     wb = Workbook()
     ws = wb.active

@@ -50,7 +50,15 @@ def stop_rows(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     for chunk in chunks:
         if stopped is not None:
             below = [(n, stopped) for n in chunk.row_numbers]
-            yield Chunk(chunk.file, chunk.sheet, [], chunk.frame.iloc[0:0], {}, sorted(below + chunk.skipped))
+            yield Chunk(
+                chunk.file,
+                chunk.sheet,
+                [],
+                chunk.frame.iloc[0:0],
+                {},
+                sorted(below + chunk.skipped),
+                raw=chunk.raw,
+            )
             continue
         found = _stop_row(src, chunk)
         if found is None:
@@ -130,7 +138,9 @@ def strip_footer(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     if held is not None:
         reason = "report footer (after the data, a blank row then only single-cell lines): not a record"
         empty = held.frame.iloc[0:0]
-        yield Chunk(held.file, held.sheet, [], empty, {}, [(n, reason) for n in held.row_numbers])
+        yield Chunk(
+            held.file, held.sheet, [], empty, {}, [(n, reason) for n in held.row_numbers], raw=held.raw
+        )
 
 
 def _footer_start(chunk: Chunk, before: int, width: int) -> int | None:
@@ -142,7 +152,7 @@ def _footer_start(chunk: Chunk, before: int, width: int) -> int | None:
     tail = chunk.frame.iloc[-FOOTER_MAX_ROWS - 1 :].to_numpy(dtype=object).tolist()
     start = len(numbers)
     for row in reversed(tail):
-        if sum(1 for c in row if c.strip()) > 1:
+        if sum(1 for c in row if (c.strip() if type(c) is str else c is not None)) > 1:  # raw: a value
             break
         start -= 1
     if len(numbers) - start > FOOTER_MAX_ROWS:
@@ -165,6 +175,7 @@ def _split(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
         chunk.frame.iloc[:at].reset_index(drop=True),
         head_problems,
         typed={h: mask[:at] for h, mask in chunk.typed.items()},
+        raw=chunk.raw,
     )
     tail = Chunk(
         chunk.file,
@@ -173,6 +184,7 @@ def _split(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
         chunk.frame.iloc[at:].reset_index(drop=True),
         tail_problems,
         typed={h: mask[at:] for h, mask in chunk.typed.items()},
+        raw=chunk.raw,
     )
     return head, tail
 
@@ -183,5 +195,12 @@ def _concat(a: Chunk, b: Chunk) -> Chunk:
         h: a.typed.get(h, [False] * len(a)) + b.typed.get(h, [False] * len(b)) for h in {*a.typed, *b.typed}
     }
     return Chunk(
-        b.file, b.sheet, a.row_numbers + b.row_numbers, frame, {**a.problems, **b.problems}, b.skipped, typed
+        b.file,
+        b.sheet,
+        a.row_numbers + b.row_numbers,
+        frame,
+        {**a.problems, **b.problems},
+        b.skipped,
+        typed,
+        a.raw | b.raw,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import RowError, SourceError
+from .cells import cell_text
 from .formats import SheetFormats
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -41,6 +42,8 @@ class Chunk:
     ``skipped``: (row number, reason) of rows that are not records (a report footer).
     ``typed``: for workbook columns holding number cells, which of the column's cells were numbers
     (their text is the number with a decimal point and no grouping, whatever the file's locale).
+    ``raw``: workbook columns the run does not read, kept as the cell values until a row's cells
+    are asked for (the error file's): :meth:`cells`, :meth:`row_cells` and :meth:`rows` give text.
     """
 
     file: str
@@ -50,6 +53,7 @@ class Chunk:
     problems: dict[int, list[RowError]] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     typed: dict[str, list[bool]] = field(default_factory=dict)
+    raw: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -60,16 +64,18 @@ class Chunk:
         problems = {n: self.problems[n] for n in numbers if n in self.problems} if self.problems else {}
         frame = self.frame.iloc[rows].reset_index(drop=True)
         typed = {h: [mask[i] for i in rows] for h, mask in self.typed.items()}
-        return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed)
+        return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed, raw=self.raw)
 
     def cells(self, header: str) -> list[str]:
         """One column's cells, as text (the rest of the pipeline never touches ``frame``)."""
         cells: list[str] = self.frame[header].tolist()
-        return cells
+        return [_text(c) for c in cells] if header in self.raw else cells
 
     def row_cells(self, rows: list[int], headers: list[str]) -> list[list[str]]:
         """The cells of rows at positions ``rows``, in the order of ``headers``."""
         out: list[list[str]] = self.frame.iloc[rows][headers].to_numpy(dtype=object).tolist()
+        if self.raw and not self.raw.isdisjoint(headers):
+            out = [[_text(c) for c in row] for row in out]
         return out
 
     def rows(self) -> Iterator[SourceRow]:
@@ -77,7 +83,13 @@ class Chunk:
         for number, values in zip(
             self.row_numbers, self.frame.itertuples(index=False, name=None), strict=True
         ):
-            yield SourceRow(self.file, self.sheet, number, dict(zip(headers, values, strict=True)))
+            cells = [_text(c) for c in values] if self.raw else values
+            yield SourceRow(self.file, self.sheet, number, dict(zip(headers, cells, strict=True)))
+
+
+def _text(value: Any) -> str:
+    """A cell of a ``raw`` column as text, as the reader would have made it (a str is as it is)."""
+    return value if type(value) is str else cell_text(value)
 
 
 @dataclass(frozen=True)
@@ -163,11 +175,14 @@ class Source:
             if out:
                 yield out
 
-    def chunks(self, columns: Sequence[str] | None = None) -> Generator[Chunk, None, None]:
+    def chunks(
+        self, columns: Sequence[str] | None = None, text: Iterable[str] | None = None
+    ) -> Generator[Chunk, None, None]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
         without building the other cells, a workbook's other cells are not made text; footers,
         totals rows and ``stop_at`` are not looked for, and a row counts as blank when these cells
-        are): for a quick pass over a few columns."""
+        are): for a quick pass over a few columns. ``text``: the columns a run reads; a workbook's
+        others stay cell values (``Chunk.raw``) until a row's cells are asked for."""
         # the readers build Sources and Chunks: they import this module, so it imports them late
         from .csv import csv_chunks
         from .footer import stop_rows, strip_footer
@@ -183,7 +198,7 @@ class Source:
             elif self.stream:
                 raw = openpyxl_chunks(self)
             else:
-                raw = calamine_chunks(self)
+                raw = calamine_chunks(self, text=None if text is None else self._text_columns(text))
             yield from stop_rows(self, strip_footer(self, raw))
         except SourceError:
             raise
@@ -191,6 +206,15 @@ class Source:
             raise SourceError(str(self.path), decode_hint(exc, self.encoding)) from exc
         except Exception as exc:  # parsers raise many types for broken content
             raise SourceError(str(self.path), f"cannot be read: {one_line(exc)}") from exc
+
+    def _text_columns(self, wanted: Iterable[str]) -> frozenset[str]:
+        """``wanted``, and the columns the load stage reads itself to tell where the data ends."""
+        from .footer import TOTAL_SCAN_COLUMNS
+
+        own = [*self.headers[:TOTAL_SCAN_COLUMNS], *self.id_columns]
+        if self.stop_at is not None:
+            own.append(self.stop_at.column)
+        return frozenset([*wanted, *own])
 
 
 @dataclass(frozen=True)

@@ -241,8 +241,11 @@ def _is_encrypted_ole(p: Path) -> bool:
         return marker in fh.read(4 * 1024 * 1024)
 
 
-def calamine_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk]:
-    """The sheet's rows in chunks of text; ``columns``: only these become text (a quick pass)."""
+def calamine_chunks(
+    src: Source, columns: list[str] | None = None, text: frozenset[str] | None = None
+) -> Iterator[Chunk]:
+    """The sheet's rows in chunks of text; ``columns``: only these are read (a quick pass);
+    ``text``: only these become text now, the others are kept as cell values (``Chunk.raw``)."""
     # the sheet as calamine parsed it at open: every pass (the id pass, the run, the error file)
     # reads the same parse. It is alive while the source is, which costs no peak memory: a pass
     # that parsed it again would hold a copy of the same size
@@ -258,7 +261,7 @@ def calamine_chunks(src: Source, columns: list[str] | None = None) -> Iterator[C
             wb.close()
     fills = _merged_fills(sheet, src.header_row)
     keep = None if columns is None else [src.headers.index(c) for c in columns]
-    yield from row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, sheet.start[1], keep)
+    yield from row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, sheet.start[1], keep, text)
 
 
 def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[int, int]]:

@@ -170,7 +170,7 @@ class Producer:
             self._valid.small = body_cap >= UNLIMITED_BODY or (
                 src.kind == "csv" and file_size(src) * 6 + 65_536 < body_cap
             )
-            chunks = src.chunks()
+            chunks = src.chunks(text=bound.columns.values())  # a workbook's other cells: text when asked
             for whole in chunks:
                 if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
                     chunks.close()
