@@ -332,9 +332,9 @@ def test_the_short_way_for_numbers_equals_the_reference(text: str) -> None:
     assert outcome(numbers.parse_number) == outcome(numbers.any_number)
 
 
-def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
-    """Past its limit the memo is emptied and refilled from the chunk at hand: every cell still
-    converts, the same as without a memo."""
+def test_the_date_time_memo_forgets_its_older_half_when_full(monkeypatch: Any) -> None:
+    """Past its limit the memo forgets the texts it learnt first (half of them at a time) and keeps
+    the chunk at hand: every cell still converts, the same as without a memo."""
 
     # room for three remembered texts (each its length plus ENTRY_BYTES)
     monkeypatch.setattr(columns.DatetimeMemo, "MAX_BYTES", 3 * (19 + columns.DatetimeMemo.ENTRY_BYTES))
@@ -348,6 +348,8 @@ def test_the_date_time_memo_starts_over_when_full(monkeypatch: Any) -> None:
         assert maybe_errors == any(isinstance(v, RowError) for v in got)
     assert len(seen.values) <= 4
     assert seen.bytes <= 4 * (19 + columns.DatetimeMemo.ENTRY_BYTES)
+    assert seen.bytes == sum(map(len, seen.values)) + columns.DatetimeMemo.ENTRY_BYTES * len(seen.values)
+    assert "03/08/2026 10:00 AM" in seen.values  # the last chunk's texts are the ones kept
 
 
 @settings(max_examples=200, deadline=None)

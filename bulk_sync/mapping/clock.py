@@ -82,24 +82,34 @@ def parts_for(f: Field_) -> _Parts | None:
 
 def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
     """Each text's value as the reference gives it, or None where this way is not certain."""
-    days, times = parts.days, parts.times
-    sep, tz, local = parts.sep, parts.tz, parts.local
+    days_get, times_get = parts.days.get, parts.times.get
+    sep, wall = parts.sep, parts.local or parts.tz is None
+    utc_get = _UTC.get
     out: list[Any] = []
+    add = out.append
     for text in texts:
         d, found, t = text.strip().partition(sep)
-        if not found:
-            out.append(None)
-            continue
-        day = days[d] if d in days else _add_day(parts, d)
-        tod = times[t] if t in times else _add_time(parts, t)
-        if day is None or tod is None:
-            out.append(None)
-        elif local or tz is None:
-            out.append(f"{day[1]}T{tod[1]}")
+        day = days_get(d, _NEW)
+        if day is _NEW:
+            day = _add_day(parts, d)
+        tod = times_get(t, _NEW)
+        if tod is _NEW:
+            tod = _add_time(parts, t)
+        if day is None or tod is None or not found:
+            add(None)
+        elif wall:
+            add(f"{day[1]}T{tod[1]}")
         else:
-            out.append(_utc_text(day[0] + tod[0]))
+            at = day[0] + tod[0]
+            add(utc_get(at) or _utc_text(at))
     return out
 
+
+_NEW: Any = object()
+
+# UTC texts by their second (shared by every field); starts over past _UTC_TEXTS (about 2 MB)
+_UTC_TEXTS = 16_384
+_UTC: dict[int, str] = {}
 
 # UTC day and time-of-day texts, shared by every field; each starts over past _TEXTS entries
 # (about 0.5 MB): a day is 16 years of days, a time of day every minute of two days' worth of hours
@@ -120,7 +130,10 @@ def _utc_text(seconds: int) -> str:
         if len(_UTC_TIMES) >= _TEXTS:
             _UTC_TIMES.clear()
         time = _UTC_TIMES[rest] = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
-    return f"{day}T{time}Z"
+    if len(_UTC) >= _UTC_TEXTS:
+        _UTC.clear()
+    text = _UTC[seconds] = f"{day}T{time}Z"
+    return text
 
 
 def _add_day(parts: _Parts, text: str) -> tuple[int, str] | None:

@@ -6,6 +6,7 @@ cell.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from typing import Any
 
@@ -87,7 +88,9 @@ class DatetimeMemo:
     """The date-time texts of one field converted so far (across chunks, bounded by bytes), and
     which of them were errors."""
 
-    MAX_BYTES = 4 * 1024 * 1024  # what the remembered texts and values may take; then it starts over
+    # what the remembered texts and values may take (~32,000 texts: a three-year migration's quarter
+    # hours); past it the older half is forgotten
+    MAX_BYTES = 8 * 1024 * 1024
     ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
 
     __slots__ = ("bad", "bytes", "parts", "values")
@@ -97,6 +100,20 @@ class DatetimeMemo:
         self.bad: set[str] = set()
         self.bytes = 0
         self.parts: Any = _UNSET  # the field's two-part reader (clock.py), once asked for
+
+    def remember(self, new: dict[str, Any], bad: set[str]) -> None:
+        """Add ``new``; past MAX_BYTES the older half is forgotten first (insertion order)."""
+        values = self.values
+        size = sum(map(len, new)) + self.ENTRY_BYTES * len(new)
+        while values and self.bytes + size > self.MAX_BYTES:
+            old = list(itertools.islice(values, max(1, len(values) // 2)))
+            for c in old:
+                del values[c]
+            self.bad.difference_update(old)
+            self.bytes -= sum(map(len, old)) + self.ENTRY_BYTES * len(old)
+        values.update(new)
+        self.bad |= bad
+        self.bytes += size
 
 
 _UNSET = object()
@@ -110,24 +127,15 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: DatetimeMem
     out = list(map(values.get, cells))  # one look-up a cell; None: not seen yet (or a null value)
     if None not in out:
         return out, bool(seen.bad) and not seen.bad.isdisjoint(cells)
-    todo = [
-        c for c in dict.fromkeys(c for c, v in zip(cells, out, strict=True) if v is None) if c not in values
-    ]
-    if todo:
-        size = sum(map(len, todo)) + DatetimeMemo.ENTRY_BYTES * len(todo)
-        if seen.bytes + size > DatetimeMemo.MAX_BYTES:  # start over (with every text of this chunk)
-            values.clear()
-            seen.bad.clear()
-            todo = list(dict.fromkeys(cells))
-            size = sum(map(len, todo)) + DatetimeMemo.ENTRY_BYTES * len(todo)
-            seen.bytes = 0
-        seen.bytes += size
-        parsed = _parse_new(f, todo, header, seen)
-        for c, v in zip(todo, parsed, strict=True):
-            values[c] = v
-            if type(v) is RowError:
-                seen.bad.add(c)
-    return list(map(values.__getitem__, cells)), bool(seen.bad) and not seen.bad.isdisjoint(cells)
+    missing = [i for i, v in enumerate(out) if v is None]
+    todo = [c for c in dict.fromkeys([cells[i] for i in missing]) if c not in values]
+    new = dict(zip(todo, _parse_new(f, todo, header, seen), strict=True)) if todo else {}
+    for i in missing:
+        c = cells[i]
+        out[i] = new[c] if c in new else values[c]
+    bad = {c for c, v in new.items() if type(v) is RowError}
+    seen.remember(new, bad)
+    return out, bool(bad) or (bool(seen.bad) and not seen.bad.isdisjoint(cells))
 
 
 def _parse_new(f: Field_, todo: list[str], header: str, seen: DatetimeMemo) -> list[Any]:
