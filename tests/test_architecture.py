@@ -107,7 +107,8 @@ INSIDE = {
     },
     "pipeline": {
         "plan": {"reps"},
-        "superseded": {"plan"},
+        "memory": set(),  # freed memory handed back to the system (glibc's malloc_trim)
+        "superseded": {"memory", "plan"},
         "reps": set(),
         "warnings": {"reps"},
         "results": set(),
@@ -116,7 +117,18 @@ INSIDE = {
         "handoff": {"results"},  # the bounded queue from the reader thread to the event loop
         "known": set(),  # what the state holds for a chunk's rows
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
-        "chunks": {"entries", "handoff", "known", "plan", "records", "reps", "results", "valid", "warnings"},
+        "chunks": {
+            "entries",
+            "handoff",
+            "known",
+            "memory",
+            "plan",
+            "records",
+            "reps",
+            "results",
+            "valid",
+            "warnings",
+        },
         "run": {"chunks", "entries", "plan", "results"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest

@@ -25,6 +25,7 @@ from ..state import StateStore, payload_hash, target_of
 from .entries import ChunkRun
 from .handoff import Handoff
 from .known import known_hashes, unchanged_by_source
+from .memory import TRIM_EVERY, give_back
 from .plan import Plan, file_size, too_large
 from .records import mapped_records
 from .reps import email_header, emails_of, rep_reason, rep_reasons
@@ -171,7 +172,9 @@ class Producer:
                 src.kind == "csv" and file_size(src) * 6 + 65_536 < body_cap
             )
             chunks = src.chunks(text=bound.columns.values())  # a workbook's other cells: text when asked
-            for whole in chunks:
+            for k, whole in enumerate(chunks, start=1):
+                if k % TRIM_EVERY == 0:
+                    give_back()
                 if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
                     chunks.close()
                     self._account(plan, src, whole, seq, limit)

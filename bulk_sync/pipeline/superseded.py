@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import mapping
 from ..load import Chunk
+from .memory import give_back
 from .plan import Plan
 
 SPILL_BYTES = 4 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
@@ -93,6 +94,7 @@ def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
     if not supersede and not any(e.fields for e in evidence):
         return plan
     superseded = _column_pass(plan, evidence, supersede, limit)
+    give_back()  # what the pass freed, before the run reads the files again
     jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
     return dataclasses.replace(plan, jobs=jobs, superseded=superseded if supersede else plan.superseded)
 
