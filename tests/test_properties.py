@@ -463,3 +463,26 @@ def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, De
             continue
         sent = to_json(float(value)).decode()  # what the payload carries
         assert Decimal(sent) == exact, (text, decimal, sent)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["valid", "unchanged", "not_sent"]),
+    st.one_of(st.none(), st.just("aborted")),
+    st.lists(
+        st.one_of(st.none(), st.just(""), st.text(max_size=12), st.just("a | b | c")), min_size=1, max_size=8
+    ),
+)
+def test_problem_lines_past_the_limit_are_counted_as_they_would_be_written(
+    status: str, error_type: str | None, warnings: list[str | None]
+) -> None:
+    """Past `validate`'s list limit a block's lines are counted without being written: the same
+    count as writing them ("... and N more row problems")."""
+    from bulk_sync.cli.run import _line_count, _problem_lines
+    from bulk_sync.report import ResultBlock
+
+    n = len(warnings)
+    block = ResultBlock(
+        "f.csv", None, status, list(range(2, 2 + n)), [None] * n, ["why"] * n, warnings, error_type
+    )
+    assert _line_count(block) == sum(len(_problem_lines(r)) for r in block.noted())

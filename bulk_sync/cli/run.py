@@ -332,7 +332,9 @@ class _Outputs:
             noted = every = (result,)
             if result.status in TO_FIX:  # the error file holds the rows a person must fix
                 self.failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
-        if self.listing:
+        if self.listing and self.listed >= LIST_LIMIT:  # past the limit the lines are only counted
+            self.listed += _line_count(result)
+        elif self.listing:
             for r in noted:
                 for line in _problem_lines(r):
                     self.listed += 1
@@ -351,6 +353,15 @@ class _Outputs:
                 self.xlsx.close(summary, about)
             except Exception as exc:  # xlsxwriter raises its own types for a failed write
                 err(f"warning: could not write the XLSX report: {exc}")
+
+
+def _line_count(result: RowResult | ResultBlock) -> int:
+    """How many lines :func:`_problem_lines` gives for ``result`` (a block: its warned rows),
+    without writing them."""
+    if not isinstance(result, ResultBlock):
+        return len(_problem_lines(result))
+    error = 1 if result.error_type and result.status not in GOOD else 0
+    return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
 
 
 def _problem_lines(r: RowResult) -> list[str]:
