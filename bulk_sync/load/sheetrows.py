@@ -50,9 +50,8 @@ def row_chunks(
         if pick is not None:
             values = pick(values)
         lead = values[0] if values else ""
-        if (type(lead) is not str or lead.strip()) and values:  # most rows: a first cell filled
-            pass
-        elif all(type(v) is str for v in values) and not "".join(values).strip():
+        maybe_blank = type(lead) is str and not lead.strip()  # most rows have a first cell: not blank
+        if maybe_blank and all(type(v) is str for v in values) and not "".join(values).strip():
             continue  # a blank row
         numbers.append(number)
         rows.append(values)

@@ -5,8 +5,8 @@ date-times, more than a memo of whole texts can keep. Each day text and each tim
 once (with ``datetime.strptime``, the scalar reference's own parser), and the instant is their sum
 less the zone's offset on that day. Only what is certain goes this way: one format made of a date
 part and a time part, and a day on which the zone's offset does not change. Everything else (the
-two days a year the clocks change, a text that does not split, a year before 1000) is left to the
-reference way, :func:`convert.convert_cell` or pandas, which gives the same values and the errors.
+two days a year the clocks change, a text that does not split, a year outside 1001-9998) goes the
+reference way, :func:`convert.convert_cell` or pandas, which gives the values and the errors.
 """
 
 from __future__ import annotations
