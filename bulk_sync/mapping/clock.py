@@ -24,21 +24,36 @@ _SEPARATORS = (" ", "T")
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
+class _Memo:
+    """Part texts -> what they were read as (None: not this way); past MAX_BYTES it starts over."""
+
+    MAX_BYTES = 1024 * 1024
+    ENTRY_BYTES = 200
+
+    __slots__ = ("bytes", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[int, str] | None] = {}
+        self.bytes = 0
+
+    def put(self, text: str, value: tuple[int, str] | None) -> tuple[int, str] | None:
+        if self.bytes > self.MAX_BYTES:
+            self.values.clear()
+            self.bytes = 0
+        self.bytes += len(text) + self.ENTRY_BYTES
+        self.values[text] = value
+        return value
+
+
 class _Parts:
     """One format's two parts and what each part text was read as (bounded by bytes)."""
 
-    MAX_BYTES = 1024 * 1024  # each of the two memos; past it, that memo starts over
-    ENTRY_BYTES = 200
-
-    __slots__ = ("day_fmt", "days", "days_bytes", "local", "sep", "time_fmt", "times", "times_bytes", "tz")
+    __slots__ = ("day_fmt", "days", "local", "sep", "time_fmt", "times", "tz")
 
     def __init__(self, day_fmt: str, sep: str, time_fmt: str, tz: dt.tzinfo | None, local: bool) -> None:
         self.day_fmt, self.sep, self.time_fmt, self.tz, self.local = day_fmt, sep, time_fmt, tz, local
-        # day text -> (seconds from 1970 of its UTC midnight less its offset, its date text) or None
-        self.days: dict[str, tuple[int, str] | None] = {}
-        # time text -> (seconds into the day, its time text) or None
-        self.times: dict[str, tuple[int, str] | None] = {}
-        self.days_bytes = self.times_bytes = 0
+        self.days = _Memo()  # day text -> (seconds from 1970 of its midnight less its offset, date text)
+        self.times = _Memo()  # time text -> (seconds into the day, its time text)
 
 
 def split_format(fmt: str) -> tuple[str, str, str] | None:
@@ -82,7 +97,7 @@ def parts_for(f: Field_) -> _Parts | None:
 
 def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
     """Each text's value as the reference gives it, or None where this way is not certain."""
-    days_get, times_get = parts.days.get, parts.times.get
+    days_get, times_get = parts.days.values.get, parts.times.values.get
     sep, wall = parts.sep, parts.local or parts.tz is None
     utc_get = _UTC.get
     out: list[Any] = []
@@ -91,10 +106,10 @@ def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
         d, found, t = text.strip().partition(sep)
         day = days_get(d, _NEW)
         if day is _NEW:
-            day = _add_day(parts, d)
+            day = parts.days.put(d, _day(parts, d))
         tod = times_get(t, _NEW)
         if tod is _NEW:
-            tod = _add_time(parts, t)
+            tod = parts.times.put(t, _time(parts, t))
         if day is None or tod is None or not found:
             add(None)
         elif wall:
@@ -136,28 +151,13 @@ def _utc_text(seconds: int) -> str:
     return text
 
 
-def _add_day(parts: _Parts, text: str) -> tuple[int, str] | None:
-    if parts.days_bytes > _Parts.MAX_BYTES:
-        parts.days.clear()
-        parts.days_bytes = 0
-    parts.days_bytes += len(text) + _Parts.ENTRY_BYTES
-    value = parts.days[text] = _day(parts, text)
-    return value
-
-
-def _add_time(parts: _Parts, text: str) -> tuple[int, str] | None:
-    if parts.times_bytes > _Parts.MAX_BYTES:
-        parts.times.clear()
-        parts.times_bytes = 0
-    parts.times_bytes += len(text) + _Parts.ENTRY_BYTES
+def _time(parts: _Parts, text: str) -> tuple[int, str] | None:
+    """The seconds into the day and the time text; None when not the format's time part."""
     try:
         t = dt.datetime.strptime(text, parts.time_fmt)
     except ValueError:
-        value = None
-    else:
-        value = (t.hour * 3600 + t.minute * 60 + t.second, f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}")
-    parts.times[text] = value
-    return value
+        return None
+    return t.hour * 3600 + t.minute * 60 + t.second, f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def _day(parts: _Parts, text: str) -> tuple[int, str] | None:
