@@ -153,6 +153,36 @@ def test_encoding_flag_overrides_and_a_bad_byte_is_named(tmp_path: Path) -> None
         open_source(p, encoding="klingon")
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_whole_file_check_across_megabyte_blocks(tmp_path: Path, encoding: str) -> None:
+    """The check reads 1 MiB blocks and skips decoding the ASCII ones: a character split across a
+    block boundary still decodes, a bad byte after megabytes of ASCII is still found (where it is),
+    and a quote opened in one block and closed in another is not an unclosed quote."""
+    row = b"1,plain ascii text\n"
+    pad = row * ((1 << 20) // len(row) - 1)  # just under one block of ASCII
+    e_acute = "é".encode(encoding)
+    split = b"Id,Name\n" + pad + b"x" * ((1 << 20) - len(pad) - 14) + b"2,Jos" + e_acute + b"\n"
+    assert split.index(e_acute) == (1 << 20) - 1  # UTF-8: its first byte ends the first block
+    p = tmp_path / "split.csv"
+    p.write_bytes(split + pad * 2)
+    src = open_source(p, encoding=encoding)
+    assert sum(len(c) for c in src.chunks()) == 1 + len(pad) // len(row) * 3
+    p.write_bytes(b"Id,Name\n" + pad * 3 + b"9,Jos\xe9\n")
+    bad_at = 8 + len(pad) * 3 + 5
+    if encoding == "utf-8":
+        with pytest.raises(SourceError, match=rf"not valid utf-8 text \(byte 0xe9 at offset {bad_at}\)"):
+            open_source(p, encoding="utf-8")
+        cut = split[: (1 << 20) - 1] + e_acute[:1]  # a character's first byte ends the block ...
+        p.write_bytes(cut + b"\n" + pad)  # ... and the next block is ASCII
+        with pytest.raises(SourceError, match=r"not valid utf-8 text \(byte 0xc3 at offset 104857[56]\)"):
+            open_source(p, encoding="utf-8")
+    quoted = b"Id,Note\n" + pad + b'2,"a note\n' + pad + b'across blocks"\n' + pad
+    p.write_bytes(quoted)
+    src = open_source(p, encoding=encoding)
+    notes = [r.cells["Note"] for c in src.chunks() for r in c.rows() if r.cells["Id"] == "2"]
+    assert notes == ["a note\n" + pad.decode() + "across blocks"]
+
+
 # --------------------------------------------------------------------------- CSV: delimiters
 
 

@@ -63,6 +63,8 @@ class NumberEvidence:
             if typed is not None:  # workbook number cells: written with a point whatever the locale
                 cells = ["" if t else c for c, t in zip(cells, typed, strict=True)]
             joined = "\n".join(cells).replace("\r", " ")
+            if "." not in joined and "," not in joined:
+                continue  # no decimal mark at all ('40%', '12'): nothing to settle in this chunk
             earliest: tuple[int, str, str] | None = None  # (position in the chunk, mark, cell)
             for mark, evidence in _EVIDENCE.items():
                 for m in evidence.finditer(joined):  # a candidate: its whole cell is read both ways
