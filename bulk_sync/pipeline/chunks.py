@@ -182,6 +182,7 @@ class Producer:
                 seq, out = self._chunk(job, whole, seq, limit, store)
                 if not self._put(out) or (limit is not None and seq >= limit):
                     return  # closed, or --limit rows read: the rest of the file is not read
+                self._handoff.wait_for_room()  # the next chunk is read when the sender can take it
 
     def _chunk(
         self, job: _Job, whole: Chunk, seq: int, limit: int | None, store: StateStore | None
