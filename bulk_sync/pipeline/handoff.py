@@ -13,7 +13,9 @@ from .results import Entry, Row
 
 QUEUE_BYTES = 8 * 1024 * 1024  # rows the reader may have ready ahead of the sender (their JSON and
 # about ENTRY_BYTES each besides): a bound in bytes, so memory does not follow the file's size. A
-# full queue of 16 MB held 25-30 MB of RSS; 8 MB is still about 4,000 rows, 40 requests of 100
+# full queue of 16 MB held 25-30 MB of RSS. The reader puts a chunk's entries whole, so with
+# 5,000-row chunks of example-shaped rows (~7 MB by this estimate; more in fact: a queued row keeps
+# its chunk's mapped columns) the queue holds one chunk, 50 requests of 100
 ENTRY_BYTES = 600
 BLOCK_ROW_BYTES = 100
 
