@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLE_MAPPING
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -314,6 +314,34 @@ def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[d
             ]
     ok_rows = [i for i in range(mc.n) if checked.ok[i]]  # a shape's rows encoded together
     assert checked.bodies(ok_rows) == [checked.payload(i).raw for i in ok_rows]
+
+
+EXAMPLE_ROWS = pd.read_csv(EXAMPLE_CSV, dtype=str, keep_default_na=False).to_dict("records")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(range(len(EXAMPLE_ROWS))), st.sets(st.sampled_from(COLUMNS), max_size=12)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_a_row_to_send_names_the_same_columns_from_one_row_of_its_shape(
+    picks: list[tuple[int, set[str]]],
+) -> None:
+    """A row waiting to be sent keeps one row of its shape, not the chunk's columns: where each
+    value came from (what names the column when SIRO refuses one) is the same either way."""
+    assert not BOUND.plan.splits and T_BOUND.plan.splits  # a split mapping keeps the columns
+    rows = [{c: ("" if c in blank else EXAMPLE_ROWS[k][c]) for c in COLUMNS} for k, blank in picks]
+    frame = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
+    mc = map_chunk(BOUND, Chunk("x.csv", None, list(range(2, 2 + len(rows))), frame))
+    checked = payload.check_chunk(mc)
+    for i in range(mc.n):
+        light = mc.light_record(i, f"id-{i}", checked.shape[i])
+        assert light._tree[1] is not mc.cols
+        assert light.sources == mc.light_record(i, f"id-{i}").sources == mc.record(i).sources
+    assert len(mc.like) == len(set(checked.shape))
 
 
 @settings(max_examples=500, deadline=None)

@@ -187,6 +187,9 @@ class _Plan:
     root: _Node
     targets: dict[str, str]
     build_all: Callable[[list[list[Any]], int], list[dict[str, Any]]]
+    # does a leaf split its cell into list entries? Then rows that fill the same fields can still
+    # differ in their list positions; else which fields a row fills settles its sources
+    splits: bool = False
 
 
 def _generate(root: _Node, n_columns: int) -> Callable[[list[list[Any]], int], list[dict[str, Any]]]:
@@ -256,4 +259,8 @@ def _compile(spec: MappingSpec, columns: dict[str, str]) -> _Plan:
             if f.spec.template
         }
     )
-    return _Plan(root, targets, _generate(root, len(spec.fields)))
+    return _Plan(root, targets, _generate(root, len(spec.fields)), _splits(root))
+
+
+def _splits(node: _Node) -> bool:
+    return node.many or any(_splits(child) for _, child in node.children)

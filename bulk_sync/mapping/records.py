@@ -83,6 +83,7 @@ class MappedChunk:
         "error_cols",
         "file",
         "keys",
+        "like",
         "n",
         "problems",
         "raw",
@@ -101,6 +102,7 @@ class MappedChunk:
         self.cols: list[list[Any]] = []
         self.error_cols: list[list[Any]] = []
         self.raw: dict[str, list[str]] = {}  # header -> the column's cells as read (made once)
+        self.like: dict[int, list[list[Any]]] = {}  # a row shape -> one row's values (light_record)
         for f in bound.spec.fields:
             values, maybe_errors = field_values(f, bound, chunk, self.raw)
             if maybe_errors and any(type(v) is RowError for v in values):
@@ -161,18 +163,24 @@ class MappedChunk:
             rec.group_cells = self.keys[i]
         return rec
 
-    def light_record(self, i: int, external_id: str) -> MappedRecord:
-        """Row ``i`` of a valid payload, to be sent: where it is and its id, no nested values."""
+    def light_record(self, i: int, external_id: str, shape: int | None = None) -> MappedRecord:
+        """Row ``i`` of a valid payload, to be sent: where it is and its id, no nested values.
+
+        Its ``sources`` are worked out from the chunk's columns when asked (SIRO refused a value).
+        With ``shape`` (the row's shape in the chunk check: which fields it fills, and how) and a
+        mapping that splits no cell into list entries, they are worked out from one row of that
+        shape instead, kept once a shape: a row waiting to be sent then holds a few values, not
+        the whole chunk's columns (15-20 MB for 5,000 rows)."""
         plan = self.bound.plan
+        if shape is None or plan.splits:
+            tree = (plan, self.cols, i)
+        else:
+            like = self.like.get(shape)
+            if like is None:
+                like = self.like[shape] = [[col[i]] for col in self.cols]
+            tree = (plan, like, 0)
         return MappedRecord(
-            self.file,
-            self.sheet,
-            self.row_numbers[i],
-            external_id,
-            {},
-            [],
-            plan.targets,
-            (plan, self.cols, i),
+            self.file, self.sheet, self.row_numbers[i], external_id, {}, [], plan.targets, tree
         )
 
     def records(self) -> list[MappedRecord]:

@@ -99,7 +99,7 @@ class ValidRows:
                     run.found.append((ext, digests[k], sources[i]))
                 continue
             source = sources[i] if sources is not None else None
-            rec = mc.light_record(i, ext)
+            rec = mc.light_record(i, ext, cc.shape[i])
             rec.warning = warned[k]
             run.add(Row(first + k, rec, Payload(ext, None, bodies[k]), digests[k], source))
 
