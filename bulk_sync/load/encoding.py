@@ -235,10 +235,12 @@ def _scan(p: Path, encoding: str) -> int:
 _QUOTE = ord('"')
 
 
+# the codecs that decode every ASCII byte to itself, with no state: UTF-8, Latin-1, the code pages
+_ASCII_AS_IS = frozenset(codecs.lookup(c).name for c in ("utf-8", "latin-1", *CODE_PAGES))
+
+
 def _reads_ascii_as_is(encoding: str) -> bool:
-    """Does ``encoding`` decode every ASCII byte to itself, with no state (UTF-8, the code pages)?"""
-    name = codecs.lookup(encoding).name
-    return name in ("utf-8", "iso8859-1") or name in {codecs.lookup(c).name for c in CODE_PAGES}
+    return codecs.lookup(encoding).name in _ASCII_AS_IS
 
 
 def check_whole_file(p: Path, encoding: str, quotes: int | None) -> None:

@@ -170,7 +170,7 @@ class MappedChunk:
         With ``shape`` (the row's shape in the chunk check: which fields it fills, and how) and a
         mapping that splits no cell into list entries, they are worked out from one row of that
         shape instead, kept once a shape: a row waiting to be sent then holds a few values, not
-        the whole chunk's columns (15-20 MB for 5,000 rows)."""
+        the whole chunk's columns."""
         plan = self.bound.plan
         if shape is None or plan.splits:
             tree = (plan, self.cols, i)

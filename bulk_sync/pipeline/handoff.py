@@ -14,8 +14,8 @@ from .results import Entry, Row
 QUEUE_BYTES = 8 * 1024 * 1024  # rows the reader may have ready ahead of the sender (their JSON and
 # about ENTRY_BYTES each besides): a bound in bytes, so memory does not follow the file's size. A
 # full queue of 16 MB held 25-30 MB of RSS. The reader puts a chunk's entries whole, so with
-# 5,000-row chunks of example-shaped rows (~7 MB by this estimate; more in fact: a queued row keeps
-# its chunk's mapped columns) the queue holds one chunk, 50 requests of 100
+# 5,000-row chunks of example-shaped rows (~7 MB by this estimate) the queue holds one chunk, 50
+# requests of 100
 ENTRY_BYTES = 600
 BLOCK_ROW_BYTES = 100
 
@@ -51,11 +51,7 @@ class Handoff:
         always fits). False when the run closed the queue meanwhile."""
         size = _weight(item)
         with self._room:
-            while self._queued and self._queued + size > QUEUE_BYTES:
-                if self._closed.is_set():
-                    return False
-                self._room.wait(0.1)
-            if self._closed.is_set():
+            if not self._room_for(size):
                 return False
             self._queued += size
             self._last = size
@@ -66,10 +62,18 @@ class Handoff:
         """Wait until the queue has room for another item like the last one put (or the run closed
         it). The reader calls this before it reads and maps the next chunk, so that a sender that
         has fallen behind (always, at SIRO's quota) does not also leave a mapped chunk waiting in
-        the reader's hands: one chunk fewer alive at once, 15-20 MB of a 5,000-row chunk."""
+        the reader's hands: one chunk fewer alive at once."""
         with self._room:
-            while self._queued and self._queued + self._last > QUEUE_BYTES and not self._closed.is_set():
-                self._room.wait(0.1)
+            self._room_for(self._last)
+
+    def _room_for(self, size: int) -> bool:
+        """(Holding ``_room``.) Wait while an item of ``size`` would not fit beside what is queued
+        (anything fits an empty queue); False when the run closed the queue meanwhile."""
+        while self._queued and self._queued + size > QUEUE_BYTES:
+            if self._closed.is_set():
+                return False
+            self._room.wait(0.1)
+        return not self._closed.is_set()
 
     def _taken(self, size: int) -> None:
         with self._room:
