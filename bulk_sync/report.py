@@ -125,6 +125,7 @@ class Summary:
     forecast: Forecast = field(default_factory=Forecast)  # of the rows SIRO takes, what it can match
     mirror: dict[str, object] | None = None  # --mirror: its window and what it removed (or would)
     effect: Counter[str] | None = None  # a dry run with a state file: valid rows that are new, changed
+    workers: int = 0  # a dry run: the worker processes that mapped its chunks (0: none)
 
     def add(self, result: RowResult) -> None:
         self.counts[result.status] += 1

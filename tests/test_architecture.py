@@ -117,23 +117,15 @@ INSIDE = {
         "handoff": {"results"},  # the bounded queue from the reader thread to the event loop
         "known": set(),  # what the state holds for a chunk's rows
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
-        "chunks": {
-            "entries",
-            "handoff",
-            "known",
-            "memory",
-            "plan",
-            "records",
-            "reps",
-            "results",
-            "valid",
-            "warnings",
-        },
+        # one chunk's work: map, check, compare with the state, route its rows (reader or worker)
+        "work": {"entries", "known", "plan", "reps", "results", "valid", "warnings"},
+        "workers": {"plan", "results", "work"},  # a dry run's chunks mapped in forked processes
+        "chunks": {"handoff", "memory", "plan", "records", "results", "work", "workers"},
         "run": {"chunks", "entries", "plan", "results"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
-        "__init__": {"plan", "reps", "run", "superseded"},
+        "__init__": {"plan", "reps", "run", "superseded", "workers"},
     },
     "cli": {
         "epilogs": set(),
@@ -328,7 +320,10 @@ def test_the_token_reaches_only_the_sending_stages() -> None:
         *(PKG / "load").glob("*.py"),
         *(PKG / "mapping").glob("*.py"),
         *(PKG / "payload").glob("*.py"),
-        *(PKG / "pipeline" / name for name in ("chunks.py", "handoff.py", "entries.py", "records.py")),
+        *(
+            PKG / "pipeline" / name
+            for name in ("chunks.py", "handoff.py", "entries.py", "records.py", "work.py", "workers.py")
+        ),
         *(PKG / name for name in ("report.py", "state.py", "errorfile.py", "group.py")),
     ]
     seen = [p.relative_to(PKG).as_posix() for p in readers if "RunSettings" in p.read_text(encoding="utf-8")]

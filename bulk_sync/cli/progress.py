@@ -55,7 +55,9 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
         verb = "checked" if dry else "processed"
         print(
             f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
-            f"({s.rows_per_second:,.0f} rows/s)"
+            f"({s.rows_per_second:,.0f} rows/s"
+            + (f"; {s.workers} worker process{'es' if s.workers > 1 else ''}" if s.workers else "")
+            + ")"
             + (
                 ""
                 if dry

@@ -25,7 +25,16 @@ from ..errors import (
     UsageError,
 )
 from ..payload import Payload
-from ..pipeline import Plan, RepCheck, prepare, prepare_retry, run, scan_columns, state_lock
+from ..pipeline import (
+    Plan,
+    RepCheck,
+    prepare,
+    prepare_retry,
+    run,
+    scan_columns,
+    state_lock,
+    workers_asked,
+)
 from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
 from ..report import (
     GOOD,
@@ -63,6 +72,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError("--mapping is required (or `mapping` in the config profile)")
     if args.max_failures is not None:
         _max_failures(str(args.max_failures), 1)  # a bad value is refused before anything is read
+    if dry:
+        workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
     plan = _plan(args)
     if plan is None:

@@ -23,7 +23,9 @@ The parts, one way (each imports only those listed before it):
     records     rows one by one as MappedRecords (merged by group_by)
     known       what the state file holds for a chunk's rows
     handoff     the queue from the reader thread to the event loop, bounded in bytes
-    chunks      the reader thread's work: a chunk -> results and records to send (Producer)
+    work        one chunk's work: map, check, compare with the state, route each row (ChunkWork)
+    workers     a large dry run's chunks mapped in forked worker processes, results in order
+    chunks      the reader thread: read the chunks, have them worked, hand them on (Producer)
     run         the async run: reader thread, dispatcher, signals, the end of the run
     finish      the outputs after a run: error files, the outcome as data (summary JSON), webhook
 """
@@ -34,6 +36,7 @@ from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
 from .reps import RepCheck
 from .run import execute, run
 from .superseded import scan_columns
+from .workers import workers_asked
 
 __all__ = [
     "Plan",
@@ -45,4 +48,5 @@ __all__ = [
     "run",
     "scan_columns",
     "state_lock",
+    "workers_asked",
 ]

@@ -10,9 +10,7 @@ from typing import Any
 from .. import mapping, payload
 from ..load import Chunk
 from ..report import UNCHANGED, ResultBlock
-from .results import Block, Entry
-
-UNCHANGED_NOTE = "same payload as the last sync; not sent"
+from .results import UNCHANGED_NOTE, Block, Entry
 
 
 class ChunkRun:

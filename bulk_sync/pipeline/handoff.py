@@ -9,7 +9,7 @@ import queue
 import threading
 
 from ..payload import Payload
-from .results import Entry, Row
+from .results import Block, Entry, Row
 
 QUEUE_BYTES = 8 * 1024 * 1024  # rows the reader may have ready ahead of the sender (their JSON and
 # about ENTRY_BYTES each besides): a bound in bytes, so memory does not follow the file's size. A
@@ -29,8 +29,10 @@ def _weight(item: list[Entry] | BaseException | None) -> int:
         if isinstance(entry, Row):
             body = entry.built
             size += ENTRY_BYTES + (len(body.raw) if isinstance(body, Payload) else 0)
-        else:  # a block of rows that need no request: a row number and an id each
+        elif isinstance(entry, Block):  # rows that need no request: a row number and an id each
             size += BLOCK_ROW_BYTES * len(entry.block.row_numbers)
+        else:  # a row's result, settled by a dry run's worker
+            size += ENTRY_BYTES
     return size
 
 

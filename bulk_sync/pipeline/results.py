@@ -17,6 +17,9 @@ from ..payload import Payload
 from ..report import (
     INVALID,
     NOT_SENT,
+    SKIPPED,
+    SUPERSEDED,
+    UNCHANGED,
     ResultBlock,
     RowResult,
     Summary,
@@ -32,6 +35,8 @@ Emit = Callable[[RowResult | ResultBlock], None]
 
 CELL_BYTES = 56  # a str object's own size, beside its characters
 
+
+UNCHANGED_NOTE = "same payload as the last sync; not sent"
 
 BACKPRESSURE = 10_000  # results (or blocks of them) held for an earlier row before the reader waits
 
@@ -201,7 +206,35 @@ class Block:
     block: ResultBlock
 
 
-Entry = Row | Block
+@dataclass(slots=True)
+class Done:
+    """The final result of one row, settled where the row was mapped (a dry run's worker process)."""
+
+    seq: int
+    result: RowResult | list[RowResult]
+
+
+Entry = Row | Block | Done
+
+
+def settled(row: Row, stop: Stop) -> RowResult | list[RowResult] | None:
+    """The row's final result, when it needs no request and no payload handed on: skipped,
+    superseded, invalid, not sent (stopping), or unchanged. None: a payload to send (or, in a dry
+    run, a valid row)."""
+    rec, built = row.rec, row.built
+    if isinstance(rec, Skipped):
+        return result_of(rec, SKIPPED, error_type=rec.rule, message=rec.reason)
+    if rec.superseded is not None:  # a later row has this id
+        return result_of(rec, SUPERSEDED, message=rec.superseded)
+    if rec.skip is not None:
+        return result_of(rec, SKIPPED, error_type="filter", message=rec.skip)
+    if isinstance(built, list):  # found invalid: it stays invalid, stop or not
+        return invalid_result(rec, built)
+    if stop or built is None:
+        return not_sent_result(rec, stop)
+    if row.unchanged:
+        return result_of(rec, UNCHANGED, message=UNCHANGED_NOTE)
+    return None
 
 
 class Skipped(MappedRecord):

@@ -18,15 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errorfile import Kept
 from ..errors import BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
 from ..payload import Payload
-from ..report import (
-    NOT_SENT,
-    SKIPPED,
-    SUPERSEDED,
-    UNCHANGED,
-    VALID,
-    RowResult,
-    Summary,
-)
+from ..report import NOT_SENT, VALID, RowResult, Summary
 from ..settings import RunSettings
 from ..state import StateStore, target_of
 
@@ -35,19 +27,18 @@ if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run st
     from ..upload import Outcome, Transport, Uploader
 
 from .chunks import Producer
-from .entries import UNCHANGED_NOTE
 from .plan import Plan, log
 from .results import (
     Block,
+    Done,
     Emit,
     Ordered,
-    Skipped,
     Stop,
     from_outcome,
     in_flight_lost,
-    invalid_result,
     not_sent_result,
     result_of,
+    settled,
 )
 
 # a payload's startTime, for the state (the mirror's window): compact JSON, a top-level key; inside a
@@ -101,7 +92,7 @@ async def execute(
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)
-        await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
+        summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
@@ -303,8 +294,9 @@ async def _read_all(
     kept: Kept | None = None,
     on_payload: Callable[[Payload], None] | None = None,
     show: int = 0,
-) -> None:
-    """Feed every row to the dispatcher (or, in a dry run, straight to the results).
+) -> int:
+    """Feed every row to the dispatcher (or, in a dry run, straight to the results); return how
+    many worker processes mapped the chunks (a large dry run: see :mod:`.workers`).
 
     Reading, mapping and validating run in a thread (:class:`Producer`) so that the event loop
     stays free to answer responses while a chunk is parsed: a loop blocked for the few hundred
@@ -318,24 +310,20 @@ async def _read_all(
         while (rows := await producer.next_rows()) is not None:
             for row in rows:
                 if stop.hard:
-                    return  # a second signal: write what we have, now
+                    return producer.workers  # a second signal: write what we have, now
                 if isinstance(row, Block):
                     ordered.put(row.seq, row.block)
                     continue
+                if isinstance(row, Done):  # settled by a dry run's worker process
+                    ordered.put(row.seq, row.result)
+                    continue
                 seq, rec, built = row.seq, row.rec, row.built
-                if isinstance(rec, Skipped):
-                    ordered.put(seq, result_of(rec, SKIPPED, error_type=rec.rule, message=rec.reason))
-                elif rec.superseded is not None:  # a later row has this id
-                    ordered.put(seq, result_of(rec, SUPERSEDED, message=rec.superseded))
-                elif rec.skip is not None:
-                    ordered.put(seq, result_of(rec, SKIPPED, error_type="filter", message=rec.skip))
-                elif isinstance(built, list):  # found invalid: it stays invalid, stop or not
-                    ordered.put(seq, invalid_result(rec, built))
-                elif stop or built is None:
-                    ordered.put(seq, not_sent_result(rec, stop))
-                elif row.unchanged:
-                    ordered.put(seq, result_of(rec, UNCHANGED, message=UNCHANGED_NOTE))
-                elif dispatcher is None:
+                final = settled(row, stop)
+                if final is not None:
+                    ordered.put(seq, final)
+                    continue
+                assert isinstance(built, Payload)  # what settled leaves: a payload to send
+                if dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
                     ordered.put(seq, result_of(rec, VALID))
@@ -350,6 +338,7 @@ async def _read_all(
             await ordered.backpressure()
     finally:
         producer.close()
+    return producer.workers
 
 
 @contextlib.contextmanager

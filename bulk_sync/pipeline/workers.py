@@ -1,0 +1,247 @@
+"""Pipeline, workers: a dry run maps and checks its chunks in worker processes, so that a second core
+works on them beside the reader; their results come back in order (Workers).
+
+Why only a dry run: a run that sends is bound by SIRO's quota (1000 requests of 100 records a
+minute, about 1,700 rows a second), far below what one core maps; a dry run is bound by the Python
+that maps and checks each row, on one core, and the reader needs a core of its own.
+
+The workers are forked (Linux only), after the plan is made: they start with the plan, the number
+columns settled and the superseded rows known, and read nothing themselves. The reader thread
+sends each chunk as read (pickled), and takes back its results settled (blocks, and one result per
+row of its own), with the cells of its invalid rows for the error file. Elsewhere (Windows, macOS),
+and for a small file, the reader thread maps the chunks itself, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import traceback
+from collections import deque
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..errorfile import Kept
+from ..errors import ConfigError
+from ..load import Chunk
+from ..report import VALID
+from ..settings import ReadSettings
+from .plan import Plan
+from .results import Done, Entry, Row, Stop, result_of, settled
+from .work import ChunkWork, jobs_of, open_store
+
+WORKERS_ENV = "BULK_SYNC_WORKERS"  # how many worker processes a dry run uses; 0: none
+MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in the reader thread
+AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
+MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by the reader itself
+
+Reply = tuple[list[Entry], dict[tuple[str, str | None], dict[int, list[str]]], bool]
+
+
+def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
+    """How many worker processes this run's reading uses (0: the reader thread maps the chunks).
+
+    Only a dry run of the chunk path uses them (not ``group_by``, ``--show``, ``--limit`` or a
+    retry's rows), only where processes can be forked; by default one, for 20,000 rows or more on
+    a machine with two cores or more. ``BULK_SYNC_WORKERS`` sets the number (0: none)."""
+    if not settings.dry_run or plan.spec.group_by or show or settings.limit is not None:
+        return 0
+    if plan.only_rows is not None or not sys.platform.startswith("linux"):
+        return 0
+    asked = workers_asked()
+    if asked is not None:
+        return asked
+    if len(os.sched_getaffinity(0)) < 2:
+        return 0
+    rows = sum(src.estimated_rows() for src, _ in plan.jobs)
+    return 1 if rows >= MIN_ROWS else 0
+
+
+def workers_asked() -> int | None:
+    """``BULK_SYNC_WORKERS``, when set (None: not set, the default applies); ConfigError when it is
+    not a number from 0 to 64."""
+    asked = os.environ.get(WORKERS_ENV, "").strip()
+    if not asked:
+        return None
+    if not asked.isdigit() or int(asked) > 64:
+        raise ConfigError(
+            f"{WORKERS_ENV}={asked!r}: expected the number of worker processes for a dry run, 0 to 64 "
+            "(0: none; unset: one, for a large file on a machine with two cores or more)"
+        )
+    return int(asked)
+
+
+class Lost(Exception):
+    """A worker process ended before it answered; ``request`` is the chunk it had (index, seq, chunk,
+    keep), for the reader to map itself."""
+
+    def __init__(self, request: tuple[int, int, Chunk, bool]) -> None:
+        super().__init__("a worker process ended before it answered")
+        self.request = request
+
+
+class Workers:
+    """``count`` forked worker processes; chunks go out round-robin and come back in the same order.
+
+    Should a worker end unexpectedly (killed, out of memory), the chunks it had come back as
+    :class:`Lost` (the reader maps them itself) and none is sent any more (``broken``).
+    """
+
+    def __init__(self, plan: Plan, settings: ReadSettings, count: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        for stream in (sys.stdout, sys.stderr):  # a child must not write out what the parent buffered
+            stream.flush()
+        self._conns: list[Connection] = []
+        self._procs: list[Any] = []
+        for _ in range(count):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=_serve,
+                args=(theirs, [*self._conns, mine], plan, settings),
+                daemon=True,
+                name="bulk_sync-worker",
+            )
+            proc.start()
+            theirs.close()
+            self._conns.append(mine)
+            self._procs.append(proc)
+        self._turn = 0
+        # each chunk on its way, in order: its worker, and the request (sent again to none: kept
+        # to be mapped by the reader should the worker end)
+        self._pending: deque[tuple[int, bytes]] = deque()
+        self.broken = False
+        self.lost: str | None = None  # why a worker ended before its time
+
+    @property
+    def full(self) -> bool:
+        """No chunk is to be sent now (the workers have enough, or one of them ended)."""
+        return self.broken or len(self._pending) >= AHEAD * len(self._conns)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def send(self, index: int, seq: int, chunk: Chunk, keep: bool) -> bool:
+        """Chunk ``chunk`` of job ``index``, its rows numbered from ``seq``; ``keep``: send back the
+        cells of its invalid rows. False: the worker has ended (the chunk was not sent)."""
+        data = pickle.dumps((index, seq, chunk, keep), pickle.HIGHEST_PROTOCOL)
+        k = self._turn
+        self._turn = (k + 1) % len(self._conns)
+        try:
+            self._conns[k].send_bytes(data)
+        except OSError:
+            self.broken = True
+            self.lost = self._ended(k)
+            return False
+        self._pending.append((k, data))
+        return True
+
+    def ready(self) -> bool:
+        """The oldest chunk's results are back (receive will not wait)."""
+        return self._conns[self._pending[0][0]].poll()
+
+    def receive(self) -> Reply:
+        """The oldest chunk's entries, the cells of its invalid rows (file and sheet -> row number ->
+        cells), and whether they are all there (False: too many to keep). Raises :class:`Lost` when
+        its worker ended before it answered."""
+        k, request = self._pending.popleft()
+        try:
+            data = self._conns[k].recv_bytes()
+        except (EOFError, OSError):
+            self.broken = True
+            self.lost = self._ended(k)
+            raise Lost(pickle.loads(request)) from None
+        reply = pickle.loads(data)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply  # type: ignore[no-any-return]
+
+    def _ended(self, k: int) -> str:
+        proc = self._procs[k]
+        proc.join(timeout=5)
+        return f"a worker process ended unexpectedly (exit code {proc.exitcode})"
+
+    def close(self) -> None:
+        """End the workers (a worker ends when its connection closes)."""
+        for conn in self._conns:
+            conn.close()
+        for proc in self._procs:
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=2)
+
+
+def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
+    """A worker: map each chunk received, send back its entries settled, until the parent closes."""
+    for other in others:  # the parent's ends: with them open here, the parent's end would never EOF
+        other.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with contextlib.suppress(ValueError):  # the parent's event loop is woken by its own signals only
+        signal.set_wakeup_fd(-1)
+    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def receive() -> None:  # always ready to take the next chunk, while this one's reply is sent
+        while True:
+            try:
+                requests.put(conn.recv_bytes())
+            except (EOFError, OSError):
+                requests.put(None)
+                return
+
+    threading.Thread(target=receive, daemon=True, name="bulk_sync-worker-in").start()
+    stop = Stop()
+    work = ChunkWork(plan, settings, stop)
+    jobs = jobs_of(plan, settings)
+    store = open_store(settings)
+    current = -1
+    try:
+        while (data := requests.get()) is not None:
+            try:
+                index, seq, chunk, keep = pickle.loads(data)
+                if index != current:
+                    work.enter(jobs[index])
+                    current = index
+                work.kept = Kept() if keep else None
+                _, out = work.chunk(jobs[index], chunk, seq, None, store)
+                reply: Any = ([_settle(e, stop) for e in out], *_kept(work.kept))
+            except BaseException as exc:  # the parent raises it, as if it happened there
+                reply = _portable(exc)
+            try:
+                conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+            except OSError:  # the parent is gone
+                return
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _settle(entry: Entry, stop: Stop) -> Entry:
+    """What the parent's event loop would make of ``entry`` (a dry run: no payload is sent)."""
+    if not isinstance(entry, Row):
+        return entry
+    final = settled(entry, stop)
+    return Done(entry.seq, final if final is not None else result_of(entry.rec, VALID))
+
+
+def _kept(kept: Kept | None) -> tuple[dict[tuple[str, str | None], dict[int, list[str]]], bool]:
+    if kept is None:
+        return {}, True
+    return kept.rows, kept.complete
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` as it can travel to the parent (one that cannot be pickled becomes a RuntimeError with
+    its traceback)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        text = "".join(traceback.format_exception(exc))
+        return RuntimeError(f"in a worker process of the dry run:\n{text}")
