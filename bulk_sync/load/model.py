@@ -66,6 +66,18 @@ class Chunk:
         typed = {h: [mask[i] for i in rows] for h, mask in self.typed.items()}
         return Chunk(self.file, self.sheet, numbers, frame, problems, typed=typed, raw=self.raw)
 
+    def narrow(self, headers: Iterable[str]) -> Chunk:
+        """The same rows with only the columns ``headers`` (footers and problems as they are)."""
+        wanted = set(headers)
+        cols = [h for h in self.frame.columns if h in wanted]
+        if len(cols) == len(self.frame.columns):
+            return self
+        typed = {h: mask for h, mask in self.typed.items() if h in wanted}
+        return Chunk(
+            self.file, self.sheet, self.row_numbers, self.frame[cols], self.problems, self.skipped, typed,
+            self.raw & frozenset(cols),
+        )  # fmt: skip
+
     def cells(self, header: str) -> list[str]:
         """One column's cells, as text (the rest of the pipeline never touches ``frame``)."""
         cells: list[str] = self.frame[header].tolist()

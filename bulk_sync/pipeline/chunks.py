@@ -22,7 +22,7 @@ from .memory import TRIM_EVERY, give_back
 from .plan import Plan, log
 from .records import mapped_records
 from .results import Block, Entry, Row, Stop, mark_unchanged
-from .work import ChunkWork, add, jobs_of, open_store
+from .work import ChunkWork, jobs_of, open_store
 from .workers import MAX_AHEAD, Lost, Workers, worker_count
 
 
@@ -111,16 +111,13 @@ class Producer:
                     if self._drain(store):
                         self._account(plan, job.src, whole, seq, limit)
                     return
-                if (
-                    workers is not None
-                    and not workers.full
-                    and workers.send(index, seq, whole, self._kept is not None and self._kept.complete)
-                ):  # (no --limit, no retry's rows with workers: every row of the chunk counts)
-                    seq += len(whole) + len(whole.skipped)
-                    self._ahead.append(None)
-                    if not self._hand_on(wait=False, store=store):
+                if workers is not None:
+                    if not self._hand_on(wait=False, store=store):  # what the workers have done
                         return
-                    continue
+                    if not workers.full and workers.send(index, seq, whole, job.bound.columns.values()):
+                        seq += len(whole) + len(whole.skipped)  # (with workers: no --limit, no retry)
+                        self._ahead.append(None)
+                        continue
                 seq, out = self._work.chunk(job, whole, seq, limit, store)
                 if workers is not None:  # the workers have their hands full (or ended): mapped here
                     self._tell_lost()
@@ -154,19 +151,16 @@ class Producer:
         whose worker ended is mapped here (and so is every chunk after it)."""
         assert self._workers is not None
         try:
-            out, rows, complete = self._workers.receive()
+            (out, bad), index, whole = self._workers.receive()
         except Lost as lost:
             self._tell_lost()
-            index, seq, chunk, _ = lost.request
-            self._work.enter(self._jobs[index])
-            _, out = self._work.chunk(self._jobs[index], chunk, seq, None, store)
+            self._work.enter(self._jobs[lost.index])
+            _, out = self._work.chunk(self._jobs[lost.index], lost.chunk, lost.seq, None, store)
             self._work.enter(self._jobs[self._job])
             return out
-        if self._kept is not None:
-            if not complete:
-                self._kept.complete = False
-                self._kept.rows.clear()
-            add(self._kept, rows)
+        if bad and self._kept is not None and self._kept.complete:
+            at = {n: i for i, n in enumerate(whole.row_numbers)}
+            self._work.keep(self._jobs[index].src, whole, [at[n] for n in bad])
         return out
 
     def _tell_lost(self) -> None:

@@ -87,6 +87,7 @@ class ChunkWork:
         self, plan: Plan, settings: ReadSettings, stop: Stop, kept: Kept | None = None, show: int = 0
     ) -> None:
         self.kept = kept
+        self.bad: list[int] | None = None  # a worker: the row numbers of the rows reported invalid
         self._stop = stop
         self._settings = settings
         self._reps = plan.reps
@@ -163,7 +164,9 @@ class ChunkWork:
         if batch.found and store is not None:
             store.remember_sources(batch.found)
         if bad and self.kept is not None:
-            self._keep(job.src, chunk, bad)
+            self.keep(job.src, chunk, bad)
+        if bad and self.bad is not None:  # a worker: the reader keeps their cells
+            self.bad.extend(chunk.row_numbers[k] for k in bad)
         for number, why in whole.skipped:  # a report footer
             if (job.only is None or number in job.only) and (limit is None or seq < limit):
                 footer = Skipped(whole.file, whole.sheet, number, "footer", why)
@@ -209,7 +212,7 @@ class ChunkWork:
             seq += 1
         return seq
 
-    def _keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
+    def keep(self, src: Source, chunk: Chunk, rows: list[int]) -> None:
         """Remember the cells of rows reported invalid, for the error file (up to KEEP_BYTES; past
         that nothing more is kept, and the error file reads the rows from the file again)."""
         kept = self.kept

@@ -24,10 +24,10 @@ import sys
 import threading
 import traceback
 from collections import deque
+from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errorfile import Kept
 from ..errors import ConfigError
 from ..load import Chunk
 from ..report import VALID
@@ -41,7 +41,7 @@ MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in
 AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
 MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by the reader itself
 
-Reply = tuple[list[Entry], dict[tuple[str, str | None], dict[int, list[str]]], bool]
+Reply = tuple[list[Entry], list[int]]  # a chunk's entries, and the row numbers of its invalid rows
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
@@ -78,12 +78,12 @@ def workers_asked() -> int | None:
 
 
 class Lost(Exception):
-    """A worker process ended before it answered; ``request`` is the chunk it had (index, seq, chunk,
-    keep), for the reader to map itself."""
+    """A worker process ended before it answered for chunk ``chunk`` of job ``index`` (its rows
+    numbered from ``seq``): the reader maps it itself."""
 
-    def __init__(self, request: tuple[int, int, Chunk, bool]) -> None:
+    def __init__(self, index: int, seq: int, chunk: Chunk) -> None:
         super().__init__("a worker process ended before it answered")
-        self.request = request
+        self.index, self.seq, self.chunk = index, seq, chunk
 
 
 class Workers:
@@ -112,9 +112,9 @@ class Workers:
             self._conns.append(mine)
             self._procs.append(proc)
         self._turn = 0
-        # each chunk on its way, in order: its worker, and the request (sent again to none: kept
-        # to be mapped by the reader should the worker end)
-        self._pending: deque[tuple[int, bytes]] = deque()
+        # each chunk on its way, in order: its worker, and the chunk whole (its invalid rows' cells
+        # are kept from it; the reader maps it should the worker end)
+        self._pending: deque[tuple[int, int, int, Chunk]] = deque()
         self.broken = False
         self.lost: str | None = None  # why a worker ended before its time
 
@@ -127,10 +127,10 @@ class Workers:
     def pending(self) -> int:
         return len(self._pending)
 
-    def send(self, index: int, seq: int, chunk: Chunk, keep: bool) -> bool:
-        """Chunk ``chunk`` of job ``index``, its rows numbered from ``seq``; ``keep``: send back the
-        cells of its invalid rows. False: the worker has ended (the chunk was not sent)."""
-        data = pickle.dumps((index, seq, chunk, keep), pickle.HIGHEST_PROTOCOL)
+    def send(self, index: int, seq: int, whole: Chunk, columns: Iterable[str]) -> bool:
+        """Chunk ``whole`` of job ``index``, its rows numbered from ``seq``, to be mapped; only its
+        ``columns`` (those the mapping reads) travel. False: the worker has ended (not sent)."""
+        data = pickle.dumps((index, seq, whole.narrow(columns)), pickle.HIGHEST_PROTOCOL)
         k = self._turn
         self._turn = (k + 1) % len(self._conns)
         try:
@@ -139,28 +139,27 @@ class Workers:
             self.broken = True
             self.lost = self._ended(k)
             return False
-        self._pending.append((k, data))
+        self._pending.append((k, index, seq, whole))
         return True
 
     def ready(self) -> bool:
         """The oldest chunk's results are back (receive will not wait)."""
         return self._conns[self._pending[0][0]].poll()
 
-    def receive(self) -> Reply:
-        """The oldest chunk's entries, the cells of its invalid rows (file and sheet -> row number ->
-        cells), and whether they are all there (False: too many to keep). Raises :class:`Lost` when
-        its worker ended before it answered."""
-        k, request = self._pending.popleft()
+    def receive(self) -> tuple[Reply, int, Chunk]:
+        """The oldest chunk's entries and the row numbers of its invalid rows, with its job and the
+        chunk whole. Raises :class:`Lost` when its worker ended before it answered."""
+        k, index, seq, whole = self._pending.popleft()
         try:
             data = self._conns[k].recv_bytes()
         except (EOFError, OSError):
             self.broken = True
             self.lost = self._ended(k)
-            raise Lost(pickle.loads(request)) from None
+            raise Lost(index, seq, whole) from None
         reply = pickle.loads(data)
         if isinstance(reply, BaseException):
             raise reply
-        return reply  # type: ignore[no-any-return]
+        return reply, index, whole
 
     def _ended(self, k: int) -> str:
         proc = self._procs[k]
@@ -204,13 +203,13 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
     try:
         while (data := requests.get()) is not None:
             try:
-                index, seq, chunk, keep = pickle.loads(data)
+                index, seq, chunk = pickle.loads(data)
                 if index != current:
                     work.enter(jobs[index])
                     current = index
-                work.kept = Kept() if keep else None
+                work.bad = []
                 _, out = work.chunk(jobs[index], chunk, seq, None, store)
-                reply: Any = ([_settle(e, stop) for e in out], *_kept(work.kept))
+                reply: Any = ([_settle(e, stop) for e in out], work.bad)
             except BaseException as exc:  # the parent raises it, as if it happened there
                 reply = _portable(exc)
             try:
@@ -228,12 +227,6 @@ def _settle(entry: Entry, stop: Stop) -> Entry:
         return entry
     final = settled(entry, stop)
     return Done(entry.seq, final if final is not None else result_of(entry.rec, VALID))
-
-
-def _kept(kept: Kept | None) -> tuple[dict[tuple[str, str | None], dict[int, list[str]]], bool]:
-    if kept is None:
-        return {}, True
-    return kept.rows, kept.complete
 
 
 def _portable(exc: BaseException) -> BaseException:

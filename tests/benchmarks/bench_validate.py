@@ -10,7 +10,10 @@ the error file have something in them. Each run is the real CLI in a child proce
 written; prints the median rows/s and the peak RSS (the child's ru_maxrss) per size, and the
 ratio of the largest size's rows/s to the smallest's (growth check), and beside each size the
 bound measured in the same run: a bare `csv.reader` pass over the same file (every row split into
-cells, nothing else), and the dry run's ratio to it (issue 17's target: 4x).
+cells, nothing else), and the dry run's ratio to it (issue 17's target: 4x). The default run (a
+worker process maps chunks beside the reader, on a machine with 2+ cores) and a run in one process
+(BULK_SYNC_WORKERS=0) are timed in turn, and their reports compared; peak RSS is the CLI process's
+and, apart, its worker's (their sum is an upper bound: the worker shares the pages it was forked with).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import os
 import random
 import statistics
 import subprocess
@@ -127,23 +131,30 @@ try:
     runpy.run_module("bulk_sync", run_name="__main__")
 except SystemExit as exc:
     code = exc.code
-print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the worker process, if any
+print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, kids, "EXIT", code, file=sys.stderr)
 """
 
 
 def run_validate(
-    data: Path, mapping: Path, report: Path, extra: list[str] | None = None
-) -> tuple[float, float, str]:
+    data: Path, mapping: Path, report: Path, extra: list[str] | None = None, workers: str | None = None
+) -> tuple[float, float, float, str]:
+    """Elapsed seconds, the CLI process's peak RSS, its worker's (0: none), and the exit code.
+    ``workers``: BULK_SYNC_WORKERS for the run (None: the default)."""
     argv = [str(data), "--mapping", str(mapping), "--report", str(report), "--quiet", *(extra or [])]
+    env = {k: v for k, v in os.environ.items() if k != "BULK_SYNC_WORKERS"}
+    if workers is not None:
+        env["BULK_SYNC_WORKERS"] = workers
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True, cwd=ROOT, env=env
     )
     el = time.perf_counter() - t
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_MB")]
     if not line:
         raise SystemExit(proc.stderr[-3000:])
-    return el, float(line[0].split()[1]), line[0].split()[-1]
+    parts = line[0].split()
+    return el, float(parts[1]), float(parts[2]), parts[-1]
 
 
 def bare_csv_reader(data: Path) -> float:
@@ -196,6 +207,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--stages", action="store_true", help="also time each stage on its own (largest size)")
+    p.add_argument("--no-alone", action="store_true", help="do not also time it in one process")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -205,24 +217,34 @@ def main() -> None:
         for n in a.rows:
             data = make_csv(tmp / f"events-{n}.csv", n)
             run_validate(data, mapping, tmp / "warm.csv")  # file cache, imports
-            times, rss, bare = [], [], []
-            for _ in range(a.repeat):
-                el, mb, code = run_validate(data, mapping, tmp / "report.csv")
+            times, rss, kids, bare, alone = [], [], [], [], []
+            for _ in range(a.repeat):  # the default (a worker process), one process, the bound: in turn
+                el, mb, kid, code = run_validate(data, mapping, tmp / "report.csv")
                 assert code == "1", f"exit {code}: the generated bad rows should make it 1"
                 times.append(el)
                 rss.append(mb)
+                kids.append(kid)
+                if not a.no_alone:
+                    alone.append(run_validate(data, mapping, tmp / "alone.csv", workers="0")[0])
                 bare.append(bare_csv_reader(data))
             with (tmp / "report.csv").open(newline="") as fh:
                 statuses = [r["status"] for r in csv.DictReader(fh)]
             assert len(statuses) == n, (len(statuses), n)
+            if alone:
+                assert (tmp / "alone.csv").read_bytes() == (tmp / "report.csv").read_bytes()
             med = statistics.median(times)
             rates[n] = n / med
+            worker = f" + its worker {max(kids):.0f} MB" if max(kids) else " (no worker)"
             print(f"{n:>9,} rows x 30 columns ({data.stat().st_size / 1e6:.0f} MB): median {med:.2f} s -> "
-                  f"{n / med:,.0f} rows/s, peak RSS {max(rss):.0f} MB; {statuses.count('invalid')} invalid; "
-                  "runs: " + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
+                  f"{n / med:,.0f} rows/s, peak RSS {max(rss):.0f} MB{worker}; "
+                  f"{statuses.count('invalid')} invalid; runs: " + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
             bound = statistics.median(bare)
             print(f"{'':>9}  bound: a bare csv.reader pass, median {bound:.2f} s -> the dry run is "
-                  f"{med / bound:.1f}x it (runs: {', '.join(f'{t:.2f}' for t in bare)})")  # fmt: skip
+                  f"{med / bound:.2f}x it (runs: {', '.join(f'{t:.2f}' for t in bare)})")  # fmt: skip
+            if alone:
+                one = statistics.median(alone)
+                print(f"{'':>9}  in one process (BULK_SYNC_WORKERS=0): median {one:.2f} s -> {one / bound:.2f}x "
+                      f"the bound (runs: {', '.join(f'{t:.2f}' for t in alone)}); same report")  # fmt: skip
         if a.stages:
             stages(data, mapping)
         if len(rates) > 1:
