@@ -210,3 +210,22 @@ def test_a_bad_worker_count_is_refused_before_anything_is_read(
         monkeypatch.setenv("BULK_SYNC_WORKERS", bad)
         with pytest.raises(ConfigError):
             workers_asked()
+
+
+def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
+    """The worker maps most chunks and holds the memos; the reader's are 1/8 of theirs (memory)."""
+    from bulk_sync import mapping
+    from bulk_sync.mapping.columns import DatetimeMemo
+    from bulk_sync.pipeline import prepare
+
+    plan = prepare([EXAMPLE_CSV], EXAMPLE_MAPPING)
+    src, bound = plan.jobs[0]
+    mapping.share_memos(bound, 8)
+    mapping.map_chunk(bound, next(src.chunks(text=bound.columns.values())))
+    memos = [v for k, v in bound.cache.items() if k.startswith("datetimes ")]
+    assert memos and all(m.max_bytes == DatetimeMemo.MAX_BYTES // 8 for m in memos)
+    plan = prepare([EXAMPLE_CSV], EXAMPLE_MAPPING)  # without a share: a whole memo
+    src, bound = plan.jobs[0]
+    mapping.map_chunk(bound, next(src.chunks(text=bound.columns.values())))
+    memos = [v for k, v in bound.cache.items() if k.startswith("datetimes ")]
+    assert memos and all(m.max_bytes == DatetimeMemo.MAX_BYTES for m in memos)

@@ -78,6 +78,25 @@ class Chunk:
             self.raw & frozenset(cols),
         )  # fmt: skip
 
+    def widen(self, other: Chunk) -> Chunk:
+        """The same rows with ``other``'s columns besides (``other``: these rows, other columns)."""
+        frame = pd.concat([self.frame, other.frame], axis=1)
+        typed = {**self.typed, **other.typed}
+        return Chunk(
+            self.file,
+            self.sheet,
+            self.row_numbers,
+            frame,
+            self.problems,
+            self.skipped,
+            typed,
+            self.raw | other.raw,
+        )
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
     def cells(self, header: str) -> list[str]:
         """One column's cells, as text (the rest of the pipeline never touches ``frame``)."""
         cells: list[str] = self.frame[header].tolist()

@@ -37,7 +37,7 @@ from .binding import BoundMapping, bind
 from .evidence import NumberEvidence
 from .identity import external_ids, fingerprints, id_columns, id_digests
 from .parse import load_mapping, parse_mapping
-from .records import MappedChunk, MappedRecord, apply, field_values, map_chunk
+from .records import MappedChunk, MappedRecord, apply, field_values, map_chunk, share_memos
 from .spec import OMIT, Field_, MappingSpec, TargetKind, path_text
 
 __all__ = [
@@ -60,4 +60,5 @@ __all__ = [
     "map_chunk",
     "parse_mapping",
     "path_text",
+    "share_memos",
 ]

@@ -93,19 +93,20 @@ class DatetimeMemo:
     MAX_BYTES = 8 * 1024 * 1024
     ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
 
-    __slots__ = ("bad", "bytes", "parts", "values")
+    __slots__ = ("bad", "bytes", "max_bytes", "parts", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
         self.values: dict[str, Any] = {}
         self.bad: set[str] = set()
         self.bytes = 0
         self.parts: Any = _UNSET  # the field's two-part reader (clock.py), once asked for
 
     def remember(self, new: dict[str, Any], bad: set[str]) -> None:
-        """Add ``new``; past MAX_BYTES the older half is forgotten first (insertion order)."""
+        """Add ``new``; past ``max_bytes`` the older half is forgotten first (insertion order)."""
         values = self.values
         size = sum(map(len, new)) + self.ENTRY_BYTES * len(new)
-        while values and self.bytes + size > self.MAX_BYTES:
+        while values and self.bytes + size > self.max_bytes:
             old = list(itertools.islice(values, max(1, len(values) // 2)))
             for c in old:
                 del values[c]

@@ -202,6 +202,15 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return MappedChunk(bound, chunk).records()
 
 
+MEMO_SHARE = "memo share"  # bound.cache: the share of the memos' budget this process has (share_memos)
+
+
+def share_memos(bound: BoundMapping, share: int) -> None:
+    """Give the date-time memos of this process 1/``share`` of their bytes (a dry run's reader, whose
+    worker process maps most chunks and holds the memos); before the first chunk is mapped."""
+    bound.cache[MEMO_SHARE] = max(1, share)
+
+
 def field_values(
     f: Field_, bound: BoundMapping, chunk: Chunk, raw: dict[str, list[str]] | None = None
 ) -> tuple[list[Any], bool]:
@@ -223,7 +232,10 @@ def field_values(
         return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    seen = bound.cache.setdefault(f"datetimes {f.target}", DatetimeMemo())
+    seen = bound.cache.get(f"datetimes {f.target}")
+    if seen is None:
+        share = bound.cache.get(MEMO_SHARE, 1)
+        seen = bound.cache[f"datetimes {f.target}"] = DatetimeMemo(DatetimeMemo.MAX_BYTES // share)
     return convert_column(f, cells, header, zones, seen, typed)
 
 

@@ -151,16 +151,22 @@ class Producer:
         whose worker ended is mapped here (and so is every chunk after it)."""
         assert self._workers is not None
         try:
-            (out, bad), index, whole = self._workers.receive()
+            (out, bad), index, rest = self._workers.receive()
         except Lost as lost:
             self._tell_lost()
             self._work.enter(self._jobs[lost.index])
             _, out = self._work.chunk(self._jobs[lost.index], lost.chunk, lost.seq, None, store)
             self._work.enter(self._jobs[self._job])
             return out
-        if bad and self._kept is not None and self._kept.complete:
-            at = {n: i for i, n in enumerate(whole.row_numbers)}
-            self._work.keep(self._jobs[index].src, whole, [at[n] for n in bad])
+        if bad and self._kept is not None and self._kept.complete:  # their cells, for the error file
+            src, others = self._jobs[index].src, rest.columns
+            at = {n: i for i, n in enumerate(rest.row_numbers)}
+            more = rest.row_cells([at[n] for n, _ in bad], others)
+            texts = []
+            for (_, cells), extra in zip(bad, more, strict=True):
+                row = {**cells, **{h: str(c) for h, c in zip(others, extra, strict=True)}}
+                texts.append([row[h] for h in src.headers])
+            self._work.keep_rows(src, [n for n, _ in bad], texts)
         return out
 
     def _tell_lost(self) -> None:

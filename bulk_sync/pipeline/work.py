@@ -87,7 +87,8 @@ class ChunkWork:
         self, plan: Plan, settings: ReadSettings, stop: Stop, kept: Kept | None = None, show: int = 0
     ) -> None:
         self.kept = kept
-        self.bad: list[int] | None = None  # a worker: the row numbers of the rows reported invalid
+        # a worker: the rows reported invalid, each its row number and the cells the worker has
+        self.bad: list[tuple[int, dict[str, str]]] | None = None
         self._stop = stop
         self._settings = settings
         self._reps = plan.reps
@@ -165,8 +166,10 @@ class ChunkWork:
             store.remember_sources(batch.found)
         if bad and self.kept is not None:
             self.keep(job.src, chunk, bad)
-        if bad and self.bad is not None:  # a worker: the reader keeps their cells
-            self.bad.extend(chunk.row_numbers[k] for k in bad)
+        if bad and self.bad is not None:  # a worker: the cells it has, for the reader to keep
+            cols = chunk.columns
+            for k, cells in zip(bad, chunk.row_cells(bad, cols), strict=True):
+                self.bad.append((chunk.row_numbers[k], {h: str(c) for h, c in zip(cols, cells, strict=True)}))
         for number, why in whole.skipped:  # a report footer
             if (job.only is None or number in job.only) and (limit is None or seq < limit):
                 footer = Skipped(whole.file, whole.sheet, number, "footer", why)
@@ -221,10 +224,12 @@ class ChunkWork:
             return
         cells = chunk.row_cells(rows, src.headers)
         texts = [[str(c) for c in row] for row in cells]
-        add(
-            kept,
-            {(str(src.path), src.sheet): dict(zip([chunk.row_numbers[i] for i in rows], texts, strict=True))},
-        )
+        self.keep_rows(src, [chunk.row_numbers[i] for i in rows], texts)
+
+    def keep_rows(self, src: Source, numbers: list[int], texts: list[list[str]]) -> None:
+        """Remember rows ``numbers`` of ``src``, their cells ``texts`` (in the order of its headers)."""
+        if self.kept is not None:
+            add(self.kept, {(str(src.path), src.sheet): dict(zip(numbers, texts, strict=True))})
 
 
 def add(kept: Kept, rows: dict[tuple[str, str | None], dict[int, list[str]]]) -> None:

@@ -7,14 +7,17 @@ that maps and checks each row, on one core, and the reader needs a core of its o
 
 The workers are forked (Linux only), after the plan is made: they start with the plan, the number
 columns settled and the superseded rows known, and read nothing themselves. The reader thread
-sends each chunk as read (pickled), and takes back its results settled (blocks, and one result per
-row of its own), with the cells of its invalid rows for the error file. Elsewhere (Windows, macOS),
-and for a small file, the reader thread maps the chunks itself, as before.
+sends each chunk as read (pickled, only the columns the mapping reads) and takes back its results
+settled (blocks, and one result per row of its own) with the row numbers of its invalid rows,
+whose cells it keeps for the error file from the chunk it still holds. When a worker already has
+AHEAD chunks, the reader maps the next one itself: both cores stay busy whichever is faster.
+Elsewhere (Windows, macOS), and for a small file, the reader thread maps every chunk, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -28,10 +31,12 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .. import mapping
 from ..errors import ConfigError
 from ..load import Chunk
 from ..report import VALID
 from ..settings import ReadSettings
+from .memory import TRIM_EVERY, give_back
 from .plan import Plan
 from .results import Done, Entry, Row, Stop, result_of, settled
 from .work import ChunkWork, jobs_of, open_store
@@ -39,9 +44,11 @@ from .work import ChunkWork, jobs_of, open_store
 WORKERS_ENV = "BULK_SYNC_WORKERS"  # how many worker processes a dry run uses; 0: none
 MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in the reader thread
 AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
+READER_MEMO_SHARE = 8  # the reader's date-time memos with workers: 1/8 of a whole memo's bytes
 MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by the reader itself
 
-Reply = tuple[list[Entry], list[int]]  # a chunk's entries, and the row numbers of its invalid rows
+# a chunk's entries, and its invalid rows: each its row number and the cells the worker had
+Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
@@ -111,10 +118,13 @@ class Workers:
             theirs.close()
             self._conns.append(mine)
             self._procs.append(proc)
+        for _, bound in plan.jobs:  # the workers map most chunks: the memos are theirs (not forked)
+            mapping.share_memos(bound, READER_MEMO_SHARE)
         self._turn = 0
-        # each chunk on its way, in order: its worker, and the chunk whole (its invalid rows' cells
-        # are kept from it; the reader maps it should the worker end)
-        self._pending: deque[tuple[int, int, int, Chunk]] = deque()
+        # each chunk on its way, in order: its worker, its job and first sequence number, what was
+        # sent (to be mapped here should the worker end), and the columns that were not sent (the
+        # error file's cells of its invalid rows; only references to cells read already)
+        self._pending: deque[tuple[int, int, int, bytes, Chunk]] = deque()
         self.broken = False
         self.lost: str | None = None  # why a worker ended before its time
 
@@ -130,7 +140,9 @@ class Workers:
     def send(self, index: int, seq: int, whole: Chunk, columns: Iterable[str]) -> bool:
         """Chunk ``whole`` of job ``index``, its rows numbered from ``seq``, to be mapped; only its
         ``columns`` (those the mapping reads) travel. False: the worker has ended (not sent)."""
-        data = pickle.dumps((index, seq, whole.narrow(columns)), pickle.HIGHEST_PROTOCOL)
+        sent = set(columns)
+        data = pickle.dumps((index, seq, whole.narrow(sent)), pickle.HIGHEST_PROTOCOL)
+        rest = whole.narrow(h for h in whole.columns if h not in sent)
         k = self._turn
         self._turn = (k + 1) % len(self._conns)
         try:
@@ -139,7 +151,7 @@ class Workers:
             self.broken = True
             self.lost = self._ended(k)
             return False
-        self._pending.append((k, index, seq, whole))
+        self._pending.append((k, index, seq, data, rest))
         return True
 
     def ready(self) -> bool:
@@ -147,19 +159,19 @@ class Workers:
         return self._conns[self._pending[0][0]].poll()
 
     def receive(self) -> tuple[Reply, int, Chunk]:
-        """The oldest chunk's entries and the row numbers of its invalid rows, with its job and the
-        chunk whole. Raises :class:`Lost` when its worker ended before it answered."""
-        k, index, seq, whole = self._pending.popleft()
+        """The oldest chunk's reply, with its job and the columns of it that were not sent. Raises
+        :class:`Lost` (with the chunk whole) when its worker ended before it answered."""
+        k, index, seq, sent, rest = self._pending.popleft()
         try:
             data = self._conns[k].recv_bytes()
         except (EOFError, OSError):
             self.broken = True
             self.lost = self._ended(k)
-            raise Lost(index, seq, whole) from None
+            raise Lost(index, seq, pickle.loads(sent)[2].widen(rest)) from None
         reply = pickle.loads(data)
         if isinstance(reply, BaseException):
             raise reply
-        return reply, index, whole
+        return reply, index, rest
 
     def _ended(self, k: int) -> str:
         proc = self._procs[k]
@@ -198,11 +210,21 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
     stop = Stop()
     work = ChunkWork(plan, settings, stop)
     jobs = jobs_of(plan, settings)
-    store = open_store(settings)
+    store, failed = None, None
+    try:
+        store = open_store(settings)
+    except Exception as exc:  # (a state file the reader cannot open either): said in the parent
+        failed = exc
     current = -1
     try:
-        while (data := requests.get()) is not None:
+        for k in itertools.count(1):
+            if (data := requests.get()) is None:
+                break
+            if k % TRIM_EVERY == 0:
+                give_back()
             try:
+                if failed is not None:
+                    raise failed
                 index, seq, chunk = pickle.loads(data)
                 if index != current:
                     work.enter(jobs[index])
