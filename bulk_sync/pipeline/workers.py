@@ -133,10 +133,6 @@ class Workers:
         """No chunk is to be sent now (the workers have enough, or one of them ended)."""
         return self.broken or len(self._pending) >= AHEAD * len(self._conns)
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     def send(self, index: int, seq: int, whole: Chunk, columns: Iterable[str]) -> bool:
         """Chunk ``whole`` of job ``index``, its rows numbered from ``seq``, to be mapped; only its
         ``columns`` (those the mapping reads) travel. False: the worker has ended (not sent)."""

@@ -113,3 +113,21 @@ class Stages:
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
+
+
+CLI_CHILD = """
+import resource, sys, runpy
+sys.argv = ["bulk-sync", *{argv!r}]
+code = 0
+try:
+    runpy.run_module("bulk_sync", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
+"""
+
+
+def cli_child(argv: list[str]) -> str:
+    """Python code for `python -c`: runs `bulk-sync ARGV` in that process, then prints on stderr
+    `RSS_MB <its own peak RSS in MB> EXIT <exit code>`."""
+    return CLI_CHILD.format(argv=argv)

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cli_child
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -197,16 +199,6 @@ fields:
   account.name: Col 17
 """
 
-WHOLE_RUN = """
-import resource, sys, runpy
-sys.argv = ["bulk-sync", "validate", {path!r}, "--mapping", {mapping!r}, "--report", {report!r}]
-try:
-    runpy.run_module("bulk_sync", run_name="__main__")
-except SystemExit as exc:
-    code = exc.code
-print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
-"""
-
 
 def bench_csv_rss(rows: int) -> None:
     with tempfile.TemporaryDirectory() as d:
@@ -230,8 +222,9 @@ def bench_csv_rss(rows: int) -> None:
 def whole_validate(path: Path, mapping: Path, report: Path) -> tuple[float, float, str]:
     """`bulk-sync validate` in a child process: seconds, its peak RSS in MB, its exit code."""
     t = time.perf_counter()
+    argv = ["validate", str(path), "--mapping", str(mapping), "--report", str(report)]
     proc = subprocess.run(
-        [sys.executable, "-c", WHOLE_RUN.format(path=str(path), mapping=str(mapping), report=str(report))],
+        [sys.executable, "-c", cli_child(argv)],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     el = time.perf_counter() - t

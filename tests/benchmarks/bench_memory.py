@@ -23,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from _common import MAPPING, TOKEN, example_rows, median, sandbox_process
+from _common import MAPPING, TOKEN, cli_child, example_rows, median, sandbox_process
 
 TIME_COLUMNS = ("Start", "End", "Created", "Last Modified")
 FORMAT = "%m/%d/%Y %I:%M %p"
@@ -49,18 +49,6 @@ def make_distinct(path: Path, n: int) -> Path:
                 row[c] = ""
             w.writerow(row)
     return path
-
-
-CHILD = """
-import resource, sys, runpy
-sys.argv = ["bulk-sync", *{argv!r}]
-code = 0
-try:
-    runpy.run_module("bulk_sync", run_name="__main__")
-except SystemExit as exc:
-    code = exc.code
-print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "EXIT", code, file=sys.stderr)
-"""
 
 
 def _private_kb(pid: int) -> int:
@@ -97,7 +85,7 @@ def peak_rss_mb(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     (a dry run's) holds besides (its private pages, sampled every 50 ms; the pages it shares with
     the CLI since the fork are counted once, in the CLI's RSS)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(argv=argv)], env=env, stdout=subprocess.DEVNULL,
+        [sys.executable, "-c", cli_child(argv)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     worker_peak = 0
