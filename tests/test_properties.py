@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -378,6 +379,28 @@ def test_the_date_time_memo_forgets_its_older_half_when_full(monkeypatch: Any) -
     assert seen.bytes <= 4 * (19 + columns.DatetimeMemo.ENTRY_BYTES)
     assert seen.bytes == sum(map(len, seen.values)) + columns.DatetimeMemo.ENTRY_BYTES * len(seen.values)
     assert "03/08/2026 10:00 AM" in seen.values  # the last chunk's texts are the ones kept
+
+
+def test_a_date_time_memo_grows_only_as_it_answers_cells() -> None:
+    """A column whose texts never repeat keeps its memo at the floor; one that repeats earns its
+    memo's full room. Every cell converts the same either way (issue 17: memory flat at any size)."""
+    f = SPLIT_FIELDS[1]
+    base = dt.datetime(2024, 1, 1, 8, 0)
+    distinct, repeating = columns.DatetimeMemo(), columns.DatetimeMemo()
+    pick = random.Random(17)
+    floor = columns.DatetimeMemo.FLOOR_BYTES
+    slots = [_us_text(base + dt.timedelta(days=d, hours=h)) for d in range(2500) for h in range(9)]
+    for k in range(12):
+        once = [_us_text(base + dt.timedelta(minutes=5000 * k + i)) for i in range(5000)]
+        again = pick.choices(slots, k=5000)  # meetings on the hour, in no order
+        for cells, seen in ((once, distinct), (again, repeating)):
+            got, _ = columns.convert_column(f, cells, "T", seen=seen)
+            assert got[:50] == [convert.convert_cell(f, c, "T") for c in cells[:50]]
+        assert distinct.bytes <= floor
+    assert distinct.hits == 0
+    assert repeating.hits > 0
+    assert repeating.room == columns.DatetimeMemo.MAX_BYTES
+    assert repeating.bytes > 4 * floor
 
 
 @settings(max_examples=200, deadline=None)

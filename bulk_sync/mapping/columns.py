@@ -86,27 +86,53 @@ def _number_cell(f: Field_, cell: str, header: str) -> Any:
 
 class DatetimeMemo:
     """The date-time texts of one field converted so far (across chunks, bounded by bytes), and
-    which of them were errors."""
+    which of them were errors.
 
-    # what the remembered texts and values may take (~32,000 texts: a three-year migration's quarter
-    # hours); past it the older half is forgotten
+    A memo earns its room: it starts small (``FLOOR_BYTES``) and may grow towards ``max_bytes`` by
+    ``EARN_BYTES`` for each cell it answered from an earlier chunk. Exports repeat times a lot
+    (meetings start on the hour) and such a memo soon has all its room; a column whose texts never
+    repeat (a time stamp to the minute) gets no answers, and its memo stays at the floor instead of
+    holding megabytes nobody asks for."""
+
+    # what the remembered texts and values may take at most (~32,000 texts: a three-year migration's
+    # quarter hours); past it the older half is forgotten
     MAX_BYTES = 8 * 1024 * 1024
+    FLOOR_BYTES = 512 * 1024  # the room of a memo nothing was asked of yet (~2,000 texts)
+    EARN_BYTES = 2 * 1024  # more room for each cell answered: a memo answering 1 cell in 8 grows
     ENTRY_BYTES = 240  # a dict slot, the value (a 20-character text) and the key's own overhead
 
-    __slots__ = ("bad", "bytes", "max_bytes", "parts", "values")
+    __slots__ = ("bad", "bytes", "hits", "max_bytes", "parts", "values")
 
     def __init__(self, max_bytes: int | None = None) -> None:
         self.max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
         self.values: dict[str, Any] = {}
         self.bad: set[str] = set()
         self.bytes = 0
+        self.hits = 0  # cells answered from an earlier chunk's texts
         self.parts: Any = _UNSET  # the field's two-part reader (clock.py), once asked for
 
+    @property
+    def room(self) -> int:
+        """The bytes the memo may take now: the floor, and what its answers earned, up to the most."""
+        return min(self.max_bytes, self.FLOOR_BYTES + self.EARN_BYTES * self.hits)
+
     def remember(self, new: dict[str, Any], bad: set[str]) -> None:
-        """Add ``new``; past ``max_bytes`` the older half is forgotten first (insertion order)."""
-        values = self.values
+        """Add ``new``; past its room the older half is forgotten first (insertion order). When
+        ``new`` alone is more than the room, only its last texts are remembered."""
+        values, room = self.values, self.room
         size = sum(map(len, new)) + self.ENTRY_BYTES * len(new)
-        while values and self.bytes + size > self.max_bytes:
+        if size > room:
+            values.clear()
+            self.bad.clear()
+            self.bytes = 0
+            texts, size = list(new), 0
+            first = len(texts)
+            while first and size + len(texts[first - 1]) + self.ENTRY_BYTES <= room:
+                first -= 1
+                size += len(texts[first]) + self.ENTRY_BYTES
+            new = {c: new[c] for c in texts[first:]}
+            bad = {c for c in bad if c in new}
+        while values and self.bytes + size > room:
             old = list(itertools.islice(values, max(1, len(values) // 2)))
             for c in old:
                 del values[c]
@@ -127,8 +153,10 @@ def _datetime_column(f: Field_, cells: list[str], header: str, seen: DatetimeMem
     values = seen.values
     out = list(map(values.get, cells))  # one look-up a cell; None: not seen yet (or a null value)
     if None not in out:
+        seen.hits += len(out)
         return out, bool(seen.bad) and not seen.bad.isdisjoint(cells)
     missing = [i for i, v in enumerate(out) if v is None]
+    seen.hits += len(out) - len(missing)
     todo = [c for c in dict.fromkeys([cells[i] for i in missing]) if c not in values]
     new = dict(zip(todo, _parse_new(f, todo, header, seen), strict=True)) if todo else {}
     for i in missing:
