@@ -7,7 +7,9 @@ input's format, so a person fixes the cells and drops the file back in.
   ``bulk_sync_error``, ``bulk_sync_column``, ``bulk_sync_message``. The same mapping reads it back:
   it ignores columns it does not name. When the input's header was below title lines, as many
   lines precede it here, so a mapping's ``header_row`` still holds.
-* The rows are re-read from the input after the run (the run keeps only row numbers in memory).
+* The rows are re-read from the input after the run, unless the run kept their cells (up to
+  KEEP_BYTES); the results of the rows to fix stay in memory up to Failures.MEMORY_ROWS, then go to
+  a temporary SQLite file, so memory does not grow with the rows that failed.
 * Nothing in it runs as a formula when it is opened in a spreadsheet: in a CSV error file a cell
   that starts like one (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe (and one that
   starts with an apostrophe gets one more); reading a bulk_sync error file back takes one off, so
@@ -21,9 +23,15 @@ input's format, so a person fixes the cells and drops the file back in.
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import sqlite3
+import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .load import ERROR_FILE_MARKS, Source, escape_cell
 from .report import RowResult, neutralise
@@ -36,8 +44,131 @@ ERROR_COLUMNS = [
 ]
 PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the extra columns are ignored)"
 
-Failures = dict[tuple[str, str | None], dict[int, RowResult]]
 KEEP_BYTES = 32 * 1024 * 1024  # the cells a run remembers for the error file; past that they are re-read
+
+
+class FailedRows:
+    """The rows of one input file (or sheet) that did not sync, by row number: a dict while they
+    are few, else read from the run's :class:`Failures` database."""
+
+    def __init__(
+        self, rows: dict[int, RowResult] | None, db: sqlite3.Connection | None, key: tuple[str, str]
+    ):
+        self._rows, self._db, self._key = rows, db, key
+        self._count = (
+            len(rows)
+            if rows is not None
+            else _one(db, "SELECT COUNT(*) FROM f WHERE key_file=? AND key_sheet=?", key)
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[RowResult]:
+        """The results in row order."""
+        if self._rows is not None:
+            yield from (self._rows[n] for n in sorted(self._rows))
+            return
+        assert self._db is not None
+        query = f"SELECT {_FIELDS} FROM f WHERE key_file=? AND key_sheet=? ORDER BY row_number"
+        for values in self._db.execute(query, self._key):
+            yield RowResult(*values)
+
+    def numbers(self) -> Iterator[int]:
+        return (r.row_number for r in self) if self._rows is None else iter(self._rows)
+
+    def between(self, first: int, last: int) -> dict[int, RowResult]:
+        """The results of rows ``first`` to ``last`` (both included)."""
+        if self._rows is not None:
+            if last - first < len(self._rows):
+                return {n: r for n in range(first, last + 1) if (r := self._rows.get(n)) is not None}
+            return {n: r for n, r in self._rows.items() if first <= n <= last}
+        assert self._db is not None
+        query = f"SELECT {_FIELDS} FROM f WHERE key_file=? AND key_sheet=? AND row_number BETWEEN ? AND ?"
+        return {v[2]: RowResult(*v) for v in self._db.execute(query, (*self._key, first, last))}
+
+
+_FIELDS = ", ".join(f.name for f in fields(RowResult))
+
+
+def _one(db: sqlite3.Connection | None, query: str, params: tuple[Any, ...]) -> int:
+    assert db is not None
+    return int(db.execute(query, params).fetchone()[0])
+
+
+class Failures:
+    """The rows a person must fix, for the error file, by input file and row number: in memory up to
+    MEMORY_ROWS of them, then in a temporary SQLite file (deleted by :meth:`close`), so that a file
+    whose every row is invalid takes no more memory than one whose every row is fine. A row added
+    again replaces its earlier result."""
+
+    MEMORY_ROWS = 20_000  # about 8 MB of results
+
+    def __init__(self) -> None:
+        self._mem: dict[tuple[str, str], dict[int, RowResult]] = {}
+        self._count = 0
+        self._db: sqlite3.Connection | None = None
+        self._dir: str | None = None
+        self._pending: list[tuple[Any, ...]] = []
+
+    def add(self, result: RowResult) -> None:
+        if self._db is None:
+            rows = self._mem.setdefault((result.source_file, result.sheet or ""), {})
+            self._count += result.row_number not in rows
+            rows[result.row_number] = result
+            if self._count > self.MEMORY_ROWS:
+                self._spill()
+            return
+        self._pending.append(astuple(result))
+        if len(self._pending) >= 5000:
+            self._flush()
+
+    def __bool__(self) -> bool:
+        return self._count > 0 or bool(self._pending)
+
+    def get(self, key: tuple[str, str | None]) -> FailedRows | None:
+        """The failed rows of ``key`` (file, sheet), or None when it has none."""
+        file, sheet = key[0], key[1] or ""
+        if self._db is None:
+            rows = self._mem.get((file, sheet))
+            return FailedRows(rows, None, (file, sheet)) if rows else None
+        self._flush()
+        got = FailedRows(None, self._db, (file, sheet))
+        return got if len(got) else None
+
+    def _spill(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="bulk_sync-failures-")
+        self._db = sqlite3.connect(os.path.join(self._dir, "failures.sqlite3"), check_same_thread=False)
+        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        columns = ", ".join(f.name for f in fields(RowResult))
+        self._db.execute(
+            f"CREATE TABLE f (key_file, key_sheet, {columns}, PRIMARY KEY (key_file, key_sheet, row_number))"
+        )
+        for rows in self._mem.values():
+            self._pending.extend(astuple(r) for r in rows.values())
+        self._mem.clear()
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._db is None or not self._pending:
+            return
+        marks = ", ".join("?" * (len(_FIELDS.split(", ")) + 2))
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO f VALUES ({marks})", ((v[0], v[1] or "", *v) for v in self._pending)
+        )
+        self._db.commit()
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Delete the temporary file (the results are gone afterwards)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 @dataclass
@@ -56,14 +187,16 @@ def write_error_files(
     """Write one error file per input file that has rows which did not sync; return their paths."""
     by_file: dict[Path, list[Source]] = {}
     for src in sources:
-        if failures.get((str(src.path), src.sheet)):
+        if failures.get((str(src.path), src.sheet)) is not None:
             by_file.setdefault(src.path, []).append(src)
     written = []
     for path, srcs in by_file.items():
         stem = report_path.stem + ("-errors" if len(by_file) == 1 else f"-errors-{path.stem}")
         if srcs[0].kind == "csv":
             out = report_path.with_name(stem + _text_suffix(srcs[0]))
-            _write_csv(out, srcs[0], failures[(str(path), None)], kept)
+            wanted = failures.get((str(path), None))
+            assert wanted is not None
+            _write_csv(out, srcs[0], wanted, kept)
         else:
             out = report_path.with_name(stem + ".xlsx")
             _write_xlsx(out, srcs, failures, kept)
@@ -81,19 +214,21 @@ def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list
     return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(r.message or "")]
 
 
-def _rows(
-    src: Source, wanted: dict[int, RowResult], kept: Kept | None
-) -> Iterator[tuple[list[str], RowResult]]:
+def _rows(src: Source, wanted: FailedRows, kept: Kept | None) -> Iterator[tuple[list[str], RowResult]]:
     """The wanted rows' cells: remembered by the run when it has them all, else re-read from the
     file (only those rows are turned into lists)."""
     have = kept.rows.get((str(src.path), src.sheet), {}) if kept is not None and kept.complete else {}
-    if all(n in have for n in wanted):
-        for n in sorted(wanted):
-            yield have[n], wanted[n]
+    if all(n in have for n in wanted.numbers()):
+        for result in wanted:
+            yield have[result.row_number], result
         return
     found = 0
     for chunk in src.chunks():
-        hits = [(i, wanted[n]) for i, n in enumerate(chunk.row_numbers) if n in wanted]
+        numbers = chunk.row_numbers
+        if not numbers:
+            continue
+        these = wanted.between(min(numbers[0], numbers[-1]), max(numbers[0], numbers[-1]))
+        hits = [(i, these[n]) for i, n in enumerate(numbers) if n in these]
         if not hits:
             continue
         cells = chunk.row_cells([i for i, _ in hits], src.headers)
@@ -104,7 +239,7 @@ def _rows(
             return
 
 
-def _write_csv(out: Path, src: Source, wanted: dict[int, RowResult], kept: Kept | None) -> None:
+def _write_csv(out: Path, src: Source, wanted: FailedRows, kept: Kept | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, delimiter=src.delimiter)
@@ -125,7 +260,7 @@ def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures, kept: Kep
         quoted = wb.add_format({"quote_prefix": True})
         for src in srcs:
             wanted = failures.get((str(src.path), src.sheet))
-            if not wanted:
+            if wanted is None:
                 continue
             ws = wb.add_worksheet(str(src.sheet)[:31])
             top = src.header_row - 1

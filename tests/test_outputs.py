@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,7 +16,9 @@ import openpyxl
 import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, CliResult
 
-from bulk_sync.report import read_report
+from bulk_sync.errorfile import Failures, write_error_files
+from bulk_sync.load import open_source
+from bulk_sync.report import RowResult, read_report
 from bulk_sync.sandbox import SandboxServer
 
 Sandbox = Callable[..., SandboxServer]
@@ -347,3 +350,81 @@ def test_a_report_line_holds_every_field_under_its_column(tmp_path: Path) -> Non
     assert (
         second["sheet"] == second["external_id"] == second["http_status"] == "" and second["attempts"] == "0"
     )
+
+
+def _result(path: Path, row: int, sheet: str | None = None, message: str = "bad") -> RowResult:
+    return RowResult(str(path), sheet, row, f"E-{row}", "invalid", "validation", "Start", message)
+
+
+@pytest.mark.parametrize("source", [EXAMPLE_CSV, EXAMPLE_XLSX])
+def test_failed_rows_past_memory_go_to_disk_and_give_the_same_error_file(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failures keeps the rows to fix in memory up to MEMORY_ROWS, then in a temporary SQLite file:
+    the error file is the same either way, a row added twice keeps its last result, and close()
+    deletes the file."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    src = open_source(source)
+    sheet = src.sheet
+    rows = [7, 3, 12, 5, 40, 3]  # out of order, one twice
+
+    def fill(failures: Failures) -> Failures:
+        for k, n in enumerate(rows):
+            failures.add(_result(src.path, n, sheet, f"bad {k}"))
+        return failures
+
+    small = fill(Failures())
+    monkeypatch.setattr(Failures, "MEMORY_ROWS", 3)
+    big = fill(Failures())
+    assert list(tmp_path.glob("bulk_sync-failures-*/failures.sqlite3"))  # it went to disk
+    for failures in (small, big):
+        got = failures.get((str(src.path), sheet))
+        assert got is not None and len(got) == 5
+        assert [r.row_number for r in got] == [3, 5, 7, 12, 40]
+        assert next(iter(got)).message == "bad 5"  # row 3's last result
+        assert sorted(got.between(5, 12)) == [5, 7, 12]
+        assert failures.get(("elsewhere.csv", None)) is None
+    outs = []
+    for name, failures in (("small", small), ("big", big)):
+        (tmp_path / name).mkdir()
+        written = write_error_files([src], failures, tmp_path / name / "report.csv")
+        assert len(written) == 1
+        outs.append(written[0])
+        failures.close()
+    if source.suffix == ".csv":
+        assert outs[0].read_bytes() == outs[1].read_bytes()
+    else:
+        cells = [[[c.value for c in r] for r in openpyxl.load_workbook(p).active.iter_rows()] for p in outs]
+        assert cells[0] == cells[1] and len(cells[0]) == 6
+    assert not list(tmp_path.glob("bulk_sync-failures-*"))  # close() deleted it
+
+
+def test_an_error_file_of_more_failed_rows_than_memory_holds(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose every row is invalid: memory does not hold them all (Failures spills past
+    20,000), yet each row is in the error file with its own cells, and no temporary file is left."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))  # the CLI's temporary files
+    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
+        header, good = next(csv.reader(fh)), next(csv.reader(fh))
+    start = header.index("Start")
+    n = Failures.MEMORY_ROWS + 1500
+    src = tmp_path / "all-bad.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for i in range(n):
+            row = [f"BAD-{i}", *good[1:]]
+            row[start] = f"not a date {i}"
+            w.writerow(row)
+    res = run_cli("validate", src, "-m", EXAMPLE_MAPPING, "-q")
+    assert res.code == 1, res.stderr
+    assert len(res.report) == n and {r["status"] for r in res.report} == {"invalid"}
+    with (tmp_path / "report-errors.csv").open(encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert [r["bulk_sync_row"] for r in back] == [str(i + 2) for i in range(n)]
+    assert all(r["Start"] == f"not a date {i}" and r[header[0]] == f"BAD-{i}" for i, r in enumerate(back))
+    assert all(r["bulk_sync_column"] == "Start" and r["bulk_sync_message"] for r in back)
+    assert not list(tmp.iterdir())  # the temporary file is gone

@@ -88,7 +88,7 @@ def run_command(args: argparse.Namespace) -> int:
         report_path = report_path.with_suffix(".csv")
         args.report_xlsx = True
     args.report_path = report_path
-    failures: Failures = {}
+    failures = Failures()
     kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
     mplan = shape = None
     try:
@@ -99,7 +99,10 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
-    written = _written(args, plan, report_path, failures, kept)
+    try:
+        written = _written(args, plan, report_path, failures, kept)
+    finally:
+        failures.close()
     if mplan is not None and dry:  # what it would remove, before the summary that counts it
         written += finish_mirror(args, mplan, summary, settings, report_path, dry, EXIT_OK)[0]
     print_summary(args, summary, written, dry)
@@ -342,7 +345,7 @@ class _Outputs:
             self.report.write(result)
             noted = every = (result,)
             if result.status in TO_FIX:  # the error file holds the rows a person must fix
-                self.failures.setdefault((result.source_file, result.sheet), {})[result.row_number] = result
+                self.failures.add(result)
         if self.listing and self.listed >= LIST_LIMIT:  # past the limit the lines are only counted
             self.listed += _line_count(result)
         elif self.listing:
