@@ -403,7 +403,8 @@ def test_an_error_file_of_more_failed_rows_than_memory_holds(
     run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file whose every row is invalid: memory does not hold them all (Failures spills past
-    20,000), yet each row is in the error file with its own cells, and no temporary file is left."""
+    20,000, the kept cells stop at KEEP_BYTES), yet each row is in the error file with its own
+    cells, with or without a worker process, and no temporary file is left."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))  # the CLI's temporary files
@@ -419,9 +420,17 @@ def test_an_error_file_of_more_failed_rows_than_memory_holds(
             row = [f"BAD-{i}", *good[1:]]
             row[start] = f"not a date {i}"
             w.writerow(row)
-    res = run_cli("validate", src, "-m", EXAMPLE_MAPPING, "-q")
+    monkeypatch.setenv("BULK_SYNC_WORKERS", "0")  # in one process: the reference
+    one = run_cli("validate", src, "-m", EXAMPLE_MAPPING, "-q", "--report", tmp_path / "one.csv")
+    assert one.code == 1, one.stderr
+    monkeypatch.setenv("BULK_SYNC_WORKERS", "1")
+    res = run_cli("validate", src, "-m", EXAMPLE_MAPPING)
     assert res.code == 1, res.stderr
+    assert "1 worker process" in res.stdout + res.stderr
     assert len(res.report) == n and {r["status"] for r in res.report} == {"invalid"}
+    # the rows' cells pass KEEP_BYTES half way: the worker stops sending them back, the error file
+    # reads them from the file; the same file either way
+    assert (tmp_path / "report-errors.csv").read_bytes() == (tmp_path / "one-errors.csv").read_bytes()
     with (tmp_path / "report-errors.csv").open(encoding="utf-8-sig", newline="") as fh:
         back = list(csv.DictReader(fh))
     assert [r["bulk_sync_row"] for r in back] == [str(i + 2) for i in range(n)]

@@ -114,7 +114,9 @@ class Producer:
                 if workers is not None:
                     if not self._hand_on(wait=False, store=store):  # what the workers have done
                         return
-                    if not workers.full and workers.send(index, seq, whole, job.bound.columns.values()):
+                    if not workers.full and workers.send(
+                        index, seq, whole, job.bound.columns.values(), self._keeping
+                    ):
                         seq += len(whole) + len(whole.skipped)  # (with workers: no --limit, no retry)
                         self._ahead.append(None)
                         continue
@@ -146,6 +148,11 @@ class Producer:
                 return False
         return True
 
+    @property
+    def _keeping(self) -> bool:
+        """Invalid rows' cells are still kept for the error file (past KEEP_BYTES it reads them)."""
+        return self._kept is not None and self._kept.complete
+
     def _received(self, store: StateStore | None) -> list[Entry]:
         """The oldest chunk back from a worker; the cells of its invalid rows are kept. A chunk
         whose worker ended is mapped here (and so is every chunk after it)."""
@@ -158,7 +165,7 @@ class Producer:
             _, out = self._work.chunk(self._jobs[lost.index], lost.chunk, lost.seq, None, store)
             self._work.enter(self._jobs[self._job])
             return out
-        if bad and self._kept is not None and self._kept.complete:  # their cells, for the error file
+        if bad and self._keeping:  # their cells, for the error file
             src, others = self._jobs[index].src, rest.columns
             at = {n: i for i, n in enumerate(rest.row_numbers)}
             more = rest.row_cells([at[n] for n, _ in bad], others)

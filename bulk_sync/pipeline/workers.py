@@ -133,11 +133,12 @@ class Workers:
         """No chunk is to be sent now (the workers have enough, or one of them ended)."""
         return self.broken or len(self._pending) >= AHEAD * len(self._conns)
 
-    def send(self, index: int, seq: int, whole: Chunk, columns: Iterable[str]) -> bool:
+    def send(self, index: int, seq: int, whole: Chunk, columns: Iterable[str], keep: bool) -> bool:
         """Chunk ``whole`` of job ``index``, its rows numbered from ``seq``, to be mapped; only its
-        ``columns`` (those the mapping reads) travel. False: the worker has ended (not sent)."""
+        ``columns`` (those the mapping reads) travel. ``keep``: send back the cells of its invalid
+        rows (for the error file; not once the reader keeps none). False: the worker has ended."""
         sent = set(columns)
-        data = pickle.dumps((index, seq, whole.narrow(sent)), pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((index, seq, whole.narrow(sent), keep), pickle.HIGHEST_PROTOCOL)
         rest = whole.narrow(h for h in whole.columns if h not in sent)
         k = self._turn
         self._turn = (k + 1) % len(self._conns)
@@ -221,11 +222,11 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
             try:
                 if failed is not None:
                     raise failed
-                index, seq, chunk = pickle.loads(data)
+                index, seq, chunk, keep = pickle.loads(data)
                 if index != current:
                     work.enter(jobs[index])
                     current = index
-                work.bad = []
+                work.bad = [] if keep else None
                 _, out = work.chunk(jobs[index], chunk, seq, None, store)
                 reply: Any = ([_settle(e, stop) for e in out], work.bad)
             except BaseException as exc:  # the parent raises it, as if it happened there

@@ -3,6 +3,7 @@ a file where every date-time is distinct (nothing for a memo to reuse).
 
     python tests/benchmarks/bench_memory.py                      # validate and run, 3 sizes
     python tests/benchmarks/bench_memory.py --sizes 100000 1000000 --modes validate --repeat 1
+    python tests/benchmarks/bench_memory.py --sizes 100000 1000000 --modes validate --all-invalid
 
 Each figure is the peak resident set of the CLI process (its ru_maxrss) plus, for a dry run, the
 peak of its worker process's private pages (sampled every 50 ms: what the worker, which maps chunks
@@ -29,8 +30,9 @@ TIME_COLUMNS = ("Start", "End", "Created", "Last Modified")
 FORMAT = "%m/%d/%Y %I:%M %p"
 
 
-def make_distinct(path: Path, n: int) -> Path:
-    """n valid example-shaped rows; each row's times are its own minute (none repeats)."""
+def make_distinct(path: Path, n: int, invalid: bool = False) -> Path:
+    """n valid example-shaped rows; each row's times are its own minute (none repeats).
+    ``invalid``: every row's Start is not a date (every row goes to the error file)."""
     header, good = example_rows()
     at = {c: header.index(c) for c in TIME_COLUMNS}
     cleared = [header.index(c) for c in ("Deleted At", "Close Date")]
@@ -47,6 +49,8 @@ def make_distinct(path: Path, n: int) -> Path:
             row[at["Last Modified"]] = (start - dt.timedelta(days=1, minutes=11)).strftime(FORMAT)
             for c in cleared:
                 row[c] = ""
+            if invalid:
+                row[at["Start"]] = f"not a date {i}"
             w.writerow(row)
     return path
 
@@ -133,10 +137,11 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000, 3_000_000])
     p.add_argument("--modes", nargs="*", default=["validate", "run"])
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--all-invalid", action="store_true", help="every row invalid (the error file's memory)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        files = {n: make_distinct(tmp / f"distinct-{n}.csv", n) for n in args.sizes}
+        files = {n: make_distinct(tmp / f"distinct-{n}.csv", n, args.all_invalid) for n in args.sizes}
         for mode in args.modes:
             peaks = []
             for n, data in files.items():
