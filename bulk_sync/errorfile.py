@@ -45,6 +45,7 @@ ERROR_COLUMNS = [
 PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the extra columns are ignored)"
 
 KEEP_BYTES = 32 * 1024 * 1024  # the cells a run remembers for the error file; past that they are re-read
+_FIELDS = ", ".join(f.name for f in fields(RowResult))  # a RowResult's, as SQL columns (Failures)
 
 
 class FailedRows:
@@ -55,11 +56,13 @@ class FailedRows:
         self, rows: dict[int, RowResult] | None, db: sqlite3.Connection | None, key: tuple[str, str]
     ):
         self._rows, self._db, self._key = rows, db, key
-        self._count = (
-            len(rows)
-            if rows is not None
-            else _one(db, "SELECT COUNT(*) FROM f WHERE key_file=? AND key_sheet=?", key)
-        )
+        if rows is not None:
+            self._count = len(rows)
+        else:
+            assert db is not None
+            self._count = int(
+                db.execute("SELECT COUNT(*) FROM f WHERE key_file=? AND key_sheet=?", key).fetchone()[0]
+            )
 
     def __len__(self) -> int:
         return self._count
@@ -75,7 +78,12 @@ class FailedRows:
             yield RowResult(*values)
 
     def numbers(self) -> Iterator[int]:
-        return (r.row_number for r in self) if self._rows is None else iter(self._rows)
+        """The row numbers, in no particular order."""
+        if self._rows is not None:
+            return iter(self._rows)
+        assert self._db is not None
+        query = "SELECT row_number FROM f WHERE key_file=? AND key_sheet=?"
+        return (n for (n,) in self._db.execute(query, self._key))
 
     def between(self, first: int, last: int) -> dict[int, RowResult]:
         """The results of rows ``first`` to ``last`` (both included)."""
@@ -86,14 +94,6 @@ class FailedRows:
         assert self._db is not None
         query = f"SELECT {_FIELDS} FROM f WHERE key_file=? AND key_sheet=? AND row_number BETWEEN ? AND ?"
         return {v[2]: RowResult(*v) for v in self._db.execute(query, (*self._key, first, last))}
-
-
-_FIELDS = ", ".join(f.name for f in fields(RowResult))
-
-
-def _one(db: sqlite3.Connection | None, query: str, params: tuple[Any, ...]) -> int:
-    assert db is not None
-    return int(db.execute(query, params).fetchone()[0])
 
 
 class Failures:
@@ -142,9 +142,8 @@ class Failures:
         weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        columns = ", ".join(f.name for f in fields(RowResult))
         self._db.execute(
-            f"CREATE TABLE f (key_file, key_sheet, {columns}, PRIMARY KEY (key_file, key_sheet, row_number))"
+            f"CREATE TABLE f (key_file, key_sheet, {_FIELDS}, PRIMARY KEY (key_file, key_sheet, row_number))"
         )
         for rows in self._mem.values():
             self._pending.extend(astuple(r) for r in rows.values())
@@ -154,7 +153,7 @@ class Failures:
     def _flush(self) -> None:
         if self._db is None or not self._pending:
             return
-        marks = ", ".join("?" * (len(_FIELDS.split(", ")) + 2))
+        marks = ", ".join("?" * (2 + len(fields(RowResult))))
         self._db.executemany(
             f"INSERT OR REPLACE INTO f VALUES ({marks})", ((v[0], v[1] or "", *v) for v in self._pending)
         )
