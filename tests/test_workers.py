@@ -160,6 +160,19 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _worker_of(pid: int) -> int | None:
+    """The forked worker among ``pid``'s children: it runs the same executable (other children,
+    such as the ``ldconfig`` that ctypes runs to find the C library, come and go)."""
+    own = Path(f"/proc/{pid}/exe").resolve()
+    for kid in _children(pid):
+        try:
+            if Path(f"/proc/{kid}/exe").resolve() == own:
+                return kid
+        except OSError:
+            continue
+    return None
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path) -> None:
     """SIGKILL to the worker (as the kernel's OOM killer would): the reader maps its chunks and the
@@ -174,14 +187,14 @@ def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path) -> None
     env = {**cli_env(None), "BULK_SYNC_WORKERS": "1"}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
-    while not (kids := _children(proc.pid)) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert kids, "the worker never started"
     report = out / "report.csv"
-    while not report.exists() and time.monotonic() < deadline:
+    while not report.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)  # the run has begun (the id pass is over): kill the worker mid-file
     time.sleep(0.3)
-    os.kill(kids[0], signal.SIGKILL)
+    while (worker := _worker_of(proc.pid)) is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert worker is not None, "the worker never started"
+    os.kill(worker, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1 and "Traceback" not in stderr, stderr
     log = (tmp_path / "run.log").read_text()
