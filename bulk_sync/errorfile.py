@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import sqlite3
 import tempfile
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
@@ -108,7 +106,7 @@ class Failures:
         self._mem: dict[tuple[str, str], dict[int, RowResult]] = {}
         self._count = 0
         self._db: sqlite3.Connection | None = None
-        self._dir: str | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None  # deleted at exit, if not before
         self._pending: list[tuple[Any, ...]] = []
 
     def add(self, result: RowResult) -> None:
@@ -137,9 +135,8 @@ class Failures:
         return got if len(got) else None
 
     def _spill(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="bulk_sync-failures-")
-        self._db = sqlite3.connect(os.path.join(self._dir, "failures.sqlite3"), check_same_thread=False)
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._dir = tempfile.TemporaryDirectory(prefix="bulk_sync-failures-")  # as the id pass's parts
+        self._db = sqlite3.connect(os.path.join(self._dir.name, "failures.sqlite3"), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(
@@ -166,7 +163,7 @@ class Failures:
             self._db.close()
             self._db = None
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.cleanup()
             self._dir = None
 
 

@@ -8,8 +8,9 @@ that maps and checks each row, on one core, and the reader needs a core of its o
 The workers are forked (Linux only), after the plan is made: they start with the plan, the number
 columns settled and the superseded rows known, and read nothing themselves. The reader thread
 sends each chunk as read (pickled, only the columns the mapping reads) and takes back its results
-settled (blocks, and one result per row of its own) with the row numbers of its invalid rows,
-whose cells it keeps for the error file from the chunk it still holds. When a worker already has
+settled (blocks, and one result per row of its own) with the cells the worker had of its invalid
+rows; the reader adds their other cells, from the columns it kept, for the error file (only while
+it still keeps such cells: KEEP_BYTES). When a worker already has
 AHEAD chunks, the reader maps the next one itself: both cores stay busy whichever is faster.
 Elsewhere (Windows, macOS), and for a small file, the reader thread maps every chunk, as before.
 """
