@@ -20,6 +20,7 @@ from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, cli_argv, cli_e
 
 from bulk_sync.errors import ConfigError
 from bulk_sync.pipeline import workers_asked
+from bulk_sync.report import read_report
 from bulk_sync.sandbox import SandboxServer
 
 
@@ -242,3 +243,38 @@ def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
     mapping.map_chunk(bound, next(src.chunks(text=bound.columns.values())))
     memos = [v for k, v in bound.cache.items() if k.startswith("datetimes ")]
     assert memos and all(m.max_bytes == DatetimeMemo.MAX_BYTES for m in memos)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str) -> None:
+    """A real SIGINT mid-file: validate says it is stopping, the rows not checked yet are counted as
+    not_sent, every row is in the report once and in order, exit 3 (as a run that sends)."""
+    big = _mixed_csv(tmp_path / "export.csv", 150_000)
+    code0, _, _, full = _validate(tmp_path, "full", "0", big)
+    assert code0 == 1
+    out = tmp_path / "stopped"
+    out.mkdir()
+    argv = cli_argv(
+        "validate", big, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
+    )  # fmt: skip
+    with (tmp_path / "stderr.txt").open("w") as err:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=err, env={**cli_env(None), "BULK_SYNC_WORKERS": workers}
+        )
+        deadline = time.monotonic() + 60
+        while not (out / "report.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(0.3)  # mid-file
+        assert proc.poll() is None, "the run ended before the signal: make the file bigger"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 3
+    said = (tmp_path / "stderr.txt").read_text()
+    assert "stopping (SIGINT)" in said and "Traceback" not in said
+    stopped, whole = read_report(out / "report.csv"), read_report(full / "report.csv")
+    assert [r["row_number"] for r in stopped] == [r["row_number"] for r in whole]
+    statuses = {r["status"] for r in stopped}
+    assert "not_sent" in statuses and "valid" in statuses
+    assert all(
+        r["message"].startswith("not sent: stopped by SIGINT") for r in stopped if r["status"] == "not_sent"
+    )

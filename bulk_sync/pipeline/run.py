@@ -92,7 +92,26 @@ async def execute(
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)
-        summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
+
+        def on_signal(signame: str) -> None:  # as a run that sends, without requests in flight
+            if stop:
+                events(f"{signame} again: stopping now")
+                stop.hard = True
+                return
+            stop.reason = Interrupted(f"stopped by {signame}; rows not yet checked are marked not_sent")
+            events(
+                f"stopping ({signame}): the rest of the file is counted as not_sent; "
+                "press Ctrl-C again (or send SIGTERM) to stop now"
+            )
+
+        with _signals(on_signal, enabled=handle_signals):
+            summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
+        ordered.flush_all()
+        if stop.hard:
+            ordered.put_last(_stopped_hard(ordered.last, "check"))
+        if stop.reason is not None:
+            summary.aborted = str(stop.reason)
+            summary.aborted_code = stop.reason.exit_code
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
@@ -268,7 +287,7 @@ class _Sending:
             self.ordered.put_last(_stopped_hard(self.ordered.last))
 
 
-def _stopped_hard(last: tuple[str, str | None, int] | None) -> RowResult:
+def _stopped_hard(last: tuple[str, str | None, int] | None, verb: str = "send") -> RowResult:
     """The report's last line after a second signal: where it stops (the rows after were not read)."""
     file, sheet, row = last if last is not None else ("", None, 0)
     return RowResult(
@@ -280,7 +299,7 @@ def _stopped_hard(last: tuple[str, str | None, int] | None) -> RowResult:
         error_type="interrupted",
         message=(
             f"the run was stopped hard here: the report stops after row {row}; this row and every "
-            "row after it (and any later file) were not read: run the same command again to send them"
+            f"row after it (and any later file) were not read: run the same command again to {verb} them"
         ),
     )
 
