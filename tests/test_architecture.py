@@ -108,7 +108,10 @@ INSIDE = {
     "pipeline": {
         "plan": {"reps"},
         "memory": set(),  # freed memory handed back to the system (glibc's malloc_trim)
-        "superseded": {"memory", "plan"},
+        "cores": set(),  # how many processes may work beside this one (BULK_SYNC_WORKERS)
+        "idtable": set(),  # the id pass's table of id digests, in memory then on disk
+        "halves": {"idtable"},  # a large CSV's id pass in two halves at once, one in a helper process
+        "superseded": {"halves", "idtable", "memory", "plan"},
         "reps": set(),
         "warnings": {"reps"},
         "results": set(),
@@ -119,13 +122,13 @@ INSIDE = {
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
         # one chunk's work: map, check, compare with the state, route its rows (reader or worker)
         "work": {"entries", "known", "plan", "reps", "results", "valid", "warnings"},
-        "workers": {"memory", "plan", "results", "work"},  # a dry run's chunks mapped in forked processes
+        "workers": {"cores", "memory", "plan", "results", "work"},  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "plan", "records", "results", "work", "workers"},
         "run": {"chunks", "entries", "plan", "results"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
-        "__init__": {"plan", "reps", "run", "superseded", "workers"},
+        "__init__": {"cores", "plan", "reps", "run", "superseded"},
     },
     "cli": {
         "epilogs": set(),

@@ -104,7 +104,7 @@ def test_the_id_pass_spilled_to_disk_finds_the_same_repeats(
 ) -> None:
     """Past SPILL_BYTES the id table goes to temporary files in parts; the superseded rows are the
     same as when it is held in memory (issue 17: memory flat at any size)."""
-    from bulk_sync.pipeline import prepare, scan_columns, superseded
+    from bulk_sync.pipeline import idtable, prepare, scan_columns, superseded
 
     header, rows = _rows(12_000)
     rng = random.Random(5)
@@ -113,7 +113,7 @@ def test_the_id_pass_spilled_to_disk_finds_the_same_repeats(
     first = _write(tmp_path / "a.csv", header, rows[:7_000])
     second = _write(tmp_path / "b.csv", header, rows[7_000:])  # some repeats cross the files
     in_memory = scan_columns(prepare([first, second], EXAMPLE_MAPPING)).superseded
-    monkeypatch.setattr(superseded, "SPILL_BYTES", 4096)
+    monkeypatch.setattr(idtable, "SPILL_BYTES", 4096)
     parts = []
     real_parts = superseded.IdTable.parts
 

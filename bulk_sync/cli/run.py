@@ -32,6 +32,7 @@ from ..pipeline import (
     prepare_retry,
     run,
     scan_columns,
+    spare_core,
     state_lock,
     workers_asked,
 )
@@ -169,7 +170,8 @@ def _plan(args: argparse.Namespace) -> Plan | None:
     for w in plan.warnings:
         err(f"warning: {w}")
         log.warning("%s", w)
-    return scan_columns(plan, limit=args.limit)  # ids and number columns, before anything is sent
+    # ids and number columns, before anything is sent; a large CSV's halves read at once
+    return scan_columns(plan, limit=args.limit, helper=spare_core())
 
 
 def _written(

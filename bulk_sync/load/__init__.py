@@ -36,7 +36,7 @@ from __future__ import annotations
 from .cells import cell_text
 from .csv import ERROR_FILE_MARKS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
-from .model import DEFAULT_CHUNK_ROWS, Chunk, Source, SourceRow, StopAt
+from .model import DEFAULT_CHUNK_ROWS, Chunk, Source, SourceRow, Span, StopAt
 from .open import open_source, open_sources
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Chunk",
     "Source",
     "SourceRow",
+    "Span",
     "StopAt",
     "cell_text",
     "clean_headers",

@@ -10,13 +10,24 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import RowError, SourceError
-from .encoding import SURROGATES, check_whole_file, choose_encoding, refuse_binary, sample_text
+from .encoding import (
+    NEWLINE,
+    QUOTE,
+    SURROGATES,
+    check_whole_file,
+    choose_encoding,
+    reads_ascii_as_is,
+    refuse_binary,
+    sample_text,
+)
 from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning
-from .model import Chunk, Options, Source, make_chunk
+from .model import Chunk, Options, Source, Span, make_chunk
 
 SPARE_COLUMNS = 10  # CSV cells read past the last header column, to flag shifted rows
 
@@ -129,18 +140,78 @@ def _sample_rows(sample: str, delimiter: str) -> list[list[str]]:
     return rows
 
 
-def csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk]:
+class _Bytes(io.RawIOBase):
+    """The bytes of ``path`` from ``start`` to ``end``, as a file."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        super().__init__()
+        self._fh = path.open("rb")
+        self._fh.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:n]) or 0
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+SPLIT_MIN_BYTES = 32 * 1024 * 1024  # a CSV smaller than this is read in one go (see halfway)
+SPLIT_SEARCH_BYTES = 8 * 1024 * 1024  # how far past the middle a record start is looked for
+
+
+def halfway(src: Source) -> int | None:
+    """A byte offset near the middle of a large CSV where a record probably starts: just past a line
+    break with an even number of quotes before it (not inside a quoted cell, in a well-formed
+    file). None when the file is small, its encoding is not read byte by byte as ASCII (UTF-16), or
+    no such line break is near the middle.
+
+    "Probably": a quote inside an unquoted cell (``5" screen``) makes the count lie. So the first
+    part must be read to its end without the parser finding a quoted cell left open there (it
+    raises): only then does a record start at the offset, and the parts read as the whole would.
+    """
+    if src.kind != "csv" or not reads_ascii_as_is(src.encoding.replace("-sig", "")):
+        return None
+    try:
+        size = src.path.stat().st_size
+        if size < SPLIT_MIN_BYTES:
+            return None
+        middle, quotes = size // 2, 0
+        with src.path.open("rb") as fh:
+            while fh.tell() < middle:
+                block = np.frombuffer(fh.read(min(1 << 22, middle - fh.tell())), dtype=np.uint8)
+                quotes += int(np.count_nonzero(block == QUOTE))
+            block = np.frombuffer(fh.read(SPLIT_SEARCH_BYTES), dtype=np.uint8)
+    except OSError:
+        return None
+    breaks = np.flatnonzero(block == NEWLINE)
+    before = np.cumsum(block == QUOTE)[breaks] + quotes  # the quotes up to each line break
+    even = breaks[before % 2 == 0]
+    return middle + int(even[0]) + 1 if len(even) else None
+
+
+def csv_chunks(src: Source, columns: list[str] | None = None, span: Span | None = None) -> Iterator[Chunk]:
+    """The chunks of ``src`` (of only ``columns``, when given), or of the part ``span`` of it."""
     width = len(src.headers)
     spare = [f"\x00extra{i}" for i in range(SPARE_COLUMNS)]
     reader = pd.read_csv(
-        src.path,
+        src.path if span is None else io.BufferedReader(_Bytes(src.path, span.start, span.end), 1 << 20),
         usecols=[src.headers.index(c) for c in columns] if columns else None,
         sep=src.delimiter,
         dtype=object,  # plain Python strings (no string-array conversion: faster, same cells)
         low_memory=False,  # a chunk parsed in one go, not in pieces concatenated per column
         header=None,
         names=src.headers if columns else src.headers + spare,
-        skiprows=src.skip_lines,
+        skiprows=src.skip_lines if span is None or span.start == 0 else 0,
         keep_default_na=False,
         na_filter=False,
         skip_blank_lines=False,
@@ -152,10 +223,12 @@ def csv_chunks(src: Source, columns: list[str] | None = None) -> Iterator[Chunk]
         doublequote=True,
         index_col=False,
     )
-    first = src.header_row + 1
+    first = src.header_row + 1 if span is None else span.first
     with reader:
         for frame in reader:
             numbers = (frame.index.to_numpy() + first).tolist()
+            if span is not None:
+                span.records += len(frame)
             problems: dict[int, list[RowError]] = {}
             if src.damaged:
                 frame = _flag_bad_bytes(frame, numbers, problems)

@@ -213,7 +213,7 @@ def _scan(p: Path, encoding: str) -> int:
 
     Raises UnicodeDecodeError noting the offset of the bad byte in the file."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    ascii_as_is = _reads_ascii_as_is(encoding)
+    ascii_as_is = reads_ascii_as_is(encoding)
     quotes = offset = 0
     with p.open("rb") as fh:
         try:
@@ -221,7 +221,7 @@ def _scan(p: Path, encoding: str) -> int:
                 if ascii_as_is and block.isascii() and not decoder.getstate()[0]:
                     # ASCII decodes to itself: nothing to check, only the quotes to count (numpy
                     # counts them 3x faster than bytes.count)
-                    quotes += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _QUOTE))
+                    quotes += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == QUOTE))
                 else:
                     quotes += decoder.decode(block).count('"')
                 offset += len(block)
@@ -232,14 +232,15 @@ def _scan(p: Path, encoding: str) -> int:
     return quotes
 
 
-_QUOTE = ord('"')
+QUOTE = ord('"')
+NEWLINE = ord("\n")
 
 
 # the codecs that decode every ASCII byte to itself, with no state: UTF-8, Latin-1, the code pages
 _ASCII_AS_IS = frozenset(codecs.lookup(c).name for c in ("utf-8", "latin-1", *CODE_PAGES))
 
 
-def _reads_ascii_as_is(encoding: str) -> bool:
+def reads_ascii_as_is(encoding: str) -> bool:
     return codecs.lookup(encoding).name in _ASCII_AS_IS
 
 

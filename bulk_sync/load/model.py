@@ -207,13 +207,17 @@ class Source:
                 yield out
 
     def chunks(
-        self, columns: Sequence[str] | None = None, text: Iterable[str] | None = None
+        self,
+        columns: Sequence[str] | None = None,
+        text: Iterable[str] | None = None,
+        span: Span | None = None,
     ) -> Generator[Chunk, None, None]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
         without building the other cells, a workbook's other cells are not made text; footers,
         totals rows and ``stop_at`` are not looked for, and a row counts as blank when these cells
         are): for a quick pass over a few columns. ``text``: the columns a run reads; a workbook's
-        others stay cell values (``Chunk.raw``) until a row's cells are asked for."""
+        others stay cell values (``Chunk.raw``) until a row's cells are asked for. ``span``: with
+        ``columns``, only that part of a CSV (see :func:`~bulk_sync.load.csv.halfway`)."""
         # the readers build Sources and Chunks: they import this module, so it imports them late
         from .csv import csv_chunks
         from .footer import stop_rows, strip_footer
@@ -222,7 +226,8 @@ class Source:
         try:
             if columns is not None and not self.stream:  # where the data ends is not looked for
                 wanted = list(dict.fromkeys(columns))
-                yield from csv_chunks(self, wanted) if self.kind == "csv" else calamine_chunks(self, wanted)
+                is_csv = self.kind == "csv"
+                yield from csv_chunks(self, wanted, span) if is_csv else calamine_chunks(self, wanted)
                 return
             if self.kind == "csv":
                 raw: Iterable[Chunk] = csv_chunks(self)
@@ -238,6 +243,12 @@ class Source:
         except Exception as exc:  # parsers raise many types for broken content
             raise SourceError(str(self.path), f"cannot be read: {one_line(exc)}") from exc
 
+    def halfway(self) -> int | None:
+        """Where a large CSV can be split in two parts read at once (see :func:`~.csv.halfway`)."""
+        from .csv import halfway
+
+        return halfway(self)
+
     def _text_columns(self, wanted: Iterable[str]) -> frozenset[str]:
         """``wanted``, and the columns the load stage reads itself to tell where the data ends."""
         from .footer import TOTAL_SCAN_COLUMNS
@@ -246,6 +257,19 @@ class Source:
         if self.stop_at is not None:
             own.append(self.stop_at.column)
         return frozenset([*wanted, *own])
+
+
+@dataclass
+class Span:
+    """A part of a CSV file read on its own: the bytes from ``start`` (the start of a record, past
+    the header; 0: the file's start, its header skipped) to ``end``. ``first``: the number its
+    first record gets (as the row numbers of a whole read would go, or 0 when not known yet: they
+    are then shifted later). ``records``: how many records it held (blank ones too), once read."""
+
+    start: int
+    end: int
+    first: int
+    records: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight 
 
 The parts, one way (each imports only those listed before it):
 
+    cores       how many processes may work beside this one (BULK_SYNC_WORKERS)
     reps        is a row's rep a SIRO user (RepCheck, from SIRO's users fetched once a run)
     plan        everything checked before sending: prepare, prepare_retry, the state lock, sizes
+    idtable     the id pass's table of id digests, in memory and then in parts on disk
+    halves      the id pass over a large CSV in two halves at once (a forked helper reads one)
     superseded  the id pass: which rows a later row of the same externalId supersedes
     warnings    rules about a valid row that do not stop it (matching, end before start, the rep)
     results     one RowResult per row, in input order (Ordered), and the stop flag
@@ -32,11 +35,11 @@ The parts, one way (each imports only those listed before it):
 
 from __future__ import annotations
 
+from .cores import spare_core, workers_asked
 from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
 from .reps import RepCheck
 from .run import execute, run
 from .superseded import scan_columns
-from .workers import workers_asked
 
 __all__ = [
     "Plan",
@@ -47,6 +50,7 @@ __all__ = [
     "prepare_retry",
     "run",
     "scan_columns",
+    "spare_core",
     "state_lock",
     "workers_asked",
 ]

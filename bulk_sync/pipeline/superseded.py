@@ -6,80 +6,18 @@ sent.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import mapping
-from ..load import Chunk
+from .halves import read_in_halves
+from .idtable import IdTable, add_ids
 from .memory import give_back
 from .plan import Plan
 
-SPILL_BYTES = 4 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
-SPILL_PARTS = 64  # ... split by the digests' top 6 bits, so that each part is sorted on its own
 
-
-class IdTable:
-    """The rows' id digests and where the rows are, as (n, 4) uint64 arrays (digest hi, digest lo,
-    row, job): 32 bytes a row. Up to SPILL_BYTES they stay in memory (one part). Past that they are
-    appended to SPILL_PARTS temporary files by the digest's top bits, so repeats are found one part
-    at a time and the memory this pass takes does not grow with the file."""
-
-    def __init__(self) -> None:
-        self._held: list[Any] = []
-        self._bytes = 0
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
-        self._files: list[Any] = []
-
-    def add(self, rows: Any) -> None:
-        self._held.append(rows)
-        self._bytes += rows.nbytes
-        if self._bytes > SPILL_BYTES:
-            self._spill()
-
-    def _spill(self) -> None:
-        if not self._held:
-            return
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="bulk_sync-ids-")
-            self._files = [open(Path(self._dir.name) / f"{i}.u64", "wb") for i in range(SPILL_PARTS)]  # noqa: SIM115
-        rows = np.concatenate(self._held)
-        self._held, self._bytes = [], 0
-        which = (rows[:, 0] >> np.uint64(64 - (SPILL_PARTS - 1).bit_length())).astype(np.intp)
-        order = np.argsort(which, kind="stable")  # stable: each part keeps the order rows were read
-        rows, which = rows[order], which[order]
-        bounds = np.searchsorted(which, np.arange(SPILL_PARTS + 1))
-        for i, f in enumerate(self._files):
-            if bounds[i] < bounds[i + 1]:
-                f.write(rows[bounds[i] : bounds[i + 1]].tobytes())
-
-    def parts(self) -> Iterator[Any]:
-        """Every row, a part at a time; the rows of one digest are all in one part, in the order
-        they were added. May be called again (the spilled parts are read from their files)."""
-        if self._dir is None:
-            if self._held:
-                yield np.concatenate(self._held)
-            return
-        self._spill()
-        for f in self._files:
-            f.flush()
-        for i in range(SPILL_PARTS):
-            rows = np.fromfile(Path(self._dir.name) / f"{i}.u64", dtype=np.uint64).reshape(-1, 4)
-            if len(rows):
-                yield rows
-
-    def close(self) -> None:
-        for f in self._files:
-            f.close()
-        if self._dir is not None:
-            self._dir.cleanup()
-        self._held, self._files, self._dir = [], [], None
-
-
-def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
+def scan_columns(plan: Plan, *, limit: int | None = None, helper: bool = False) -> Plan:
     """Part of preparing: one pass over the columns that must be known before anything is sent.
 
     * the ids: rows whose externalId appears again later in the run (the last row of an id wins;
@@ -87,20 +25,23 @@ def scan_columns(plan: Plan, *, limit: int | None = None) -> Plan:
     * the number columns whose decimal mark the mapping leaves open: each is settled from its cells
       (:class:`~bulk_sync.mapping.NumberEvidence`; with ``limit``, from the rows that are read).
 
+    ``helper``: a large CSV may be read in two halves at once, one by a forked helper process
+    (:mod:`~bulk_sync.pipeline.halves`; the result is the same).
+
     Raises SourceError (nothing sent) when a file breaks in this pass.
     """
     supersede = not plan.spec.group_by and limit is None
     evidence = [mapping.NumberEvidence(bound) for _, bound in plan.jobs]
     if not supersede and not any(e.fields for e in evidence):
         return plan
-    superseded = _column_pass(plan, evidence, supersede, limit)
+    superseded = _column_pass(plan, evidence, supersede, limit, helper)
     give_back()  # what the pass freed, before the run reads the files again
     jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
     return dataclasses.replace(plan, jobs=jobs, superseded=superseded if supersede else plan.superseded)
 
 
 def _column_pass(
-    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None
+    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None, helper: bool
 ) -> dict[tuple[str, str | None, int], str]:
     """Read the id and number columns of every file once; feed the number evidence; return the rows
     whose externalId appears again later in the run (-> where the later row is), when asked.
@@ -115,13 +56,18 @@ def _column_pass(
     """
     table = IdTable()
     try:
-        return _superseded(plan, evidence, supersede, limit, table)
+        return _superseded(plan, evidence, supersede, limit, helper, table)
     finally:
         table.close()
 
 
 def _superseded(
-    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None, table: IdTable
+    plan: Plan,
+    evidence: list[mapping.NumberEvidence],
+    supersede: bool,
+    limit: int | None,
+    helper: bool,
+    table: IdTable,
 ) -> dict[tuple[str, str | None, int], str]:
     sources = [(str(src.path), src.sheet) for src, _ in plan.jobs]
     seen = 0
@@ -130,8 +76,11 @@ def _superseded(
         numbers_of = evidence[j]
         if not supersede and not numbers_of.settling:
             continue
-        columns = (mapping.id_columns(bound) if supersede else []) + numbers_of.columns
-        for chunk in src.chunks(columns=list(dict.fromkeys(columns))):
+        columns = list(dict.fromkeys((mapping.id_columns(bound) if supersede else []) + numbers_of.columns))
+        halves = helper and supersede and only is None and limit is None
+        if halves and read_in_halves(src, bound, columns, numbers_of, j, table):
+            continue
+        for chunk in src.chunks(columns=columns):
             if limit is not None:
                 if seen >= limit:
                     break
@@ -143,28 +92,8 @@ def _superseded(
             elif not supersede:
                 break  # every number column is settled, and no id needs reading
             if supersede:
-                _add_ids(table, bound, chunk, only, j)
+                add_ids(table, bound, chunk, only, j)
     return _later(plan, table, sources)
-
-
-def _add_ids(
-    table: IdTable, bound: mapping.BoundMapping, chunk: Chunk, only: frozenset[int] | None, j: int
-) -> None:
-    """The externalIds of ``chunk`` (file ``j`` of the plan) into ``table``, with their row numbers."""
-    ids, numbers = mapping.external_ids(bound, chunk), chunk.row_numbers
-    if only is not None or None in ids:
-        kept = [
-            k
-            for k, (n, e) in enumerate(zip(numbers, ids, strict=True))
-            if e is not None and (only is None or n in only)
-        ]
-        ids, numbers = [ids[k] for k in kept], [numbers[k] for k in kept]
-    if ids:
-        part = np.empty((len(ids), 4), dtype=np.uint64)
-        part[:, :2] = mapping.id_digests(ids)
-        part[:, 2] = numbers
-        part[:, 3] = j
-        table.add(part)
 
 
 def _later(

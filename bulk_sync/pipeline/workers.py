@@ -33,16 +33,15 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import mapping
-from ..errors import ConfigError
 from ..load import Chunk
 from ..report import VALID
 from ..settings import ReadSettings
+from .cores import workers_asked
 from .memory import TRIM_EVERY, give_back
 from .plan import Plan
 from .results import Done, Entry, Row, Stop, result_of, settled
 from .work import ChunkWork, jobs_of, open_store
 
-WORKERS_ENV = "BULK_SYNC_WORKERS"  # how many worker processes a dry run uses; 0: none
 MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in the reader thread
 AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
 READER_MEMO_SHARE = 8  # the reader's date-time memos with workers: 1/8 of a whole memo's bytes
@@ -69,20 +68,6 @@ def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
         return 0
     rows = sum(src.estimated_rows() for src, _ in plan.jobs)
     return 1 if rows >= MIN_ROWS else 0
-
-
-def workers_asked() -> int | None:
-    """``BULK_SYNC_WORKERS``, when set (None: not set, the default applies); ConfigError when it is
-    not a number from 0 to 64."""
-    asked = os.environ.get(WORKERS_ENV, "").strip()
-    if not asked:
-        return None
-    if not asked.isdigit() or int(asked) > 64:
-        raise ConfigError(
-            f"{WORKERS_ENV}={asked!r}: expected the number of worker processes for a dry run, 0 to 64 "
-            "(0: none; unset: one, for a large file on a machine with two cores or more)"
-        )
-    return int(asked)
 
 
 class Lost(Exception):
