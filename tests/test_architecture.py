@@ -122,7 +122,13 @@ INSIDE = {
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
         # one chunk's work: map, check, compare with the state, route its rows (reader or worker)
         "work": {"entries", "known", "plan", "reps", "results", "valid", "warnings"},
-        "workers": {"cores", "memory", "plan", "results", "work"},  # a dry run's chunks mapped in forked processes
+        "workers": {
+            "cores",
+            "memory",
+            "plan",
+            "results",
+            "work",
+        },  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "plan", "records", "results", "work", "workers"},
         "run": {"chunks", "entries", "plan", "results"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one

@@ -188,15 +188,22 @@ def halfway(src: Source) -> int | None:
         middle, quotes = size // 2, 0
         with src.path.open("rb") as fh:
             while fh.tell() < middle:
-                block = np.frombuffer(fh.read(min(1 << 22, middle - fh.tell())), dtype=np.uint8)
+                block = np.frombuffer(fh.read(min(1 << 20, middle - fh.tell())), dtype=np.uint8)
                 quotes += int(np.count_nonzero(block == QUOTE))
-            block = np.frombuffer(fh.read(SPLIT_SEARCH_BYTES), dtype=np.uint8)
+            while fh.tell() < middle + SPLIT_SEARCH_BYTES:
+                at = fh.tell()
+                block = np.frombuffer(fh.read(1 << 16), dtype=np.uint8)
+                if not len(block):
+                    return None
+                breaks = np.flatnonzero(block == NEWLINE)
+                before = np.cumsum(block == QUOTE, dtype=np.int32)[breaks] + quotes  # quotes up to each
+                even = breaks[before % 2 == 0]
+                if len(even):
+                    return at + int(even[0]) + 1
+                quotes += int(np.count_nonzero(block == QUOTE))
     except OSError:
         return None
-    breaks = np.flatnonzero(block == NEWLINE)
-    before = np.cumsum(block == QUOTE)[breaks] + quotes  # the quotes up to each line break
-    even = breaks[before % 2 == 0]
-    return middle + int(even[0]) + 1 if len(even) else None
+    return None
 
 
 def csv_chunks(src: Source, columns: list[str] | None = None, span: Span | None = None) -> Iterator[Chunk]:

@@ -15,6 +15,7 @@ from .. import mapping
 from ..load import Chunk
 
 SPILL_BYTES = 4 * 1024 * 1024  # the id table kept in memory; past that it goes to temporary files
+READ_BYTES = 64 * 1024  # a RowsFile read back a block at a time (small: see rows_of)
 SPILL_PARTS = 64  # ... split by the digests' top 6 bits, so that each part is sorted on its own
 
 
@@ -89,7 +90,7 @@ class RowsFile:
 def rows_of(path: Path, shift: int) -> Iterator[Any]:
     """The rows a RowsFile wrote to ``path``, SPILL_BYTES at a time, their row numbers ``shift`` on."""
     with path.open("rb") as fh:
-        while block := fh.read(SPILL_BYTES):
+        while block := fh.read(READ_BYTES):
             rows = np.frombuffer(block, dtype=np.uint64).reshape(-1, 4).copy()
             rows[:, 2] += np.uint64(shift)
             yield rows
