@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace) -> int:
     if dry:
         workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
-    plan = _plan(args)
+    plan = _plan(args, dry)
     if plan is None:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
@@ -150,9 +150,10 @@ def _beside_report(args: argparse.Namespace) -> Path | None:
     return report.with_name(report.stem + "-summary.json") if isinstance(report, Path) else None
 
 
-def _plan(args: argparse.Namespace) -> Plan | None:
+def _plan(args: argparse.Namespace, dry: bool) -> Plan | None:
     """Everything checked before sending: the mapping, the files, their columns (None: a retry with
-    nothing left to send)."""
+    nothing left to send). A dry run reads a large CSV's ids in two halves at once (a run is bound
+    by SIRO's quota: the second or so this saves is not worth the memory of a second process)."""
     if args.command == "retry":
         plan = prepare_retry(
             args.previous, args.mapping, encoding=args.encoding, delimiter=delimiter_flag(args.delimiter)
@@ -170,8 +171,8 @@ def _plan(args: argparse.Namespace) -> Plan | None:
     for w in plan.warnings:
         err(f"warning: {w}")
         log.warning("%s", w)
-    # ids and number columns, before anything is sent; a large CSV's halves read at once
-    return scan_columns(plan, limit=args.limit, helper=spare_core())
+    # ids and number columns, before anything is sent
+    return scan_columns(plan, limit=args.limit, helper=dry and spare_core())
 
 
 def _written(

@@ -1,5 +1,5 @@
 """Pipeline, cores: how many processes may work beside this one (``BULK_SYNC_WORKERS``): a dry
-run's worker processes, and the helper that reads the second half of a large CSV in the id pass.
+run's worker processes, and the helper that reads the second half of a large CSV in its id pass.
 """
 
 from __future__ import annotations
