@@ -271,19 +271,26 @@ def test_a_preview_shows_the_dry_run_then_drops_the_file_into_the_inbox(tmp_path
 
 def test_serve_listens_on_loopback_unless_told_and_then_warns(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
+    temp = tmp_path / "tmp"  # where the page keeps uploaded previews while it runs
+    temp.mkdir()
     for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
         argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--host", host, "--port", "0")
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+        env = {**cli_env(), "TMPDIR": str(temp)}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(1 + warned)]
+            assert [p.name[:16] for p in temp.iterdir()] == ["bulk_sync-upload"]
         finally:
-            proc.terminate()
-            proc.wait(10)
+            proc.terminate()  # SIGTERM, as systemd stops it
+            code = proc.wait(10)
+            rest = proc.stdout.read() if proc.stdout is not None else ""
             if proc.stdout is not None:
                 proc.stdout.close()
         assert lines[-1].startswith("open http://127.0.0.1:") and "/?key=" in lines[-1]
         assert ("warning: listening on 0.0.0.0" in lines[0]) is warned
+        assert code == 0 and "review page stopped" in rest
+        assert list(temp.iterdir()) == []  # the uploads folder is removed, not left behind
 
 
 def test_a_run_names_its_mapping_by_an_absolute_path_so_the_page_finds_it_from_anywhere(

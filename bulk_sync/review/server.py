@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Callable
 
 from aiohttp import web
@@ -28,16 +30,18 @@ def serve(review: Review, host: str, port: int, announce: Callable[[str], None] 
         if host not in LOOPBACK:
             announce(f"warning: listening on {host}, not only this machine: anyone who can reach it and has "
                      "the key can see the reports and drop files into the inbox")  # fmt: skip
+        stopped = asyncio.Event()  # SIGTERM (systemd's stop) ends it as Ctrl-C does: uploads removed
+        with contextlib.suppress(NotImplementedError):  # (Windows: no signal handlers in the loop)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
         announce(f"open http://{shown}:{real}/?key={review.key}")
         try:
-            await asyncio.Event().wait()
+            await stopped.wait()
         finally:
             await runner.cleanup()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        announce("review page stopped")
+    announce("review page stopped")
 
 
 class ReviewThread:
