@@ -177,7 +177,9 @@ def stages(data: Path, mapping: Path) -> None:
     took = Stages()
     with took("prepare"):
         plan = pipeline.prepare([data], mapping)
-    with took("column pass (ids, number columns)"):
+    with took("column pass (ids, number columns), in halves (a dry run's default)"):
+        pipeline.scan_columns(plan, helper=True)
+    with took("column pass (ids, number columns), in one process"):
         plan = pipeline.scan_columns(plan)
     src, bound = plan.jobs[0]
     chunks = src.chunks()
