@@ -139,3 +139,29 @@ def test_invalid_rows_are_the_intended_ones() -> None:
         33: [["bad-datetime", "End"]],
         46: [["bad-number", "Amount"]],
     }
+
+
+def test_a_row_with_a_bad_cell_gets_its_result_without_its_values_built() -> None:
+    """A row whose cells are wrong is reported from its cells' errors alone (failed_record): the
+    same id, errors and result as when its nested values are built and validated."""
+    plan = scan_columns(prepare([EXAMPLE_CSV], EXAMPLE_MAPPING))
+    src, bound = plan.jobs[0]
+    light_rows = 0
+    for chunk in src.chunks():
+        mc = mapping.map_chunk(bound, chunk)
+        cc = payload.check_chunk(mc)
+        for i in range(mc.n):
+            light, full = mc.failed_record(i), mc.record(i)
+            if light is None:
+                assert not full.errors
+                continue
+            light_rows += 1
+            assert not cc.ok[i]
+            assert (light.external_id, light.row_number, light.errors, light.skip) == (
+                full.external_id,
+                full.row_number,
+                full.errors,
+                full.skip,
+            )
+            assert cc.result(i) == payload.build(full, bound.spec.resource) == full.errors
+    assert light_rows >= 3  # the example's rows with a bad date, enum or number

@@ -139,6 +139,11 @@ class MappedChunk:
             values = {} if built is OMIT else built
             if self.bound.spec.fills:
                 fill_paths(values, self.bound.spec.fills)
+        return self._record(i, values, self.cell_errors(i))
+
+    def cell_errors(self, i: int) -> list[RowError]:
+        """What is wrong with row ``i``'s cells (as read, and as converted): a row with any of these
+        is invalid whatever its other values, so they are its errors."""
         errors = [c[i] for c in self.error_cols if type(c[i]) is RowError]
         number = self.row_numbers[i]
         if self.problems and number in self.problems:
@@ -146,6 +151,22 @@ class MappedChunk:
             if any(e.slug == "bad-encoding" for e in read):  # the loader named the bytes already
                 errors = [e for e in errors if e.slug != "bad-encoding"]
             errors[:0] = read
+        return errors
+
+    def failed_record(self, i: int) -> MappedRecord | None:
+        """Row ``i`` as a MappedRecord when a cell of it is wrong (None otherwise), without building
+        its nested values: its errors are its cells', and only its externalId is needed (a file
+        whose every row is invalid spent most of its time building values nobody read)."""
+        errors = self.cell_errors(i)
+        if not errors:
+            return None
+        ids = self.column("externalId")
+        ext = ids[i] if ids is not None else None
+        return self._record(i, {"externalId": ext} if isinstance(ext, str) else {}, errors)
+
+    def _record(self, i: int, values: dict[str, Any], errors: list[RowError]) -> MappedRecord:
+        plan = self.bound.plan
+        number = self.row_numbers[i]
         ext = values.get("externalId")
         rec = MappedRecord(
             self.file,

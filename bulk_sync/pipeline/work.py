@@ -208,7 +208,8 @@ class ChunkWork:
                 bad.append(k)
             else:
                 source = batch.sources[k] if batch.sources is not None else None
-                entry = self.row(seq, batch.mc.record(k), job.later, partial(batch.cc.result, k), source)
+                rec = batch.mc.failed_record(k) or batch.mc.record(k)
+                entry = self.row(seq, rec, job.later, partial(batch.cc.result, k), source)
                 if isinstance(entry.built, list):
                     bad.append(k)
                 batch.add(entry)
