@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BulkSyncError, RowError
 from ..group import GroupRecord
@@ -212,6 +212,9 @@ class Done:
 
     seq: int
     result: RowResult | list[RowResult]
+
+    def __reduce__(self) -> tuple[type[Done], tuple[Any, ...]]:
+        return (Done, (self.seq, self.result))  # (as RowResult: a worker sends thousands a chunk)
 
 
 Entry = Row | Block | Done

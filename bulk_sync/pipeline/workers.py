@@ -18,8 +18,10 @@ Elsewhere (Windows, macOS), and for a small file, the reader thread maps every c
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import itertools
 import multiprocessing
+import operator
 import os
 import pickle
 import queue
@@ -34,7 +36,7 @@ from typing import Any
 
 from .. import mapping
 from ..load import Chunk
-from ..report import VALID
+from ..report import COLUMNS, VALID, RowResult
 from ..settings import ReadSettings
 from .cores import workers_asked
 from .memory import TRIM_EVERY, give_back
@@ -49,6 +51,11 @@ MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by t
 
 # a chunk's entries, and its invalid rows: each its row number and the cells the worker had
 Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
+
+# results travel as their values: a chunk of invalid rows sends thousands, and the state that
+# dataclasses pickle for a slots class (a fields() call each way) made that 5x slower
+_RESULT_VALUES = operator.attrgetter(*COLUMNS)
+copyreg.pickle(RowResult, lambda r: (RowResult, _RESULT_VALUES(r)))
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
