@@ -375,6 +375,7 @@ def test_failed_rows_past_memory_go_to_disk_and_give_the_same_error_file(
 
     small = fill(Failures())
     monkeypatch.setattr(Failures, "MEMORY_ROWS", 3)
+    monkeypatch.setattr(Failures, "INSERT_ROWS", 2)  # several results a statement, and the rest
     big = fill(Failures())
     assert list(tmp_path.glob("bulk_sync-failures-*/failures.sqlite3"))  # it went to disk
     for failures in (small, big):

@@ -34,7 +34,7 @@ The parts, one way (each imports only those above it; ``model`` reaches the read
 from __future__ import annotations
 
 from .cells import cell_text
-from .csv import ERROR_FILE_MARKS, escape_cell, sniff_delimiter
+from .csv import ERROR_FILE_MARKS, FORMULA_STARTS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
 from .model import DEFAULT_CHUNK_ROWS, Chunk, Source, SourceRow, Span, StopAt
 from .open import open_source, open_sources
@@ -42,6 +42,7 @@ from .open import open_source, open_sources
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "ERROR_FILE_MARKS",
+    "FORMULA_STARTS",
     "Chunk",
     "Source",
     "SourceRow",
