@@ -9,7 +9,8 @@ Each figure is the peak resident set of the CLI process (its ru_maxrss) plus, fo
 peak of its worker process's private pages (sampled every 50 ms: what the worker, which maps chunks
 beside the reader, holds besides the pages it shares with the CLI), median of --repeat runs. `run`
 syncs to the sandbox in its own process with no rate limit, state on. Targets: under 300 MB at
-every size, and within 10 % from the smallest size to the largest.
+every size, and within 10 % from the smallest size to the largest. Each size also prints the
+median time of its whole CLI runs (sampling included), and rows a second.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from _common import MAPPING, TOKEN, cli_child, example_rows, median, sandbox_process
@@ -145,11 +147,13 @@ def main() -> None:
         for mode in args.modes:
             peaks = []
             for n, data in files.items():
-                runs, cli, worker = [], [], []
+                runs, cli, worker, took = [], [], [], []
                 for k in range(args.repeat):
                     scratch = tmp / f"{mode}-{n}-{k}"
                     scratch.mkdir()
+                    started = time.perf_counter()
                     own, extra = measure(data, mode, scratch)
+                    took.append(time.perf_counter() - started)
                     runs.append(own + extra)
                     cli.append(own)
                     worker.append(extra)
@@ -159,6 +163,8 @@ def main() -> None:
                     f"; the CLI {median(cli):.0f} + its worker {median(worker):.0f}" if max(worker) else ""
                 )
                 print(f"{mode} {n:>9,} rows: peak median {median(runs):.0f} MB ({each}){parts}", flush=True)
+                speed = n / median(took)
+                print(f"    whole CLI run: median {median(took):.1f} s, {speed:,.0f} rows/s", flush=True)
             print(f"{mode}: largest / smallest = {peaks[-1] / peaks[0]:.2f}; max {max(peaks):.0f} MB")
 
 
