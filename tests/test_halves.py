@@ -70,8 +70,8 @@ def split_any(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return answers
 
 
-def _scan(data: Path, mapping_file: Path, helper: bool) -> tuple[Any, list[Any]]:
-    plan = scan_columns(prepare([data], mapping_file), helper=helper)
+def _scan(data: Path, mapping_file: Path, helper: bool, encoding: str | None = None) -> tuple[Any, list[Any]]:
+    plan = scan_columns(prepare([data], mapping_file, encoding=encoding), helper=helper)
     return plan.superseded, [(f.target, f.spec.decimal) for _, b in plan.jobs for f in b.spec.fields]
 
 
@@ -89,6 +89,23 @@ def test_the_halves_find_what_one_pass_finds(
     assert len(one[0]) > 200  # repeats on both sides of the middle, and across it
     rows = sorted(r for _, _, r in one[0])
     assert rows[0] < 3_000 < rows[-1]
+
+
+def test_the_halves_of_a_file_with_title_lines_and_semicolons(tmp_path: Path, split_any: list[bool]) -> None:
+    """Excel's ``sep=;`` line and title lines above the header: the first half skips them, the
+    second starts past them; the row numbers are the same as one pass gives."""
+    m = tmp_path / "m.yaml"
+    m.write_text(MAPPING)
+    data = tmp_path / "a.csv"
+    with data.open("w", newline="", encoding="cp1252") as f:
+        f.write("sep=;\nAppointments export\n\n")
+        w = csv.writer(f, delimiter=";", lineterminator="\r\n")
+        w.writerow(HEADER)
+        w.writerows([[*row[:1], f"Café {row[1]}", *row[2:]] for row in _rows(6_000)])
+    one = _scan(data, m, helper=False, encoding="cp1252")  # (said: a code page is not guessed)
+    both = _scan(data, m, helper=True, encoding="cp1252")
+    assert split_any == [True] and both == one and len(one[0]) > 200
+    assert min(r for _, _, r in one[0]) == 4  # Excel hides `sep=`: the header is its row 3
 
 
 def test_the_halves_give_the_same_rows_and_number_evidence(tmp_path: Path, split_any: list[bool]) -> None:
