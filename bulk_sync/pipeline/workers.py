@@ -39,7 +39,7 @@ from ..load import Chunk
 from ..report import COLUMNS, VALID, RowResult
 from ..settings import ReadSettings
 from .cores import workers_asked
-from .memory import TRIM_EVERY, give_back
+from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
 from .plan import Plan
 from .results import Done, Entry, Row, Stop, result_of, settled
 from .work import ChunkWork, jobs_of, open_store
@@ -184,6 +184,7 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
     for other in others:  # the parent's ends: with them open here, the parent's end would never EOF
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    fixed_mmap_threshold()
     with contextlib.suppress(ValueError):  # the parent's event loop is woken by its own signals only
         signal.set_wakeup_fd(-1)
     requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
