@@ -23,7 +23,6 @@ input's format, so a person fixes the cells and drops the file back in.
 from __future__ import annotations
 
 import csv
-import operator
 import os
 import re
 import sqlite3
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .load import ERROR_FILE_MARKS, FORMULA_STARTS, Source, escape_cell
-from .report import RowResult, neutralise
+from .report import VALUES, RowResult, neutralise
 
 ERROR_COLUMNS = [
     *ERROR_FILE_MARKS,
@@ -48,7 +47,6 @@ KEEP_BYTES = 32 * 1024 * 1024  # the cells a run remembers for the error file; p
 _FIELDS = ", ".join(f.name for f in fields(RowResult))  # a RowResult's, as SQL columns (Failures)
 _MAY_ESCAPE = re.compile("\x1f[" + re.escape(FORMULA_STARTS + "'") + "]")  # a cell escape_cell may change
 _ESCAPE_FIRST = frozenset(FORMULA_STARTS + "'")
-_VALUES = operator.attrgetter(*(f.name for f in fields(RowResult)))  # its values, as a tuple (flat)
 
 
 class FailedRows:
@@ -123,7 +121,7 @@ class Failures:
             if self._count > self.MEMORY_ROWS:
                 self._spill()
             return
-        self._pending.append(_VALUES(result))
+        self._pending.append(VALUES(result))
         if len(self._pending) >= 5000:
             self._flush()
 
@@ -149,7 +147,7 @@ class Failures:
             f"CREATE TABLE f (key_file, key_sheet, {_FIELDS}, PRIMARY KEY (key_file, key_sheet, row_number))"
         )
         for rows in self._mem.values():
-            self._pending.extend(map(_VALUES, rows.values()))
+            self._pending.extend(map(VALUES, rows.values()))
         self._mem.clear()
         self._flush()
 

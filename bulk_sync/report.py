@@ -9,6 +9,7 @@ would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are
 from __future__ import annotations
 
 import csv
+import operator
 import re
 import time
 from collections import Counter
@@ -51,6 +52,7 @@ class RowResult:
 
 
 COLUMNS = [f.name for f in fields(RowResult)]
+VALUES = operator.attrgetter(*COLUMNS)  # a RowResult's values, as a tuple (its fields are flat)
 WARNING_SEPARATOR = " | "
 
 

@@ -78,6 +78,7 @@ class MappedChunk:
     """
 
     __slots__ = (
+        "_ids",
         "bound",
         "cols",
         "error_cols",
@@ -103,6 +104,7 @@ class MappedChunk:
         self.error_cols: list[list[Any]] = []
         self.raw: dict[str, list[str]] = {}  # header -> the column's cells as read (made once)
         self.like: dict[int, list[list[Any]]] = {}  # a row shape -> one row's values (light_record)
+        self._ids: list[Any] | None = None  # the externalId column (failed_record), once asked
         for f in bound.spec.fields:
             values, maybe_errors = field_values(f, bound, chunk, self.raw)
             if maybe_errors and any(type(v) is RowError for v in values):
@@ -160,8 +162,9 @@ class MappedChunk:
         errors = self.cell_errors(i)
         if not errors:
             return None
-        ids = self.column("externalId")
-        ext = ids[i] if ids is not None else None
+        if self._ids is None:
+            self._ids = self.column("externalId") or []
+        ext = self._ids[i] if self._ids else None
         return self._record(i, {"externalId": ext} if isinstance(ext, str) else {}, errors)
 
     def _record(self, i: int, values: dict[str, Any], errors: list[RowError]) -> MappedRecord:

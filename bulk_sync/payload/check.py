@@ -85,7 +85,7 @@ class CheckedChunk:
             return self._slow[i]
         if self.ok[i]:
             return self.payload(i)
-        return self.mc.cell_errors(i) or build(self.mc.record(i), self.mc.bound.spec.resource)
+        return build(self.mc.record(i), self.mc.bound.spec.resource)
 
     def payload(self, i: int) -> Payload:
         """The payload of an ``ok`` row, encoded straight from the columns."""

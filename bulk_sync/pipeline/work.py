@@ -208,8 +208,9 @@ class ChunkWork:
                 bad.append(k)
             else:
                 source = batch.sources[k] if batch.sources is not None else None
-                rec = batch.mc.failed_record(k) or batch.mc.record(k)
-                entry = self.row(seq, rec, job.later, partial(batch.cc.result, k), source)
+                rec = batch.mc.failed_record(k)  # a bad cell: its errors are known, no values built
+                build = partial(list, rec.errors) if rec is not None else partial(batch.cc.result, k)
+                entry = self.row(seq, rec or batch.mc.record(k), job.later, build, source)
                 if isinstance(entry.built, list):
                     bad.append(k)
                 batch.add(entry)

@@ -21,7 +21,6 @@ import contextlib
 import copyreg
 import itertools
 import multiprocessing
-import operator
 import os
 import pickle
 import queue
@@ -36,7 +35,7 @@ from typing import Any
 
 from .. import mapping
 from ..load import Chunk
-from ..report import COLUMNS, VALID, RowResult
+from ..report import VALID, VALUES, RowResult
 from ..settings import ReadSettings
 from .cores import workers_asked
 from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
@@ -54,8 +53,7 @@ Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
 
 # results travel as their values: a chunk of invalid rows sends thousands, and the state that
 # dataclasses pickle for a slots class (a fields() call each way) made that 5x slower
-_RESULT_VALUES = operator.attrgetter(*COLUMNS)
-copyreg.pickle(RowResult, lambda r: (RowResult, _RESULT_VALUES(r)))
+copyreg.pickle(RowResult, lambda r: (RowResult, VALUES(r)))
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
