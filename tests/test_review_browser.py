@@ -1,6 +1,7 @@
 """Issue 20 in a real browser (headless Chromium from Debian's `chromium` and `chromium-driver`,
 driven by Selenium): open a failed run, fix a bad date in the grid, see the error vanish, send, and
-find the row synced in the sandbox; and a 100,000-row run with 20,000 bad rows opening quickly.
+find the row synced in the sandbox; and a 100,000-row run with 20,000 bad rows opening on its first
+page of 100 and turning pages (how fast: tests/benchmarks/bench_review.py).
 
 Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1 (CI sets it, after
 installing the packages): there they fail instead.
@@ -12,7 +13,6 @@ import csv
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,10 @@ def _row_with(driver: Any, text: str) -> Any:
     return None
 
 
-def test_a_run_with_20000_bad_rows_opens_in_under_2_seconds(browser: Any, tmp_path: Path) -> None:
+def test_a_run_with_20000_bad_rows_opens_on_its_first_page_and_turns_pages(
+    browser: Any, tmp_path: Path
+) -> None:
+    # what the page shows; how fast it opens is tests/benchmarks/bench_review.py's figure
     data = tmp_path / "big.csv"
     header = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0]
     good = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[1]
@@ -145,25 +148,19 @@ def test_a_run_with_20000_bad_rows_opens_in_under_2_seconds(browser: Any, tmp_pa
     try:
         browser.get(f"{review.url}/?key={review.review.key}")
         link = browser.find_element(By.LINK_TEXT, "big.csv").get_attribute("href")
-        t = time.perf_counter()
-        browser.get(link)  # returns once the page has loaded
-        opened = time.perf_counter() - t
+        browser.get(link)
         rows = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")
         assert len(rows) == 100
         assert "Rows that did not sync (20000)" in browser.page_source
         assert browser.find_element(By.CSS_SELECTOR, ".pager").get_attribute("data-pages") == "200"
-        turns = []  # three page turns, the best is the figure (one can lose the CPU to another test)
-        for page in (2, 3, 4):
-            t = time.perf_counter()
+        for page in (2, 3):
             browser.find_element(By.CSS_SELECTOR, '.pager button[data-go="1"]').click()
             wait(browser, lambda d, page=page: d.find_element(By.ID, "page").text == str(page))
-            turns.append(time.perf_counter() - t)
-        paged = min(turns)
-        each = ", ".join(f"{x:.2f}" for x in turns)
-        print(
-            f"\nrun page with 20,000 bad rows opened in {opened:.2f} s; next page in {paged:.2f} s ({each})"
-        )
-        assert opened < 2.0
-        assert paged < 1.0
+            assert len(browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")) == 100
+        ids = [
+            i.get_attribute("value")
+            for i in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Appointment ID"] input')
+        ]
+        assert ids[0] == "B-001000"  # page 3 starts at the 201st row to fix: every fifth row (5 x 200)
     finally:
         review.stop()
