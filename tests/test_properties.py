@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import marshal
 import random
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_sync import payload
+from bulk_sync.errorfile import pack
 from bulk_sync.errors import RowError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import (
@@ -184,6 +186,28 @@ def test_a_day_the_clocks_change_is_left_to_the_reference() -> None:
     assert clock.split_format("%Y%m%d %H%M") is None  # directives side by side: left to the reference
     assert clock.split_format("%m/%d %H:%M") is None  # no year
     assert clock.split_format("%Y-%m-%d %H:%M:%S.%f") is None
+
+
+def test_a_zones_offsets_are_kept_by_year_not_by_day() -> None:
+    """The offset on each day is steady_offset's (a leap year, both changes of the clocks), kept in
+    one table a (zone, year); the tables start over past _YEARS, so many years take no more room."""
+    parts = clock.parts_for(SPLIT_FIELDS[1])  # America/New_York
+    assert parts is not None and parts.tz is not None
+    clock._OFFSETS.clear()
+    days = [dt.datetime(2024, 1, 1) + dt.timedelta(days=k) for k in range(366)]
+    assert [clock._offset_on(d, parts.tz) for d in days] == [clock.steady_offset(d, parts.tz) for d in days]
+    assert [clock._offset_on(d, parts.tz) for d in days].count(None) == 2  # March 10, November 3
+    assert list(clock._OFFSETS) == [(parts.tz, 2024)]
+    for year in range(1900, 1900 + 3 * clock._YEARS):
+        assert clock._offset_on(dt.datetime(year, 7, 1), parts.tz) == -4 * 3600 or year < 1967
+    assert 0 < len(clock._OFFSETS) <= clock._YEARS
+
+
+def test_kept_cells_come_back_as_they_were() -> None:
+    """The error file's kept cells are packed a row to one object, and read back exactly."""
+    cells = ["", "Zoë 🙂", 'a,b\n"c"', "\x1f\x00", "=1+2", " spaced ", "x" * 5000]
+    assert marshal.loads(pack(cells)) == cells
+    assert len(pack(cells)) < sum(map(len, cells)) + 12 * len(cells)
 
 
 @settings(max_examples=100, deadline=None)

@@ -12,7 +12,6 @@ reference way, :func:`convert.convert_cell` or pandas, which gives the values an
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from typing import Any
 
@@ -25,7 +24,9 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 
 class _Memo:
-    """Part texts -> what they were read as (None: not this way); past MAX_BYTES it starts over."""
+    """Part texts -> what they were read as (None: not this way); past MAX_BYTES it starts over.
+    A value is one object (seconds, or a text), not a pair: a migration's memo holds thousands of
+    days, each for the length of the run."""
 
     MAX_BYTES = 1024 * 1024
     ENTRY_BYTES = 200
@@ -33,10 +34,10 @@ class _Memo:
     __slots__ = ("bytes", "values")
 
     def __init__(self) -> None:
-        self.values: dict[str, tuple[int, str] | None] = {}
+        self.values: dict[str, int | str | None] = {}
         self.bytes = 0
 
-    def put(self, text: str, value: tuple[int, str] | None) -> tuple[int, str] | None:
+    def put(self, text: str, value: int | str | None) -> int | str | None:
         if self.bytes > self.MAX_BYTES:
             self.values.clear()
             self.bytes = 0
@@ -46,14 +47,17 @@ class _Memo:
 
 
 class _Parts:
-    """One format's two parts and what each part text was read as (bounded by bytes)."""
+    """One format's two parts and what each part text was read as (bounded by bytes). A wall-clock
+    field (``local``, or no zone) is written as its texts, any other as UTC from its seconds."""
 
-    __slots__ = ("day_fmt", "days", "local", "sep", "time_fmt", "times", "tz")
+    __slots__ = ("day_fmt", "days", "local", "sep", "time_fmt", "times", "tz", "wall")
 
     def __init__(self, day_fmt: str, sep: str, time_fmt: str, tz: dt.tzinfo | None, local: bool) -> None:
         self.day_fmt, self.sep, self.time_fmt, self.tz, self.local = day_fmt, sep, time_fmt, tz, local
-        self.days = _Memo()  # day text -> (seconds from 1970 of its midnight less its offset, date text)
-        self.times = _Memo()  # time text -> (seconds into the day, its time text)
+        self.wall = local or tz is None
+        # day text -> its date text (wall), or its midnight's seconds from 1970 less its offset
+        self.days = _Memo()
+        self.times = _Memo()  # time text -> its time text (wall), or its seconds into the day
 
 
 def split_format(fmt: str) -> tuple[str, str, str] | None:
@@ -98,7 +102,7 @@ def parts_for(f: Field_) -> _Parts | None:
 def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
     """Each text's value as the reference gives it, or None where this way is not certain."""
     days_get, times_get = parts.days.values.get, parts.times.values.get
-    sep, wall = parts.sep, parts.local or parts.tz is None
+    sep, wall = parts.sep, parts.wall
     utc_get = _UTC.get
     out: list[Any] = []
     add = out.append
@@ -113,9 +117,9 @@ def read_parts(parts: _Parts, texts: list[str]) -> list[Any]:
         if day is None or tod is None or not found:
             add(None)
         elif wall:
-            add(f"{day[1]}T{tod[1]}")
+            add(f"{day}T{tod}")
         else:
-            at = day[0] + tod[0]
+            at = day + tod
             add(utc_get(at) or _utc_text(at))
     return out
 
@@ -151,18 +155,22 @@ def _utc_text(seconds: int) -> str:
     return text
 
 
-def _time(parts: _Parts, text: str) -> tuple[int, str] | None:
-    """The seconds into the day and the time text; None when not the format's time part."""
+def _time(parts: _Parts, text: str) -> int | str | None:
+    """The time text (a wall-clock field) or the seconds into the day; None when not the format's
+    time part."""
     try:
         t = dt.datetime.strptime(text, parts.time_fmt)
     except ValueError:
         return None
-    return t.hour * 3600 + t.minute * 60 + t.second, f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if parts.wall:
+        return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
-def _day(parts: _Parts, text: str) -> tuple[int, str] | None:
-    """The day's UTC midnight less the zone's offset (seconds from 1970) and its date text; None
-    for a day the reference must read (not this format, a year before 1000, the clocks change)."""
+def _day(parts: _Parts, text: str) -> int | str | None:
+    """The date text (a wall-clock field) or the day's UTC midnight less the zone's offset (seconds
+    from 1970); None for a day the reference must read (not this format, a year before 1000, the
+    clocks change)."""
     try:
         day = dt.datetime.strptime(text, parts.day_fmt)
     except ValueError:
@@ -171,15 +179,35 @@ def _day(parts: _Parts, text: str) -> tuple[int, str] | None:
         return None
     offset = 0
     if parts.tz is not None:
-        one = steady_offset(day, parts.tz)
+        one = _offset_on(day, parts.tz)
         if one is None:
             return None
         offset = one
-    seconds = int((day - _EPOCH).total_seconds()) - offset
-    return seconds, f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    if parts.wall:
+        return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    return int((day - _EPOCH).total_seconds()) - offset
 
 
-@functools.lru_cache(maxsize=4096)  # (day, zone) pairs: shared by the fields of one zone
+# a zone's steady offset on each day of a year (_NEW: not asked yet), shared by the fields of one
+# zone: a list of 366 slots per (zone, year), not an entry per day; starts over past _YEARS tables
+_YEARS = 64
+_OFFSETS: dict[tuple[dt.tzinfo, int], list[Any]] = {}
+
+
+def _offset_on(day: dt.datetime, tz: dt.tzinfo) -> int | None:
+    """:func:`steady_offset`, each (zone, day) worked out once."""
+    table = _OFFSETS.get((tz, day.year))
+    if table is None:
+        if len(_OFFSETS) >= _YEARS:
+            _OFFSETS.clear()
+        table = _OFFSETS[tz, day.year] = [_NEW] * 366
+    k = day.timetuple().tm_yday - 1
+    got = table[k]
+    if got is _NEW:
+        got = table[k] = steady_offset(day, tz)
+    return got  # type: ignore[no-any-return]
+
+
 def steady_offset(day: dt.datetime, tz: dt.tzinfo) -> int | None:
     """The zone's UTC offset in seconds through the whole local day, or None if it changes that
     day (or a wall-clock time of it is missing or happens twice). Checked every half hour, both

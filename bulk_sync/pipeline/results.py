@@ -33,9 +33,6 @@ if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run st
 Emit = Callable[[RowResult | ResultBlock], None]
 
 
-CELL_BYTES = 56  # a str object's own size, beside its characters
-
-
 UNCHANGED_NOTE = "same payload as the last sync; not sent"
 
 BACKPRESSURE = 10_000  # results (or blocks of them) held for an earlier row before the reader waits

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from .. import mapping, payload
-from ..errorfile import KEEP_BYTES, Kept
+from ..errorfile import BLOB_BYTES, KEEP_BYTES, Kept, pack
 from ..errors import RowError
 from ..load import Chunk, Source
 from ..mapping import MappedRecord
@@ -21,7 +21,7 @@ from .entries import ChunkRun
 from .known import known_hashes, unchanged_by_source
 from .plan import Plan, file_size, too_large
 from .reps import email_header, emails_of, rep_reason, rep_reasons
-from .results import CELL_BYTES, Entry, Row, Skipped, Stop
+from .results import Entry, Row, Skipped, Stop
 from .valid import ValidRows
 from .warnings import row_warning
 
@@ -235,15 +235,15 @@ class ChunkWork:
 
 
 def add(kept: Kept, rows: dict[tuple[str, str | None], dict[int, list[str]]]) -> None:
-    """Remember ``rows`` (file and sheet -> row number -> its cells) in ``kept``, up to KEEP_BYTES."""
+    """Remember ``rows`` (file and sheet -> row number -> its cells) in ``kept``, up to KEEP_BYTES,
+    each row's cells as one bytes object (:func:`~bulk_sync.errorfile.pack`)."""
     if not kept.complete:
         return
-    kept.bytes += sum(
-        sum(map(len, row)) + CELL_BYTES * len(row) for part in rows.values() for row in part.values()
-    )
+    packed = {where: {n: pack(cells) for n, cells in part.items()} for where, part in rows.items()}
+    kept.bytes += sum(len(blob) + BLOB_BYTES for part in packed.values() for blob in part.values())
     if kept.bytes > KEEP_BYTES:
         kept.complete = False
         kept.rows.clear()
         return
-    for where, part in rows.items():
+    for where, part in packed.items():
         kept.rows.setdefault(where, {}).update(part)
