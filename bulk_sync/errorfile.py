@@ -192,6 +192,12 @@ def pack(cells: list[str]) -> bytes:
     return marshal.dumps(cells)
 
 
+def unpack(blob: bytes) -> list[str]:
+    """The cells :func:`pack` packed, exactly (a damaged file's undecodable bytes included)."""
+    cells: list[str] = marshal.loads(blob)
+    return cells
+
+
 @dataclass
 class Kept:
     """The cells of rows a run reported invalid, remembered as it read them (so that the error file
@@ -242,7 +248,7 @@ def _rows(src: Source, wanted: FailedRows, kept: Kept | None) -> Iterator[tuple[
     have = kept.rows.get((str(src.path), src.sheet), {}) if kept is not None and kept.complete else {}
     if all(n in have for n in wanted.numbers()):
         for result in wanted:
-            yield marshal.loads(have[result.row_number]), result
+            yield unpack(have[result.row_number]), result
         return
     found = 0
     for chunk in src.chunks():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import marshal
 import random
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulk_sync import payload
-from bulk_sync.errorfile import pack
+from bulk_sync.errorfile import pack, unpack
 from bulk_sync.errors import RowError
 from bulk_sync.load import Chunk
 from bulk_sync.mapping import (
@@ -205,8 +204,9 @@ def test_a_zones_offsets_are_kept_by_year_not_by_day() -> None:
 
 def test_kept_cells_come_back_as_they_were() -> None:
     """The error file's kept cells are packed a row to one object, and read back exactly."""
-    cells = ["", "Zoë 🙂", 'a,b\n"c"', "\x1f\x00", "=1+2", " spaced ", "x" * 5000]
-    assert marshal.loads(pack(cells)) == cells
+    # a damaged file's undecodable bytes are lone surrogates (surrogateescape): kept as they are
+    cells = ["", "Zoë 🙂", 'a,b\n"c"', "\x1f\x00", "=1+2", " spaced ", "caf\udce9", "x" * 5000]
+    assert unpack(pack(cells)) == cells
     assert len(pack(cells)) < sum(map(len, cells)) + 12 * len(cells)
 
 
