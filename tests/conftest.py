@@ -60,6 +60,21 @@ def cli_argv(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "bulk_sync", *map(str, args)]
 
 
+SPLITTING = (
+    "import runpy, sys\n"
+    "import bulk_sync.load.csv as c\n"
+    "c.SPLIT_MIN_BYTES = int(sys.argv.pop(1))\n"
+    "runpy.run_module('bulk_sync', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def cli_argv_splitting(min_bytes: int, *args: str | Path) -> list[str]:
+    """The real CLI in a subprocess, as cli_argv, with a CSV read in two parts at once from
+    ``min_bytes`` on (bulk_sync.load.csv.SPLIT_MIN_BYTES; 32 MB otherwise): a small file exercises
+    what a large one does."""
+    return [sys.executable, "-c", SPLITTING, str(min_bytes), *map(str, args)]
+
+
 def cli_env(token: str | None = TOKEN) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
     if token is not None:

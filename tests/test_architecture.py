@@ -122,14 +122,17 @@ INSIDE = {
         "valid": {"entries", "plan", "reps", "results", "warnings"},  # a chunk's valid rows
         # one chunk's work: map, check, compare with the state, route its rows (reader or worker)
         "work": {"entries", "known", "plan", "reps", "results", "valid", "warnings"},
+        # a large CSV's dry run in two parts at once: the worker's half spooled, read back in order
+        "parts": {"results", "work"},
         "workers": {
             "cores",
             "memory",
+            "parts",
             "plan",
             "results",
             "work",
         },  # a dry run's chunks mapped in forked processes
-        "chunks": {"handoff", "memory", "plan", "records", "results", "work", "workers"},
+        "chunks": {"handoff", "memory", "parts", "plan", "records", "results", "work", "workers"},
         "run": {"chunks", "entries", "plan", "results"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest

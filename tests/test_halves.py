@@ -62,9 +62,10 @@ def split_any(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     answers: list[bool] = []
     real = halves.read_in_halves
 
-    def spied(*args: Any) -> bool:
-        answers.append(real(*args))
-        return answers[-1]
+    def spied(*args: Any) -> tuple[int, int] | None:
+        split = real(*args)
+        answers.append(split is not None)
+        return split
 
     monkeypatch.setattr("bulk_sync.pipeline.superseded.read_in_halves", spied)
     return answers

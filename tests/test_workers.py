@@ -12,11 +12,12 @@ import os
 import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, cli_argv, cli_env
+from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, cli_argv, cli_argv_splitting, cli_env
 
 from bulk_sync.errors import ConfigError
 from bulk_sync.pipeline import workers_asked
@@ -60,11 +61,13 @@ def _mixed_csv(path: Path, n: int) -> Path:
 
 
 def _validate(
-    tmp: Path, name: str, workers: str, *files: Path, extra: tuple[str, ...] = ()
+    tmp: Path, name: str, workers: str, *files: Path, extra: tuple[str, ...] = (), split: int | None = None
 ) -> tuple[int, str, str, Path]:
+    """The CLI's dry run of ``files``; ``split``: a CSV from that many bytes is read in two parts at
+    once (SPLIT_MIN_BYTES; None: as shipped, 32 MB)."""
     out = tmp / name
     out.mkdir()
-    argv = cli_argv(
+    argv = (cli_argv if split is None else partial(cli_argv_splitting, split))(
         "validate",
         *files,
         "--mapping",
@@ -130,10 +133,12 @@ def test_a_dry_run_mapped_by_a_worker_writes_what_the_reader_alone_writes(tmp_pa
         assert kind in report, kind
 
 
+@pytest.mark.parametrize("split", [None, 0], ids=["chunks", "two-parts"])
 def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
-    tmp_path: Path, siro: SandboxServer
+    tmp_path: Path, siro: SandboxServer, split: int | None
 ) -> None:
-    """Each worker opens the state file itself: new, changed and unchanged as the reader says."""
+    """Each worker opens the state file itself: new, changed and unchanged as the reader says
+    (the worker mapping chunks the reader sends, or reading the file's second half itself)."""
     state = tmp_path / "state.db"
     sent = subprocess.run(
         cli_argv(
@@ -145,7 +150,7 @@ def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
     assert sent.returncode in (0, 1) and state.is_file(), sent.stderr
     big = _mixed_csv(tmp_path / "export.csv", 21_000)
     extra = ("--state", str(state), "--base-url", siro.base_url, "--allow-insecure-http")  # its target
-    code1, out1, err1, dir1 = _validate(tmp_path, "one", "1", big, EXAMPLE_CSV, extra=extra)
+    code1, out1, err1, dir1 = _validate(tmp_path, "one", "1", big, EXAMPLE_CSV, extra=extra, split=split)
     code0, out0, err0, dir0 = _validate(tmp_path, "none", "0", big, EXAMPLE_CSV, extra=extra)
     assert code1 == code0 and "; 1 worker process)" in out1
     assert err1 == err0 and "Traceback" not in err1
@@ -175,13 +180,16 @@ def _worker_of(pid: int) -> int | None:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("split", [None, 1 << 40], ids=["two-parts", "chunks"])
+def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path, split: int | None) -> None:
     """SIGKILL to the worker (as the kernel's OOM killer would): the reader maps its chunks and the
-    rest of the file itself; the report and error file are the ones a run without workers writes."""
+    rest of the file itself; the report and error file are the ones a run without workers writes.
+    The file (79 MB) is read in two parts at once, the worker reading the second; or, with a split
+    only past 1 TB, the worker maps the chunks the reader sends it."""
     big = _mixed_csv(tmp_path / "export.csv", 150_000)
     out = tmp_path / "killed"
     out.mkdir()
-    argv = cli_argv(
+    argv = (cli_argv if split is None else partial(cli_argv_splitting, split))(
         "validate", big, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
         "--log-file", tmp_path / "run.log",
     )  # fmt: skip
@@ -200,6 +208,8 @@ def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path) -> None
     assert proc.returncode == 1 and "Traceback" not in stderr, stderr
     log = (tmp_path / "run.log").read_text()
     assert "a worker process ended unexpectedly (exit code -9)" in log
+    assert ("ids read in two halves" in log) == (split is None)
+    assert "read by the worker process, beside the first half" not in log  # it ended before
     code0, out0, _, dir0 = _validate(tmp_path, "none", "0", big, extra=())
     assert code0 == 1
     names = _same_outputs(out, dir0)
@@ -246,13 +256,17 @@ def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", ["0", "1"])
-def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str) -> None:
+@pytest.mark.parametrize(("workers", "when"), [("0", "early"), ("1", "early"), ("1", "late")])
+def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str, when: str) -> None:
     """A real SIGINT mid-file: validate says it is stopping, the rows not checked yet are counted as
-    not_sent, every row is in the report once and in order, exit 3 (as a run that sends)."""
+    not_sent, every row is in the report once and in order, exit 3 (as a run that sends). With a
+    worker the file (79 MB) is read in two parts at once: the signal comes while the reader reads
+    the first ("early"), or while it waits for the worker's results ("late": the worker is held
+    with SIGSTOP until the reader has handed on its whole half, then let go after the SIGINT)."""
     big = _mixed_csv(tmp_path / "export.csv", 150_000)
     code0, _, _, full = _validate(tmp_path, "full", "0", big)
     assert code0 == 1
+    whole_size = (full / "report.csv").stat().st_size
     out = tmp_path / "stopped"
     out.mkdir()
     argv = cli_argv(
@@ -265,9 +279,25 @@ def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str
         deadline = time.monotonic() + 60
         while not (out / "report.csv").exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
-        time.sleep(0.3)  # mid-file
+        worker = None
+        if when == "early":
+            time.sleep(0.3)  # mid-file
+        else:
+            while (worker := _worker_of(proc.pid)) is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert worker is not None, "the worker never started"
+            os.kill(worker, signal.SIGSTOP)
+            size, still = -1, 0
+            while still < 50 and time.monotonic() < deadline:  # the report stops growing: half done
+                now = (out / "report.csv").stat().st_size
+                still, size = (still + 1 if now == size else 0), now
+                time.sleep(0.02)
+            assert 0.3 * whole_size < size < 0.7 * whole_size
         assert proc.poll() is None, "the run ended before the signal: make the file bigger"
         proc.send_signal(signal.SIGINT)
+        if worker is not None:
+            time.sleep(0.2)
+            os.kill(worker, signal.SIGCONT)
         assert proc.wait(timeout=120) == 3
     said = (tmp_path / "stderr.txt").read_text()
     assert "stopping (SIGINT)" in said and "Traceback" not in said
@@ -278,3 +308,6 @@ def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str
     assert all(
         r["message"].startswith("not sent: stopped by SIGINT") for r in stopped if r["status"] == "not_sent"
     )
+    first_not_sent = next(k for k, r in enumerate(stopped) if r["status"] == "not_sent")
+    if when == "late":  # the first part was all handed on: the stop came in the worker's half
+        assert first_not_sent > len(stopped) // 2

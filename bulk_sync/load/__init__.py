@@ -36,7 +36,7 @@ from __future__ import annotations
 from .cells import cell_text
 from .csv import ERROR_FILE_MARKS, FORMULA_STARTS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
-from .model import DEFAULT_CHUNK_ROWS, Chunk, Source, SourceRow, Span, StopAt
+from .model import DEFAULT_CHUNK_ROWS, Chunk, NotAlone, Source, SourceRow, Span, Split, StopAt
 from .open import open_source, open_sources
 
 __all__ = [
@@ -44,9 +44,11 @@ __all__ = [
     "ERROR_FILE_MARKS",
     "FORMULA_STARTS",
     "Chunk",
+    "NotAlone",
     "Source",
     "SourceRow",
     "Span",
+    "Split",
     "StopAt",
     "cell_text",
     "clean_headers",

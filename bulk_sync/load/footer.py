@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import rx
 from .headers import loose
-from .model import Chunk, Source
+from .model import Chunk, Ends, NotAlone, Source
 
 FOOTER_MAX_ROWS = 50  # a "footer" longer than this is data
 
@@ -43,9 +43,10 @@ def _is_total_label(cell: str) -> bool:
     return len(cell) < 24 and " ".join(cell.replace(":", " ").split()).casefold() in _TOTAL_LABELS
 
 
-def stop_rows(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+def stop_rows(src: Source, chunks: Iterable[Chunk], ends: Ends | None = None) -> Iterator[Chunk]:
     """End the data at a totals row (or the mapping's ``stop_at`` row): it and every row below it
-    are reported ``skipped``, never sent (a hand-made sheet's "Total" row is not an engagement)."""
+    are reported ``skipped``, never sent (a hand-made sheet's "Total" row is not an engagement).
+    ``ends.stopped`` tells that it happened."""
     stopped: str | None = None
     for chunk in chunks:
         if stopped is not None:
@@ -67,6 +68,8 @@ def stop_rows(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         at, why = found
         head, tail = _split(chunk, at)
         number = tail.row_numbers[0]
+        if ends is not None:
+            ends.stopped = True
         stopped = f"below the row where the data ends (row {number}: {why}): not a record"
         head.skipped = sorted(
             [(number, f"{why}: not a record; the rows below it are not records either")]
@@ -117,11 +120,16 @@ def _stop_row(src: Source, chunk: Chunk) -> tuple[int, str] | None:
     return None
 
 
-def strip_footer(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+def strip_footer(
+    src: Source, chunks: Iterable[Chunk], ends: Ends | None = None, after: int | None = None
+) -> Iterator[Chunk]:
     """Hold back a possible footer at the end of each chunk until the next chunk shows whether more
-    data follows. A footer: after a gap (blank rows), only rows with one filled cell, to the end."""
+    data follows. A footer: after a gap (blank rows), only rows with one filled cell, to the end.
+    ``ends.held`` tells whether rows are held back after each chunk. ``after``: the chunks are a
+    part of the file read on its own, from the row after ``after``; until a row of it is handed on
+    as data, the last data row before it is not known (NotAlone when it would decide)."""
     held: Chunk | None = None
-    last = src.header_row  # the last row handed on as data
+    last: int | None = src.header_row if after is None else None  # the last row handed on as data
     for chunk in chunks:
         if held is not None:
             chunk = _concat(held, chunk)
@@ -131,6 +139,8 @@ def strip_footer(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
             head = chunk
         else:
             head, held = _split(chunk, cut)
+        if ends is not None:
+            ends.held = held is not None
         if len(head) or head.skipped:
             yield head
         if head.row_numbers:
@@ -143,9 +153,10 @@ def strip_footer(src: Source, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         )
 
 
-def _footer_start(chunk: Chunk, before: int, width: int) -> int | None:
+def _footer_start(chunk: Chunk, before: int | None, width: int) -> int | None:
     """Where a possible footer starts in ``chunk``: the first gap (blank rows) inside the run of
-    single-cell rows that ends the chunk. None when the chunk does not end like a footer."""
+    single-cell rows that ends the chunk. None when the chunk does not end like a footer.
+    ``before``: the last data row before the chunk (None: not known; NotAlone if it decides)."""
     numbers = chunk.row_numbers
     if width < 3 or not numbers:
         return None
@@ -159,6 +170,8 @@ def _footer_start(chunk: Chunk, before: int, width: int) -> int | None:
         return None
     for i in range(start, len(numbers)):
         prev = numbers[i - 1] if i else before
+        if prev is None:
+            raise NotAlone(f"rows {numbers[0]}-{numbers[-1]} may be a report footer")
         if numbers[i] > prev + 1:
             return i
     return None

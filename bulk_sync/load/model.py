@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,13 +211,17 @@ class Source:
         columns: Sequence[str] | None = None,
         text: Iterable[str] | None = None,
         span: Span | None = None,
+        split: Split | None = None,
     ) -> Generator[Chunk, None, None]:
         """The data rows, a chunk at a time. ``columns``: read only these (a CSV is then parsed
         without building the other cells, a workbook's other cells are not made text; footers,
         totals rows and ``stop_at`` are not looked for, and a row counts as blank when these cells
         are): for a quick pass over a few columns. ``text``: the columns a run reads; a workbook's
-        others stay cell values (``Chunk.raw``) until a row's cells are asked for. ``span``: with
-        ``columns``, only that part of a CSV (see :func:`~bulk_sync.load.csv.halfway`)."""
+        others stay cell values (``Chunk.raw``) until a row's cells are asked for. ``span``: only
+        that part of a CSV (see :func:`~bulk_sync.load.csv.halfway`); without ``columns``, the part
+        from a record past the first is read on its own (raises :class:`NotAlone` when where the
+        data ends cannot be told without the rows before it). ``split``: a CSV read up to where
+        its second part starts, then on only if that part is not read elsewhere (:class:`Split`)."""
         # the readers build Sources and Chunks: they import this module, so it imports them late
         from .csv import csv_chunks
         from .footer import stop_rows, strip_footer
@@ -229,19 +233,34 @@ class Source:
                 is_csv = self.kind == "csv"
                 yield from csv_chunks(self, wanted, span) if is_csv else calamine_chunks(self, wanted)
                 return
-            if self.kind == "csv":
-                raw: Iterable[Chunk] = csv_chunks(self)
+            ends, after = Ends(), None
+            if self.kind == "csv" and split is not None:
+                raw: Iterable[Chunk] = self._in_parts(split, ends)
+            elif self.kind == "csv":
+                raw = csv_chunks(self, span=span)
+                after = None if span is None or span.start == 0 else span.first - 1
             elif self.stream:
                 raw = openpyxl_chunks(self)
             else:
                 raw = calamine_chunks(self, text=None if text is None else self._text_columns(text))
-            yield from stop_rows(self, strip_footer(self, raw))
-        except SourceError:
+            yield from stop_rows(self, strip_footer(self, raw, ends, after), ends)
+        except (SourceError, NotAlone):
             raise
         except UnicodeDecodeError as exc:
             raise SourceError(str(self.path), decode_hint(exc, self.encoding)) from exc
         except Exception as exc:  # parsers raise many types for broken content
             raise SourceError(str(self.path), f"cannot be read: {one_line(exc)}") from exc
+
+    def _in_parts(self, split: Split, ends: Ends) -> Iterator[Chunk]:
+        """The chunks up to ``split.at``; then, unless the rest is read elsewhere, the rest."""
+        from .csv import csv_chunks
+
+        first = Span(0, split.at, self.header_row + 1)
+        yield from csv_chunks(self, span=first)
+        number = first.first + first.records  # the number of the first record past split.at
+        if number == split.first and not ends.held and not ends.stopped and split.elsewhere():
+            return
+        yield from csv_chunks(self, span=Span(split.at, self.path.stat().st_size, number))
 
     def halfway(self) -> int | None:
         """Where a large CSV can be split in two parts read at once (see :func:`~.csv.halfway`)."""
@@ -270,6 +289,34 @@ class Span:
     end: int
     first: int
     records: int = 0
+
+
+@dataclass(frozen=True)
+class Split:
+    """A large CSV read in two parts at once: the part from byte ``at`` (a record's start, found by
+    the id pass, which numbered that record ``first``) read elsewhere (a dry run's worker process).
+    Reading with a split reads up to ``at``; there ``elsewhere()`` is asked, only when the rows
+    past ``at`` can be read on their own (the data did not end before, no report footer is open
+    at ``at``, the record numbers agree): True, the read ends; otherwise it goes on past ``at``
+    here, exactly as one read of the whole file would."""
+
+    at: int
+    first: int
+    elsewhere: Callable[[], bool]
+
+
+@dataclass
+class Ends:
+    """How far a read has told where the data ends: ``held``: the last rows read may be a report
+    footer (what follows decides); ``stopped``: the data ended (a totals or ``stop_at`` row)."""
+
+    held: bool = False
+    stopped: bool = False
+
+
+class NotAlone(Exception):
+    """A part of a CSV cannot be read on its own: whether its first rows are a report footer
+    depends on the rows before it."""
 
 
 @dataclass(frozen=True)

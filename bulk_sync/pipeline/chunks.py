@@ -8,21 +8,22 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from functools import partial
 
 from .. import payload
 from ..errorfile import Kept
-from ..load import Chunk, Source
+from ..load import Chunk, Source, Split
 from ..report import NOT_SENT, ResultBlock
 from ..settings import ReadSettings
 from ..state import StateStore
 from .handoff import Handoff
 from .memory import TRIM_EVERY, give_back
-from .plan import Plan, log
+from .parts import Part, shifted
+from .plan import Plan, file_size, log
 from .records import mapped_records
 from .results import Block, Entry, Row, Stop, mark_unchanged
-from .work import ChunkWork, jobs_of, open_store
+from .work import ChunkWork, add_packed, jobs_of, open_store
 from .workers import MAX_AHEAD, Lost, Workers, worker_count
 
 
@@ -97,40 +98,129 @@ class Producer:
 
     def _by_chunk(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
         seq = 0
-        workers = self._workers
         for index, job in enumerate(self._jobs):
             self._job = index
             self._work.enter(job)
+            part = self._part(plan, index, store)  # the worker reads the file's second half itself
             # a workbook's other cells: text when asked
-            chunks = job.src.chunks(text=job.bound.columns.values())
-            for k, whole in enumerate(chunks, start=1):
-                if k % TRIM_EVERY == 0:
-                    give_back()
-                if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
-                    chunks.close()
-                    if self._drain(store):
-                        self._account(plan, job.src, whole, seq, limit)
-                    return
-                if workers is not None:
-                    if not self._hand_on(wait=False, store=store):  # what the workers have done
-                        return
-                    if not workers.full and workers.send(
-                        index, seq, whole, job.bound.columns.values(), self._keeping
-                    ):
-                        seq += len(whole) + len(whole.skipped)  # (with workers: no --limit, no retry)
-                        self._ahead.append(None)
-                        continue
-                seq, out = self._work.chunk(job, whole, seq, limit, store)
-                if workers is not None:  # the workers have their hands full (or ended): mapped here
-                    self._tell_lost()
-                    self._ahead.append(out)
-                    if not self._hand_on(wait=len(self._ahead) > MAX_AHEAD, store=store):
-                        return
-                    continue
-                if not self._put(out) or (limit is not None and seq >= limit):
-                    return  # closed, or --limit rows read: the rest of the file is not read
-                self._handoff.wait_for_room()  # the next chunk is read when the sender can take it
+            split = None if part is None else Split(part.at, part.first, part.take)
+            chunks = job.src.chunks(text=job.bound.columns.values(), split=split)
+            try:
+                done = self._read(plan, index, chunks, seq, limit, store, send=part is None)
+                if part is not None and done is not None:
+                    if part.taken:
+                        done = self._relay(plan, index, part, done, store)
+                    else:  # read whole here (the middle was not a place to part)
+                        part.cancel()
+                        log.info(
+                            "%s: read whole here (past the middle, row %d, the data ended or "
+                            "a report footer may have begun)",
+                            job.src.label,
+                            part.first,
+                        )
+            finally:
+                if part is not None:
+                    part.close()
+            if done is None:
+                return
+            seq = done
         self._drain(store)
+
+    def _part(self, plan: Plan, index: int, store: StateStore | None) -> Part | None:
+        """The second half of job ``index``, read by the worker, when the id pass split it."""
+        split = (plan.splits or {}).get(index)
+        if self._workers is None or split is None or not self._drain(store):
+            return None
+        at, first = split
+        return self._workers.part(index, at, first, file_size(self._jobs[index].src))
+
+    def _read(
+        self,
+        plan: Plan,
+        index: int,
+        chunks: Generator[Chunk, None, None],
+        seq: int,
+        limit: int | None,
+        store: StateStore | None,
+        *,
+        send: bool = True,
+    ) -> int | None:
+        """Map and hand on ``chunks`` of job ``index`` (``send``: with the workers when they can
+        take them); the sequence number after them, or None when the run ends here (stopped,
+        closed, or ``limit`` rows read)."""
+        job = self._jobs[index]
+        workers = self._workers if send else None
+        for k, whole in enumerate(chunks, start=1):
+            if k % TRIM_EVERY == 0:
+                give_back()
+            if self._stop:  # the run is stopping: the rest is counted as not_sent, not mapped
+                chunks.close()
+                if self._drain(store):
+                    numbers = [*whole.row_numbers, *(n for n, _ in whole.skipped)]
+                    self._account(plan, job.src, numbers, seq, limit)
+                return None
+            if workers is not None:
+                if not self._hand_on(wait=False, store=store):  # what the workers have done
+                    return None
+                if not workers.full and workers.send(
+                    index, seq, whole, job.bound.columns.values(), self._keeping
+                ):
+                    seq += len(whole) + len(whole.skipped)  # (with workers: no --limit, no retry)
+                    self._ahead.append(None)
+                    continue
+            seq, out = self._work.chunk(job, whole, seq, limit, store)
+            if workers is not None:  # the workers have their hands full (or ended): mapped here
+                self._tell_lost()
+                self._ahead.append(out)
+                if not self._hand_on(wait=len(self._ahead) > MAX_AHEAD, store=store):
+                    return None
+                continue
+            if not self._put(out) or (limit is not None and seq >= limit):
+                return None  # closed, or --limit rows read: the rest of the file is not read
+            self._handoff.wait_for_room()  # the next chunk is read when the sender can take it
+        return seq
+
+    def _relay(self, plan: Plan, index: int, part: Part, seq: int, store: StateStore | None) -> int | None:
+        """Hand on the results of job ``index``'s second half, as its worker spooled them, after
+        ``seq`` (the first half's); the sequence number after them (None: the run ends here). Where
+        the worker could not read its half, or ended, the rest is read here."""
+        src, shift, last = self._jobs[index].src, seq, part.first - 1
+        while True:
+            kind, got = part.next()
+            if kind == "end":
+                log.info(
+                    "%s: rows %d on read by the worker process, beside the first half", src.label, part.first
+                )
+                return shift + int(got)
+            if kind != "more":  # "alone" or "lost": the rest of the file, from the row after `last`
+                if kind == "lost":
+                    assert self._workers is not None
+                    self._workers.part_lost()
+                    self._tell_lost()
+                else:
+                    log.info(
+                        "%s: rows %d on read here (whether they are a report footer depends on "
+                        "the rows before)",
+                        src.label,
+                        part.first,
+                    )
+                rest = _after(src.chunks(text=self._jobs[index].bound.columns.values()), last)
+                return self._read(plan, index, rest, seq, None, store, send=False)
+            if self._stop:
+                part.cancel()
+                self._account(plan, src, [], seq, None, after=last)
+                return None
+            entries, bad, last, count = got
+            if bad is None:  # more than the error file keeps: it reads the rows again
+                if self._kept is not None:
+                    add_packed(self._kept, {})
+            elif bad and self._keeping:
+                assert self._kept is not None
+                add_packed(self._kept, {(str(src.path), src.sheet): dict(bad)})
+            seq = shift + count
+            if not self._put(shifted(entries, shift)):
+                return None
+            self._handoff.wait_for_room()
 
     def _hand_on(self, *, wait: bool, store: StateStore | None) -> bool:
         """Hand on the chunks ahead, in order, as far as they are ready (``wait``: at least the
@@ -191,19 +281,19 @@ class Producer:
                 return False
         return True
 
-    def _account(self, plan: Plan, src: Source, first: Chunk, seq: int, limit: int | None) -> None:
-        """Report every row from ``first`` on (this file's rest, then the later files) as not_sent,
-        reading only: row numbers in blocks, no cells mapped, so a stop on a big file is quick."""
+    def _account(
+        self, plan: Plan, src: Source, first: list[int], seq: int, limit: int | None, after: int = 0
+    ) -> None:
+        """Report rows ``first`` (a chunk's, rows and footer) and every row after them (after
+        ``after`` if none: this file's rest, then the later files) as not_sent, reading only: row
+        numbers in blocks, no cells mapped, so a stop on a big file is quick."""
         why = f"not sent: {self._stop.reason}"
         later = False
         for job_src, _ in plan.jobs:
             if job_src is src:
                 later = True
                 numbers: Iterator[list[int]] = itertools.chain(
-                    [sorted([*first.row_numbers, *(n for n, _ in first.skipped)])],
-                    src.row_numbers(
-                        after=max([*first.row_numbers, *(n for n, _ in first.skipped)], default=0)
-                    ),
+                    [sorted(first)], src.row_numbers(after=max(first, default=after))
                 )
             elif later:
                 numbers = job_src.row_numbers()
@@ -224,3 +314,18 @@ class Producer:
                 if not self._put([Block(seq, block)]):
                     return
                 seq += len(part)
+
+
+def _after(chunks: Generator[Chunk, None, None], last: int) -> Generator[Chunk, None, None]:
+    """``chunks`` without their rows up to row ``last`` (handed on already)."""
+    try:
+        for chunk in chunks:
+            keep = [i for i, n in enumerate(chunk.row_numbers) if n > last]
+            skipped = [(n, why) for n, why in chunk.skipped if n > last]
+            if len(keep) < len(chunk):
+                chunk = chunk.take(keep)
+            chunk.skipped = skipped
+            if len(chunk) or skipped:
+                yield chunk
+    finally:
+        chunks.close()

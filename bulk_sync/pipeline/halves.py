@@ -37,13 +37,14 @@ def read_in_halves(
     evidence: mapping.NumberEvidence,
     job: int,
     table: IdTable,
-) -> bool:
+) -> tuple[int, int] | None:
     """Add the ids of ``src`` (job ``job`` of the plan) to ``table`` and feed ``evidence`` from its
-    ``columns``, as one pass over the whole file would, reading its halves at once. False, with
-    nothing added to ``table``, when the file is not split: the caller reads it whole."""
+    ``columns``, as one pass over the whole file would, reading its halves at once. Returns where
+    the second half starts: its byte offset, the number of its first record (a dry run may split
+    there too); None, with nothing added to ``table``, when not split: the caller reads it whole."""
     at = src.halfway()
     if at is None:
-        return False
+        return None
     size = src.path.stat().st_size
     ctx = multiprocessing.get_context("fork")
     for stream in (sys.stdout, sys.stderr):  # the helper must not write out what this one buffered
@@ -69,11 +70,11 @@ def read_in_halves(
                     add_ids(held, bound, chunk, None, job)
             except Exception as exc:  # a quoted cell open at the middle, or a broken file: read it whole
                 log.info("%s: ids read in one pass (the first half did not end a record: %s)", src.label, exc)
-                return False
+                return None
             found = _answer(answers)
             if found is None:
                 log.info("%s: ids read in one pass (the helper process failed)", src.label)
-                return False
+                return None
             shift = first.first + first.records  # the number of the second half's first record
             for target, (mark, row, cell) in found.items():
                 evidence.found.setdefault(target, (mark, row + shift, cell))  # the earliest wins
@@ -82,7 +83,7 @@ def read_in_halves(
             for rows in rows_of(theirs_file, shift):
                 table.add(rows)
             log.info("%s: ids read in two halves at once (the second from byte %d)", src.label, at)
-            return True
+            return at, shift
         finally:
             held.close()
             if helper.is_alive():

@@ -37,6 +37,9 @@ class Plan:
     superseded: dict[tuple[str, str | None, int], str] | None = None  # see scan_columns
     reps: RepCheck | None = None  # SIRO's users, when fetched: each row's rep is checked against them
     reps_note: str | None = None  # how the reps were checked, or why not (for the forecast)
+    # files read in two halves by the id pass (job -> the second half's byte offset and the number
+    # of its first record): a dry run's main pass may split them there too
+    splits: dict[int, tuple[int, int]] | None = None
 
     @property
     def warnings(self) -> list[str]:

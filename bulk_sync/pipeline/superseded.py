@@ -34,14 +34,22 @@ def scan_columns(plan: Plan, *, limit: int | None = None, helper: bool = False) 
     evidence = [mapping.NumberEvidence(bound) for _, bound in plan.jobs]
     if not supersede and not any(e.fields for e in evidence):
         return plan
-    superseded = _column_pass(plan, evidence, supersede, limit, helper)
+    splits: dict[int, tuple[int, int]] = {}
+    superseded = _column_pass(plan, evidence, supersede, limit, helper, splits)
     give_back()  # what the pass freed, before the run reads the files again
     jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
-    return dataclasses.replace(plan, jobs=jobs, superseded=superseded if supersede else plan.superseded)
+    return dataclasses.replace(
+        plan, jobs=jobs, superseded=superseded if supersede else plan.superseded, splits=splits
+    )
 
 
 def _column_pass(
-    plan: Plan, evidence: list[mapping.NumberEvidence], supersede: bool, limit: int | None, helper: bool
+    plan: Plan,
+    evidence: list[mapping.NumberEvidence],
+    supersede: bool,
+    limit: int | None,
+    helper: bool,
+    splits: dict[int, tuple[int, int]],
 ) -> dict[tuple[str, str | None, int], str]:
     """Read the id and number columns of every file once; feed the number evidence; return the rows
     whose externalId appears again later in the run (-> where the later row is), when asked.
@@ -56,7 +64,7 @@ def _column_pass(
     """
     table = IdTable()
     try:
-        return _superseded(plan, evidence, supersede, limit, helper, table)
+        return _superseded(plan, evidence, supersede, limit, helper, table, splits)
     finally:
         table.close()
 
@@ -68,7 +76,9 @@ def _superseded(
     limit: int | None,
     helper: bool,
     table: IdTable,
+    splits: dict[int, tuple[int, int]],
 ) -> dict[tuple[str, str | None, int], str]:
+    """(see _column_pass) ``splits``: each file read in two halves -> where the second starts."""
     sources = [(str(src.path), src.sheet) for src, _ in plan.jobs]
     seen = 0
     for j, (src, bound) in enumerate(plan.jobs):
@@ -78,7 +88,8 @@ def _superseded(
             continue
         columns = list(dict.fromkeys((mapping.id_columns(bound) if supersede else []) + numbers_of.columns))
         halves = helper and supersede and only is None and limit is None
-        if halves and read_in_halves(src, bound, columns, numbers_of, j, table):
+        if halves and (split := read_in_halves(src, bound, columns, numbers_of, j, table)) is not None:
+            splits[j] = split
             continue
         for chunk in src.chunks(columns=columns):
             if limit is not None:

@@ -237,11 +237,19 @@ class ChunkWork:
 def add(kept: Kept, rows: dict[tuple[str, str | None], dict[int, list[str]]]) -> None:
     """Remember ``rows`` (file and sheet -> row number -> its cells) in ``kept``, up to KEEP_BYTES,
     each row's cells as one bytes object (:func:`~bulk_sync.errorfile.pack`)."""
+    if kept.complete:
+        add_packed(
+            kept, {where: {n: pack(cells) for n, cells in part.items()} for where, part in rows.items()}
+        )
+
+
+def add_packed(kept: Kept, packed: dict[tuple[str, str | None], dict[int, bytes]]) -> None:
+    """Remember rows as :func:`add` does, their cells packed already; ``{}``: rows that are too many
+    to keep (nothing more is kept: the error file reads the file again)."""
     if not kept.complete:
         return
-    packed = {where: {n: pack(cells) for n, cells in part.items()} for where, part in rows.items()}
     kept.bytes += sum(len(blob) + BLOB_BYTES for part in packed.values() for blob in part.values())
-    if kept.bytes > KEEP_BYTES:
+    if kept.bytes > KEEP_BYTES or not packed:
         kept.complete = False
         kept.rows.clear()
         return

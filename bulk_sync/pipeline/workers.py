@@ -24,12 +24,14 @@ import multiprocessing
 import os
 import pickle
 import queue
+import shutil
 import signal
 import sys
+import tempfile
 import threading
-import traceback
 from collections import deque
 from collections.abc import Iterable
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -39,6 +41,7 @@ from ..report import VALID, VALUES, RowResult
 from ..settings import ReadSettings
 from .cores import workers_asked
 from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
+from .parts import CANCEL, Part, PartRequest, portable, sender, serve_part
 from .plan import Plan
 from .results import Done, Entry, Row, Stop, result_of, settled
 from .work import ChunkWork, jobs_of, open_store
@@ -109,8 +112,11 @@ class Workers:
             theirs.close()
             self._conns.append(mine)
             self._procs.append(proc)
-        for _, bound in plan.jobs:  # the workers map most chunks: the memos are theirs (not forked)
-            mapping.share_memos(bound, READER_MEMO_SHARE)
+        halves = (plan.splits or {}) if count == 1 else {}
+        for j, (_, bound) in enumerate(plan.jobs):  # the workers map most chunks: the memos are theirs
+            # (not forked), except where the reader maps half of the file (a part each)
+            mapping.share_memos(bound, 1 if j in halves else READER_MEMO_SHARE)
+        self._folder: str | None = None  # the parts' spool files
         self._turn = 0
         # each chunk on its way, in order: its worker, its job and first sequence number, what was
         # sent (to be mapped here should the worker end), and the columns that were not sent (the
@@ -141,6 +147,27 @@ class Workers:
             return False
         self._pending.append((k, index, seq, data, rest))
         return True
+
+    def part(self, index: int, at: int, first: int, end: int) -> Part | None:
+        """Job ``index`` from byte ``at`` (its record ``first``) to ``end`` to be read, mapped and
+        checked by the worker (:mod:`~bulk_sync.pipeline.parts`); None when it cannot be (more than
+        one worker, chunks with it still, or it ended)."""
+        if self.broken or len(self._conns) != 1 or self._pending:
+            return None
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="bulk_sync-part-")
+        req = PartRequest(index, at, end, first, os.path.join(self._folder, f"{index}.pickles"))
+        try:
+            self._conns[0].send_bytes(pickle.dumps(req, pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            self.part_lost()
+            return None
+        return Part(self._conns[0], req)
+
+    def part_lost(self) -> None:
+        """The worker ended while it read a part: no more is sent to it."""
+        self.broken = True
+        self.lost = self._ended(0)
 
     def ready(self) -> bool:
         """The oldest chunk's results are back (receive will not wait)."""
@@ -175,6 +202,8 @@ class Workers:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=2)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
@@ -205,6 +234,7 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
     except Exception as exc:  # (a state file the reader cannot open either): said in the parent
         failed = exc
     current = -1
+    send, end = sender(conn)
     try:
         for k in itertools.count(1):
             if (data := requests.get()) is None:
@@ -214,20 +244,26 @@ def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: Rea
             try:
                 if failed is not None:
                     raise failed
-                index, seq, chunk, keep = pickle.loads(data)
+                request = pickle.loads(data)
+                if request == CANCEL:  # (a part that ended before the reader's word came)
+                    continue
+                index = request.index if isinstance(request, PartRequest) else request[0]
                 if index != current:
                     work.enter(jobs[index])
                     current = index
+                if isinstance(request, PartRequest):
+                    settle = partial(_settle, stop=stop)
+                    serve_part(request, jobs[index], work, store, settle, send, lambda: not requests.empty())
+                    continue
+                _, seq, chunk, keep = request
                 work.bad = [] if keep else None
                 _, out = work.chunk(jobs[index], chunk, seq, None, store)
                 reply: Any = ([_settle(e, stop) for e in out], work.bad)
             except BaseException as exc:  # the parent raises it, as if it happened there
-                reply = _portable(exc)
-            try:
-                conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
-            except OSError:  # the parent is gone
-                return
+                reply = portable(exc)
+            send(reply)
     finally:
+        end()
         if store is not None:
             store.close()
 
@@ -238,14 +274,3 @@ def _settle(entry: Entry, stop: Stop) -> Entry:
         return entry
     final = settled(entry, stop)
     return Done(entry.seq, final if final is not None else result_of(entry.rec, VALID))
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` as it can travel to the parent (one that cannot be pickled becomes a RuntimeError with
-    its traceback)."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        text = "".join(traceback.format_exception(exc))
-        return RuntimeError(f"in a worker process of the dry run:\n{text}")
