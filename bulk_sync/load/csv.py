@@ -167,6 +167,10 @@ class _Bytes(io.RawIOBase):
 
 SPLIT_MIN_BYTES = 32 * 1024 * 1024  # a CSV smaller than this is read in one go (see halfway)
 SPLIT_SEARCH_BYTES = 8 * 1024 * 1024  # how far past the middle a record start is looked for
+# where the "middle" is: the share of the file's bytes before it. A little under half: in a dry run
+# the process that reads the first part also writes the report and hands on the second part's
+# results (bench_validate.py, 1M rows: 0.46 about 5 % faster than 0.5 and than 0.43)
+FIRST_SHARE = 0.46
 
 
 def halfway(src: Source) -> int | None:
@@ -185,7 +189,7 @@ def halfway(src: Source) -> int | None:
         size = src.path.stat().st_size
         if size < SPLIT_MIN_BYTES:
             return None
-        middle, quotes = size // 2, 0
+        middle, quotes = int(size * FIRST_SHARE), 0
         with src.path.open("rb") as fh:
             while fh.tell() < middle:
                 block = np.frombuffer(fh.read(min(1 << 20, middle - fh.tell())), dtype=np.uint8)
