@@ -309,5 +309,5 @@ def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str
         r["message"].startswith("not sent: stopped by SIGINT") for r in stopped if r["status"] == "not_sent"
     )
     first_not_sent = next(k for k, r in enumerate(stopped) if r["status"] == "not_sent")
-    if when == "late":  # the first part was all handed on: the stop came in the worker's half
-        assert first_not_sent > len(stopped) // 2
+    if when == "late":  # the first part (46 % of the bytes) was all handed on: the stop came after
+        assert first_not_sent > 0.4 * len(stopped)

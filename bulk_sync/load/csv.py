@@ -174,10 +174,10 @@ FIRST_SHARE = 0.46
 
 
 def halfway(src: Source) -> int | None:
-    """A byte offset near the middle of a large CSV where a record probably starts: just past a line
-    break with an even number of quotes before it (not inside a quoted cell, in a well-formed
-    file). None when the file is small, its encoding is not read byte by byte as ASCII (UTF-16), or
-    no such line break is near the middle.
+    """A byte offset near the middle of a large CSV (FIRST_SHARE of its bytes) where a record
+    probably starts: just past a line break with an even number of quotes before it (not inside a
+    quoted cell, in a well-formed file). None when the file is small, its encoding is not read
+    byte by byte as ASCII (UTF-16), or no such line break is near the middle.
 
     "Probably": a quote inside an unquoted cell (``5" screen``) makes the count lie. So the first
     part must be read to its end without the parser finding a quoted cell left open there (it
