@@ -123,7 +123,7 @@ INSIDE = {
         # one chunk's work: map, check, compare with the state, route its rows (reader or worker)
         "work": {"entries", "known", "plan", "reps", "results", "valid", "warnings"},
         # a large CSV's dry run in two parts at once: the worker's half spooled, read back in order
-        "parts": {"results", "work"},
+        "parts": {"memory", "results", "work"},
         "workers": {
             "cores",
             "memory",

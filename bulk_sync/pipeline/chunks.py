@@ -220,7 +220,7 @@ class Producer:
             seq = shift + count
             if not self._put(shifted(entries, shift)):
                 return None
-            self._handoff.wait_for_room()
+            self._handoff.wait_for_room(empty=True)  # (they come faster than the report is written)
 
     def _hand_on(self, *, wait: bool, store: StateStore | None) -> bool:
         """Hand on the chunks ahead, in order, as far as they are ready (``wait``: at least the

@@ -60,13 +60,19 @@ class Handoff:
         self._queue.put((item, size))
         return True
 
-    def wait_for_room(self) -> None:
+    def wait_for_room(self, *, empty: bool = False) -> None:
         """Wait until the queue has room for another item like the last one put (or the run closed
         it). The reader calls this before it reads and maps the next chunk, so that a sender that
         has fallen behind (always, at SIRO's quota) does not also leave a mapped chunk waiting in
-        the reader's hands: one chunk fewer alive at once."""
+        the reader's hands: one chunk fewer alive at once. ``empty``: wait until the queue is
+        empty (results that are ready already, a dry run's worker's: one item queued at a time
+        keeps the event loop busy, and holds no more in memory)."""
         with self._room:
-            self._room_for(self._last)
+            if empty:
+                while self._queued and not self._closed.is_set():
+                    self._room.wait(0.1)
+            else:
+                self._room_for(self._last)
 
     def _room_for(self, size: int) -> bool:
         """(Holding ``_room``.) Wait while an item of ``size`` would not fit beside what is queued

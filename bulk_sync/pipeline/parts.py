@@ -30,6 +30,7 @@ from typing import IO, Any
 from ..errorfile import BLOB_BYTES, KEEP_BYTES, pack
 from ..load import NotAlone, Span
 from ..state import StateStore
+from .memory import TRIM_EVERY, give_back
 from .results import Block, Done, Entry, Row
 from .work import ChunkWork, Job
 
@@ -72,10 +73,12 @@ def serve_part(
     seq, last, kept = 0, req.first - 1, 0
     try:
         with open(req.spool, "wb") as out:
-            for whole in chunks:
+            for k, whole in enumerate(chunks, start=1):
                 if waiting():
                     send(("cancelled",))
                     return
+                if k % TRIM_EVERY == 0:
+                    give_back()
                 work.bad = []
                 seq, entries = work.chunk(job, whole, seq, None, store)
                 bad: list[tuple[int, bytes]] | None = None
