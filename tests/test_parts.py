@@ -10,22 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_halves import MAPPING  # (its columns: ID, Subject, Notes, Start, Deal, Amount)
 from test_workers import _mixed_csv, _same_outputs, _validate, _without_timing
 
 from bulk_sync.load import NotAlone, Span
 from bulk_sync.load import csv as load_csv
 from bulk_sync.pipeline import prepare
-
-MAPPING = """\
-version: 1
-fields:
-  externalId: {column: ID, required: true}
-  subject: Subject
-  content: Notes
-  startTime: {column: Start, datetime: {format: "%Y-%m-%d %H:%M", timezone: UTC}}
-  opportunity.externalId: Deal
-  opportunity.amount: Amount
-"""
 
 HEADER = b"ID,Subject,Notes,Start,Deal,Amount\n"
 BLANK = b",,,,,\n"
