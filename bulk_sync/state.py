@@ -19,17 +19,20 @@ The OS releases the lock when the process dies, however it dies.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 from .errors import StateError
+from .lockfile import LockFile
 
 T = TypeVar("T")
 SCHEMA_VERSION = 3
@@ -73,6 +76,35 @@ def _unusable(path: Path, exc: BaseException) -> str:
     )
 
 
+def check_path(path: Path) -> None:
+    """Refuse, in one line that names what is wrong, a state path that cannot be a state file: a
+    folder, a symlink loop, a name with a line break or another control character (shown quoted:
+    printed as is, it would break the message and the log in two)."""
+    text = str(path)
+    if not text.isprintable():
+        what = "a line break" if ("\n" in text or "\r" in text) else "a control character"
+        raise StateError(f"the state path {text!r} has {what} in it; pass --state a path without one")
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return  # a new state file: made at the first acknowledgement
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(
+                f"the state path {path} is a symlink loop (a link that leads back to itself); remove the "
+                "link or pass another --state"
+            ) from exc
+        if exc.errno == errno.ENOTDIR:
+            raise StateError(
+                f"the state path {path} goes through a file as if it were a folder; pass another --state"
+            ) from exc
+        return  # no permission, say: the open says so, with what to do
+    if stat.S_ISDIR(found.st_mode):
+        raise StateError(
+            f"the state path {path} is a folder, not a file; pass --state {path / 'state.sqlite3'}"
+        )
+
+
 def default_state_path() -> Path:
     """Where state lives unless --state says otherwise (per user, like other tools' state)."""
     if sys.platform == "win32":
@@ -93,69 +125,27 @@ def target_of(base_url: str, resource: str = "engagements") -> str:
 
 
 class StateLock:
-    """An exclusive lock on ``<state>.lock``, released by the OS if the process dies."""
+    """An exclusive lock on ``<state>.lock`` (:mod:`bulk_sync.lockfile`), released by the OS if the
+    process dies."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self._fh: IO[str] | None = None
+        check_path(path)
+        self._lock = LockFile(path.with_name(path.name + ".lock"))
+        self.path = self._lock.path
 
     def acquire(self, wait_seconds: float = 0.0) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = self.path.open("a+", encoding="utf-8")
+            holder = self._lock.acquire(wait_seconds)
         except OSError as exc:
             raise StateError(_unusable(self.path.with_suffix(""), exc)) from exc
-        deadline = time.monotonic() + wait_seconds
-        while not _try_lock(fh):
-            if time.monotonic() >= deadline:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                fh.close()
-                raise StateError(
-                    f"the state file {self.path.with_suffix('')} is in use by another bulk-sync run "
-                    f"({holder}); wait for it to finish, or pass --wait-lock SECONDS"
-                )
-            time.sleep(0.2)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        fh.flush()
-        self._fh = fh
+        if holder is not None:
+            raise StateError(
+                f"the state file {self.path.with_suffix('')} is in use by another bulk-sync run "
+                f"({holder}); wait for it to finish, or pass --wait-lock SECONDS"
+            )
 
     def release(self) -> None:
-        if self._fh is not None:
-            _unlock(self._fh)
-            self._fh.close()
-            self._fh = None
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fh: IO[str]) -> bool:
-        try:
-            fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fh: IO[str]) -> None:
-        fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fh: IO[str]) -> bool:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fh: IO[str]) -> None:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        self._lock.release()
 
 
 class StateStore:
@@ -164,6 +154,7 @@ class StateStore:
     def __init__(self, path: Path, target: str) -> None:
         self.path = path
         self.target = target
+        check_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -24,7 +24,8 @@ ALLOWED = {
     "dispatch": {"errors", "settings", "payload", "upload"},
     "forecast": set(),
     "report": {"errors", "forecast"},
-    "state": {"errors"},
+    "lockfile": set(),  # an exclusive lock file held for a process's life (a state file, an inbox)
+    "state": {"errors", "lockfile"},
     "pipeline": {
         "errors",
         "settings",
@@ -47,7 +48,7 @@ ALLOWED = {
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
     "inbox": {"errors"},
-    "watch": {"errors", "inbox"},
+    "watch": {"errors", "inbox", "lockfile"},
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {

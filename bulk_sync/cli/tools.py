@@ -6,6 +6,7 @@ import argparse
 from typing import Any, cast
 
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV
+from ..state import default_state_path
 from .epilogs import EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
 from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
 
@@ -144,16 +145,38 @@ def delete_parser(sub: Any) -> None:
         "delete",
         "delete engagements from SIRO by externalId (a rare clean-up; asks first)",
         "Each externalId is deleted with DELETE /v1/integrations/engagements/{id}?idType=external.\n"
-        "The file holds one externalId a line, or is a CSV (a bulk_sync report, say) with an\n"
-        "external_id or externalId column. Without --yes it asks before deleting anything.",
+        "The file holds one externalId a line, or is a CSV with an external_id or externalId\n"
+        "column; a bulk_sync report gives only its rows synced or unchanged (--all-rows: every\n"
+        "row). Without --yes it asks before deleting anything. The state file `run` uses forgets\n"
+        "each id as SIRO confirms it gone, so the next run sends that row again.",
     )
     d.add_argument("--external-ids", required=True, metavar="FILE", help="the externalIds to delete")
     d.add_argument("--yes", action="store_true", help="do not ask: delete (for scripts)")
+    d.add_argument("--dry-run", action="store_true", help="list what would be deleted; send nothing")
+    d.add_argument(
+        "--all-rows",
+        action="store_true",
+        help="from a report: every row's externalId, whatever its status (default: synced, unchanged)",
+    )
     d.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
     d.add_argument(
         "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
     )
     d.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
-    d.add_argument("--state", metavar="PATH", help="also forget the deleted records in this state file")
+    d.add_argument(
+        "--state",
+        metavar="PATH",
+        help=f"the state file that forgets what is deleted (default: run's, {default_state_path()})",
+    )
+    d.add_argument(
+        "--no-state", action="store_true", help="leave every state file as it is (said in the output)"
+    )
+    d.add_argument(
+        "--wait-lock",
+        type=nonneg_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if a run holds the state file, wait this long for it (default: refuse at once)",
+    )
     d.add_argument("--config", metavar="PATH", help="config file with profiles")
     d.add_argument("--profile", help="profile in the config file")

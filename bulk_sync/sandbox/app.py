@@ -31,6 +31,7 @@ class Faults:
 
     latency: float = 0.0  # seconds added to every sync answer
     preflight_latency: float = 0.0  # seconds before answering the token check (caller-identity)
+    delete_latency: float = 0.0  # seconds between deleting a record (DELETE by id) and answering
     error_5xx: float = 0.0
     throttle: float = 0.0  # 429 with Retry-After
     throttle_bare: float = 0.0  # 429 without Retry-After

@@ -5,6 +5,7 @@ the mirror's ``POST .../soft-delete-removed`` and ``DELETE .../engagements/{id}`
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import random
@@ -110,6 +111,8 @@ class Extras:
             return web.json_response(False)
         del state.records[ext]
         state.deleted.append(ext)
+        if self.sb.faults.delete_latency:  # deleted, not yet said: a client killed now never hears it
+            await asyncio.sleep(self.sb.faults.delete_latency)
         return web.json_response(True)
 
 

@@ -62,6 +62,7 @@ class SiroCalls:
         )
         self._sleep = sleep
         self._rng = random.Random()
+        self._token = token
 
     def __enter__(self) -> SiroCalls:
         return self
@@ -101,11 +102,15 @@ class SiroCalls:
             )
 
     def delete(self, external_id: str) -> bool:
-        """Delete one engagement by its externalId; False when SIRO says there was none."""
+        """Delete one engagement by its externalId: True when SIRO answered ``true`` (deleted),
+        False when it answered ``false`` (it had none). Only a JSON boolean (bare, as documented, or
+        as ``{"data": ...}``) counts: any other 200 (a proxy's page, cut-off JSON, ``null``) proves
+        nothing, is retried as a failed answer, then raises CallFailed quoting what came back."""
         path = DELETE_PATH.format(id=urllib.parse.quote(external_id, safe=""))
-        answer = self._call("DELETE", path, params={"idType": "external"}, shown=DELETE_PATH)
-        data = answer.get("data", answer) if isinstance(answer, dict) else answer
-        return data is not False
+        answer = self._call(
+            "DELETE", path, params={"idType": "external"}, shown=DELETE_PATH, accept=_delete_answer
+        )
+        return bool(_delete_answer(answer))
 
     def _call(
         self,
@@ -116,9 +121,11 @@ class SiroCalls:
         json: Any = None,
         shown: str | None = None,
         tries: int = TRIES,
+        accept: Callable[[Any], object] | None = None,
     ) -> Any:
         """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures (backoff
-        from 1 s, capped at 10 s; ``tries`` in all)."""
+        from 1 s, capped at 10 s; ``tries`` in all), and a 2xx that ``accept`` returns None for (it
+        is not the answer the endpoint documents)."""
         where = shown or path
         last = ""
         for attempt in range(1, tries + 1):
@@ -135,19 +142,43 @@ class SiroCalls:
                 if verdict is Verdict.FATAL:  # 401/403: the caller decides (a run's pre-flight says it)
                     raise CallFailed(f"SIRO refused the API token ({message})")
                 if verdict is Verdict.OK:
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        return resp.text
-                if verdict is not Verdict.RETRY:
+                    body = _parsed(resp)
+                    if accept is None or accept(body) is not None:
+                        return body
+                    quoted = _quoted(resp, self._token)
+                    last = f"HTTP {resp.status_code} on {where} is not SIRO's answer: {quoted}"
+                elif verdict is not Verdict.RETRY:
                     raise CallFailed(message)
-                last = message
-                after = parse_retry_after(resp.headers.get("retry-after"))
-                if after is not None:
-                    wait = min(after, 60.0)
+                else:
+                    last = message
+                    after = parse_retry_after(resp.headers.get("retry-after"))
+                    if after is not None:
+                        wait = min(after, 60.0)
             if attempt < tries:
                 self._sleep(wait)
         raise CallFailed(f"{last} (gave up after {attempt} attempt(s))")
+
+
+def _parsed(resp: httpx.Response) -> Any:
+    """The JSON of an answer, or its text when it is not JSON."""
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+def _delete_answer(body: Any) -> bool | None:
+    """A delete's answer as documented (a JSON boolean, or one under ``data``), or None."""
+    data = body.get("data") if isinstance(body, dict) and set(body) == {"data"} else body
+    return data if isinstance(data, bool) else None
+
+
+def _quoted(resp: httpx.Response, token: str) -> str:
+    """The first 200 characters of an answer, quoted, the token never among them."""
+    text = resp.content[:800].decode("utf-8", "replace")
+    if token:
+        text = text.replace(token, "[token]")
+    return repr(text[:200]) if text.strip() else "an empty body"
 
 
 def _user(item: dict[str, Any]) -> SiroUser:
