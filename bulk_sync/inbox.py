@@ -1,5 +1,6 @@
-"""Folder drop, the inbox: the routing rules, which files count, what wakes the watcher, and names
-in ``done/`` and ``failed/`` that never overwrite. Read by the watcher; kept apart from its loop.
+"""Folder drop, the inbox: the routing rules, which files count, what wakes the watcher, names
+in ``done/`` and ``failed/`` that never overwrite, and the lock that keeps one watcher per inbox.
+Read by the watcher; kept apart from its loop.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .lockfile import LockFile
 
 log = logging.getLogger(__name__)
 
 STATE_DIRS = ("processing", "done", "failed")
+LOCK_NAME = ".bulk-sync-watch.lock"  # hidden: never taken as a dropped file
 IGNORED = ("~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", "*.partial", "~*.tmp")
 
 
@@ -118,3 +121,21 @@ def unique_stem(folder: Path, stem: str) -> str:
         candidate = f"{stem}-{n}"
         n += 1
     return candidate
+
+
+def hold_inbox(inbox: Path) -> LockFile:
+    """The inbox's lock, held for the watcher's life (released by the OS however it dies): a second
+    watcher on the same inbox would take the same files twice. UsageError naming the first one."""
+    lock = LockFile(inbox / LOCK_NAME)
+    try:
+        holder = lock.acquire()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot lock the inbox {inbox} ({exc.strerror or exc}): it must be writable"
+        ) from exc
+    if holder is not None:
+        raise UsageError(
+            f"the inbox {inbox} is already watched by another bulk-sync watch ({holder}); "
+            "stop that one first, or watch another folder"
+        )
+    return lock

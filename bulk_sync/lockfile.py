@@ -6,6 +6,7 @@ state file, a watcher's inbox) and released by the OS when that process dies, ho
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -23,14 +24,20 @@ class LockFile:
 
     def acquire(self, wait_seconds: float = 0.0) -> str | None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
         deadline = time.monotonic() + wait_seconds
-        while not _try_lock(fh):
+        while True:
+            fh = self.path.open("a+", encoding="utf-8")
+            if _try_lock(fh):
+                if _still_there(fh, self.path):
+                    break
+                fh.close()  # removed by its holder as it let go: lock the file now at the path
+                continue
             if time.monotonic() >= deadline:
                 fh.seek(0)
                 holder = fh.read().strip() or "another process"
                 fh.close()
                 return holder
+            fh.close()
             time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
@@ -39,11 +46,30 @@ class LockFile:
         self._fh = fh
         return None
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:
+        """Let go; with ``remove``, delete the file first, while still holding it (a process that
+        opened it meanwhile sees it gone once it gets the lock, and opens the path again)."""
         if self._fh is not None:
+            if remove and sys.platform != "win32":
+                self.path.unlink(missing_ok=True)
             _unlock(self._fh)
             self._fh.close()
             self._fh = None
+            if remove and sys.platform == "win32":  # pragma: no cover - an open file cannot go there
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+
+
+def _still_there(fh: IO[str], path: Path) -> bool:
+    """Is the locked file still the one at ``path`` (not removed, or replaced, by its last holder)?"""
+    if sys.platform == "win32":  # pragma: no cover - an open file cannot be removed there
+        return True
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fh.fileno())
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

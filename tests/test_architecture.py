@@ -47,8 +47,8 @@ ALLOWED = {
     "logs": {"errors"},
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
-    "inbox": {"errors"},
-    "watch": {"errors", "inbox", "lockfile"},
+    "inbox": {"errors", "lockfile"},
+    "watch": {"errors", "inbox"},
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {

@@ -53,16 +53,20 @@ def watch_command(args: argparse.Namespace) -> int:
         extra_args=extra,
         review_url=args.review_url,
     )
-    w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, w.on_signal)
-    print(f"watching {w.inbox} (drop files there; results in done/ and failed/)", flush=True)
-    before = len(list(w.dirs["failed"].iterdir()))
-    if args.once:
-        w.run_once()
-    else:
-        w.run_forever()
-    failed_now = len(list(w.dirs["failed"].iterdir()))
+    lock = drop.hold_inbox(inbox)  # before anything in the inbox is touched
+    try:
+        w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, w.on_signal)
+        print(f"watching {w.inbox} (drop files there; results in done/ and failed/)", flush=True)
+        before = len(list(w.dirs["failed"].iterdir()))
+        if args.once:
+            w.run_once()
+        else:
+            w.run_forever()
+        failed_now = len(list(w.dirs["failed"].iterdir()))
+    finally:
+        lock.release(remove=True)
     return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
 
 
