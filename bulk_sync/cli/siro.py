@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from ..errors import CallFailed, ConfigError, UsageError
 from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
-from ..state import default_state_path
+from ..state import check_path, default_state_path
 from .progress import err, log, say
 from .sending import check_base_url
 
@@ -36,6 +36,7 @@ def dry_state(args: argparse.Namespace) -> Path | None:
     if getattr(args, "no_state", False):
         return None
     if getattr(args, "state", None):
+        check_path(Path(args.state))  # a folder, a symlink loop: said, not taken for "no state yet"
         return Path(args.state)
     default = default_state_path()
     return default if default.is_file() else None
