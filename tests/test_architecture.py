@@ -68,6 +68,7 @@ ALLOWED = {
         "scaffold",
         "load",
         "upload",  # calls: SIRO's users for the rep check, the mirror, deletes
+        "lockfile",  # scratch: each run's temporary folder, locked for its life
         "review",  # serve
         "__init__",
     },
@@ -153,7 +154,8 @@ INSIDE = {
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts
         "commands": {"sending", "values"},
-        "__init__": {"args", "commands", "progress", "run"},
+        "scratch": {"progress"},  # each run's own temporary folder
+        "__init__": {"args", "commands", "progress", "run", "scratch"},
     },
 }
 INSIDE["payload"] = {

@@ -11,6 +11,7 @@ The parts, one way (each imports only those listed before it):
     progress   the progress bar, the printed summary, messages on stderr; the CLI's logger
     sending    flags -> where and how to send (base URL check, token, the sandbox with --sandbox)
     run        run / retry / validate: plan, execute, report and error files, exit code
+    scratch    each run's own temporary folder; the folders of killed runs removed at the next start
     commands   watch, init-mapping, sandbox
 """
 
@@ -29,6 +30,7 @@ from .args import build_parser
 from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
 from .progress import err
 from .run import finish, run_command
+from .scratch import run_folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .delete import delete_command
 
             return delete_command(args)
-        return run_command(args)
+        with run_folder():  # this run's temporary files; those of killed runs removed first
+            return run_command(args)
     except BulkSyncError as exc:
         err(f"error: {exc}")
         if exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError):
