@@ -47,8 +47,10 @@ def run_folder() -> Iterator[Path]:
     lock = LockFile(making / LOCK)
     lock.acquire()
     folder = base / (PREFIX + making.name[len(MAKING) :])
-    making.rename(folder)
-    lock.path = folder / LOCK
+    try:
+        making.rename(folder)
+    except OSError:  # Windows renames no folder holding an open file: the sweep reads its lock too
+        folder = making
     before = tempfile.tempdir, {k: os.environ.get(k) for k in ENV}
     tempfile.tempdir = str(folder)
     os.environ.update(dict.fromkeys(ENV, str(folder)))
