@@ -20,7 +20,7 @@ from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, c
 
 from bulk_sync.errors import CallFailed
 from bulk_sync.sandbox import Faults, SandboxServer
-from bulk_sync.state import StateStore, default_state_path, target_of
+from bulk_sync.state import StateLock, StateStore, default_state_path, target_of
 from bulk_sync.upload.calls import SiroCalls
 
 HEADER = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
@@ -253,3 +253,18 @@ def test_an_unproven_answer_is_retried_then_the_real_one_counts(
     ) as calls:
         assert calls.delete("APT-1") is True
     assert len(waits) == 1
+
+
+def test_a_delete_waits_for_no_run_it_refuses_beside_one(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    assert sync(run_cli, siro, export(tmp_path / "a.csv", 2)).code == 0
+    ids = ids_file(tmp_path / "gone.txt", ["APT-00000"])
+    lock = StateLock(default_state_path())
+    lock.acquire()  # a run using the state right now
+    try:
+        r = run_cli("delete", "--external-ids", ids, "--base-url", siro.base_url, "--yes")
+    finally:
+        lock.release()
+    assert r.code == 2 and "is in use by another bulk-sync run (pid " in r.stderr
+    assert siro.state.calls["delete"] == 0 and in_state(["APT-00000"], siro) == {"APT-00000"}
