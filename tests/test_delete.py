@@ -268,3 +268,15 @@ def test_a_delete_waits_for_no_run_it_refuses_beside_one(
         lock.release()
     assert r.code == 2 and "is in use by another bulk-sync run (pid " in r.stderr
     assert siro.state.calls["delete"] == 0 and in_state(["APT-00000"], siro) == {"APT-00000"}
+
+
+def test_a_refused_token_stops_at_the_first_id(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    assert sync(run_cli, siro, export(tmp_path / "a.csv", 3)).code == 0
+    ids = ids_file(tmp_path / "gone.txt", ["APT-00000", "APT-00001", "APT-00002"])
+    r = run_cli("delete", "--external-ids", ids, "--base-url", siro.base_url, "--yes", token="not-the-token")
+    assert r.code == 3, r.stdout + r.stderr
+    assert "stopped after 1 failed delete(s) in a row (SIRO refused the API token" in r.stderr
+    assert "2 not tried. Run the same delete again" in r.stderr and "not-the-token" not in r.stdout + r.stderr
+    assert siro.state.deleted == [] and in_state(["APT-00000"], siro) == {"APT-00000"}
