@@ -182,10 +182,11 @@ def test_a_dry_run_predicts_the_effect_and_what_the_mirror_would_remove(
     assert r.code == 0, r.stderr
     assert (siro.state.requests, len(siro.state.soft_delete_calls)) == calls  # nothing sent
     effect = ["1 new", "1 changed", "18 unchanged", "0 invalid", "1 removed (--mirror)"]
-    assert "predicted effect of a run (per the state file): " + ", ".join(effect) in r.stdout
+    assert f"predicted effect of a run (per the state file {state}): " + ", ".join(effect) in r.stdout
     assert "mirror: would soft-delete 1 record with a start in" in r.stdout and "APT-00002" in r.stdout
     data = json.loads(summary.read_text())
     assert data["predicted"] == {"new": 1, "changed": 1, "unchanged": 18, "invalid": 0}
+    assert data["predicted_from"] == str(state)  # the state file it read (issue 34)
     assert data["mirror"]["would_remove"] == 1 and data["mirror"]["dry_run"] is True
     notes = {row["external_id"]: (row["status"], row["message"]) for row in r.report}
     assert notes["APT-00020"] == ("valid", "new: a run would send it (it is not in the state file)")

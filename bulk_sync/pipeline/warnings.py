@@ -75,8 +75,13 @@ def matching_warning(values: dict[str, Any]) -> str | None:
     """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
     error: the API accepts the record)."""
     missing = []
-    if not values.get("startTime") or not values.get("endTime"):
+    start, end = values.get("startTime"), values.get("endTime")
+    if not start and not end:
         missing.append("no startTime/endTime")
+    elif not end:
+        missing.append("no endTime (the row has a startTime; SIRO needs both)")
+    elif not start:
+        missing.append("no startTime (the row has an endTime; SIRO needs both)")
     if not values.get("engagementUsers"):
         missing.append("no engagement user")
     kind = (values.get("engagementType") or {}).get("activityType")
