@@ -262,11 +262,15 @@ def test_a_profile_declares_a_relative_window_resolved_at_the_start_of_the_run(
     )
     body = siro.state.soft_delete_calls[-1]
     assert f"{body['fromTime']}..{body['toTime']}" == window
-    # the profile's window is a default: a run of the profile without --mirror does not complain
-    plain = run_cli(
-        "validate", data, "--mapping", EXAMPLE_MAPPING, "--config", config, "--profile", "nightly"
+    # the profile's window is a default: a profile with a window and no `mirror = true` runs without
+    # --mirror, and is not told that --window needs --mirror (the flag on the command line is)
+    config.write_text(
+        config.read_text() + '[profiles.check]\nmirror_window = "-7d..+30d"\nno_rep_check = true\n'
     )
-    assert "needs --mirror" not in plain.stderr
+    plain = run_cli("validate", data, "--mapping", EXAMPLE_MAPPING, "--config", config, "--profile", "check")
+    assert plain.code == 0, plain.stderr
+    flag = run_cli("validate", data, "--mapping", EXAMPLE_MAPPING, "--window=-7d..+30d")
+    assert flag.code == 2 and "--window needs --mirror" in flag.stderr
 
 
 def test_a_watch_folder_drop_renamed_accept_truncation_is_the_same_job() -> None:

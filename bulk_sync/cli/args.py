@@ -69,7 +69,8 @@ def _add_mirror(r: argparse.ArgumentParser) -> None:
         dest="mirror_window",
         metavar="FROM..TO",
         help="--mirror's window of start times, required: dates are whole UTC days, date-times need a "
-        "zone, -7d..+30d is relative to the run's start in the job's time zone (profile: mirror_window)",
+        "zone, --window=-7d..+30d (with `=`) is relative to the run's start in the job's time zone "
+        "(profile: mirror_window)",
     )
     r.add_argument(
         "--accept-truncation",
