@@ -65,6 +65,7 @@ class Profile(BaseModel):
     mirror: bool | None = None
     mirror_max_days: float | int | None = Field(default=None, gt=0)
     mirror_max_removed: str | float | None = None
+    mirror_window: str | None = None  # "-7d..+30d" (relative to the run, in the job's time zone) or FROM..TO
 
 
 def config_path(flag: str | None, env: dict[str, str] | None = None) -> Path | None:

@@ -133,6 +133,8 @@ ROW_ERRORS: dict[str, str] = {
     "invalid-enum": "a value is not in the map and not a SIRO value",
     "unmapped-value": "a text value is not in a map whose `default` is `invalid`",
     "bad-datetime": "a date/time does not match the formats, or does not exist in the zone",
+    "ambiguous-datetime": "a local date-time happens twice (the hour repeated when clocks go back) "
+    "and the mapping does not say which (`ambiguous: earlier` or `later`)",
     "bad-duration": "a `duration` cell is not an elapsed time",
     "bad-number": "a cell is not a number (or outside its field's range, or more digits than SIRO keeps)",
     "bad-boolean": "a cell is not true-false",
@@ -150,6 +152,12 @@ ROW_ERRORS: dict[str, str] = {
     "invalid-field": "any other rule of the SIRO schema",
     "api-invalid": "SIRO answered 422 for the record",
     "api-rejected": "SIRO answered another 4xx for the record",
+}
+# Message templates of the row errors whose message has a fixed shape: slug -> str.format template.
+ROW_TEMPLATES: dict[str, str] = {
+    "ambiguous-datetime": "{text} happens twice in {zone} (the clocks go back an hour): {earlier} or "
+    "{later}, and nothing in the file says which; set `ambiguous: earlier` or `ambiguous: later` in the "
+    "field's `datetime:` in the mapping (or give the time with its offset)",
 }
 RUN_ERRORS: dict[str, str] = {
     "retries-exhausted": "the record's retries ran out (5xx, timeouts, dropped connections)",

@@ -119,6 +119,8 @@ class Summary:
     error_types: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)  # by slug: rows SIRO accepts, with a catch
     files: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str | None]] = field(default_factory=list)  # (path, sheet) of each of files
+    state_read: str | None = None  # a dry run: the state file it read (the predicted effect)
     requests: int = 0
     throttled: int = 0  # 429 answers seen
     aborted: str | None = None  # why the run stopped early, if it did
@@ -359,14 +361,8 @@ class XlsxReport:
                 lines += list(summary.warnings.most_common())
             lines += [("", ""), *summary.forecast.sheet_lines()] if summary.forecast.rows else []
         if self._left_out:
-            lines.append(("", ""))
-            lines.append(
-                (
-                    "note",
-                    f"{self._left_out:,} rows that synced are not listed here (over {self._limit:,} rows); "
-                    "the CSV report has every row",
-                )
-            )
+            note = f"{self._left_out:,} rows that synced are not listed here (over {self._limit:,} rows); "
+            lines += [("", ""), ("note", note + "the CSV report has every row")]
         for r, (key, value) in enumerate(lines):
             bold = self._bold if key in _HEADINGS else None
             ws.write_string(r, 0, key, bold)
@@ -395,5 +391,6 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "forecast": summary.forecast.data() if summary.forecast.applies else None,
         "mirror": summary.mirror,
         "predicted": summary.predicted(),
+        "predicted_from": summary.state_read,  # a dry run with a state file: the one it read
         **extra,
     }

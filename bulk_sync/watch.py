@@ -219,8 +219,11 @@ class Watcher:
         argv += ["--job", f"watch:{route.match}:{job_name(Path(original).name)}"]
         if self.review_link(work):
             argv += ["--review-link", str(self.review_link(work))]
-        if Path(original).stem.lower().endswith("accept-drift"):  # dropped again, the drift accepted
+        stem = Path(original).stem.lower()
+        if stem.endswith("accept-drift"):  # dropped again, the drift accepted
             argv.append("--accept-drift")
+        if stem.endswith("accept-truncation"):  # dropped again, a mirror's cut-short file accepted
+            argv.append("--accept-truncation")
         if "-fixed-" in Path(original).stem:  # rows fixed on the review page: a correction, not an export
             argv.append("--no-drift-check")
         argv += self.cfg.extra_args
@@ -355,9 +358,10 @@ def _error_lines(log: Path) -> str:
 
 
 def job_name(name: str) -> str:
-    """A drop's name as its job (the drift check): digits and an ``accept-drift`` ending left out."""
+    """A drop's name as its job (the drift check): digits and an ``accept-drift`` (or
+    ``accept-truncation``) ending left out."""
     stem, dot, suffix = name.rpartition(".") if "." in name else (name, "", "")
-    stem = re.sub(r"[\s_-]*accept-drift$", "", stem, flags=re.IGNORECASE)
+    stem = re.sub(r"[\s_-]*accept-(?:drift|truncation)$", "", stem, flags=re.IGNORECASE)
     return re.sub(r"[0-9]+", "#", stem) + dot + suffix
 
 

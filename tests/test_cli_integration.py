@@ -188,7 +188,8 @@ def test_wrong_token_without_preflight_stops_at_the_first_401(sandbox: Sandbox, 
         (
             ["--mapping", "cols.yaml"],
             "version: 1\nfields: {externalId: Meeting Id}\n",
-            "column 'Meeting Id' from mapping cols.yaml not found; the file has: 'Appointment ID'",
+            "column 'Meeting Id' from mapping cols.yaml not found; the file's columns the mapping does not "
+            "read (new or renamed ones are here): 'Appointment ID'",
         ),
     ],
 )

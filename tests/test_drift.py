@@ -76,6 +76,29 @@ def test_a_half_empty_export_is_held_until_accepted(
     assert nightly(run_cli, siro, export(tmp_path / "c.csv", 8), state).code == 0  # the new normal
 
 
+def test_a_profile_jobs_drift_hold_gives_a_profile_jobs_advice(
+    run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
+) -> None:
+    """Issue 34: a scheduled run of a profile is not a watch folder's drop: no file name to change."""
+    config = tmp_path / "bulk_sync.toml"
+    config.write_text(f'[profiles.nightly]\nstate = "{tmp_path / "s.sqlite3"}"\nno_rep_check = true\n')
+    common = (
+        "--mapping",
+        EXAMPLE_MAPPING,
+        "--base-url",
+        siro.base_url,
+        "--config",
+        config,
+        "--profile",
+        "nightly",
+    )
+    assert run_cli("run", export(tmp_path / "a.csv", 20), *common).code == 0
+    held = run_cli("run", export(tmp_path / "b.csv", 8), *common)
+    assert held.code == 2 and "drift held" in held.stderr
+    assert "`bulk-sync run FILE --profile nightly --accept-drift`" in held.stderr
+    assert "at the end of its name" not in held.stderr
+
+
 def test_an_optional_column_gone_is_held(
     run_cli: Callable[..., CliResult], siro: SandboxServer, tmp_path: Path
 ) -> None:
@@ -148,6 +171,7 @@ def test_the_watch_folder_files_a_drifted_drop_in_failed_and_takes_it_again_acce
     once()
     why = next((inbox / "failed").glob("appointments-*-error.txt")).read_text()
     assert "drift held" in why and "5 rows, fewer than half of the last good run's 20" in why
+    assert "drop the file again with `accept-drift` at the end of its name" in why  # a watch folder's advice
     dropped_earlier(export(inbox / "appointments accept-drift.csv", 5))
     once()
     assert any(n.startswith("appointments accept-drift-") for n in files(inbox / "done", ".csv"))

@@ -142,8 +142,9 @@ DT = """\
         ),  # second format; next UTC day
         ("2026-06-13 10:00:00", "2026-06-13T14:00:00Z", "2026-06-13T10:00:00", []),  # typed Excel cell
         ("2026-06-13T10:00:00+02:00", "2026-06-13T08:00:00Z", "2026-06-13T04:00:00", []),  # explicit offset
-        # 2026-11-01 01:30 happens twice in New York: the earlier instant (EDT) is taken
-        ("11/01/2026 01:30 AM", "2026-11-01T05:30:00Z", "2026-11-01T01:30:00", []),
+        # 2026-11-01 01:30 happens twice in New York: nothing says which, so startTime is not sent
+        # (issue 34); the wall-clock startTimeLocalized is the same either way
+        ("11/01/2026 01:30 AM", None, "2026-11-01T01:30:00", [["ambiguous-datetime", "T"]]),
         # 2026-03-08 02:30 does not exist in New York (spring forward)
         ("03/08/2026 02:30 AM", None, None, [["bad-datetime", "T"], ["bad-datetime", "T"]]),
         ("13/13/2026 10:00 AM", None, None, [["bad-datetime", "T"], ["bad-datetime", "T"]]),

@@ -330,13 +330,15 @@ def test_duration_end_is_elapsed_time_across_daylight_saving(
     run_cli: RunCli, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Start + duration, through the real CLI: spring forward (01:30 + 1 h = 03:30 EDT) and fall
-    back (01:30 EDT, the first of the two, + 1 h = 01:30 EST)."""
+    back (01:30 EDT, the first of the two as the mapping says, + 1 h = 01:30 EST)."""
     rows = "Id,Start,Length\nA,2026-03-08 01:30,01:00\nB,2026-11-01 01:30,60\nC,2026-11-01 09:00,\n"
     text = """\
 version: 1
 fields:
   externalId: Id
-  startTime: {column: Start, datetime: {format: "%Y-%m-%d %H:%M", timezone: America/New_York}}
+  startTime:
+    column: Start
+    datetime: {format: "%Y-%m-%d %H:%M", timezone: America/New_York, ambiguous: earlier}
   startTimeLocalized: {column: Start, datetime: {format: "%Y-%m-%d %H:%M"}}
   endTime: {column: Length, duration: {from: startTime}}
 """

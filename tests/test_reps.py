@@ -69,22 +69,39 @@ def test_validate_checks_every_rep_against_every_page_of_siro_users(
     valid = {row["external_id"] for row in r.report if row["status"] == "valid"}
     expected = {ext: emails for ext, emails in rows_without_a_known_rep().items() if ext in valid}
     assert len(expected) >= 10  # the example has such rows (tom's and priya's alone)
-    flagged = {row["external_id"]: row["warning"] for row in r.report if "not a SIRO user" in row["warning"]}
+    flagged = {
+        row["external_id"]: row["warning"]
+        for row in r.report
+        if "not a SIRO user" in row["warning"] or "disabled SIRO user" in row["warning"]
+    }
     assert set(flagged) == set(expected)
     for ext, warning in flagged.items():
         assert warning.startswith("matching-warning: SIRO cannot match recordings to it")
         for email in expected[ext]:
-            assert email in warning
+            # a disabled user is told from a missing one, each with its own fix (issue 34)
+            if email == DISABLED:
+                assert f"{email} is a disabled SIRO user" in warning and "re-enable them in SIRO" in warning
+            else:
+                assert email in warning and "not a SIRO user" in warning
         assert "rows with this rep will not match recordings" in warning or "these reps" in warning
     # a row with a known rep (dana, whose email SIRO has in other case) carries no rep reason
     dana = next(row for row in r.report if row["external_id"] == "APT-24001")
     assert "not a SIRO user" not in dana["warning"]
     data = json.loads(summary.read_text())["forecast"]
     assert data["rows"] == len(valid)
-    assert data["reasons"]["rep is not a SIRO user"] == len(expected)
+    missing = sum(1 for emails in expected.values() if emails - {DISABLED})
+    disabled = sum(1 for emails in expected.values() if DISABLED in emails)
+    assert missing and disabled
+    assert data["reasons"]["rep is not a SIRO user"] == missing
+    assert data["reasons"]["rep is a disabled SIRO user"] == disabled
     assert set(data["unknown_reps"]) == {"tom.becker@brightroof.com", DISABLED}
+    assert data["reps"]["tom.becker@brightroof.com"]["status"] == "missing"
+    assert data["reps"][DISABLED] == {"status": "disabled", "rows": disabled}
     assert data["matchable"] == sum(1 for row in r.report if row["status"] == "valid" and not row["warning"])
     assert "match forecast:" in r.stdout and "by rep: " in r.stdout
+    assert f"{DISABLED} (a disabled SIRO user, {disabled})" in r.stdout
+    assert "tom.becker@brightroof.com (not a SIRO user, " in r.stdout
+    assert f"rep is a disabled SIRO user ({disabled})" in r.stdout
 
 
 @pytest.mark.slow
@@ -108,6 +125,12 @@ def test_require_known_reps_makes_those_rows_invalid_and_sends_the_rest(
     for ext, row in unknown.items():
         assert row["status"] == "invalid" and row["column"] == "Rep Email"
         assert ext not in records  # never sent
+        # the error names which: a disabled SIRO user, or none at all (issue 34)
+        if expected[ext] == {DISABLED}:
+            assert row["message"].startswith(f"{DISABLED} is a disabled SIRO user: re-enable them in SIRO")
+        if "tom.becker@brightroof.com" in expected[ext]:
+            assert "tom.becker@brightroof.com is not a SIRO user" in row["message"]
+    assert any(v == {DISABLED} for v in expected.values())
     synced = {row["external_id"] for row in r.report if row["status"] == "synced"}
     assert synced and synced == set(records)
 
@@ -188,11 +211,12 @@ def test_rep_reason_rules() -> None:
     assert rep_reason(["A@X.com"], check) is None  # case-insensitive
     assert rep_reason(["b@x.com", "a@x.com"], check) is None  # one known rep is enough
     assert (
-        rep_reason(["b@x.com"], check)
-        == "b@x.com is not a SIRO user: rows with this rep will not match recordings"
+        str(rep_reason(["b@x.com"], check))
+        == "b@x.com is not a SIRO user: add them in SIRO or correct the email in the CRM, or rows with "
+        "this rep will not match recordings"
     )
-    assert "b@x.com, c@x.com are each not a SIRO user" in (rep_reason(["b@x.com", "c@x.com"], check) or "")
-    assert "no engagement user has an email" in (rep_reason([None], check) or "")
+    assert "b@x.com, c@x.com are each not a SIRO user" in str(rep_reason(["b@x.com", "c@x.com"], check))
+    assert "no engagement user has an email" in str(rep_reason([None], check))
 
 
 def test_the_forecast_reads_reasons_back_from_the_warning_cell() -> None:
@@ -211,3 +235,51 @@ def test_the_forecast_reads_reasons_back_from_the_warning_cell() -> None:
     assert f.lines()[0].startswith(
         "match forecast: 7 of 10 rows SIRO takes can be matched to recordings (70.0%)"
     )
+
+
+def test_a_disabled_user_is_told_from_a_missing_one() -> None:
+    """Issue 34: the fixes differ (re-enable the user in SIRO vs add one / correct the CRM email)."""
+    check = RepCheck(frozenset({"a@x.com"}), disabled=frozenset({"d@x.com"}))
+    one = rep_reason(["D@x.com"], check)
+    assert str(one) == (
+        "D@x.com is a disabled SIRO user: re-enable them in SIRO, or rows with this rep will not match "
+        "recordings"
+    )
+    both = rep_reason(["d@x.com", "e@x.com"], check)
+    assert str(both) == (
+        "d@x.com is a disabled SIRO user (re-enable them in SIRO) and e@x.com is not a SIRO user (add them "
+        "in SIRO or correct the email in the CRM): rows with these reps will not match recordings"
+    )
+    assert rep_reason(["d@x.com", "a@x.com"], check) is None  # an active rep beside it is enough
+    # the forecast reads the reasons back from the warning cell, status and all
+    f = Forecast()
+    f.add("a.csv", "matching-warning: SIRO cannot match recordings to it: " + str(both), 2)
+    f.add("a.csv", "matching-warning: SIRO cannot match recordings to it: " + str(one), 3)
+    assert f.reasons == {"rep is a disabled SIRO user": 5, "rep is not a SIRO user": 2}
+    assert f.data()["reps"] == {
+        "D@x.com": {"status": "disabled", "rows": 3},
+        "d@x.com": {"status": "disabled", "rows": 2},
+        "e@x.com": {"status": "missing", "rows": 2},
+    }
+    assert (
+        "  by rep: D@x.com (a disabled SIRO user, 3), d@x.com (a disabled SIRO user, 2), "
+        "e@x.com (not a SIRO user, 2)" in f.lines()
+    )
+
+
+def test_the_sandbox_serves_a_disabled_user(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """`bulk-sync sandbox --users FILE` takes a `disabled` column; SIRO's users endpoint shape."""
+    from bulk_sync.cli.commands import sandbox_users
+
+    users_csv = tmp_path / "users.csv"
+    users_csv.write_text("email,firstName,disabled\nann@x.com,Ann,\nbo@x.com,Bo,true\n")
+    server = start(users=sandbox_users(users_csv))
+    try:
+        import httpx
+
+        got = httpx.get(
+            f"{server.base_url}/v1/core/users", headers={"Authorization": f"Bearer {TOKEN}"}
+        ).json()
+    finally:
+        server.stop()
+    assert [(u["email"], u["disabled"]) for u in got["data"]] == [("ann@x.com", False), ("bo@x.com", True)]

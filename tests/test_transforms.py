@@ -148,7 +148,12 @@ def test_date_and_time_columns_combined_and_zone_from_a_column() -> None:
     [
         ("11/01/2026 01:30", "earlier", "2026-11-01T05:30:00Z"),  # EDT, the first 1:30
         ("11/01/2026 01:30", "later", "2026-11-01T06:30:00Z"),  # EST, the second 1:30
-        ("11/01/2026 01:30", "error", [("bad-datetime", "Start")]),
+        ("11/01/2026 01:30", "error", [("ambiguous-datetime", "Start")]),
+        (
+            "11/01/2026 01:30",
+            None,
+            [("ambiguous-datetime", "Start")],
+        ),  # the default: never a guess (issue 34)
         ("03/08/2026 02:30", "earlier", [("bad-datetime", "Start")]),  # spring-forward gap: never exists
         ("03/08/2026 03:30", "earlier", "2026-03-08T07:30:00Z"),
         ("46091.5", "earlier", "2026-03-10T16:00:00Z"),  # an Excel serial number: 2026-03-10 12:00 New York
@@ -160,9 +165,10 @@ def test_date_and_time_columns_combined_and_zone_from_a_column() -> None:
         ),  # the UTC date moves on; the wall date does not
     ],
 )
-def test_datetimes_dst_serials_offsets(cell: str, policy: str, expected: Any) -> None:
+def test_datetimes_dst_serials_offsets(cell: str, policy: str | None, expected: Any) -> None:
+    key = "" if policy is None else f", ambiguous: {policy}"
     fields = f"""\
-    startTime: {{column: Start, datetime: {{format: "%m/%d/%Y %H:%M", timezone: America/New_York, ambiguous: {policy}}}}}
+    startTime: {{column: Start, datetime: {{format: "%m/%d/%Y %H:%M", timezone: America/New_York{key}}}}}
     startTimeLocalized: {{column: Start, datetime: {{format: "%m/%d/%Y %H:%M", timezone: America/New_York}}}}
     """
     rows = [{"Id": "1", "Start": cell}] * 3  # three rows: the column-at-a-time path, not only the scalar one

@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
     args = parser.parse_args(argv)
     args.token_env = profile.get("token_env", TOKEN_ENV)
+    args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
     try:
         if args.command == "sandbox":
             return sandbox_command(args)

@@ -66,9 +66,17 @@ def _add_mirror(r: argparse.ArgumentParser) -> None:
     )
     r.add_argument(
         "--window",
+        dest="mirror_window",
         metavar="FROM..TO",
-        help="--mirror's window of start times (dates are whole UTC days; date-times need a zone); "
-        "default: the span of the files' startTimes",
+        help="--mirror's window of start times, required: dates are whole UTC days, date-times need a "
+        "zone, --window=-7d..+30d (with `=`) is relative to the run's start in the job's time zone "
+        "(profile: mirror_window)",
+    )
+    r.add_argument(
+        "--accept-truncation",
+        action="store_true",
+        help="--mirror: send a file that looks cut short (every record it would remove starts at or "
+        "after its last row)",
     )
     r.add_argument(
         "--mirror-max-days",

@@ -8,8 +8,9 @@ example:
   bulk-sync run export.csv --mapping mappings/engagements.yaml
   bulk-sync run example_data/engagements.csv --mapping mappings/engagements.yaml --sandbox
   bulk-sync run export.xlsx --sheet '*' --profile nightly --report-xlsx --summary-json last-run.json
-  bulk-sync run this-month.csv -m m.yaml --profile nightly --mirror --dry-run     # what would go
-  bulk-sync run this-month.csv -m m.yaml --profile nightly --mirror               # CRM deletes too
+  bulk-sync run march.csv -m m.yaml --mirror --window 2026-03-01..2026-03-31 --dry-run  # what would go
+  bulk-sync run march.csv -m m.yaml --mirror --window 2026-03-01..2026-03-31   # CRM deletes too
+  bulk-sync run nightly.csv --profile nightly --mirror    # the profile's mirror_window = "-7d..+30d"
 
 exit codes: 0 all rows synced or unchanged, 1 some rows did not sync (see the report),
             2 could not start, or held (drift, mirror guards): nothing sent or deleted,

@@ -32,17 +32,27 @@ SHOWN = 20  # removed records listed on the terminal; the CSV has them all
 def mirror_rules(args: argparse.Namespace) -> MirrorRules | None:
     """The mirror's rules from the flags (None without --mirror)."""
     if not getattr(args, "mirror", False):
-        for flag in ("window", "mirror_max_days", "mirror_max_removed"):
-            if getattr(args, flag, None) is not None:
-                raise UsageError(f"--{flag.replace('_', '-')} needs --mirror")
+        profile: frozenset[str] = getattr(args, "profile_keys", frozenset())
+        for flag, name in (
+            ("mirror_window", "window"),
+            ("mirror_max_days", None),
+            ("mirror_max_removed", None),
+        ):
+            if getattr(args, flag, None) is not None and flag not in profile:
+                raise UsageError(f"--{(name or flag).replace('_', '-')} needs --mirror")
         return None
     if args.limit is not None:
         raise UsageError("--mirror needs whole files: not with --limit")
     removed = MAX_REMOVED if args.mirror_max_removed is None else _share(str(args.mirror_max_removed))
+    window = getattr(args, "mirror_window", None)
+    if window:
+        parse_window(window)  # a bad window is refused before anything is read
     return MirrorRules(
-        window=parse_window(args.window) if args.window else None,
+        window=window or None,
         max_days=MAX_DAYS if args.mirror_max_days is None else float(args.mirror_max_days),
         max_removed=removed,
+        accept_truncation=bool(getattr(args, "accept_truncation", False)),
+        watched=str(getattr(args, "job", None) or "").startswith("watch:"),
     )
 
 
@@ -70,10 +80,13 @@ def prepare_mirror(
     finally:
         if store is not None:
             store.close()
+    say(args, f"mirror: the window {mplan.declared} is {mplan.window_text}")
+    listed = len(mplan.removed)
     say(
         args,
         f"mirror: the files list {len(set(mplan.keep)):,} externalIds for the window {mplan.window_text}; "
-        f"of the {mplan.earlier:,} records synced earlier in it, {len(mplan.removed):,} are not listed",
+        f"of the {mplan.earlier:,} records synced earlier in it, {listed:,} "
+        f"{'is' if listed == 1 else 'are'} not listed",
     )
     if mplan.unplaced:
         say(args, f"mirror: {mplan.unplaced:,} records in the state have no start time (synced by an older "
@@ -93,7 +106,13 @@ def finish_mirror(
     """After the run: soft-delete (or, dry, say what would be); the list beside the report, and the
     exit code (2 when the mirror was held, 3 when SIRO did not confirm it)."""
     listing = report_path.with_name(report_path.stem + "-mirror.csv")
-    summary.mirror = {"window": mplan.window_text, "earlier": mplan.earlier, "removed": 0, "dry_run": dry}
+    summary.mirror = {
+        "window": mplan.window_text,
+        "declared": mplan.declared,
+        "earlier": mplan.earlier,
+        "removed": 0,
+        "dry_run": dry,
+    }
     if dry:
         summary.mirror["would_remove"] = len(mplan.removed)
         _write(listing, mplan, "would be soft-deleted")
@@ -129,8 +148,9 @@ def finish_mirror(
 
 
 def _show(args: argparse.Namespace, mplan: MirrorPlan, verb: str) -> None:
-    say(args, f"mirror: {verb} {len(mplan.removed):,} record(s) with a start in {mplan.window_text} "
-        "that the files do not list (per the state)")  # fmt: skip
+    n = len(mplan.removed)
+    say(args, f"mirror: {verb} {n:,} {'record' if n == 1 else 'records'} with a start in "
+        f"{mplan.window_text} that the files do not list (per the state)")  # fmt: skip
     for key, start, _ in mplan.removed[:SHOWN]:
         say(args, f"  {key}  (start {start})")
     if len(mplan.removed) > SHOWN:

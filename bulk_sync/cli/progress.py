@@ -54,7 +54,7 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
     if not args.quiet:
         verb = "checked" if dry else "processed"
         print(
-            f"{verb} {s.rows} rows from {len(s.files)} file(s) in {s.duration:.1f}s "
+            f"{verb} {plural(s.rows, 'row')} from {read_from(s.sources)} in {s.duration:.1f}s "
             f"({s.rows_per_second:,.0f} rows/s"
             + (f"; {s.workers} worker process{'es' if s.workers > 1 else ''}" if s.workers else "")
             + ")"
@@ -77,14 +77,15 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
         if predicted is not None:
             removed = s.mirror.get("would_remove") if s.mirror else None
             print(
-                "predicted effect of a run (per the state file): "
+                f"predicted effect of a run (per the state file {s.state_read}): "
                 + ", ".join(f"{n:,} {k}" for k, n in predicted.items())
                 + ("" if removed is None else f", {removed:,} removed (--mirror)")
             )
     resend = s.counts.get("not_sent", 0) + s.counts.get("failed", 0)
     if resend and not dry:
         print(
-            f"{resend:,} row(s) were not sent or failed; they need no fixing, only sending: run the same "
+            f"{plural(resend, 'row')} {'was' if resend == 1 else 'were'} not sent or failed; "
+            f"{'it needs' if resend == 1 else 'they need'} no fixing, only sending: run the same "
             f"command again (the state skips what SIRO acknowledged), or: bulk-sync retry {written[0]} "
             f"--mapping {args.mapping}"
         )
@@ -92,6 +93,24 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
     for extra in written[1:]:
         kind = "error file (fix and drop again)" if "-errors" in extra.stem else "report"
         print(f"{kind}: {extra}")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def read_from(sources: list[tuple[str, str | None]]) -> str:
+    """What a run read, in the words a person uses: ``1 file``, ``3 sheets of 1 workbook``, ``2 sheets
+    of 1 workbook and 1 file`` (a workbook's sheets are sheets, not files)."""
+    sheets = [path for path, sheet in sources if sheet is not None]
+    files = [path for path, sheet in sources if sheet is None]
+    parts = []
+    if sheets:
+        parts.append(f"{plural(len(sheets), 'sheet')} of {plural(len(set(sheets)), 'workbook')}")
+    if files or not sheets:
+        parts.append(plural(len(files), "file"))
+    return " and ".join(parts)
 
 
 def say(args: argparse.Namespace, message: str) -> None:

@@ -72,7 +72,7 @@ def rep_check(
         note = "not checked: no API token (set $SIRO_API_TOKEN or --token-file to check each row's rep)"
         say(args, f"reps: {note}")
         return None, note
-    from ..upload.calls import SiroCalls, active_emails  # httpx: only when there is a call to make
+    from ..upload.calls import SiroCalls, active_emails, disabled_emails  # httpx: only when needed
 
     try:
         with SiroCalls(base_url, token.get_secret_value(), timeouts) as calls:
@@ -88,4 +88,4 @@ def rep_check(
     note = f"checked against {len(known):,} active SIRO users ({len(users):,} users in all)"
     say(args, f"reps: {note}")
     log.info("reps %s", note)
-    return RepCheck(known, required), note
+    return RepCheck(known, required, disabled=disabled_emails(users)), note

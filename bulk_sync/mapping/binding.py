@@ -60,22 +60,49 @@ def bind(spec: MappingSpec, headers: Sequence[str], label: str) -> BoundMapping:
         else:
             missing.append(col)
     if missing:
-        parts = []
-        for col in missing:
-            close = difflib.get_close_matches(col, list(headers), n=1, cutoff=0.6)
-            parts.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        noun = "column" if len(missing) == 1 else "columns"
-        raise SourceError(
-            label,
-            f"{noun} {', '.join(parts)} from mapping {spec.path} not found; "
-            f"the file has: {', '.join(repr(h) for h in headers)}",
-        )
+        raise SourceError(label, _not_found(spec, missing, headers, set(resolved.values())))
     warnings = tuple(
         f"column {col!r} is not in the file: it is optional, so "
         f"{', '.join(f.target for f in spec.fields if f.column == col)} is left out of every row"
         for col in absent
     )
     return BoundMapping(spec, resolved, _compile(spec, resolved), absent=frozenset(absent), warnings=warnings)
+
+
+SHOWN_UNREAD = 10
+
+
+def _not_found(spec: MappingSpec, missing: list[str], headers: Sequence[str], read: set[str]) -> str:
+    """The columns the mapping names that the file lacks. A renamed column is one of the file's
+    columns the mapping does not read (its new ones), so a suggestion is ranked among those by its
+    likeness to the name the mapping used: never a column the mapping already reads."""
+    unread = [h for h in headers if h not in read]
+    parts = []
+    for col in missing:
+        close = _closest(col, unread)
+        parts.append(f"{col!r}" + (f" (did you mean {close!r}?)" if close else ""))
+    noun = "column" if len(missing) == 1 else "columns"
+    out = f"{noun} {', '.join(parts)} from mapping {spec.path} not found"
+    if unread:
+        shown = ", ".join(repr(h) for h in unread[:SHOWN_UNREAD])
+        more = f" and {len(unread) - SHOWN_UNREAD:,} more" if len(unread) > SHOWN_UNREAD else ""
+        out += f"; the file's columns the mapping does not read (new or renamed ones are here): {shown}{more}"
+    return out + f"; the file has: {', '.join(repr(h) for h in headers)}"
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``name`` (case-insensitive; one name inside the other counts as
+    close: ``Start Date/Time`` and ``Start``), or None when none is close enough."""
+    low = name.casefold()
+
+    def likeness(h: str) -> float:
+        other = h.casefold()
+        ratio = difflib.SequenceMatcher(None, low, other).ratio()
+        inside = bool(other) and (other in low or low in other)
+        return max(ratio, 0.75) if inside else ratio
+
+    best = max(candidates, key=likeness, default=None)
+    return best if best is not None and likeness(best) >= 0.6 else None
 
 
 def template_cells(template: str, columns: dict[str, str], frame: pd.DataFrame) -> list[str]:

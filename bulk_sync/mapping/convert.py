@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from .. import rx
-from ..errors import RowError
+from ..errors import ROW_TEMPLATES, RowError
 from .numbers import CellError, parse_number
 from .spec import (
     INVALID,
@@ -339,12 +339,8 @@ def _zoned(text: str, parsed: dt.datetime, spec: DatetimeSpec, local: bool, zone
         early = parsed.replace(tzinfo=tz, fold=0)
         late = parsed.replace(tzinfo=tz, fold=1)
         if early.utcoffset() != late.utcoffset() and _exists(early, parsed, tz):
-            if spec.ambiguous == "error":
-                raise CellError(
-                    "bad-datetime",
-                    f"{text!r} happens twice in {zone_name} (clocks go back an hour); the mapping says "
-                    "`ambiguous: error`: give the time with its offset, or choose earlier/later",
-                )
+            if spec.ambiguous == "error" and not local:  # a wall-clock field sends the same either way
+                raise CellError("ambiguous-datetime", ambiguous_message(text, str(zone_name), early, late))
             aware = late if spec.ambiguous == "later" else early
         else:
             aware = early
@@ -359,6 +355,19 @@ def _zoned(text: str, parsed: dt.datetime, spec: DatetimeSpec, local: bool, zone
     if local:
         return aware.strftime("%Y-%m-%dT%H:%M:%S")
     return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ambiguous_message(text: str, zone: str, early: dt.datetime, late: dt.datetime) -> str:
+    """The ``ambiguous-datetime`` message: the text, its zone, both instants it can be."""
+    return ROW_TEMPLATES["ambiguous-datetime"].format(
+        text=repr(text), zone=zone, earlier=_instant(early), later=_instant(late)
+    )
+
+
+def _instant(aware: dt.datetime) -> str:
+    """``2026-10-25T00:30:00Z (02:30+02:00)``: the UTC instant and the wall-clock time with its offset."""
+    utc = aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{utc} ({aware.isoformat(timespec='minutes')})"
 
 
 def _exists(aware: dt.datetime, wall: dt.datetime, tz: dt.tzinfo) -> bool:

@@ -260,9 +260,16 @@ def _target_kind(target: str, catalog: dict[str, TargetKind], bad: Bad) -> Targe
         bad("not a valid target path (use dots for nesting and [0] or [] for lists)")
         return None
     if re.search(r"\[\]\.", target):
+        people = (
+            "; or, for several people in one cell, map the whole cell to `engagementUsers[]`: "
+            '`engagementUsers[]: {column: Participants, split: ";", parse: name_email}` makes one '
+            'engagement user per person, with their email (mappings/README.md, "Several people in one cell")'
+            if target.startswith("engagementUsers[].")
+            else ""
+        )
         bad(
             "`[]` (append) is for lists of values such as account.phoneNumbers[]; "
-            "for lists of objects give the position, e.g. engagementUsers[0].email"
+            "for lists of objects give the position, e.g. engagementUsers[0].email" + people
         )
         return None
     key = INDEX_RE.sub("[]", target)

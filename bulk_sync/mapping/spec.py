@@ -59,7 +59,9 @@ class DatetimeSpec(BaseModel):
     format: str | list[str] | None = None
     timezone: str | None = None
     timezone_column: str | None = None  # a per-row IANA zone; `timezone` is the fallback for blanks
-    ambiguous: Literal["earlier", "later", "error"] = "earlier"  # a fall-back hour happens twice
+    # a local time in the hour repeated when clocks go back: by default the row is invalid
+    # (`ambiguous-datetime`); `earlier` or `later` sends that instant
+    ambiguous: Literal["earlier", "later", "error"] = "error"
 
     @property
     def formats(self) -> list[str]:

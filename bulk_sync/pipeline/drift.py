@@ -127,9 +127,24 @@ def hold(job: str, last: Shape, found: list[str]) -> Held:
     return Held(
         f"drift held: the file is not shaped like the last good run of the job {job!r} ({when}): "
         + "; ".join(found)
-        + ". Nothing was sent. If this is the new normal, run again with --accept-drift (or drop the "
-        "file again with `accept-drift` at the end of its name)"
+        + ". Nothing was sent. If this is the new normal, "
+        + _accept_advice(job)
     )
+
+
+def _accept_advice(job: str) -> str:
+    """How to accept a drift, in the way the job was started: a watch folder's drop, a profile's
+    scheduled run, or a run named by --job."""
+    if job.startswith("watch:"):
+        return (
+            "drop the file again with `accept-drift` at the end of its name (e.g. `export accept-drift.csv`)"
+        )
+    if job.startswith("profile:"):
+        return (
+            f"run the profile's command once more with --accept-drift (`bulk-sync run FILE --profile "
+            f"{job.removeprefix('profile:')} --accept-drift`); the next scheduled runs compare with it"
+        )
+    return "run the same command once more with --accept-drift"
 
 
 def read_columns(plan: Plan) -> set[str]:

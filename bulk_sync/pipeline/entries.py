@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import mapping, payload
+from ..forecast import RepReason
 from ..load import Chunk
 from ..report import UNCHANGED, ResultBlock
 from .results import UNCHANGED_NOTE, Block, Entry
@@ -28,8 +29,8 @@ class ChunkRun:
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
         self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
-        self.rep_memo: dict[tuple[int, tuple[Any, ...]], str | None] = {}  # (shape, emails) -> reason
-        self.unknown_reps: dict[int, str] = {}  # --require-known-reps: valid rows without a known rep
+        self.rep_memo: dict[tuple[int, tuple[Any, ...]], RepReason | None] = {}  # (shape, emails) -> why
+        self.unknown_reps: dict[int, RepReason] = {}  # --require-known-reps: valid rows without a known rep
         self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
         self.chunk = chunk  # the chunk's cells, as read
         self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint

@@ -5,9 +5,13 @@ successful sync.
 Guarded, every guard on by default, because a soft-delete is the one thing a run does that an
 upsert cannot undo:
 
-* before anything is sent: the window (the files' startTime span, or ``--window``) may span at most
-  ``max_days``; the state must be on; and of the records synced earlier whose startTime is in the
-  window (per the state), at most ``max_removed`` may be missing from the files;
+* before anything is sent: a window someone declared (``--window FROM..TO``, or a profile's
+  ``mirror_window``, which may be relative to the start of the run: ``-7d..+30d`` in the job's time
+  zone), never one inferred from the rows (a file cut short spans a shorter window); it may span at
+  most ``max_days``; the state must be on; a file that looks cut short (every record it would remove
+  starts at or after its last row: the tail of the window is missing) is held as truncated unless
+  accepted; and of the records synced earlier whose startTime is in the window (per the state), at
+  most ``max_removed`` may be missing from the files;
 * after the sync: nothing is deleted unless every row synced (no invalid, rejected, failed or
   not-sent row, and the run was not stopped).
 
@@ -17,7 +21,9 @@ A held mirror raises :class:`~bulk_sync.errors.Held` (exit 2), naming the guard 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import mapping
 from ..errors import Held, UsageError
@@ -31,9 +37,11 @@ MAX_REMOVED = 0.10  # of the records synced earlier in the window
 
 @dataclass(frozen=True)
 class MirrorRules:
-    window: tuple[str, str] | None = None  # --window, as UTC texts with a Z
+    window: str | None = None  # as declared: --window or the profile's mirror_window (checked)
     max_days: float = MAX_DAYS
     max_removed: float = MAX_REMOVED
+    accept_truncation: bool = False  # --accept-truncation: a file that looks cut short is sent
+    watched: bool = False  # the run is a watch folder's: a hold's advice names the file's new name
 
 
 @dataclass
@@ -47,35 +55,63 @@ class MirrorPlan:
     removed: list[tuple[str, str, str | None]] = field(default_factory=list)  # key, startTime, SIRO id
     earlier: int = 0  # records synced earlier in the window (per the state)
     unplaced: int = 0  # records in the state whose start time it does not know (an older bulk_sync)
+    declared: str = ""  # the window as declared, and how it was resolved (printed)
 
     @property
     def window_text(self) -> str:
         return f"{self.low}..{self.high}"
 
 
-def parse_window(text: str) -> tuple[str, str]:
-    """``FROM..TO``: dates (whole UTC days) or date-times with a zone; as UTC texts with a Z."""
+_RELATIVE = re.compile(r"^([+-]?\d{1,4})([dh])$")
+
+
+def parse_window(text: str, zone: dt.tzinfo = dt.UTC, now: dt.datetime | None = None) -> tuple[str, str]:
+    """``FROM..TO`` as UTC texts with a Z: dates (whole days in ``zone``: UTC for ``--window``),
+    date-times with a zone, or times relative to ``now`` (``-7d..+30d``: from the start of the day
+    seven days ago to the end of the day in thirty, in ``zone``; ``-12h..+0h``: hours)."""
     low, sep, high = text.partition("..")
     if not sep or not low.strip() or not high.strip():
-        raise UsageError(f"--window {text!r}: expected FROM..TO, e.g. 2026-03-01..2026-03-31")
-    a, b = _instant(low.strip(), end=False), _instant(high.strip(), end=True)
+        raise UsageError(
+            f"window {text!r}: expected FROM..TO, e.g. 2026-03-01..2026-03-31, or -7d..+30d (relative)"
+        )
+    now = now or dt.datetime.now(dt.UTC)
+    a, b = _instant(low.strip(), zone, now, end=False), _instant(high.strip(), zone, now, end=True)
     if b < a:
-        raise UsageError(f"--window {text!r}: its end is before its start")
+        raise UsageError(f"window {text!r}: its end is before its start")
     return _text(a), _text(b)
 
 
-def _instant(text: str, *, end: bool) -> dt.datetime:
+def is_relative(text: str) -> bool:
+    return any(_RELATIVE.match(part.strip()) for part in text.split(".."))
+
+
+def _instant(text: str, zone: dt.tzinfo, now: dt.datetime, *, end: bool) -> dt.datetime:
+    rel = _RELATIVE.match(text)
+    if rel:
+        n, unit = int(rel[1]), rel[2]
+        if unit == "h":
+            return now + dt.timedelta(hours=n)
+        day = now.astimezone(zone).date() + dt.timedelta(days=n)
+        return _day_edge(day, zone, end)
     try:
-        if len(text) == 10:  # a date: the whole UTC day
-            day = dt.date.fromisoformat(text)
-            t = dt.time(23, 59, 59) if end else dt.time(0, 0, 0)
-            return dt.datetime.combine(day, t, tzinfo=dt.UTC)
+        if len(text) == 10:  # a date: the whole day
+            return _day_edge(dt.date.fromisoformat(text), zone, end)
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise UsageError(f"--window: {text!r} is not a date (2026-03-01) or a date-time with a zone") from exc
+        raise UsageError(
+            f"window: {text!r} is not a date (2026-03-01), a date-time with a zone, or relative (-7d, +30d)"
+        ) from exc
     if value.tzinfo is None:
-        raise UsageError(f"--window: {text!r} has no zone; add Z or an offset (+02:00): it is not guessed")
+        raise UsageError(f"window: {text!r} has no zone; add Z or an offset (+02:00): it is not guessed")
     return value.astimezone(dt.UTC)
+
+
+def _day_edge(day: dt.date, zone: dt.tzinfo, end: bool) -> dt.datetime:
+    """The first (or last) second of a day in the zone, as an aware time."""
+    if end:
+        nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+        return (nxt.astimezone(dt.UTC) - dt.timedelta(seconds=1)).astimezone(dt.UTC)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
 
 
 def _text(value: dt.datetime) -> str:
@@ -111,7 +147,22 @@ def _columns(f: mapping.Field_, bound: mapping.BoundMapping) -> list[str]:
     return [bound.columns[c] for c in cols if c in bound.columns]
 
 
-def plan_mirror(plan: Plan, store: StateStore | None, rules: MirrorRules) -> MirrorPlan:
+def job_zone(plan: Plan) -> tuple[dt.tzinfo, str]:
+    """The job's time zone (its startTime's ``timezone``; UTC when it names none): a relative window's
+    days are its days."""
+    start = next((f for f in plan.spec.fields if f.target == "startTime"), None)
+    name = start.spec.datetime.timezone if start is not None and start.spec.datetime is not None else None
+    if not name:
+        return dt.UTC, "UTC"
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):  # the mapping's check has refused it already
+        return dt.UTC, "UTC"
+
+
+def plan_mirror(
+    plan: Plan, store: StateStore | None, rules: MirrorRules, now: dt.datetime | None = None
+) -> MirrorPlan:
     """The mirror's plan, after the guards that can be checked before anything is sent."""
     if plan.only_rows is not None:
         raise UsageError("--mirror needs whole files: `retry` sends only some rows")
@@ -122,25 +173,29 @@ def plan_mirror(plan: Plan, store: StateStore | None, rules: MirrorRules) -> Mir
             "mirror held: it needs the state file, to know what it would remove (drop --no-state, "
             "or pass --state PATH); nothing was sent or deleted"
         )
-    keep, low, high = file_span(plan)
-    if rules.window is not None:
-        low, high = rules.window
-    if low is None or high is None:
-        raise Held(
-            "mirror held: no row has a startTime, so the files cover no window; give --window FROM..TO; "
-            "nothing was sent or deleted"
-        )
+    keep, first, last = file_span(plan)
+    if rules.window is None:
+        raise UsageError(_no_window(first, last))
+    zone, zone_name = job_zone(plan)
+    low, high = parse_window(rules.window, zone if is_relative(rules.window) else dt.UTC, now)
+    declared = (
+        f"{rules.window} ({zone_name}, resolved at the start of this run)"
+        if is_relative(rules.window)
+        else rules.window
+    )
     days = (_parse(high) - _parse(low)).total_seconds() / 86400
     if days > rules.max_days:
         raise Held(
             f"mirror held: the window {low}..{high} spans {days:.1f} days, more than --mirror-max-days "
-            f"{rules.max_days:g} (a file that is not the export you think it is?); pass --window, or a "
-            "larger --mirror-max-days; nothing was sent or deleted"
+            f"{rules.max_days:g} (a window that is not the export's?); declare a narrower --window, or "
+            "pass a larger --mirror-max-days; nothing was sent or deleted"
         )
     listed = set(keep)
     earlier = store.in_window(low, high)
     removed = [r for r in earlier if r[0] not in listed]
-    out = MirrorPlan(low, high, keep, removed, len(earlier), store.unknown_start_times())
+    out = MirrorPlan(low, high, keep, removed, len(earlier), store.unknown_start_times(), declared)
+    if removed and last is not None and not rules.accept_truncation and all(r[1] >= last for r in removed):
+        raise Held(_truncated(out, last, rules.watched))
     if earlier and len(removed) > rules.max_removed * len(earlier):
         raise Held(
             f"mirror held: {len(removed):,} of the {len(earlier):,} records synced earlier with a start in "
@@ -149,6 +204,39 @@ def plan_mirror(plan: Plan, store: StateStore | None, rules: MirrorRules) -> Mir
             "deleted them, pass a larger --mirror-max-removed; nothing was sent or deleted"
         )
     return out
+
+
+def _no_window(first: str | None, last: str | None) -> str:
+    """--mirror without a declared window: refused, with the span the files cover as a suggestion."""
+    where = (
+        f"the files cover start times {first}..{last}: to delete only inside those days, pass "
+        f"--window {first[:10]}..{last[:10]} (whole UTC days)"
+        if first and last
+        else "no row of the files has a startTime; pass --window FROM..TO"
+    )
+    return (
+        "--mirror deletes only inside a window someone declared, never one read from the rows (a file "
+        f'cut short covers less): {where}, or set mirror_window = "-7d..+30d" (relative to the run, '
+        "in the job's time zone) in the profile; nothing was sent or deleted"
+    )
+
+
+def _truncated(out: MirrorPlan, last: str, watched: bool) -> str:
+    n = len(out.removed)
+    key, first, _ = min(out.removed, key=lambda r: (r[1], r[0]))
+    records = "record" if n == 1 else "records"
+    again = (
+        "drop the file again with `accept-truncation` at the end of its name"
+        if watched
+        else "run again with --accept-truncation"
+    )
+    return (
+        f"mirror held: the file looks cut short: it stops at {last} (its last row's start), and SIRO "
+        f"holds {n:,} {records} at or after it in the window {out.window_text} that the file does not "
+        f"list (per the state), the first at {first} ({key}): the shape of an export that stopped "
+        f"early. If the CRM really deleted {'it' if n == 1 else 'them'}, {again}; nothing was sent or "
+        "deleted"
+    )
 
 
 def after_run_guard(summary: Summary) -> None:

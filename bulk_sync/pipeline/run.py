@@ -84,11 +84,15 @@ async def execute(
     ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
     remember the cells of invalid rows (for the error file); ``events``: notices a person should
     see at once (the run is stopping, and how to stop it harder)."""
-    summary = Summary(files=[src.label for src, _ in plan.jobs])
+    summary = Summary(
+        files=[src.label for src, _ in plan.jobs],
+        sources=[(str(src.path), src.sheet) for src, _ in plan.jobs],
+    )
     summary.forecast.reps_checked = plan.reps_note
     summary.forecast.applies = plan.spec.resource == "engagements"
     if settings.dry_run and settings.state_path is not None and not settings.full:
         summary.effect = Counter()  # the predicted effect: new and changed rows, counted
+        summary.state_read = str(settings.state_path)
     stop = Stop()
     if settings.dry_run:
         ordered = Ordered(emit, summary)

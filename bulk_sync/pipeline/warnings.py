@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from .. import mapping, payload
-from ..forecast import MATCHING, REASONS
+from ..forecast import MATCHING, REASONS, RepReason
 from ..report import (
     WARNING_SEPARATOR,
 )
@@ -21,7 +21,7 @@ def row_warnings(
     rows: list[int],
     memo: dict[tuple[int, Any], str | None],
     reps: RepCheck | None = None,
-    rep_memo: dict[tuple[int, tuple[Any, ...]], str | None] | None = None,
+    rep_memo: dict[tuple[int, tuple[Any, ...]], RepReason | None] | None = None,
 ) -> list[str | None]:
     """The warning of each valid row. Matching depends only on the row's shape and activityType, so
     it is worked out once per pair (a rep's email, with ``reps``, once per shape and emails);
@@ -66,17 +66,22 @@ def row_warnings(
 MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
 
 
-def with_reason(warning: str | None, reason: str) -> str:
-    """A matching warning with one more reason."""
-    return MATCHING + reason if warning is None else warning + REASONS + reason
+def with_reason(warning: str | None, reason: RepReason) -> str:
+    """A matching warning with the rep's reason."""
+    return MATCHING + str(reason) if warning is None else warning + REASONS + str(reason)
 
 
 def matching_warning(values: dict[str, Any]) -> str | None:
     """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
     error: the API accepts the record)."""
     missing = []
-    if not values.get("startTime") or not values.get("endTime"):
+    start, end = values.get("startTime"), values.get("endTime")
+    if not start and not end:
         missing.append("no startTime/endTime")
+    elif not end:
+        missing.append("no endTime (the row has a startTime; SIRO needs both)")
+    elif not start:
+        missing.append("no startTime (the row has an endTime; SIRO needs both)")
     if not values.get("engagementUsers"):
         missing.append("no engagement user")
     kind = (values.get("engagementType") or {}).get("activityType")

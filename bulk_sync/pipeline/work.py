@@ -135,7 +135,7 @@ class ChunkWork:
                     and rep_reason(emails_of(values), self._reps)
                 )
                 if unknown:
-                    built = [RowError("unknown-rep", unknown, self._rep_header)]
+                    built = [RowError("unknown-rep", str(unknown), self._rep_header)]
                 else:
                     rec.warning = row_warning(values, self._reps) if self._engagements else None
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
@@ -203,7 +203,7 @@ class ChunkWork:
             elif ok[k] and number not in job.superseded and not self._stop and k not in batch.unknown_reps:
                 batch.valid(seq, k)
             elif ok[k] and k in batch.unknown_reps and number not in job.superseded and not self._stop:
-                error = RowError("unknown-rep", batch.unknown_reps[k], self._rep_header)
+                error = RowError("unknown-rep", str(batch.unknown_reps[k]), self._rep_header)
                 batch.add(Row(seq, batch.mc.record(k), [error]))
                 bad.append(k)
             else:

@@ -194,3 +194,9 @@ def _user(item: dict[str, Any]) -> SiroUser:
 def active_emails(users: list[SiroUser]) -> frozenset[str]:
     """The emails of the users who are not disabled, lower-case: what a rep's email is matched to."""
     return frozenset(u.email for u in users if u.email and not u.disabled)
+
+
+def disabled_emails(users: list[SiroUser]) -> frozenset[str]:
+    """The emails of disabled users that no active user has, lower-case: a rep SIRO has but will not
+    link until the user is re-enabled (not a rep SIRO lacks)."""
+    return frozenset(u.email for u in users if u.email and u.disabled) - active_emails(users)
