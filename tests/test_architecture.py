@@ -186,7 +186,9 @@ INSIDE["review"] = {
 INSIDE["scaffold"] = {
     "match": set(),
     "preset": {"match"},
-    "starter": {"match", "preset"},
+    "resource": {"match"},  # an opportunity starter: the fields an opportunity has
+    "times": {"match"},  # date-time fields: date + time columns, formats, zones, `ambiguous`
+    "starter": {"match", "preset", "resource", "times"},
     "__init__": {"match", "preset", "starter"},
 }
 LATE = {("load", "model"): {"csv", "footer", "workbook"}, ("cli", "__init__"): {"delete"}}
