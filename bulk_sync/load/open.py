@@ -30,7 +30,7 @@ def open_sources(
     sheet: str | Sequence[str] | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
-    header_row: int | None = None,
+    header_row: int | tuple[int, ...] | None = None,
     expected: Sequence[str] = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sheets: str | Sequence[str] | None = None,
@@ -39,6 +39,7 @@ def open_sources(
 ) -> list[Source]:
     """Open ``path``: detect its format by content, pick its sheets, find each header row.
 
+    ``header_row``: a row, or the two rows of a header over two (``header_rows``).
     ``expected``: the columns the mapping reads, used to recognise the header row below title
     lines. ``sheets``: the mapping's choice of sheets (``sheet``, a flag, wins; a CSV ignores it).
     ``id_columns``: the columns of the externalId (a totals row has none); ``stop_at``: where the

@@ -82,7 +82,12 @@ class _Starter:
         if self.opportunities:
             lines.append("resource: opportunities   # each row becomes a SIRO opportunity")
         lines.append(f"description: {yaml_str('Generated from ' + src.path.name)}")
-        if src.header_row > 1:
+        if src.header_span == 2:  # `Start` merged over `Date | Time`: one name per column
+            rows = f"[{src.header_row - 1}, {src.header_row}]"
+            lines.append(
+                f"header_rows: {rows}   # the header spans two rows: 'Start' over 'Date' is 'Start Date'"
+            )
+        elif src.header_row > 1:
             lines.append(f"header_row: {src.header_row}")
         lines.append("fields:")
         if "externalId" not in matched:
