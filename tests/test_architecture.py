@@ -85,7 +85,8 @@ INSIDE = {
         "footer": {"headers", "model"},
         "csv": {"encoding", "headers", "model"},
         "sheetrows": {"cells", "model"},
-        "workbook": {"cells", "formats", "headers", "model", "sheetrows"},
+        "ods": set(),  # .ods cells whose tabs and line breaks calamine drops, read again
+        "workbook": {"cells", "formats", "headers", "model", "ods", "sheetrows"},
         "open": {"csv", "headers", "model", "workbook"},
         "__init__": {"cells", "csv", "headers", "model", "open"},
     },

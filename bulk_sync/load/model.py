@@ -159,6 +159,8 @@ class Source:
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
+    # .ods: (row, column) 0-based -> (the text calamine reads, the text with its tabs and line breaks)
+    cell_fixes: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict, repr=False)
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet parsed at open, read by every pass
 
     @property

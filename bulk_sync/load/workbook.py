@@ -17,6 +17,7 @@ from .cells import cell_text
 from .formats import sheet_formats, sheet_part
 from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning, loose, read_header
 from .model import Chunk, Options, Source, one_line
+from .ods import ods_fixes, patched
 from .sheetrows import row_chunks
 
 # an .xlsx sheet bigger than this (uncompressed XML) is streamed with openpyxl instead of being
@@ -196,12 +197,13 @@ def _read_columns(headers: Sequence[str], opts: Options, first_col: int) -> list
 
 def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: Options, explicit: bool) -> Source | None:
     sheet = wb.get_sheet_by_name(name)
+    first_col = sheet.start[1] if sheet.start else 0
+    fixes = ods_fixes(p, name) if kind == "ods" else {}
     rows: list[list[str]] = []
-    for values in sheet.iter_rows():
+    for _, values in patched(enumerate(sheet.iter_rows(), start=1), fixes, first_col, str(p)):
         rows.append([cell_text(v) for v in values])
         if len(rows) >= SNIFF_ROWS:
             break
-    first_col = sheet.start[1] if sheet.start else 0
     merged = [((r0, c0 - first_col), (r1, c1 - first_col)) for (r0, c0), (r1, c1) in _merged_ranges(sheet)]
     found = read_header(rows, opts.header_row, opts.expected, merged)
     if found is None:
@@ -223,6 +225,7 @@ def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: Options, explicit:
         else None,
     )
     src._loaded = sheet
+    src.cell_fixes = fixes
     return src
 
 
@@ -264,7 +267,10 @@ def calamine_chunks(
             wb.close()
     fills = _merged_fills(sheet, src.header_row)
     keep = None if columns is None else [src.headers.index(c) for c in columns]
-    yield from row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, sheet.start[1], keep, text)
+    numbered: Iterator[tuple[int, Sequence[Any]]] = enumerate(sheet.iter_rows(), start=1)
+    if src.cell_fixes:  # .ods cells whose tabs and line breaks calamine drops
+        numbered = patched(numbered, src.cell_fixes, sheet.start[1], src.label)
+    yield from row_chunks(src, numbered, fills, sheet.start[1], keep, text)
 
 
 def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[int, int]]:
