@@ -34,7 +34,7 @@ from .spec import (
     path_tokens,
     zone_named,
 )
-from .yamlsafe import compose, loc_text, todo_lines
+from .yamlsafe import compose, construct, loc_text, todo_lines
 
 Catalog = dict[str, TargetKind] | Callable[[str], dict[str, TargetKind]]  # or one by `resource`
 
@@ -88,7 +88,7 @@ def _validated(
 ) -> MappingFile:
     """The node tree as a MappingFile (the schema's problems raised at once, each with its line)."""
     try:
-        data = yaml.SafeLoader("").construct_document(node)
+        data = construct(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -204,8 +204,8 @@ def _index_places(
                     f"line {key_node.start_mark.line + 1}: {loc_text((*path, key))}: duplicate key"
                 )
             seen.add(key)
-            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
-            _index_places(value_node, (*path, key), out, problems)
+            if type(value_node) is not yaml.ScalarNode:  # a scalar's place is its key's line
+                _index_places(value_node, (*path, key), out, problems)
             out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
