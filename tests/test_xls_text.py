@@ -48,7 +48,7 @@ def test_text_xls_is_read_as_text_with_a_note(tmp_path: Path, sep: str, encoding
     rows = [r.cells for c in src.chunks() for r in c.rows()]
     assert [list(r.values()) for r in rows] == ROWS[1:]
     assert list(rows[0]) == ROWS[0]
-    assert f"export.xls is text, read as {kind}-separated" in src.warnings[0]
+    assert f"this .xls is text, read as {kind}-separated" in src.warnings[0]
 
 
 def test_text_xls_validates_through_the_cli_with_the_note(tmp_path: Path, run_cli: RunCli) -> None:
@@ -57,7 +57,7 @@ def test_text_xls_validates_through_the_cli_with_the_note(tmp_path: Path, run_cl
     (tmp_path / "m.yaml").write_text(MAPPING)
     res = run_cli("validate", p, "--mapping", tmp_path / "m.yaml")
     assert res.code == 0, res.stderr
-    assert "activities.xls is text, read as tab-separated" in res.stdout + res.stderr
+    assert "activities.xls: this .xls is text, read as tab-separated" in res.stdout + res.stderr
     assert [(r["external_id"], r["status"]) for r in res.report] == [("A-1", "valid"), ("A-2", "valid")]
 
 

@@ -104,7 +104,7 @@ def _open_sources(
         raise SourceError(str(p), f"cannot be read: {one_line(exc)}") from exc
     if text_xls:  # what older CRMs export as "Excel": text Excel opens; read as the CSV it is
         kind = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(src.delimiter or ",", "comma")
-        src.warnings.insert(0, f"{p.name} is text, read as {kind}-separated (it is not an .xls workbook)")
+        src.warnings.insert(0, f"this .xls is text, read as {kind}-separated (it is not an Excel workbook)")
     return [src]
 
 
