@@ -165,3 +165,18 @@ def test_resource_opportunities_writes_an_opportunity_mapping(run_cli: RunCli, t
     assert deal["opportunityUsers"] == [
         {"externalId": "dana@brightroof.com", "email": "dana@brightroof.com", "name": "Dana Whitfield"}
     ]
+
+
+def test_a_preset_that_already_says_which_instant_keeps_it() -> None:
+    from bulk_sync.scaffold.preset import Preset, from_preset
+
+    text = (
+        "fields:\n"
+        '  startTime: {column: S, datetime: {format: "%Y-%m-%d %H:%M", timezone: America/Chicago}}\n'
+        '  endTime: {column: E, datetime: {timezone: America/Chicago, ambiguous: later}}\n'
+        "  remoteCreatedAt: {column: C, datetime: {timezone: UTC}}\n"
+    )
+    out = from_preset(Preset("p", text), "export.csv")
+    assert "timezone: TODO, ambiguous: error}}" in out  # startTime
+    assert "timezone: TODO, ambiguous: later}}" in out and out.count("ambiguous:") == 3  # + the comment
+    assert "timezone: UTC}}" in out  # a time with its offset: nothing to choose

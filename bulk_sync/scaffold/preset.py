@@ -101,5 +101,8 @@ def _zone_todo(m: re.Match[str]) -> str:
     """``timezone: TODO``, with ``ambiguous: error`` where the datetime is a flow mapping (a local
     time, startTimeLocalized, has no instant to choose)."""
     flow = m.group(2).strip().startswith(("}", ","))
-    extra = ", ambiguous: error" if flow and "startTimeLocalized" not in m.group(1) else ""
+    end = m.string.find("\n", m.start())
+    line = m.string[m.start() : end if end >= 0 else None]
+    said = "ambiguous:" in line  # a preset that already says which instant it takes
+    extra = ", ambiguous: error" if flow and not said and "startTimeLocalized" not in m.group(1) else ""
     return f"{m.group(1)}TODO{extra}{m.group(2)}"
