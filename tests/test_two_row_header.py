@@ -135,3 +135,22 @@ def test_a_merged_header_cell_over_data_is_not_a_second_header_row(tmp_path: Pat
 def test_header_rows_must_be_two_rows_one_after_the_other(rows: str) -> None:
     with pytest.raises(MappingError, match="header_rows: give the two rows"):
         parse_mapping(f"header_rows: {rows}\n" + MAPPING, target_catalog(), "m.yaml")
+
+
+def test_the_error_file_of_a_two_row_header_reads_back(tmp_path: Path, run_cli: RunCli) -> None:
+    from openpyxl import load_workbook
+
+    data = _two_row_workbook(tmp_path / "visits.xlsx")
+    wb = load_workbook(data)
+    wb.active["C10"] = "not a date"
+    wb.save(data)
+    (tmp_path / "m.yaml").write_text("header_rows: [7, 8]\n" + MAPPING)
+    first = run_cli("validate", data, "-m", tmp_path / "m.yaml")
+    assert first.code == 1, first.stderr
+    errors = tmp_path / "fixed.xlsx"  # the error file, as a person drops it back
+    errors.write_bytes((tmp_path / "report-errors.xlsx").read_bytes())
+    again = run_cli("validate", errors, "-m", tmp_path / "m.yaml")
+    assert again.code == 1, again.stderr
+    assert [(r["external_id"], r["status"], r["column"]) for r in again.report] == [
+        ("V-2", "invalid", "Start Date, Start Time")
+    ]
