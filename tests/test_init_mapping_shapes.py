@@ -173,7 +173,7 @@ def test_a_preset_that_already_says_which_instant_keeps_it() -> None:
     text = (
         "fields:\n"
         '  startTime: {column: S, datetime: {format: "%Y-%m-%d %H:%M", timezone: America/Chicago}}\n'
-        '  endTime: {column: E, datetime: {timezone: America/Chicago, ambiguous: later}}\n'
+        "  endTime: {column: E, datetime: {timezone: America/Chicago, ambiguous: later}}\n"
         "  remoteCreatedAt: {column: C, datetime: {timezone: UTC}}\n"
     )
     out = from_preset(Preset("p", text), "export.csv")
