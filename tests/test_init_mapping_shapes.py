@@ -180,3 +180,16 @@ def test_a_preset_that_already_says_which_instant_keeps_it() -> None:
     assert "timezone: TODO, ambiguous: error}}" in out  # startTime
     assert "timezone: TODO, ambiguous: later}}" in out and out.count("ambiguous:") == 3  # + the comment
     assert "timezone: UTC}}" in out  # a time with its offset: nothing to choose
+
+
+def test_the_opportunity_starter_syncs_to_the_opportunity_endpoint(
+    run_cli: RunCli, tmp_path: Path, sandbox: Callable[..., Any]
+) -> None:
+    data = _xlsx(tmp_path / "deals.xlsx", DEALS)
+    text, _ = _starter(run_cli, data, "--resource", "opportunities")
+    mapping = _filled(text, "Europe/London", tmp_path / "m.yaml")
+    server = sandbox()
+    res = run_cli("run", data, "-m", mapping, "--base-url", server.base_url, "--no-state")
+    assert res.code == 0, res.stderr
+    assert set(server.state.opportunities) == {"D-100", "D-101"} and not server.state.records
+    assert server.state.opportunities["D-101"]["disposition"] == "OPEN"
