@@ -87,7 +87,8 @@ INSIDE = {
         "footer": {"headers", "model"},
         "csv": {"encoding", "headers", "model"},
         "sheetrows": {"cells", "model"},
-        "workbook": {"cells", "formats", "headers", "model", "sheetrows"},
+        "ods": set(),  # .ods cells whose tabs and line breaks calamine drops, read again
+        "workbook": {"cells", "formats", "headers", "model", "ods", "sheetrows"},
         "open": {"csv", "headers", "model", "workbook"},
         "__init__": {"cells", "csv", "headers", "model", "open"},
     },
@@ -189,7 +190,9 @@ INSIDE["review"] = {
 INSIDE["scaffold"] = {
     "match": set(),
     "preset": {"match"},
-    "starter": {"match", "preset"},
+    "resource": {"match"},  # an opportunity starter: the fields an opportunity has
+    "times": {"match"},  # date-time fields: date + time columns, formats, zones, `ambiguous`
+    "starter": {"match", "preset", "resource", "times"},
     "__init__": {"match", "preset", "starter"},
 }
 LATE = {("load", "model"): {"csv", "footer", "workbook"}, ("cli", "__init__"): {"delete"}}

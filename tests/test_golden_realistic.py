@@ -1,7 +1,9 @@
 """The realistic golden set: exports of the kinds people really drop (an EU CRM CSV, a three-sheet
 ops workbook with totals rows and padded zips, a Salesforce report with percents, a damaged UTF-8
 file, a cp1252 file, a US file whose amounts read both ways, a HubSpot-shaped export with emails,
-a hand-made workbook), each run by the real CLI against the sandbox.
+a hand-made workbook, Outlook calendar exports in English and Dutch, a Mac Roman file, a
+tab-separated `.xls`, a Dynamics export with its id in a hidden column), each run by the real CLI
+against the sandbox.
 
 Compared byte for byte: the payloads SIRO stored (JSONL, by externalId) and the report (its
 ``siro_id`` cells written as ``eng_*``: the sandbox numbers records in arrival order).
@@ -29,8 +31,10 @@ CASES = sorted(d.name for d in HERE.iterdir() if (d / "case.json").exists())
 OUTPUTS = {"mapping.yaml", "case.json", "expected-payloads.jsonl", "expected-report.csv"}
 
 
-def test_the_set_holds_at_least_eight_exports() -> None:
-    assert len(CASES) >= 8
+def test_the_set_holds_at_least_thirteen_exports() -> None:
+    assert len(CASES) >= 13
+    assert {"outlook_calendar_en", "outlook_calendar_nl", "mac_roman_export", "tab_separated_xls",
+            "dynamics_hidden_id"} <= set(CASES)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", CASES)

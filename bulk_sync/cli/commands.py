@@ -13,6 +13,7 @@ from ..config import config_path, load_profile, load_watch
 from ..errors import (
     EXIT_OK,
     EXIT_ROWS_FAILED,
+    MappingError,
     UsageError,
 )
 from ..settings import (
@@ -93,7 +94,7 @@ def init_mapping_command(args: argparse.Namespace) -> int:
     src = open_source(
         args.file, sheet=args.sheet, encoding=args.encoding, delimiter=delimiter_flag(args.delimiter)
     )
-    text = starter(src, src.label)
+    text = starter(src, src.label, args.resource)
     if not args.output:
         print(text, end="")
         return EXIT_OK
@@ -102,13 +103,24 @@ def init_mapping_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists; pass --force to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    todos = text.count("TODO")
+    todos = _todos_left(out)
     print(
         f"wrote {out}"
         + (f": replace its TODOs ({todos}), then" if todos else ": check it, then")
         + f" run bulk-sync validate {args.file} -m {out}"
     )
     return EXIT_OK
+
+
+def _todos_left(mapping_path: Path) -> int:
+    """How many TODOs `validate` will list for the mapping (its values, not its comments)."""
+    from ..pipeline import check_mapping
+
+    try:
+        check_mapping(mapping_path)
+    except MappingError as exc:
+        return sum("TODO left" in p for p in exc.problems)
+    return 0
 
 
 def profile_mapping(cfg_path: Path | None, profile: str | None) -> str | None:

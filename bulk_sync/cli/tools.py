@@ -60,6 +60,11 @@ def init_parser(sub: Any) -> None:
     im.add_argument("--sheet", help="workbook sheet (default: the first visible sheet)")
     im.add_argument("--encoding", help="CSV text encoding (default: detected)")
     im.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    im.add_argument(
+        "--resource",
+        choices=["engagements", "opportunities"],
+        help="what each row becomes in SIRO (default: engagements, or what a preset that fits says)",
+    )
 
 
 def sandbox_parser(sub: Any) -> None:

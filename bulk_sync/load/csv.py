@@ -26,7 +26,7 @@ from .encoding import (
     refuse_binary,
     sample_text,
 )
-from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning
+from .headers import SNIFF_ROWS, read_header
 from .model import Chunk, Options, Source, Span, make_chunk
 
 SPARE_COLUMNS = 10  # CSV cells read past the last header column, to flag shifted rows
@@ -55,18 +55,17 @@ def open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: Options
     elif len(delimiter) != 1:
         raise SourceError(str(p), f"--delimiter must be one character, got {delimiter!r}")
     rows = _sample_rows(sample, delimiter)
-    h = find_header(rows, opts.header_row, opts.expected)
-    if h < 0:
+    found = read_header(rows, opts.header_row, opts.expected)
+    if found is None:
         where = f"row {opts.header_row}" if opts.header_row else "the first rows"
         raise SourceError(str(p), f"the file has no header row ({where} are empty)")
-    header = rows[h]
-    if any(SURROGATES.search(c) for c in header):
+    h, span, headers, more = found
+    if any(SURROGATES.search(c) for row in rows[h : h + span] for c in row):
         raise SourceError(
             str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
         )
-    headers, more = clean_headers([str(c) for c in header])
     _refuse_too_wide(p, len(headers), max((len(r) for r in rows), default=0))
-    warnings += header_warning(h) + more
+    warnings += more
     if len(headers) == 1 and any(d in headers[0] for d in _DELIMITERS if d != delimiter):
         warnings.append(
             f"only one column was found using the {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} "
@@ -86,8 +85,9 @@ def open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: Options
         warnings,
         encoding=enc.name,
         delimiter=delimiter,
-        header_row=h + 1,
-        skip_lines=skip + h + 1,
+        header_row=h + span,
+        header_span=span,
+        skip_lines=skip + h + span,
         chunk_rows=_chunk_rows(opts.chunk_rows, len(headers)),
         damaged=enc.damaged > 0,
         error_file=set(ERROR_FILE_MARKS) <= set(headers),

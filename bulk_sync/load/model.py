@@ -149,7 +149,8 @@ class Source:
     warnings: list[str] = field(default_factory=list)
     encoding: str = "utf-8-sig"
     delimiter: str = ","
-    header_row: int = 1  # as Excel numbers it
+    header_row: int = 1  # as Excel numbers it (of a header over two rows: the second)
+    header_span: int = 1  # the rows the header spans: 2 for `Start` merged over `Date | Time`
     skip_lines: int = 0  # CSV: records before the header row (a `sep=` line included)
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     stream: bool = False  # xlsx: read row by row with openpyxl (huge sheets)
@@ -158,6 +159,8 @@ class Source:
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
+    # .ods: (row, column) 0-based -> (the text calamine reads, the text with its tabs and line breaks)
+    cell_fixes: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict, repr=False)
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet parsed at open, read by every pass
 
     @property
@@ -321,7 +324,7 @@ class NotAlone(Exception):
 
 @dataclass(frozen=True)
 class Options:
-    header_row: int | None
+    header_row: int | tuple[int, ...] | None  # a pair: a header over two rows (`header_rows`)
     expected: tuple[str, ...]
     chunk_rows: int
 

@@ -4,8 +4,10 @@ CSV or workbook opener; the mapping's id columns and ``stop_at`` attached to eac
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ def open_sources(
     sheet: str | Sequence[str] | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
-    header_row: int | None = None,
+    header_row: int | tuple[int, ...] | None = None,
     expected: Sequence[str] = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sheets: str | Sequence[str] | None = None,
@@ -37,6 +39,7 @@ def open_sources(
 ) -> list[Source]:
     """Open ``path``: detect its format by content, pick its sheets, find each header row.
 
+    ``header_row``: a row, or the two rows of a header over two (``header_rows``).
     ``expected``: the columns the mapping reads, used to recognise the header row below title
     lines. ``sheets``: the mapping's choice of sheets (``sheet``, a flag, wins; a CSV ignores it).
     ``id_columns``: the columns of the externalId (a totals row has none); ``stop_at``: where the
@@ -85,15 +88,63 @@ def _open_sources(
         return open_zip(p, sheet, opts)
     if head.startswith(_OLE_MAGIC):
         return open_workbook(p, "xls", sheet, opts)
-    if p.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"}:
+    markup = _web_page_or_xml(p) if p.suffix.lower() == ".xls" else None
+    if markup:
+        raise SourceError(str(p), f"is {markup} named .xls, not a workbook bulk_sync reads: open it in Excel "
+                          "and save it as .xlsx or CSV")  # fmt: skip
+    text_xls = p.suffix.lower() == ".xls" and _looks_like_text(p)
+    if p.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"} and not text_xls:
         raise SourceError(str(p), f"is named like a workbook ({p.suffix}) but its content is not one")
     if isinstance(sheet, str) and not from_mapping and not any(ch in sheet for ch in "*?["):
         # a glob can cover CSV files too; a mapping's `sheets` is for its workbooks
         raise SourceError(str(p), f"is a CSV/text file, which has no sheets (--sheet {sheet!r} given)")
     try:
-        return [open_csv(p, encoding, delimiter, opts)]
+        src = open_csv(p, encoding, delimiter, opts)
     except (csv.Error, ValueError, OSError) as exc:
         raise SourceError(str(p), f"cannot be read: {one_line(exc)}") from exc
+    if text_xls:  # what older CRMs export as "Excel": text Excel opens; read as the CSV it is
+        kind = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(src.delimiter or ",", "comma")
+        src.warnings.insert(0, f"this .xls is text, read as {kind}-separated (it is not an Excel workbook)")
+    return [src]
+
+
+_MARKUP_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(!doctype html|html|head|body|table|meta|style)\b", re.S)
+
+
+def _head_text(p: Path) -> str:
+    """The first 4 KB of ``p`` as text, lowercased (by its BOM; else Latin-1, which keeps ASCII)."""
+    with p.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = head.decode("utf-16", errors="ignore")
+    else:
+        text = head.removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    return text.lower()
+
+
+def _web_page_or_xml(p: Path) -> str | None:
+    """What a text file named .xls is when Excel reads it as markup: an HTML table (what many web
+    apps export as "Excel"), a web archive, or an Excel 2003 XML spreadsheet (SpreadsheetML)."""
+    text = _head_text(p)
+    if _MARKUP_START.match(text):
+        return 'an HTML page (a web table saved as "Excel")'
+    if text.lstrip().startswith("mime-version:"):
+        return "a web archive (MHTML)"
+    if text.lstrip().startswith("<?xml"):
+        if "urn:schemas-microsoft-com:office:spreadsheet" in text or "excel.sheet" in text:
+            return "an Excel 2003 XML spreadsheet (SpreadsheetML)"
+        return 'an HTML page (a web table saved as "Excel")' if "<html" in text else "an XML file"
+    return None
+
+
+def _looks_like_text(p: Path) -> bool:
+    """A file named .xls that is text (UTF-16 with a BOM, or no NUL and few control bytes)."""
+    with p.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    control = sum(1 for b in head if b < 32 and b not in b"\t\r\n")
+    return b"\0" not in head and control <= max(8, len(head) // 100)
 
 
 def open_source(path: str | Path, **kwargs: Any) -> Source:

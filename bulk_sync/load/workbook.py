@@ -15,8 +15,9 @@ from typing import Any
 from ..errors import SourceError
 from .cells import cell_text
 from .formats import sheet_formats, sheet_part
-from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning, loose
+from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning, loose, read_header
 from .model import Chunk, Options, Source, one_line
+from .ods import ods_fixes, patched
 from .sheetrows import row_chunks
 
 # an .xlsx sheet bigger than this (uncompressed XML) is streamed with openpyxl instead of being
@@ -196,30 +197,35 @@ def _read_columns(headers: Sequence[str], opts: Options, first_col: int) -> list
 
 def _open_sheet(p: Path, kind: str, wb: Any, name: str, opts: Options, explicit: bool) -> Source | None:
     sheet = wb.get_sheet_by_name(name)
+    first_col = sheet.start[1] if sheet.start else 0
+    fixes = ods_fixes(p, name) if kind == "ods" else {}
     rows: list[list[str]] = []
-    for values in sheet.iter_rows():
+    for _, values in patched(enumerate(sheet.iter_rows(), start=1), fixes, first_col, str(p)):
         rows.append([cell_text(v) for v in values])
         if len(rows) >= SNIFF_ROWS:
             break
-    h = find_header(rows, opts.header_row, opts.expected)
-    if h < 0:
+    merged = [((r0, c0 - first_col), (r1, c1 - first_col)) for (r0, c0), (r1, c1) in _merged_ranges(sheet)]
+    found = read_header(rows, opts.header_row, opts.expected, merged)
+    if found is None:
         if explicit:
             raise SourceError(str(p), f"sheet {name!r} has no header row (it is empty)")
         return None
-    headers, warnings = clean_headers(rows[h])
+    h, span, headers, warnings = found
     src = Source(
         p,
         kind,
         name,
         headers,
-        header_warning(h) + warnings,
-        header_row=h + 1,
+        warnings,
+        header_row=h + span,
+        header_span=span,
         chunk_rows=opts.chunk_rows,
         formats=sheet_formats(p, name, _read_columns(headers, opts, sheet.start[1]))
         if kind == "xlsx"
         else None,
     )
     src._loaded = sheet
+    src.cell_fixes = fixes
     return src
 
 
@@ -261,13 +267,16 @@ def calamine_chunks(
             wb.close()
     fills = _merged_fills(sheet, src.header_row)
     keep = None if columns is None else [src.headers.index(c) for c in columns]
-    yield from row_chunks(src, enumerate(sheet.iter_rows(), start=1), fills, sheet.start[1], keep, text)
+    numbered: Iterator[tuple[int, Sequence[Any]]] = enumerate(sheet.iter_rows(), start=1)
+    if src.cell_fixes:  # .ods cells whose tabs and line breaks calamine drops
+        numbered = patched(numbered, src.cell_fixes, sheet.start[1], src.label)
+    yield from row_chunks(src, numbered, fills, sheet.start[1], keep, text)
 
 
 def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[int, int]]:
     """Cells covered by a merged area below the header -> the area's top-left cell (0-based)."""
     fills: dict[tuple[int, int], tuple[int, int]] = {}
-    for (r0, c0), (r1, c1) in getattr(sheet, "merged_cell_ranges", None) or []:
+    for (r0, c0), (r1, c1) in _merged_ranges(sheet):
         if (r1 - r0 + 1) * (c1 - c0 + 1) > 1_000_000:
             continue  # a whole-column merge is formatting, not data
         for r in range(max(r0, header_row), r1 + 1):  # rows below the header only
@@ -275,6 +284,11 @@ def _merged_fills(sheet: Any, header_row: int) -> dict[tuple[int, int], tuple[in
                 if (r, c) != (r0, c0):
                     fills[(r, c)] = (r0, c0)
     return fills
+
+
+def _merged_ranges(sheet: Any) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The sheet's merged areas, 0-based and absolute (calamine knows them for .xlsx and .xls)."""
+    return list(getattr(sheet, "merged_cell_ranges", None) or [])
 
 
 def _open_streamed_sheet(p: Path, name: str, opts: Options) -> Source:

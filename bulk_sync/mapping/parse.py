@@ -34,7 +34,7 @@ from .spec import (
     path_tokens,
     zone_named,
 )
-from .yamlsafe import compose, loc_text, todo_lines
+from .yamlsafe import compose, construct, loc_text, todo_lines
 
 Catalog = dict[str, TargetKind] | Callable[[str], dict[str, TargetKind]]  # or one by `resource`
 
@@ -72,7 +72,7 @@ def parse_mapping(text: str, catalogs: Catalog, name: str = "<mapping>") -> Mapp
         name,
         tuple(fields),
         mf.description,
-        mf.header_row,
+        tuple(mf.header_rows) if mf.header_rows else mf.header_row,
         tuple(mf.skip),
         _fills(fields, catalog),
         group_by,
@@ -88,7 +88,7 @@ def _validated(
 ) -> MappingFile:
     """The node tree as a MappingFile (the schema's problems raised at once, each with its line)."""
     try:
-        data = yaml.SafeLoader("").construct_document(node)
+        data = construct(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -108,13 +108,19 @@ def _validated(
 
 
 def _check_rules(mf: MappingFile, places: dict[tuple[Any, ...], str], problems: list[str]) -> None:
-    """`skip` and `stop_at`: one test each, and patterns RE2 takes."""
+    """`skip` and `stop_at`: one test each, and patterns RE2 takes; `header_rows`: two rows."""
     for i, rule in enumerate(mf.skip):
         where = places.get(("skip", i), "")
         if sum(x is not None for x in (rule.equals, rule.matches, rule.blank)) != 1:
             problems.append(f"{where}skip[{i}]: give exactly one of `equals`, `matches` or `blank`")
         if rule.matches is not None and _regex_problem(rule.matches):
             problems.append(f"{where}skip[{i}].matches: {_regex_problem(rule.matches)}")
+    rows = mf.header_rows
+    if rows is not None and (len(rows) != 2 or rows[0] < 1 or rows[1] != rows[0] + 1 or mf.header_row):
+        problems.append(
+            f"{places.get(('header_rows',), '')}header_rows: give the two rows of a header over two, as "
+            "Excel numbers them, one after the other (e.g. [7, 8]), and no header_row beside it"
+        )
     stop = mf.stop_at
     if stop is not None:
         where = places.get(("stop_at",), "")
@@ -198,8 +204,8 @@ def _index_places(
                     f"line {key_node.start_mark.line + 1}: {loc_text((*path, key))}: duplicate key"
                 )
             seen.add(key)
-            out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
-            _index_places(value_node, (*path, key), out, problems)
+            if type(value_node) is not yaml.ScalarNode:  # a scalar's place is its key's line
+                _index_places(value_node, (*path, key), out, problems)
             out[(*path, key)] = f"line {key_node.start_mark.line + 1}: "
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):

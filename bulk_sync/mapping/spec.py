@@ -175,6 +175,7 @@ class MappingFile(BaseModel):
     version: Literal[1]
     description: str | None = None
     header_row: int | None = Field(default=None, ge=1)  # as Excel numbers it; default: found
+    header_rows: list[int] | None = None  # a header over two rows, e.g. [7, 8]: one name per column
     sheets: str | list[str] | None = None  # workbook sheets to read: a name, position, glob, "*", or a list
     stop_at: StopAtRule | None = None
     skip: list[SkipRule] = []
@@ -216,7 +217,7 @@ class MappingSpec:
     path: str
     fields: tuple[Field_, ...]
     description: str | None = None
-    header_row: int | None = None
+    header_row: int | tuple[int, ...] | None = None  # a pair: the rows of a header over two
     skip: tuple[SkipRule, ...] = ()
     fills: tuple[tuple[tuple[str | int, ...], tuple[str, ...]], ...] = ()  # address objects -> parts
     group_by: tuple[str, ...] = ()

@@ -15,8 +15,12 @@ Audit columns ("Created", "Last modified", "Update time") are never taken for th
 Whatever is left for the person is a ``TODO`` *value*, which ``validate`` and ``run`` refuse (exit
 2, listing each with its line), so a starter cannot be run by accident with a guess in it.
 
+Every date-time with a zone gets ``ambiguous: error`` (a time in the repeated hour is refused, never
+guessed). ``--resource opportunities`` keeps what an opportunity has, under its names.
+
 The parts, one way: ``match`` (headers to fields, formats and values read from the cells),
-``preset`` (which shipped preset fits), ``starter`` (the YAML written).
+``preset`` (which shipped preset fits), ``resource`` (an opportunity starter), ``times`` (the
+date-time fields), ``starter`` (the YAML written).
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                    "engagement id", "external id", "call id", "task id", "engagement external id", "ref",
                    "reference", "booking id", "booking ref", "event uuid", "meeting uuid", "uid"),
     "subject": ("subject", "title", "meeting title", "meeting name", "activity subject", "call title",
-                "appointment title", "event subject", "event name", "event type name", "topic", "what"),
+                "appointment title", "event subject", "event name", "event type name", "topic", "what",
+                "onderwerp"),
     "content": ("description", "notes", "comments", "body", "meeting notes", "call notes", "note",
-                "full comments", "meeting body", "call body", "meeting description", "details"),
+                "full comments", "meeting body", "call body", "meeting description", "details", "beschrijving"),
     "startTime": ("start", "start time", "start date time", "meeting start time", "start datetime",
                   "activity date", "due date time", "call start time", "activity date time",
                   "activity start", "event start", "start date and time", "from", "scheduled start",
@@ -47,7 +48,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "engagementUsers[0].name": ("assigned", "owner", "rep", "assigned to", "activity owner", "owner name",
                                 "rep name", "meeting owner", "user", "host", "activity assigned to",
                                 "assigned to user", "organizer", "salesperson", "sales rep", "surveyor",
-                                "host name", "consultant"),
+                                "host name", "consultant", "meeting organizer", "organisator van vergadering"),
     "engagementUsers[0].shareOfSale": ("share", "rep share", "share of sale", "owner share", "split"),
     "engagementUsers[]": ("attendees", "participants", "guests", "invitees", "attendee emails"),
     "account.latitude": ("latitude", "lat"),
@@ -81,7 +82,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-TIME_TARGETS = ("startTime", "endTime", "remoteCreatedAt", "remoteUpdatedAt", "opportunity.closedAt")
+TIME_TARGETS = (
+    "startTime", "endTime", "remoteCreatedAt", "remoteUpdatedAt", "opportunity.closedAt", "lastActivityAt",
+)  # fmt: skip
 
 
 # words that make a column an audit time (when a record was created or changed), never a start or end
@@ -110,6 +113,9 @@ DATE_TIME_FORMATS = (
     "%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %I:%M %p", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M", "%m/%d/%y %I:%M %p",
     "%m/%d/%y %H:%M", "%d/%m/%y %H:%M", "%b %d, %Y %I:%M %p", "%d %b %Y %H:%M", "%A, %B %d, %Y %I:%M %p",
+    # day first with a 12-hour clock (Zoho's default "31/10/2026 02:30 PM"), and the dashed orders
+    "%d/%m/%Y %I:%M %p", "%d/%m/%Y %I:%M:%S %p", "%d/%m/%y %I:%M %p", "%d.%m.%Y %I:%M %p",
+    "%d-%m-%Y %I:%M %p", "%d-%m-%Y %H:%M:%S", "%m-%d-%Y %H:%M", "%m-%d-%Y %I:%M %p",
 )  # fmt: skip
 
 
@@ -122,6 +128,8 @@ DATE_FORMATS = (
     "%d/%m/%y",
     "%b %d, %Y",
     "%d %b %Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
 )
 
 
@@ -184,6 +192,8 @@ class Formats:
     format: str | list[str] | None = None  # None: ISO 8601 (no format needed)
     todo: str | None = None  # why the format is left as a TODO
     offsets: bool = False  # every time carries its own offset (Z, +02:00): the zone does not matter
+    choices: tuple[str, ...] = ()  # with a TODO: the formats that read the cells differently
+    settled_by: str | None = None  # a cell only ``format`` reads, which settled the day/month order
 
 
 def guess_formats(samples: Sequence[str], formats: Sequence[str] = DATE_TIME_FORMATS) -> Formats | None:
@@ -205,14 +215,45 @@ def guess_formats(samples: Sequence[str], formats: Sequence[str] = DATE_TIME_FOR
     if not fits:
         return None
     best = max(fits, key=lambda f: sum(p is not None for p in fits[f]))
+    return _day_month(values, fits, best)
+
+
+def _day_month(values: list[str], fits: dict[str, list[dt.datetime | None]], best: str) -> Formats:
+    """``best``, or a TODO when another format reads the same cells as other dates (day and month
+    both 12 or less). A cell only one order reads (a day over 12: "31/10/2026") settles it, even
+    one cell in many."""
     rivals = [f for f in fits if f != best and _differs(fits[f], fits[best])]
+    settled = [f for f in rivals if _settled(fits[best], fits[f])]
+    rivals = [f for f in rivals if f not in settled]
     if rivals:
+        i = next(
+            k for k, (a, b) in enumerate(zip(fits[best], fits[rivals[0]], strict=True)) if a and b and a != b
+        )
         return Formats(
             best,
-            todo=f"{values[0]!r} reads as {fits[best][0]:%Y-%m-%d} with {best!r} and as "
-            f"{fits[rivals[0]][0]:%Y-%m-%d} with {rivals[0]!r}: write the one the export uses",
+            todo=f"{values[i]!r} reads as {fits[best][i]:%Y-%m-%d} with {best!r} and as "
+            f"{fits[rivals[0]][i]:%Y-%m-%d} with {rivals[0]!r}: write the one the export uses",
+            choices=(best, *rivals),
         )
+    if settled:
+        cell = next(v for v, a, b in zip(values, fits[best], fits[settled[0]], strict=True) if a and not b)
+        return Formats(best, settled_by=cell)
     return Formats(best)
+
+
+def day_order(fmt: str) -> str | None:
+    """ "dm" for a day-first format, "md" for month-first, None when it has no such choice."""
+    if "%d" not in fmt or "%m" not in fmt or fmt.startswith("%Y"):
+        return None
+    return "dm" if fmt.index("%d") < fmt.index("%m") else "md"
+
+
+def _settled(best: list[dt.datetime | None], rival: list[dt.datetime | None]) -> bool:
+    """``best`` reads every cell ``rival`` reads and more: the cells only it reads settle the order
+    (a cell neither reads is junk, allowed either way)."""
+    mine = {i for i, p in enumerate(best) if p is not None}
+    theirs = {i for i, p in enumerate(rival) if p is not None}
+    return theirs < mine
 
 
 def strptime_or_none(text: str, fmt: str) -> dt.datetime | None:
@@ -261,7 +302,11 @@ def unique_id_column(headers: Sequence[str], samples: dict[str, list[str]], take
         cells = [c.strip() for c in samples.get(h, [])]
         if h in taken or len(cells) < 2 or not all(cells) or len(set(cells)) != len(cells):
             continue
-        if all(" " not in c and any(ch.isdigit() for ch in c) for c in cells) and not looks_like_dates(cells):
+        if (
+            all(" " not in c and any(ch.isdigit() for ch in c) for c in cells)
+            and not looks_like_dates(cells)
+            and not all_parse(cells, TIME_FORMATS)  # "14:30:00" is a time of day, never an id
+        ):
             found.append(h)
     found.sort(key=lambda h: (not re.search(r"\b(id|ref|uuid|key|no|number)\b", norm(h)), headers.index(h)))
     return found[0] if found else None
@@ -297,3 +342,14 @@ def all_parse(cells: Sequence[str], formats: Sequence[str]) -> bool:
     return len(values) > allowed and any(
         sum(strptime_or_none(v, f) is not None for v in values) >= len(values) - allowed for f in formats
     )
+
+
+def yaml_str(text: str) -> str:
+    """A YAML scalar that stays a string (quoted when YAML would read it otherwise)."""
+    if (
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9 _()/.-]*", text)
+        and text.lower() not in {"yes", "no", "on", "off", "true", "false", "null", "todo"}
+        and not text.endswith(" ")
+    ):
+        return text
+    return "'" + text.replace("'", "''") + "'"

@@ -8,50 +8,58 @@ import re
 
 from ..load import Source
 from .match import (
-    DATE_FORMATS,
-    DATE_TIME_FORMATS,
     ENUMS,
     SAMPLE_ROWS,
     SYNONYMS,
-    TIME_FORMATS,
     TIME_TARGETS,
-    all_parse,
     duration_unit,
     enum_guess,
-    guess_formats,
-    is_audit,
     match_headers,
-    norm,
     people_column,
     unique_id_column,
+    yaml_str,
 )
-from .preset import Preset, best_preset, from_preset
+from .preset import AMBIGUOUS_NOTE, Preset, best_preset, from_preset
+from .resource import keep_for_opportunities, renamed
+from .times import date_and_time, settled_orders, template_lines, time_lines
 
 
-def render(src: Source, samples: dict[str, list[str]], label: str) -> str:
-    """The starter mapping YAML for ``src``, given up to SAMPLE_ROWS sample cells per header."""
-    found = best_preset(src.headers)
+def render(src: Source, samples: dict[str, list[str]], label: str, resource: str | None = None) -> str:
+    """The starter mapping YAML for ``src``, given up to SAMPLE_ROWS sample cells per header;
+    ``resource``: what each row becomes (engagements when not given, unless a preset says)."""
+    found = best_preset(src.headers, resource)
     if found is not None and not found[1]:
         return from_preset(found[0], label)
-    return _Starter(src, samples, label, found).text()
+    return _Starter(src, samples, label, found, resource or "engagements").text()
 
 
 class _Starter:
     def __init__(
-        self, src: Source, samples: dict[str, list[str]], label: str, near: tuple[Preset, set[str]] | None
+        self,
+        src: Source,
+        samples: dict[str, list[str]],
+        label: str,
+        near: tuple[Preset, set[str]] | None,
+        resource: str,
     ) -> None:
         self.src, self.samples, self.label, self.near = src, samples, label, near
+        self.opportunities = resource == "opportunities"
         self.lines: list[str] = []
         self.placed: dict[str, str] = {}  # target -> header (or template)
+        self.orders = settled_orders(src.headers, samples)  # day/month order -> (header, the cell)
 
     def text(self) -> str:
         src = self.src
         matched = match_headers(src.headers)
-        self._date_and_time(matched)
+        if not self.opportunities:
+            date_and_time(matched, src.headers, self.samples)
         self._people(matched)
         self._enums_by_content(matched)
+        if self.opportunities:
+            keep_for_opportunities(matched, src.headers)
         if "externalId" not in matched:
-            by_content = unique_id_column(src.headers, self.samples, set())
+            in_templates = {h for v in matched.values() for h in re.findall(r"\{([^{}]+)\}", v)}
+            by_content = unique_id_column(src.headers, self.samples, in_templates)
             if by_content is not None:
                 for t in [t for t, h in matched.items() if h == by_content]:
                     del matched[t]  # an id column unique on every row is the record's id first
@@ -69,15 +77,24 @@ class _Starter:
                 f"# The file looks like the preset {preset.name!r} but lacks its columns "
                 f"{', '.join(sorted(missing))}: compare with mappings/{preset.name}.yaml."
             )
-        lines += ["version: 1", f"description: {_yaml_str('Generated from ' + src.path.name)}"]
-        if src.header_row > 1:
+        lines.append(AMBIGUOUS_NOTE)
+        lines.append("version: 1")
+        if self.opportunities:
+            lines.append("resource: opportunities   # each row becomes a SIRO opportunity")
+        lines.append(f"description: {yaml_str('Generated from ' + src.path.name)}")
+        if src.header_span == 2:  # `Start` merged over `Date | Time`: one name per column
+            rows = f"[{src.header_row - 1}, {src.header_row}]"
+            lines.append(
+                f"header_rows: {rows}   # the header spans two rows: 'Start' over 'Date' is 'Start Date'"
+            )
+        elif src.header_row > 1:
             lines.append(f"header_row: {src.header_row}")
         lines.append("fields:")
         if "externalId" not in matched:
             lines.append(
                 "  externalId: {column: TODO, required: true}   # the column with each row's unique id"
             )
-        for target in SYNONYMS:
+        for target in (*SYNONYMS, "lastActivityAt"):
             if target in matched:
                 self._field(target, matched[target], matched)
         self._required_parts(matched)
@@ -86,7 +103,9 @@ class _Starter:
             lines.append("")
             lines.append("# Columns not placed (map them by hand if SIRO should get them):")
             lines += [f"#   {h}" for h in unplaced]
-        return "\n".join(lines) + "\n"
+        if not any("ambiguous: error" in line for line in lines):
+            lines.remove(AMBIGUOUS_NOTE)  # every time carries its offset: nothing is ambiguous
+        return "\n".join(renamed(lines) if self.opportunities else lines) + "\n"
 
     def _used(self) -> set[str]:
         used = set()
@@ -98,18 +117,18 @@ class _Starter:
     # -- fields ------------------------------------------------------------------------
 
     def _field(self, target: str, header: str, matched: dict[str, str]) -> None:
-        col = _yaml_str(header)
+        col = yaml_str(header)
         add = self.lines.append
         cells = self.samples.get(header, [])
         if target == "externalId":
             add(f"  externalId: {{column: {col}, required: true}}")
         elif target in ("startTime", "endTime") and header.startswith("{"):
-            self._template_time(target, header)
+            self.lines += template_lines(target, header, self.samples, self.orders)
         elif target == "endTime" and header.startswith("duration:"):
             unit = duration_unit(header[9:])
-            add(f"  endTime: {{column: {_yaml_str(header[9:])}, duration: {{from: startTime{unit}}}}}")
+            add(f"  endTime: {{column: {yaml_str(header[9:])}, duration: {{from: startTime{unit}}}}}")
         elif target in TIME_TARGETS:
-            self._time(target, col, cells)
+            self.lines += time_lines(target, col, cells, self.orders)
         elif target in ENUMS:
             if not self._enum(target, col, cells):
                 return  # no value of it is one of SIRO's: not this field (it is listed as not placed)
@@ -121,7 +140,7 @@ class _Starter:
             kind, column = header.split(":", 1)
             first = ", first_of: ';'" if kind == "people" else ""
             add(
-                f"  {target}: {{column: {_yaml_str(column)}{first}, parse: name_email"
+                f"  {target}: {{column: {yaml_str(column)}{first}, parse: name_email"
                 + (", lower: true}" if not target.endswith(".name") else "}")
                 + (
                     "   # the first of the people in the cell"
@@ -139,48 +158,6 @@ class _Starter:
             add(f"  {target}: {col}")
         self.placed[target] = header
 
-    def _time(self, target: str, col: str, cells: list[str]) -> None:
-        found = guess_formats(cells, DATE_TIME_FORMATS + DATE_FORMATS)
-        add = self.lines.append
-        offsets = found is not None and found.offsets
-        fmt = ""
-        if found is None:
-            fmt = "format: TODO, "
-        elif found.format is not None:
-            fmt = f"format: {'TODO' if found.todo else _yaml_str(str(found.format))}, "
-        add(f"  {target}:")
-        add(f"    column: {col}")
-        if found is not None and found.todo:
-            add(f"    # format: {found.todo}")
-        if found is None:
-            add("    # no date format reads these cells: write one (e.g. '%m/%d/%Y %I:%M %p')")
-        zone = (
-            "UTC}   # every time carries its own offset"
-            if offsets
-            else "TODO}   # the zone of the export's times"
-        )
-        add(f"    datetime: {{{fmt}timezone: {zone}")
-        if target == "startTime":
-            add("  startTimeLocalized:")
-            add(f"    column: {col}")
-            add(f"    datetime: {{{fmt.rstrip(', ')}}}" if fmt else "    datetime: {}")
-
-    def _template_time(self, target: str, template: str) -> None:
-        add = self.lines.append
-        date, time_ = re.findall(r"\{([^{}]+)\}", template)
-        dates = guess_formats(self.samples.get(date, []), DATE_FORMATS)
-        times = guess_formats([t for t in self.samples.get(time_, []) if t.strip()], TIME_FORMATS)
-        dfmt = str(dates.format) if dates and dates.format else "TODO"
-        tfmt = str(times.format) if times and times.format else "%H:%M"
-        formats = f"[{_yaml_str(dfmt + ' ' + tfmt)}, {_yaml_str(dfmt)}]"
-        add(f"  {target}:")
-        add(f"    template: {_yaml_str(template)}   # the date and the time are in two columns")
-        add(f"    datetime: {{format: {formats}, timezone: TODO}}")
-        if target == "startTime":
-            add("  startTimeLocalized:")
-            add(f"    template: {_yaml_str(template)}")
-            add(f"    datetime: {{format: {formats}}}")
-
     def _enum(self, target: str, col: str, cells: list[str]) -> bool:
         """A ``map`` of the column's values to SIRO's; False (nothing written) when values exist
         and none of them is one of SIRO's: the column is then something else ("Outcome":
@@ -196,35 +173,10 @@ class _Starter:
             return True
         add("    map:   # SIRO accepts " + ", ".join(ENUMS[target]) + "; TODO: the values it could not place")
         for v in values:
-            add(f"      {_yaml_str(v)}: {guesses[v] or 'TODO'}")
+            add(f"      {yaml_str(v)}: {guesses[v] or 'TODO'}")
         return True
 
     # -- what the cells show -------------------------------------------------------------
-
-    def _date_and_time(self, matched: dict[str, str]) -> None:
-        """A start given as a date column and a time column (Pipedrive's "Due date" + "Due time")
-        becomes one template; a duration column beside it makes the end."""
-        headers = self.src.headers
-        dates = [
-            h
-            for h in headers
-            if "date" in norm(h) and not is_audit(h) and all_parse(self.samples.get(h, []), DATE_FORMATS)
-        ]
-        times = [
-            h
-            for h in headers
-            if "time" in norm(h) and not is_audit(h) and all_parse(self.samples.get(h, []), TIME_FORMATS)
-        ]
-        start = matched.get("startTime")
-        if dates and times and (start is None or start in dates or start in times):
-            matched["startTime"] = f"{{{dates[0]}}} {{{times[0]}}}"
-            for h in (dates[0], times[0]):
-                for t, v in list(matched.items()):
-                    if v == h:
-                        del matched[t]
-        durations = [h for h in headers if "duration" in norm(h)]
-        if "startTime" in matched and "endTime" not in matched and durations:
-            matched["endTime"] = "duration:" + durations[0]
 
     def _enums_by_content(self, matched: dict[str, str]) -> None:
         """A column whose values are SIRO's words for an enum not yet placed (CallType:
@@ -277,11 +229,11 @@ class _Starter:
             name = self.placed.get(f"{user}.name")
             if email is not None:
                 add(
-                    f"  {user}.externalId: {{column: {_yaml_str(email)}, lower: true}}   # the rep's email as their id"
+                    f"  {user}.externalId: {{column: {yaml_str(email)}, lower: true}}   # the rep's email as their id"
                 )
             elif name is not None:
                 add(
-                    f"  {user}.externalId: {_yaml_str(name)}   # the export names the rep only: the name is their id"
+                    f"  {user}.externalId: {yaml_str(name)}   # the export names the rep only: the name is their id"
                 )
             else:
                 add(f"  {user}.externalId: {{column: TODO}}")
@@ -293,10 +245,10 @@ class _Starter:
         contact_email = self.placed.get("contact.emailAddresses[0]")
         if contact_email is not None and "contact.externalId" not in self.placed:
             add(
-                f"  contact.externalId: {{column: {_yaml_str(contact_email)}, lower: true}}   # the contact's email as their id"
+                f"  contact.externalId: {{column: {yaml_str(contact_email)}, lower: true}}   # the contact's email as their id"
             )
             self.placed["contact.externalId"] = contact_email
-        for group in ("opportunity", "contact", "lead"):
+        for group in ("contact", "lead") if self.opportunities else ("opportunity", "contact", "lead"):
             if (
                 any(t.startswith(group + ".") for t in self.placed)
                 and f"{group}.externalId" not in self.placed
@@ -304,19 +256,9 @@ class _Starter:
                 add(f"  {group}.externalId: {{column: TODO}}   # SIRO needs it whenever {group} is sent")
 
 
-def _yaml_str(text: str) -> str:
-    """A YAML scalar that stays a string (quoted when YAML would read it otherwise)."""
-    if (
-        re.fullmatch(r"[A-Za-z][A-Za-z0-9 _()/.-]*", text)
-        and text.lower() not in {"yes", "no", "on", "off", "true", "false", "null", "todo"}
-        and not text.endswith(" ")
-    ):
-        return text
-    return "'" + text.replace("'", "''") + "'"
-
-
-def starter(src: Source, label: str) -> str:
-    """Read up to SAMPLE_ROWS rows of ``src`` and return its starter mapping."""
+def starter(src: Source, label: str, resource: str | None = None) -> str:
+    """Read up to SAMPLE_ROWS rows of ``src`` and return its starter mapping (``resource``:
+    engagements or opportunities; not given: engagements, or what a preset that fits says)."""
     samples: dict[str, list[str]] = {h: [] for h in src.headers}
     seen = 0
     for chunk in src.chunks():
@@ -326,4 +268,4 @@ def starter(src: Source, label: str) -> str:
         seen += min(len(chunk), take)
         if seen >= SAMPLE_ROWS:
             break
-    return render(src, samples, label)
+    return render(src, samples, label, resource)

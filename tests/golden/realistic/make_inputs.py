@@ -297,10 +297,229 @@ fields:
     wb.save(d / "bookings.xlsx")
 
 
+OUTLOOK_EN = [
+    "Subject", "Start Date", "Start Time", "End Date", "End Time", "All day event", "Reminder on/off",
+    "Reminder Date", "Reminder Time", "Meeting Organizer", "Required Attendees", "Optional Attendees",
+    "Meeting Resources", "Billing Information", "Categories", "Description", "Location", "Mileage",
+    "Priority", "Private", "Sensitivity", "Show time as",
+]  # fmt: skip
+
+
+def _outlook(rows: list[list[str]]) -> str:
+    """Outlook's CSV: every cell quoted, CRLF, a description with a line break inside its quotes."""
+    return "".join(",".join('"' + c.replace('"', '""') + '"' for c in r) + "\r\n" for r in rows)
+
+
+def outlook_calendar_en() -> None:
+    """Outlook's calendar export (File > Open & Export > Import/Export > Export to a file > CSV),
+    English: the start and the end each in a date and a time column (M/D/YYYY, h:mm:ss AM/PM), a
+    reminder's date and time beside them (never the start), no id column (the subject and start
+    make one), a description holding a line break, an all-day event (midnight to midnight), and a
+    meeting typed with its end before its start (sent, with the end-before-start warning). New York
+    time; no row in the hour the clocks go back."""
+    d = case(
+        "outlook_calendar_en",
+        """\
+version: 1
+description: Outlook calendar export (English), New York time
+fields:
+  externalId: {template: "{Start Date} {Start Time} {Subject}", required: true}
+  subject: Subject
+  content: Description
+  startTime:
+    template: "{Start Date} {Start Time}"
+    datetime: {format: "%m/%d/%Y %I:%M:%S %p", timezone: America/New_York, ambiguous: error}
+  endTime:
+    template: "{End Date} {End Time}"
+    datetime: {format: "%m/%d/%Y %I:%M:%S %p", timezone: America/New_York, ambiguous: error}
+  engagementType.name: {value: Calendar appointment}
+  engagementType.activityType: {value: MEETING}
+  engagementUsers[0].externalId: Meeting Organizer
+  engagementUsers[0].name: Meeting Organizer
+""",
+    )
+    blank = [""] * 9
+    rows = [
+        OUTLOOK_EN,
+        ["Roof inspection - Lee", "10/13/2026", "9:00:00 AM", "10/13/2026", "10:30:00 AM", "False", "True",
+         "10/13/2026", "8:45:00 AM", "Dana Whitfield", "Ann Lee", "", *blank[:3],
+         "Gate code 1004.\nDog in the yard.", "1420 W Addison St", "", "Normal", "False", "Normal", "2"],
+        ["Quote call - Sato", "10/2/2026", "2:30:00 PM", "10/2/2026", "3:00:00 PM", "False", "False", "", "",
+         "Marcus Ochoa", "", "", *blank[:3], "", "Phone", "", "High", "False", "Normal", "2"],
+        ["Trade show", "11/12/2026", "12:00:00 AM", "11/13/2026", "12:00:00 AM", "True", "False", "", "",
+         "Dana Whitfield", "", "", *blank[:3], "", "McCormick Place", "", "Normal", "False", "Normal", "3"],
+        ["Follow-up - Brooks", "11/3/2026", "4:00:00 PM", "11/3/2026", "3:00:00 PM", "False", "True",
+         "11/3/2026", "3:45:00 PM", "Priya Raman", "", "", *blank[:3], "", "", "", "Normal", "False",
+         "Normal", "2"],
+    ]  # fmt: skip
+    (d / "calendar.csv").write_text(_outlook(rows), encoding="utf-8", newline="")
+
+
+OUTLOOK_NL = [
+    "Onderwerp", "Begindatum", "Begintijd", "Einddatum", "Eindtijd", "Gebeurtenis duurt hele dag",
+    "Herinnering aan/uit", "Herinneringsdatum", "Herinneringstijd", "Organisator van vergadering",
+    "Vereiste deelnemers", "Optionele deelnemers", "Vergaderbronnen", "Factuurgegevens", "Categorieën",
+    "Beschrijving", "Locatie", "Reisafstand", "Prioriteit", "Privé", "Gevoeligheid", "Weergeven als",
+]  # fmt: skip
+
+
+def outlook_calendar_nl() -> None:
+    """Outlook's calendar export in Dutch: the same columns under Dutch names (Begindatum,
+    Begintijd, Einddatum, Eindtijd, Herinneringsdatum...), day-first dates without leading zeros
+    (13-10-2026), 24-hour times (9:00:00), Onwaar/Waar, UTF-8 with a byte-order mark. Amsterdam
+    time: one visit on the Sunday the clocks go back, at 10:00 (after the change: one instant),
+    and one in a hand-typed row whose date is not a date."""
+    d = case(
+        "outlook_calendar_nl",
+        """\
+version: 1
+description: Outlook-agenda-export (Nederlands), Amsterdamse tijd
+fields:
+  externalId: {template: "{Begindatum} {Begintijd} {Onderwerp}", required: true}
+  subject: Onderwerp
+  content: Beschrijving
+  startTime:
+    template: "{Begindatum} {Begintijd}"
+    datetime: {format: "%d-%m-%Y %H:%M:%S", timezone: Europe/Amsterdam, ambiguous: error}
+  startTimeLocalized:
+    template: "{Begindatum} {Begintijd}"
+    datetime: {format: "%d-%m-%Y %H:%M:%S"}
+  endTime:
+    template: "{Einddatum} {Eindtijd}"
+    datetime: {format: "%d-%m-%Y %H:%M:%S", timezone: Europe/Amsterdam, ambiguous: error}
+  engagementType.name: {value: Afspraak}
+  engagementType.activityType: {value: APPOINTMENT}
+  engagementUsers[0].externalId: Organisator van vergadering
+  engagementUsers[0].name: Organisator van vergadering
+""",
+    )
+    tail = ["", "", "", "", "", "Normaal", "Onwaar", "Normaal", "2"]
+    rows = [
+        OUTLOOK_NL,
+        ["Dakinspectie De Vries", "13-10-2026", "9:00:00", "13-10-2026", "10:30:00", "Onwaar", "Waar",
+         "13-10-2026", "8:45:00", "Sanne Bakker", "Jan de Vries", "", "", "", "", "Poortcode 1004",
+         "Keizersgracht 12", *tail[4:]],
+        ["Offerte Jansen", "25-10-2026", "10:00:00", "25-10-2026", "11:00:00", "Onwaar", "Onwaar", "", "",
+         "Sanne Bakker", "", "", "", "", "", "Zondag, na de klokwissel", "Utrecht", *tail[4:]],
+        ["Terugbellen Özdemir", "2-11-2026", "14:30:00", "2-11-2026", "14:45:00", "Onwaar", "Onwaar", "", "",
+         "Daan Visser", "", "", "", "", "", "", "Telefoon", *tail[4:]],
+        ["Bezoek Müller", "31-11-2026", "11:00:00", "31-11-2026", "12:00:00", "Onwaar", "Onwaar", "", "",
+         "Daan Visser", "", "", "", "", "", "31 november bestaat niet", "Haarlem", *tail[4:]],
+    ]  # fmt: skip
+    (d / "agenda.csv").write_bytes(codecs.BOM_UTF8 + _outlook(rows).encode())
+
+
+def mac_roman_export() -> None:
+    """Excel for Mac's 'CSV (Macintosh)': Mac Roman bytes (é is 0x8E, ü 0x9F, ø 0xBF, the
+    en dash 0xD0) and CR line endings, a semicolon-free comma file from a French/German office."""
+    d = case(
+        "mac_roman_export",
+        """\
+version: 1
+fields:
+  externalId: {column: Ref, required: true}
+  subject: Objet
+  content: Remarques
+  account.externalId: Client
+  account.name: Société
+""",
+    )
+    text = (
+        "Ref,Objet,Remarques,Client,Société\r"
+        "R-1,Visite – Genève,Café offert,K-1,Crème Brûlée SA\r"
+        "R-2,Rendez-vous Müller,Prévoir 2 h,K-2,Jürgen Müller GmbH\r"
+        "R-3,Appel Søren,Rappeler à 14 h,K-3,Smørrebrød ApS\r"
+    )
+    (d / "export.csv").write_bytes(text.encode("mac_roman"))
+
+
+def tab_separated_xls() -> None:
+    """What many older CRMs export as "Excel": tab-separated text named .xls (Excel opens it),
+    here as Excel's own "Unicode Text" (UTF-16 LE with its byte-order mark, CRLF). Read as text
+    with a note; a cell quoted for its tab inside; a bad date."""
+    d = case(
+        "tab_separated_xls",
+        """\
+version: 1
+fields:
+  externalId: {column: Activity No, required: true}
+  subject: Subject
+  content: Notes
+  startTime: {column: Due, datetime: {format: "%Y-%m-%d %H:%M", timezone: Europe/London}}
+  engagementType.name: Type
+  engagementType.activityType: {column: Type, map: {Call: CALL, Meeting: MEETING, Visit: APPOINTMENT}}
+  engagementUsers[0].externalId: {column: Owner Email, lower: true}
+  engagementUsers[0].email: {column: Owner Email, lower: true}
+""",
+    )
+    rows = [
+        ["Activity No", "Subject", "Notes", "Due", "Type", "Owner Email"],
+        ["000481", "Boiler service – Patel", '"bring part\tB-12"', "2026-11-03 09:00", "Visit", "Amy.Ng@heatco.co.uk"],
+        ["000482", "Renewal call – O'Neill", "", "2026-11-03 14:15", "Call", "amy.ng@heatco.co.uk"],
+        ["000483", "Survey – Kowalski", "leave at 12:30", "3rd Nov 10am", "Visit", "raj@heatco.co.uk"],
+    ]  # fmt: skip
+    text = "".join("\t".join(r) + "\r\n" for r in rows)
+    (d / "activities.xls").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+
+
+def dynamics_hidden_id() -> None:
+    """Dynamics 365's "Export to Excel": the record's id, a checksum and the modified time in
+    hidden columns A-C ("(Do Not Modify) ..."), the visible columns after them, dates as real
+    date cells in the user's zone (Chicago), a hidden sheet of option-set values, and a row whose
+    owner is blank."""
+    import datetime as dt
+
+    d = case(
+        "dynamics_hidden_id",
+        """\
+version: 1
+description: Dynamics 365 appointments, Export to Excel
+fields:
+  externalId: {column: (Do Not Modify) Appointment, required: true}
+  subject: Subject
+  startTime: {column: Start Time, datetime: {timezone: America/Chicago, ambiguous: error}}
+  endTime: {column: End Time, datetime: {timezone: America/Chicago, ambiguous: error}}
+  remoteUpdatedAt: {column: (Do Not Modify) Modified On, datetime: {timezone: America/Chicago}}
+  engagementType.name: {value: Appointment}
+  engagementType.activityType: {value: APPOINTMENT}
+  engagementUsers[0].externalId: Owner
+  engagementUsers[0].name: Owner
+  account.externalId: Regarding
+  account.name: Regarding
+""",
+    )
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Active Appointments"
+    ws.append(["(Do Not Modify) Appointment", "(Do Not Modify) Row Checksum", "(Do Not Modify) Modified On",
+               "Subject", "Start Time", "End Time", "Owner", "Regarding"])  # fmt: skip
+    rows = [
+        ["6b1f0c1e-8f3a-4a8e-9a51-0c2f3b7d1a01", "AbCdEf1==", dt.datetime(2026, 11, 2, 16, 12), "Roof inspection - Lee",
+         dt.datetime(2026, 11, 3, 9, 0), dt.datetime(2026, 11, 3, 10, 0), "Dana Whitfield", "Lee Household"],
+        ["6b1f0c1e-8f3a-4a8e-9a51-0c2f3b7d1a02", "AbCdEf2==", dt.datetime(2026, 11, 3, 9, 41), "Virtual demo - Sato",
+         dt.datetime(2026, 11, 4, 14, 30), dt.datetime(2026, 11, 4, 15, 15), "Marcus Ochoa", "Sato Household"],
+        ["6b1f0c1e-8f3a-4a8e-9a51-0c2f3b7d1a03", "AbCdEf3==", dt.datetime(2026, 11, 4, 8, 0), "Follow-up - Brooks",
+         dt.datetime(2026, 11, 5, 10, 0), dt.datetime(2026, 11, 5, 10, 30), None, "Brooks Household"],
+    ]  # fmt: skip
+    for r in rows:
+        ws.append(r)
+    for col in "ABC":
+        ws.column_dimensions[col].hidden = True
+    for col in "CEF":
+        for cell in ws[col][1:]:
+            cell.number_format = "m/d/yyyy h:mm AM/PM"
+    hidden = wb.create_sheet("hiddenSheet")
+    hidden.append(["Appointment", "Status"])
+    hidden.append(["Open", "Completed"])
+    hidden.sheet_state = "veryHidden"
+    wb.save(d / "appointments.xlsx")
+
+
 def main() -> None:
     for make in (
         eu_crm_export, ops_three_reps, salesforce_percents, damaged_utf8, cp1252_confirmed,
-        us_amounts_ambiguous, hubspot_emails, handmade_bookings,
+        us_amounts_ambiguous, hubspot_emails, handmade_bookings, outlook_calendar_en, outlook_calendar_nl,
+        mac_roman_export, tab_separated_xls, dynamics_hidden_id,
     ):  # fmt: skip
         make()
 
