@@ -136,7 +136,7 @@ def test_every_date_time_with_a_zone_refuses_the_repeated_hour(run_cli: RunCli, 
     assert "# ambiguous: error: a time in the hour that happens twice" in text
     out = {o["row"]: o for o in outcomes(data, _filled(text, "Europe/Amsterdam", tmp_path / "m.yaml"))}
     assert out[2]["status"] == "valid"
-    assert out[3]["status"] == "invalid" and ["bad-datetime", "Start"] in out[3]["errors"]
+    assert out[3]["status"] == "invalid" and ["ambiguous-datetime", "Start"] in out[3]["errors"]
 
 
 DEALS = [
