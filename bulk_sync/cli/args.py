@@ -159,6 +159,14 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
     )
     sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
     sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+    sp.add_argument(
+        "--heartbeat",
+        type=nonneg_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="when output is not a terminal (cron, systemd, a log file): a progress line this often, "
+        "on stderr (not with --quiet) and in the log (default 30; 0 = none)",
+    )
     sp.add_argument("--log-file", metavar="PATH", help="append a log of the run to PATH (secrets redacted)")
     sp.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"

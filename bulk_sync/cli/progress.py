@@ -7,12 +7,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ..report import (
     GOOD,
     STATUSES,
+    TAKEN,
     ResultBlock,
     RowResult,
     Summary,
@@ -24,11 +27,28 @@ log = logging.getLogger("bulk_sync.cli")  # one logger for the command line, whi
 def progress(
     args: argparse.Namespace, total: int | None = None
 ) -> tuple[Callable[[RowResult | ResultBlock | None], None], Callable[[str], None]]:
-    """A tqdm bar on the terminal: rows done (read and sent: a row counts when it is decided),
-    rows/s, and an ETA from the estimated row count; nothing when output is not a terminal.
-    Also returns how to print a line to stderr without breaking the bar."""
-    if args.quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
-        return (lambda r: None), (lambda line: print(line, file=sys.stderr))
+    """What a person sees while a run goes on. On a terminal: a tqdm bar (rows done, rows/s, an ETA
+    from the estimated row count). Elsewhere (cron, systemd, a log file): a heartbeat line every
+    --heartbeat seconds on stderr (not with --quiet) and in the log. Returns the callback that takes
+    each result (None at the end) and how to print a line to stderr without breaking the bar."""
+    total = None if total is None else int(total)
+    if not args.quiet and sys.stdout.isatty() and sys.stderr.isatty():
+        return _bar(total)
+    every = getattr(args, "heartbeat", 0) or 0
+    if not every:
+        return (lambda r: None), _stderr
+    dry = args.command == "validate" or getattr(args, "dry_run", False)
+    beat = Heartbeat(total, every, None if args.quiet else _stderr, "valid" if dry else "synced")
+    return beat.update, _stderr
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _bar(
+    total: int | None,
+) -> tuple[Callable[[RowResult | ResultBlock | None], None], Callable[[str], None]]:
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
@@ -48,6 +68,59 @@ def progress(
         bar.update(1)
 
     return update, (lambda line: tqdm.write(line, file=sys.stderr))
+
+
+class Heartbeat:
+    """A line every ``every`` seconds while a run goes on, from a thread of its own (so a run that
+    waits, on SIRO's quota or on retries, still says it is alive): rows done (of the estimate),
+    rows/s, an ETA, and how many synced so far. To ``say`` (stderr) and the CLI's log."""
+
+    def __init__(
+        self, total: int | None, every: float, say: Callable[[str], None] | None, taken: str = "synced"
+    ) -> None:
+        self.total, self.every, self.say, self.taken = total, every, say, taken
+        self.done = self.synced = self.bad = 0
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="bulk-sync-heartbeat", daemon=True)
+        self._thread.start()
+
+    def update(self, result: RowResult | ResultBlock | None) -> None:
+        if result is None:
+            self._stop.set()
+            return
+        n = len(result) if isinstance(result, ResultBlock) else 1
+        self.done += n
+        if result.status in TAKEN:
+            self.synced += n
+        elif result.status not in GOOD:
+            self.bad += n
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / elapsed
+        done = f"{self.done:,} rows"
+        eta = ""
+        if self.total:
+            done += f" of ~{self.total:,} ({min(self.done / self.total, 1.0):.0%})"
+            if rate > 0 and self.done < self.total:
+                eta = f", ETA {_duration((self.total - self.done) / rate)}"
+        return (
+            f"bulk-sync: {done} in {_duration(elapsed)}, {rate:,.0f} rows/s{eta}; "
+            f"{self.synced:,} {self.taken} so far" + (f", {self.bad:,} not synced" if self.bad else "")
+        )
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            text = self.line()
+            log.info("%s", text)
+            if self.say is not None:
+                self.say(text)
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:
