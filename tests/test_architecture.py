@@ -143,6 +143,7 @@ INSIDE = {
         "epilogs": set(),
         "progress": set(),
         "values": set(),
+        "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "args": {"epilogs", "tools", "values"},
         "delete": {"progress", "sending"},
@@ -152,7 +153,7 @@ INSIDE = {
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts
         "commands": {"sending", "values"},
-        "__init__": {"args", "commands", "progress", "run"},
+        "__init__": {"args", "commands", "profile", "progress", "run"},
     },
 }
 INSIDE["payload"] = {

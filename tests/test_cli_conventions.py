@@ -55,3 +55,110 @@ def test_a_paced_sandbox_run_says_so(tmp_path: Path) -> None:
     assert "paced at 1000 requests/min as SIRO; --rate-per-min 0 for full speed" in proc.stdout
     fast = _run(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--sandbox", "--rate-per-min", "0")
     assert "paced at" not in fast.stdout
+
+
+def _production_like(tmp_path: Path, hook: str) -> Path:
+    """A nightly profile as the README shows one, its production folders under tmp_path/prod."""
+    prod = tmp_path / "prod"
+    config = tmp_path / "bulk_sync.toml"
+    config.write_text(
+        f'[profiles.nightly]\nbase_url = "https://functions.siro.ai/api-externalApi"\n'
+        f'mapping = "{MAPPING}"\nstate = "{prod}/var/lib/appointments.sqlite3"\n'
+        f'report_dir = "{prod}/reports"\n'
+        f'notify_url = "{hook}"\nlog_file = "{prod}/var/log/nightly.log"\nlog_format = "json"\n'
+    )
+    return config
+
+
+class _Hook:
+    """A webhook receiver on 127.0.0.1 that counts what is posted to it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        posts = self.posts = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_sandbox_rehearsal_of_a_production_profile_touches_none_of_its_places(tmp_path: Path) -> None:
+    hook = _Hook()
+    try:
+        config = _production_like(tmp_path, hook.url)
+        proc = _run(tmp_path, "run", EXAMPLE, "--config", config, "--profile", "nightly", "--sandbox")
+    finally:
+        hook.close()
+    assert proc.returncode == 1, proc.stderr  # the example's 5 invalid rows
+    assert "sandbox rehearsal: set aside from the profile 'nightly'" in proc.stdout
+    for key in ("base_url", "state", "log_file", "report_dir", "notify_url"):
+        assert key in proc.stdout.splitlines()[0]
+    assert not (tmp_path / "prod").exists()  # no state, log, report or summary there
+    assert hook.posts == []
+    sandbox_dir = tmp_path / "bulk_sync-sandbox"
+    assert list((sandbox_dir / "reports").glob("*.csv")) and (sandbox_dir / "nightly.log").exists()
+    summaries = list((sandbox_dir / "reports").glob("*-summary.json"))
+    assert summaries and json.loads(summaries[0].read_text())["counts"]["synced"] == 55
+
+
+def test_a_flag_on_the_command_line_wins_and_a_conflict_names_its_sides(tmp_path: Path) -> None:
+    hook = _Hook()
+    try:
+        config = _production_like(tmp_path, hook.url)
+        typed = tmp_path / "typed-reports"
+        proc = _run(
+            tmp_path, "run", EXAMPLE, "--config", config, "--profile", "nightly", "--sandbox",
+            "--report-dir", typed,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert list(typed.glob("*.csv"))  # typed: kept, even in a rehearsal
+        assert "report_dir" not in proc.stdout.splitlines()[0]
+        both = _run(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--sandbox", "--base-url", "https://x.example")
+    finally:
+        hook.close()
+    assert both.returncode == 2
+    assert "--sandbox and --base-url exclude each other (both given on the command line)" in both.stderr
+
+
+def test_config_errors_are_plain_and_suggest_the_key_meant(tmp_path: Path) -> None:
+    config = tmp_path / "bulk_sync.toml"
+    config.write_text('[profiles.default]\nrate_per_min = "fast"\nconcurency = 4\nreport_xlsx = "yes"\n')
+    proc = _run(tmp_path, "validate", EXAMPLE, "-m", MAPPING, "--no-rep-check")
+    assert proc.returncode == 2
+    said = proc.stderr.strip()
+    assert "concurency: unknown key (did you mean 'concurrency'?)" in said
+    assert "rate_per_min: expected a number, got 'fast'" in said
+    assert "report_xlsx: expected true or false, got 'yes'" in said
+    assert "float" not in said and "Traceback" not in said and len(said.splitlines()) == 1
+
+
+def test_a_watch_routes_mapping_is_read_from_the_config_files_folder(tmp_path: Path) -> None:
+    home = tmp_path / "etc"
+    (home / "maps").mkdir(parents=True)
+    (home / "maps" / "m.yaml").write_text(MAPPING.read_text())
+    (home / "bulk_sync.toml").write_text('[[watch.routes]]\nmatch = "*.csv"\nmapping = "maps/m.yaml"\n')
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        cli_argv("watch", inbox, "--config", home / "bulk_sync.toml", "--once"),
+        capture_output=True, text=True, env=cli_env(), cwd=elsewhere, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # an empty inbox: nothing filed, the route loaded
+    assert "does not exist" not in proc.stderr
