@@ -145,7 +145,8 @@ INSIDE = {
         "values": set(),
         "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
-        "args": {"epilogs", "tools", "values"},
+        "parser": set(),  # argparse with "did you mean"
+        "args": {"epilogs", "parser", "tools", "values"},
         "delete": {"progress", "sending"},
         "sending": {"progress"},
         "run": {"drift", "mirror", "progress", "sending", "siro", "values"},
@@ -202,6 +203,7 @@ HOMES = {
     "re2": {"rx"},
     "httpx": {"upload"},
     "tqdm": {"cli"},
+    "shtab": {"cli"},  # bulk-sync completion
     "xlsxwriter": {"report", "errorfile"},
     "watchdog": {"inbox"},  # what wakes the watcher
     "aiohttp": {"upload", "sandbox", "review"},

@@ -4,6 +4,7 @@ outside a terminal, a rehearsal that says how it is paced."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -162,3 +163,79 @@ def test_a_watch_routes_mapping_is_read_from_the_config_files_folder(tmp_path: P
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr  # an empty inbox: nothing filed, the route loaded
     assert "does not exist" not in proc.stderr
+
+
+def _cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return _run(tmp_path, *args, timeout=60)
+
+
+def test_a_mistyped_command_or_flag_gets_did_you_mean(tmp_path: Path) -> None:
+    typo = _cli(tmp_path, "rnu", EXAMPLE)
+    assert typo.returncode == 2 and "(did you mean 'run'?)" in typo.stderr
+    flag = _cli(tmp_path, "validate", EXAMPLE, "--mapingg", MAPPING)
+    assert flag.returncode == 2
+    assert "bulk-sync validate: error: unrecognized arguments: --mapingg" in flag.stderr
+    assert "(did you mean --mapping?)" in flag.stderr
+    assert flag.stderr.startswith("usage: bulk-sync validate")  # the command's usage, not the top's
+    choice = _cli(tmp_path, "validate", EXAMPLE, "-m", MAPPING, "--log-level", "warn")
+    assert "(did you mean 'warning'?)" in choice.stderr
+    nothing_near = _cli(tmp_path, "validate", EXAMPLE, "--zzzz")
+    assert "did you mean" not in nothing_near.stderr
+
+
+def test_version_short_and_long(tmp_path: Path) -> None:
+    from bulk_sync import __version__
+
+    for flag in ("-V", "--version"):
+        proc = _cli(tmp_path, flag)
+        assert proc.returncode == 0 and proc.stdout.strip() == f"bulk-sync {__version__}"
+
+
+def test_every_command_has_an_example_in_its_help(tmp_path: Path) -> None:
+    top = _cli(tmp_path, "--help")
+    assert "examples:\n  bulk-sync run" in top.stdout
+    commands = [
+        "run",
+        "retry",
+        "validate",
+        "watch",
+        "init-mapping",
+        "sandbox",
+        "delete",
+        "serve",
+        "completion",
+    ]
+    for name in commands:
+        text = _cli(tmp_path, name, "--help").stdout
+        assert "example" in text, name
+        examples = text[text.index("example") :]
+        assert re.search(r"(?m)^\s+.*bulk-sync " + re.escape(name) + r"\b", examples), name
+
+
+def test_shell_completion_completes_commands_and_flags(tmp_path: Path) -> None:
+    script = tmp_path / "bulk-sync.bash"
+    proc = _cli(tmp_path, "completion", "bash")
+    assert proc.returncode == 0
+    script.write_text(proc.stdout)
+    probe = (
+        f"source {script}; "
+        'COMP_WORDS=(bulk-sync ru); COMP_CWORD=1; _shtab_bulk_sync; echo "${COMPREPLY[@]}"; '
+        'COMP_WORDS=(bulk-sync validate --heart); COMP_CWORD=2; _shtab_bulk_sync; echo "${COMPREPLY[@]}"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, timeout=30
+    ).stdout.splitlines()
+    assert out == ["run", "--heartbeat"]
+    for shell in ("zsh", "fish"):
+        text = _cli(tmp_path, "completion", shell).stdout
+        assert "init-mapping" in text and "--mapping" in text, shell
+
+
+def test_verbose_prints_the_log_on_stderr_without_the_token(tmp_path: Path, siro) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TOKEN
+
+    proc = _cli(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state", "-v")
+    assert "INFO bulk_sync.cli: bulk-sync 0.1.0 run started" in proc.stderr
+    assert TOKEN not in proc.stderr + proc.stdout
+    quiet = _cli(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state")
+    assert "INFO bulk_sync" not in quiet.stderr

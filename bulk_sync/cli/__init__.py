@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"error: {exc}")
         return exc.exit_code
     try:
+        if args.command == "completion":
+            import shtab
+
+            print(shtab.complete(parser, args.shell))
+            return 0
         if args.command == "sandbox":
             return sandbox_command(args)
         if args.command == "watch":

@@ -13,21 +13,30 @@ from ..settings import (
     TOKEN_ENV,
 )
 from ..state import default_state_path
-from .epilogs import EPILOG_RETRY, EPILOG_RUN, EPILOG_VALIDATE
+from .epilogs import EPILOG_COMPLETION, EPILOG_RETRY, EPILOG_RUN, EPILOG_TOP, EPILOG_VALIDATE
+from .parser import Parser
 from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
 from .values import nonneg_float, nonneg_int, pos_float, pos_int
 
+SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")  # what shtab writes
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.", allow_abbrev=False
+    p = Parser(
+        prog="bulk-sync",
+        description="Load CRM appointment spreadsheets into SIRO.",
+        epilog=EPILOG_TOP,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
+    p.add_argument("--version", "-V", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_run_parser, _retry_parser, _validate_parser, watch_parser, init_parser, sandbox_parser):
         add(sub)
     delete_parser(sub)
     serve_parser(sub)
+    c = command(sub, "completion", "print a shell completion script", EPILOG_COMPLETION)
+    c.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
     return p
 
 
@@ -159,6 +168,9 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
     )
     sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
     sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+    sp.add_argument(
+        "--verbose", "-v", action="count", default=0, help="also print the log on stderr (-v info, -vv debug)"
+    )
     sp.add_argument(
         "--heartbeat",
         type=nonneg_float,

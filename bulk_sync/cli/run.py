@@ -67,7 +67,7 @@ LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has th
 def run_command(args: argparse.Namespace) -> int:
     dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [])
+    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
     args.redactor = redactor
     if not args.mapping:
         raise UsageError("--mapping is required (or `mapping` in the config profile)")

@@ -6,7 +6,7 @@ import argparse
 from typing import Any, cast
 
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV
-from .epilogs import EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
+from .epilogs import EPILOG_DELETE, EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
 from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
 
 
@@ -143,12 +143,10 @@ def delete_parser(sub: Any) -> None:
         sub,
         "delete",
         "delete engagements from SIRO by externalId (a rare clean-up; asks first)",
-        "Each externalId is deleted with DELETE /v1/integrations/engagements/{id}?idType=external.\n"
-        "The file holds one externalId a line, or is a CSV (a bulk_sync report, say) with an\n"
-        "external_id or externalId column. Without --yes it asks before deleting anything.",
+        EPILOG_DELETE,
     )
     d.add_argument("--external-ids", required=True, metavar="FILE", help="the externalIds to delete")
-    d.add_argument("--yes", action="store_true", help="do not ask: delete (for scripts)")
+    d.add_argument("--yes", "-y", action="store_true", help="do not ask: delete (for scripts)")
     d.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
     d.add_argument(
         "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
