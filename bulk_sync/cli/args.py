@@ -132,7 +132,20 @@ def _validate_parser(sub: Any) -> None:
 
 
 def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
-    """The files, the mapping, how to read them, and where the outputs go (run, retry, validate)."""
+    """The files, the mapping, how to read them, where the outputs go, what is printed, the config
+    (run, retry, validate), each in a group of its own in --help."""
+    _add_input(sp.add_argument_group("input"), files)
+    _add_outputs(sp.add_argument_group("outputs"))
+    _add_printing(sp.add_argument_group("progress and logging"))
+    cfg = sp.add_argument_group("config file")
+    cfg.add_argument(
+        "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
+    )
+    cfg.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
+
+
+def _add_input(sp: Any, files: bool) -> None:
+    """The files, the mapping and how to read them."""
     if files:
         sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
     sp.add_argument("--mapping", "-m", help="mapping YAML (see mappings/README.md); required")
@@ -147,6 +160,11 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         help="CSV text encoding (default: detected: BOM, UTF-8, else a guessed Windows code page)",
     )
     sp.add_argument("--delimiter", help="CSV delimiter, e.g. ';' or '\\t' for tab (default: detected)")
+    sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
+
+
+def _add_outputs(sp: Any) -> None:
+    """The report, its .xlsx, the summary JSON; what counts as a failed run."""
     sp.add_argument("--report", help="CSV report path (default: <report dir>/<file>-<time>.csv)")
     sp.add_argument(
         "--report-dir", default="reports", help="folder for default report names (default reports)"
@@ -166,7 +184,10 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         metavar="N|N%",
         help="tolerate up to N rows (or N%% of rows) that do not sync: exit 0 instead of 1 (default 0)",
     )
-    sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
+
+
+def _add_printing(sp: Any) -> None:
+    """What is printed while a run goes on, and its log."""
     sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
     sp.add_argument(
         "--verbose", "-v", action="count", default=0, help="also print the log on stderr (-v info, -vv debug)"
@@ -189,10 +210,6 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         choices=["text", "json"],
         help="json: one object a line (default text)",
     )
-    sp.add_argument(
-        "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
-    )
-    sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
 
 
 def _add_reps(r: argparse.ArgumentParser) -> None:
