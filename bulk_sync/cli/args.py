@@ -107,6 +107,12 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
     )
+    v.add_argument(
+        "--warnings",
+        action="store_true",
+        help="list each row's warnings too (default: the rows that are not valid are listed, the "
+        "warnings counted by kind)",
+    )
     v.add_argument("--base-url", help="SIRO's API, for the rep check's GET of its users (no other call)")
     v.add_argument(
         "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
