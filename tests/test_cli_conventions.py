@@ -239,3 +239,42 @@ def test_verbose_prints_the_log_on_stderr_without_the_token(tmp_path: Path, siro
     assert TOKEN not in proc.stderr + proc.stdout
     quiet = _cli(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state")
     assert "INFO bulk_sync" not in quiet.stderr
+
+
+def test_the_resend_hint_fits_what_happened(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
+    failing = sandbox(Faults(error_5xx=1.0))
+    common = [EXAMPLE, "-m", MAPPING, "--circuit-breaker", "2", "--retry-backoff", "0"]
+    with_state = _run(tmp_path, "run", *common, "--base-url", failing.base_url, "--state", tmp_path / "s.db")
+    assert with_state.returncode == 3
+    assert "run the same command again (the state skips what SIRO acknowledged)" in with_state.stdout
+    no_state = _run(tmp_path, "run", *common, "--base-url", failing.base_url, "--no-state")
+    assert "run the same command again" not in no_state.stdout
+    assert "this run kept no state: the same command would send every row again" in no_state.stdout
+    assert "bulk-sync retry " in no_state.stdout
+    refused = subprocess.run(
+        cli_argv("run", *common, "--base-url", sandbox().base_url, "--no-preflight", "--no-state"),
+        capture_output=True, text=True, env=cli_env("not-the-token"), cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 3, refused.stderr
+    assert "SIRO refused the token; fix it (see above), then run the same command again" in refused.stdout
+    assert "they need no fixing" not in refused.stdout
+
+
+def test_retry_takes_the_mapping_from_the_runs_summary(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
+    failing = sandbox(Faults(error_5xx=1.0))
+    report = tmp_path / "first.csv"
+    first = _run(
+        tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", failing.base_url, "--no-state",
+        "--circuit-breaker", "2", "--retry-backoff", "0", "--report", report,
+    )  # fmt: skip
+    assert first.returncode == 3 and report.with_name("first-summary.json").exists()
+    siro = sandbox()
+    again = _run(
+        tmp_path, "retry", report, "--base-url", siro.base_url, "--no-state", "--report", tmp_path / "r2.csv"
+    )
+    assert again.returncode == 1, again.stderr  # its 5 invalid rows are still invalid
+    assert f"mapping: {MAPPING} (the one the report's run used, per its summary JSON)" in again.stdout
+    assert len(siro.state.records) == 55
+    report.with_name("first-summary.json").unlink()
+    lost = _run(tmp_path, "retry", report, "--base-url", siro.base_url, "--no-state")
+    assert lost.returncode == 2 and "--mapping is required" in lost.stderr

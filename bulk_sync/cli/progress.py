@@ -156,15 +156,30 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
             )
     resend = s.counts.get("not_sent", 0) + s.counts.get("failed", 0)
     if resend and not dry:
-        print(
-            f"{resend:,} row(s) were not sent or failed; they need no fixing, only sending: run the same "
-            f"command again (the state skips what SIRO acknowledged), or: bulk-sync retry {written[0]} "
-            f"--mapping {args.mapping}"
-        )
+        print(_resend_hint(args, s, resend, written[0]))
     print(f"report: {written[0]}")
     for extra in written[1:]:
         kind = "error file (fix and drop again)" if "-errors" in extra.stem else "report"
         print(f"{kind}: {extra}")
+
+
+def _resend_hint(args: argparse.Namespace, s: Summary, resend: int, report: Path) -> str:
+    """What to do about the rows that were not sent or failed: send them again, unless the token
+    was refused (then a rerun cannot help); the same command again only when a state skips what
+    SIRO acknowledged."""
+    rows = f"{resend:,} row{'s' if resend != 1 else ''} {'was' if resend == 1 else 'were'} not sent or failed"
+    if s.token_refused:
+        return f"{rows}: SIRO refused the token; fix it (see above), then run the same command again"
+    retry = f"bulk-sync retry {report} --mapping {args.mapping}"
+    if getattr(args, "no_state", False) or (getattr(args, "sandbox", False) and not args.state):
+        return (
+            f"{rows}; they need no fixing, only sending: {retry} (this run kept no state: the same "
+            "command would send every row again)"
+        )
+    return (
+        f"{rows}; they need no fixing, only sending: run the same command again (the state skips "
+        f"what SIRO acknowledged), or: {retry}"
+    )
 
 
 def say(args: argparse.Namespace, message: str) -> None:

@@ -69,6 +69,10 @@ def run_command(args: argparse.Namespace) -> int:
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
     args.redactor = redactor
+    if not args.mapping and args.command == "retry":
+        args.mapping = _mapping_of_the_run(Path(args.previous))
+        if args.mapping:
+            say(args, f"mapping: {args.mapping} (the one the report's run used, per its summary JSON)")
     if not args.mapping:
         raise UsageError("--mapping is required (or `mapping` in the config profile)")
     if args.max_failures is not None:
@@ -142,6 +146,17 @@ def _connect(
             server.stop()
         raise
     return settings, server, reps, note
+
+
+def _mapping_of_the_run(report: Path) -> str | None:
+    """The mapping the run that wrote ``report`` used, from the summary JSON beside it (None when
+    there is none, or it names no mapping that still exists)."""
+    try:
+        data = json.loads(report.with_name(report.stem + "-summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    mapping = data.get("mapping") if isinstance(data, dict) else None
+    return mapping if isinstance(mapping, str) and Path(mapping).is_file() else None
 
 
 def _beside_report(args: argparse.Namespace) -> Path | None:

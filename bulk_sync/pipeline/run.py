@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errorfile import Kept
-from ..errors import BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
+from ..errors import AuthError, BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
 from ..payload import Payload
 from ..report import NOT_SENT, VALID, RowResult, Summary
 from ..settings import RunSettings
@@ -120,6 +120,7 @@ async def execute(
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
         summary.aborted_code = stop.reason.exit_code
+        summary.token_refused = isinstance(stop.reason, AuthError)
     summary.finished = time.monotonic()
     return summary
 
