@@ -278,3 +278,19 @@ def test_retry_takes_the_mapping_from_the_runs_summary(tmp_path: Path, sandbox) 
     report.with_name("first-summary.json").unlink()
     lost = _run(tmp_path, "retry", report, "--base-url", siro.base_url, "--no-state")
     assert lost.returncode == 2 and "--mapping is required" in lost.stderr
+
+
+def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
+    failing = sandbox(Faults(error_5xx=1.0))
+    report = tmp_path / "first.csv"
+    _run(
+        tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", failing.base_url, "--no-state",
+        "--circuit-breaker", "2", "--retry-backoff", "0", "--report", report,
+    )  # fmt: skip
+    siro = sandbox()
+    dry = _run(
+        tmp_path, "retry", report, "--dry-run", "--base-url", siro.base_url, "--report", tmp_path / "d.csv"
+    )
+    assert dry.returncode == 1, dry.stderr
+    assert len(siro.state.records) == 0
+    assert "checked 60 rows" in dry.stdout and "valid             55" in dry.stdout

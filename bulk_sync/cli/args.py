@@ -98,6 +98,11 @@ def _retry_parser(sub: Any) -> None:
     rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
     _add_files_and_outputs(rt, files=False)
     _add_sending(rt)
+    rt.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: check the rows that would be resent, as `validate` does",
+    )
 
 
 def _validate_parser(sub: Any) -> None:
