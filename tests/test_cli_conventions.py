@@ -4,8 +4,10 @@ outside a terminal, a rehearsal that says how it is paced."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import ROOT, cli_argv, cli_env
@@ -294,3 +296,27 @@ def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: P
     assert dry.returncode == 1, dry.stderr
     assert len(siro.state.records) == 0
     assert "checked 60 rows" in dry.stdout and "valid             55" in dry.stdout
+
+
+def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
+    from conftest import TOKEN
+
+    from bulk_sync.sandbox import SandboxServer
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "appointments.csv").write_bytes(EXAMPLE.read_bytes())  # 5 invalid rows
+    old = time.time() - 60
+    os.utime(inbox / "appointments.csv", (old, old))
+    with SandboxServer(TOKEN) as siro:
+        proc = subprocess.run(
+            cli_argv("watch", inbox, "--once", "-m", MAPPING, "--base-url", siro.base_url, "--settle", "1"),
+            capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    why = next((inbox / "failed").glob("appointments-*-error.txt")).read_text()
+    fixes = next((inbox / "failed").glob("appointments-*-report-errors.csv")).name
+    expected = "appointments.csv: 5 of 60 rows did not sync; 5 rows to fix (invalid or rejected): "
+    expected += f"fix them in {fixes}"
+    assert why.startswith(expected), why
+    assert expected in proc.stdout
