@@ -1,6 +1,6 @@
-"""The README's scheduling snippets work when pasted: each cron entry is one line that runs under
-cron's minimal environment (sh -c, PATH=/usr/bin:/bin), and the systemd units pass
-`systemd-analyze verify` where it is installed.
+"""The scheduling snippets of docs/how-to/nightly-job.md work when pasted: each cron entry is one
+line that runs under cron's minimal environment (sh -c, PATH=/usr/bin:/bin), and the systemd units
+pass `systemd-analyze verify` where it is installed.
 
 The snippets name production paths (/srv/bulk_sync, /etc/bulk_sync, /var/lib/bulk_sync); the tests
 move those under the test's tmp folder and point the config at a sandbox on 127.0.0.1, and change
@@ -20,8 +20,8 @@ from conftest import ROOT, TOKEN
 
 from bulk_sync.sandbox import SandboxServer
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SCHEDULING = README[README.index("## Scheduling") :]
+PAGE = (ROOT / "docs" / "how-to" / "nightly-job.md").read_text(encoding="utf-8")
+SCHEDULING = PAGE[PAGE.index("## Scheduling") :]
 SCHEDULING = SCHEDULING[: SCHEDULING.index("\n## ", 5)]
 CRON = re.findall(r"```cron\n(.*?)```", SCHEDULING, re.S)
 UNITS = re.findall(r"```ini\n(# /etc/systemd/system/(\S+)\n.*?)```", SCHEDULING, re.S)
@@ -40,7 +40,7 @@ def _moved(text: str, root: Path) -> str:
     return text
 
 
-def test_the_readme_has_cron_entries_and_units() -> None:
+def test_the_page_has_cron_entries_and_units() -> None:
     assert len(_cron_lines()) >= 2
     assert {name for _, name in UNITS} >= {
         "bulk-sync-watch.service",
@@ -74,7 +74,7 @@ def test_each_cron_entry_runs_under_crons_environment(line: str, tmp_path: Path,
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
     state = tmp_path / "var" / "lib" / "bulk_sync" / "appointments.sqlite3"
-    # production SIRO is the sandbox here; the nightly profile as README's Configuration shows it,
+    # production SIRO is the sandbox here; the nightly profile as the configuration page shows it,
     # less its webhook (no traffic leaves this machine)
     (home / "bulk_sync.toml").write_text(
         f'[profiles.default]\nbase_url = "{siro.base_url}"\nreport_dir = "reports"\n\n'

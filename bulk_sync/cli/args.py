@@ -12,7 +12,6 @@ from ..settings import (
     PRODUCTION_BASE_URL,
     TOKEN_ENV,
 )
-from ..state import default_state_path
 from .epilogs import EPILOG_COMPLETION, EPILOG_RETRY, EPILOG_RUN, EPILOG_TOP, EPILOG_VALIDATE
 from .parser import Parser
 from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
@@ -159,7 +158,7 @@ def _add_input(sp: Any, files: bool) -> None:
     """The files, the mapping and how to read them."""
     if files:
         sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
-    sp.add_argument("--mapping", "-m", help="mapping YAML (see mappings/README.md); required")
+    sp.add_argument("--mapping", "-m", help="mapping YAML (see docs/reference/mapping.md); required")
     if files:  # retry takes each row's sheet from the report
         sp.add_argument(
             "--sheet",
@@ -342,7 +341,9 @@ def _add_state(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--state",
         metavar="PATH",
-        help=f"state file: what was synced before (default {default_state_path()}; with --sandbox: none)",
+        help="state file: what was synced before (default: $XDG_STATE_HOME/bulk_sync/state.sqlite3, "
+        "~/.local/state/bulk_sync/state.sqlite3 when it is unset, %%LOCALAPPDATA%%\\bulk_sync\\state.sqlite3 "
+        "on Windows; with --sandbox: none)",
     )
     r.add_argument("--no-state", action="store_true", help="remember nothing; send every record")
     r.add_argument(
