@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -320,3 +321,39 @@ def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
     expected += f"fix them in {fixes}"
     assert why.startswith(expected), why
     assert expected in proc.stdout
+
+
+def _on_a_terminal(tmp_path: Path, *args: str | Path, env: dict[str, str]) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; what it printed."""
+    import pty
+
+    out = b""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, as a person runs it in a terminal
+        os.chdir(tmp_path)
+        os.execvpe(sys.executable, cli_argv(*args), env)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal closed: the CLI ended
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
+    env = {k: v for k, v in cli_env().items() if k not in ("NO_COLOR", "TERM")}
+    args = ("validate", EXAMPLE, "-m", MAPPING, "--no-rep-check")
+    coloured = _on_a_terminal(tmp_path, *args, env={**env, "TERM": "xterm"})
+    assert "\x1b[32mvalid     \x1b[0m" in coloured and "\x1b[31minvalid   \x1b[0m" in coloured
+    plain = _on_a_terminal(tmp_path, *args, env={**env, "TERM": "xterm", "NO_COLOR": "1"})
+    assert "valid" in plain and "\x1b[3" not in plain
+    piped = _run(tmp_path, *args)  # not a terminal: no colour either
+    assert "\x1b[" not in piped.stdout + piped.stderr
+    error = _on_a_terminal(
+        tmp_path, "validate", tmp_path / "missing.csv", "-m", MAPPING, env={**env, "TERM": "xterm"}
+    )
+    assert "\x1b[31merror:\x1b[0m" in error

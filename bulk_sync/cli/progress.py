@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from ..report import (
     GOOD,
@@ -139,7 +141,8 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
         )
         for status in STATUSES:
             if s.counts.get(status):
-                print(f"  {status:<10} {s.counts[status]:>9,}")
+                label = paint(f"{status:<10}", _STATUS_COLOUR.get(status), sys.stdout)
+                print(f"  {label} {s.counts[status]:>9,}")
         if s.error_types:
             print("  by error type: " + ", ".join(f"{k} {v}" for k, v in s.error_types.most_common()))
         if s.warnings:
@@ -188,4 +191,33 @@ def say(args: argparse.Namespace, message: str) -> None:
 
 
 def err(message: str) -> None:
+    if message.startswith("error: "):
+        message = paint("error:", "red", sys.stderr) + message[len("error:") :]
+    elif message.startswith("warning: "):
+        message = paint("warning:", "yellow", sys.stderr) + message[len("warning:") :]
     print(message, file=sys.stderr, flush=True)
+
+
+_CODES = {"red": "31", "green": "32", "yellow": "33"}
+_STATUS_COLOUR = {
+    "synced": "green",
+    "valid": "green",
+    "invalid": "red",
+    "rejected": "red",
+    "failed": "red",
+    "not_sent": "yellow",
+}
+
+
+def colour_on(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, colour: str | None, stream: TextIO) -> str:
+    if colour is None or not colour_on(stream):
+        return text
+    return f"\x1b[{_CODES[colour]}m{text}\x1b[0m"
