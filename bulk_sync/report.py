@@ -138,6 +138,8 @@ class Summary:
             self.warnings.update(warning_slugs(result.warning))
         if result.status in TAKEN:
             self.forecast.add(result.source_file, result.warning)
+        if self.effect is not None and result.status == VALID and result.message:
+            self.effect[result.message] += 1  # a row shown on its own (--show): its predicted effect
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)

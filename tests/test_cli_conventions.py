@@ -357,3 +357,23 @@ def test_colour_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
         tmp_path, "validate", tmp_path / "missing.csv", "-m", MAPPING, env={**env, "TERM": "xterm"}
     )
     assert "\x1b[31merror:\x1b[0m" in error
+
+
+def test_show_moves_no_row_out_of_the_predicted_effect(tmp_path: Path, siro) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state.db"
+    first = _run(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--state", state)
+    assert first.returncode == 1
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = tmp_path / "changed.csv"  # a row changed, one new row at the end
+    edited = [ln.replace(",In-home consultation", ",In-home visit", 1) for ln in lines[1:4]]
+    new = lines[1].replace("APT-24001", "APT-NEW-1", 1)
+    changed.write_text("".join([lines[0], *edited, *lines[4:], new]), encoding="utf-8")
+    common = [changed, "-m", MAPPING, "--base-url", siro.base_url, "--state", state, "--no-rep-check"]
+    plain = _run(tmp_path, "validate", *common, "--report", tmp_path / "a.csv")
+    shown = _run(tmp_path, "validate", *common, "--show", "3", "--report", tmp_path / "b.csv")
+    predicted = [ln for ln in plain.stdout.splitlines() if ln.startswith("predicted effect")]
+    counts = [int(n) for n in re.findall(r"(\d+) (?:new|changed|unchanged)", predicted[0])]
+    assert counts[0] == 1 and counts[1] >= 1 and sum(counts) == 56, predicted  # every valid row, once
+    assert predicted == [ln for ln in shown.stdout.splitlines() if ln.startswith("predicted effect")]
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert len(re.findall(r'(?m)^\{\n  "externalId"', shown.stdout)) == 2  # the rows a run would send

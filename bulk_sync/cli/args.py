@@ -109,7 +109,11 @@ def _validate_parser(sub: Any) -> None:
     v = command(sub, "validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
     _add_files_and_outputs(v)
     v.add_argument(
-        "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
+        "--show",
+        type=nonneg_int,
+        default=0,
+        metavar="N",
+        help="print the first N payloads as JSON (with a state file: of the rows a run would send)",
     )
     v.add_argument(
         "--warnings",

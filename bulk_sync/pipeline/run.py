@@ -338,6 +338,8 @@ async def _read_all(
                     ordered.put(row.seq, row.result)
                     continue
                 seq, rec, built = row.seq, row.rec, row.built
+                if row.note == "" and on_payload is not None and isinstance(built, Payload):
+                    on_payload(built)  # --show with a state: shown, and reported unchanged
                 final = settled(row, stop)
                 if final is not None:
                     ordered.put(seq, final)
@@ -346,7 +348,7 @@ async def _read_all(
                 if dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
-                    ordered.put(seq, result_of(rec, VALID))
+                    ordered.put(seq, result_of(rec, VALID, message=row.note or None))
                 else:
                     try:
                         await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
