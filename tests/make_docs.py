@@ -69,7 +69,7 @@ def errors_page() -> str:
         "# Error types\n\n"
         "What the report's `error_type` column can say (generated from the catalogue in\n"
         "`bulk_sync/errors.py` by `python tests/make_docs.py`; a test holds this page equal to it).\n"
-        "How to fix each row error: the [mapping language](mapping.md#errors-as-the-report-shows-them).\n\n"
+        "The [mapping language](mapping.md#errors-as-the-report-shows-them) lists the row errors too.\n\n"
         "## A row's problem\n\n"
         "The row is `invalid` (fix the cell, or the mapping) or `skipped`, or SIRO refused it\n"
         "(`rejected`).\n\n"
@@ -82,10 +82,13 @@ def errors_page() -> str:
 
 
 def index_page() -> str:
-    """The site's home page: the README, its links into docs/ made relative to docs/."""
+    """The site's home page: the README, its links into docs/ made relative to docs/, less what
+    is said for a reader of the repository (how to build this site, the development commands)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    text = text.replace("](docs/)", "](#documentation)")
-    return re.sub(r"\]\(docs/", "](", text)
+    docs = text.index("## Documentation")
+    listing = text.index("\n- ", docs)
+    text = text[:docs] + "## Where next\n" + text[listing : text.index("## Development")]
+    return re.sub(r"\]\(docs/", "](", text).rstrip("\n") + "\n"
 
 
 PAGES = {CLI_PAGE: cli_page, ERRORS_PAGE: errors_page, INDEX_PAGE: index_page}

@@ -109,9 +109,16 @@ def test_a_sandbox_rehearsal_of_a_production_profile_touches_none_of_its_places(
     finally:
         hook.close()
     assert proc.returncode == 1, proc.stderr  # the example's 5 invalid rows
-    assert "sandbox rehearsal: set aside from the profile 'nightly'" in proc.stdout
+    assert "sandbox rehearsal with the profile 'nightly'" in proc.stdout
     for key in ("base_url", "state", "log_file", "report_dir", "notify_url"):
         assert key in proc.stdout.splitlines()[0]
+    bare = tmp_path / "bare.toml"  # a profile that names no report folder: the rehearsal's go apart too
+    bare.write_text(f'[profiles.nightly]\nmapping = "{MAPPING}"\n')
+    other = tmp_path / "other"
+    other.mkdir()
+    again = _run(other, "run", EXAMPLE, "--config", bare, "--profile", "nightly", "--sandbox")
+    assert "reports go to bulk_sync-sandbox/reports/" in again.stdout
+    assert not (other / "reports").exists() and list((other / "bulk_sync-sandbox" / "reports").glob("*.csv"))
     assert not (tmp_path / "prod").exists()  # no state, log, report or summary there
     assert hook.posts == []
     sandbox_dir = tmp_path / "bulk_sync-sandbox"

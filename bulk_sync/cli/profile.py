@@ -25,6 +25,11 @@ class Origin:
     config: Path | None = None
     profile: str | None = None
     keys: frozenset[str] = frozenset()  # dests whose value is the profile's (not typed)
+    typed: frozenset[str] = frozenset()  # dests typed on the command line
+
+    @property
+    def profile_used(self) -> bool:
+        return self.config is not None and (self.profile is not None or bool(self.keys))
 
     def of(self, dest: str) -> str:
         if dest not in self.keys:
@@ -56,7 +61,7 @@ def origin(
         for opt in action.option_strings:
             if any(a == opt or a.startswith(opt + "=") for a in argv):
                 typed.add(action.dest)
-    return Origin(config, profile, frozenset(set(settings) - typed))
+    return Origin(config, profile, frozenset(set(settings) - typed), frozenset(typed))
 
 
 def rehearse(args: argparse.Namespace, where: Origin) -> list[str]:
@@ -70,6 +75,9 @@ def rehearse(args: argparse.Namespace, where: Origin) -> list[str]:
             raise UsageError("--sandbox and --base-url exclude each other (both given on the command line)")
         args.base_url = None
     moved = [k for k in _PRODUCTION if k in where.keys and getattr(args, k, None) is not None]
+    if where.profile_used and "report_dir" not in where.typed | set(moved) and hasattr(args, "report_dir"):
+        args.report_dir = str(SANDBOX_DIR / "reports")  # the default folder too: a rehearsal's reports apart
+        moved.append("report_dir")
     for key in moved:
         if key == "state" or key == "notify_url":
             setattr(args, key, None)  # the sandbox forgets at exit: a state would skip rows next time
@@ -78,9 +86,11 @@ def rehearse(args: argparse.Namespace, where: Origin) -> list[str]:
         else:
             setattr(args, key, str(SANDBOX_DIR / Path(getattr(args, key)).name))
     aside = [k for k in ("base_url", *moved) if k in where.keys]
-    if not aside:
+    if not where.profile_used:
         return []
+    name = f"the profile {where.profile or 'default'!r} ({where.config})"
     return [
-        f"sandbox rehearsal: set aside from the profile {where.profile or 'default'!r} ({where.config}): "
-        f"{', '.join(aside)}; outputs go to {SANDBOX_DIR}/, nothing is remembered, no webhook is posted"
+        f"sandbox rehearsal with {name}: "
+        + (f"set aside its {', '.join(aside)}; " if aside else "")
+        + f"reports go to {SANDBOX_DIR}/reports/, nothing is remembered, no webhook is posted"
     ]
