@@ -19,8 +19,10 @@ unknown profiles are errors (exit 2), reported with the file and the key.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,15 +117,41 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _validate(model: type[_M], data: Any, where: str) -> _M:
-    """``model`` from ``data``, or a UsageError naming every bad key (``unknown key`` for typos)."""
+    """``model`` from ``data``, or a UsageError naming every bad key in plain words: an unknown key
+    with the nearest known one ("did you mean"), a value of the wrong kind with the kind expected."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise UsageError(f"{where}: {problems}") from exc
+        problems: dict[str, str] = {}
+        for e in exc.errors(include_url=False):
+            key = str(e["loc"][0]) if e["loc"] else "?"
+            problems.setdefault(key, _problem(model, key, e))  # a union's members: one line a key
+        raise UsageError(f"{where}: " + "; ".join(f"{k}: {v}" for k, v in problems.items())) from exc
+
+
+def _problem(model: type[BaseModel], key: str, e: Any) -> str:
+    if e["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+        return "unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
+    field = model.model_fields.get(key)
+    if e["type"].endswith("_type") and field is not None:
+        return f"expected {_kind(field.annotation)}, got {e['input']!r}"
+    msg = str(e["msg"]).removeprefix("Input ")
+    return f"{msg} (got {e['input']!r})"
+
+
+_KINDS = {str: "text", bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def _kind(annotation: Any) -> str:
+    """A field's type in words: ``float | int | None`` -> "a number"."""
+    kinds = [k for k in typing.get_args(annotation) or (annotation,) if k is not type(None)]
+    words = list(dict.fromkeys(_KINDS.get(k, getattr(k, "__name__", str(k))) for k in kinds))
+    if "a number" in words and "a whole number" in words:
+        words.remove("a whole number")
+    if len(words) == 1 and not words[0].startswith(("a ", "true")):
+        return words[0] if words[0] != "text" else "text in quotes"
+    return " or ".join("text in quotes" if w == "text" else w for w in words)
 
 
 class WatchSection(BaseModel):

@@ -127,7 +127,7 @@ class OutputError(FatalError):
 
 # The catalogue of what a report's `error_type` column can say: slug -> what it means. Code and
 # docs are held to it (tests/test_errors_catalogue.py): every slug the code writes is here, and
-# mappings/README.md's table lists exactly ROW_ERRORS.
+# docs/reference/mapping.md's table lists exactly ROW_ERRORS.
 ROW_ERRORS: dict[str, str] = {
     "missing-value": "a required value is empty (or an object is sent without a part SIRO requires)",
     "invalid-enum": "a value is not in the map and not a SIRO value",

@@ -66,7 +66,11 @@ def start_observer(inbox: Path, wake: threading.Event) -> Any:
     return observer
 
 
-def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) -> list[Route]:
+def routes_from(
+    raw: list[dict[str, Any]] | None, fallback_mapping: str | None, base: Path | None = None
+) -> list[Route]:
+    """The config's [[watch.routes]], then the fallback mapping for every other file. A route's
+    relative mapping path is read from ``base`` (the config file's folder), not the working one."""
     routes = []
     for i, r in enumerate(raw or [], start=1):
         unknown = set(r) - {"match", "mapping", "profile", "sheet"}
@@ -75,7 +79,10 @@ def routes_from(raw: list[dict[str, Any]] | None, fallback_mapping: str | None) 
                 f"[[watch.routes]] #{i}: needs `match` and `mapping` (and may have `profile`, `sheet`)"
                 + (f"; unknown: {sorted(unknown)}" if unknown else "")
             )
-        routes.append(Route(str(r["match"]), str(r["mapping"]), r.get("profile"), r.get("sheet")))
+        mapping = Path(str(r["mapping"])).expanduser()
+        if base is not None and not mapping.is_absolute():
+            mapping = base / mapping
+        routes.append(Route(str(r["match"]), str(mapping), r.get("profile"), r.get("sheet")))
     if fallback_mapping:
         routes.append(Route("*", fallback_mapping))
     return routes

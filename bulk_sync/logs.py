@@ -57,18 +57,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup(path: str | None, level: str, fmt: str, secrets: list[str]) -> Redactor:
-    """Send bulk_sync's (and aiohttp's) logs to ``path``; return the redactor to add secrets to."""
+def setup(path: str | None, level: str, fmt: str, secrets: list[str], verbose: int = 0) -> Redactor:
+    """Send bulk_sync's (and aiohttp's) logs to ``path``, and to stderr with ``verbose`` (1: info,
+    2: debug); return the redactor to add secrets to."""
     redactor = Redactor(secrets)
     root = logging.getLogger("bulk_sync")
     root.setLevel(level.upper())
     root.propagate = False  # never to Python's last-resort stderr handler: the console is the CLI's
+    if verbose:
+        console = logging.StreamHandler()  # stderr
+        console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        console.addFilter(redactor)
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(console)
+        root.setLevel(min(root.level, console.level))
     if path:
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write the log file {path}: {exc.strerror or exc}") from exc
+        handler.setLevel(level.upper())
         handler.addFilter(redactor)
         handler.setFormatter(
             JsonFormatter()

@@ -125,6 +125,7 @@ class Summary:
     throttled: int = 0  # 429 answers seen
     aborted: str | None = None  # why the run stopped early, if it did
     aborted_code: int = 3  # its exit code: 2 when it could not start (nothing sent), 3 mid-run
+    token_refused: bool = False  # it stopped because SIRO refused the token (a rerun will not help)
     report_incomplete: str | None = None  # why the report does not hold every row, if it does not
     forecast: Forecast = field(default_factory=Forecast)  # of the rows SIRO takes, what it can match
     mirror: dict[str, object] | None = None  # --mirror: its window and what it removed (or would)
@@ -139,6 +140,8 @@ class Summary:
             self.warnings.update(warning_slugs(result.warning))
         if result.status in TAKEN:
             self.forecast.add(result.source_file, result.warning)
+        if self.effect is not None and result.status == VALID and result.message:
+            self.effect[result.message] += 1  # a row shown on its own (--show): its predicted effect
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)

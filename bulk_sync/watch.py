@@ -24,6 +24,7 @@ points outside the inbox is refused (moved to ``failed/`` with the reason).
 from __future__ import annotations
 
 import fnmatch
+import glob
 import json
 import logging
 import os
@@ -257,7 +258,7 @@ class Watcher:
         for p in inputs:
             os.replace(p, dest_dir / f"{base}{p.suffix}")
         # what the run was (its original name, route, id): the review page reads it beside the reports
-        record = {**meta, "run": work.name, "filed": where}
+        record = {**meta, "run": work.name, "filed": where, "summary": _summary(work / "out")}
         (dest_dir / f"{base}-route.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         out = work / "out"
         if out.is_dir():
@@ -270,8 +271,11 @@ class Watcher:
                 os.replace(p, dest_dir / name)
             out.rmdir()
         link = self.review_link(work)
-        if where == "failed" and link and reason is None:
-            reason = f"{original.as_posix()}: rows did not sync"
+        if where == "failed" and reason is None:
+            fixes = sorted(dest_dir.glob(f"{glob.escape(base)}-report-errors.*"))
+            reason = _rows_reason(
+                record["summary"], original.as_posix(), base, fixes[0].name if fixes else None
+            )
         if reason:
             text = reason + (f"\nFix the rows in the browser: {link}" if link else "")
             (dest_dir / f"{base}-error.txt").write_text(text + "\n", encoding="utf-8")
@@ -382,3 +386,32 @@ def die_with_parent() -> None:
         return
     if str(os.getppid()) != parent:  # it died before the request: nobody will signal us
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _summary(out: Path) -> dict[str, Any] | None:
+    """The run's summary JSON (its counts), if it wrote one."""
+    try:
+        data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _rows_reason(summary: dict[str, Any] | None, original: str, base: str, fixes: str | None) -> str:
+    """Why a file whose run finished went to failed/: how many rows did not sync, of what kind, and
+    what to do with them."""
+    counts = (summary or {}).get("counts") or {}
+    if not isinstance(counts, dict):
+        counts = {}
+    fix = sum(int(counts.get(k, 0)) for k in ("invalid", "rejected"))
+    resend = sum(int(counts.get(k, 0)) for k in ("failed", "not_sent"))
+    rows = sum(int(v) for v in counts.values() if isinstance(v, int))
+    if not fix and not resend:
+        return f"{original}: rows did not sync; see {base}-report.csv"
+    parts = []
+    if fix:
+        where = f"fix them in {fixes} and drop it here again" if fixes else f"see {base}-report.csv"
+        parts.append(f"{fix:,} row{'s' if fix != 1 else ''} to fix (invalid or rejected): {where}")
+    if resend:
+        parts.append(f"{resend:,} not sent or failed: they are sent again when the file is dropped again")
+    return f"{original}: {fix + resend:,} of {rows:,} rows did not sync; " + "; ".join(parts)

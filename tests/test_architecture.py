@@ -146,8 +146,10 @@ INSIDE = {
         "epilogs": set(),
         "progress": set(),
         "values": set(),
+        "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
-        "args": {"epilogs", "tools", "values"},
+        "parser": set(),  # argparse with "did you mean"
+        "args": {"epilogs", "parser", "tools", "values"},
         "delete": {"progress", "sending"},
         "sending": {"progress"},
         "run": {"drift", "mirror", "progress", "sending", "siro", "values"},
@@ -156,7 +158,7 @@ INSIDE = {
         "drift": {"progress"},  # what a run learns from SIRO before it starts
         "commands": {"sending", "values"},
         "scratch": {"progress"},  # each run's own temporary folder
-        "__init__": {"args", "commands", "progress", "run", "scratch"},
+        "__init__": {"args", "commands", "profile", "progress", "run", "scratch"},
     },
 }
 INSIDE["payload"] = {
@@ -207,6 +209,7 @@ HOMES = {
     "re2": {"rx"},
     "httpx": {"upload"},
     "tqdm": {"cli"},
+    "shtab": {"cli"},  # bulk-sync completion
     "xlsxwriter": {"report", "errorfile"},
     "watchdog": {"inbox"},  # what wakes the watcher
     "aiohttp": {"upload", "sandbox", "review"},

@@ -1,6 +1,6 @@
 """Every example in the docs runs.
 
-- Each ```yaml block of README.md and mappings/README.md is a whole mapping, and loads; where a
+- Each ```yaml block of README.md and the docs site's pages (docs/) is a whole mapping, and loads; where a
   ```text block follows it, loading fails with exactly those problems (one per line).
 - Where a ```csv block, a ```yaml mapping and a ```json block stand in that order, the sample file
   mapped by the mapping gives that outcome: one entry per engagement (a `group_by` group is one,
@@ -30,7 +30,7 @@ from bulk_sync.payload import target_catalog
 from bulk_sync.pipeline import records, results
 from bulk_sync.sandbox import SandboxServer
 
-DOCS = [ROOT / "README.md", ROOT / "mappings" / "README.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 @dataclass(frozen=True)

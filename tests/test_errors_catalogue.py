@@ -59,7 +59,7 @@ def test_every_slug_of_the_catalogue_is_written_somewhere() -> None:
 
 
 def test_the_mapping_docs_list_exactly_the_row_errors() -> None:
-    text = (ROOT / "mappings" / "README.md").read_text()
+    text = (ROOT / "docs" / "reference" / "mapping.md").read_text()
     table = text[text.index("## Errors, as the report shows them") :]
     end = table.find("\n\n", table.index("| slug |"))
     table = table[: end if end >= 0 else None]
@@ -70,7 +70,7 @@ def test_the_mapping_docs_list_exactly_the_row_errors() -> None:
 
 
 def test_the_readme_names_every_error_type() -> None:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "reference" / "report.md").read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith("| `error_type` |"))
     assert set(re.findall(r"`([a-z]+(?:-[a-z]+)+|footer|filter|aborted|interrupted)`", line)) >= set(
         CATALOGUE

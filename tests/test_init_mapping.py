@@ -6,7 +6,7 @@ seven export-shaped files of other CRMs and hand-made sheets (the example file a
 tests/data/exports/*.csv, each with its hand-written mapping beside it). The same starters are also
 made without preset recognition, to measure the generic path on the preset samples.
 
-Print the table quoted in mappings/README.md:  python tests/test_init_mapping.py
+Print the table quoted in docs/reference/mapping.md:  python tests/test_init_mapping.py
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def table() -> str:
 
 
 def test_the_table_in_the_mapping_docs_is_current() -> None:
-    docs = (ROOT / "mappings" / "README.md").read_text()
+    docs = (ROOT / "docs" / "reference" / "mapping.md").read_text()
     assert table() in docs, "regenerate with: python tests/test_init_mapping.py"
 
 

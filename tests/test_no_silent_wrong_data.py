@@ -346,7 +346,7 @@ def test_end_before_start_is_a_warning_in_run_and_validate(
         "  engagementUsers[0].externalId: Rep\n"
         "  engagementType.name: {value: Visit}\n  engagementType.activityType: {value: APPOINTMENT}\n",
     )
-    res = run_cli("validate", tmp_path / "f.csv", "-m", m)
+    res = run_cli("validate", tmp_path / "f.csv", "-m", m, "--warnings")
     assert res.code == 0
     rows = by_row(res)
     assert rows[2]["status"] == "valid" and rows[2]["warning"].startswith("end-before-start: endTime")

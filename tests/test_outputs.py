@@ -275,7 +275,7 @@ def test_profile_report_dir_is_used(run_cli: RunCli, tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("[profiles.default]\nconcurency = 4\n", "concurency: unknown key"),
-        ('[profiles.default]\nconcurrency = "four"\n', "concurrency: Input should be a valid integer"),
+        ('[profiles.default]\nconcurrency = "four"\n', "concurrency: expected a whole number, got 'four'"),
         ("mapping = 'x'\n", "unknown top-level key(s) ['mapping']"),
         ("[profiles.default\n", "not valid TOML"),
     ],

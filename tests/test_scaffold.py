@@ -73,7 +73,9 @@ def test_init_mapping_writes_a_mapping_that_validates(run_cli: RunCli, tmp_path:
     assert sum(r["status"] == "valid" for r in check.report) == 55
 
 
-def test_validate_lists_row_errors_and_matching_warnings(run_cli: RunCli) -> None:
+def test_validate_lists_row_errors_and_counts_warnings(run_cli: RunCli) -> None:
+    """The rows that are not valid are listed; the warnings are counted by kind (--warnings lists
+    them): 20,000 real errors are not hidden among matching warnings."""
     res = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING)
     assert res.code == 1
     assert "engagements.csv row 9 [Appointment ID]: invalid missing-value:" in res.stderr
@@ -81,4 +83,9 @@ def test_validate_lists_row_errors_and_matching_warnings(run_cli: RunCli) -> Non
     warned = [r for r in res.report if r["warning"].startswith("matching-warning")]
     assert warned and all(r["status"] == "valid" and not r["error_type"] for r in warned)
     assert any("activityType is CALL" in r["warning"] for r in warned)
-    assert "warning matching-warning: SIRO cannot match recordings to it" in res.stderr
+    assert "warning matching-warning" not in res.stderr
+    assert f"{len(warned)} warnings not listed (counted by kind below; --warnings lists them" in res.stderr
+    assert f"warnings: matching-warning {len(warned)}" in res.stdout
+    listed = run_cli("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--warnings")
+    assert listed.stderr.count("warning matching-warning: SIRO cannot match recordings to it") == len(warned)
+    assert "row 9 [Appointment ID]: invalid missing-value:" in listed.stderr

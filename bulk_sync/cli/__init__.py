@@ -21,13 +21,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from ..config import config_path, load_profile
 from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
 from ..settings import TOKEN_ENV
 from .args import build_parser
 from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
+from .profile import origin, profile_defaults, rehearse
 from .progress import err
 from .run import finish, run_command
 from .scratch import run_folder
@@ -40,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     die_with_parent()  # a run started by `watch` ends with it
     parser = build_parser()
     try:
-        profile = _profile_defaults(argv)
+        cfg, profile_name, profile = profile_defaults(argv)
     except BulkSyncError as exc:
         err(f"error: {exc}")
         return exc.exit_code
@@ -50,7 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.token_env = profile.get("token_env", TOKEN_ENV)
     args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
+    chosen = _subparsers(parser).get(args.command, parser)
+    args.origin = origin(chosen, argv, cfg, profile_name, profile)
     try:
+        for line in rehearse(args, args.origin):
+            if not getattr(args, "quiet", False):
+                print(line, flush=True)
+    except BulkSyncError as exc:
+        err(f"error: {exc}")
+        return exc.exit_code
+    try:
+        if args.command == "completion":
+            import shtab
+
+            print(shtab.complete(parser, args.shell))
+            return 0
         if args.command == "sandbox":
             return sandbox_command(args)
         if args.command == "watch":
@@ -76,15 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `bulk-sync validate ... --show 5 | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return EXIT_ROWS_FAILED
-
-
-def _profile_defaults(argv: list[str]) -> dict[str, Any]:
-    """The config profile named by --config/--profile (or the default one), as flag defaults."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    pre.add_argument("--profile")
-    known, _ = pre.parse_known_args(argv)
-    return load_profile(config_path(known.config), known.profile)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -12,22 +12,30 @@ from ..settings import (
     PRODUCTION_BASE_URL,
     TOKEN_ENV,
 )
-from ..state import default_state_path
-from .epilogs import EPILOG_RETRY, EPILOG_RUN, EPILOG_VALIDATE
+from .epilogs import EPILOG_COMPLETION, EPILOG_RETRY, EPILOG_RUN, EPILOG_TOP, EPILOG_VALIDATE
+from .parser import Parser
 from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
 from .values import nonneg_float, nonneg_int, pos_float, pos_int
 
+SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")  # what shtab writes
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="bulk-sync", description="Load CRM appointment spreadsheets into SIRO.", allow_abbrev=False
+    p = Parser(
+        prog="bulk-sync",
+        description="Load CRM appointment spreadsheets into SIRO.",
+        epilog=EPILOG_TOP,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"bulk-sync {__version__}")
+    p.add_argument("--version", "-V", action="version", version=f"bulk-sync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_run_parser, _retry_parser, _validate_parser, watch_parser, init_parser, sandbox_parser):
         add(sub)
     delete_parser(sub)
     serve_parser(sub)
+    c = command(sub, "completion", "print a shell completion script", EPILOG_COMPLETION)
+    c.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
     return p
 
 
@@ -62,7 +70,8 @@ def _add_mirror(r: argparse.ArgumentParser) -> None:
         "--mirror",
         action="store_true",
         help="the files are the complete list of appointments for their window: after a run in which "
-        "every row synced, soft-delete in SIRO what they do not list (guarded; see the README)",
+        "every row synced, soft-delete in SIRO what they do not list (guarded; see "
+        "docs/how-to/mirror-deletes.md)",
     )
     r.add_argument(
         "--window",
@@ -97,6 +106,11 @@ def _retry_parser(sub: Any) -> None:
     rt.add_argument("previous", metavar="REPORT", help="the CSV report of the earlier run")
     _add_files_and_outputs(rt, files=False)
     _add_sending(rt)
+    rt.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: check the rows that would be resent, as `validate` does",
+    )
 
 
 def _validate_parser(sub: Any) -> None:
@@ -104,7 +118,17 @@ def _validate_parser(sub: Any) -> None:
     v = command(sub, "validate", "build every payload and write the report; send nothing", EPILOG_VALIDATE)
     _add_files_and_outputs(v)
     v.add_argument(
-        "--show", type=nonneg_int, default=0, metavar="N", help="print the first N payloads as JSON"
+        "--show",
+        type=nonneg_int,
+        default=0,
+        metavar="N",
+        help="print the first N payloads as JSON (with a state file: of the rows a run would send)",
+    )
+    v.add_argument(
+        "--warnings",
+        action="store_true",
+        help="list each row's warnings too (default: the rows that are not valid are listed, the "
+        "warnings counted by kind)",
     )
     v.add_argument("--base-url", help="SIRO's API, for the rep check's GET of its users (no other call)")
     v.add_argument(
@@ -131,10 +155,23 @@ def _validate_parser(sub: Any) -> None:
 
 
 def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -> None:
-    """The files, the mapping, how to read them, and where the outputs go (run, retry, validate)."""
+    """The files, the mapping, how to read them, where the outputs go, what is printed, the config
+    (run, retry, validate), each in a group of its own in --help."""
+    _add_input(sp.add_argument_group("input"), files)
+    _add_outputs(sp.add_argument_group("outputs"))
+    _add_printing(sp.add_argument_group("progress and logging"))
+    cfg = sp.add_argument_group("config file")
+    cfg.add_argument(
+        "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
+    )
+    cfg.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
+
+
+def _add_input(sp: Any, files: bool) -> None:
+    """The files, the mapping and how to read them."""
     if files:
         sp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .xlsx files")
-    sp.add_argument("--mapping", "-m", help="mapping YAML (see mappings/README.md); required")
+    sp.add_argument("--mapping", "-m", help="mapping YAML (see docs/reference/mapping.md); required")
     if files:  # retry takes each row's sheet from the report
         sp.add_argument(
             "--sheet",
@@ -146,6 +183,11 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         help="CSV text encoding (default: detected: BOM, UTF-8, else a guessed Windows code page)",
     )
     sp.add_argument("--delimiter", help="CSV delimiter, e.g. ';' or '\\t' for tab (default: detected)")
+    sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
+
+
+def _add_outputs(sp: Any) -> None:
+    """The report, its .xlsx, the summary JSON; what counts as a failed run."""
     sp.add_argument("--report", help="CSV report path (default: <report dir>/<file>-<time>.csv)")
     sp.add_argument(
         "--report-dir", default="reports", help="folder for default report names (default reports)"
@@ -165,8 +207,22 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         metavar="N|N%",
         help="tolerate up to N rows (or N%% of rows) that do not sync: exit 0 instead of 1 (default 0)",
     )
-    sp.add_argument("--limit", type=nonneg_int, help="read only the first N data rows")
+
+
+def _add_printing(sp: Any) -> None:
+    """What is printed while a run goes on, and its log."""
     sp.add_argument("--quiet", "-q", action="store_true", help="print only errors and the report path")
+    sp.add_argument(
+        "--verbose", "-v", action="count", default=0, help="also print the log on stderr (-v info, -vv debug)"
+    )
+    sp.add_argument(
+        "--heartbeat",
+        type=nonneg_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="when output is not a terminal (cron, systemd, a log file): a progress line this often, "
+        "on stderr (not with --quiet) and in the log (default 30; 0 = none)",
+    )
     sp.add_argument("--log-file", metavar="PATH", help="append a log of the run to PATH (secrets redacted)")
     sp.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
@@ -177,10 +233,6 @@ def _add_files_and_outputs(sp: argparse.ArgumentParser, *, files: bool = True) -
         choices=["text", "json"],
         help="json: one object a line (default text)",
     )
-    sp.add_argument(
-        "--config", metavar="PATH", help="config file (default $BULK_SYNC_CONFIG or ./bulk_sync.toml)"
-    )
-    sp.add_argument("--profile", help="profile of the config file to use (default: [profiles.default])")
 
 
 def _add_reps(r: argparse.ArgumentParser) -> None:
@@ -302,7 +354,9 @@ def _add_state(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--state",
         metavar="PATH",
-        help=f"state file: what was synced before (default {default_state_path()}; with --sandbox: none)",
+        help="state file: what was synced before (default: $XDG_STATE_HOME/bulk_sync/state.sqlite3, "
+        "~/.local/state/bulk_sync/state.sqlite3 when it is unset, %%LOCALAPPDATA%%\\bulk_sync\\state.sqlite3 "
+        "on Windows; with --sandbox: none)",
     )
     r.add_argument("--no-state", action="store_true", help="remember nothing; send every record")
     r.add_argument(

@@ -33,7 +33,11 @@ def watch_command(args: argparse.Namespace) -> int:
         raise UsageError(f"the inbox {inbox} is not a folder")
     cfg_path = config_path(args.config)
     section = load_watch(cfg_path)
-    routes = drop.routes_from(section.routes, args.mapping or profile_mapping(cfg_path, args.profile))
+    routes = drop.routes_from(
+        section.routes,
+        args.mapping or profile_mapping(cfg_path, args.profile),
+        base=cfg_path.resolve().parent if cfg_path else None,
+    )
     if not routes:
         raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
     check_routes(routes, cfg_path)

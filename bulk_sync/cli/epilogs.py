@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+EPILOG_TOP = """\
+examples:
+  bulk-sync run example_data/engagements.csv -m mappings/engagements.yaml --sandbox   # a rehearsal
+  bulk-sync init-mapping export.csv -o mappings/mine.yaml       # a starter mapping from the headers
+  bulk-sync validate export.csv -m mappings/mine.yaml           # check every row; send nothing
+  bulk-sync run export.csv -m mappings/mine.yaml                # sync (token in $SIRO_API_TOKEN)
+  bulk-sync COMMAND --help                                      # each command's flags and examples
+
+exit codes: 0 all rows synced, 1 some rows did not sync, 2 could not start, 3 aborted mid-run
+"""
+
+
+EPILOG_COMPLETION = """\
+example:
+  bulk-sync completion bash > ~/.local/share/bash-completion/completions/bulk-sync
+  bulk-sync completion zsh > "${fpath[1]}/_bulk-sync"
+  bulk-sync completion fish > ~/.config/fish/completions/bulk-sync.fish
+"""
+
+
 EPILOG_RUN = """\
 example:
   export SIRO_API_TOKEN=...            # or --token-file /etc/bulk_sync/token
@@ -67,4 +87,18 @@ example:
   SIRO_API_TOKEN=test-token bulk-sync sandbox --port 8787 --error-rate 0.1
   # then, in another terminal:
   SIRO_API_TOKEN=test-token bulk-sync run file.csv --mapping m.yaml --base-url http://127.0.0.1:8787
+"""
+
+
+EPILOG_DELETE = """\
+Each externalId is deleted with DELETE /v1/integrations/engagements/{id}?idType=external.
+The file holds one externalId a line, or is a CSV with an external_id or externalId
+column; a bulk_sync report gives only its rows synced or unchanged (--all-rows: every
+row). Without --yes it asks before deleting anything. The state file `run` uses forgets
+each id as SIRO confirms it gone, so the next run sends that row again.
+
+example:
+  bulk-sync delete --external-ids cancelled.txt --dry-run       # what would go; sends nothing
+  bulk-sync delete --external-ids cancelled.txt                 # asks, then deletes
+  bulk-sync delete --external-ids reports/old.csv --yes --token-file /etc/bulk_sync/token
 """

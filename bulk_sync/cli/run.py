@@ -67,8 +67,12 @@ LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has th
 def run_command(args: argparse.Namespace) -> int:
     dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [])
+    redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
     args.redactor = redactor
+    if not args.mapping and args.command == "retry":
+        args.mapping = _mapping_of_the_run(Path(args.previous))
+        if args.mapping:
+            say(args, f"mapping: {args.mapping} (the one the report's run used, per its summary JSON)")
     if not args.mapping:
         raise UsageError("--mapping is required (or `mapping` in the config profile)")
     if args.max_failures is not None:
@@ -142,6 +146,17 @@ def _connect(
             server.stop()
         raise
     return settings, server, reps, note
+
+
+def _mapping_of_the_run(report: Path) -> str | None:
+    """The mapping the run that wrote ``report`` used, from the summary JSON beside it (None when
+    there is none, or it names no mapping that still exists)."""
+    try:
+        data = json.loads(report.with_name(report.stem + "-summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    mapping = data.get("mapping") if isinstance(data, dict) else None
+    return mapping if isinstance(mapping, str) and Path(mapping).is_file() else None
 
 
 def _beside_report(args: argparse.Namespace) -> Path | None:
@@ -297,7 +312,8 @@ def _execute(
         raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
     estimate = sum(src.estimated_rows() for src, _ in plan.jobs)
     bar, note = progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
-    out = _Outputs(report, xlsx, failures, bar, note, listing=args.command == "validate" and not args.quiet)
+    listing = args.command == "validate" and not args.quiet
+    out = _Outputs(report, xlsx, failures, bar, note, listing, warnings=getattr(args, "warnings", False))
     summary: Summary | None = None
     with report:
         try:
@@ -333,9 +349,10 @@ class _Outputs:
         bar: Callable[[RowResult | ResultBlock | None], None],
         note: Callable[[str], None],
         listing: bool,
+        warnings: bool = False,
     ) -> None:
         self.report, self.xlsx, self.failures, self.bar, self.note = report, xlsx, failures, bar, note
-        self.listing = listing
+        self.listing, self.warnings = listing, warnings
         self.listed = 0
 
     def emit(self, result: RowResult | ResultBlock) -> None:
@@ -350,10 +367,10 @@ class _Outputs:
             if result.status in TO_FIX:  # the error file holds the rows a person must fix
                 self.failures.add(result)
         if self.listing and self.listed >= LIST_LIMIT:  # past the limit the lines are only counted
-            self.listed += _line_count(result)
+            self.listed += _line_count(result, self.warnings)
         elif self.listing:
             for r in noted:
-                for line in _problem_lines(r):
+                for line in _problem_lines(r, self.warnings):
                     self.listed += 1
                     if self.listed <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
                         self.note(line)
@@ -365,6 +382,12 @@ class _Outputs:
     def close(self, summary: Summary | None, about: dict[str, object]) -> None:
         if self.listed > LIST_LIMIT:
             self.note(f"... and {self.listed - LIST_LIMIT:,} more row problems: every one is in the report")
+        warned = sum(summary.warnings.values()) if summary is not None else 0
+        if self.listing and not self.warnings and warned:
+            self.note(
+                f"{warned:,} warning{'s' if warned != 1 else ''} not listed (counted by kind below; "
+                "--warnings lists them, and every one is in the report)"
+            )
         if self.xlsx is not None:
             try:
                 self.xlsx.close(summary, about)
@@ -372,23 +395,25 @@ class _Outputs:
                 err(f"warning: could not write the XLSX report: {exc}")
 
 
-def _line_count(result: RowResult | ResultBlock) -> int:
+def _line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
     """How many lines :func:`_problem_lines` gives for ``result`` (a block: its warned rows),
     without writing them."""
     if not isinstance(result, ResultBlock):
-        return len(_problem_lines(result))
+        return len(_problem_lines(result, warnings))
+    if not warnings:  # a block's rows are fine, but for their warnings
+        return 0
     error = 1 if result.error_type and result.status not in GOOD else 0
     return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
 
 
-def _problem_lines(r: RowResult) -> list[str]:
-    """`validate`'s lines for a row: its problem, and each of its warnings."""
+def _problem_lines(r: RowResult, warnings: bool) -> list[str]:
+    """`validate`'s lines for a row: its problem, and (``warnings``) each of its warnings."""
     where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
     lines = []
     if r.error_type and r.status not in GOOD:
         column = f" [{r.column}]" if r.column else ""
         lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
-    if r.warning:
+    if r.warning and warnings:
         lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
     return lines
 

@@ -51,6 +51,12 @@ def sending_settings(
         server = SandboxServer(token.get_secret_value()).start()
         base_url = server.base_url
         say(args, f"sandbox: SIRO emulator listening on {base_url} (records are discarded at exit)")
+        if args.rate_per_min:
+            say(
+                args,
+                f"sandbox: paced at {args.rate_per_min:g} requests/min as SIRO; "
+                "--rate-per-min 0 for full speed against the sandbox",
+            )
     else:
         base_url = check_base_url(args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http)
         token = read_token(args.token_file, env_name=args.token_env)

@@ -6,8 +6,7 @@ import argparse
 from typing import Any, cast
 
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV
-from ..state import default_state_path
-from .epilogs import EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
+from .epilogs import EPILOG_DELETE, EPILOG_INIT, EPILOG_SANDBOX, EPILOG_WATCH
 from .values import fraction, nonneg_float, nonneg_int, pos_float, pos_int
 
 
@@ -149,14 +148,10 @@ def delete_parser(sub: Any) -> None:
         sub,
         "delete",
         "delete engagements from SIRO by externalId (a rare clean-up; asks first)",
-        "Each externalId is deleted with DELETE /v1/integrations/engagements/{id}?idType=external.\n"
-        "The file holds one externalId a line, or is a CSV with an external_id or externalId\n"
-        "column; a bulk_sync report gives only its rows synced or unchanged (--all-rows: every\n"
-        "row). Without --yes it asks before deleting anything. The state file `run` uses forgets\n"
-        "each id as SIRO confirms it gone, so the next run sends that row again.",
+        EPILOG_DELETE,
     )
     d.add_argument("--external-ids", required=True, metavar="FILE", help="the externalIds to delete")
-    d.add_argument("--yes", action="store_true", help="do not ask: delete (for scripts)")
+    d.add_argument("--yes", "-y", action="store_true", help="do not ask: delete (for scripts)")
     d.add_argument("--dry-run", action="store_true", help="list what would be deleted; send nothing")
     d.add_argument(
         "--all-rows",
@@ -171,7 +166,8 @@ def delete_parser(sub: Any) -> None:
     d.add_argument(
         "--state",
         metavar="PATH",
-        help=f"the state file that forgets what is deleted (default: run's, {default_state_path()})",
+        help="the state file that forgets what is deleted (default: run's, in $XDG_STATE_HOME/bulk_sync/ "
+        "or %%LOCALAPPDATA%%\\bulk_sync\\ on Windows)",
     )
     d.add_argument(
         "--no-state", action="store_true", help="leave every state file as it is (said in the output)"

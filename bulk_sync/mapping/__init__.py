@@ -5,7 +5,7 @@ problem is reported at once with its line in the YAML (see :class:`~bulk_sync.er
 Target paths are checked against a *target catalog* supplied by the caller (the payload stage
 derives it from its models), so this module does not depend on the payload models.
 
-Mapping language v1 (documented in mappings/README.md)::
+Mapping language v1 (documented in docs/reference/mapping.md)::
 
     version: 1
     fields:

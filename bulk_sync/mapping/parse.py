@@ -269,7 +269,8 @@ def _target_kind(target: str, catalog: dict[str, TargetKind], bad: Bad) -> Targe
         people = (
             "; or, for several people in one cell, map the whole cell to `engagementUsers[]`: "
             '`engagementUsers[]: {column: Participants, split: ";", parse: name_email}` makes one '
-            'engagement user per person, with their email (mappings/README.md, "Several people in one cell")'
+            "engagement user per person, with their email "
+            '(docs/reference/mapping.md, "Several people in one cell")'
             if target.startswith("engagementUsers[].")
             else ""
         )

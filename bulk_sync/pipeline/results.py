@@ -180,6 +180,7 @@ class Row:
     digest: bytes = b""  # the payload's hash
     source: bytes | None = None  # the source row's fingerprint (None: not kept)
     unchanged: bool = False  # the payload is what SIRO acknowledged last time
+    note: str | None = None  # a dry run with a state file: what a run would do with it (new, changed)
 
 
 def mark_unchanged(rows: list[Row], store: StateStore | None) -> list[Entry]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errorfile import Kept
-from ..errors import BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
+from ..errors import AuthError, BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
 from ..payload import Payload
 from ..report import NOT_SENT, VALID, RowResult, Summary
 from ..settings import RunSettings
@@ -124,6 +124,7 @@ async def execute(
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
         summary.aborted_code = stop.reason.exit_code
+        summary.token_refused = isinstance(stop.reason, AuthError)
     summary.finished = time.monotonic()
     return summary
 
@@ -341,6 +342,8 @@ async def _read_all(
                     ordered.put(row.seq, row.result)
                     continue
                 seq, rec, built = row.seq, row.rec, row.built
+                if row.note == "" and on_payload is not None and isinstance(built, Payload):
+                    on_payload(built)  # --show with a state: shown, and reported unchanged
                 final = settled(row, stop)
                 if final is not None:
                     ordered.put(seq, final)
@@ -349,7 +352,7 @@ async def _read_all(
                 if dispatcher is None:
                     if on_payload is not None:
                         on_payload(built)
-                    ordered.put(seq, result_of(rec, VALID))
+                    ordered.put(seq, result_of(rec, VALID, message=row.note or None))
                 else:
                     try:
                         await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))

@@ -43,7 +43,9 @@ class ValidRows:
             for k, (i, warning) in enumerate(zip(head, warned, strict=True)):
                 rec = run.mc.light_record(i, ids_col[i])
                 rec.warning = warning
-                run.add(Row(first + k, rec, run.cc.payload(i)))
+                built = run.cc.payload(i)
+                note = self._note(run, ids_col[i], built)
+                run.add(Row(first + k, rec, built, note=note, unchanged=note == ""))
             first += len(head)
         if not rows:
             return
@@ -53,6 +55,16 @@ class ValidRows:
             self._dry(run, rows, first)
         else:
             self._encode(run, rows, first)
+
+    def _note(self, run: ChunkRun, ext: str | None, built: object) -> str | None:
+        """A shown row's predicted effect (a dry run with a state file), as the rows not shown get
+        theirs: new or changed, "" when a run would find it unchanged; None: nothing predicted."""
+        if not (self.settings.dry_run and self.predict) or not isinstance(built, Payload):
+            return None
+        held = run.known.get(ext) if run.known and ext is not None else None
+        if held is None:
+            return NEW_NOTE
+        return "" if held[0] == payload_hash(built.raw) else CHANGED_NOTE
 
     def _dry(self, run: ChunkRun, rows: list[int], first: int) -> None:
         mc, cc = run.mc, run.cc
