@@ -301,25 +301,30 @@ def test_nothing_imports_the_cli() -> None:
 
 # functions that are tables written as code (one add_argument call after another): long, not complex
 DECLARATIVE = {"cli/args.py:_add_pace_and_retries"}
-MAX_MODULE_LINES = 400
+# Ceilings, not targets: a module is split where its concepts part, not to meet a count. The sizes
+# themselves are a report: `python tests/test_architecture.py` prints the largest modules and functions.
+MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
 
-def test_modules_and_functions_stay_small() -> None:
-    """A module is read whole, a function at a glance: past these sizes they get split."""
-    long_modules, long_functions = [], []
+def sizes() -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Every module's lines and every function's, largest first."""
+    modules, functions = [], []
     for path in sorted(PKG.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         name = path.relative_to(PKG).as_posix()
-        if text.count("\n") > MAX_MODULE_LINES:
-            long_modules.append((name, text.count("\n")))
+        modules.append((name, text.count("\n")))
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                size = (node.end_lineno or node.lineno) - node.lineno + 1
-                if size > MAX_FUNCTION_LINES and f"{name}:{node.name}" not in DECLARATIVE:
-                    long_functions.append((f"{name}:{node.name}", size))
-    assert long_modules == []
-    assert long_functions == []
+                functions.append((f"{name}:{node.name}", (node.end_lineno or node.lineno) - node.lineno + 1))
+    return sorted(modules, key=lambda m: -m[1]), sorted(functions, key=lambda f: -f[1])
+
+
+def test_modules_and_functions_stay_under_their_ceilings() -> None:
+    """A module is read whole, a function at a glance."""
+    modules, functions = sizes()
+    assert [m for m in modules if m[1] > MAX_MODULE_LINES] == []
+    assert [f for f in functions if f[1] > MAX_FUNCTION_LINES and f[0] not in DECLARATIVE] == []
 
 
 def test_no_function_is_graded_e_or_worse_by_radon() -> None:
@@ -364,3 +369,14 @@ def test_only_load_and_mapping_touch_a_chunks_pandas_frame() -> None:
         if p.relative_to(PKG).parts[0] not in ("load", "mapping") and re.search(r"\.frame\b", p.read_text())
     ]
     assert touching == []
+
+
+if __name__ == "__main__":  # the size report
+    modules, functions = sizes()
+    total = sum(n for _, n in modules)
+    print(f"{len(modules)} modules, {total:,} lines; the largest (ceiling {MAX_MODULE_LINES}):")
+    for name, n in modules[:15]:
+        print(f"  {n:5d}  {name}")
+    print(f"the longest functions (ceiling {MAX_FUNCTION_LINES}):")
+    for name, n in functions[:10]:
+        print(f"  {n:5d}  {name}")
