@@ -1,13 +1,11 @@
 """Review, check: a row as a person edited it, checked by exactly what `validate` runs (the same
-mapping, the plan, the id pass, the chunk engine, the report's rows), in this process; and the
-file of fixed rows written into the inbox for the watcher to send.
+mapping, the plan, the id pass, the chunk engine, the report's rows), in this process.
 """
 
 from __future__ import annotations
 
 import csv
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,18 +78,3 @@ def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
         out = csv.writer(fh)
         out.writerow(headers)
         out.writerows(rows)
-
-
-def drop_fixed(inbox: Path, folder: str, stem: str, headers: list[str], rows: list[list[str]]) -> Path:
-    """The fixed rows as a new file in the inbox (in the original's sub-folder, so the same route
-    takes it); written aside first and moved in whole, so the watcher never sees half a file."""
-    target_dir = (inbox / folder).resolve()
-    if not target_dir.is_relative_to(inbox.resolve()):
-        raise ValueError("the original's folder is outside the inbox")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{stem}-fixed-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    part = target_dir / (name + ".part")  # ignored by the watcher until renamed
-    write_csv(part, headers, rows)
-    final = target_dir / name
-    part.replace(final)
-    return final
