@@ -79,6 +79,7 @@ class ReviewThread:
         loop.close()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        loop, self._loop = self._loop, None  # once: a test may stop it before its fixture does
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
             self._thread.join(10)
