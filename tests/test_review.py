@@ -67,7 +67,7 @@ def test_every_request_needs_the_key_then_a_session_cookie(review: tuple[ReviewT
     first = httpx.get(f"{server.url}/?key={server.review.key}")  # no redirect followed: see the cookie
     assert first.status_code == 302 and first.headers["location"] == "/"
     cookie = first.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # Lax: fix-links from mail
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # Lax: mail links
     assert server.review.key not in cookie  # a signed session id, never the key
     login(server, client)
     page = client.get("/")

@@ -135,6 +135,26 @@ def serve_parser(sub: Any) -> None:
     s.add_argument(
         "--max-upload-mb", type=pos_float, default=50.0, help="largest file a preview takes (default 50)"
     )
+    s.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address people open from their desks (e.g. https://review.example.com): printed with "
+        "the key, and its host accepted (with --host 0.0.0.0, or behind a reverse proxy)",
+    )
+    s.add_argument(
+        "--allow-host",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="another host name people may use to reach it (repeatable)",
+    )
+    s.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="keep the key here so links survive restarts (created on first start, mode 600)",
+    )
+    s.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (with --tls-key)")
+    s.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
 
 
 def delete_parser(sub: Any) -> None:

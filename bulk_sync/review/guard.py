@@ -21,8 +21,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import stat
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -137,8 +140,29 @@ def any_key() -> str:
 
 
 def check_key(key: str) -> str:
-    """A key read from a file: printable ASCII, long enough to guess never."""
+    """A key read from a file: letters, digits, '-', '_' (it goes in a URL), long enough."""
     key = key.strip()
     if len(key) < 16 or not key.isascii() or not all(c.isalnum() or c in "-_" for c in key):
         raise ValueError("the key must be at least 16 letters, digits, '-' or '_'")
     return key
+
+
+def key_from_file(path: Path) -> tuple[str, str | None]:
+    """The key kept in ``path`` (created on first start: a new random key, mode 600, never through
+    a link planted there), and a warning when others may read it. Raises ValueError / OSError
+    saying what is wrong."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(any_key() + "\n")
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"the key file {path} is not a plain file (a symbolic link?)")
+    key = check_key(path.read_text(encoding="ascii", errors="replace"))
+    loose = info.st_mode & 0o077
+    warning = f"warning: the key file {path} can be read by others: chmod 600 {path}" if loose else None
+    return key, warning
