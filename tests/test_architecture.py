@@ -177,9 +177,13 @@ INSIDE["sandbox"] = {
     "__init__": {"app", "more", "schema", "server"},
 }
 INSIDE["review"] = {
-    "runs": set(),
+    "safefs": set(),
+    "runs": {"safefs"},
     "check": set(),
-    "app": {"check", "runs"},
+    "store": {"safefs"},
+    "edits": {"check", "runs", "safefs", "store"},
+    "guard": set(),
+    "app": {"check", "edits", "guard", "runs", "safefs", "store"},
     "server": {"app"},
     "__init__": {"app", "server"},
 }
