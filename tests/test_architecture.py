@@ -183,7 +183,8 @@ INSIDE["review"] = {
     "store": {"safefs"},
     "edits": {"check", "runs", "safefs", "store"},
     "guard": set(),
-    "app": {"check", "edits", "guard", "runs", "safefs", "store"},
+    "preview": {"check"},
+    "app": {"check", "edits", "guard", "preview", "runs", "safefs", "store"},
     "server": {"app"},
     "__init__": {"app", "server"},
 }

@@ -166,6 +166,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     from ..review import Review, serve
     from ..review.guard import key_from_file
+    from ..review.preview import Limits
     from ..review.server import public_host, tls_context
 
     inbox = Path(args.inbox) if args.inbox else None
@@ -191,6 +192,7 @@ def serve_command(args: argparse.Namespace) -> int:
         key=key,
         max_upload_mb=args.max_upload_mb,
         tls=tls is not None or str(args.public_url or "").startswith("https:"),
+        limits=Limits(seconds=args.preview_seconds, memory_mb=args.preview_memory_mb),
     )
     serve(
         review,

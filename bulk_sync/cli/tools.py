@@ -155,6 +155,18 @@ def serve_parser(sub: Any) -> None:
     )
     s.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (with --tls-key)")
     s.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    s.add_argument(
+        "--preview-seconds",
+        type=pos_float,
+        default=60.0,
+        help="a preview longer than this is stopped (default 60)",
+    )
+    s.add_argument(
+        "--preview-memory-mb",
+        type=pos_int,
+        default=2048,
+        help="memory a preview may use (default 2048)",
+    )
 
 
 def delete_parser(sub: Any) -> None:

@@ -11,7 +11,7 @@ shows it.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import secrets
 import shutil
 import tempfile
@@ -23,10 +23,10 @@ import jinja2
 from aiohttp import web
 
 from ..errors import BulkSyncError
-from ..report import STATUSES, TO_FIX, RowResult
-from .check import dry_run
+from ..report import STATUSES
 from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
+from .preview import Limits, run_preview
 from .runs import Grid, Run, find_runs, grid_of
 from .safefs import OutsideRoot, create_new, is_plain_dir
 from .store import Stale, Store
@@ -49,6 +49,7 @@ class Review:
         key: str | None = None,
         max_upload_mb: float = 50.0,
         tls: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.inbox = inbox.resolve() if inbox else None
         self.folders = [self.inbox / "done", self.inbox / "failed"] if self.inbox else []
@@ -57,6 +58,8 @@ class Review:
         self.guard = Guard(key or any_key(), tls=tls)
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self.uploads = Path(tempfile.mkdtemp(prefix="bulk_sync-uploads-"))  # previews live here
+        self.limits = limits or Limits()
+        self.children: set[Any] = set()  # previews running (child processes): ended with the server
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -90,8 +93,14 @@ class Review:
         r.add_post("/preview", self.preview_upload)
         r.add_post("/preview/{upload}/drop", self.preview_drop)
         r.add_get("/static/{name}", self.static)
+        app.on_shutdown.append(self._stop_previews)
         app.on_cleanup.append(self._cleanup)
         return app
+
+    async def _stop_previews(self, app: web.Application) -> None:
+        for proc in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
     async def _cleanup(self, app: web.Application) -> None:
         shutil.rmtree(self.uploads, ignore_errors=True)
@@ -235,7 +244,11 @@ class Review:
         name = Path(upload.filename or "upload.csv").name or "upload.csv"
         target = folder / name
         target.write_bytes(upload.file.read())
-        result = await asyncio.to_thread(_preview, target, str(self._mappings()[mapping]))
+        transport = request.transport
+        gone = lambda: transport is None or transport.is_closing()  # noqa: E731 - the browser left
+        result = await run_preview(target, str(self._mappings()[mapping]), self.limits, gone, self.children)
+        if "error" in result:  # nothing to drop: the upload goes now, not at the server's stop
+            shutil.rmtree(folder, ignore_errors=True)
         return self._page(
             request, "preview.html", mappings=self._mappings(), result=result, upload=token, name=name
         )
@@ -326,20 +339,3 @@ def _page_rows(grid: Grid, store: Store, page: int) -> list[dict[str, Any]]:
 def _error_types(run: Run) -> list[tuple[str, int]]:
     found = run.summary.get("error_types") or {}
     return sorted(((str(k), int(v)) for k, v in found.items()), key=lambda kv: -kv[1])
-
-
-def _preview(path: Path, mapping: str) -> dict[str, Any]:
-    """The dry run of an uploaded file: counts, the first problems, the first payloads."""
-    counts: dict[str, int] = {}
-    problems: list[dict[str, Any]] = []
-
-    def emit(one: RowResult) -> None:
-        counts[one.status] = counts.get(one.status, 0) + 1
-        if one.status in TO_FIX and len(problems) < 50:
-            problems.append({"row": one.row_number, "column": one.column, "message": one.message})
-
-    try:
-        bodies = dry_run(path, mapping, emit, show=3)
-    except BulkSyncError as exc:
-        return {"error": str(exc)}
-    return {"counts": counts, "problems": problems, "payloads": [json.dumps(b, indent=2) for b in bodies]}

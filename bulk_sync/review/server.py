@@ -76,7 +76,8 @@ def serve(
     allow = list(allow_hosts)
 
     async def main() -> None:
-        runner = web.AppRunner(review.app(), access_log=None)
+        # stopping waits at most 1 s for requests in flight (a preview's child is killed first)
+        runner = web.AppRunner(review.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host or None, port, ssl_context=tls)
         await site.start()
