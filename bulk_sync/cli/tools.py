@@ -135,6 +135,23 @@ def serve_parser(sub: Any) -> None:
     s.add_argument(
         "--max-upload-mb", type=pos_float, default=50.0, help="largest file a preview takes (default 50)"
     )
+    _serve_reach(s)
+    s.add_argument(
+        "--preview-seconds",
+        type=pos_float,
+        default=60.0,
+        help="a preview longer than this is stopped (default 60)",
+    )
+    s.add_argument(
+        "--preview-memory-mb",
+        type=pos_int,
+        default=2048,
+        help="memory a preview may use (default 2048)",
+    )
+
+
+def _serve_reach(s: Any) -> None:
+    """serve's flags for being reached from other desks, safely."""
     s.add_argument(
         "--public-url",
         metavar="URL",
@@ -155,18 +172,6 @@ def serve_parser(sub: Any) -> None:
     )
     s.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (with --tls-key)")
     s.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    s.add_argument(
-        "--preview-seconds",
-        type=pos_float,
-        default=60.0,
-        help="a preview longer than this is stopped (default 60)",
-    )
-    s.add_argument(
-        "--preview-memory-mb",
-        type=pos_int,
-        default=2048,
-        help="memory a preview may use (default 2048)",
-    )
 
 
 def delete_parser(sub: Any) -> None:
