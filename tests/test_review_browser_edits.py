@@ -9,10 +9,14 @@ Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1: there the
 from __future__ import annotations
 
 import csv
+import http.server
 import os
 import shutil
+import socket
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +197,61 @@ def test_a_failed_request_is_said_on_the_page(browser: Any, served: ReviewThread
     cell.send_keys("X\t")
     notice = wait(browser, lambda d: "did not answer" in d.find_element(By.ID, "notice").text and d)
     assert "bulk-sync serve" in notice.find_element(By.ID, "notice").text
+
+
+def test_a_fix_link_opened_from_a_page_on_another_site_opens_the_run(
+    served: ReviewThread, tmp_path: Path
+) -> None:
+    # webmail or a chat app: another site (mail.example.test, resolved to 127.0.0.1 by the browser only)
+    run = find_runs(served.review.folders)[0]
+    (tmp_path / "mail").mkdir()
+    link = f"{served.url}/runs/{run.id}"
+    (tmp_path / "mail" / "index.html").write_text(
+        f'<a id="fix" href="{link}">Fix the rows</a>', encoding="utf-8"
+    )
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "mail"))
+    mail = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=mail.serve_forever, daemon=True).start()
+    driver = chromium("--host-resolver-rules=MAP mail.example.test 127.0.0.1")
+    try:
+        driver.get(f"{served.url}/?key={served.review.key}")  # signed in once, earlier
+        driver.get(f"http://mail.example.test:{mail.server_address[1]}/index.html")
+        driver.find_element(By.ID, "fix").click()
+        wait(driver, lambda d: d.current_url == link)
+        assert "403" not in driver.page_source
+        assert driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr")  # the run's grid, not refused
+    finally:
+        driver.quit()
+        mail.shutdown()
+        mail.server_close()
+
+
+def test_a_desk_opens_the_page_through_public_url(made: Path, tmp_path: Path) -> None:
+    # a name people type on their desks, resolved to 127.0.0.1 by this test's browser only (loopback)
+    reports = tmp_path / "reports"
+    shutil.copytree(made, reports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    public = f"http://review.example.test:{port}"
+    argv = cli_argv(
+        "serve", "--reports", reports, "--mappings", ROOT / "mappings", "--port", port, "--public-url", public
+    )
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    driver = chromium("--host-resolver-rules=MAP review.example.test 127.0.0.1")
+    try:
+        assert proc.stdout is not None
+        printed = proc.stdout.readline().strip().removeprefix("open ")
+        assert printed.startswith(f"{public}/?key=")
+        driver.get(printed)
+        driver.find_element(By.LINK_TEXT, "bad.csv").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid tbody tr"))
+        assert driver.current_url.startswith(f"{public}/runs/")
+        cell = start_cell(driver, 0)
+        cell.clear()
+        cell.send_keys(GOOD + "\t")
+        wait(driver, lambda d: msg(d, 0).startswith("fixed: valid"))  # its checks (POSTs) pass the guard too
+    finally:
+        driver.quit()
+        proc.terminate()
+        proc.communicate(timeout=10)
