@@ -17,21 +17,22 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import jinja2
 from aiohttp import web
 
 from ..errors import BulkSyncError
 from ..report import STATUSES
+from . import bulk
 from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
 from .preview import Limits, run_preview
 from .runs import Grid, Run, find_runs, grid_of
-from .safefs import OutsideRoot, create_new, is_plain_dir
+from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
 from .store import Stale, Store
+from .view import view
 
-PAGE_ROWS = 100
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
 NO_NAME = "(no name given)"
@@ -89,6 +90,10 @@ class Review:
         r.add_get("/runs/{id}/rows", self.rows_fragment)
         r.add_post("/runs/{id}/check", self.check)
         r.add_post("/runs/{id}/send", self.send)
+        r.add_post("/runs/{id}/replace", self.bulk)
+        r.add_post("/runs/{id}/resend", self.bulk)
+        r.add_post("/runs/{id}/undo", self.bulk)
+        r.add_get("/runs/{id}/download/{kind}", self.download)
         r.add_get("/preview", self.preview_page)
         r.add_post("/preview", self.preview_upload)
         r.add_post("/preview/{upload}/drop", self.preview_drop)
@@ -146,18 +151,18 @@ class Review:
                 f"to fix, but they cannot be shown. Look for {run.name}-*errors* in {run.folder}, "
                 "or run the file again to write it anew."
             )
-        pages = max(1, -(-len(grid.rows) // PAGE_ROWS))
-        page = min(pages - 1, max(0, _int(request.query.get("page", "1")) - 1))
         store = Store(run.fixes)
+        q = request.query
+        shown = view(grid, store, _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
         return self._page(
             request,
             "run.html",
             run=run,
             grid=grid,
             errors=_error_types(run),
-            pages=pages,
-            rows=_page_rows(grid, store, page),
-            page=page,
+            view=shown,
+            rows=shown.rows,
+            order=shown.order,
             counts=store.counts(),
             sends=store.sends(),
             audit=store.audit(),
@@ -169,9 +174,11 @@ class Review:
     async def rows_fragment(self, request: web.Request) -> web.Response:
         run = self._run(request)
         grid = await asyncio.to_thread(grid_of, run)
-        page = max(0, _int(request.query.get("page", "0")))
-        rows = _page_rows(grid, Store(run.fixes), page)
-        return self._page(request, "rows.html", grid=grid, rows=rows, page=page)
+        q = request.query
+        shown = view(
+            grid, Store(run.fixes), _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", "")
+        )
+        return self._page(request, "rows.html", grid=grid, rows=shown.rows, order=shown.order, view=shown)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -228,6 +235,46 @@ class Review:
                 "again": sent.again,
                 "counts": Store(run.fixes).counts(),
             }
+        )
+
+    async def bulk(self, request: web.Request) -> web.Response:
+        """Apply a value to every row with the same one in a column; queue the failed and not_sent
+        rows to send again; or undo either (before Send)."""
+        action = request.path.rsplit("/", 1)[1]
+        try:
+            run = self._run(request)
+            body = await _json(request)
+            grid = await asyncio.to_thread(grid_of, run)
+            who = _who(request)
+            if action == "replace":
+                column, old, new = str(body["column"]), str(body["old"]), str(body["new"])
+                answer = await asyncio.to_thread(bulk.replace_all, run, grid, column, old, new, who)
+            elif action == "resend":
+                answer = await asyncio.to_thread(bulk.resend, run, grid, who)
+            else:
+                answer = await asyncio.to_thread(bulk.undo, run, str(body["batch"]), who)
+        except Refused as exc:
+            return _error(str(exc), exc.status)
+        except (KeyError, TypeError):
+            return _error("the page sent a request this server cannot read: reload it", 400)
+        except (OSError, BulkSyncError) as exc:
+            return _error(f"nothing was changed: {exc}", 403 if isinstance(exc, OutsideRoot) else 500)
+        return web.json_response(answer)
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """The run's report, error file or workbook (found through the run, never a path asked for)."""
+        run = self._run(request)
+        files = {"report": [run.report], "errors": [p for p in run.error_files if p.suffix != ".xlsx"],
+                 "xlsx": [p for p in run.folder.glob(f"{run.name}*.xlsx") if p in run.error_files or
+                          p.name in (f"{run.name}-report.xlsx", f"{run.name}.xlsx")]}  # fmt: skip
+        found = [p for p in files.get(request.match_info["kind"], []) if is_plain_file(p)]
+        if not found:
+            raise web.HTTPNotFound(text="this run has no such file (moved or deleted?)")
+        path = inside(found[0], run.folder)
+        return web.Response(
+            body=path.read_bytes(),
+            content_type="text/csv" if path.suffix == ".csv" else "application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{quote(path.name)}"'},
         )
 
     async def preview_page(self, request: web.Request) -> web.Response:
@@ -309,31 +356,6 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise web.HTTPBadRequest(text="the page number must be a number, e.g. ?page=3") from None
-
-
-def _page_rows(grid: Grid, store: Store, page: int) -> list[dict[str, Any]]:
-    """One page of the grid: each row's cells (as fixed, when they were), its problem, its state."""
-    lo, hi = page * PAGE_ROWS, min(len(grid.rows), (page + 1) * PAGE_ROWS)
-    edits = store.rows(lo, hi)
-    out = []
-    for i in range(lo, hi):
-        edit = edits.get(i)
-        problem = grid.problems[i]
-        status = edit.status if edit else problem.get("status", "")
-        bad = {c.strip() for c in problem.get("column", "").split(";")} if status != "valid" else set()
-        out.append(
-            {
-                "index": i,
-                "cells": edit.cells if edit else grid.rows[i],
-                "bad": bad,
-                "problem": problem,
-                "status": status,
-                "skip": bool(edit and edit.skip),
-                "version": edit.version if edit else 0,
-                "sent_in": edit.sent_in if edit else None,
-            }
-        )
-    return out
 
 
 def _error_types(run: Run) -> list[tuple[str, int]]:

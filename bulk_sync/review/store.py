@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS edits (
 CREATE TABLE IF NOT EXISTS sends (
   file TEXT PRIMARY KEY, send_id TEXT UNIQUE, rows INTEGER NOT NULL, at TEXT NOT NULL, who TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS undo (
+  batch TEXT NOT NULL, idx INTEGER NOT NULL, cells TEXT NOT NULL, status TEXT NOT NULL,
+  skip INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (batch, idx)
+);
 CREATE TABLE IF NOT EXISTS audit (
   n INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, what TEXT NOT NULL
 );
@@ -162,6 +166,74 @@ class Store:
                 "INSERT INTO audit (at, who, what) VALUES (?, ?, ?)", [(now(), who, w) for w in what]
             )
         return stored + 1
+
+    def save_many(
+        self, batch: str, rows: list[tuple[Edit, list[str], str]], who: str, what: str
+    ) -> tuple[int, int]:
+        """Many rows changed at once (``rows``: each as it was, with its version, then its new cells
+        and status), undoable as ``batch``. A row changed or sent since it was read is left as it is.
+        Returns (rows changed, rows left)."""
+        done = 0
+        with self._db(True) as db:
+            current = dict(db.execute("SELECT idx, version FROM edits").fetchall())
+            sent = {i for (i,) in db.execute("SELECT idx FROM edits WHERE sent_in IS NOT NULL")}
+            for was, cells, status in rows:
+                if current.get(was.index, 0) != was.version or was.index in sent:
+                    continue
+                db.execute(
+                    "INSERT INTO undo (batch, idx, cells, status, skip, version) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        batch,
+                        was.index,
+                        json.dumps(was.cells, ensure_ascii=False),
+                        was.status,
+                        int(was.skip),
+                        was.version + 1,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO edits (idx, cells, status, skip, version) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT(idx) DO UPDATE SET cells = excluded.cells, status = excluded.status,"
+                    " skip = excluded.skip, version = excluded.version",
+                    (
+                        was.index,
+                        json.dumps(cells, ensure_ascii=False),
+                        status,
+                        int(was.skip),
+                        was.version + 1,
+                    ),
+                )
+                done += 1
+            db.execute(
+                "INSERT INTO audit (at, who, what) VALUES (?, ?, ?)",
+                (now(), who, f"{what} ({done} row(s), undo {batch})"),
+            )
+        return done, len(rows) - done
+
+    def undo(self, batch: str, who: str) -> tuple[int, int]:
+        """The rows of ``batch`` put back as they were, unless changed or sent since. Returns
+        (rows put back, rows left)."""
+        back = 0
+        with self._db(True) as db:
+            found = db.execute(
+                "SELECT u.idx, u.cells, u.status, u.skip, u.version, e.version, e.sent_in FROM undo u"
+                " JOIN edits e ON e.idx = u.idx WHERE u.batch = ?",
+                (batch,),
+            ).fetchall()
+            for idx, cells, status, skip, after, version, sent_in in found:
+                if version != after or sent_in:
+                    continue
+                db.execute(
+                    "UPDATE edits SET cells = ?, status = ?, skip = ?, version = ? WHERE idx = ?",
+                    (cells, status, skip, version + 1, idx),
+                )
+                back += 1
+            db.execute("DELETE FROM undo WHERE batch = ?", (batch,))
+            db.execute(
+                "INSERT INTO audit (at, who, what) VALUES (?, ?, ?)",
+                (now(), who, f"undid {batch}: {back} row(s) put back"),
+            )
+        return back, len(found) - back
 
     def send(
         self,

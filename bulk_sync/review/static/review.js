@@ -60,8 +60,9 @@ function notice(text) {
   box.hidden = !text;
 }
 
-function rowCells(tr) {
-  return [...tr.querySelectorAll("td[data-col] input")].map((i) => i.value);
+function cellInputs(tr) {
+  // in the file's column order (the page shows the columns with problems first)
+  return [...tr.querySelectorAll("td[data-col]")].sort((a, b) => a.dataset.i - b.dataset.i).map((td) => td.querySelector("input"));
 }
 
 function counts(c) {
@@ -106,8 +107,9 @@ function refused(tr, error) {
 
 async function save(tr, skip) {
   const grid = document.getElementById("grid");
-  const inputs = [...tr.querySelectorAll("td[data-col] input")];
+  const inputs = cellInputs(tr);
   const cells = inputs.map((i) => i.value);
+  const changed = inputs.find((i) => i.value !== i.defaultValue);
   const body = {index: Number(tr.dataset.index), cells: cells, version: Number(tr.dataset.version), skip: skip};
   try {
     const result = await post(`/runs/${grid.dataset.run}/check`, body);
@@ -116,6 +118,7 @@ async function save(tr, skip) {
     tr.classList.toggle("skipped", skip);
     if (!skip) show(tr, result);
     counts(result.counts);
+    if (changed && result.status === "valid") offer(changed.closest("td").dataset.col, changed, cells);
   } catch (error) {
     refused(tr, error);
   }
@@ -134,9 +137,17 @@ function edited(tr) {
   return [...tr.querySelectorAll("td[data-col] input")].some((i) => i.value !== i.defaultValue);
 }
 
+function toBadCell() {
+  // the first bad cell in view, however far right its column is
+  const bad = document.querySelector("#grid td.badcell");
+  const wrap = document.querySelector(".gridwrap");
+  if (bad && wrap) wrap.scrollLeft = Math.max(0, bad.offsetLeft - wrap.clientWidth / 2);
+}
+
 function wire(tbody) {
   tbody.querySelectorAll("td[data-col] input").forEach((input) => {
     const tr = input.closest("tr");
+    input.addEventListener("focus", () => { if (input.dataset.was === undefined) input.dataset.was = input.defaultValue; });
     input.addEventListener("change", () => queue(tr, tr.querySelector("input.skip").checked));
   });
   tbody.querySelectorAll("input.skip").forEach((box) => {
@@ -153,21 +164,67 @@ async function settle() {
   await Promise.all([...pending.values()]);
 }
 
-async function goTo(page) {
+function query(page) {
+  const pager = document.querySelector(".pager");
+  const q = new URLSearchParams({page: page + 1});
+  if (pager.dataset.error) q.set("error", pager.dataset.error);
+  if (pager.dataset.column) q.set("column", pager.dataset.column);
+  return q.toString();
+}
+
+function offer(column, input, cells) {
+  // a fix that checked valid: offered for every row with the same old value in this column
+  const form = document.getElementById("replace");
+  if (!form || input.dataset.was === undefined) return;
+  form.elements.column.value = column;
+  form.elements.old.value = input.dataset.was;
+  form.elements.new.value = cells[Number(input.closest("td").dataset.i)];
+}
+
+async function bulk(url, body, what) {
+  const grid = document.getElementById("grid");
+  const done = document.getElementById("bulkdone");
+  done.textContent = `${what}…`;
+  try {
+    await settle();
+    const result = await post(`/runs/${grid.dataset.run}/${url}`, body);
+    counts(result.counts);
+    done.textContent = result.batch
+      ? `${result.changed} row(s) changed (${result.valid} now valid, ${result.invalid} still not)` +
+        (result.left ? `; ${result.left} changed in another window meanwhile, left as they were` : "")
+      : `${result.undone} row(s) put back` + (result.left ? `; ${result.left} changed or sent since, left as they are` : "");
+    if (result.batch) {
+      const undo = document.createElement("button");
+      undo.type = "button";
+      undo.textContent = "Undo";
+      undo.id = "undo";
+      undo.addEventListener("click", () => bulk("undo", {batch: result.batch}, "putting back"));
+      done.append(" ", undo);
+    }
+    await goTo(Number(document.querySelector(".pager").dataset.page || 0), true);
+  } catch (error) {
+    done.textContent = "";
+    notice(`Nothing was changed: ${error.message}`);
+  }
+}
+
+async function goTo(page, again) {
   const pager = document.querySelector(".pager");
   const pages = Number(pager.dataset.pages);
   if (page < 0 || page >= pages) return;
   try {
-    await settle();
-    const html = await call(`/runs/${pager.dataset.run}/rows?page=${page}`, {});
+    if (!again) await settle();
+    const html = await call(`/runs/${pager.dataset.run}/rows?${query(page)}`, {});
     const holder = document.createElement("table");
     holder.innerHTML = html;  // server-rendered and escaped by the template
     const grid = document.getElementById("grid");
     grid.replaceChild(holder.querySelector("tbody"), grid.querySelector("tbody"));
     wire(grid.querySelector("tbody"));
     document.getElementById("page").textContent = page + 1;
+    document.getElementById("jump").value = page + 1;
     pager.dataset.page = page;
-    history.replaceState(null, "", `?page=${page + 1}`);
+    history.replaceState(null, "", `?${query(page)}`);
+    toBadCell();
     notice("");
   } catch (error) {
     notice(`Page ${page + 1} could not be shown: ${error.message}`);
@@ -236,4 +293,14 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   const send = document.getElementById("send");
   send.addEventListener("click", () => sendFixed(send));
+  document.getElementById("jump").addEventListener("change", (e) => goTo(Number(e.target.value) - 1));
+  const replace = document.getElementById("replace");
+  replace.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = replace.elements;
+    bulk("replace", {column: f.column.value, old: f.old.value, new: f.new.value}, "applying to every row");
+  });
+  const resend = document.getElementById("resend");
+  if (resend) resend.addEventListener("click", () => bulk("resend", {}, "checking the rows to send again"));
+  toBadCell();
 });
