@@ -184,7 +184,9 @@ INSIDE["review"] = {
     "edits": {"check", "runs", "safefs", "store"},
     "guard": set(),
     "preview": {"check"},
-    "app": {"check", "edits", "guard", "preview", "runs", "safefs", "store"},
+    "bulk": {"check", "edits", "runs", "store"},
+    "view": {"bulk", "runs", "store"},
+    "app": {"bulk", "check", "edits", "guard", "preview", "runs", "safefs", "store", "view"},
     "server": {"app"},
     "__init__": {"app", "server"},
 }
