@@ -1,7 +1,8 @@
 """Issue 36 in a real browser (headless Debian Chromium through Selenium, as tests/test_review_browser.py):
 typing then clicking Send at once sends every row; two tabs on one row, the stale one told; five
 fast edits all kept; a failed request said on the page; a fix-link opened from a page on another
-origin; a desk's view through --public-url (a name the browser resolves to 127.0.0.1).
+origin; a desk's view through --public-url (a name the browser resolves to 127.0.0.1); filter and
+apply-to-all on 1,000 rows with one bad value, undone, sent; failed rows sent again.
 
 Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1: there they fail instead.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from test_review_scale import BAD, as_failed, thousand
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs
@@ -42,7 +44,7 @@ if not (CHROMIUM and DRIVER):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -255,3 +257,78 @@ def test_a_desk_opens_the_page_through_public_url(made: Path, tmp_path: Path) ->
         driver.quit()
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return thousand(tmp_path_factory.mktemp("many"))
+
+
+def serve_copy(reports: Path, tmp_path: Path) -> ReviewThread:
+    shutil.copytree(reports, tmp_path / "reports")
+    (tmp_path / "inbox").mkdir()
+    return ReviewThread(Review(tmp_path / "inbox", [tmp_path / "reports"], ROOT / "mappings")).start()
+
+
+def bulk_said(driver: Any, start: str) -> str:
+    return str(
+        wait(
+            driver,
+            lambda d: (
+                d.find_element(By.ID, "bulkdone").text.startswith(start)
+                and d.find_element(By.ID, "bulkdone").text
+            ),
+        )
+    )
+
+
+def test_filter_then_apply_a_fix_to_1000_rows_undo_and_send(browser: Any, many: Path, tmp_path: Path) -> None:
+    server = serve_copy(many, tmp_path)
+    try:
+        open_run(browser, server)
+        Select(browser.find_element(By.NAME, "error")).select_by_visible_text("bad-datetime")
+        Select(browser.find_element(By.CSS_SELECTOR, "form.filter select[name=column]")).select_by_value(
+            "Start"
+        )
+        browser.find_element(By.CSS_SELECTOR, "form.filter button").click()
+        wait(browser, lambda d: "error=bad-datetime" in d.current_url and "column=Start" in d.current_url)
+        assert "1000 row(s)" in browser.find_element(By.CSS_SELECTOR, "form.filter").text
+        head = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#grid thead th")]
+        assert head[3] == "Start"  # the bad column first, beside the problem
+        cell = start_cell(browser, 0)
+        cell.clear()
+        cell.send_keys(GOOD + "\t")
+        wait(browser, lambda d: msg(d, 0).startswith("fixed: valid"))
+        form = browser.find_element(By.ID, "replace")  # the fix offered for every row with the same value
+        assert form.find_element(By.NAME, "old").get_attribute("value") == BAD
+        assert form.find_element(By.NAME, "new").get_attribute("value") == GOOD
+        form.find_element(By.CSS_SELECTOR, "button:not([type=button])").click()
+        assert "999 row(s) changed (999 now valid" in bulk_said(browser, "999")
+        wait(browser, lambda d: d.find_element(By.ID, "fixed").text == "1000")
+        assert all(msg(browser, n).startswith("fixed: valid") for n in range(5))
+        browser.find_element(By.ID, "undo").click()
+        assert "999 row(s) put back" in bulk_said(browser, "999 row(s) put back")
+        wait(browser, lambda d: d.find_element(By.ID, "fixed").text == "1")
+        form.find_element(By.CSS_SELECTOR, "button:not([type=button])").click()
+        bulk_said(browser, "999 row(s) changed")
+        browser.find_element(By.ID, "send").click()
+        wait(browser, lambda d: "dropped 1000 row(s)" in d.find_element(By.ID, "sent").text)
+    finally:
+        server.stop()
+
+
+def test_failed_rows_are_sent_again_from_the_page(browser: Any, many: Path, tmp_path: Path) -> None:
+    server = serve_copy(many, tmp_path)
+    try:
+        as_failed(tmp_path / "reports")
+        open_run(browser, server)
+        browser.find_element(By.ID, "resend").click()
+        assert "1000 row(s) changed (1000 now valid" in bulk_said(browser, "1000")
+        browser.find_element(By.ID, "send").click()
+        wait(browser, lambda d: "dropped 1000 row(s)" in d.find_element(By.ID, "sent").text)
+        inbox = server.review.inbox
+        assert inbox is not None
+        with next(inbox.glob("*-fixed-*.csv")).open(encoding="utf-8") as fh:
+            assert sum(1 for _ in csv.DictReader(fh)) == 1000
+    finally:
+        server.stop()
