@@ -122,6 +122,14 @@ def test_an_edit_never_writes_through_a_link(
         and "symbolic link" in resp.json()["error"]
     )
     assert target.read_bytes() == before
+    run.fixes.unlink()
+    for side in ("-wal", "-shm", "-journal"):  # SQLite's own files beside it, planted as links too
+        run.fixes.with_name(run.fixes.name + side).symlink_to(target)
+    resp = client.post(
+        f"/runs/{run.id}/check", json={"index": 0, "cells": grid.rows[0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert resp.status_code == 500 and "not kept" in resp.json()["error"]  # SQLite refuses the links
+    assert target.read_bytes() == before
 
 
 def test_a_send_never_writes_through_a_linked_folder_or_name(

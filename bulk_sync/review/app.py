@@ -115,9 +115,9 @@ class Review:
         html = self.env.get_template(template).render(csrf=csrf, statuses=STATUSES, **context)
         return web.Response(text=html, content_type="text/html")
 
-    def _run(self, request: web.Request) -> Run:
+    def _run(self, request: web.Request, runs: list[Run] | None = None) -> Run:
         wanted = request.match_info["id"]
-        for run in find_runs(self.folders):
+        for run in runs if runs is not None else find_runs(self.folders):
             if run.id == wanted:
                 return run
         raise web.HTTPNotFound(text="no such run: it was moved or deleted (open the runs list again)")
@@ -139,7 +139,8 @@ class Review:
         return self._page(request, "missing.html", work=work)
 
     async def run_page(self, request: web.Request) -> web.Response:
-        run = self._run(request)
+        runs = find_runs(self.folders)
+        run = self._run(request, runs)
         problem = None
         try:
             grid = await asyncio.to_thread(grid_of, run)  # read once (then cached): not on the event loop
@@ -166,7 +167,7 @@ class Review:
             counts=store.counts(),
             sends=store.sends(),
             audit=store.audit(),
-            state=progress(run, find_runs(self.folders)),
+            state=progress(run, runs),
             can_send=self.inbox is not None,
             problem=problem,
         )

@@ -20,6 +20,8 @@ RESENDABLE = ("failed", "not_sent")
 
 def matching(grid: Grid, error: str | None, column: str | None) -> list[int]:
     """The grid's rows with this error type and a problem in this column (both optional)."""
+    if not error and not column:
+        return list(range(len(grid.rows)))
     out = []
     for i, problem in enumerate(grid.problems):
         if error and problem.get("error") != error:
@@ -49,7 +51,7 @@ def _current(grid: Grid, edits: dict[int, Edit], i: int) -> Edit:
 def _apply(run: Run, grid: Grid, rows: list[tuple[Edit, list[str]]], who: str, what: str) -> dict[str, Any]:
     if not run.mapping:
         raise Refused("this run names no mapping: the rows cannot be checked (run it again with --mapping)")
-    checked = check_rows(grid.headers, [cells for _, cells in rows], run.mapping)
+    checked = check_rows(grid.headers, [cells for _, cells in rows], run.mapping, payloads=False)
     batch = f"{what.split(' ', 1)[0]}-{secrets.token_hex(4)}"
     store = Store(run.fixes)
     done, left = store.save_many(

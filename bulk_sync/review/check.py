@@ -31,26 +31,29 @@ class Checked:
     payload: dict[str, Any] | None = None
 
 
-def check_rows(headers: list[str], rows: list[list[str]], mapping: str) -> list[Checked]:
-    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them."""
+def check_rows(
+    headers: list[str], rows: list[list[str]], mapping: str, payloads: bool = True
+) -> list[Checked]:
+    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them;
+    with each valid row's payload unless ``payloads`` is false (many rows at once: not shown)."""
     with tempfile.TemporaryDirectory(prefix="bulk_sync-review-") as tmp:
         path = Path(tmp) / "rows.csv"
         write_csv(path, headers, rows)
         results: list[RowResult] = []
         try:
-            payloads = dry_run(path, mapping, results.append, show=len(rows))
+            bodies = dry_run(path, mapping, results.append, show=len(rows) if payloads else 0)
         except BulkSyncError as exc:  # the mapping no longer fits (a column renamed in the grid)
             return [Checked("invalid", "mapping", [], str(exc)) for _ in rows]
     by_row = {r.row_number: r for r in results}
     out = []
-    bodies = iter(payloads)
+    shown = iter(bodies)
     for n in range(2, len(rows) + 2):
         r = by_row.get(n)
         if r is None:
             out.append(Checked("skipped", None, [], "not read as a row"))
             continue
         columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
-        body = next(bodies, None) if r.status == "valid" else None
+        body = next(shown, None) if r.status == "valid" else None
         out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
     return out
 

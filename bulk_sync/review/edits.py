@@ -74,8 +74,8 @@ def check(run: Run, grid: Grid, change: Change, who: str) -> dict[str, Any]:
     ]
     if change.skip != (before.skip if before else False):
         what.append(f'row {number}: {"marked" if change.skip else "unmarked"} "don\'t send"')
-    version = store.save(change.index, change.version, change.cells, status, change.skip, who, what)
-    return {**answer, "version": version, "counts": store.counts()}
+    version, counts = store.save(change.index, change.version, change.cells, status, change.skip, who, what)
+    return {**answer, "version": version, "counts": counts}
 
 
 def send(run: Run, grid: Grid, inbox: Path, send_id: str, shown: dict[int, int], who: str) -> Sent:

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 STALE = "this row was changed in another window: reload it"
+_READY: set[str] = set()  # store files whose tables exist (checked once per process)
 
 
 class Stale(Exception):
@@ -83,6 +84,14 @@ class Store:
 
     @contextmanager
     def _db(self, write: bool) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._open(write) as db:
+                yield db
+        except sqlite3.Error as exc:  # translated here, once: the page says it in words
+            raise OSError(f"the run's edits file {self.path.name} cannot be used ({exc})") from exc
+
+    @contextmanager
+    def _open(self, write: bool) -> Iterator[sqlite3.Connection]:
         if write and not os.path.lexists(self.path):
             with suppress(FileExistsError):  # created new, never through a link planted there
                 os.close(os.open(self.path, NEW, 0o600))
@@ -90,7 +99,11 @@ class Store:
             raise OutsideRoot(f"{self.path.name} is not a plain file (a symbolic link?): not opened")
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
             if write:
-                db.executescript(SCHEMA)
+                if str(self.path) not in _READY:  # once per file and process: the tables, WAL
+                    db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
+                    db.executescript(SCHEMA)
+                    _READY.add(str(self.path))
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL: each commit atomic, no fsync per edit
                 db.execute("BEGIN IMMEDIATE")  # one writer at a time, across windows and processes
             try:
                 yield db
@@ -122,12 +135,7 @@ class Store:
         if not self.exists():
             return {"fixed": 0, "skipped": 0, "sent": 0}
         with self._db(False) as db:
-            (fixed, skipped, sent) = db.execute(
-                "SELECT COALESCE(SUM(status = 'valid' AND skip = 0 AND sent_in IS NULL), 0),"
-                " COALESCE(SUM(skip = 1 AND sent_in IS NULL), 0), COALESCE(SUM(sent_in IS NOT NULL), 0)"
-                " FROM edits"
-            ).fetchone()
-        return {"fixed": int(fixed), "skipped": int(skipped), "sent": int(sent)}
+            return _counts(db)
 
     def sends(self) -> list[dict[str, Any]]:
         if not self.exists():
@@ -147,8 +155,9 @@ class Store:
 
     def save(
         self, index: int, version: int, cells: list[str], status: str, skip: bool, who: str, what: list[str]
-    ) -> int:
-        """The row as checked, if ``version`` is still the stored one; returns its new version."""
+    ) -> tuple[int, dict[str, int]]:
+        """The row as checked, if ``version`` is still the stored one; returns its new version and
+        the run's counts (fixed, skipped, sent) after it."""
         with self._db(True) as db:
             row = db.execute("SELECT version, sent_in FROM edits WHERE idx = ?", (index,)).fetchone()
             stored, sent_in = (row[0], row[1]) if row else (0, None)
@@ -165,7 +174,8 @@ class Store:
             db.executemany(
                 "INSERT INTO audit (at, who, what) VALUES (?, ?, ?)", [(now(), who, w) for w in what]
             )
-        return stored + 1
+            counts = _counts(db)
+        return stored + 1, counts
 
     def save_many(
         self, batch: str, rows: list[tuple[Edit, list[str], str]], who: str, what: str
@@ -276,3 +286,12 @@ class Store:
                 path.unlink(missing_ok=True)  # not recorded as sent: not left to be sent either
                 raise
         return Sent(name, len(ready))
+
+
+def _counts(db: sqlite3.Connection) -> dict[str, int]:
+    (fixed, skipped, sent) = db.execute(
+        "SELECT COALESCE(SUM(status = 'valid' AND skip = 0 AND sent_in IS NULL), 0),"
+        " COALESCE(SUM(skip = 1 AND sent_in IS NULL), 0), COALESCE(SUM(sent_in IS NOT NULL), 0)"
+        " FROM edits"
+    ).fetchone()
+    return {"fixed": int(fixed), "skipped": int(skipped), "sent": int(sent)}

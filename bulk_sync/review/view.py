@@ -13,6 +13,7 @@ from .runs import Grid
 from .store import Store
 
 PAGE_ROWS = 100
+_COLUMNS: dict[int, tuple[Grid, list[tuple[str, int]]]] = {}  # a grid's columns with problems, once
 
 
 @dataclass
@@ -36,7 +37,7 @@ def view(grid: Grid, store: Store, page: int, error: str = "", column: str = "")
     page = min(pages - 1, max(0, page))
     shown = chosen[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
     edits = store.rows(shown[0], shown[-1] + 1) if shown else {}
-    bad_columns = columns_with_problems(grid)
+    bad_columns = _columns(grid)
     first = [grid.headers.index(c) for c, _ in bad_columns if c in grid.headers]
     order = [(i, grid.headers[i]) for i in first + [i for i in range(len(grid.headers)) if i not in first]]
     rows = []
@@ -59,3 +60,12 @@ def view(grid: Grid, store: Store, page: int, error: str = "", column: str = "")
         )
     errors = sorted({p.get("error", "") for p in grid.problems if p.get("error")})
     return View(rows, page, pages, len(chosen), order, error, column, errors, bad_columns)
+
+
+def _columns(grid: Grid) -> list[tuple[str, int]]:
+    found = _COLUMNS.get(id(grid))
+    if found is None or found[0] is not grid:
+        if len(_COLUMNS) > 16:
+            _COLUMNS.clear()
+        found = _COLUMNS[id(grid)] = (grid, columns_with_problems(grid))
+    return found[1]
