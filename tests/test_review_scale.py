@@ -161,3 +161,19 @@ def test_downloads_of_the_report_and_error_file(page: tuple[ReviewThread, httpx.
         (200, found[0].read_bytes()) if found else (404, xlsx.content)
     )
     assert client.get(f"/runs/{run.id}/download/..%2f..%2fetc%2fpasswd").status_code == 404
+
+
+def test_messages_are_in_the_users_words(page: tuple[ReviewThread, httpx.Client, str, Run]) -> None:
+    _, client, csrf, run = page
+    html = client.get(f"/runs/{run.id}").text
+    assert "expected a date like 03/31/2026 10:00 AM, got 31/02/2026 10:00 AM" in html
+    assert "%m/%d/%Y" not in html.split("<tbody", 1)[1]  # the developer's format string is not shown
+    grid_row = html.split('<tr data-index="0"', 1)[1].split("</tr>", 1)[0]
+    assert grid_row.count("expected a date like") == 1  # startTime and startTimeLocalized: said once
+    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
+        _, good = list(csv.reader(fh))[:2]
+    cells = [good[0], *good[1:7], "13/45/2026 10:00 AM", *good[8:]]
+    answer = client.post(
+        f"/runs/{run.id}/check", json={"index": 0, "cells": cells}, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.json()["said"] == "expected a date like 03/31/2026 10:00 AM, got 13/45/2026 10:00 AM"

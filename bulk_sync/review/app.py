@@ -25,6 +25,7 @@ from aiohttp import web
 from ..errors import BulkSyncError
 from ..report import STATUSES
 from . import bulk
+from .check import said
 from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
 from .preview import Limits, run_preview
@@ -66,6 +67,7 @@ class Review:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        self.env.filters["said"] = said
 
     @property
     def key(self) -> str:

@@ -5,6 +5,8 @@ mapping, the plan, the id pass, the chunk engine, the report's rows), in this pr
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,3 +83,23 @@ def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
         out = csv.writer(fh)
         out.writerow(headers)
         out.writerows(rows)
+
+
+_NO_MATCH = re.compile(r"^\s*[\w.\[\]]+: '(?P<got>.*)' does not match (?P<want>'.+')\s*$")
+_EXAMPLE = dt.datetime(2026, 3, 31, 10, 0)
+
+
+def said(message: str | None) -> str:
+    """A run's message in an ops person's words where it is a developer's: a date format becomes
+    an example ("expected a date like 03/31/2026 10:00 AM, got 31/02/2026 10:00 AM"); the same
+    sentence for two fields is said once. Other messages are kept as they are."""
+    out: list[str] = []
+    for part in (message or "").split("; "):
+        found = _NO_MATCH.match(part)
+        if found:
+            formats = re.findall(r"'([^']*)'", found["want"])
+            like = " or ".join(_EXAMPLE.strftime(f) if "%" in f else f for f in formats)
+            part = f"expected a date like {like}, got {found['got']}"
+        if part and part not in out:
+            out.append(part)
+    return "; ".join(out)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .check import check_rows
+from .check import check_rows, said
 from .runs import Grid, Run
 from .safefs import create_new, inside, make_dirs
 from .store import Edit, Sent, Store
@@ -61,11 +61,12 @@ def check(run: Run, grid: Grid, change: Change, who: str) -> dict[str, Any]:
     store = Store(run.fixes)
     before = store.rows(change.index, change.index + 1).get(change.index)
     old = before.cells if before else grid.rows[change.index]
+    answer: dict[str, Any]
     if change.skip:
         status, answer = (before.status if before else "invalid"), {"skip": True}
     else:
         (checked,) = check_rows(grid.headers, [change.cells], run.mapping)
-        status, answer = checked.status, asdict(checked)
+        status, answer = checked.status, {**asdict(checked), "said": said(checked.message)}
     number = grid.problems[change.index].get("row") or str(change.index + 1)
     what = [
         f"row {number}, {h}: {a!r} -> {b!r}"

@@ -89,7 +89,7 @@ function show(tr, result) {
     }
   } else {
     tr.classList.add("bad"); tr.classList.remove("fixed");
-    msg.textContent = `${result.error_type || result.status}: ${result.message || ""}`;
+    msg.textContent = `${result.error_type || result.status}: ${result.said || result.message || ""}`;
     for (const col of result.columns || []) {
       const td = [...tr.querySelectorAll("td[data-col]")].find((c) => c.dataset.col === col);
       if (td) td.classList.add("badcell");
