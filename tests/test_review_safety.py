@@ -370,3 +370,23 @@ def test_tls_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
             httpx.get(url.replace("https://", "http://"), timeout=5)  # no plain HTTP on that port
     finally:
         stop(proc)
+
+
+def test_an_access_log_says_each_request_never_the_key(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    log = tmp_path / "access.log"
+    proc, lines = start_serve(tmp_path, "--access-log", log)
+    try:
+        url = lines[-1].removeprefix("open ")
+        key = url.split("key=", 1)[1]
+        with httpx.Client(follow_redirects=True) as client:
+            client.get(url)
+            client.get(url.split("/?", 1)[0] + "/preview")
+        httpx.get(url.split("/?", 1)[0] + "/?key=wrong")
+    finally:
+        stop(proc)
+    text = log.read_text(encoding="utf-8")
+    assert key not in text and "wrong" not in text
+    said = [line.split()[2:] for line in text.splitlines()]
+    assert said == [["GET", "/", "302"], ["GET", "/", "200"], ["GET", "/preview", "200"], ["GET", "/", "403"]]
+    assert (log.stat().st_mode & 0o777) == 0o600

@@ -165,7 +165,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     from ..review import Review, serve
-    from ..review.guard import key_from_file
+    from ..review.guard import access_log, key_from_file
     from ..review.preview import Limits
     from ..review.server import public_host, tls_context
 
@@ -181,6 +181,7 @@ def serve_command(args: argparse.Namespace) -> int:
             public_host(args.public_url)
         key, warning = key_from_file(Path(args.key_file)) if args.key_file else (None, None)
         tls = tls_context(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
+        access = access_log(Path(args.access_log)) if args.access_log else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise UsageError(f"serve: {exc}") from None
     if warning:
@@ -194,6 +195,7 @@ def serve_command(args: argparse.Namespace) -> int:
         tls=tls is not None or str(args.public_url or "").startswith("https:"),
         limits=Limits(seconds=args.preview_seconds, memory_mb=args.preview_memory_mb),
     )
+    review.guard.access = access
     serve(
         review,
         args.host,

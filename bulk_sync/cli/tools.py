@@ -172,6 +172,11 @@ def _serve_reach(s: Any) -> None:
     )
     s.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (with --tls-key)")
     s.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    s.add_argument(
+        "--access-log",
+        metavar="PATH",
+        help="append one line per request here: time, address, method, path, status",
+    )
 
 
 def delete_parser(sub: Any) -> None:

@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Guard:
     def __init__(self, key: str, *, tls: bool = False) -> None:
         self.key = key
         self.tls = tls
+        self.access: Callable[[str], None] | None = None  # the access log's writer (--access-log)
         self.hosts: set[str] = set()  # Host header values accepted (set once listening)
 
     def session_of(self, request: web.Request) -> str | None:
@@ -68,6 +70,9 @@ class Guard:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         resp = await self._checked(request, handler)
+        if self.access is not None:  # the path only: never the query (it may hold the key)
+            when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.access(f"{when} {request.remote} {request.method} {request.path} {resp.status}")
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
@@ -166,3 +171,16 @@ def key_from_file(path: Path) -> tuple[str, str | None]:
     loose = info.st_mode & 0o077
     warning = f"warning: the key file {path} can be read by others: chmod 600 {path}" if loose else None
     return key, warning
+
+
+def access_log(path: Path) -> Callable[[str], None]:
+    """A writer of access lines appended to ``path`` (created mode 600, never through a link)."""
+    flags = (
+        os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    )
+    fh = os.fdopen(os.open(path, flags, 0o600), "a", encoding="utf-8", buffering=1)
+
+    def write(line: str) -> None:
+        fh.write(line + "\n")
+
+    return write
