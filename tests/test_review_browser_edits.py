@@ -182,6 +182,15 @@ def test_five_fast_edits_are_all_kept(browser: Any, served: ReviewThread) -> Non
         first_row.find_element(By.CSS_SELECTOR, 'td[data-col="Notes"] input').get_attribute("value") == last
     )
     assert browser.find_element(By.ID, "fixed").text == "5"
+    cell = start_cell(browser, 5)
+    cell.clear()
+    cell.send_keys(GOOD + "\t")
+    wait(browser, lambda d: msg(d, 5).startswith("fixed: valid"))
+    open_payload = "document.querySelectorAll('#grid tbody tr')[5].querySelector('button.payload').click()"
+    browser.execute_script(open_payload)  # (by script: the cell's text is rewritten as the check answers)
+    side = browser.find_element(By.ID, "panel")  # the payload in a side panel, not spilling over the grid
+    assert side.is_displayed() and '"externalId": "D-005"' in side.find_element(By.TAG_NAME, "pre").text
+    assert side.location["x"] > 900
 
 
 def test_a_failed_request_is_said_on_the_page(browser: Any, served: ReviewThread) -> None:

@@ -78,14 +78,14 @@ function show(tr, result) {
   if (result.status === "valid") {
     tr.classList.add("fixed"); tr.classList.remove("bad");
     msg.textContent = "fixed: valid ";
-    if (result.payload) {  // the body that would be sent, behind a click (as text: never as HTML)
-      const more = document.createElement("details");
-      const label = document.createElement("summary");
-      label.textContent = "payload";
-      const body = document.createElement("pre");
-      body.textContent = JSON.stringify(result.payload, null, 2);
-      more.append(label, body);
-      msg.append(more);
+    if (result.payload) {  // the body that would be sent, in the side panel (as text: never as HTML)
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "payload";
+      open.textContent = "payload";
+      const number = tr.querySelector("td.num").textContent;
+      open.addEventListener("click", () => panel(`Row ${number}: the body that would be sent`, JSON.stringify(result.payload, null, 2)));
+      msg.append(open);
     }
   } else {
     tr.classList.add("bad"); tr.classList.remove("fixed");
@@ -95,6 +95,13 @@ function show(tr, result) {
       if (td) td.classList.add("badcell");
     }
   }
+}
+
+function panel(title, text) {
+  const side = document.getElementById("panel");
+  side.querySelector("h2").textContent = title;
+  side.querySelector("pre").textContent = text;
+  side.hidden = false;
 }
 
 function refused(tr, error) {
@@ -293,6 +300,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   const send = document.getElementById("send");
   send.addEventListener("click", () => sendFixed(send));
+  document.querySelector("#panel button.close").addEventListener("click", () => { document.getElementById("panel").hidden = true; });
   document.getElementById("jump").addEventListener("change", (e) => goTo(Number(e.target.value) - 1));
   const replace = document.getElementById("replace");
   replace.addEventListener("submit", (e) => {
