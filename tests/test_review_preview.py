@@ -110,13 +110,22 @@ def test_a_workbook_under_the_ratio_is_stopped_at_its_time_limit(tmp_path: Path)
         server.stop()
 
 
-def test_a_small_preview_still_runs_in_its_child(tmp_path: Path) -> None:
+def test_a_small_preview_still_runs_in_its_child_and_old_uploads_go(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [], ROOT / "mappings")).start()
     client, csrf = session(server)
     try:
+        old = server.review.uploads / "0123456789abcdef"
+        old.mkdir()
+        (old / "left.csv").write_bytes(b"x")
+        os.utime(
+            old, (time.time() - 2 * 3600, time.time() - 2 * 3600)
+        )  # previewed two hours ago, never dropped
         page = post_preview(server.url, client, csrf, "a.csv", EXAMPLE_CSV.read_bytes())
         assert "<th>valid</th><td>55</td>" in page.text and previews() == []
+        assert (
+            not old.exists() and len(list(server.review.uploads.iterdir())) == 1
+        )  # this one waits to be dropped
     finally:
         client.close()
         server.stop()

@@ -15,6 +15,7 @@ import contextlib
 import secrets
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -37,6 +38,7 @@ from .view import view
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
 NO_NAME = "(no name given)"
+UPLOAD_HOURS = 1.0  # how long a previewed upload waits to be dropped
 
 
 class Review:
@@ -288,6 +290,9 @@ class Review:
         upload, mapping = form.get("file"), str(form.get("mapping", ""))
         if not isinstance(upload, web.FileField) or mapping not in self._mappings():
             raise web.HTTPBadRequest(text="choose a file and one of the mappings, then press Check it")
+        for old in self.uploads.iterdir():  # previewed, never dropped, an hour ago: gone
+            if old.stat().st_mtime < time.time() - UPLOAD_HOURS * 3600:
+                shutil.rmtree(old, ignore_errors=True)
         token = secrets.token_hex(8)
         folder = self.uploads / token
         folder.mkdir()
