@@ -164,16 +164,12 @@ def grid_of(run: Run) -> Grid:
     for src in open_sources(path):
         cut = [h for h in src.headers if h not in ERROR_COLUMNS]
         headers = headers or cut
-        for chunk in src.chunks():
-            columns = {h: chunk.cells(h) for h in src.headers}
-            for i in range(len(chunk)):
-                rows.append([columns[h][i] for h in cut])
-                problems.append(
-                    {
-                        c.removeprefix("bulk_sync_"): columns.get(c, [""] * len(chunk))[i]
-                        for c in ERROR_COLUMNS
-                    }
-                )
+        names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
+        for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
+            blank = [""] * len(chunk)
+            rows.extend(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
+            why = zip(*[chunk.cells(c) if c in src.headers else blank for c in ERROR_COLUMNS], strict=True)
+            problems.extend(dict(zip(names, p, strict=True)) for p in why)
     if len(_GRIDS) > 16:
         _GRIDS.clear()
     grid = _GRIDS[key] = Grid(headers, rows, problems, path)
