@@ -84,7 +84,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", folder / "bad.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "bad.csv"
     )
-    subprocess.run(argv, env=cli_env(), cwd=folder, timeout=120, check=False, capture_output=True)
+    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return reports
 
 

@@ -30,7 +30,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `validate` of the example by the real CLI (5 rows to fix)."""
     folder = tmp_path_factory.mktemp("made")
     argv = cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "r.csv")
-    subprocess.run(argv, env=cli_env(), cwd=folder, timeout=120, check=False, capture_output=True)
+    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return folder
 
 

@@ -142,13 +142,15 @@ class Grid:
     rows: list[list[str]]  # original cells, one list per row
     problems: list[dict[str, str]]  # per row: row, status, error, column, message
     path: Path | None = None
+    others: list[str] = field(default_factory=list)  # more rows to fix, not in this grid: where
 
 
 _GRIDS: dict[tuple[str, float], Grid] = {}  # (error file, mtime) -> its grid: read once, paged many times
 
 
 def grid_of(run: Run) -> Grid:
-    """The run's rows to fix (every error file's rows; cached while the file is unchanged)."""
+    """The run's rows to fix, from its first error file (its sheets with the same columns; cached
+    while the file is unchanged); the other error files and sheets are named in ``others``."""
     files = run.error_files
     if not files:
         return Grid([], [], [])
@@ -161,9 +163,13 @@ def grid_of(run: Run) -> Grid:
     headers: list[str] = []
     rows: list[list[str]] = []
     problems: list[dict[str, str]] = []
+    others = [p.name for p in files[1:]]
     for src in open_sources(path):
         cut = [h for h in src.headers if h not in ERROR_COLUMNS]
         headers = headers or cut
+        if cut != headers:  # another sheet, other columns: its rows would not line up
+            others.append(f"{path.name}, sheet {src.sheet}")
+            continue
         names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
         for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
             blank = [""] * len(chunk)
@@ -172,5 +178,5 @@ def grid_of(run: Run) -> Grid:
             problems.extend(dict(zip(names, p, strict=True)) for p in why)
     if len(_GRIDS) > 16:
         _GRIDS.clear()
-    grid = _GRIDS[key] = Grid(headers, rows, problems, path)
+    grid = _GRIDS[key] = Grid(headers, rows, problems, path, others)
     return grid
