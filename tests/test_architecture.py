@@ -183,9 +183,16 @@ INSIDE["sandbox"] = {
     "__init__": {"app", "more", "schema", "server"},
 }
 INSIDE["review"] = {
-    "runs": set(),
+    "safefs": set(),
+    "runs": {"safefs"},
     "check": set(),
-    "app": {"check", "runs"},
+    "store": {"safefs"},
+    "edits": {"check", "runs", "safefs", "store"},
+    "guard": set(),
+    "preview": {"check"},
+    "bulk": {"check", "edits", "runs", "store"},
+    "view": {"bulk", "runs", "store"},
+    "app": {"bulk", "check", "edits", "guard", "preview", "runs", "safefs", "store", "view"},
     "server": {"app"},
     "__init__": {"app", "server"},
 }

@@ -95,7 +95,10 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
             shutil.copy(tmp_path / "review.png", SCREENSHOT)
         assert (tmp_path / "review.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         browser.find_element(By.ID, "send").click()
-        sent = wait(browser, lambda d: d.find_element(By.ID, "sent").text or None)
+        sent = wait(
+            browser,
+            lambda d: "dropped" in d.find_element(By.ID, "sent").text and d.find_element(By.ID, "sent").text,
+        )
         assert "dropped 1 row(s) into the inbox" in sent
 
         for p in inbox.glob("appointments-fixed-*.csv"):

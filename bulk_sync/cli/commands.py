@@ -185,14 +185,44 @@ def sandbox_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     from ..review import Review, serve
+    from ..review.guard import access_log, key_from_file
+    from ..review.preview import Limits
+    from ..review.server import public_host, tls_context
 
     inbox = Path(args.inbox) if args.inbox else None
     if inbox is not None and not inbox.is_dir():
         raise UsageError(f"the inbox {inbox} is not a folder")
     if inbox is None and not args.reports:
         raise UsageError("give --inbox (a watched folder) or --reports DIR (where CLI runs write reports)")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("give both --tls-cert and --tls-key (or neither)")
+    try:
+        if args.public_url:
+            public_host(args.public_url)
+        key, warning = key_from_file(Path(args.key_file)) if args.key_file else (None, None)
+        tls = tls_context(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
+        access = access_log(Path(args.access_log)) if args.access_log else None
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise UsageError(f"serve: {exc}") from None
+    if warning:
+        print(warning, flush=True)
     review = Review(
-        inbox, [Path(r) for r in args.reports], Path(args.mappings), max_upload_mb=args.max_upload_mb
+        inbox,
+        [Path(r) for r in args.reports],
+        Path(args.mappings),
+        key=key,
+        max_upload_mb=args.max_upload_mb,
+        tls=tls is not None or str(args.public_url or "").startswith("https:"),
+        limits=Limits(seconds=args.preview_seconds, memory_mb=args.preview_memory_mb),
     )
-    serve(review, args.host, args.port, announce=lambda m: print(m, flush=True))
+    review.guard.access = access
+    serve(
+        review,
+        args.host,
+        args.port,
+        announce=lambda m: print(m, flush=True),
+        public_url=args.public_url,
+        allow_hosts=args.allow_host,
+        tls=tls,
+    )
     return EXIT_OK

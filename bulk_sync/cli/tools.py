@@ -140,6 +140,48 @@ def serve_parser(sub: Any) -> None:
     s.add_argument(
         "--max-upload-mb", type=pos_float, default=50.0, help="largest file a preview takes (default 50)"
     )
+    _serve_reach(s)
+    s.add_argument(
+        "--preview-seconds",
+        type=pos_float,
+        default=60.0,
+        help="a preview longer than this is stopped (default 60)",
+    )
+    s.add_argument(
+        "--preview-memory-mb",
+        type=pos_int,
+        default=2048,
+        help="memory a preview may use (default 2048)",
+    )
+
+
+def _serve_reach(s: Any) -> None:
+    """serve's flags for being reached from other desks, safely."""
+    s.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address people open from their desks (e.g. https://review.example.com): printed with "
+        "the key, and its host accepted (with --host 0.0.0.0, or behind a reverse proxy)",
+    )
+    s.add_argument(
+        "--allow-host",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="another host name people may use to reach it (repeatable)",
+    )
+    s.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="keep the key here so links survive restarts (created on first start, mode 600)",
+    )
+    s.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (with --tls-key)")
+    s.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    s.add_argument(
+        "--access-log",
+        metavar="PATH",
+        help="append one line per request here: time, address, method, path, status",
+    )
 
 
 def delete_parser(sub: Any) -> None:

@@ -4,11 +4,16 @@ code `validate` runs), the fixed rows dropped into the inbox for the watcher to 
 preview of a file before it is dropped.
 
 It reads the reports, error files and summaries runs already write; it keeps a person's edits in
-``<run>-fixes.json`` beside them and never edits a run's own files. It holds no SIRO token.
+``<run>-fixes.sqlite`` beside them (each row with a version; the sends; the audit log) and never
+edits a run's own files. It holds no SIRO token.
 
-The parts, one way: ``runs`` (runs found from their outputs; a run's grid from its error file),
-``check`` (a row checked as `validate` checks it; the fixed rows' file), ``app`` (the pages, the
-actions and the security middleware), ``server`` (serving it on 127.0.0.1).
+The parts, one way, lowest first: ``safefs`` (paths kept under their root, no link followed, files
+created exclusively), ``runs`` (runs found from their outputs; a run's grid from its error file),
+``check`` (a row checked as `validate` checks it), ``store`` (the edits in SQLite), ``edits`` (an
+edit checked and stored, a send, where a run stands), ``bulk`` (filters, apply-to-all, resend,
+undo), ``view`` (one page of the grid), ``preview`` (a preview in a bounded child process),
+``guard`` (the key, sessions, Host, CSRF, headers), ``app`` (the pages and actions), ``server``
+(serving it: hosts, TLS).
 """
 
 from __future__ import annotations

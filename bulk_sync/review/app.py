@@ -1,44 +1,44 @@
 """Review, app: the pages and their few actions, on aiohttp, rendered by Jinja2 (autoescaped) with a
-little plain JavaScript for editing cells and paging. Security, in one place (the middleware):
-
-* every request carries the key printed at start (``?key=`` once, then an HttpOnly, SameSite=Strict
-  cookie); a request without it gets 403;
-* the Host header must name this server (no DNS rebinding from a web page);
-* every POST carries the CSRF token of the page it came from (``X-CSRF-Token`` or a form field):
-  an HMAC of the key, never the key itself;
-* files are reached only through runs found in the inbox and report folders (ids, never paths),
-  static files only by their fixed names; uploads are capped (``client_max_size``);
-* the page never holds the SIRO token: the server has none (fixed rows go to the inbox, and the
-  watcher sends them).
+little plain JavaScript for editing cells and paging. Who may use it is ``guard``'s (the key, the
+session, the Host, CSRF, the headers); what an edit and a send do is ``edits``'s. Files are reached
+only through runs found in the inbox and report folders (ids, never paths) and never through a
+symbolic link (``safefs``); static files only by their fixed names; uploads are capped. The page
+never holds the SIRO token: the server has none (fixed rows go to the inbox; the watcher sends them).
+An action that fails answers with ``{"error": "..."}`` in words a person can act on; the script
+shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
+import contextlib
 import secrets
 import shutil
 import tempfile
-from dataclasses import asdict
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import jinja2
 from aiohttp import web
 
 from ..errors import BulkSyncError
-from ..report import STATUSES, TO_FIX, RowResult
-from .check import check_rows, drop_fixed, dry_run
+from ..report import STATUSES
+from . import bulk
+from .check import said
+from .edits import Refused, change_of, check, progress, send
+from .guard import Guard, any_key
+from .preview import Limits, run_preview
 from .runs import Grid, Run, find_runs, grid_of
+from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
+from .store import Stale, Store
+from .view import view
 
-PAGE_ROWS = 100
-COOKIE = "bulk_sync_review"
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
-# scripts only from this server; inline style attributes (the status bars' widths) allowed
-CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
+NO_NAME = "(no name given)"
+UPLOAD_HOURS = 1.0  # how long a previewed upload waits to be dropped
 
 
 class Review:
@@ -51,28 +51,42 @@ class Review:
         mappings: Path | None,
         *,
         key: str | None = None,
-        hosts: set[str] | None = None,
         max_upload_mb: float = 50.0,
+        tls: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.inbox = inbox.resolve() if inbox else None
-        self.folders = [inbox / "done", inbox / "failed"] if inbox else []
+        self.folders = [self.inbox / "done", self.inbox / "failed"] if self.inbox else []
         self.folders += [p.resolve() for p in reports]
         self.mappings = mappings
-        self.key = key or secrets.token_urlsafe(24)
-        self.csrf = hmac.new(self.key.encode(), b"csrf", hashlib.sha256).hexdigest()
-        self.hosts = hosts or set()  # host:port values the Host header may name (set at start)
+        self.guard = Guard(key or any_key(), tls=tls)
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self.uploads = Path(tempfile.mkdtemp(prefix="bulk_sync-uploads-"))  # previews live here
+        self.limits = limits or Limits()
+        self.children: set[Any] = set()  # previews running (child processes): ended with the server
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        self.env.filters["said"] = said
+
+    @property
+    def key(self) -> str:
+        return self.guard.key
+
+    @property
+    def hosts(self) -> set[str]:
+        return self.guard.hosts
+
+    @hosts.setter
+    def hosts(self, hosts: set[str]) -> None:
+        self.guard.hosts = {h.lower() for h in hosts}
 
     # -- the application -------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard], client_max_size=self.max_upload)
+        app = web.Application(middlewares=[self.guard.middleware], client_max_size=self.max_upload)
         r = app.router
         r.add_get("/", self.runs_page)
         r.add_get("/runs/by-watch/{work}", self.by_watch)
@@ -80,101 +94,96 @@ class Review:
         r.add_get("/runs/{id}/rows", self.rows_fragment)
         r.add_post("/runs/{id}/check", self.check)
         r.add_post("/runs/{id}/send", self.send)
+        r.add_post("/runs/{id}/replace", self.bulk)
+        r.add_post("/runs/{id}/resend", self.bulk)
+        r.add_post("/runs/{id}/undo", self.bulk)
+        r.add_get("/runs/{id}/download/{kind}", self.download)
         r.add_get("/preview", self.preview_page)
         r.add_post("/preview", self.preview_upload)
         r.add_post("/preview/{upload}/drop", self.preview_drop)
         r.add_get("/static/{name}", self.static)
+        app.on_shutdown.append(self._stop_previews)
         app.on_cleanup.append(self._cleanup)
         return app
+
+    async def _stop_previews(self, app: web.Application) -> None:
+        for proc in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
     async def _cleanup(self, app: web.Application) -> None:
         shutil.rmtree(self.uploads, ignore_errors=True)
 
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.hosts and request.host not in self.hosts:
-            return web.Response(status=403, text="403: this server answers only to its own address")
-        key = request.query.get("key")
-        if key is not None and hmac.compare_digest(key, self.key):
-            clean = request.rel_url.with_query({k: v for k, v in request.query.items() if k != "key"})
-            found = web.Response(status=302, headers={"Location": str(clean)})
-            found.set_cookie(COOKIE, self.key, httponly=True, samesite="Strict", path="/")
-            return found
-        if not hmac.compare_digest(request.cookies.get(COOKIE, ""), self.key):
-            return web.Response(
-                status=403, text="403: open the address `bulk-sync serve` printed (it holds the key)"
-            )
-        if request.method == "POST":
-            token = request.headers.get("X-CSRF-Token", "")
-            if not token and request.content_type in (
-                "multipart/form-data",
-                "application/x-www-form-urlencoded",
-            ):
-                token = str((await request.post()).get("csrf", ""))
-            if not hmac.compare_digest(token, self.csrf):
-                return web.Response(status=403, text="403: the form is stale or from another site (CSRF)")
-        resp: web.StreamResponse = await handler(request)
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        return resp
-
-    def _page(self, template: str, **context: Any) -> web.Response:
-        html = self.env.get_template(template).render(csrf=self.csrf, statuses=STATUSES, **context)
+    def _page(self, request: web.Request, template: str, **context: Any) -> web.Response:
+        csrf = self.guard.csrf(self.guard.session_of(request) or "")
+        html = self.env.get_template(template).render(csrf=csrf, statuses=STATUSES, **context)
         return web.Response(text=html, content_type="text/html")
 
-    def _run(self, request: web.Request) -> Run:
+    def _run(self, request: web.Request, runs: list[Run] | None = None) -> Run:
         wanted = request.match_info["id"]
-        for run in find_runs(self.folders):
+        for run in runs if runs is not None else find_runs(self.folders):
             if run.id == wanted:
                 return run
-        raise web.HTTPNotFound(text="no such run")
+        raise web.HTTPNotFound(text="no such run: it was moved or deleted (open the runs list again)")
 
     # -- pages ---------------------------------------------------------------------
 
     async def runs_page(self, request: web.Request) -> web.Response:
         attention = request.query.get("attention") == "1"
-        runs = [r for r in find_runs(self.folders) if r.needs_attention or not attention]
-        return self._page("runs.html", runs=runs, attention=attention)
+        runs = find_runs(self.folders)
+        states = {r.id: progress(r, runs) for r in runs}
+        shown = [r for r in runs if states[r.id] == "needs attention" or not attention]
+        return self._page(request, "runs.html", runs=shown, states=states, attention=attention)
 
     async def by_watch(self, request: web.Request) -> web.StreamResponse:
         work = request.match_info["work"]
         for run in find_runs(self.folders):
             if run.route.get("run") == work:
                 raise web.HTTPFound(f"/runs/{run.id}")
-        return self._page("missing.html", work=work)
+        return self._page(request, "missing.html", work=work)
 
     async def run_page(self, request: web.Request) -> web.Response:
-        run = self._run(request)
+        runs = find_runs(self.folders)
+        run = self._run(request, runs)
         problem = None
         try:
             grid = await asyncio.to_thread(grid_of, run)  # read once (then cached): not on the event loop
-        except (BulkSyncError, OSError) as exc:  # moved, damaged: say so, show the rest of the run
+        except (BulkSyncError, OSError) as exc:  # moved, damaged, a link: say so, show the rest of the run
             grid, problem = Grid([], [], []), f"the run's error file cannot be read: {exc}"
-        fixes = _fixes(run)
-        errors = _error_types(run)
-        pages = max(1, -(-len(grid.rows) // PAGE_ROWS))
+        if problem is None and not run.error_files and run.to_handle:
+            problem = (
+                f"the run's error file is gone (moved or deleted?): this run had {run.to_handle} row(s) "
+                f"to fix, but they cannot be shown. Look for {run.name}-*errors* in {run.folder}, "
+                "or run the file again to write it anew."
+            )
+        store = Store(run.fixes)
+        q = request.query
+        shown = view(grid, store, _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
         return self._page(
+            request,
             "run.html",
             run=run,
             grid=grid,
-            errors=errors,
-            pages=pages,
-            rows=_page_rows(grid, fixes, 0),
-            page=0,
-            page_rows=PAGE_ROWS,
-            fixed=sum(1 for f in fixes.values() if f.get("status") == "valid" and not f.get("skip")),
+            errors=_error_types(run),
+            view=shown,
+            rows=shown.rows,
+            order=shown.order,
+            counts=store.counts(),
+            sends=store.sends(),
+            audit=store.audit(),
+            state=progress(run, runs),
+            can_send=self.inbox is not None,
             problem=problem,
         )
 
     async def rows_fragment(self, request: web.Request) -> web.Response:
         run = self._run(request)
-        grid = grid_of(run)
-        try:
-            page = max(0, int(request.query.get("page", "0")))
-        except ValueError:
-            raise web.HTTPBadRequest(text="page must be a number") from None
-        return self._page("rows.html", grid=grid, rows=_page_rows(grid, _fixes(run), page), page=page)
+        grid = await asyncio.to_thread(grid_of, run)
+        q = request.query
+        shown = view(
+            grid, Store(run.fixes), _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", "")
+        )
+        return self._page(request, "rows.html", grid=grid, rows=shown.rows, order=shown.order, view=shown)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -185,74 +194,137 @@ class Review:
     # -- actions -----------------------------------------------------------------------
 
     async def check(self, request: web.Request) -> web.Response:
-        """A row as edited: checked as `validate` checks it; kept in the run's fixes."""
-        run = self._run(request)
-        body = await request.json()
-        grid = grid_of(run)
-        index = int(body["index"])
-        if not 0 <= index < len(grid.rows) or not run.mapping:
-            raise web.HTTPBadRequest(text="no such row, or the run names no mapping")
-        cells = [str(c) for c in body["cells"]][: len(grid.headers)]
-        fixes = _fixes(run)
-        if body.get("skip"):
-            fixes[str(index)] = {**fixes.get(str(index), {}), "skip": True}
-            _save(run, fixes)
-            return web.json_response({"skip": True})
-        # the run's engine has its own event loop: it runs in a thread, as a CLI run would
-        (checked,) = await asyncio.to_thread(check_rows, grid.headers, [cells], run.mapping)
-        fixes[str(index)] = {"cells": cells, "status": checked.status, "skip": False}
-        _save(run, fixes)
-        return web.json_response(asdict(checked))
+        """A row as edited: checked as `validate` checks it; stored with its new version."""
+        try:
+            run = self._run(request)
+            body = await _json(request)
+            grid = await asyncio.to_thread(grid_of, run)
+            change = change_of(body, grid)
+            # the run's engine has its own event loop: it runs in a thread, as a CLI run would
+            answer = await asyncio.to_thread(check, run, grid, change, _who(request))
+        except Stale as exc:
+            return _error(str(exc), 409, version=exc.version)
+        except Refused as exc:
+            return _error(str(exc), exc.status, **exc.more)
+        except (OSError, BulkSyncError) as exc:
+            return _error(f"this edit was not kept: {exc}", 403 if isinstance(exc, OutsideRoot) else 500)
+        return web.json_response(answer)
 
     async def send(self, request: web.Request) -> web.Response:
-        """The rows fixed (checked valid, not marked "don't send") as a new file in the inbox."""
+        """The rows fixed (checked valid, not "don't send", not sent) as one new file in the inbox."""
+        try:
+            if self.inbox is None:
+                raise Refused(
+                    "this server was started without --inbox: there is nowhere to drop the fixed rows"
+                )
+            run = self._run(request)
+            body = await _json(request)
+            send_id = str(body.get("send_id") or secrets.token_hex(8))[:64]
+            shown = {int(k): int(v) for k, v in dict(body.get("shown") or {}).items()}
+            grid = await asyncio.to_thread(grid_of, run)
+            sent = await asyncio.to_thread(send, run, grid, self.inbox, send_id, shown, _who(request))
+        except Stale as exc:
+            return _error(f"row {exc.index + 1}: {exc}; nothing was sent", 409, version=exc.version)
+        except Refused as exc:
+            return _error(str(exc), exc.status)
+        except (TypeError, ValueError, AttributeError):
+            return _error("the page sent a request this server cannot read: reload it", 400)
+        except OSError as exc:
+            return _error(f"nothing was sent: the fixed file could not be written ({exc})", 500)
+        if not sent.rows:
+            return _error("no row is fixed and not yet sent: a row must check valid to be sent", 400)
+        return web.json_response(
+            {
+                "dropped": sent.file,
+                "rows": sent.rows,
+                "again": sent.again,
+                "counts": Store(run.fixes).counts(),
+            }
+        )
+
+    async def bulk(self, request: web.Request) -> web.Response:
+        """Apply a value to every row with the same one in a column; queue the failed and not_sent
+        rows to send again; or undo either (before Send)."""
+        action = request.path.rsplit("/", 1)[1]
+        try:
+            run = self._run(request)
+            body = await _json(request)
+            grid = await asyncio.to_thread(grid_of, run)
+            who = _who(request)
+            if action == "replace":
+                column, old, new = str(body["column"]), str(body["old"]), str(body["new"])
+                answer = await asyncio.to_thread(bulk.replace_all, run, grid, column, old, new, who)
+            elif action == "resend":
+                answer = await asyncio.to_thread(bulk.resend, run, grid, who)
+            else:
+                answer = await asyncio.to_thread(bulk.undo, run, str(body["batch"]), who)
+        except Refused as exc:
+            return _error(str(exc), exc.status)
+        except (KeyError, TypeError):
+            return _error("the page sent a request this server cannot read: reload it", 400)
+        except (OSError, BulkSyncError) as exc:
+            return _error(f"nothing was changed: {exc}", 403 if isinstance(exc, OutsideRoot) else 500)
+        return web.json_response(answer)
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """The run's report, error file or workbook (found through the run, never a path asked for)."""
         run = self._run(request)
-        if self.inbox is None:
-            raise web.HTTPBadRequest(text="no --inbox: nowhere to drop the fixed rows")
-        grid = grid_of(run)
-        fixes = _fixes(run)
-        rows = [f["cells"] for i, f in sorted(fixes.items(), key=lambda kv: int(kv[0]))
-                if f.get("status") == "valid" and not f.get("skip") and "cells" in f]  # fmt: skip
-        if not rows:
-            return web.json_response(
-                {"error": "no row is fixed yet (a row must check valid to be sent)"}, status=400
-            )
-        original = Path(str(run.route.get("original") or run.file))
-        folder = original.parent.as_posix() if run.route else ""
-        path = drop_fixed(self.inbox, folder, original.stem, grid.headers, rows)
-        return web.json_response({"dropped": str(path.relative_to(self.inbox)), "rows": len(rows)})
+        files = {"report": [run.report], "errors": [p for p in run.error_files if p.suffix != ".xlsx"],
+                 "xlsx": [p for p in run.folder.glob(f"{run.name}*.xlsx") if p in run.error_files or
+                          p.name in (f"{run.name}-report.xlsx", f"{run.name}.xlsx")]}  # fmt: skip
+        found = [p for p in files.get(request.match_info["kind"], []) if is_plain_file(p)]
+        if not found:
+            raise web.HTTPNotFound(text="this run has no such file (moved or deleted?)")
+        path = inside(found[0], run.folder)
+        return web.Response(
+            body=path.read_bytes(),
+            content_type="text/csv" if path.suffix == ".csv" else "application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{quote(path.name)}"'},
+        )
 
     async def preview_page(self, request: web.Request) -> web.Response:
-        return self._page("preview.html", mappings=self._mappings(), result=None, upload=None)
+        return self._page(request, "preview.html", mappings=self._mappings(), result=None, upload=None)
 
     async def preview_upload(self, request: web.Request) -> web.Response:
         form = await request.post()
         upload, mapping = form.get("file"), str(form.get("mapping", ""))
         if not isinstance(upload, web.FileField) or mapping not in self._mappings():
-            raise web.HTTPBadRequest(text="choose a file and one of the mappings")
+            raise web.HTTPBadRequest(text="choose a file and one of the mappings, then press Check it")
+        for old in self.uploads.iterdir():  # previewed, never dropped, an hour ago: gone
+            if old.stat().st_mtime < time.time() - UPLOAD_HOURS * 3600:
+                shutil.rmtree(old, ignore_errors=True)
         token = secrets.token_hex(8)
         folder = self.uploads / token
         folder.mkdir()
         name = Path(upload.filename or "upload.csv").name or "upload.csv"
         target = folder / name
         target.write_bytes(upload.file.read())
-        result = await asyncio.to_thread(_preview, target, str(self._mappings()[mapping]))
-        return self._page("preview.html", mappings=self._mappings(), result=result, upload=token, name=name)
+        transport = request.transport
+        gone = lambda: transport is None or transport.is_closing()  # noqa: E731 - the browser left
+        result = await run_preview(target, str(self._mappings()[mapping]), self.limits, gone, self.children)
+        if "error" in result:  # nothing to drop: the upload goes now, not at the server's stop
+            shutil.rmtree(folder, ignore_errors=True)
+        return self._page(
+            request, "preview.html", mappings=self._mappings(), result=result, upload=token, name=name
+        )
 
     async def preview_drop(self, request: web.Request) -> web.Response:
         token = request.match_info["upload"]
         if self.inbox is None or not token.isalnum():
             raise web.HTTPBadRequest(text="no --inbox, or no such upload")
-        files = list((self.uploads / token).glob("*")) if (self.uploads / token).is_dir() else []
+        folder = self.uploads / token
+        files = list(folder.glob("*")) if is_plain_dir(folder) else []
         if len(files) != 1:
-            raise web.HTTPNotFound(text="no such upload")
-        target = self.inbox / files[0].name
-        if target.exists():
-            target = self.inbox / f"{files[0].stem}-{token}{files[0].suffix}"
-        part = target.with_name(target.name + ".part")
-        shutil.move(str(files[0]), part)
-        part.replace(target)
-        return self._page("dropped.html", name=target.name)
+            raise web.HTTPNotFound(text="no such upload: it was dropped already, or the server restarted")
+        body = files[0].read_bytes()
+        try:  # a new file, never over one (or through a link) already there
+            target = create_new(self.inbox, files[0].name, lambda fh: _put(fh, body))
+        except FileExistsError:
+            target = create_new(
+                self.inbox, f"{files[0].stem}-{token}{files[0].suffix}", lambda fh: _put(fh, body)
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+        return self._page(request, "dropped.html", name=target.name)
 
     def _mappings(self) -> dict[str, Path]:
         if self.mappings is None or not self.mappings.is_dir():
@@ -260,61 +332,40 @@ class Review:
         return {p.name: p for p in sorted(self.mappings.glob("*.yaml"))}
 
 
-def _fixes(run: Run) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(run.fixes.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def _put(fh: Any, body: bytes) -> None:
+    fh.write(body)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:
         return {}
-    return dict(data.get("rows", {}))
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refused("the page sent a request this server cannot read: reload it") from None
+    if not isinstance(body, dict):
+        raise Refused("the page sent a request this server cannot read: reload it")
+    return body
 
 
-def _save(run: Run, fixes: dict[str, dict[str, Any]]) -> None:
-    part = run.fixes.with_name(run.fixes.name + ".part")
-    part.write_text(json.dumps({"rows": fixes}, ensure_ascii=False), encoding="utf-8")
-    part.replace(run.fixes)
+def _error(message: str, status: int, **more: Any) -> web.Response:
+    return web.json_response({"error": message, **more}, status=status)
 
 
-def _page_rows(grid: Grid, fixes: dict[str, dict[str, Any]], page: int) -> list[dict[str, Any]]:
-    """One page of the grid: each row's cells (as fixed, when they were), its problem, its state."""
-    out = []
-    for i in range(page * PAGE_ROWS, min(len(grid.rows), (page + 1) * PAGE_ROWS)):
-        fix = fixes.get(str(i), {})
-        problem = grid.problems[i]
-        bad = (
-            {c.strip() for c in problem.get("column", "").split(";")}
-            if fix.get("status") != "valid"
-            else set()
-        )
-        out.append(
-            {
-                "index": i,
-                "cells": fix.get("cells", grid.rows[i]),
-                "bad": bad,
-                "problem": problem,
-                "status": fix.get("status", problem.get("status", "")),
-                "skip": bool(fix.get("skip")),
-            }
-        )
-    return out
+def _who(request: web.Request) -> str:
+    """The name the person gave once in this browser (sent by the script with each action)."""
+    name = unquote(request.headers.get("X-Reviewer", "")).strip()
+    name = "".join(c for c in name if c.isprintable())[:80]
+    return name or NO_NAME
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text="the page number must be a number, e.g. ?page=3") from None
 
 
 def _error_types(run: Run) -> list[tuple[str, int]]:
     found = run.summary.get("error_types") or {}
     return sorted(((str(k), int(v)) for k, v in found.items()), key=lambda kv: -kv[1])
-
-
-def _preview(path: Path, mapping: str) -> dict[str, Any]:
-    """The dry run of an uploaded file: counts, the first problems, the first payloads."""
-    counts: dict[str, int] = {}
-    problems: list[dict[str, Any]] = []
-
-    def emit(one: RowResult) -> None:
-        counts[one.status] = counts.get(one.status, 0) + 1
-        if one.status in TO_FIX and len(problems) < 50:
-            problems.append({"row": one.row_number, "column": one.column, "message": one.message})
-
-    try:
-        bodies = dry_run(path, mapping, emit, show=3)
-    except BulkSyncError as exc:
-        return {"error": str(exc)}
-    return {"counts": counts, "problems": problems, "payloads": [json.dumps(b, indent=2) for b in bodies]}

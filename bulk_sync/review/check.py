@@ -1,13 +1,13 @@
 """Review, check: a row as a person edited it, checked by exactly what `validate` runs (the same
-mapping, the plan, the id pass, the chunk engine, the report's rows), in this process; and the
-file of fixed rows written into the inbox for the watcher to send.
+mapping, the plan, the id pass, the chunk engine, the report's rows), in this process.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,26 +33,29 @@ class Checked:
     payload: dict[str, Any] | None = None
 
 
-def check_rows(headers: list[str], rows: list[list[str]], mapping: str) -> list[Checked]:
-    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them."""
+def check_rows(
+    headers: list[str], rows: list[list[str]], mapping: str, payloads: bool = True
+) -> list[Checked]:
+    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them;
+    with each valid row's payload unless ``payloads`` is false (many rows at once: not shown)."""
     with tempfile.TemporaryDirectory(prefix="bulk_sync-review-") as tmp:
         path = Path(tmp) / "rows.csv"
         write_csv(path, headers, rows)
         results: list[RowResult] = []
         try:
-            payloads = dry_run(path, mapping, results.append, show=len(rows))
+            bodies = dry_run(path, mapping, results.append, show=len(rows) if payloads else 0)
         except BulkSyncError as exc:  # the mapping no longer fits (a column renamed in the grid)
             return [Checked("invalid", "mapping", [], str(exc)) for _ in rows]
     by_row = {r.row_number: r for r in results}
     out = []
-    bodies = iter(payloads)
+    shown = iter(bodies)
     for n in range(2, len(rows) + 2):
         r = by_row.get(n)
         if r is None:
             out.append(Checked("skipped", None, [], "not read as a row"))
             continue
         columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
-        body = next(bodies, None) if r.status == "valid" else None
+        body = next(shown, None) if r.status == "valid" else None
         out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
     return out
 
@@ -82,16 +85,21 @@ def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
         out.writerows(rows)
 
 
-def drop_fixed(inbox: Path, folder: str, stem: str, headers: list[str], rows: list[list[str]]) -> Path:
-    """The fixed rows as a new file in the inbox (in the original's sub-folder, so the same route
-    takes it); written aside first and moved in whole, so the watcher never sees half a file."""
-    target_dir = (inbox / folder).resolve()
-    if not target_dir.is_relative_to(inbox.resolve()):
-        raise ValueError("the original's folder is outside the inbox")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{stem}-fixed-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    part = target_dir / (name + ".part")  # ignored by the watcher until renamed
-    write_csv(part, headers, rows)
-    final = target_dir / name
-    part.replace(final)
-    return final
+_NO_MATCH = re.compile(r"^\s*[\w.\[\]]+: '(?P<got>.*)' does not match (?P<want>'.+')\s*$")
+_EXAMPLE = dt.datetime(2026, 3, 31, 10, 0)
+
+
+def said(message: str | None) -> str:
+    """A run's message in an ops person's words where it is a developer's: a date format becomes
+    an example ("expected a date like 03/31/2026 10:00 AM, got 31/02/2026 10:00 AM"); the same
+    sentence for two fields is said once. Other messages are kept as they are."""
+    out: list[str] = []
+    for part in (message or "").split("; "):
+        found = _NO_MATCH.match(part)
+        if found:
+            formats = re.findall(r"'([^']*)'", found["want"])
+            like = " or ".join(_EXAMPLE.strftime(f) if "%" in f else f for f in formats)
+            part = f"expected a date like {like}, got {found['got']}"
+        if part and part not in out:
+            out.append(part)
+    return "; ".join(out)

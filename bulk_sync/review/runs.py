@@ -16,6 +16,7 @@ from typing import Any
 
 from ..load import open_sources
 from ..report import STATUSES, TO_FIX
+from .safefs import OutsideRoot, inside, is_plain_dir, is_plain_file, listing
 
 ERROR_COLUMNS = (
     "bulk_sync_row",
@@ -43,14 +44,16 @@ class Run:
     @property
     def error_files(self) -> list[Path]:
         stem = f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
-        return sorted(
-            p for p in self.folder.glob(stem + "*") if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")
+        return sorted(  # links skipped: a link in done/ must not show an outside file
+            p
+            for p in listing(self.folder, stem + "*")
+            if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")
         )
 
     @property
     def fixes(self) -> Path:
         """Where the page keeps a person's edits (the run's own files are never edited)."""
-        return self.folder / f"{self.name}-fixes.json"
+        return self.folder / f"{self.name}-fixes.sqlite"
 
     @property
     def counts(self) -> dict[str, int]:
@@ -60,6 +63,12 @@ class Run:
     @property
     def to_fix(self) -> int:
         return sum(n for s, n in self.counts.items() if s in TO_FIX)
+
+    @property
+    def to_handle(self) -> int:
+        """Rows its error file holds: to fix (invalid, rejected) or to send again (failed, not_sent)."""
+        found = self.summary.get("counts") or {}
+        return sum(int(found.get(s, 0)) for s in (*TO_FIX, "failed", "not_sent"))
 
     @property
     def needs_attention(self) -> bool:
@@ -102,12 +111,13 @@ def run_id(folder: Path, name: str) -> str:
 
 
 def find_runs(folders: list[Path]) -> list[Run]:
-    """Every run in ``folders`` (an inbox's done/ and failed/, report folders), newest first."""
+    """Every run in ``folders`` (an inbox's done/ and failed/, report folders), newest first; a
+    folder or file that is a symbolic link is not followed."""
     runs = []
     for folder in folders:
-        if not folder.is_dir():
+        if not is_plain_dir(folder):
             continue
-        for summary in folder.glob("*-summary.json"):
+        for summary in listing(folder, "*-summary.json"):
             name = summary.name.removesuffix("-summary.json")
             try:
                 data = json.loads(summary.read_text(encoding="utf-8"))
@@ -115,7 +125,7 @@ def find_runs(folders: list[Path]) -> list[Run]:
                 continue
             route_file = folder / f"{name}-route.json"
             route: dict[str, Any] = {}
-            if route_file.is_file():
+            if is_plain_file(route_file):
                 try:
                     route = json.loads(route_file.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
@@ -132,37 +142,41 @@ class Grid:
     rows: list[list[str]]  # original cells, one list per row
     problems: list[dict[str, str]]  # per row: row, status, error, column, message
     path: Path | None = None
+    others: list[str] = field(default_factory=list)  # more rows to fix, not in this grid: where
 
 
 _GRIDS: dict[tuple[str, float], Grid] = {}  # (error file, mtime) -> its grid: read once, paged many times
 
 
 def grid_of(run: Run) -> Grid:
-    """The run's rows to fix (every error file's rows; cached while the file is unchanged)."""
+    """The run's rows to fix, from its first error file (its sheets with the same columns; cached
+    while the file is unchanged); the other error files and sheets are named in ``others``."""
     files = run.error_files
     if not files:
         return Grid([], [], [])
-    path = files[0]
+    path = inside(files[0], run.folder)  # no link, under its folder: checked again as it is read
+    if not is_plain_file(path):
+        raise OutsideRoot(f"{path.name} is a symbolic link: not followed")
     key = (str(path), path.stat().st_mtime)
     if key in _GRIDS:
         return _GRIDS[key]
     headers: list[str] = []
     rows: list[list[str]] = []
     problems: list[dict[str, str]] = []
+    others = [p.name for p in files[1:]]
     for src in open_sources(path):
         cut = [h for h in src.headers if h not in ERROR_COLUMNS]
         headers = headers or cut
-        for chunk in src.chunks():
-            columns = {h: chunk.cells(h) for h in src.headers}
-            for i in range(len(chunk)):
-                rows.append([columns[h][i] for h in cut])
-                problems.append(
-                    {
-                        c.removeprefix("bulk_sync_"): columns.get(c, [""] * len(chunk))[i]
-                        for c in ERROR_COLUMNS
-                    }
-                )
+        if cut != headers:  # another sheet, other columns: its rows would not line up
+            others.append(f"{path.name}, sheet {src.sheet}")
+            continue
+        names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
+        for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
+            blank = [""] * len(chunk)
+            rows.extend(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
+            why = zip(*[chunk.cells(c) if c in src.headers else blank for c in ERROR_COLUMNS], strict=True)
+            problems.extend(dict(zip(names, p, strict=True)) for p in why)
     if len(_GRIDS) > 16:
         _GRIDS.clear()
-    grid = _GRIDS[key] = Grid(headers, rows, problems, path)
+    grid = _GRIDS[key] = Grid(headers, rows, problems, path, others)
     return grid

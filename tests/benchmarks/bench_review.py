@@ -1,6 +1,7 @@
-"""Review page benchmark (issue 20): a 100,000-row run with 20,000 rows to fix, opened in a real
-browser (targets: the run page, grid included, under 2 s from a cold start; the next page of 100
-rows under 1 s).
+"""Review page benchmark (issues 20 and 36): a 100,000-row run with 20,000 rows to fix, opened in a
+real browser (targets: the run page, grid included, under 1 s from a cold start; the next page of
+100 rows under 1 s; a cell check, from leaving the cell to "fixed: valid" on the page, under 0.3 s;
+apply-to-all on the 20,000 rows, each checked, under 5 s).
 
     python tests/benchmarks/bench_review.py [--rows 100000] [--repeat 3]
 
@@ -10,7 +11,8 @@ Then, for each repeat, a cold start: a new review server (nothing cached: it rea
 once when the page is first asked for) and a new headless Chromium; the time is from asking for the
 run page to the browser's load event. The page turns are timed in the same browser, three each,
 from the click until the page number shows the next page (polled every 10 ms: Selenium's default
-of 500 ms would make the figure its own).
+of 500 ms would make the figure its own). Then five cells fixed in that browser, each timed from
+the Tab that leaves it to the row showing fixed; then apply-to-all over HTTP on the other rows.
 Prints each figure, the median of the repeats beside its target.
 """
 
@@ -29,13 +31,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from _common import EXAMPLE_CSV, MAPPING, ROOT, TOKEN, median
+from _common import EXAMPLE_CSV, MAPPING, ROOT, median
 
 from bulk_sync.review import Review
+from bulk_sync.review import runs as review_runs
 from bulk_sync.review.server import ReviewThread
 
-OPEN_GOAL = 2.0
+OPEN_GOAL = 1.0  # issue 36 (issue 20: 2 s)
 TURN_GOAL = 1.0
+CHECK_GOAL = 0.3
+APPLY_GOAL = 5.0
 
 
 def make_run(folder: Path, n: int) -> Path:
@@ -55,7 +60,9 @@ def make_run(folder: Path, n: int) -> Path:
     reports = folder / "reports"
     reports.mkdir()
     argv = ["validate", str(data), "--mapping", str(MAPPING), "--report", str(reports / "big.csv"), "--quiet"]
-    env = {**os.environ, "SIRO_API_TOKEN": TOKEN, "XDG_STATE_HOME": str(folder / "state")}
+    # no token: with one, `validate` checks the reps against SIRO's production address (off this machine)
+    env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
+    env["XDG_STATE_HOME"] = str(folder / "state")
     subprocess.run([sys.executable, "-m", "bulk_sync", *argv], env=env, check=False, capture_output=True)
     return reports
 
@@ -75,11 +82,11 @@ def chromium() -> Any:
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
-def one_cold_open(reports: Path, bad: int) -> tuple[float, list[float]]:
+def one_cold_open(reports: Path, bad: int) -> tuple[float, list[float], list[float], float]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    review = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
+    review = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()  # a new server: nothing cached
     browser = chromium()
     try:
         browser.get(f"{review.url}/?key={review.review.key}")
@@ -97,10 +104,39 @@ def one_cold_open(reports: Path, bad: int) -> tuple[float, list[float]]:
                 lambda d, page=page: d.find_element(By.ID, "page").text == str(page)
             )
             turns.append(time.perf_counter() - t)
-        return opened, turns
+        checks = []
+        for n in range(5):  # a cell fixed, from leaving the cell to "fixed: valid" on the page
+            row = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")[n]
+            cell = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"] input')
+            cell.clear()
+            cell.send_keys("03/02/2026 08:00 AM")
+            t = time.perf_counter()
+            cell.send_keys("\t")
+            WebDriverWait(browser, 30, poll_frequency=0.005).until(
+                lambda d, row=row: d.execute_script("return arguments[0].classList.contains('fixed')", row)
+            )
+            checks.append(time.perf_counter() - t)
+        return opened, turns, checks, apply_to_all(review)
     finally:
         browser.quit()
         review.stop()
+
+
+def apply_to_all(review: ReviewThread) -> float:
+    """Every row to fix with the bad date set to a good one (each checked), over HTTP: seconds."""
+    import httpx
+
+    with httpx.Client(base_url=review.url, follow_redirects=True, timeout=600) as client:
+        html = client.get(f"/?key={review.review.key}").text
+        csrf = html.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+        run = html.split('href="/runs/', 1)[1].split('"', 1)[0]
+        body = {"column": "Start", "old": "31/02/2026 10:00 AM", "new": "03/02/2026 08:00 AM"}
+        t = time.perf_counter()
+        done = client.post(f"/runs/{run}/replace", json=body, headers={"X-CSRF-Token": csrf}).json()
+        took = time.perf_counter() - t
+    if not done.get("valid"):
+        sys.exit(f"apply-to-all did not fix the rows: {done}")
+    return took
 
 
 def main() -> None:
@@ -111,20 +147,31 @@ def main() -> None:
     bad = (a.rows + 4) // 5
     with tempfile.TemporaryDirectory(prefix="bulk_sync-bench-") as d:
         reports = make_run(Path(d), a.rows)
-        opens, turns = [], []
+        opens, turns, checks, applies = [], [], [], []
         for i in range(a.repeat):
-            opened, turned = one_cold_open(reports, bad)
+            for old in reports.glob("*-fixes.sqlite"):
+                old.unlink()  # each repeat starts with no edits
+            review_runs._GRIDS.clear()  # and with no grid read: cold (the cache is the process's)
+            opened, turned, checked, applied = one_cold_open(reports, bad)
             opens.append(opened)
             turns.extend(turned)
+            checks.extend(checked)
+            applies.append(applied)
             print(
                 f"repeat {i + 1}: opened in {opened:.2f} s; page turns "
                 + ", ".join(f"{x:.2f}" for x in turned)
+                + "; cell checks "
+                + ", ".join(f"{x:.2f}" for x in checked)
+                + f"; apply-to-all {applied:.2f} s"
             )
     print(
         f"{a.rows:,} rows, {bad:,} to fix: run page from a cold start, median of {a.repeat}: "
         f"{median(opens):.2f} s (goal < {OPEN_GOAL:.0f} s)"
     )
     print(f"next page of 100 rows, median of {len(turns)}: {median(turns):.2f} s (goal < {TURN_GOAL:.0f} s)")
+    print(f"a cell check, median of {len(checks)}: {median(checks):.2f} s (goal < {CHECK_GOAL} s)")
+    label = f"apply-to-all on {bad - 5:,} rows, median of {len(applies)}"
+    print(f"{label}: {median(applies):.2f} s (goal < {APPLY_GOAL:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""Review, view: what one page of a run's grid shows: the rows (as edited, when they were) of the
+filter chosen (error type, column), a page of them, and the columns in the order a person needs
+them (the columns with problems first, most problems first; the rest as in the file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .bulk import columns_with_problems, matching
+from .runs import Grid
+from .store import Store
+
+PAGE_ROWS = 100
+_COLUMNS: dict[int, tuple[Grid, list[tuple[str, int]]]] = {}  # a grid's columns with problems, once
+
+
+@dataclass
+class View:
+    """One page of the grid, filtered."""
+
+    rows: list[dict[str, Any]]
+    page: int  # 0-based
+    pages: int
+    total: int  # rows in the filter
+    order: list[tuple[int, str]]  # (index in the file's columns, name), in the order shown
+    error: str = ""
+    column: str = ""
+    errors: list[str] = field(default_factory=list)  # error types present
+    columns: list[tuple[str, int]] = field(default_factory=list)  # columns with problems
+
+
+def view(grid: Grid, store: Store, page: int, error: str = "", column: str = "") -> View:
+    chosen = matching(grid, error or None, column or None)
+    pages = max(1, -(-len(chosen) // PAGE_ROWS))
+    page = min(pages - 1, max(0, page))
+    shown = chosen[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+    edits = store.rows(shown[0], shown[-1] + 1) if shown else {}
+    bad_columns = _columns(grid)
+    first = [grid.headers.index(c) for c, _ in bad_columns if c in grid.headers]
+    order = [(i, grid.headers[i]) for i in first + [i for i in range(len(grid.headers)) if i not in first]]
+    rows = []
+    for i in shown:
+        edit = edits.get(i)
+        problem = grid.problems[i]
+        status = edit.status if edit else problem.get("status", "")
+        bad = {c.strip() for c in problem.get("column", "").split(";")} if status != "valid" else set()
+        rows.append(
+            {
+                "index": i,
+                "cells": edit.cells if edit else grid.rows[i],
+                "bad": bad,
+                "problem": problem,
+                "status": status,
+                "skip": bool(edit and edit.skip),
+                "version": edit.version if edit else 0,
+                "sent_in": edit.sent_in if edit else None,
+            }
+        )
+    errors = sorted({p.get("error", "") for p in grid.problems if p.get("error")})
+    return View(rows, page, pages, len(chosen), order, error, column, errors, bad_columns)
+
+
+def _columns(grid: Grid) -> list[tuple[str, int]]:
+    found = _COLUMNS.get(id(grid))
+    if found is None or found[0] is not grid:
+        if len(_COLUMNS) > 16:
+            _COLUMNS.clear()
+        found = _COLUMNS[id(grid)] = (grid, columns_with_problems(grid))
+    return found[1]
