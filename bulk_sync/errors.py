@@ -18,6 +18,7 @@
         ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
         ├── OutputError              the report cannot be written (a full disk): stop
         ├── CallFailed               a call besides the sync (users, mirror, delete) failed for good
+        ├── FileChanged              an input file changed while it was read (still being written)
         └── Interrupted              SIGINT/SIGTERM
 
 Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column, message)
@@ -113,6 +114,11 @@ class ServerUnavailable(FatalError):
 
 class Interrupted(FatalError):
     """The run was asked to stop by a signal."""
+
+
+class FileChanged(FatalError):
+    """An input file changed (grew, shrank, was written to) after it was opened: what is past the
+    snapshot taken at open is never read, and the run stops before more of the file is sent."""
 
 
 class CallFailed(FatalError):

@@ -80,14 +80,15 @@ INSIDE = {
         "headers": set(),
         "cells": set(),
         "formats": set(),
-        "model": {"cells", "formats"},  # cells: a raw column's cells made text when asked for
-        "encoding": {"headers", "model"},
+        "snapshot": set(),  # a file as it was when opened: its size and mtime, reads bounded by them
+        "model": {"cells", "formats", "snapshot"},  # cells: a raw column's cells made text when asked for
+        "encoding": {"headers", "model", "snapshot"},
         "footer": {"headers", "model"},
-        "csv": {"encoding", "headers", "model"},
+        "csv": {"encoding", "headers", "model", "snapshot"},
         "sheetrows": {"cells", "model"},
         "workbook": {"cells", "formats", "headers", "model", "sheetrows"},
-        "open": {"csv", "headers", "model", "workbook"},
-        "__init__": {"cells", "csv", "headers", "model", "open"},
+        "open": {"csv", "headers", "model", "snapshot", "workbook"},
+        "__init__": {"cells", "csv", "headers", "model", "open", "snapshot"},
     },
     "mapping": {
         "spec": set(),

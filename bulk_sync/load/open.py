@@ -14,6 +14,7 @@ from ..errors import SourceError
 from .csv import open_csv
 from .headers import loose
 from .model import DEFAULT_CHUNK_ROWS, Options, Source, StopAt, one_line
+from .snapshot import Snapshot
 from .workbook import open_workbook, open_zip
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -76,9 +77,26 @@ def _open_sources(
         raise SourceError(str(p), "is a folder, not a file")
     try:
         with p.open("rb") as fh:
-            head = fh.read(8)
+            snap = Snapshot.of(fh.fileno())  # the file as the run reads it: no byte past this size
+            head = fh.read(min(8, snap.size))
     except OSError as exc:
         raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    sources = _by_content(p, head, snap, sheet, from_mapping, encoding, delimiter, opts)
+    for src in sources:
+        src.snapshot = snap
+    return sources
+
+
+def _by_content(
+    p: Path,
+    head: bytes,
+    snap: Snapshot,
+    sheet: str | Sequence[str] | None,
+    from_mapping: bool,
+    encoding: str | None,
+    delimiter: str | None,
+    opts: Options,
+) -> list[Source]:
     if not head:
         raise SourceError(str(p), "the file is empty (no header row)")
     if head.startswith(_ZIP_MAGIC):
@@ -91,7 +109,7 @@ def _open_sources(
         # a glob can cover CSV files too; a mapping's `sheets` is for its workbooks
         raise SourceError(str(p), f"is a CSV/text file, which has no sheets (--sheet {sheet!r} given)")
     try:
-        return [open_csv(p, encoding, delimiter, opts)]
+        return [open_csv(p, encoding, delimiter, opts, snap.size)]
     except (csv.Error, ValueError, OSError) as exc:
         raise SourceError(str(p), f"cannot be read: {one_line(exc)}") from exc
 

@@ -45,7 +45,7 @@ def read_in_halves(
     at = src.halfway()
     if at is None:
         return None
-    size = src.path.stat().st_size
+    size = src.size
     ctx = multiprocessing.get_context("fork")
     for stream in (sys.stdout, sys.stderr):  # the helper must not write out what this one buffered
         stream.flush()

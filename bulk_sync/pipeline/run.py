@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errorfile import Kept
 from ..errors import BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
+from ..load import changed_files
 from ..payload import Payload
 from ..report import NOT_SENT, VALID, RowResult, Summary
 from ..settings import RunSettings
@@ -186,6 +187,13 @@ class _Sending:
             "press Ctrl-C again (or send SIGTERM) to stop now"
         )
 
+    def stopping(self) -> bool:
+        """Whether the run is stopping; asked before each request: a file that changed since it
+        was opened stops the run here, before more of it is sent."""
+        if not self.stop and (changed := changed_files(src for src, _ in self.plan.jobs)) is not None:
+            self.halt(changed)
+        return bool(self.stop)
+
     def broken(self, exc: OSError) -> None:
         self.halt(
             OutputError(f"{self.summary.report_incomplete}; rows SIRO acknowledged are in the state file")
@@ -236,7 +244,7 @@ class _Sending:
                 on_abandoned=lambda item: ordered.put(item.tag[0], not_sent_result(item.tag[1], stop)),
                 on_lost=lambda item: ordered.put(item.tag[0], in_flight_lost(item.tag[1])),
                 on_fatal=self.halt,
-                stopping=lambda: bool(stop),
+                stopping=self.stopping,
             )
             self.tasks.extend(dispatcher.workers)
             await self._read(dispatcher)
@@ -260,7 +268,9 @@ class _Sending:
 
     async def _read(self, dispatcher: Dispatcher) -> None:
         reader = self.loop.create_task(
-            _read_all(self.plan, self.settings, self.ordered, self.stop, dispatcher, kept=self.kept)
+            _read_all(
+                self.plan, self.settings, self.ordered, self.stop, dispatcher, kept=self.kept, halt=self.halt
+            )
         )
         self.tasks.append(reader)
         try:
@@ -313,6 +323,7 @@ async def _read_all(
     kept: Kept | None = None,
     on_payload: Callable[[Payload], None] | None = None,
     show: int = 0,
+    halt: Callable[[BulkSyncError], None] | None = None,
 ) -> int:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results); return how
     many worker processes mapped the chunks (a large dry run: see :mod:`.workers`).
@@ -327,6 +338,8 @@ async def _read_all(
     producer = Producer(plan, settings.reading, stop, kept=kept, show=show if on_payload is not None else 0)
     try:
         while (rows := await producer.next_rows()) is not None:
+            if not stop and (changed := changed_files(src for src, _ in plan.jobs)) is not None:
+                _halt(stop, changed, halt)  # these rows and the rest are not sent: not_sent
             for row in rows:
                 if stop.hard:
                     return producer.workers  # a second signal: write what we have, now
@@ -358,6 +371,13 @@ async def _read_all(
     finally:
         producer.close()
     return producer.workers
+
+
+def _halt(stop: Stop, reason: BulkSyncError, halt: Callable[[BulkSyncError], None] | None) -> None:
+    if halt is not None:
+        halt(reason)
+    else:
+        stop.reason = reason
 
 
 @contextlib.contextmanager
