@@ -68,10 +68,12 @@ ALLOWED = {
         "load",
         "upload",  # calls: SIRO's users for the rep check, the mirror, deletes
         "review",  # serve
+        "signals",  # held from the first line; the run acts on them
         "__init__",
     },
     "__init__": set(),
-    "__main__": {"cli"},
+    "signals": set(),  # SIGINT/SIGTERM held (noted) until the run's event loop takes them
+    "__main__": {"cli", "signals"},
 }
 # subpackage -> part -> the parts it may import at module level (a part may reach a later one from
 # inside a function, as load.model's Source.chunks does for the readers: LATE)

@@ -51,6 +51,7 @@ from ..settings import (
     UNLIMITED_BODY,
     RunSettings,
 )
+from ..signals import hold, pending
 from .drift import check_drift, remember_shape
 from .mirror import finish_mirror, mirror_rules, prepare_mirror
 from .progress import err, log, print_summary, progress, say
@@ -76,6 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
     if dry:
         workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
+    _not_stopped()
     plan = _plan(args, dry)
     if plan is None:
         print(f"nothing to retry: every row of {args.previous} synced")
@@ -136,7 +138,10 @@ def _connect(
         settings, server = sending_settings(args, redactor)
         base_url, token = settings.base_url, settings.token
     try:
-        reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
+        if pending() is not None:  # stopping: no call to SIRO, every row is reported not_sent
+            reps, note = None, "not checked (the run was stopped)"
+        else:
+            reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
     except BaseException:
         if server is not None:
             server.stop()
@@ -171,8 +176,18 @@ def _plan(args: argparse.Namespace, dry: bool) -> Plan | None:
     for w in plan.warnings:
         err(f"warning: {w}")
         log.warning("%s", w)
-    # ids and number columns, before anything is sent
-    return scan_columns(plan, limit=args.limit, helper=dry and spare_core())
+    _not_stopped()
+    # ids and number columns, before anything is sent; from here a signal ends with the report
+    return scan_columns(
+        plan, limit=args.limit, helper=dry and spare_core(), stopping=lambda: pending() is not None
+    )
+
+
+def _not_stopped() -> None:
+    """A signal held before any row was read (see signals): stop here, exit 2, nothing written."""
+    name = pending()
+    if name is not None:
+        raise ConfigError(f"stopped by {name} before any row was read: nothing was sent")
 
 
 def _written(
@@ -310,8 +325,10 @@ def _execute(
                 kept=kept,
                 preflight=not getattr(args, "no_preflight", False),
                 events=note,
+                held=pending,
             )
         finally:
+            hold()  # the run's event loop let go of the signals: noted again, until the end
             bar(None)
             out.close(summary, {"command": args.command, "mapping": str(args.mapping)})
     if report.error is not None and summary.report_incomplete is None:  # its last lines were lost

@@ -19,6 +19,7 @@ import multiprocessing
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def read_in_halves(
     evidence: mapping.NumberEvidence,
     job: int,
     table: IdTable,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> tuple[int, int] | None:
     """Add the ids of ``src`` (job ``job`` of the plan) to ``table`` and feed ``evidence`` from its
     ``columns``, as one pass over the whole file would, reading its halves at once. Returns where
@@ -65,6 +67,8 @@ def read_in_halves(
             first = Span(0, at, src.header_row + 1)
             try:
                 for chunk in src.chunks(columns=columns, span=first):
+                    if stopping():  # the run is stopping: the caller ends the pass
+                        return None
                     if evidence.settling:
                         evidence.add(chunk)
                     add_ids(held, bound, chunk, None, job)

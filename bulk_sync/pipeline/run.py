@@ -80,11 +80,13 @@ async def execute(
     show: int = 0,
     kept: Kept | None = None,
     events: Callable[[str], None] = lambda message: None,
+    held: Callable[[], str | None] = lambda: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
     ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
     remember the cells of invalid rows (for the error file); ``events``: notices a person should
-    see at once (the run is stopping, and how to stop it harder)."""
+    see at once (the run is stopping, and how to stop it harder); ``held``: the name of a signal
+    the caller received before the run handled signals itself (it stops the run as it arrives)."""
     summary = Summary(files=[src.label for src, _ in plan.jobs])
     summary.forecast.reps_checked = plan.reps_note
     summary.forecast.applies = plan.spec.resource == "engagements"
@@ -105,7 +107,7 @@ async def execute(
                 "press Ctrl-C again (or send SIGTERM) to stop now"
             )
 
-        with _signals(on_signal, enabled=handle_signals):
+        with _signals(on_signal, enabled=handle_signals, held=held):
             summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
         ordered.flush_all()
         if stop.hard:
@@ -116,7 +118,7 @@ async def execute(
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
-    with _signals(sending.on_signal, enabled=handle_signals):
+    with _signals(sending.on_signal, enabled=handle_signals, held=held):
         await sending.send(transport, preflight)
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
@@ -233,7 +235,7 @@ class _Sending:
 
         async with Uploader(self.settings, transport=transport) as up:
             self.up = up
-            if preflight:
+            if preflight and not self.stop:  # (stopped by a signal before the run began: no call)
                 await self._preflight(up)
             ordered, stop = self.ordered, self.stop
             self.dispatcher = dispatcher = Dispatcher(
@@ -381,7 +383,9 @@ def _halt(stop: Stop, reason: BulkSyncError, halt: Callable[[BulkSyncError], Non
 
 
 @contextlib.contextmanager
-def _signals(handler: Callable[[str], None], *, enabled: bool) -> Iterator[None]:
+def _signals(
+    handler: Callable[[str], None], *, enabled: bool, held: Callable[[], str | None]
+) -> Iterator[None]:
     if not enabled:
         yield
         return
@@ -393,6 +397,9 @@ def _signals(handler: Callable[[str], None], *, enabled: bool) -> Iterator[None]
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
             pass
+    name = held()  # one the caller held before the handlers above took over
+    if name is not None:
+        handler(name)
     try:
         yield
     finally:
