@@ -136,7 +136,8 @@ INSIDE = {
             "work",
         },  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "parts", "plan", "records", "results", "work", "workers"},
-        "run": {"chunks", "entries", "plan", "results"},
+        "stopping": {"results"},  # signals (and one held before the run), a hard stop's last line
+        "run": {"chunks", "entries", "plan", "results", "stopping"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
@@ -150,7 +151,9 @@ INSIDE = {
         "args": {"epilogs", "tools", "values"},
         "delete": {"progress", "sending"},
         "sending": {"progress"},
-        "run": {"drift", "mirror", "progress", "sending", "siro", "values"},
+        "streams": {"progress"},  # standard input and pipes read once into a temporary file
+        "outputs": {"progress"},  # where each result goes: report, error file rows, listed problems
+        "run": {"drift", "mirror", "outputs", "progress", "sending", "siro", "streams", "values"},
         "siro": {"progress", "sending"},
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def _open_sources(
         raise SourceError(str(p), "file not found")
     if p.is_dir():
         raise SourceError(str(p), "is a folder, not a file")
+    _refuse_special(p)
     try:
         with p.open("rb") as fh:
             snap = Snapshot.of(fh.fileno())  # the file as the run reads it: no byte past this size
@@ -85,6 +87,24 @@ def _open_sources(
     for src in sources:
         src.snapshot = snap
     return sources
+
+
+def _refuse_special(p: Path) -> None:
+    """A device is refused at once (``/dev/zero`` never ends), and so is a pipe (reading it would
+    wait for a writer; the CLI keeps a pipe's bytes in a temporary file first)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return  # said when it is opened
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise SourceError(
+            str(p),
+            "is a device, not a file: pass a file, or - to read standard input (bulk-sync run - < file)",
+        )
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise SourceError(
+            str(p), "is a pipe, not a file: the command line reads a pipe once; here pass a file"
+        )
 
 
 def _by_content(

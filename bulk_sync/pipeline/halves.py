@@ -40,14 +40,11 @@ def read_in_halves(
     table: IdTable,
     stopping: Callable[[], bool] = lambda: False,
 ) -> tuple[int, int] | None:
-    """Add the ids of ``src`` (job ``job`` of the plan) to ``table`` and feed ``evidence`` from its
-    ``columns``, as one pass over the whole file would, reading its halves at once. Returns where
-    the second half starts: its byte offset, the number of its first record (a dry run may split
-    there too); None, with nothing added to ``table``, when not split: the caller reads it whole."""
-    at = src.halfway()
-    if at is None:
+    """Add the ids of ``src`` (job ``job``) to ``table`` and feed ``evidence`` from its ``columns`` as
+    one pass would, reading its halves at once. Returns where the second half starts (its byte offset,
+    its first record's number); None, nothing added, when not split (or stopping): read it whole."""
+    if (at := src.halfway()) is None:
         return None
-    size = src.size
     ctx = multiprocessing.get_context("fork")
     for stream in (sys.stdout, sys.stderr):  # the helper must not write out what this one buffered
         stream.flush()
@@ -56,7 +53,7 @@ def read_in_halves(
         answers, theirs = ctx.Pipe(duplex=False)
         helper = ctx.Process(
             target=_second_half,
-            args=(src, bound, columns, Span(at, size, 0), job, theirs_file, theirs),
+            args=(src, bound, columns, Span(at, src.size, 0), job, theirs_file, theirs),
             daemon=True,
             name="bulk_sync-ids",
         )

@@ -5,21 +5,19 @@ back-pressure, signals (a first one drains, a second one stops), and what is lef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import re
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errorfile import Kept
 from ..errors import BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
 from ..load import changed_files
 from ..payload import Payload
-from ..report import NOT_SENT, VALID, RowResult, Summary
+from ..report import VALID, Summary
 from ..settings import RunSettings
 from ..state import StateStore, target_of
 
@@ -41,6 +39,7 @@ from .results import (
     result_of,
     settled,
 )
+from .stopping import halt_with, signals, stopped_hard
 
 # a payload's startTime, for the state (the mirror's window): compact JSON, a top-level key; inside a
 # JSON text its quotes would be escaped, so this matches only the key itself
@@ -107,18 +106,18 @@ async def execute(
                 "press Ctrl-C again (or send SIGTERM) to stop now"
             )
 
-        with _signals(on_signal, enabled=handle_signals, held=held):
+        with signals(on_signal, enabled=handle_signals, held=held):
             summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
         ordered.flush_all()
         if stop.hard:
-            ordered.put_last(_stopped_hard(ordered.last, "check"))
+            ordered.put_last(stopped_hard(ordered.last, "check"))
         if stop.reason is not None:
             summary.aborted = str(stop.reason)
             summary.aborted_code = stop.reason.exit_code
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
-    with _signals(sending.on_signal, enabled=handle_signals, held=held):
+    with signals(sending.on_signal, enabled=handle_signals, held=held):
         await sending.send(transport, preflight)
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
@@ -296,24 +295,7 @@ class _Sending:
             self.store.close()
         self.ordered.flush_all()
         if self.stop.hard:
-            self.ordered.put_last(_stopped_hard(self.ordered.last))
-
-
-def _stopped_hard(last: tuple[str, str | None, int] | None, verb: str = "send") -> RowResult:
-    """The report's last line after a second signal: where it stops (the rows after were not read)."""
-    file, sheet, row = last if last is not None else ("", None, 0)
-    return RowResult(
-        file,
-        sheet,
-        row + 1,
-        None,
-        NOT_SENT,
-        error_type="interrupted",
-        message=(
-            f"the run was stopped hard here: the report stops after row {row}; this row and every "
-            f"row after it (and any later file) were not read: run the same command again to {verb} them"
-        ),
-    )
+            self.ordered.put_last(stopped_hard(self.ordered.last))
 
 
 async def _read_all(
@@ -341,7 +323,7 @@ async def _read_all(
     try:
         while (rows := await producer.next_rows()) is not None:
             if not stop and (changed := changed_files(src for src, _ in plan.jobs)) is not None:
-                _halt(stop, changed, halt)  # these rows and the rest are not sent: not_sent
+                halt_with(stop, changed, halt)  # these rows and the rest are not sent: not_sent
             for row in rows:
                 if stop.hard:
                     return producer.workers  # a second signal: write what we have, now
@@ -373,35 +355,3 @@ async def _read_all(
     finally:
         producer.close()
     return producer.workers
-
-
-def _halt(stop: Stop, reason: BulkSyncError, halt: Callable[[BulkSyncError], None] | None) -> None:
-    if halt is not None:
-        halt(reason)
-    else:
-        stop.reason = reason
-
-
-@contextlib.contextmanager
-def _signals(
-    handler: Callable[[str], None], *, enabled: bool, held: Callable[[], str | None]
-) -> Iterator[None]:
-    if not enabled:
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handler, sig.name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            pass
-    name = held()  # one the caller held before the handlers above took over
-    if name is not None:
-        handler(name)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
