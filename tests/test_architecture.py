@@ -86,7 +86,7 @@ INSIDE = {
         "model": {"cells", "formats", "snapshot"},  # cells: a raw column's cells made text when asked for
         "encoding": {"headers", "model", "snapshot"},
         "footer": {"headers", "model"},
-        "csv": {"encoding", "headers", "model", "snapshot"},
+        "csv": {"cells", "encoding", "headers", "model", "snapshot"},  # cells: NUL bytes flagged
         "sheetrows": {"cells", "model"},
         "workbook": {"cells", "formats", "headers", "model", "sheetrows"},
         "open": {"csv", "headers", "model", "snapshot", "workbook"},

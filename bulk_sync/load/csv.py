@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RowError, SourceError
+from .cells import NUL, flag_nul
 from .encoding import (
     NEWLINE,
     QUOTE,
     SURROGATES,
     check_whole_file,
     choose_encoding,
+    has_nul,
     reads_ascii_as_is,
     refuse_binary,
     sample_text,
@@ -65,10 +67,7 @@ def open_csv(
         where = f"row {opts.header_row}" if opts.header_row else "the first rows"
         raise SourceError(str(p), f"the file has no header row ({where} are empty)")
     header = rows[h]
-    if any(SURROGATES.search(c) for c in header):
-        raise SourceError(
-            str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
-        )
+    _check_header(p, header)
     headers, more = clean_headers([str(c) for c in header])
     _refuse_too_wide(p, len(headers), max((len(r) for r in rows), default=0))
     warnings += header_warning(h) + more
@@ -96,7 +95,22 @@ def open_csv(
         chunk_rows=_chunk_rows(opts.chunk_rows, len(headers)),
         damaged=enc.damaged > 0,
         error_file=set(ERROR_FILE_MARKS) <= set(headers),
+        nul=has_nul(p, enc.name, size),
     )
+
+
+def _check_header(p: Path, header: list[str]) -> None:
+    """A header cell that is not text refuses the file (every row is read by its headers)."""
+    if any(SURROGATES.search(c) for c in header):
+        raise SourceError(
+            str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
+        )
+    if (nul := next((i for i, c in enumerate(header) if NUL in c), None)) is not None:
+        raise SourceError(
+            str(p),
+            f"the header row holds a NUL byte (character 0) in its column {nul + 1} "
+            f"({header[nul].replace(NUL, '')!r}): remove it, or export the file again",
+        )
 
 
 MAX_COLUMNS = 16_384  # Excel's widest sheet (XFD); a wider "CSV" is no spreadsheet export
@@ -232,6 +246,8 @@ def _parsed(src: Source, fh: IO[bytes], columns: list[str] | None, span: Span | 
             problems: dict[int, list[RowError]] = {}
             if src.damaged:
                 frame = _flag_bad_bytes(frame, numbers, problems)
+            if src.nul:  # (a cell past the last column is flagged as extra-cells)
+                flag_nul(((n, frame[n].tolist()) for n in frame.columns if n not in spare), numbers, problems)
             if src.error_file:
                 frame = _unescape(frame)
             if columns:

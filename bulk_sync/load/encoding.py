@@ -302,9 +302,21 @@ def sample_text(p: Path, encoding: str, size: int | None = None) -> str:
     return text.removeprefix("\ufeff")
 
 
+def has_nul(p: Path, encoding: str, size: int | None) -> bool:
+    """Whether a NUL character is in the file (its rows are then flagged: cells.flag_nul). Byte 0
+    is one in an encoding that reads ASCII as is; in UTF-16/32 the cells are looked at."""
+    if not reads_ascii_as_is(encoding.replace("-sig", "")):
+        return True
+    with open_upto(p, 0, size) as fh:
+        return any(b"\x00" in block for block in iter(lambda: fh.read(1 << 20), b""))
+
+
 def refuse_binary(p: Path, sample: str) -> None:
+    """Refuse a file whose start is mostly not text (control characters, NUL bytes among them, as
+    in UTF-16 without a BOM or any binary format). A few NUL bytes in a text file are not this:
+    the rows holding them are reported invalid, wherever they are (cells.flag_nul)."""
     control = sum(1 for ch in sample[:65536] if ch < " " and ch not in "\t\r\n")
-    if "\x00" in sample or control > max(8, len(sample[:65536]) // 100):
+    if control > max(8, len(sample[:65536]) // 100):
         raise SourceError(
             str(p),
             "is not a text file (binary content); expected CSV, .xlsx, .xls or .ods "

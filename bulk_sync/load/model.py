@@ -158,6 +158,7 @@ class Source:
     formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
+    nul: bool = False  # CSV: a NUL byte is in it: the rows holding one are flagged (see cells.flag_nul)
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
     snapshot: Snapshot | None = None  # the file's size and mtime at open: nothing past that size is read
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet parsed at open, read by every pass
