@@ -144,7 +144,7 @@ ROW_ERRORS: dict[str, str] = {
     "bad-boolean": "a cell is not true-false",
     "ambiguous-number": "a number cell reads both ways (`1,500`: 1500 or 1.5), and its column does not say",
     "bad-email": "an email target holds no plausible address",
-    "bad-encoding": "a cell holds bytes that are not valid UTF-8, or the replacement character",
+    "bad-encoding": "a cell holds bytes that are not valid UTF-8, a NUL byte, or the replacement character",
     "unknown-rep": "no engagement user's email is an active SIRO user (`--require-known-reps`)",
     "too-large": "the record's JSON is larger than a request may carry (`--max-body-bytes`)",
     "bad-timezone": "a `timezone_column` cell is not an IANA zone",
