@@ -4,7 +4,8 @@ row was read; never a traceback, never pandas' "Error tokenizing data".
 
 Real signals to real `bulk-sync` subprocesses. Each delay counts from the moment the process has
 its signal handlers (its SigCgt mask in /proc shows SIGTERM caught: the first line of bulk_sync
-has run); before that the interpreter itself is starting and a signal is the system's business.
+has run), or from READY_SECONDS after its start; before the first line the interpreter itself is
+starting and a signal is the system's business.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ Sandbox = Callable[..., SandboxServer]
 ROWS = 20_000
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 DELAYS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+# the handlers are in within ~0.3 s of the start on a busy machine; a CLI that has none of its own
+# until its event loop runs (before this release) is signalled after this long, while importing
+READY_SECONDS = 1.0
 
 
 def _catches_sigterm(pid: int) -> bool:
@@ -55,7 +59,7 @@ def data(tmp_path: Path) -> Path:
 def _stop_at(argv: list[str], sig: signal.Signals, delay: float, cwd: Path) -> tuple[int, str]:
     proc = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=cwd)  # fmt: skip
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + READY_SECONDS
     while not _catches_sigterm(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     time.sleep(delay)
@@ -65,19 +69,18 @@ def _stop_at(argv: list[str], sig: signal.Signals, delay: float, cwd: Path) -> t
     return proc.returncode, err
 
 
-def _check(code: int, err: str, report: Path, sig: signal.Signals) -> str:
+def _check(code: int, err: str, report: Path, sig: signal.Signals) -> None:
     assert "Traceback" not in err, err
     assert "tokenizing" not in err, err
     assert code in (2, 3), (code, err)
     if code == 2:
         assert f"stopped by {sig.name} before any row was read: nothing was sent" in err
         assert not report.exists() or not read_report(report)
-        return "2"
+        return
     rows = read_report(report)
     assert [int(r["row_number"]) for r in rows] == list(range(2, ROWS + 2))  # every row, once
     assert {r["status"] for r in rows} <= {"synced", "unchanged", "not_sent"}
     assert f"stopped by {sig.name}" in err
-    return "3"
 
 
 @pytest.mark.slow
@@ -86,14 +89,12 @@ def test_a_signal_in_the_first_second_of_a_run_ends_with_the_report_or_exit_2(
     sig: signal.Signals, data: Path, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     server = sandbox()
-    seen = []
-    for delay in DELAYS:
+    for delay in DELAYS:  # which of 2 and 3 a delay gives depends on the machine: each is checked as it came
         report = tmp_path / f"r-{delay}.csv"
         argv = cli_argv("run", data, "-m", tmp_path / "m.yaml", "--base-url", server.base_url, "--no-state",
                         "--report", report)  # fmt: skip
         code, err = _stop_at(argv, sig, delay, tmp_path)
-        seen.append(_check(code, err, report, sig))
-    assert seen  # (which of 2 and 3 depends on the machine's speed: each is checked as it came)
+        _check(code, err, report, sig)
 
 
 @pytest.mark.slow
