@@ -15,7 +15,9 @@ import openpyxl
 import pytest
 from conftest import CliResult, cli_argv, cli_env
 
+from bulk_sync.load import csv as load_csv
 from bulk_sync.load import open_source
+from bulk_sync.pipeline import prepare, scan_columns
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
 
@@ -158,3 +160,23 @@ def test_every_reader_stops_at_the_size_the_file_had_when_opened(tmp_path: Path)
     ids = [c for chunk in src.chunks(columns=["Id"]) for c in chunk.cells("Id")]
     assert ids == ["E-00000", "E-00001", "E-00002"]
     assert [n for part in src.row_numbers() for n in part] == [2, 3, 4]
+
+
+def test_the_id_pass_in_two_halves_reads_only_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id pass's helper process reads the second half up to the size at open: rows appended
+    after the file was opened, with the ids of rows already there, supersede none of them."""
+    monkeypatch.setattr(load_csv, "SPLIT_MIN_BYTES", 0)  # a small file is read in two halves too
+    data = _write(tmp_path / "f.csv", _rows(0, 2000))
+    m = tmp_path / "m.yaml"
+    m.write_text(MAPPING)
+    plan = prepare([data], m)
+    with data.open("a", encoding="utf-8") as fh:  # the same ids again, after the open
+        csv.writer(fh, lineterminator="\n").writerows(_rows(0, 100))
+        fh.write("E-00001,Half a li")
+    scanned = scan_columns(plan, helper=True)
+    assert scanned.splits  # it was read in two halves
+    assert scanned.superseded == {}
+    src = scanned.jobs[0][0]
+    assert [n for chunk in src.chunks() for n in chunk.row_numbers] == list(range(2, 2002))
