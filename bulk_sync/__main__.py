@@ -2,6 +2,10 @@
 
 import sys
 
-from .cli import main
+from .signals import hold
+
+hold()  # first: a Ctrl-C or SIGTERM while the modules below are imported is noted, never a traceback
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

@@ -18,6 +18,7 @@
         ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
         ├── OutputError              the report cannot be written (a full disk): stop
         ├── CallFailed               a call besides the sync (users, mirror, delete) failed for good
+        ├── FileChanged              an input file changed while it was read (still being written)
         └── Interrupted              SIGINT/SIGTERM
 
 Row-level problems are *data*, not exceptions: a :class:`RowError` (slug, column, message)
@@ -115,6 +116,11 @@ class Interrupted(FatalError):
     """The run was asked to stop by a signal."""
 
 
+class FileChanged(FatalError):
+    """An input file changed (grew, shrank, was written to) after it was opened: what is past the
+    snapshot taken at open is never read, and the run stops before more of the file is sent."""
+
+
 class CallFailed(FatalError):
     """A call besides the sync itself (SIRO's users, the mirror's soft-delete, a delete by id) failed
     for good, after its retries."""
@@ -140,7 +146,7 @@ ROW_ERRORS: dict[str, str] = {
     "bad-boolean": "a cell is not true-false",
     "ambiguous-number": "a number cell reads both ways (`1,500`: 1500 or 1.5), and its column does not say",
     "bad-email": "an email target holds no plausible address",
-    "bad-encoding": "a cell holds bytes that are not valid UTF-8, or the replacement character",
+    "bad-encoding": "a cell holds bytes that are not valid UTF-8, a NUL byte, or the replacement character",
     "unknown-rep": "no engagement user's email is an active SIRO user (`--require-known-reps`)",
     "too-large": "the record's JSON is larger than a request may carry (`--max-body-bytes`)",
     "bad-timezone": "a `timezone_column` cell is not an IANA zone",

@@ -70,10 +70,12 @@ ALLOWED = {
         "upload",  # calls: SIRO's users for the rep check, the mirror, deletes
         "lockfile",  # scratch: each run's temporary folder, locked for its life
         "review",  # serve
+        "signals",  # held from the first line; the run acts on them
         "__init__",
     },
     "__init__": set(),
-    "__main__": {"cli"},
+    "signals": set(),  # SIGINT/SIGTERM held (noted) until the run's event loop takes them
+    "__main__": {"cli", "signals"},
 }
 # subpackage -> part -> the parts it may import at module level (a part may reach a later one from
 # inside a function, as load.model's Source.chunks does for the readers: LATE)
@@ -82,15 +84,16 @@ INSIDE = {
         "headers": set(),
         "cells": set(),
         "formats": set(),
-        "model": {"cells", "formats"},  # cells: a raw column's cells made text when asked for
-        "encoding": {"headers", "model"},
+        "snapshot": set(),  # a file as it was when opened: its size and mtime, reads bounded by them
+        "model": {"cells", "formats", "snapshot"},  # cells: a raw column's cells made text when asked for
+        "encoding": {"headers", "model", "snapshot"},
         "footer": {"headers", "model"},
-        "csv": {"encoding", "headers", "model"},
+        "csv": {"cells", "encoding", "headers", "model", "snapshot"},  # cells: NUL bytes flagged
         "sheetrows": {"cells", "model"},
         "ods": set(),  # .ods cells whose tabs and line breaks calamine drops, read again
         "workbook": {"cells", "formats", "headers", "model", "ods", "sheetrows"},
-        "open": {"csv", "headers", "model", "workbook"},
-        "__init__": {"cells", "csv", "headers", "model", "open"},
+        "open": {"csv", "headers", "model", "snapshot", "workbook"},
+        "__init__": {"cells", "csv", "headers", "model", "open", "snapshot"},
     },
     "mapping": {
         "spec": set(),
@@ -136,7 +139,8 @@ INSIDE = {
             "work",
         },  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "parts", "plan", "records", "results", "work", "workers"},
-        "run": {"chunks", "entries", "plan", "results"},
+        "stopping": {"results"},  # signals (and one held before the run), a hard stop's last line
+        "run": {"chunks", "entries", "plan", "results", "stopping"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
@@ -152,7 +156,9 @@ INSIDE = {
         "args": {"epilogs", "parser", "tools", "values"},
         "delete": {"progress", "sending"},
         "sending": {"progress"},
-        "run": {"drift", "mirror", "progress", "sending", "siro", "values"},
+        "streams": {"progress"},  # standard input and pipes read once into a temporary file
+        "outputs": {"progress"},  # where each result goes: report, error file rows, listed problems
+        "run": {"drift", "mirror", "outputs", "progress", "sending", "siro", "streams", "values"},
         "siro": {"progress", "sending"},
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts

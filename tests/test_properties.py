@@ -553,7 +553,8 @@ def test_problem_lines_past_the_limit_are_counted_as_they_would_be_written(
 ) -> None:
     """Past `validate`'s list limit a block's lines are counted without being written: the same
     count as writing them ("... and N more row problems")."""
-    from bulk_sync.cli.run import _line_count, _problem_lines
+    from bulk_sync.cli.outputs import line_count as _line_count
+    from bulk_sync.cli.outputs import problem_lines as _problem_lines
     from bulk_sync.report import ResultBlock
 
     n = len(warnings)

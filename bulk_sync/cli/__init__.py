@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
 from ..settings import TOKEN_ENV
+from ..signals import hold, release
 from .args import build_parser
 from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
 from .profile import origin, profile_defaults, rehearse
@@ -33,7 +34,17 @@ from .scratch import run_folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    hold()  # (again: `bulk-sync` comes here first) a signal is noted; a run acts on it (see signals)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        release(deliver=False)  # a signal held after the run has decided its exit code changes nothing
+
+
+_HOLDING = {"run", "validate", "retry"}  # commands that act on a held signal; the others as before
+
+
+def _main(argv: list[str]) -> int:
     from ..watch import die_with_parent
 
     die_with_parent()  # a run started by `watch` ends with it
@@ -47,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dests = {a.dest for a in sp._actions}
         sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
     args = parser.parse_args(argv)
+    if args.command not in _HOLDING:
+        release(deliver=True)  # they handle signals their own way (a sandbox stops on Ctrl-C)
     args.token_env = profile.get("token_env", TOKEN_ENV)
     args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
     chosen = _subparsers(parser).get(args.command, parser)

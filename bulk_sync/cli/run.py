@@ -9,7 +9,6 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,11 +38,7 @@ from ..pipeline import (
 from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
 from ..report import (
     GOOD,
-    TO_FIX,
-    WARNING_SEPARATOR,
     CsvReport,
-    ResultBlock,
-    RowResult,
     Summary,
     XlsxReport,
 )
@@ -51,20 +46,26 @@ from ..settings import (
     UNLIMITED_BODY,
     RunSettings,
 )
+from ..signals import hold, pending
 from .drift import check_drift, remember_shape
 from .mirror import finish_mirror, mirror_rules, prepare_mirror
+from .outputs import Outputs
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
 from .siro import dry_state, rep_check, validate_connection
+from .streams import Streams, streams
 from .values import delimiter_flag
 
 if TYPE_CHECKING:
     from ..sandbox import SandboxServer
 
-LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
-
 
 def run_command(args: argparse.Namespace) -> int:
+    with streams(pending) as spool:  # standard input and pipes, kept in a temporary file of the run
+        return _run_command(args, spool)
+
+
+def _run_command(args: argparse.Namespace, spool: Streams) -> int:
     dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
@@ -80,7 +81,8 @@ def run_command(args: argparse.Namespace) -> int:
     if dry:
         workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
-    plan = _plan(args, dry)
+    _not_stopped()
+    plan = _plan(args, dry, spool)
     if plan is None:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
@@ -140,7 +142,10 @@ def _connect(
         settings, server = sending_settings(args, redactor)
         base_url, token = settings.base_url, settings.token
     try:
-        reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
+        if pending() is not None:  # stopping: no call to SIRO, every row is reported not_sent
+            reps, note = None, "not checked (the run was stopped)"
+        else:
+            reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
     except BaseException:
         if server is not None:
             server.stop()
@@ -165,7 +170,7 @@ def _beside_report(args: argparse.Namespace) -> Path | None:
     return report.with_name(report.stem + "-summary.json") if isinstance(report, Path) else None
 
 
-def _plan(args: argparse.Namespace, dry: bool) -> Plan | None:
+def _plan(args: argparse.Namespace, dry: bool, spool: Streams) -> Plan | None:
     """Everything checked before sending: the mapping, the files, their columns (None: a retry with
     nothing left to send). A dry run reads a large CSV's ids in two halves at once (a run is bound
     by SIRO's quota: the second or so this saves is not worth the memory of a second process)."""
@@ -177,7 +182,7 @@ def _plan(args: argparse.Namespace, dry: bool) -> Plan | None:
             return None
     else:
         plan = prepare(
-            args.files,
+            spool.paths(args.files),
             args.mapping,
             sheet=args.sheet,
             encoding=args.encoding,
@@ -186,8 +191,18 @@ def _plan(args: argparse.Namespace, dry: bool) -> Plan | None:
     for w in plan.warnings:
         err(f"warning: {w}")
         log.warning("%s", w)
-    # ids and number columns, before anything is sent
-    return scan_columns(plan, limit=args.limit, helper=dry and spare_core())
+    _not_stopped()
+    # ids and number columns, before anything is sent; from here a signal ends with the report
+    return scan_columns(
+        plan, limit=args.limit, helper=dry and spare_core(), stopping=lambda: pending() is not None
+    )
+
+
+def _not_stopped() -> None:
+    """A signal held before any row was read (see signals): stop here, exit 2, nothing written."""
+    name = pending()
+    if name is not None:
+        raise ConfigError(f"stopped by {name} before any row was read: nothing was sent")
 
 
 def _written(
@@ -313,7 +328,7 @@ def _execute(
     estimate = sum(src.estimated_rows() for src, _ in plan.jobs)
     bar, note = progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
     listing = args.command == "validate" and not args.quiet
-    out = _Outputs(report, xlsx, failures, bar, note, listing, warnings=getattr(args, "warnings", False))
+    out = Outputs(report, xlsx, failures, bar, note, listing, warnings=getattr(args, "warnings", False))
     summary: Summary | None = None
     with report:
         try:
@@ -326,8 +341,10 @@ def _execute(
                 kept=kept,
                 preflight=not getattr(args, "no_preflight", False),
                 events=note,
+                held=pending,
             )
         finally:
+            hold()  # the run's event loop let go of the signals: noted again, until the end
             bar(None)
             out.close(summary, {"command": args.command, "mapping": str(args.mapping)})
     if report.error is not None and summary.report_incomplete is None:  # its last lines were lost
@@ -335,87 +352,6 @@ def _execute(
             f"its last lines could not be written ({report.error.strerror or report.error})"
         )
     return summary
-
-
-class _Outputs:
-    """Where each result goes while the run goes on: the report (and its .xlsx), the rows to fix
-    (for the error file), the problems listed on stderr (validate), the progress bar."""
-
-    def __init__(
-        self,
-        report: CsvReport,
-        xlsx: XlsxReport | None,
-        failures: Failures,
-        bar: Callable[[RowResult | ResultBlock | None], None],
-        note: Callable[[str], None],
-        listing: bool,
-        warnings: bool = False,
-    ) -> None:
-        self.report, self.xlsx, self.failures, self.bar, self.note = report, xlsx, failures, bar, note
-        self.listing, self.warnings = listing, warnings
-        self.listed = 0
-
-    def emit(self, result: RowResult | ResultBlock) -> None:
-        noted: Iterable[RowResult]
-        every: Iterable[RowResult]
-        if isinstance(result, ResultBlock):  # rows that need no attention (valid, unchanged)
-            self.report.write_block(result)
-            noted, every = result.noted(), result
-        else:
-            self.report.write(result)
-            noted = every = (result,)
-            if result.status in TO_FIX:  # the error file holds the rows a person must fix
-                self.failures.add(result)
-        if self.listing and self.listed >= LIST_LIMIT:  # past the limit the lines are only counted
-            self.listed += _line_count(result, self.warnings)
-        elif self.listing:
-            for r in noted:
-                for line in _problem_lines(r, self.warnings):
-                    self.listed += 1
-                    if self.listed <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
-                        self.note(line)
-        if self.xlsx is not None:
-            for r in every:
-                self.xlsx.write(r)
-        self.bar(result)
-
-    def close(self, summary: Summary | None, about: dict[str, object]) -> None:
-        if self.listed > LIST_LIMIT:
-            self.note(f"... and {self.listed - LIST_LIMIT:,} more row problems: every one is in the report")
-        warned = sum(summary.warnings.values()) if summary is not None else 0
-        if self.listing and not self.warnings and warned:
-            self.note(
-                f"{warned:,} warning{'s' if warned != 1 else ''} not listed (counted by kind below; "
-                "--warnings lists them, and every one is in the report)"
-            )
-        if self.xlsx is not None:
-            try:
-                self.xlsx.close(summary, about)
-            except Exception as exc:  # xlsxwriter raises its own types for a failed write
-                err(f"warning: could not write the XLSX report: {exc}")
-
-
-def _line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
-    """How many lines :func:`_problem_lines` gives for ``result`` (a block: its warned rows),
-    without writing them."""
-    if not isinstance(result, ResultBlock):
-        return len(_problem_lines(result, warnings))
-    if not warnings:  # a block's rows are fine, but for their warnings
-        return 0
-    error = 1 if result.error_type and result.status not in GOOD else 0
-    return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
-
-
-def _problem_lines(r: RowResult, warnings: bool) -> list[str]:
-    """`validate`'s lines for a row: its problem, and (``warnings``) each of its warnings."""
-    where = f"{Path(r.source_file).name}{f' [{r.sheet}]' if r.sheet else ''} row {r.row_number}"
-    lines = []
-    if r.error_type and r.status not in GOOD:
-        column = f" [{r.column}]" if r.column else ""
-        lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
-    if r.warning and warnings:
-        lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
-    return lines
 
 
 def _default_report(plan: Plan, folder: str = "reports") -> Path:

@@ -28,6 +28,7 @@ The parts, one way (each imports only those above it; ``model`` reaches the read
     encoding                     a CSV file's encoding, quotes and binary check
     footer                       where a sheet's data ends (footer, totals row, stop_at)
     csv, workbook                the readers
+    snapshot                     a file as it was at open: size and mtime; reads bounded by them
     open                         format by content -> the right opener
 """
 
@@ -38,6 +39,7 @@ from .csv import ERROR_FILE_MARKS, FORMULA_STARTS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
 from .model import DEFAULT_CHUNK_ROWS, Chunk, NotAlone, Source, SourceRow, Span, Split, StopAt
 from .open import open_source, open_sources
+from .snapshot import changed_files
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -51,6 +53,7 @@ __all__ = [
     "Split",
     "StopAt",
     "cell_text",
+    "changed_files",
     "clean_headers",
     "escape_cell",
     "find_header",

@@ -1,11 +1,14 @@
 """Load stage, cells: one workbook cell -> the text the person sees (numbers without float noise, dates
-and times in ISO form, durations as [h]:mm:ss).
+and times in ISO form, durations as [h]:mm:ss); a NUL character in a cell, flagged on its row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
+
+from ..errors import RowError
 
 
 def cell_text(value: Any) -> str:
@@ -65,3 +68,28 @@ def _round_ms(value: dt.datetime) -> dt.datetime:
     if us % 1000 == 0:
         return value
     return value.replace(microsecond=0) + dt.timedelta(milliseconds=round(us / 1000))
+
+
+NUL = "\x00"
+
+
+def flag_nul(
+    columns: Iterable[tuple[str, list[Any]]], numbers: list[int], problems: dict[int, list[RowError]]
+) -> None:
+    """A cell holding a NUL character (byte 0: never text a person typed; a CSV or a workbook cell
+    may hold one): its row gets a ``bad-encoding`` problem naming the column, wherever the row is."""
+    for name, cells in columns:
+        texts = cells if all(type(c) is str for c in cells) else [c for c in cells if type(c) is str]
+        if NUL not in "".join(texts):
+            continue
+        for i, cell in enumerate(cells):
+            if type(cell) is str and NUL in cell:
+                shown = cell.replace(NUL, "\u2400")[:60]  # ␀, where the NUL is
+                problems.setdefault(numbers[i], []).append(
+                    RowError(
+                        "bad-encoding",
+                        f"column {name!r} holds a NUL byte (character 0, shown as ␀: {shown!r}), which "
+                        "is not text: remove it (type the cell again, or export the file again)",
+                        name,
+                    )
+                )

@@ -10,24 +10,27 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from ..errors import RowError, SourceError
+from .cells import NUL, flag_nul
 from .encoding import (
     NEWLINE,
     QUOTE,
     SURROGATES,
     check_whole_file,
     choose_encoding,
+    has_nul,
     reads_ascii_as_is,
     refuse_binary,
     sample_text,
 )
 from .headers import SNIFF_ROWS, read_header
 from .model import Chunk, Options, Source, Span, make_chunk
+from .snapshot import open_upto
 
 SPARE_COLUMNS = 10  # CSV cells read past the last header column, to flag shifted rows
 
@@ -38,12 +41,16 @@ _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: Options) -> Source:
+def open_csv(
+    p: Path, encoding: str | None, delimiter: str | None, opts: Options, size: int | None = None
+) -> Source:
+    """Open a CSV file: its encoding, delimiter and header row, from its first ``size`` bytes (the
+    size it had when opened: see snapshot)."""
     warnings: list[str] = []
-    enc = choose_encoding(p, encoding, warnings)
-    sample = sample_text(p, enc.name)
+    enc = choose_encoding(p, encoding, warnings, size)
+    sample = sample_text(p, enc.name, size)
     refuse_binary(p, sample)
-    check_whole_file(p, enc.name, enc.quotes)
+    check_whole_file(p, enc.name, enc.quotes, size)
     skip = 0
     first_line = sample.split("\n", 1)[0].strip().strip('"')
     if first_line.lower().startswith("sep=") and len(first_line) == 5:  # Excel's "sep=;" hint
@@ -60,10 +67,8 @@ def open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: Options
         where = f"row {opts.header_row}" if opts.header_row else "the first rows"
         raise SourceError(str(p), f"the file has no header row ({where} are empty)")
     h, span, headers, more = found
-    if any(SURROGATES.search(c) for row in rows[h : h + span] for c in row):
-        raise SourceError(
-            str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
-        )
+    for header in rows[h : h + span]:  # a header over two rows: each of them
+        _check_header(p, header)
     _refuse_too_wide(p, len(headers), max((len(r) for r in rows), default=0))
     warnings += more
     if len(headers) == 1 and any(d in headers[0] for d in _DELIMITERS if d != delimiter):
@@ -91,7 +96,22 @@ def open_csv(p: Path, encoding: str | None, delimiter: str | None, opts: Options
         chunk_rows=_chunk_rows(opts.chunk_rows, len(headers)),
         damaged=enc.damaged > 0,
         error_file=set(ERROR_FILE_MARKS) <= set(headers),
+        nul=has_nul(p, enc.name, size),
     )
+
+
+def _check_header(p: Path, header: list[str]) -> None:
+    """A header cell that is not text refuses the file (every row is read by its headers)."""
+    if any(SURROGATES.search(c) for c in header):
+        raise SourceError(
+            str(p), "the header row holds bytes that are not valid UTF-8; fix it and save as CSV UTF-8"
+        )
+    if (nul := next((i for i, c in enumerate(header) if NUL in c), None)) is not None:
+        raise SourceError(
+            str(p),
+            f"the header row holds a NUL byte (character 0) in its column {nul + 1} "
+            f"({header[nul].replace(NUL, '')!r}): remove it, or export the file again",
+        )
 
 
 MAX_COLUMNS = 16_384  # Excel's widest sheet (XFD); a wider "CSV" is no spreadsheet export
@@ -140,31 +160,6 @@ def _sample_rows(sample: str, delimiter: str) -> list[list[str]]:
     return rows
 
 
-class _Bytes(io.RawIOBase):
-    """The bytes of ``path`` from ``start`` to ``end``, as a file."""
-
-    def __init__(self, path: Path, start: int, end: int) -> None:
-        super().__init__()
-        self._fh = path.open("rb")
-        self._fh.seek(start)
-        self._left = end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(len(buffer), self._left)
-        if n <= 0:
-            return 0
-        got = self._fh.readinto(memoryview(buffer)[:n]) or 0
-        self._left -= got
-        return got
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
 SPLIT_MIN_BYTES = 32 * 1024 * 1024  # a CSV smaller than this is read in one go (see halfway)
 SPLIT_SEARCH_BYTES = 8 * 1024 * 1024  # how far past the middle a record start is looked for
 # where the "middle" is: the share of the file's bytes before it. A little under half: in a dry run
@@ -186,7 +181,7 @@ def halfway(src: Source) -> int | None:
     if src.kind != "csv" or not reads_ascii_as_is(src.encoding.replace("-sig", "")):
         return None
     try:
-        size = src.path.stat().st_size
+        size = src.size
         if size < SPLIT_MIN_BYTES:
             return None
         middle, quotes = int(size * FIRST_SHARE), 0
@@ -194,9 +189,9 @@ def halfway(src: Source) -> int | None:
             while fh.tell() < middle:
                 block = np.frombuffer(fh.read(min(1 << 20, middle - fh.tell())), dtype=np.uint8)
                 quotes += int(np.count_nonzero(block == QUOTE))
-            while fh.tell() < middle + SPLIT_SEARCH_BYTES:
+            while fh.tell() < min(middle + SPLIT_SEARCH_BYTES, size):
                 at = fh.tell()
-                block = np.frombuffer(fh.read(1 << 16), dtype=np.uint8)
+                block = np.frombuffer(fh.read(min(1 << 16, size - at)), dtype=np.uint8)
                 if not len(block):
                     return None
                 breaks = np.flatnonzero(block == NEWLINE)
@@ -212,10 +207,19 @@ def halfway(src: Source) -> int | None:
 
 def csv_chunks(src: Source, columns: list[str] | None = None, span: Span | None = None) -> Iterator[Chunk]:
     """The chunks of ``src`` (of only ``columns``, when given), or of the part ``span`` of it."""
+    # read up to the size the file had when it was opened, never further (see snapshot)
+    fh = open_upto(src.path, 0, src.size) if span is None else open_upto(src.path, span.start, span.end)
+    try:
+        yield from _parsed(src, fh, columns, span)
+    finally:
+        fh.close()
+
+
+def _parsed(src: Source, fh: IO[bytes], columns: list[str] | None, span: Span | None) -> Iterator[Chunk]:
     width = len(src.headers)
     spare = [f"\x00extra{i}" for i in range(SPARE_COLUMNS)]
     reader = pd.read_csv(
-        src.path if span is None else io.BufferedReader(_Bytes(src.path, span.start, span.end), 1 << 20),
+        fh,
         usecols=[src.headers.index(c) for c in columns] if columns else None,
         sep=src.delimiter,
         dtype=object,  # plain Python strings (no string-array conversion: faster, same cells)
@@ -243,6 +247,8 @@ def csv_chunks(src: Source, columns: list[str] | None = None, span: Span | None 
             problems: dict[int, list[RowError]] = {}
             if src.damaged:
                 frame = _flag_bad_bytes(frame, numbers, problems)
+            if src.nul:  # (a cell past the last column is flagged as extra-cells)
+                flag_nul(((n, frame[n].tolist()) for n in frame.columns if n not in spare), numbers, problems)
             if src.error_file:
                 frame = _unescape(frame)
             if columns:

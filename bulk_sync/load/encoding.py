@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import SourceError
 from .headers import SNIFF_ROWS
 from .model import decode_hint
+from .snapshot import open_text_upto, open_upto
 
 SAMPLE_BYTES = 256 * 1024
 
@@ -41,7 +42,7 @@ CODE_PAGES = (
 SURROGATES = re.compile("[\udc80-\udcff]+")  # bytes that did not decode (errors="surrogateescape")
 
 
-def choose_encoding(p: Path, forced: str | None, warnings: list[str]) -> _Chosen:
+def choose_encoding(p: Path, forced: str | None, warnings: list[str], size: int | None = None) -> _Chosen:
     """How to decode ``p``: --encoding, a BOM, UTF-8 (also when only a few bytes are not valid
     UTF-8: those rows are reported, the rest read right), else the one code page that every
     plausible one agrees with. Never a silent guess between code pages that read differently."""
@@ -51,24 +52,24 @@ def choose_encoding(p: Path, forced: str | None, warnings: list[str]) -> _Chosen
         except LookupError as exc:
             raise SourceError(str(p), f"unknown encoding {forced!r}") from exc
         if name == "utf-8":
-            return _utf8(p, "utf-8-sig", strict=True)
+            return _utf8(p, "utf-8-sig", strict=True, size=size)
         return _Chosen(forced)
-    with p.open("rb") as fh:
+    with open_upto(p, 0, size) as fh:
         head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        return _utf8(p, "utf-8-sig", strict=False)
+        return _utf8(p, "utf-8-sig", strict=False, size=size)
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) and head != codecs.BOM_UTF16_LE + b"\0\0":
         return _Chosen("utf-32")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _Chosen("utf-16")  # Excel's "Unicode Text"; Python reads the BOM and the byte order
     try:
-        return _Chosen("utf-8-sig", _scan(p, "utf-8"))
+        return _Chosen("utf-8-sig", _scan(p, "utf-8", size))
     except UnicodeDecodeError:
         pass
-    valid, bad, quotes = _utf8_profile(p)
+    valid, bad, quotes = _utf8_profile(p, size)
     if valid and valid >= 4 * bad:  # mostly UTF-8: a few damaged bytes, not another code page
         return _Chosen("utf-8-sig", quotes, bad)
-    name = _code_page(p)
+    name = _code_page(p, size)
     warnings.append(
         f"the file is not UTF-8; it was read as {name}: its characters read the same in every code "
         "page that fits it. Save it as 'CSV UTF-8' to be sure"
@@ -76,22 +77,22 @@ def choose_encoding(p: Path, forced: str | None, warnings: list[str]) -> _Chosen
     return _Chosen(name)
 
 
-def _utf8(p: Path, name: str, *, strict: bool) -> _Chosen:
+def _utf8(p: Path, name: str, *, strict: bool, size: int | None) -> _Chosen:
     """A file that is UTF-8 by its BOM or by --encoding: count the bytes that are not."""
     try:
-        return _Chosen(name, _scan(p, "utf-8"))
+        return _Chosen(name, _scan(p, "utf-8", size))
     except UnicodeDecodeError as exc:
-        valid, bad, quotes = _utf8_profile(p)
+        valid, bad, quotes = _utf8_profile(p, size)
         if strict and not valid:  # nothing in it is UTF-8: the flag is wrong, not a few bytes
             raise SourceError(str(p), decode_hint(exc, "utf-8")) from exc
         return _Chosen(name, quotes, bad)
 
 
-def _utf8_profile(p: Path) -> tuple[int, int, int]:
+def _utf8_profile(p: Path, size: int | None) -> tuple[int, int, int]:
     """(non-ASCII characters that are valid UTF-8, bytes that are not, quotes) of the whole file."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     valid = bad = quotes = 0
-    with p.open("rb") as fh:
+    with open_upto(p, 0, size) as fh:
         while True:
             block = fh.read(1 << 20)
             text = decoder.decode(block, final=not block)
@@ -108,7 +109,7 @@ def _utf8_profile(p: Path) -> tuple[int, int, int]:
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
-def _code_page(p: Path) -> str:
+def _code_page(p: Path, size: int | None) -> str:
     """The code page of a file that is not UTF-8, when every plausible one reads it the same.
 
     Plausible: a code page spreadsheet programs write that decodes every byte of the file, and whose
@@ -118,7 +119,7 @@ def _code_page(p: Path) -> str:
     """
     from charset_normalizer.md import mess_ratio
 
-    present, lines = _high_bytes(p)
+    present, lines = _high_bytes(p, size)
     readings: list[tuple[str, str, float, int]] = []
     for name in CODE_PAGES:
         try:
@@ -172,23 +173,23 @@ def _garbled_words(text: str) -> int:
     return count
 
 
-def _high_bytes(p: Path) -> tuple[bytes, bytes]:
+def _high_bytes(p: Path, size: int | None) -> tuple[bytes, bytes]:
     """The distinct bytes above 0x7F in the file, and up to 16 KB of the lines holding them."""
     seen: set[int] = set()
     lines: list[bytes] = []
-    size = 0
+    kept = 0
     ascii_bytes = bytes(range(128))
-    with p.open("rb") as fh:
+    with open_upto(p, 0, size) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             high = block.translate(None, ascii_bytes)
             if not high:
                 continue
             seen.update(high)
-            if size < 16384:
+            if kept < 16384:
                 for line in block.splitlines():
-                    if line.translate(None, ascii_bytes) and size < 16384:
+                    if line.translate(None, ascii_bytes) and kept < 16384:
                         lines.append(line[:2000])
-                        size += len(lines[-1])
+                        kept += len(lines[-1])
     return bytes(sorted(seen)), b"\n".join(lines)
 
 
@@ -208,14 +209,14 @@ def _readings(lines: bytes, groups: dict[str, list[str]]) -> list[tuple[str, lis
     return list(out.items())
 
 
-def _scan(p: Path, encoding: str) -> int:
+def _scan(p: Path, encoding: str, size: int | None = None) -> int:
     """Decode the whole file (fast, in C); return how many ``"`` it holds.
 
     Raises UnicodeDecodeError noting the offset of the bad byte in the file."""
     decoder = codecs.getincrementaldecoder(encoding)()
     ascii_as_is = reads_ascii_as_is(encoding)
     quotes = offset = 0
-    with p.open("rb") as fh:
+    with open_upto(p, 0, size) as fh:
         try:
             while block := fh.read(1 << 20):
                 if ascii_as_is and block.isascii() and not decoder.getstate()[0]:
@@ -244,15 +245,15 @@ def reads_ascii_as_is(encoding: str) -> bool:
     return codecs.lookup(encoding).name in _ASCII_AS_IS
 
 
-def check_whole_file(p: Path, encoding: str, quotes: int | None) -> None:
+def check_whole_file(p: Path, encoding: str, quotes: int | None, size: int | None = None) -> None:
     """Every byte decodes and every quote closes, or the run stops here, before anything is sent."""
     if quotes is None:
         try:
-            quotes = _scan(p, encoding)
+            quotes = _scan(p, encoding, size)
         except UnicodeDecodeError as exc:
             raise SourceError(str(p), decode_hint(exc, encoding)) from exc
     if quotes % 2:
-        line = _unclosed_quote_line(p, encoding)
+        line = _unclosed_quote_line(p, encoding, size)
         if line is not None:
             raise SourceError(
                 str(p),
@@ -261,8 +262,8 @@ def check_whole_file(p: Path, encoding: str, quotes: int | None) -> None:
             )
 
 
-def _unclosed_quote_line(p: Path, encoding: str) -> int | None:
-    with p.open("r", encoding=encoding, errors="surrogateescape", newline="") as fh:
+def _unclosed_quote_line(p: Path, encoding: str, size: int | None) -> int | None:
+    with open_text_upto(p, size, encoding, "surrogateescape") as fh:
         reader = csv.reader(fh, strict=True)
         start = 1
         try:
@@ -276,11 +277,11 @@ def _unclosed_quote_line(p: Path, encoding: str) -> int | None:
 SAMPLE_MAX_BYTES = 64 * 1024 * 1024  # a header line longer than this is no spreadsheet export
 
 
-def sample_text(p: Path, encoding: str) -> str:
+def sample_text(p: Path, encoding: str, size: int | None = None) -> str:
     """The first lines of the file (whole lines, at least SNIFF_ROWS of them when the file has
     them): SAMPLE_BYTES, or more when the lines are very long (a wide file)."""
     want = SAMPLE_BYTES
-    with p.open("rb") as fh:
+    with open_upto(p, 0, size) as fh:
         raw = fh.read(want)
         while raw.count(b"\n") < SNIFF_ROWS and len(raw) == want and want < SAMPLE_MAX_BYTES:
             more_bytes = fh.read(want)  # double the sample until it holds enough whole lines
@@ -301,9 +302,21 @@ def sample_text(p: Path, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def has_nul(p: Path, encoding: str, size: int | None) -> bool:
+    """Whether a NUL character is in the file (its rows are then flagged: cells.flag_nul). Byte 0
+    is one in an encoding that reads ASCII as is; in UTF-16/32 the cells are looked at."""
+    if not reads_ascii_as_is(encoding.replace("-sig", "")):
+        return True
+    with open_upto(p, 0, size) as fh:
+        return any(b"\x00" in block for block in iter(lambda: fh.read(1 << 20), b""))
+
+
 def refuse_binary(p: Path, sample: str) -> None:
+    """Refuse a file whose start is mostly not text (control characters, NUL bytes among them, as
+    in UTF-16 without a BOM or any binary format). A few NUL bytes in a text file are not this:
+    the rows holding them are reported invalid, wherever they are (cells.flag_nul)."""
     control = sum(1 for ch in sample[:65536] if ch < " " and ch not in "\t\r\n")
-    if "\x00" in sample or control > max(8, len(sample[:65536]) // 100):
+    if control > max(8, len(sample[:65536]) // 100):
         raise SourceError(
             str(p),
             "is not a text file (binary content); expected CSV, .xlsx, .xls or .ods "

@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import RowError, SourceError
 from .cells import cell_text
 from .formats import SheetFormats
+from .snapshot import Snapshot, open_text_upto
 
 DEFAULT_CHUNK_ROWS = 5_000
 
@@ -158,10 +159,17 @@ class Source:
     formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
+    nul: bool = False  # CSV: a NUL byte is in it: the rows holding one are flagged (see cells.flag_nul)
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
     # .ods: (row, column) 0-based -> (the text calamine reads, the text with its tabs and line breaks)
     cell_fixes: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict, repr=False)
+    snapshot: Snapshot | None = None  # the file's size and mtime at open: nothing past that size is read
     _loaded: Any = field(default=None, repr=False)  # the calamine sheet parsed at open, read by every pass
+
+    @property
+    def size(self) -> int:
+        """The file's size when it was opened (a CSV is read up to there, never further)."""
+        return self.snapshot.size if self.snapshot is not None else self.path.stat().st_size
 
     @property
     def label(self) -> str:
@@ -174,9 +182,9 @@ class Source:
         if self.kind != "csv":
             return 0
         try:
-            size = self.path.stat().st_size
+            size = self.size
             with self.path.open("rb") as fh:
-                sample = fh.read(1 << 20)
+                sample = fh.read(min(size, 1 << 20))
         except OSError:
             return 0
         lines = sample.count(b"\n") or 1
@@ -193,7 +201,7 @@ class Source:
                 if numbers:
                     yield sorted(numbers)
             return
-        with self.path.open("r", encoding=self.encoding, errors="surrogateescape", newline="") as fh:
+        with open_text_upto(self.path, self.size, self.encoding, "surrogateescape") as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
             for _ in range(self.skip_lines):
                 next(reader, None)
@@ -263,7 +271,7 @@ class Source:
         number = first.first + first.records  # the number of the first record past split.at
         if number == split.first and not ends.held and not ends.stopped and split.elsewhere():
             return
-        yield from csv_chunks(self, span=Span(split.at, self.path.stat().st_size, number))
+        yield from csv_chunks(self, span=Span(split.at, self.size, number))
 
     def halfway(self) -> int | None:
         """Where a large CSV can be split in two parts read at once (see :func:`~.csv.halfway`)."""

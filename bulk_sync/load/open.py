@@ -8,6 +8,7 @@ import codecs
 import csv
 import dataclasses
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..errors import SourceError
 from .csv import open_csv
 from .headers import loose
 from .model import DEFAULT_CHUNK_ROWS, Options, Source, StopAt, one_line
+from .snapshot import Snapshot
 from .workbook import open_workbook, open_zip
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -77,11 +79,47 @@ def _open_sources(
         raise SourceError(str(p), "file not found")
     if p.is_dir():
         raise SourceError(str(p), "is a folder, not a file")
+    _refuse_special(p)
     try:
         with p.open("rb") as fh:
-            head = fh.read(8)
+            snap = Snapshot.of(fh.fileno())  # the file as the run reads it: no byte past this size
+            head = fh.read(min(8, snap.size))
     except OSError as exc:
         raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    sources = _by_content(p, head, snap, sheet, from_mapping, encoding, delimiter, opts)
+    for src in sources:
+        src.snapshot = snap
+    return sources
+
+
+def _refuse_special(p: Path) -> None:
+    """A device is refused at once (``/dev/zero`` never ends), and so is a pipe (reading it would
+    wait for a writer; the CLI keeps a pipe's bytes in a temporary file first)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return  # said when it is opened
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise SourceError(
+            str(p),
+            "is a device, not a file: pass a file, or - to read standard input (bulk-sync run - < file)",
+        )
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise SourceError(
+            str(p), "is a pipe, not a file: the command line reads a pipe once; here pass a file"
+        )
+
+
+def _by_content(
+    p: Path,
+    head: bytes,
+    snap: Snapshot,
+    sheet: str | Sequence[str] | None,
+    from_mapping: bool,
+    encoding: str | None,
+    delimiter: str | None,
+    opts: Options,
+) -> list[Source]:
     if not head:
         raise SourceError(str(p), "the file is empty (no header row)")
     if head.startswith(_ZIP_MAGIC):
@@ -99,7 +137,7 @@ def _open_sources(
         # a glob can cover CSV files too; a mapping's `sheets` is for its workbooks
         raise SourceError(str(p), f"is a CSV/text file, which has no sheets (--sheet {sheet!r} given)")
     try:
-        src = open_csv(p, encoding, delimiter, opts)
+        src = open_csv(p, encoding, delimiter, opts, snap.size)
     except (csv.Error, ValueError, OSError) as exc:
         raise SourceError(str(p), f"cannot be read: {one_line(exc)}") from exc
     if text_xls:  # what older CRMs export as "Excel": text Excel opens; read as the CSV it is

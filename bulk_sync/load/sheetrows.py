@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cells import TEXT, cell_text, datetime_text, other_text
+from ..errors import RowError
+from .cells import TEXT, cell_text, datetime_text, flag_nul, other_text
 from .model import Chunk, Source
 
 
@@ -112,10 +113,13 @@ def text_chunk(
             )
             if src.formats is not None:
                 src.formats.apply(columns[header], cells, numbers, c + first_col)
+    problems: dict[int, list[RowError]] = {}
+    flag_nul(columns.items(), numbers, problems)
     if not raw:
-        return Chunk(str(src.path), src.sheet, numbers, pd.DataFrame(columns, dtype=str), typed=typed)
+        frame = pd.DataFrame(columns, dtype=str)
+        return Chunk(str(src.path), src.sheet, numbers, frame, problems, typed=typed)
     frame = pd.DataFrame(columns, dtype=object)  # cell values stay what they are
-    return Chunk(str(src.path), src.sheet, numbers, frame, typed=typed, raw=frozenset(raw))
+    return Chunk(str(src.path), src.sheet, numbers, frame, problems, typed=typed, raw=frozenset(raw))
 
 
 def _datetime_column(cells: Sequence[dt.datetime]) -> list[str]:

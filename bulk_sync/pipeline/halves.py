@@ -19,6 +19,7 @@ import multiprocessing
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,13 @@ def read_in_halves(
     evidence: mapping.NumberEvidence,
     job: int,
     table: IdTable,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> tuple[int, int] | None:
-    """Add the ids of ``src`` (job ``job`` of the plan) to ``table`` and feed ``evidence`` from its
-    ``columns``, as one pass over the whole file would, reading its halves at once. Returns where
-    the second half starts: its byte offset, the number of its first record (a dry run may split
-    there too); None, with nothing added to ``table``, when not split: the caller reads it whole."""
-    at = src.halfway()
-    if at is None:
+    """Add the ids of ``src`` (job ``job``) to ``table`` and feed ``evidence`` from its ``columns`` as
+    one pass would, reading its halves at once. Returns where the second half starts (its byte offset,
+    its first record's number); None, nothing added, when not split (or stopping): read it whole."""
+    if (at := src.halfway()) is None:
         return None
-    size = src.path.stat().st_size
     ctx = multiprocessing.get_context("fork")
     for stream in (sys.stdout, sys.stderr):  # the helper must not write out what this one buffered
         stream.flush()
@@ -54,7 +53,7 @@ def read_in_halves(
         answers, theirs = ctx.Pipe(duplex=False)
         helper = ctx.Process(
             target=_second_half,
-            args=(src, bound, columns, Span(at, size, 0), job, theirs_file, theirs),
+            args=(src, bound, columns, Span(at, src.size, 0), job, theirs_file, theirs),
             daemon=True,
             name="bulk_sync-ids",
         )
@@ -65,6 +64,8 @@ def read_in_halves(
             first = Span(0, at, src.header_row + 1)
             try:
                 for chunk in src.chunks(columns=columns, span=first):
+                    if stopping():  # the run is stopping: the caller ends the pass
+                        return None
                     if evidence.settling:
                         evidence.add(chunk)
                     add_ids(held, bound, chunk, None, job)

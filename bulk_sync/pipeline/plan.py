@@ -150,7 +150,7 @@ def too_large(size: int, limit: int) -> RowError | None:
 
 def file_size(src: Source) -> int:
     try:
-        return src.path.stat().st_size
+        return src.size  # as it was opened: nothing past it is read
     except OSError:
         return 1 << 40
 

@@ -5,20 +5,19 @@ back-pressure, signals (a first one drains, a second one stops), and what is lef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import re
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errorfile import Kept
 from ..errors import AuthError, BulkSyncError, FatalError, Interrupted, OutputError, SourceError, StartError
+from ..load import changed_files
 from ..payload import Payload
-from ..report import NOT_SENT, VALID, RowResult, Summary
+from ..report import VALID, Summary
 from ..settings import RunSettings
 from ..state import StateStore, target_of
 
@@ -40,6 +39,7 @@ from .results import (
     result_of,
     settled,
 )
+from .stopping import halt_with, signals, stopped_hard
 
 # a payload's startTime, for the state (the mirror's window): compact JSON, a top-level key; inside a
 # JSON text its quotes would be escaped, so this matches only the key itself
@@ -79,11 +79,13 @@ async def execute(
     show: int = 0,
     kept: Kept | None = None,
     events: Callable[[str], None] = lambda message: None,
+    held: Callable[[], str | None] = lambda: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
     ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
     remember the cells of invalid rows (for the error file); ``events``: notices a person should
-    see at once (the run is stopping, and how to stop it harder)."""
+    see at once (the run is stopping, and how to stop it harder); ``held``: the name of a signal
+    the caller received before the run handled signals itself (it stops the run as it arrives)."""
     summary = Summary(
         files=[src.label for src, _ in plan.jobs],
         sources=[(str(src.path), src.sheet) for src, _ in plan.jobs],
@@ -108,18 +110,18 @@ async def execute(
                 "press Ctrl-C again (or send SIGTERM) to stop now"
             )
 
-        with _signals(on_signal, enabled=handle_signals):
+        with signals(on_signal, enabled=handle_signals, held=held):
             summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
         ordered.flush_all()
         if stop.hard:
-            ordered.put_last(_stopped_hard(ordered.last, "check"))
+            ordered.put_last(stopped_hard(ordered.last, "check"))
         if stop.reason is not None:
             summary.aborted = str(stop.reason)
             summary.aborted_code = stop.reason.exit_code
         summary.finished = time.monotonic()
         return summary
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
-    with _signals(sending.on_signal, enabled=handle_signals):
+    with signals(sending.on_signal, enabled=handle_signals, held=held):
         await sending.send(transport, preflight)
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
@@ -191,6 +193,13 @@ class _Sending:
             "press Ctrl-C again (or send SIGTERM) to stop now"
         )
 
+    def stopping(self) -> bool:
+        """Whether the run is stopping; asked before each request: a file that changed since it
+        was opened stops the run here, before more of it is sent."""
+        if not self.stop and (changed := changed_files(src for src, _ in self.plan.jobs)) is not None:
+            self.halt(changed)
+        return bool(self.stop)
+
     def broken(self, exc: OSError) -> None:
         self.halt(
             OutputError(f"{self.summary.report_incomplete}; rows SIRO acknowledged are in the state file")
@@ -230,7 +239,7 @@ class _Sending:
 
         async with Uploader(self.settings, transport=transport) as up:
             self.up = up
-            if preflight:
+            if preflight and not self.stop:  # (stopped by a signal before the run began: no call)
                 await self._preflight(up)
             ordered, stop = self.ordered, self.stop
             self.dispatcher = dispatcher = Dispatcher(
@@ -241,7 +250,7 @@ class _Sending:
                 on_abandoned=lambda item: ordered.put(item.tag[0], not_sent_result(item.tag[1], stop)),
                 on_lost=lambda item: ordered.put(item.tag[0], in_flight_lost(item.tag[1])),
                 on_fatal=self.halt,
-                stopping=lambda: bool(stop),
+                stopping=self.stopping,
             )
             self.tasks.extend(dispatcher.workers)
             await self._read(dispatcher)
@@ -265,7 +274,9 @@ class _Sending:
 
     async def _read(self, dispatcher: Dispatcher) -> None:
         reader = self.loop.create_task(
-            _read_all(self.plan, self.settings, self.ordered, self.stop, dispatcher, kept=self.kept)
+            _read_all(
+                self.plan, self.settings, self.ordered, self.stop, dispatcher, kept=self.kept, halt=self.halt
+            )
         )
         self.tasks.append(reader)
         try:
@@ -289,24 +300,7 @@ class _Sending:
             self.store.close()
         self.ordered.flush_all()
         if self.stop.hard:
-            self.ordered.put_last(_stopped_hard(self.ordered.last))
-
-
-def _stopped_hard(last: tuple[str, str | None, int] | None, verb: str = "send") -> RowResult:
-    """The report's last line after a second signal: where it stops (the rows after were not read)."""
-    file, sheet, row = last if last is not None else ("", None, 0)
-    return RowResult(
-        file,
-        sheet,
-        row + 1,
-        None,
-        NOT_SENT,
-        error_type="interrupted",
-        message=(
-            f"the run was stopped hard here: the report stops after row {row}; this row and every "
-            f"row after it (and any later file) were not read: run the same command again to {verb} them"
-        ),
-    )
+            self.ordered.put_last(stopped_hard(self.ordered.last))
 
 
 async def _read_all(
@@ -318,6 +312,7 @@ async def _read_all(
     kept: Kept | None = None,
     on_payload: Callable[[Payload], None] | None = None,
     show: int = 0,
+    halt: Callable[[BulkSyncError], None] | None = None,
 ) -> int:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results); return how
     many worker processes mapped the chunks (a large dry run: see :mod:`.workers`).
@@ -332,6 +327,8 @@ async def _read_all(
     producer = Producer(plan, settings.reading, stop, kept=kept, show=show if on_payload is not None else 0)
     try:
         while (rows := await producer.next_rows()) is not None:
+            if not stop and (changed := changed_files(src for src, _ in plan.jobs)) is not None:
+                halt_with(stop, changed, halt)  # these rows and the rest are not sent: not_sent
             for row in rows:
                 if stop.hard:
                     return producer.workers  # a second signal: write what we have, now
@@ -365,23 +362,3 @@ async def _read_all(
     finally:
         producer.close()
     return producer.workers
-
-
-@contextlib.contextmanager
-def _signals(handler: Callable[[str], None], *, enabled: bool) -> Iterator[None]:
-    if not enabled:
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handler, sig.name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -6,6 +6,7 @@ sent.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ from .memory import give_back
 from .plan import Plan
 
 
-def scan_columns(plan: Plan, *, limit: int | None = None, helper: bool = False) -> Plan:
+def scan_columns(
+    plan: Plan,
+    *,
+    limit: int | None = None,
+    helper: bool = False,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Plan:
     """Part of preparing: one pass over the columns that must be known before anything is sent.
 
     * the ids: rows whose externalId appears again later in the run (the last row of an id wins;
@@ -26,7 +33,8 @@ def scan_columns(plan: Plan, *, limit: int | None = None, helper: bool = False) 
       (:class:`~bulk_sync.mapping.NumberEvidence`; with ``limit``, from the rows that are read).
 
     ``helper``: a large CSV may be read in two halves at once, one by a forked helper process
-    (:mod:`~bulk_sync.pipeline.halves`; the result is the same).
+    (:mod:`~bulk_sync.pipeline.halves`; the result is the same). ``stopping``: asked before each
+    chunk; True ends the pass there (the run is stopping: no row will be sent, none superseded).
 
     Raises SourceError (nothing sent) when a file breaks in this pass.
     """
@@ -35,7 +43,9 @@ def scan_columns(plan: Plan, *, limit: int | None = None, helper: bool = False) 
     if not supersede and not any(e.fields for e in evidence):
         return plan
     splits: dict[int, tuple[int, int]] = {}
-    superseded = _column_pass(plan, evidence, supersede, limit, helper, splits)
+    superseded = _column_pass(plan, evidence, supersede, limit, helper, splits, stopping)
+    if stopping():
+        return plan
     give_back()  # what the pass freed, before the run reads the files again
     jobs = tuple((src, e.settled()) for (src, _), e in zip(plan.jobs, evidence, strict=True))
     return dataclasses.replace(
@@ -50,6 +60,7 @@ def _column_pass(
     limit: int | None,
     helper: bool,
     splits: dict[int, tuple[int, int]],
+    stopping: Callable[[], bool],
 ) -> dict[tuple[str, str | None, int], str]:
     """Read the id and number columns of every file once; feed the number evidence; return the rows
     whose externalId appears again later in the run (-> where the later row is), when asked.
@@ -64,7 +75,7 @@ def _column_pass(
     """
     table = IdTable()
     try:
-        return _superseded(plan, evidence, supersede, limit, helper, table, splits)
+        return _superseded(plan, evidence, supersede, limit, helper, table, splits, stopping)
     finally:
         table.close()
 
@@ -77,6 +88,7 @@ def _superseded(
     helper: bool,
     table: IdTable,
     splits: dict[int, tuple[int, int]],
+    stopping: Callable[[], bool],
 ) -> dict[tuple[str, str | None, int], str]:
     """(see _column_pass) ``splits``: each file read in two halves -> where the second starts."""
     sources = [(str(src.path), src.sheet) for src, _ in plan.jobs]
@@ -88,10 +100,12 @@ def _superseded(
             continue
         columns = list(dict.fromkeys((mapping.id_columns(bound) if supersede else []) + numbers_of.columns))
         halves = helper and supersede and only is None and limit is None
-        if halves and (split := read_in_halves(src, bound, columns, numbers_of, j, table)) is not None:
+        if halves and (split := read_in_halves(src, bound, columns, numbers_of, j, table, stopping)):
             splits[j] = split
             continue
         for chunk in src.chunks(columns=columns):
+            if stopping():
+                return {}
             if limit is not None:
                 if seen >= limit:
                     break
