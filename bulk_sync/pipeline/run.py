@@ -115,14 +115,15 @@ async def execute(
         ordered.flush_all()
         if stop.hard:
             ordered.put_last(stopped_hard(ordered.last, "check"))
-        if stop.reason is not None:
-            summary.aborted = str(stop.reason)
-            summary.aborted_code = stop.reason.exit_code
-        summary.finished = time.monotonic()
-        return summary
+        return _finished(summary, stop)
     sending = _Sending(plan, settings, emit, summary, stop, grace_seconds, events, kept)
     with signals(sending.on_signal, enabled=handle_signals, held=held):
         await sending.send(transport, preflight)
+    return _finished(summary, stop)
+
+
+def _finished(summary: Summary, stop: Stop) -> Summary:
+    """The summary of a run that ended: why it stopped early, if it did, and when it ended."""
     if stop.reason is not None:
         summary.aborted = str(stop.reason)
         summary.aborted_code = stop.reason.exit_code
