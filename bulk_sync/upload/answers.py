@@ -11,11 +11,13 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import httpx
+
+from .proof import Proof
 
 
 class Verdict(Enum):
@@ -124,6 +126,7 @@ class Exchange:
     error: str = ""
     http_status: int | None = None
     elapsed: float = 0.0
+    proof: Proof = field(default_factory=Proof)  # of a 2xx: the records it acknowledges
 
 
 def shown(url: str) -> str:
@@ -147,21 +150,6 @@ def failed_outcome(ex: Exchange) -> Outcome:
 
 def reject_slug(status: int) -> str:
     return {422: "api-invalid", 413: "too-large"}.get(status, "api-rejected")
-
-
-def siro_ids(body: bytes) -> dict[str | None, str]:
-    """externalId -> SIRO id from a sync answer; key None holds a single record's id."""
-    try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
-        return {}
-    items = data if isinstance(data, list) else [data]
-    out: dict[str | None, str] = {}
-    for item in items:
-        if isinstance(item, dict) and item.get("id") is not None:
-            out[str(item.get("externalId"))] = str(item["id"])
-            out[None] = str(item["id"])
-    return out
 
 
 def auth_message(status: int, body: bytes, path: str) -> str:

@@ -33,9 +33,9 @@ from .answers import (
     path_text,
     reject_slug,
     shown,
-    siro_ids,
     transport_message,
 )
+from .proof import Proof, acknowledged, unproven_message
 from .transport import SENT, AiohttpTransport
 
 log = logging.getLogger("bulk_sync.upload")
@@ -75,6 +75,7 @@ class Uploader:
                 "User-Agent": "bulk-sync/0.1",
             }
         )
+        self._secret = settings.token.get_secret_value()  # blanked out of any answer a message quotes
         self._urls: dict[str, httpx.URL] = {}  # parsed once per path
         t = settings.timeouts
         self._timeout = {
@@ -134,12 +135,13 @@ class Uploader:
 
     async def send(self, payload: Payload) -> Outcome:
         """PUT one record to the single-record endpoint."""
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][0], payload.raw)
+        ext = payload.external_id
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][0], payload.raw, (ext,), batch=False)
         if ex.response is None:
             return failed_outcome(ex)
         status = ex.response.status_code
         if classify(status) is Verdict.OK:
-            return Outcome("synced", ex.attempts, status, siro_id=siro_ids(ex.response.content).get(None))
+            return Outcome("synced", ex.attempts, status, siro_id=ex.proof.ids[ext])
         message, issues = error_details(ex.response.content)
         return Outcome("rejected", ex.attempts, status, reject_slug(status), message, issues=issues)
 
@@ -150,13 +152,13 @@ class Uploader:
         if not payloads:
             return []
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body)
+        sent = [p.external_id for p in payloads]
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body, sent, batch=True)
         if ex.response is None:
             return [failed_outcome(ex)] * len(payloads)
         status = ex.response.status_code
         if classify(status) is Verdict.OK:
-            ids = siro_ids(ex.response.content)
-            return [Outcome("synced", ex.attempts, status, siro_id=ids.get(p.external_id)) for p in payloads]
+            return await self._acknowledged(payloads, ex)
         message, issues = _parse(ex.response.content)
         if len(payloads) == 1:
             rel = tuple((path_text(p[1:] if p and p[0] == 0 else p), m) for p, m in issues)
@@ -191,10 +193,30 @@ class Uploader:
         halves = [*await self.send_batch(payloads[:mid]), *await self.send_batch(payloads[mid:])]
         return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in halves]
 
+    async def _acknowledged(self, payloads: Sequence[Payload], ex: Exchange) -> list[Outcome]:
+        """The outcomes of a batch SIRO answered 2xx: synced, each record its answer proves; the
+        rest (half the results, say) are sent again, in a batch of their own."""
+        ids, status = ex.proof.ids, ex.http_status
+        if len(ids) == len(payloads):
+            return [Outcome("synced", ex.attempts, status, siro_id=ids[p.external_id]) for p in payloads]
+        if _debug():
+            log.debug("resending %d record(s): %s", len(payloads) - len(ids), ex.proof.problem)
+        rest = iter(await self.send_batch([p for p in payloads if p.external_id not in ids]))
+        out: list[Outcome] = []
+        for p in payloads:
+            if p.external_id in ids:
+                out.append(Outcome("synced", ex.attempts, status, siro_id=ids[p.external_id]))
+            else:
+                o = next(rest)
+                out.append(dataclasses.replace(o, attempts=o.attempts + ex.attempts))
+        return out
+
     # -- the retry loop ----------------------------------------------------------
 
-    async def _exchange(self, path: str, body: bytes) -> Exchange:
-        """Send until a final answer (2xx/4xx), retrying transient failures within the budget."""
+    async def _exchange(self, path: str, body: bytes, sent: Sequence[str], *, batch: bool) -> Exchange:
+        """Send until a final answer (a 2xx that acknowledges at least one of the records ``sent``,
+        or a 4xx), retrying transient failures within the budget. A 2xx that proves no record
+        stored (a proxy's page, a cut-off body, ``{"data": null}``) is a transient failure too."""
         policy = self.settings.retry
         started = self._clock()
         attempts = failures = throttles = 0
@@ -213,13 +235,24 @@ class Uploader:
                 verdict = classify(resp.status_code)
                 if verdict is Verdict.FATAL:
                     raise AuthError(auth_message(resp.status_code, resp.content, path))
-                if verdict is not Verdict.RETRY:
+                proof = acknowledged(resp.content, sent, batch) if verdict is Verdict.OK else _NO_PROOF
+                if verdict is Verdict.REJECT or proof.ids:
                     self.breaker.success()
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
-                    return Exchange(resp, attempts, elapsed=self._clock() - started)
+                    return Exchange(
+                        resp,
+                        attempts,
+                        elapsed=self._clock() - started,
+                        proof=proof,
+                        http_status=resp.status_code,
+                    )
                 last_status = resp.status_code
-                error = f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
+                error = (
+                    unproven_message(path, resp.status_code, resp.content, proof.problem, self._secret)
+                    if verdict is Verdict.OK
+                    else f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
+                )
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
                     throttles += 1
@@ -278,3 +311,4 @@ class Uploader:
 
 
 PREFLIGHT_TRIES = 3
+_NO_PROOF = Proof()
