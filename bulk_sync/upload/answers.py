@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ..settings import IDENTITY_PATH, PRODUCTION_BASE_URL
 from .proof import Proof
 
 
@@ -169,3 +170,23 @@ def transport_message(exc: BaseException) -> str:
         return f"cannot connect to {str(exc)[:200]}"
     detail = str(exc).split("\n")[0][:200]
     return f"connection problem: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+API_DIR = "/api-externalApi"  # the last part of SIRO's base URL's path
+
+
+def not_here_message(base_url: str, status: int, location: str | None) -> str:
+    """The pre-flight was redirected, or found nothing (404), at ``base_url``: which base URL was
+    meant, most likely (shown without user, password or query)."""
+    parts = urllib.parse.urlsplit(base_url)
+    origin = shown(f"{parts.scheme}://{parts.netloc}")
+    path = parts.path.rstrip("/")
+    cut = path.find(API_DIR)
+    guess = origin + (path[: cut + len(API_DIR)] if cut >= 0 else API_DIR)
+    if guess == shown(base_url).rstrip("/"):
+        guess = PRODUCTION_BASE_URL
+    moved = f" (it redirects to {shown(location)})" if location and 300 <= status < 400 else ""
+    return (
+        f"not SIRO's API at this path: {shown(base_url)} answered HTTP {status} to GET {IDENTITY_PATH}"
+        f"{moved}: did you mean --base-url {guess}? Nothing was sent"
+    )

@@ -42,10 +42,9 @@ def acknowledged(body: bytes, sent: Sequence[str], batch: bool) -> Proof:
 
     Results are matched by externalId, whatever their order; a result without SIRO's ``id``, or
     naming a record not sent, proves nothing."""
-    try:
-        doc = json.loads(body)
-    except ValueError:  # also a body that is not UTF-8
-        return Proof(problem="it is not JSON" if body.strip() else "it is empty")
+    doc, problem = _json(body)
+    if problem:
+        return Proof(problem=problem)
     for broken, problem in _SHAPE:
         if broken(doc, batch):
             return Proof(problem=problem)
@@ -67,6 +66,33 @@ def acknowledged(body: bytes, sent: Sequence[str], batch: bool) -> Proof:
     if foreign:
         problem += f" ({foreign} result(s) name no record sent)"
     return Proof(ids, problem)
+
+
+def _json(body: bytes) -> tuple[Any, str]:
+    try:
+        return json.loads(body), ""
+    except ValueError:  # also a body that is not UTF-8
+        return None, "it is not JSON" if body.strip() else "it is empty"
+
+
+# the pre-flight's answer (GET caller-identity): its shape is not documented, so any JSON object
+# that holds something passes, and a `data`, when there is one, must be an object as SIRO's are
+_IDENTITY: tuple[tuple[Callable[[Any], bool], str], ...] = (
+    (lambda doc: not isinstance(doc, dict), "it is JSON but not an object"),
+    (lambda doc: not doc, "it is an empty object"),
+    (
+        lambda doc: "data" in doc and not (isinstance(doc["data"], dict) and doc["data"]),
+        "its `data` is not an object",
+    ),
+)
+
+
+def identity_problem(body: bytes) -> str:
+    """Why a 2xx answer to the pre-flight is not SIRO's (an HTML page, say); '' when it may be."""
+    doc, problem = _json(body)
+    if problem:
+        return problem
+    return next((problem for broken, problem in _IDENTITY if broken(doc)), "")
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r"}

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import AuthError, ServerUnavailable, TokenRefused, Unreachable
+from ..errors import AuthError, NotSiro, ServerUnavailable, TokenRefused, Unreachable
 from ..pace import CircuitBreaker, Pacer
 from ..payload import Payload
 from ..settings import IDENTITY_PATH, SYNC_PATHS, RunSettings
@@ -29,13 +29,14 @@ from .answers import (
     classify,
     error_details,
     failed_outcome,
+    not_here_message,
     parse_retry_after,
     path_text,
     reject_slug,
     shown,
     transport_message,
 )
-from .proof import Proof, acknowledged, unproven_message
+from .proof import Proof, acknowledged, identity_problem, quote, unproven_message
 from .transport import SENT, AiohttpTransport
 
 log = logging.getLogger("bulk_sync.upload")
@@ -104,11 +105,14 @@ class Uploader:
         await self._transport.aclose()
 
     async def check_identity(self) -> None:
-        """Pre-flight, before anything is sent: the token works, and SIRO can be reached at all.
+        """Pre-flight, before anything is sent: SIRO can be reached at the base URL, it is SIRO that
+        answers there, and the token works.
 
-        Raises TokenRefused on 401/403, and Unreachable when no answer comes after a few tries a
-        second or two apart (connection refused, no such host, timeouts). Any other answer, even a
-        5xx, means SIRO is there: the uploads retry what needs retrying."""
+        Raises TokenRefused on 401/403; NotSiro on a redirect or a 404/405/410 (the base URL's path
+        is wrong) or a 2xx that is not SIRO's caller identity (a proxy's page); Unreachable when no
+        answer comes after a few tries a second or two apart (connection refused, no such host,
+        timeouts). Any other answer, even a 5xx, means SIRO is there: the uploads retry what needs
+        retrying."""
         last = ""
         for attempt in range(PREFLIGHT_TRIES):
             if attempt:
@@ -118,12 +122,21 @@ class Uploader:
             except (httpx.TransportError, TimeoutError) as exc:
                 last = transport_message(exc)
                 continue
-            if classify(resp.status_code) is Verdict.FATAL:
+            status = resp.status_code
+            if classify(status) is Verdict.FATAL:
                 message, _ = error_details(resp.content)
                 raise TokenRefused(
-                    f"SIRO refused the API token from {self.settings.token_source} (HTTP {resp.status_code} "
+                    f"SIRO refused the API token from {self.settings.token_source} (HTTP {status} "
                     f"on {IDENTITY_PATH}: {message}): check it, or make a new one (an admin makes tokens "
                     "in SIRO: Person icon -> API Tokens). Nothing was sent"
+                )
+            if 300 <= status < 400 or status in _NOT_HERE:
+                raise NotSiro(not_here_message(self._base, status, resp.headers.get("location")))
+            if 200 <= status < 300 and (problem := identity_problem(resp.content)):
+                raise NotSiro(
+                    f"this server is not SIRO: {shown(self._base)} answered GET {IDENTITY_PATH} with HTTP "
+                    f"{status}, not SIRO's caller identity ({problem}; it began: "
+                    f"{quote(resp.content, self._secret)}). Check --base-url; nothing was sent"
                 )
             return
         raise Unreachable(
@@ -311,4 +324,5 @@ class Uploader:
 
 
 PREFLIGHT_TRIES = 3
+_NOT_HERE = frozenset({404, 405, 410})  # at the pre-flight: nothing of SIRO's API at this path
 _NO_PROOF = Proof()
