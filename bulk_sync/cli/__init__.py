@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import config_path, load_profile
 from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
-from ..settings import TOKEN_ENV
+from ..settings import TOKEN_ENV, token_file_warning
 from .args import build_parser
 from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
 from .progress import err
@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
     args = parser.parse_args(argv)
     args.token_env = profile.get("token_env", TOKEN_ENV)
+    if getattr(args, "token_file", None) and (warning := token_file_warning(args.token_file)):
+        err(warning)
     try:
         if args.command == "sandbox":
             return sandbox_command(args)
