@@ -9,11 +9,13 @@ server forwards to the sandbox, and a rerun with the same state sends every row 
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -107,8 +109,8 @@ class FaultServer:
             answer = self.sync(sent if isinstance(sent, list) else [sent])
             self._note_acks(answer[2])
         status, headers, content = answer
-        h.send_response(status)
-        for k, v in {**headers, "Content-Length": str(len(content))}.items():
+        h.send_response_only(status)  # the Date header is the answer's own (a fault may set it)
+        for k, v in {"Date": h.date_time_string(), **headers, "Content-Length": str(len(content))}.items():
             h.send_header(k, v)
         h.end_headers()
         h.wfile.write(content)
@@ -293,3 +295,48 @@ def test_credentials_or_a_query_in_the_base_url_are_refused_and_never_shown(
     assert len(lines) == 1 and words in lines[0], proc.stderr
     for text in (proc.stdout, proc.stderr, *(p.read_text() for p in tmp_path.iterdir() if p.is_file())):
         assert "hunter2" not in text
+
+
+def _throttle_once(headers: dict[str, str]) -> Callable[[list[dict[str, object]]], Answer]:
+    """A 429 with ``headers`` to the first sync request, then SIRO's answers."""
+    calls = iter(range(1_000_000))
+
+    def answer(sent: list[dict[str, object]]) -> Answer:
+        if next(calls) == 0:
+            return 429, {"Content-Type": "application/json", **headers}, b'{"error": "Too many requests"}'
+        return _json(_results(sent))
+
+    return answer
+
+
+def test_retry_after_as_an_http_date_is_read_against_the_servers_own_clock(
+    tmp_path: Path, fault: FaultServer
+) -> None:
+    """A server clock 10 minutes ahead says "Retry-After: <its now + 2 s>": a 2 s wait, not 602 s
+    (before, capped at 300 s, the run sat still for five minutes)."""
+    ahead = time.time() + 600
+    fault.sync = _throttle_once(
+        {
+            "Date": email.utils.formatdate(ahead, usegmt=True),
+            "Retry-After": email.utils.formatdate(ahead + 2, usegmt=True),
+        }
+    )
+    started = time.monotonic()
+    proc, rows = _run(tmp_path, fault.url)
+    assert time.monotonic() - started < 60
+    assert proc.returncode == 1, proc.stderr  # the example file's invalid rows
+    valid = {r["external_id"] for r in rows if r["status"] not in ("invalid", "skipped")}
+    assert {r["external_id"] for r in rows if r["status"] == "synced"} == valid
+
+
+def test_a_retry_after_past_the_retry_budget_says_so(tmp_path: Path, fault: FaultServer) -> None:
+    fault.sync = _throttle_once({"Retry-After": "86400"})
+    proc, rows = _run(tmp_path, fault.url)
+    assert proc.returncode == 1
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all(
+        "SIRO asked to wait 86400 s, more than --retry-max-seconds allows (300 s left of 300 s)"
+        in r["message"]
+        for r in failed
+    ), failed[0]
+    assert fault.syncs == 1  # not retried in vain

@@ -4,7 +4,9 @@ answer that proves nothing, or only part of a batch (issue 33: any HTTP 200 was 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
+import time
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from bulk_sync.payload import Payload
 from bulk_sync.settings import RetryPolicy, RunSettings
 from bulk_sync.upload import Uploader
+from bulk_sync.upload.answers import retry_after_of, too_long
 from bulk_sync.upload.proof import QUOTE_CHARS, acknowledged, quote
 
 TWO = ("E1", "E2")
@@ -183,3 +186,51 @@ def test_foreign_results_prove_nothing_and_fail_in_the_end() -> None:
     outcomes, bodies = _go(foreign, [_payload("E1"), _payload("E2")], max_attempts=2)
     assert len(bodies) == 2 and {o.status for o in outcomes} == {"failed"}
     assert "acknowledges 0 of the 2 record(s) sent (2 result(s) name no record sent)" in outcomes[0].message
+
+
+NOW = time.time()
+AHEAD = NOW + 600  # a server clock 10 minutes ahead of this machine's
+
+
+def _http(t: float) -> str:
+    return email.utils.formatdate(t, usegmt=True)
+
+
+# (Retry-After, Date, seconds to wait)
+RETRY_AFTER = [
+    ("2", None, 2.0),
+    ("2", _http(AHEAD), 2.0),  # seconds: the Date does not matter
+    (_http(AHEAD + 2), _http(AHEAD), 2.0),  # a date: against the server's own clock
+    (_http(AHEAD - 5), _http(AHEAD), 0.0),  # already past, by the server's clock
+    (_http(NOW + 30), "not a date", 30.0),  # no usable Date: this machine's clock
+    (_http(NOW + 30), None, 30.0),
+    ("soon", _http(AHEAD), None),
+    (None, _http(AHEAD), None),
+]
+
+
+@pytest.mark.parametrize(("value", "date", "wait"), RETRY_AFTER)
+def test_retry_after_is_read_against_the_answers_date(
+    value: str | None, date: str | None, wait: float | None
+) -> None:
+    headers = httpx.Headers({k: v for k, v in (("Retry-After", value), ("Date", date)) if v is not None})
+    got = retry_after_of(headers)
+    assert got == wait if wait is None else got == pytest.approx(wait, abs=1.5)
+
+
+def test_a_wait_past_the_budget_is_named() -> None:
+    policy = RetryPolicy(max_elapsed=300)
+    assert too_long(86400, 0, policy) == (
+        "SIRO asked to wait 86400 s, more than --retry-max-seconds allows (300 s left of 300 s)"
+    )
+    assert too_long(60, 200, policy) == ""
+    assert "60 s left" in too_long(61, 240, policy)
+
+
+def test_a_429_asking_past_the_budget_fails_at_once_saying_so() -> None:
+    outcomes, bodies = _go(
+        lambda body: httpx.Response(429, headers={"Retry-After": "86400"}, json={"error": "slow down"}),
+        [_payload("E1")],
+    )
+    assert len(bodies) == 1 and outcomes[0].status == "failed"
+    assert "SIRO asked to wait 86400 s, more than --retry-max-seconds allows" in outcomes[0].message

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ..settings import IDENTITY_PATH, PRODUCTION_BASE_URL
+from ..settings import IDENTITY_PATH, PRODUCTION_BASE_URL, RetryPolicy
 from .proof import Proof
 
 
@@ -111,6 +111,34 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
+
+
+def retry_after_of(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from a response's Retry-After. An HTTP date is read against the response's
+    own ``Date`` (the server's clock), so that a server clock minutes ahead of this machine's does
+    not turn "in 2 s" into minutes; without a usable ``Date``, against this machine's clock."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    now = None
+    if (date := headers.get("date")) and not value.strip().replace(".", "", 1).isdigit():
+        try:
+            now = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            now = None
+    return parse_retry_after(value, now)
+
+
+def too_long(asked: float, elapsed: float, policy: RetryPolicy) -> str:
+    """Why a retry is not worth waiting for: SIRO asked to wait past the record's time budget ('' when
+    it did not)."""
+    if elapsed + asked <= policy.max_elapsed:
+        return ""
+    left = max(0.0, policy.max_elapsed - elapsed)
+    return (
+        f"SIRO asked to wait {asked:.0f} s, more than --retry-max-seconds allows "
+        f"({left:.0f} s left of {policy.max_elapsed:g} s)"
+    )
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:

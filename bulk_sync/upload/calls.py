@@ -22,7 +22,7 @@ import httpx
 
 from ..errors import CallFailed
 from ..settings import Timeouts
-from .answers import Verdict, backoff_delay, classify, error_details, parse_retry_after, transport_message
+from .answers import Verdict, backoff_delay, classify, error_details, retry_after_of, transport_message
 
 USERS_PATH = "/v1/core/users"
 SOFT_DELETE_PATH = "/v1/integrations/sync/engagements/soft-delete-removed"
@@ -142,7 +142,7 @@ class SiroCalls:
                 if verdict is not Verdict.RETRY:
                     raise CallFailed(message)
                 last = message
-                after = parse_retry_after(resp.headers.get("retry-after"))
+                after = retry_after_of(resp.headers)
                 if after is not None:
                     wait = min(after, 60.0)
             if attempt < tries:

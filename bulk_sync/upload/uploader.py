@@ -30,10 +30,11 @@ from .answers import (
     error_details,
     failed_outcome,
     not_here_message,
-    parse_retry_after,
     path_text,
     reject_slug,
+    retry_after_of,
     shown,
+    too_long,
     transport_message,
 )
 from .proof import Proof, acknowledged, identity_problem, quote, unproven_message
@@ -233,7 +234,7 @@ class Uploader:
         policy = self.settings.retry
         started = self._clock()
         attempts = failures = throttles = 0
-        error, last_status = "", None
+        error, last_status, why = "", None, ""
         while True:
             sent_at = self._clock() if self.pacer.free() else await self.pacer.acquire()
             attempts += 1
@@ -253,20 +254,12 @@ class Uploader:
                     self.breaker.success()
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
+                    elapsed = self._clock() - started
                     return Exchange(
-                        resp,
-                        attempts,
-                        elapsed=self._clock() - started,
-                        proof=proof,
-                        http_status=resp.status_code,
+                        resp, attempts, elapsed=elapsed, proof=proof, http_status=resp.status_code
                     )
-                last_status = resp.status_code
-                error = (
-                    unproven_message(path, resp.status_code, resp.content, proof.problem, self._secret)
-                    if verdict is Verdict.OK
-                    else f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
-                )
-                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                last_status, error = resp.status_code, self._failed_answer(path, resp, proof)
+                retry_after = retry_after_of(resp.headers)
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
                     throttles += 1
                     self.breaker.success()
@@ -278,6 +271,8 @@ class Uploader:
             self._check_breaker()
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
+            if retry_after is not None and (why := too_long(retry_after, self._clock() - started, policy)):
+                break  # SIRO asked to wait past the budget: say so, rather than wait and try in vain
             wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
             delay = self._delay(
                 last_status == 429, wait if retry_after is not None else None, throttles, failures
@@ -288,8 +283,14 @@ class Uploader:
                 log.debug("retrying %s in %.2f s (attempt %d failed): %s", path, delay, attempts, error)
             if delay:
                 await self._sleep(delay)
-        why = "the run was stopping" if self.stopping else "retries exhausted"
+        why = "the run was stopping" if self.stopping else why or "retries exhausted"
         return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    def _failed_answer(self, path: str, resp: httpx.Response, proof: Proof) -> str:
+        """What a retryable answer said: a 5xx/408/429's message, or why a 2xx proves nothing."""
+        if classify(resp.status_code) is Verdict.OK:
+            return unproven_message(path, resp.status_code, resp.content, proof.problem, self._secret)
+        return f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
 
     def _check_breaker(self) -> None:
         if self.breaker.tripped:
