@@ -117,8 +117,9 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--max-body-bytes",
         type=pos_int,
-        help="also check that no record is larger than this as JSON (too-large), as run always does "
-        "(run's default: 5000000); it costs a look at the longest cells",
+        default=5_000_000,
+        help="check that no record is larger than this as JSON (too-large), as run does (default "
+        "5000000, run's default: give run's value when run is given another)",
     )
 
 

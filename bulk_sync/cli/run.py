@@ -48,7 +48,6 @@ from ..report import (
     XlsxReport,
 )
 from ..settings import (
-    UNLIMITED_BODY,
     RunSettings,
 )
 from .drift import check_drift, remember_shape
@@ -129,7 +128,7 @@ def _connect(
             token=SecretStr("unused"),
             dry_run=True,
             limit=args.limit,
-            max_body_bytes=args.max_body_bytes or UNLIMITED_BODY,
+            max_body_bytes=args.max_body_bytes,
             state_path=dry_state(args),
         )
     else:
