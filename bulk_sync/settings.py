@@ -73,6 +73,7 @@ class RunSettings(BaseModel):
     breaker: int | None = Field(30, ge=1)  # consecutive failed requests that stop the run
     retry: RetryPolicy = RetryPolicy()
     timeouts: Timeouts = Timeouts()
+    ca_bundle: Path | None = None  # CA certificates (PEM) to trust instead of the system's
     dry_run: bool = False
     state_path: Path | None = None  # None: no state (every record is sent, nothing remembered)
     full: bool = False  # send every record, even those unchanged since the last sync

@@ -165,7 +165,10 @@ INSIDE["payload"] = {
 INSIDE["upload"] = {
     "proof": set(),  # what a 2xx answer proves: which records SIRO acknowledged
     "answers": {"proof"},
-    "calls": {"answers"},  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
+    "calls": {
+        "answers",
+        "transport",
+    },  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
     "uploader": {"answers", "proof", "transport"},
     "__init__": {"answers", "transport", "uploader"},

@@ -13,6 +13,7 @@ import email.utils
 import http.client
 import json
 import sqlite3
+import ssl
 import subprocess
 import threading
 import time
@@ -67,7 +68,7 @@ class FaultServer:
     """Answers the pre-flight with ``identity`` and a sync with ``sync`` (exact bytes), or, once
     ``upstream`` is set, forwards every request to it byte for byte (SIRO is back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.identity: Answer = (200, {"Content-Type": "application/json"}, IDENTITY)
         self.sync: Callable[[list[dict[str, object]]], Answer] = lambda sent: _json(_results(sent))
         self.upstream: SandboxServer | None = None
@@ -89,7 +90,10 @@ class FaultServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.root = f"http://127.0.0.1:{self.httpd.server_port}"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.root = f"{scheme}://127.0.0.1:{self.httpd.server_port}"
         self.url = self.root + API
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -340,3 +344,92 @@ def test_a_retry_after_past_the_retry_budget_says_so(tmp_path: Path, fault: Faul
         for r in failed
     ), failed[0]
     assert fault.syncs == 1  # not retried in vain
+
+
+# ----------------------------------------------------------------------------- certificates
+
+
+@pytest.fixture
+def tls_siro(tmp_path: Path) -> Iterator[tuple[FaultServer, Path]]:
+    """A SIRO on https://127.0.0.1 whose certificate is signed by a CA of its own (as a company's
+    TLS-inspecting proxy would be); yields it and the CA's certificate (PEM)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import datetime as dt
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = dt.datetime.now(dt.UTC)
+    here = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+        .public_key(ca_key.public_key()).serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    leaf = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(2)
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(here, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    ca_pem, cert_pem, key_pem = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_pem, key_pem)
+    server = FaultServer(tls=ctx)
+    yield server, ca_pem
+    server.stop()
+
+
+def test_an_unknown_certificate_says_certificate_verify_failed_and_how_to_trust_it(
+    tmp_path: Path, tls_siro: tuple[FaultServer, Path]
+) -> None:
+    server, _ = tls_siro
+    proc, rows = _run(tmp_path, server.url)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: cannot reach SIRO at {server.url}: certificate verify failed (")
+    assert "--ca-bundle FILE" in line and "SSL_CERT_FILE" in line and "Traceback" not in proc.stderr
+    assert {r["status"] for r in rows} == {"not_sent"} and server.syncs == 0
+
+
+@pytest.mark.parametrize("how", ["--ca-bundle", "SSL_CERT_FILE"])
+def test_a_ca_bundle_or_ssl_cert_file_trusts_it(
+    tmp_path: Path, tls_siro: tuple[FaultServer, Path], how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ca = tls_siro
+    if how == "SSL_CERT_FILE":
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        proc, rows = _run(tmp_path, server.url)
+    else:
+        proc, rows = _run(tmp_path, server.url, "--ca-bundle", str(ca))
+    assert proc.returncode == 1, proc.stderr  # the example file's invalid rows
+    valid = {r["external_id"] for r in rows if r["status"] not in ("invalid", "skipped")}
+    assert valid and {r["external_id"] for r in rows if r["status"] == "synced"} == valid
+
+
+def test_a_ca_bundle_that_is_not_one_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "not.pem").write_text("hello\n")
+    for bundle, words in [
+        (tmp_path / "missing.pem", "No such file"),
+        (tmp_path / "not.pem", "no PEM certificate"),
+    ]:
+        proc, _ = _run(tmp_path, "https://127.0.0.1:9/api-externalApi", "--ca-bundle", str(bundle))
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: --ca-bundle {bundle}: ") and words in lines[0]

@@ -105,6 +105,12 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--token-file", help=f"file holding the API token (default: ${TOKEN_ENV}); none: no rep check"
     )
+    v.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates (PEM) to trust instead of the system's, for a proxy or a certificate "
+        "authority of your organization (or set SSL_CERT_FILE)",
+    )
     _add_reps(v)
     v.add_argument(
         "--state",
@@ -218,6 +224,12 @@ def _add_connection(r: argparse.ArgumentParser) -> None:
         "network unencrypted)",
     )
     r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+    r.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates (PEM) to trust instead of the system's, for a proxy or a certificate "
+        "authority of your organization (or set SSL_CERT_FILE)",
+    )
     r.add_argument(
         "--sandbox",
         action="store_true",

@@ -86,7 +86,19 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
             backoff_base=args.retry_backoff,
         ),
         timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout),
+        ca_bundle=ca_bundle(args),
     )
+
+
+def ca_bundle(args: argparse.Namespace) -> Path | None:
+    """--ca-bundle, checked (readable, CA certificates in PEM) before anything is sent."""
+    path = getattr(args, "ca_bundle", None)
+    if not path:
+        return None
+    from ..upload.transport import tls_context  # aiohttp: only when there is a connection to make
+
+    tls_context(Path(path))
+    return Path(path)
 
 
 def check_base_url(url: str, allow_insecure: bool = False) -> str:

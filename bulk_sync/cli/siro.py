@@ -14,7 +14,7 @@ from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
 from ..state import default_state_path
 from .progress import err, log, say
-from .sending import check_base_url
+from .sending import ca_bundle, check_base_url
 
 
 def validate_connection(args: argparse.Namespace) -> tuple[str, SecretStr | None]:
@@ -74,7 +74,7 @@ def rep_check(
     from ..upload.calls import SiroCalls, active_emails  # httpx: only when there is a call to make
 
     try:
-        with SiroCalls(base_url, token.get_secret_value(), timeouts) as calls:
+        with SiroCalls(base_url, token.get_secret_value(), timeouts, ca_bundle=ca_bundle(args)) as calls:
             users = calls.users()
     except CallFailed as exc:
         if required:

@@ -189,7 +189,19 @@ def auth_message(status: int, body: bytes, path: str) -> str:
     )
 
 
+CERTIFICATE_HINT = (
+    "this machine does not trust the server's certificate. If SIRO is reached through your "
+    "organization's proxy or certificate authority, pass --ca-bundle FILE (its CA certificates, PEM) "
+    "or set SSL_CERT_FILE"
+)
+
+
 def transport_message(exc: BaseException) -> str:
+    text = str(exc)
+    if "certificate verify failed" in text.lower():
+        reason = text[text.lower().index("certificate verify failed") + 25 :].strip(" :")
+        reason = reason.split(" (_ssl.c")[0]
+        return f"certificate verify failed ({reason or 'unknown reason'}): {CERTIFICATE_HINT}"
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timed out waiting for SIRO"
     if isinstance(exc, httpx.RemoteProtocolError):

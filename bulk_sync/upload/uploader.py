@@ -63,7 +63,7 @@ class Uploader:
         # paced: the pacer spaces requests from when each one really left (a request held up after
         # its slot, say by the reader thread's hold on the GIL, pushes the next one back)
         self._transport = transport or AiohttpTransport(
-            settings.concurrency, report_sent=settings.rate_per_min is not None
+            settings.concurrency, report_sent=settings.rate_per_min is not None, ca_bundle=settings.ca_bundle
         )
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -122,6 +122,10 @@ class Uploader:
                 resp = await self._request("GET", IDENTITY_PATH, None)
             except (httpx.TransportError, TimeoutError) as exc:
                 last = transport_message(exc)
+                if last.startswith("certificate verify failed"):  # no retry will change it
+                    raise Unreachable(
+                        f"cannot reach SIRO at {shown(self._base)}: {last}; nothing was sent"
+                    ) from exc
                 continue
             status = resp.status_code
             if classify(status) is Verdict.FATAL:
