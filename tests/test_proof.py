@@ -14,8 +14,8 @@ import pytest
 from bulk_sync.payload import Payload
 from bulk_sync.settings import RetryPolicy, RunSettings
 from bulk_sync.upload import Uploader
-from bulk_sync.upload.answers import retry_after_of, too_long
-from bulk_sync.upload.proof import QUOTE_CHARS, acknowledged, quote
+from bulk_sync.upload.answers import not_here_message, retry_after_of, too_long
+from bulk_sync.upload.proof import QUOTE_CHARS, acknowledged, identity_problem, quote
 
 TWO = ("E1", "E2")
 R1 = {"id": "eng_1", "externalId": "E1"}
@@ -234,3 +234,48 @@ def test_a_429_asking_past_the_budget_fails_at_once_saying_so() -> None:
     )
     assert len(bodies) == 1 and outcomes[0].status == "failed"
     assert "SIRO asked to wait 86400 s, more than --retry-max-seconds allows" in outcomes[0].message
+
+
+# (the pre-flight's 2xx body, words of the problem ('' = it may be SIRO's caller identity))
+IDENTITY = [
+    (b'{"data": {"organizationId": "org_1", "type": "organization-api-token"}}', ""),
+    (b'{"organizationId": "org_1"}', ""),  # the shape is not documented: any object that holds something
+    (b"<html><body>Sign in to the Wi-Fi</body></html>", "not JSON"),
+    (b"", "empty"),
+    (b"[]", "not an object"),
+    (b"{}", "empty object"),
+    (b'{"data": null}', "`data` is not an object"),
+    (b'{"data": []}', "`data` is not an object"),
+    (b'{"data": {}}', "`data` is not an object"),
+    (b'{"data": {"organizationId": "o"', "not JSON"),
+]
+
+
+@pytest.mark.parametrize(("body", "problem"), IDENTITY)
+def test_what_the_preflight_takes_for_sirOs_identity(body: bytes, problem: str) -> None:
+    got = identity_problem(body)
+    assert (problem in got and got) if problem else got == ""
+
+
+@pytest.mark.parametrize(
+    ("base", "status", "location", "meant"),
+    [
+        ("https://siro.example", 404, None, "https://siro.example/api-externalApi"),
+        ("https://siro.example/api-externalApi/v1", 404, None, "https://siro.example/api-externalApi"),
+        ("https://siro.example/api-externalApi", 404, None, "https://functions.siro.ai/api-externalApi"),
+        (
+            "http://127.0.0.1:8080/",
+            301,
+            "https://x.example/login?next=/a",
+            "http://127.0.0.1:8080/api-externalApi",
+        ),
+    ],
+)
+def test_a_404_or_redirect_names_the_base_url_most_likely_meant(
+    base: str, status: int, location: str | None, meant: str
+) -> None:
+    message = not_here_message(base, status, location)
+    assert message.startswith(f"not SIRO's API at this path: {base} answered HTTP {status} to GET ")
+    assert f"did you mean --base-url {meant}?" in message
+    assert ("(it redirects to https://x.example/login)" in message) == (location is not None)
+    assert "next=" not in message
