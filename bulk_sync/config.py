@@ -43,6 +43,7 @@ class Profile(BaseModel):
     allow_insecure_http: bool | None = None
     token_env: str | None = None
     token_file: str | None = None
+    ca_bundle: str | None = None
     mapping: str | None = None
     report_dir: str | None = None
     report_xlsx: bool | None = None

@@ -12,7 +12,8 @@
     │   │                            delete too much (nothing sent or deleted)
     │   └── StartError               found at the pre-flight: every row is reported not_sent
     │       ├── Unreachable          SIRO cannot be reached at all (refused, no such host, ...)
-    │       └── TokenRefused         SIRO refused the token before anything was sent
+    │       ├── TokenRefused         SIRO refused the token before anything was sent
+    │       └── NotSiro              the base URL answers, but not as SIRO (a 3xx, a 404, a web page)
     └── FatalError                   stop the run now, drain, write the report -> exit 3
         ├── AuthError                401/403 mid-run: the token is wrong for every row
         ├── ServerUnavailable        the circuit breaker tripped: many failures in a row
@@ -96,6 +97,11 @@ class Unreachable(StartError):
 
 class TokenRefused(StartError):
     """SIRO refused the token at the pre-flight (401/403): a configuration problem, not a retry."""
+
+
+class NotSiro(StartError):
+    """The pre-flight's answer is not SIRO's: a redirect or a 404 (the base URL's path is wrong), or
+    a 2xx that is not SIRO's caller identity (a proxy's or a captive portal's page)."""
 
 
 class FatalError(BulkSyncError):

@@ -73,6 +73,7 @@ class RunSettings(BaseModel):
     breaker: int | None = Field(30, ge=1)  # consecutive failed requests that stop the run
     retry: RetryPolicy = RetryPolicy()
     timeouts: Timeouts = Timeouts()
+    ca_bundle: Path | None = None  # CA certificates (PEM) to trust instead of the system's
     dry_run: bool = False
     state_path: Path | None = None  # None: no state (every record is sent, nothing remembered)
     full: bool = False  # send every record, even those unchanged since the last sync
@@ -88,20 +89,66 @@ def read_token(
     token_file: str | None, *, env: dict[str, str] | None = None, env_name: str = TOKEN_ENV
 ) -> SecretStr:
     """The API token from ``--token-file`` or the environment variable ``env_name`` (default
-    ``$SIRO_API_TOKEN``; a config profile may name another); never from a flag value."""
+    ``$SIRO_API_TOKEN``; a config profile may name another); never from a flag value. A token of a
+    shape no HTTP header can carry (a line break inside, two lines, a space, a control character)
+    is a UsageError saying where it came from and what is wrong, never the token itself."""
     env = dict(os.environ) if env is None else env
     if token_file:
         try:
             text = Path(token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise UsageError(f"cannot read the token file {token_file}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"the token file {token_file} is not text (not UTF-8): it must hold the token alone, "
+                "on one line"
+            ) from exc
         if not text:
-            raise UsageError(f"the token file {token_file} is empty")
-        return SecretStr(text)
+            raise UsageError(f"the token file {token_file} is empty: it must hold the token, on one line")
+        if len(lines := text.splitlines()) > 1:
+            raise UsageError(
+                f"the token file {token_file} has {len(lines)} lines: it must hold the token alone, "
+                "on one line"
+            )
+        return SecretStr(_one_token(text, f"the token in {token_file}"))
     value = env.get(env_name, "").strip()
     if not value:
         raise UsageError(
             f"no API token: set the environment variable {env_name} or pass --token-file PATH "
             "(an admin creates tokens in SIRO: Person icon -> API Tokens)"
         )
-    return SecretStr(value)
+    return SecretStr(_one_token(value, f"${env_name}"))
+
+
+def _one_token(token: str, where: str) -> str:
+    for i, ch in enumerate(token, start=1):
+        if ch in "\r\n":
+            what = "a line break"
+        elif ch.isspace():
+            what = "a space"
+        elif not ch.isprintable():
+            what = "a control character"
+        elif not ch.isascii():
+            what = "a non-ASCII character"
+        else:
+            continue
+        raise UsageError(
+            f"{where} holds {what} (character {i} of {len(token)}): a token is one word of printable "
+            "ASCII; copy it again from SIRO (Person icon -> API Tokens)"
+        )
+    return token
+
+
+def token_file_warning(token_file: str) -> str | None:
+    """A warning when every user of this machine may read the token file (None when not, or when the
+    file cannot be looked at: reading it will say why)."""
+    try:
+        mode = Path(token_file).stat().st_mode
+    except OSError:
+        return None
+    if os.name != "posix" or not mode & 0o004:
+        return None
+    return (
+        f"warning: the token file {token_file} can be read by every user of this machine "
+        f"(mode {mode & 0o777:o}): chmod 600 {token_file}"
+    )

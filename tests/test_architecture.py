@@ -175,10 +175,14 @@ INSIDE["payload"] = {
     "__init__": {"build", "check", "models"},
 }
 INSIDE["upload"] = {
-    "answers": set(),
-    "calls": {"answers"},  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
+    "proof": set(),  # what a 2xx answer proves: which records SIRO acknowledged
+    "answers": {"proof"},
+    "calls": {
+        "answers",
+        "transport",
+    },  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
-    "uploader": {"answers", "transport"},
+    "uploader": {"answers", "proof", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {

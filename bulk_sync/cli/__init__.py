@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
-from ..settings import TOKEN_ENV
+from ..settings import TOKEN_ENV, token_file_warning
 from ..signals import hold, release
 from .args import build_parser
 from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
@@ -64,6 +64,8 @@ def _main(argv: list[str]) -> int:
     args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
     chosen = _subparsers(parser).get(args.command, parser)
     args.origin = origin(chosen, argv, cfg, profile_name, profile)
+    if getattr(args, "token_file", None) and (warning := token_file_warning(args.token_file)):
+        err(warning)
     try:
         for line in rehearse(args, args.origin):
             if not getattr(args, "quiet", False):

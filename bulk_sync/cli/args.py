@@ -137,6 +137,12 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--token-file", help=f"file holding the API token (default: ${TOKEN_ENV}); none: no rep check"
     )
+    v.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates (PEM) to trust instead of the system's, for a proxy or a certificate "
+        "authority of your organization (or set SSL_CERT_FILE)",
+    )
     _add_reps(v)
     v.add_argument(
         "--state",
@@ -149,8 +155,9 @@ def _validate_parser(sub: Any) -> None:
     v.add_argument(
         "--max-body-bytes",
         type=pos_int,
-        help="also check that no record is larger than this as JSON (too-large), as run always does "
-        "(run's default: 5000000); it costs a look at the longest cells",
+        default=5_000_000,
+        help="check that no record is larger than this as JSON (too-large), as run does (default "
+        "5000000, run's default: give run's value when run is given another)",
     )
 
 
@@ -277,6 +284,12 @@ def _add_connection(r: argparse.ArgumentParser) -> None:
         "network unencrypted)",
     )
     r.add_argument("--token-file", help=f"file holding the API token (default: ${TOKEN_ENV})")
+    r.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates (PEM) to trust instead of the system's, for a proxy or a certificate "
+        "authority of your organization (or set SSL_CERT_FILE)",
+    )
     r.add_argument(
         "--sandbox",
         action="store_true",

@@ -123,7 +123,12 @@ def finish_mirror(
     try:
         after_run_guard(summary)
         assert settings.token is not None
-        with SiroCalls(settings.base_url, settings.token.get_secret_value(), settings.timeouts) as calls:
+        with SiroCalls(
+            settings.base_url,
+            settings.token.get_secret_value(),
+            settings.timeouts,
+            ca_bundle=settings.ca_bundle,
+        ) as calls:
             calls.soft_delete_removed(sorted(set(mplan.keep)), mplan.low, mplan.high)
     except Held as exc:
         err(f"error: {exc}")

@@ -43,7 +43,6 @@ from ..report import (
     XlsxReport,
 )
 from ..settings import (
-    UNLIMITED_BODY,
     RunSettings,
 )
 from ..signals import hold, pending
@@ -135,7 +134,7 @@ def _connect(
             token=SecretStr("unused"),
             dry_run=True,
             limit=args.limit,
-            max_body_bytes=args.max_body_bytes or UNLIMITED_BODY,
+            max_body_bytes=args.max_body_bytes,
             state_path=dry_state(args),
         )
     else:

@@ -92,26 +92,60 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
             backoff_base=args.retry_backoff,
         ),
         timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout),
+        ca_bundle=ca_bundle(args),
     )
+
+
+def ca_bundle(args: argparse.Namespace) -> Path | None:
+    """--ca-bundle, checked (readable, CA certificates in PEM) before anything is sent."""
+    path = getattr(args, "ca_bundle", None)
+    if not path:
+        return None
+    from ..upload.transport import tls_context  # aiohttp: only when there is a connection to make
+
+    tls_context(Path(path))
+    return Path(path)
 
 
 def check_base_url(url: str, allow_insecure: bool = False) -> str:
     """The base URL, if it is one bulk_sync can send the token to: https://, or http:// to this
-    machine (or anywhere with ``allow_insecure``). Raises UsageError saying what is wrong."""
-    parts = urllib.parse.urlsplit(url.strip())
+    machine (or anywhere with ``allow_insecure``), with no user, password or query in it. Raises
+    UsageError saying what is wrong (showing the URL without its user, password or query)."""
+    url = url.strip()
+    parts = urllib.parse.urlsplit(url)
+    said = _said(url)
+    if "@" in parts.netloc:
+        raise UsageError(
+            f"--base-url {said!r} holds a user name or password (user:password@): remove it; SIRO "
+            f"takes the API token alone, from ${TOKEN_ENV} or --token-file"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise UsageError(
+            f"--base-url {said!r} has a ?query or #fragment: give the base URL alone "
+            f"(e.g. {PRODUCTION_BASE_URL}); the API token goes in ${TOKEN_ENV} or --token-file"
+        )
     if parts.scheme not in ("http", "https"):
         what = f"has the scheme {parts.scheme}://" if parts.scheme and parts.netloc else "has no https://"
         raise UsageError(
-            f"--base-url {url!r} {what}; it must be an https:// URL (e.g. {PRODUCTION_BASE_URL})"
+            f"--base-url {said!r} {what}; it must be an https:// URL (e.g. {PRODUCTION_BASE_URL})"
         )
     if not parts.hostname:
-        raise UsageError(f"--base-url {url!r} names no host")
+        raise UsageError(f"--base-url {said!r} names no host")
     if parts.scheme == "http" and not allow_insecure and not _loopback(parts.hostname):
         raise UsageError(
-            f"--base-url {url!r} is http://: the API token would cross the network unencrypted. "
+            f"--base-url {said!r} is http://: the API token would cross the network unencrypted. "
             "Use https://, or pass --allow-insecure-http if this network is trusted"
         )
-    return url.strip()
+    return url
+
+
+def _said(url: str) -> str:
+    """A base URL as a message may show it: without what may be a secret (a user and password, a
+    query, a fragment)."""
+    url = url.split("#", 1)[0].split("?", 1)[0]
+    scheme, sep, rest = url.rpartition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
 
 def _loopback(host: str) -> bool:

@@ -14,7 +14,7 @@ from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
 from ..state import check_path, default_state_path
 from .progress import err, log, say
-from .sending import check_base_url
+from .sending import ca_bundle, check_base_url
 
 
 def validate_connection(args: argparse.Namespace) -> tuple[str, SecretStr | None]:
@@ -75,7 +75,7 @@ def rep_check(
     from ..upload.calls import SiroCalls, active_emails, disabled_emails  # httpx: only when needed
 
     try:
-        with SiroCalls(base_url, token.get_secret_value(), timeouts) as calls:
+        with SiroCalls(base_url, token.get_secret_value(), timeouts, ca_bundle=ca_bundle(args)) as calls:
             users = calls.users()
     except CallFailed as exc:
         if required:

@@ -11,11 +11,14 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import httpx
+
+from ..settings import IDENTITY_PATH, PRODUCTION_BASE_URL, RetryPolicy
+from .proof import Proof
 
 
 class Verdict(Enum):
@@ -110,6 +113,34 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - now)
 
 
+def retry_after_of(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from a response's Retry-After. An HTTP date is read against the response's
+    own ``Date`` (the server's clock), so that a server clock minutes ahead of this machine's does
+    not turn "in 2 s" into minutes; without a usable ``Date``, against this machine's clock."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    now = None
+    if (date := headers.get("date")) and not value.strip().replace(".", "", 1).isdigit():
+        try:
+            now = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            now = None
+    return parse_retry_after(value, now)
+
+
+def too_long(asked: float, elapsed: float, policy: RetryPolicy) -> str:
+    """Why a retry is not worth waiting for: SIRO asked to wait past the record's time budget ('' when
+    it did not)."""
+    if elapsed + asked <= policy.max_elapsed:
+        return ""
+    left = max(0.0, policy.max_elapsed - elapsed)
+    return (
+        f"SIRO asked to wait {asked:.0f} s, more than --retry-max-seconds allows "
+        f"({left:.0f} s left of {policy.max_elapsed:g} s)"
+    )
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**(attempt-1)))."""
     return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
@@ -124,6 +155,7 @@ class Exchange:
     error: str = ""
     http_status: int | None = None
     elapsed: float = 0.0
+    proof: Proof = field(default_factory=Proof)  # of a 2xx: the records it acknowledges
 
 
 def shown(url: str) -> str:
@@ -149,21 +181,6 @@ def reject_slug(status: int) -> str:
     return {422: "api-invalid", 413: "too-large"}.get(status, "api-rejected")
 
 
-def siro_ids(body: bytes) -> dict[str | None, str]:
-    """externalId -> SIRO id from a sync answer; key None holds a single record's id."""
-    try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
-        return {}
-    items = data if isinstance(data, list) else [data]
-    out: dict[str | None, str] = {}
-    for item in items:
-        if isinstance(item, dict) and item.get("id") is not None:
-            out[str(item.get("externalId"))] = str(item["id"])
-            out[None] = str(item["id"])
-    return out
-
-
 def auth_message(status: int, body: bytes, path: str) -> str:
     message, _ = error_details(body)
     return (
@@ -172,7 +189,19 @@ def auth_message(status: int, body: bytes, path: str) -> str:
     )
 
 
+CERTIFICATE_HINT = (
+    "this machine does not trust the server's certificate. If SIRO is reached through your "
+    "organization's proxy or certificate authority, pass --ca-bundle FILE (its CA certificates, PEM) "
+    "or set SSL_CERT_FILE"
+)
+
+
 def transport_message(exc: BaseException) -> str:
+    text = str(exc)
+    if "certificate verify failed" in text.lower():
+        reason = text[text.lower().index("certificate verify failed") + 25 :].strip(" :")
+        reason = reason.split(" (_ssl.c")[0]
+        return f"certificate verify failed ({reason or 'unknown reason'}): {CERTIFICATE_HINT}"
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timed out waiting for SIRO"
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -181,3 +210,23 @@ def transport_message(exc: BaseException) -> str:
         return f"cannot connect to {str(exc)[:200]}"
     detail = str(exc).split("\n")[0][:200]
     return f"connection problem: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+API_DIR = "/api-externalApi"  # the last part of SIRO's base URL's path
+
+
+def not_here_message(base_url: str, status: int, location: str | None) -> str:
+    """The pre-flight was redirected, or found nothing (404), at ``base_url``: which base URL was
+    meant, most likely (shown without user, password or query)."""
+    parts = urllib.parse.urlsplit(base_url)
+    origin = shown(f"{parts.scheme}://{parts.netloc}")
+    path = parts.path.rstrip("/")
+    cut = path.find(API_DIR)
+    guess = origin + (path[: cut + len(API_DIR)] if cut >= 0 else API_DIR)
+    if guess == shown(base_url).rstrip("/"):
+        guess = PRODUCTION_BASE_URL
+    moved = f" (it redirects to {shown(location)})" if location and 300 <= status < 400 else ""
+    return (
+        f"not SIRO's API at this path: {shown(base_url)} answered HTTP {status} to GET {IDENTITY_PATH}"
+        f"{moved}: did you mean --base-url {guess}? Nothing was sent"
+    )

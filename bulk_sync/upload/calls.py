@@ -16,13 +16,15 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..errors import CallFailed
 from ..settings import Timeouts
-from .answers import Verdict, backoff_delay, classify, error_details, parse_retry_after, transport_message
+from .answers import Verdict, backoff_delay, classify, error_details, retry_after_of, transport_message
+from .transport import tls_context
 
 USERS_PATH = "/v1/core/users"
 SOFT_DELETE_PATH = "/v1/integrations/sync/engagements/soft-delete-removed"
@@ -51,6 +53,7 @@ class SiroCalls:
         *,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        ca_bundle: Path | None = None,
     ) -> None:
         t = timeouts or Timeouts()
         self._client = httpx.Client(
@@ -59,6 +62,7 @@ class SiroCalls:
             timeout=httpx.Timeout(t.total, connect=t.connect, read=t.read),
             transport=transport,
             trust_env=True,
+            verify=tls_context(ca_bundle),
         )
         self._sleep = sleep
         self._rng = random.Random()
@@ -151,7 +155,7 @@ class SiroCalls:
                     raise CallFailed(message)
                 else:
                     last = message
-                    after = parse_retry_after(resp.headers.get("retry-after"))
+                    after = retry_after_of(resp.headers)
                     if after is not None:
                         wait = min(after, 60.0)
             if attempt < tries:

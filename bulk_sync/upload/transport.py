@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
+
+from ..errors import UsageError
 
 Transport = (
     httpx.AsyncBaseTransport
@@ -22,8 +26,11 @@ Transport = (
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """A lean httpx transport on one aiohttp session; bodies are read whole (they are small JSON)."""
 
-    def __init__(self, max_connections: int, *, report_sent: bool = False) -> None:
+    def __init__(
+        self, max_connections: int, *, report_sent: bool = False, ca_bundle: Path | None = None
+    ) -> None:
         self._limit = max_connections
+        self._tls = tls_context(ca_bundle)  # the system's trusted CAs (and SSL_CERT_FILE), or the bundle's
         self._report_sent = report_sent  # call request.extensions[SENT] when the request's headers leave
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, tuple[yarl.URL, str | None]] = {}
@@ -45,7 +52,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=self._limit, ttl_dns_cache=300, ssl=self._tls
+            )
             traces = []
             if (
                 self._report_sent
@@ -78,6 +87,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 content = await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            reason = getattr(exc.certificate_error, "verify_message", "") or str(exc.certificate_error)
+            raise httpx.ConnectError(
+                f"{exc.host}:{exc.port}: certificate verify failed: {reason}", request=request
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(connect_reason(exc), request=request) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
@@ -90,6 +104,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """How a server's certificate is checked: against the CA certificates in ``ca_bundle`` (PEM)
+    instead of the system's, or (True) the system's, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``
+    may point elsewhere. Raises UsageError when the bundle cannot be read or holds no certificate."""
+    if ca_bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = "it holds no PEM certificate"
+        if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
+            why = exc.strerror
+        raise UsageError(f"--ca-bundle {ca_bundle}: {why} (give a file of CA certificates, PEM)") from exc
 
 
 SENT = "bulk_sync.sent"  # a request extension: called with no arguments when the request leaves

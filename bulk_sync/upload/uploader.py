@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import AuthError, ServerUnavailable, TokenRefused, Unreachable
+from ..errors import AuthError, NotSiro, ServerUnavailable, TokenRefused, Unreachable
 from ..pace import CircuitBreaker, Pacer
 from ..payload import Payload
 from ..settings import IDENTITY_PATH, SYNC_PATHS, RunSettings
@@ -29,13 +29,15 @@ from .answers import (
     classify,
     error_details,
     failed_outcome,
-    parse_retry_after,
+    not_here_message,
     path_text,
     reject_slug,
+    retry_after_of,
     shown,
-    siro_ids,
+    too_long,
     transport_message,
 )
+from .proof import Proof, acknowledged, identity_problem, quote, unproven_message
 from .transport import SENT, AiohttpTransport
 
 log = logging.getLogger("bulk_sync.upload")
@@ -61,7 +63,7 @@ class Uploader:
         # paced: the pacer spaces requests from when each one really left (a request held up after
         # its slot, say by the reader thread's hold on the GIL, pushes the next one back)
         self._transport = transport or AiohttpTransport(
-            settings.concurrency, report_sent=settings.rate_per_min is not None
+            settings.concurrency, report_sent=settings.rate_per_min is not None, ca_bundle=settings.ca_bundle
         )
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -75,6 +77,7 @@ class Uploader:
                 "User-Agent": "bulk-sync/0.1",
             }
         )
+        self._secret = settings.token.get_secret_value()  # blanked out of any answer a message quotes
         self._urls: dict[str, httpx.URL] = {}  # parsed once per path
         t = settings.timeouts
         self._timeout = {
@@ -103,11 +106,14 @@ class Uploader:
         await self._transport.aclose()
 
     async def check_identity(self) -> None:
-        """Pre-flight, before anything is sent: the token works, and SIRO can be reached at all.
+        """Pre-flight, before anything is sent: SIRO can be reached at the base URL, it is SIRO that
+        answers there, and the token works.
 
-        Raises TokenRefused on 401/403, and Unreachable when no answer comes after a few tries a
-        second or two apart (connection refused, no such host, timeouts). Any other answer, even a
-        5xx, means SIRO is there: the uploads retry what needs retrying."""
+        Raises TokenRefused on 401/403; NotSiro on a redirect or a 404/405/410 (the base URL's path
+        is wrong) or a 2xx that is not SIRO's caller identity (a proxy's page); Unreachable when no
+        answer comes after a few tries a second or two apart (connection refused, no such host,
+        timeouts). Any other answer, even a 5xx, means SIRO is there: the uploads retry what needs
+        retrying."""
         last = ""
         for attempt in range(PREFLIGHT_TRIES):
             if attempt:
@@ -116,13 +122,26 @@ class Uploader:
                 resp = await self._request("GET", IDENTITY_PATH, None)
             except (httpx.TransportError, TimeoutError) as exc:
                 last = transport_message(exc)
+                if last.startswith("certificate verify failed"):  # no retry will change it
+                    raise Unreachable(
+                        f"cannot reach SIRO at {shown(self._base)}: {last}; nothing was sent"
+                    ) from exc
                 continue
-            if classify(resp.status_code) is Verdict.FATAL:
+            status = resp.status_code
+            if classify(status) is Verdict.FATAL:
                 message, _ = error_details(resp.content)
                 raise TokenRefused(
-                    f"SIRO refused the API token from {self.settings.token_source} (HTTP {resp.status_code} "
+                    f"SIRO refused the API token from {self.settings.token_source} (HTTP {status} "
                     f"on {IDENTITY_PATH}: {message}): check it, or make a new one (an admin makes tokens "
                     "in SIRO: Person icon -> API Tokens). Nothing was sent"
+                )
+            if 300 <= status < 400 or status in _NOT_HERE:
+                raise NotSiro(not_here_message(self._base, status, resp.headers.get("location")))
+            if 200 <= status < 300 and (problem := identity_problem(resp.content)):
+                raise NotSiro(
+                    f"this server is not SIRO: {shown(self._base)} answered GET {IDENTITY_PATH} with HTTP "
+                    f"{status}, not SIRO's caller identity ({problem}; it began: "
+                    f"{quote(resp.content, self._secret)}). Check --base-url; nothing was sent"
                 )
             return
         raise Unreachable(
@@ -134,12 +153,13 @@ class Uploader:
 
     async def send(self, payload: Payload) -> Outcome:
         """PUT one record to the single-record endpoint."""
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][0], payload.raw)
+        ext = payload.external_id
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][0], payload.raw, (ext,), batch=False)
         if ex.response is None:
             return failed_outcome(ex)
         status = ex.response.status_code
         if classify(status) is Verdict.OK:
-            return Outcome("synced", ex.attempts, status, siro_id=siro_ids(ex.response.content).get(None))
+            return Outcome("synced", ex.attempts, status, siro_id=ex.proof.ids[ext])
         message, issues = error_details(ex.response.content)
         return Outcome("rejected", ex.attempts, status, reject_slug(status), message, issues=issues)
 
@@ -150,13 +170,13 @@ class Uploader:
         if not payloads:
             return []
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body)
+        sent = [p.external_id for p in payloads]
+        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body, sent, batch=True)
         if ex.response is None:
             return [failed_outcome(ex)] * len(payloads)
         status = ex.response.status_code
         if classify(status) is Verdict.OK:
-            ids = siro_ids(ex.response.content)
-            return [Outcome("synced", ex.attempts, status, siro_id=ids.get(p.external_id)) for p in payloads]
+            return await self._acknowledged(payloads, ex)
         message, issues = _parse(ex.response.content)
         if len(payloads) == 1:
             rel = tuple((path_text(p[1:] if p and p[0] == 0 else p), m) for p, m in issues)
@@ -191,14 +211,34 @@ class Uploader:
         halves = [*await self.send_batch(payloads[:mid]), *await self.send_batch(payloads[mid:])]
         return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in halves]
 
+    async def _acknowledged(self, payloads: Sequence[Payload], ex: Exchange) -> list[Outcome]:
+        """The outcomes of a batch SIRO answered 2xx: synced, each record its answer proves; the
+        rest (half the results, say) are sent again, in a batch of their own."""
+        ids, status = ex.proof.ids, ex.http_status
+        if len(ids) == len(payloads):
+            return [Outcome("synced", ex.attempts, status, siro_id=ids[p.external_id]) for p in payloads]
+        if _debug():
+            log.debug("resending %d record(s): %s", len(payloads) - len(ids), ex.proof.problem)
+        rest = iter(await self.send_batch([p for p in payloads if p.external_id not in ids]))
+        out: list[Outcome] = []
+        for p in payloads:
+            if p.external_id in ids:
+                out.append(Outcome("synced", ex.attempts, status, siro_id=ids[p.external_id]))
+            else:
+                o = next(rest)
+                out.append(dataclasses.replace(o, attempts=o.attempts + ex.attempts))
+        return out
+
     # -- the retry loop ----------------------------------------------------------
 
-    async def _exchange(self, path: str, body: bytes) -> Exchange:
-        """Send until a final answer (2xx/4xx), retrying transient failures within the budget."""
+    async def _exchange(self, path: str, body: bytes, sent: Sequence[str], *, batch: bool) -> Exchange:
+        """Send until a final answer (a 2xx that acknowledges at least one of the records ``sent``,
+        or a 4xx), retrying transient failures within the budget. A 2xx that proves no record
+        stored (a proxy's page, a cut-off body, ``{"data": null}``) is a transient failure too."""
         policy = self.settings.retry
         started = self._clock()
         attempts = failures = throttles = 0
-        error, last_status = "", None
+        error, last_status, why = "", None, ""
         while True:
             sent_at = self._clock() if self.pacer.free() else await self.pacer.acquire()
             attempts += 1
@@ -213,14 +253,17 @@ class Uploader:
                 verdict = classify(resp.status_code)
                 if verdict is Verdict.FATAL:
                     raise AuthError(auth_message(resp.status_code, resp.content, path))
-                if verdict is not Verdict.RETRY:
+                proof = acknowledged(resp.content, sent, batch) if verdict is Verdict.OK else _NO_PROOF
+                if verdict is Verdict.REJECT or proof.ids:
                     self.breaker.success()
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
-                    return Exchange(resp, attempts, elapsed=self._clock() - started)
-                last_status = resp.status_code
-                error = f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
-                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    elapsed = self._clock() - started
+                    return Exchange(
+                        resp, attempts, elapsed=elapsed, proof=proof, http_status=resp.status_code
+                    )
+                last_status, error = resp.status_code, self._failed_answer(path, resp, proof)
+                retry_after = retry_after_of(resp.headers)
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
                     throttles += 1
                     self.breaker.success()
@@ -232,6 +275,8 @@ class Uploader:
             self._check_breaker()
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
+            if retry_after is not None and (why := too_long(retry_after, self._clock() - started, policy)):
+                break  # SIRO asked to wait past the budget: say so, rather than wait and try in vain
             wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
             delay = self._delay(
                 last_status == 429, wait if retry_after is not None else None, throttles, failures
@@ -242,8 +287,14 @@ class Uploader:
                 log.debug("retrying %s in %.2f s (attempt %d failed): %s", path, delay, attempts, error)
             if delay:
                 await self._sleep(delay)
-        why = "the run was stopping" if self.stopping else "retries exhausted"
+        why = "the run was stopping" if self.stopping else why or "retries exhausted"
         return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    def _failed_answer(self, path: str, resp: httpx.Response, proof: Proof) -> str:
+        """What a retryable answer said: a 5xx/408/429's message, or why a 2xx proves nothing."""
+        if classify(resp.status_code) is Verdict.OK:
+            return unproven_message(path, resp.status_code, resp.content, proof.problem, self._secret)
+        return f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
 
     def _check_breaker(self) -> None:
         if self.breaker.tripped:
@@ -278,3 +329,5 @@ class Uploader:
 
 
 PREFLIGHT_TRIES = 3
+_NOT_HERE = frozenset({404, 405, 410})  # at the pre-flight: nothing of SIRO's API at this path
+_NO_PROOF = Proof()
