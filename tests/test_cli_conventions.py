@@ -384,3 +384,23 @@ def test_show_moves_no_row_out_of_the_predicted_effect(tmp_path: Path, siro) -> 
     assert predicted == [ln for ln in shown.stdout.splitlines() if ln.startswith("predicted effect")]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert len(re.findall(r'(?m)^\{\n  "externalId"', shown.stdout)) == 2  # the rows a run would send
+
+
+def test_a_wrong_delimiter_or_mapping_is_a_short_error_with_a_hint_on_its_own_line(tmp_path: Path) -> None:
+    wrong_delimiter = _run(tmp_path, "validate", EXAMPLE, "-m", MAPPING, "--delimiter", ";", "--no-rep-check")
+    assert wrong_delimiter.returncode == 2
+    lines = wrong_delimiter.stderr.strip().splitlines()
+    assert lines[-1] == (
+        "hint: the header reads as 2 column(s) holding commas: the file's delimiter is probably the comma "
+        "(pass --delimiter ',')"
+    )
+    assert len(lines[-2]) < 500 and "the file's columns the mapping does not read" in lines[-2]
+    other = ROOT / "mappings" / "hubspot_calls_export.yaml"
+    wrong_mapping = _run(tmp_path, "validate", EXAMPLE, "-m", other, "--no-rep-check")
+    assert wrong_mapping.returncode == 2
+    last = wrong_mapping.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "hint: 8 of the 12 columns the mapping reads are missing: is it the mapping for this"
+    )
+    assert "and 37 more" in wrong_mapping.stderr and len(wrong_mapping.stderr.splitlines()[-2]) < 900
+    assert "and 37 more from mapping" in wrong_delimiter.stderr

@@ -108,7 +108,7 @@ def test_missing_column_names_it_and_lists_the_headers() -> None:
         bind(spec, ["Appointment ID", "Subject", "Start"], "export.csv")
     msg = str(info.value)
     assert "'Subjct' (did you mean 'Subject'?)" in msg
-    assert "the file has: 'Appointment ID', 'Subject', 'Start'" in msg
+    assert "the file has 3 columns: 'Appointment ID', 'Subject', 'Start'" in msg
 
 
 def test_headers_match_ignoring_case_and_spacing() -> None:

@@ -561,4 +561,6 @@ def test_problem_lines_past_the_limit_are_counted_as_they_would_be_written(
     block = ResultBlock(
         "f.csv", None, status, list(range(2, 2 + n)), [None] * n, ["why"] * n, warnings, error_type
     )
-    assert _line_count(block) == sum(len(_problem_lines(r)) for r in block.noted())
+    for warnings_listed in (True, False):  # `--warnings`, and the default
+        written = sum(len(_problem_lines(r, warnings_listed)) for r in block.noted())
+        assert _line_count(block, warnings_listed) == written

@@ -77,9 +77,9 @@ def line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
     without writing them."""
     if not isinstance(result, ResultBlock):
         return len(problem_lines(result, warnings))
-    if not warnings:  # a block's rows are fine, but for their warnings
-        return 0
     error = 1 if result.error_type and result.status not in GOOD else 0
+    if not warnings:  # a block's rows are fine (valid, unchanged), but for their warnings
+        return sum(len(problem_lines(r, False)) for r in result.noted()) if error else 0
     return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
 
 

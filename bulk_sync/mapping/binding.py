@@ -75,19 +75,53 @@ SHOWN_UNREAD = 10
 def _not_found(spec: MappingSpec, missing: list[str], headers: Sequence[str], read: set[str]) -> str:
     """The columns the mapping names that the file lacks. A renamed column is one of the file's
     columns the mapping does not read (its new ones), so a suggestion is ranked among those by its
-    likeness to the name the mapping used: never a column the mapping already reads."""
+    likeness to the name the mapping used: never a column the mapping already reads. Long lists are
+    cut short; when most of the mapping is missing, a hint on a line of its own says what is more
+    likely wrong (the delimiter, or the mapping)."""
     unread = [h for h in headers if h not in read]
     parts = []
     for col in missing:
         close = _closest(col, unread)
         parts.append(f"{col!r}" + (f" (did you mean {close!r}?)" if close else ""))
     noun = "column" if len(missing) == 1 else "columns"
-    out = f"{noun} {', '.join(parts)} from mapping {spec.path} not found"
+    out = f"{noun} {_first(parts)} from mapping {spec.path} not found"
     if unread:
-        shown = ", ".join(repr(h) for h in unread[:SHOWN_UNREAD])
-        more = f" and {len(unread) - SHOWN_UNREAD:,} more" if len(unread) > SHOWN_UNREAD else ""
-        out += f"; the file's columns the mapping does not read (new or renamed ones are here): {shown}{more}"
-    return out + f"; the file has: {', '.join(repr(h) for h in headers)}"
+        out += "; the file's columns the mapping does not read (new or renamed ones are here): "
+        out += _first([_shown(h) for h in unread])
+    if len(unread) < len(headers):
+        out += f"; the file has {len(headers):,} column{'s' if len(headers) != 1 else ''}: "
+        out += _first([_shown(h) for h in headers])
+    return out + _hint(spec, missing, headers)
+
+
+def _shown(header: str, width: int = 40) -> str:
+    """A header as a message quotes it: a long one (a data line read as the header) cut short."""
+    return repr(header) if len(header) <= width else repr(header[:width]) + "…"
+
+
+def _first(items: list[str]) -> str:
+    """The first SHOWN_UNREAD items, joined, and how many more there are."""
+    more = f" and {len(items) - SHOWN_UNREAD:,} more" if len(items) > SHOWN_UNREAD else ""
+    return ", ".join(items[:SHOWN_UNREAD]) + more
+
+
+def _hint(spec: MappingSpec, missing: list[str], headers: Sequence[str]) -> str:
+    """When most of what the mapping reads is missing, the likelier cause, on a line of its own."""
+    wanted = len({f.column for f in spec.fields if f.column})
+    if len(missing) < 3 or len(missing) * 2 < wanted:
+        return ""
+    inside = [d for d in (",", ";", "\t", "|") if any(d in h for h in headers)]
+    if len(headers) <= 2 and inside:
+        name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[inside[0]]
+        flag = "'\\t'" if inside[0] == "\t" else repr(inside[0])
+        return (
+            f"\nhint: the header reads as {len(headers)} column(s) holding {name}s: the file's delimiter "
+            f"is probably the {name} (pass --delimiter {flag})"
+        )
+    return (
+        f"\nhint: {len(missing)} of the {wanted} columns the mapping reads are missing: is it the mapping "
+        "for this export? (`bulk-sync init-mapping FILE` writes a starter mapping from the file's headers)"
+    )
 
 
 def _closest(name: str, candidates: list[str]) -> str | None:
