@@ -133,7 +133,8 @@ INSIDE = {
             "work",
         },  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "parts", "plan", "records", "results", "work", "workers"},
-        "run": {"chunks", "entries", "plan", "results"},
+        "sizes": set(),  # the batch size learned per SIRO, in the state file
+        "run": {"chunks", "entries", "plan", "results", "sizes"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
@@ -166,13 +167,15 @@ INSIDE["upload"] = {
     "answers": set(),
     "calls": {"answers"},  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
-    "uploader": {"answers", "transport"},
+    "sizing": set(),  # how many records a batch holds: fixed, or learned (--batch-size auto)
+    "uploader": {"answers", "sizing", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {
     "schema": set(),
     "more": {"schema"},  # the endpoints besides the sync: users, soft-delete-removed, delete
-    "app": {"more", "schema"},
+    "gateway": set(),  # hidden limits: work a record takes, a gateway that answers 504
+    "app": {"gateway", "more", "schema"},
     "server": {"app"},
     "__init__": {"app", "more", "schema", "server"},
 }

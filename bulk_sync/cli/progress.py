@@ -50,6 +50,13 @@ def progress(
     return update, (lambda line: tqdm.write(line, file=sys.stderr))
 
 
+def _batches(s: Summary) -> str:
+    """`; batches of 400 records, learned` (or `, fixed`): the size a run that sent batches ended with."""
+    if not s.batches or not s.requests:
+        return ""
+    return f"; batches of {s.batches['size']} records, {'learned' if s.batches['learned'] else 'fixed'}"
+
+
 def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:
     if not args.quiet:
         verb = "checked" if dry else "processed"
@@ -63,6 +70,7 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
                 if dry
                 else f", {s.requests} requests" + (f" ({s.throttled} answered 429)" if s.throttled else "")
             )
+            + _batches(s)
         )
         for status in STATUSES:
             if s.counts.get(status):

@@ -36,6 +36,7 @@ from .answers import (
     siro_ids,
     transport_message,
 )
+from .sizing import BatchSizer
 from .transport import SENT, AiohttpTransport
 
 log = logging.getLogger("bulk_sync.upload")
@@ -86,15 +87,21 @@ class Uploader:
         }
         self.pacer = Pacer(settings.rate_per_min, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(settings.breaker)
-        self._batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
+        self.sizer = BatchSizer(
+            settings.batch_size,
+            auto=settings.batch_auto,
+            upper=settings.max_batch_size if settings.batch_auto else settings.batch_size,
+            budget=min(t.read, t.total) / 3,
+        )
         self.requests_sent = 0
         self.stopping = False  # set when the run is stopping: finish the current attempt, retry no more
 
     @property
     def batch_limit(self) -> int:
         """The most records a batch request holds now: ``--batch-size``, lowered for the rest of the
-        run when SIRO answers 413 (only the uploader lowers it)."""
-        return self._batch_limit
+        run when SIRO answers 413; with ``--batch-size auto`` what :class:`BatchSizer` has learned
+        (only the uploader changes it)."""
+        return self.sizer.size
 
     async def __aenter__(self) -> Uploader:
         return self
@@ -150,7 +157,10 @@ class Uploader:
         if not payloads:
             return []
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body)
+        try:
+            ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body, len(payloads))
+        except _Smaller as smaller:  # too slow, or failed just after a raise: unknown, send again smaller
+            return await self._in_pieces(payloads, smaller.attempts)
         if ex.response is None:
             return [failed_outcome(ex)] * len(payloads)
         status = ex.response.status_code
@@ -163,11 +173,8 @@ class Uploader:
             msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel) if rel else message
             return [Outcome("rejected", ex.attempts, status, reject_slug(status), msg, issues=rel)]
         if status == 413:  # too big: learn a smaller size for the run, resend in pieces of that size
-            self._batch_limit = max(1, min(self._batch_limit, len(payloads) // 2))
-            pieces: list[Outcome] = []
-            while len(pieces) < len(payloads):
-                pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self._batch_limit])
-            return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in pieces]
+            self.sizer.refused(len(payloads))
+            return await self._in_pieces(payloads, ex.attempts)
         by_index: dict[int, list[tuple[str, str]]] = {}
         if status == 422:
             for path, msg in issues:
@@ -191,10 +198,18 @@ class Uploader:
         halves = [*await self.send_batch(payloads[:mid]), *await self.send_batch(payloads[mid:])]
         return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in halves]
 
+    async def _in_pieces(self, payloads: Sequence[Payload], attempts: int) -> list[Outcome]:
+        """Send ``payloads`` again in batches of the (just lowered) size; ``attempts`` already spent."""
+        pieces: list[Outcome] = []
+        while len(pieces) < len(payloads):
+            pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self.sizer.size])
+        return [dataclasses.replace(o, attempts=o.attempts + attempts) for o in pieces]
+
     # -- the retry loop ----------------------------------------------------------
 
-    async def _exchange(self, path: str, body: bytes) -> Exchange:
-        """Send until a final answer (2xx/4xx), retrying transient failures within the budget."""
+    async def _exchange(self, path: str, body: bytes, records: int = 0) -> Exchange:
+        """Send until a final answer (2xx/4xx), retrying transient failures within the budget. A
+        batch of ``records`` that SIRO was too slow for raises :class:`_Smaller` (learning sizes)."""
         policy = self.settings.retry
         started = self._clock()
         attempts = failures = throttles = 0
@@ -209,6 +224,8 @@ class Uploader:
                 error, last_status = transport_message(exc), None
                 failures += 1
                 self.breaker.failure(error)
+                if isinstance(exc, httpx.TimeoutException | TimeoutError) and self.sizer.too_slow(records):
+                    raise _Smaller(attempts) from exc
             else:
                 verdict = classify(resp.status_code)
                 if verdict is Verdict.FATAL:
@@ -217,6 +234,7 @@ class Uploader:
                     self.breaker.success()
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
+                        self.sizer.answered(records, self._clock() - sent_at)
                     return Exchange(resp, attempts, elapsed=self._clock() - started)
                 last_status = resp.status_code
                 error = f"HTTP {resp.status_code} on {path}: {error_details(resp.content)[0]}"
@@ -229,6 +247,7 @@ class Uploader:
                 else:
                     failures += 1
                     self.breaker.failure(error)
+                    self._check_size(resp.status_code, records, attempts)
             self._check_breaker()
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
@@ -244,6 +263,12 @@ class Uploader:
                 await self._sleep(delay)
         why = "the run was stopping" if self.stopping else "retries exhausted"
         return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    def _check_size(self, status: int, records: int, attempts: int) -> None:
+        """A 504 (a gateway gave up on the batch), or another 5xx for a batch larger than any that
+        worked: raise :class:`_Smaller` when the size is learned."""
+        if self.sizer.too_slow(records) if status == 504 else self.sizer.failed(records):
+            raise _Smaller(attempts)
 
     def _check_breaker(self) -> None:
         if self.breaker.tripped:
@@ -278,3 +303,12 @@ class Uploader:
 
 
 PREFLIGHT_TRIES = 3
+
+
+class _Smaller(Exception):
+    """A batch SIRO was too slow for (504, a timeout) or that failed right after the size was
+    raised: its records are unknown; send them again in smaller batches."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(attempts)
+        self.attempts = attempts
