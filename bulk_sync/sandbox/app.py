@@ -75,6 +75,7 @@ class SandboxState:
     dropped: int = 0
     rate_limited: int = 0  # 429s from the rate limit (not from fault injection)
     gateway_timeouts: int = 0  # 504s of the gateway (their records were stored all the same)
+    batch_lengths: list[int] = field(default_factory=list)  # records in each batch request, in order
     first_write: float | None = None  # monotonic time of the first and last stored record
     last_write: float | None = None
     ids: dict[str, str] = field(default_factory=dict)  # externalId -> sandbox id
@@ -263,6 +264,8 @@ class Sandbox:
             return web.json_response({"error": "Invalid JSON body"}, status=400)
         if batch and not isinstance(body, list):
             return web.json_response({"error": "Expected an array of engagements"}, status=400)
+        if batch:
+            self.state.batch_lengths.append(len(body))
         if batch and f.max_batch is not None and len(body) > f.max_batch:
             return web.json_response({"error": "Request Entity Too Large"}, status=413)
         if f.validate:

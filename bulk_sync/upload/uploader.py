@@ -101,7 +101,7 @@ class Uploader:
         """The most records a batch request holds now: ``--batch-size``, lowered for the rest of the
         run when SIRO answers 413; with ``--batch-size auto`` what :class:`BatchSizer` has learned
         (only the uploader changes it)."""
-        return self.sizer.size
+        return self.sizer.limit
 
     async def __aenter__(self) -> Uploader:
         return self
@@ -156,6 +156,14 @@ class Uploader:
         """PUT records to the batch endpoint; one Outcome per payload, in the same order."""
         if not payloads:
             return []
+        trial = self.sizer.sending(len(payloads))  # a larger size, tried on this batch alone
+        try:
+            return await self._send_batch(payloads)
+        finally:
+            if trial:
+                self.sizer.settled(trial)
+
+    async def _send_batch(self, payloads: Sequence[Payload]) -> list[Outcome]:
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
         try:
             ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body, len(payloads))
