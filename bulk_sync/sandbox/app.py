@@ -373,7 +373,7 @@ class Sandbox:
             now = time.monotonic()
             self.state.first_write = self.state.first_write or now
             self.state.last_write = now
-            self.state.records[ext] = copy.deepcopy(item)
+            self.state.records[ext] = item  # parsed from this request's body: nobody else holds it
             self.state.writes[ext] += 1
             self.state.ids.setdefault(ext, f"eng_{len(self.state.ids) + 1:08d}")
         return self._engagement(ext)
