@@ -44,9 +44,7 @@ WINDOW_WAIT = 3.0  # a Retry-After this long or longer says a window is full (a 
 # much slower to leave than usual, still keep the next one on schedule: together they stay within
 # the headroom's 0.9 ms a request at 1000/min
 LATE_START, LATE_LEAVING = 0.0006, 0.0002
-WARM_START, WARM_REQUESTS = 0.9, 8  # the first requests go at this share of the ceiling (cold
-# connections at both ends), then the pace is the ceiling at once: a ramp over seconds cost a
-# short run (300 requests, 18 s) more than 1 % of its quota
+WARM_START = 0.9  # the first requests go at this share of the ceiling
 RECOVER = 5.0  # seconds to climb back from a cut to just under the rate that got the 429
 PROBE_STEP = 0.01  # past that rate: +1 % of it ...
 PROBE_EVERY = 15.0  # ... per this many seconds
@@ -67,10 +65,9 @@ class Pacer:
         floor_fraction: float = 0.02,
     ) -> None:
         self.ceiling = per_minute * HEADROOM / 60.0 if per_minute else None  # requests per second
-        # a warm start: the first WARM_REQUESTS meet cold connections at both ends, so they are spaced
-        # a little wider (see wait); the pace is the ceiling from the start
-        self.rate = self.ceiling
-        self._slots = 0  # slots given
+        # a warm start: the first requests meet cold connections at both ends, so the pace starts a
+        # little lower and reaches the ceiling within RECOVER seconds
+        self.rate = None if self.ceiling is None else self.ceiling * WARM_START
         self.edge = None if self.ceiling is None else self.ceiling / HEADROOM  # the rate that got a 429
         self._clock, self._sleep = clock, sleep
         self._next = 0.0  # earliest start of the next request
@@ -106,9 +103,7 @@ class Pacer:
             return self._next - now
         # the next slot: one interval on from this one's, or from now when it starts later than
         # LATE_START (that much stretches no gap)
-        self._slots += 1
-        warm = WARM_START if self._slots <= WARM_REQUESTS else 1.0
-        self._next = max(self._next, now - LATE_START) + 1.0 / (self.rate * warm)
+        self._next = max(self._next, now - LATE_START) + 1.0 / self.rate
         self._sent += 1
         return 0.0
 
