@@ -64,7 +64,10 @@ class Dispatcher:
         self._changed = asyncio.Event()
         self._space = asyncio.Event()
         self.in_flight = 0  # requests (batches) being delivered now
-        self._concurrency = settings.concurrency
+        # records that may wait to be sent: three batches a worker of the size it starts with (that
+        # many records' memory at most), and at least four batches of the size learned since
+        per_worker = settings.batch_size if settings.batch else 1
+        self._least_pending = max(64, 3 * settings.concurrency * per_worker)
         self.workers = [
             asyncio.create_task(self._work(i * RAMP_SECONDS)) for i in range(settings.concurrency)
         ]
@@ -110,8 +113,7 @@ class Dispatcher:
 
     @property
     def _max_pending(self) -> int:
-        """Records that may wait to be sent: three batches a worker (of the size learned so far)."""
-        return max(64, 3 * self._concurrency * (self._up.batch_limit if self._batch else 1))
+        return max(self._least_pending, 4 * self._up.batch_limit if self._batch else 0)
 
     @property
     def _pending(self) -> int:

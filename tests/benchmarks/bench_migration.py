@@ -30,7 +30,7 @@ LIMIT = 1000  # requests per minute
 
 
 def run_once(
-    data: Path, rows: int, n: int, concurrency: int, work_ms: float, gateway: float
+    data: Path, rows: int, n: int, concurrency: int, work_ms: float, gateway: float, size: str = "auto"
 ) -> dict[str, float]:
     server = ["--rate-per-min", str(LIMIT), "--limiter", "bucket", "--burst", "1", "--no-validate"]
     server += ["--max-batch", str(n), "--work-ms", str(work_ms), "--gateway-timeout", str(gateway)]
@@ -39,6 +39,7 @@ def run_once(
         took, proc = run_cli(
             data, "--mapping", MAPPING, "--base-url", url, "--no-rep-check",
             "--concurrency", str(concurrency), "--state", Path(d) / "state.sqlite", "--summary-json", summary,
+            "--batch-size", size,
         )  # fmt: skip
         st = stats(url)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -71,17 +72,20 @@ def main() -> None:
     p.add_argument("--gateway-timeout", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--batch-size", default="auto", help="the CLI's (default auto; a number: today's way)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         data = make_csv(Path(d) / "migration.csv", args.rows)
         print(
             f"{args.rows:,} rows; the sandbox: bucket {LIMIT}/min burst 1, {args.work_ms:g} ms a record, "
-            f"gateway {args.gateway_timeout:g} s; the CLI: --batch-size auto, "
+            f"gateway {args.gateway_timeout:g} s; the CLI: --batch-size {args.batch_size}, "
             f"--concurrency {args.concurrency}"
         )
         for n in args.max_batch:
             runs = [
-                run_once(data, args.rows, n, args.concurrency, args.work_ms, args.gateway_timeout)
+                run_once(
+                    data, args.rows, n, args.concurrency, args.work_ms, args.gateway_timeout, args.batch_size
+                )
                 for _ in range(args.repeat)
             ]
             for r in runs:
