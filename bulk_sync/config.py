@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,7 +47,7 @@ class Profile(BaseModel):
     state: str | None = None
     rate_per_min: float | int | None = Field(default=None, ge=0)
     concurrency: int | None = Field(default=None, ge=1)
-    batch_size: int | Literal["auto"] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] | Literal["auto"] | None = None
     no_batch: bool | None = None
     max_attempts: int | None = Field(default=None, ge=1)
     circuit_breaker: int | None = Field(default=None, ge=0)

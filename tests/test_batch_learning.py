@@ -269,3 +269,24 @@ def test_a_504_halves_the_batch_and_no_record_is_lost_or_doubled(
     assert [r["status"] for r in res.report] == ["synced"] * rows
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["counts"]["synced"] == rows and summary["batches"]["size"] < max(lengths)
+
+
+def test_a_batch_size_that_is_neither_auto_nor_a_number_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    make_file(tmp_path / "c.csv", 3)
+    res = run_cli("run", tmp_path / "c.csv", "--mapping", EXAMPLE_MAPPING, "--sandbox", "--batch-size", "big")
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "'big' is not `auto` or a whole number from 1 to 10000" in res.stderr
+
+
+@pytest.mark.parametrize(("value", "ok"), [('"auto"', True), ("250", True), ('"big"', False), ("0", False)])
+def test_a_profile_may_set_the_batch_size_to_auto_or_a_number(tmp_path: Path, value: str, ok: bool) -> None:
+    from bulk_sync.config import load_profile
+    from bulk_sync.errors import UsageError
+
+    cfg = tmp_path / "bulk_sync.toml"
+    cfg.write_text(f"[profiles.default]\nbatch_size = {value}\n")
+    if ok:
+        assert load_profile(cfg, None)["batch_size"] == json.loads(value)
+    else:
+        with pytest.raises(UsageError, match="batch_size"):
+            load_profile(cfg, None)
