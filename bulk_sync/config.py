@@ -24,7 +24,7 @@ import os
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,7 +50,7 @@ class Profile(BaseModel):
     state: str | None = None
     rate_per_min: float | int | None = Field(default=None, ge=0)
     concurrency: int | None = Field(default=None, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] | Literal["auto"] | None = None
     no_batch: bool | None = None
     max_attempts: int | None = Field(default=None, ge=1)
     circuit_breaker: int | None = Field(default=None, ge=0)

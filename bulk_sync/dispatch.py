@@ -64,8 +64,10 @@ class Dispatcher:
         self._changed = asyncio.Event()
         self._space = asyncio.Event()
         self.in_flight = 0  # requests (batches) being delivered now
+        # records that may wait to be sent: three batches a worker of the size it starts with (that
+        # many records' memory at most), and at least four batches of the size learned since
         per_worker = settings.batch_size if settings.batch else 1
-        self._max_pending = max(64, 3 * settings.concurrency * per_worker)
+        self._least_pending = max(64, 3 * settings.concurrency * per_worker)
         self.workers = [
             asyncio.create_task(self._work(i * RAMP_SECONDS)) for i in range(settings.concurrency)
         ]
@@ -108,6 +110,10 @@ class Dispatcher:
         self._ready.clear()
         self._waiting.clear()
         self._n_waiting = 0
+
+    @property
+    def _max_pending(self) -> int:
+        return max(self._least_pending, 4 * self._up.batch_limit if self._batch else 0)
 
     @property
     def _pending(self) -> int:

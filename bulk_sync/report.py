@@ -1,9 +1,9 @@
 """Report stage: one :class:`RowResult` per input row -> the CSV report and the run summary.
 
-The CSV has one line per input row, in input order, and is written as results arrive (it is
-flushed as it goes, so a crash leaves every row decided so far on disk). Cells that a spreadsheet
-would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are prefixed with
-``'`` in the report; the payload sent to SIRO is never changed.
+The CSV has one line per input row, in input order, and is written as results arrive (it is flushed as it
+goes, so a crash leaves every row decided so far on disk). Cells that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are prefixed with ``'`` in the report; the payload
+sent to SIRO is never changed.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class Summary:
     mirror: dict[str, object] | None = None  # --mirror: its window and what it removed (or would)
     effect: Counter[str] | None = None  # a dry run with a state file: valid rows that are new, changed
     workers: int = 0  # a dry run: the worker processes that mapped its chunks (0: none)
+    batches: dict[str, object] | None = None  # a run that sent batches: {"size": 400, "learned": True}
 
     def add(self, result: RowResult) -> None:
         self.counts[result.status] += 1
@@ -337,9 +338,7 @@ class XlsxReport:
         ws = self._summary_ws
         ws.set_column(0, 0, 28)
         ws.set_column(1, 1, 60)
-        lines: list[tuple[str, object]] = [("bulk_sync run", "")]
-        for k, v in (extra or {}).items():
-            lines.append((k, v))
+        lines: list[tuple[str, object]] = [("bulk_sync run", ""), *(extra or {}).items()]
         if summary is not None:
             lines += [
                 ("files", "; ".join(summary.files)),
@@ -388,6 +387,7 @@ def summary_dict(summary: Summary, exit_code: int, **extra: object) -> dict[str,
         "rows_per_second": round(summary.rows_per_second, 1),
         "requests": summary.requests,
         "throttled": summary.throttled,
+        "batches": summary.batches,
         "aborted": summary.aborted,
         "report_incomplete": summary.report_incomplete,
         "files": list(summary.files),

@@ -67,7 +67,9 @@ class RunSettings(BaseModel):
     token_source: str = "the configured token"  # where the token came from (never the token itself)
     concurrency: int = Field(8, ge=1, le=512)
     batch: bool = True  # use the batch endpoint
-    batch_size: int = Field(100, ge=1, le=10_000)
+    batch_size: int = Field(100, ge=1, le=10_000)  # fixed, or where a learned size starts
+    batch_auto: bool = False  # learn the size (--batch-size auto): see upload/sizing.py
+    max_batch_size: int = Field(1000, ge=1, le=10_000)  # learning never goes past this
     max_body_bytes: int = Field(5_000_000, ge=1_000)  # well under the platform's 10 MB request cap
     rate_per_min: float | None = Field(1000.0, gt=0)  # None: no client-side limit
     breaker: int | None = Field(30, ge=1)  # consecutive failed requests that stop the run

@@ -139,3 +139,19 @@ def opportunity_validator() -> Draft202012Validator:
     return Draft202012Validator(
         {"$ref": "#/components/schemas/OpportunitySyncInput", "components": components}
     )
+
+
+@pytest.fixture
+def hidden_siro(sandbox: Callable[..., SandboxServer]) -> Callable[..., SandboxServer]:
+    """Factory: a sandbox playing a SIRO with hidden limits (issue 38): ``max_batch`` (413 above it),
+    ``work_ms`` a record, ``gateway_timeout`` seconds (then 504, the records stored all the same)."""
+
+    def start(
+        max_batch: int | None = None, work_ms: float = 0.0, gateway_timeout: float | None = None, **more: Any
+    ) -> SandboxServer:
+        faults = Faults(
+            max_batch=max_batch, work_per_record=work_ms / 1000.0, gateway_timeout=gateway_timeout, **more
+        )
+        return sandbox(faults)
+
+    return start

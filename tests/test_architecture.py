@@ -140,7 +140,8 @@ INSIDE = {
         },  # a dry run's chunks mapped in forked processes
         "chunks": {"handoff", "memory", "parts", "plan", "records", "results", "work", "workers"},
         "stopping": {"results"},  # signals (and one held before the run), a hard stop's last line
-        "run": {"chunks", "entries", "plan", "results", "stopping"},
+        "sizes": set(),  # the batch size learned per SIRO, in the state file
+        "run": {"chunks", "entries", "plan", "results", "sizes", "stopping"},
         "drift": {"plan"},  # is tonight's export shaped like the job's last good one
         "mirror": {"plan"},  # the files as the complete list for a window: soft-delete the rest
         "finish": {"plan"},  # the outputs after a run: error files, summary JSON, webhook
@@ -182,13 +183,15 @@ INSIDE["upload"] = {
         "transport",
     },  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
-    "uploader": {"answers", "proof", "transport"},
+    "sizing": set(),  # how many records a batch holds: fixed, or learned (--batch-size auto)
+    "uploader": {"answers", "proof", "sizing", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {
     "schema": set(),
     "more": {"schema"},  # the endpoints besides the sync: users, soft-delete-removed, delete
-    "app": {"more", "schema"},
+    "gateway": set(),  # hidden limits: work a record takes, a gateway that answers 504
+    "app": {"gateway", "more", "schema"},
     "server": {"app"},
     "__init__": {"app", "more", "schema", "server"},
 }

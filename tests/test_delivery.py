@@ -139,6 +139,8 @@ def test_413_lowers_the_batch_size_and_everything_still_syncs(
         "4",
         "--rate-per-min",
         "0",
+        "--batch-size",
+        "100",  # a fixed size: lowered by a 413, never raised again (auto: tests/test_batch_learning.py)
     )
     assert res.code == 0, res.stderr
     assert server.state.records == expected

@@ -15,7 +15,7 @@ from ..settings import (
 from .epilogs import EPILOG_COMPLETION, EPILOG_RETRY, EPILOG_RUN, EPILOG_TOP, EPILOG_VALIDATE
 from .parser import Parser
 from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
-from .values import nonneg_float, nonneg_int, pos_float, pos_int
+from .values import batch_size, nonneg_float, nonneg_int, pos_float, pos_int
 
 SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")  # what shtab writes
 
@@ -302,9 +302,17 @@ def _add_pace_and_retries(r: argparse.ArgumentParser) -> None:
     r.add_argument("--concurrency", type=pos_int, default=8, help="requests in flight at once (default 8)")
     r.add_argument(
         "--batch-size",
+        type=batch_size,
+        default="auto",
+        help="records per request to the batch endpoint: a number, or auto (the default): start at 100, "
+        "or where the last run to this SIRO ended, and learn the largest size SIRO takes in time",
+    )
+    r.add_argument(
+        "--max-batch-size",
         type=pos_int,
-        default=100,
-        help="records per request to the batch endpoint (default 100)",
+        default=1000,
+        help="--batch-size auto never goes past this (default 1000, ~2.5 MB of typical records, half "
+        "the body cap)",
     )
     r.add_argument(
         "--max-body-bytes",

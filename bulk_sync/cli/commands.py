@@ -175,6 +175,9 @@ def sandbox_command(args: argparse.Namespace) -> int:
         rate_burst=args.burst,
         rate_retry_after=args.rate_retry_after,
         validate=not args.no_validate,
+        max_batch=args.max_batch,
+        work_per_record=args.work_ms / 1000.0,
+        gateway_timeout=args.gateway_timeout,
         seed=args.seed,
         users_page=args.users_page,
     )

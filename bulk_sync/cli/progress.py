@@ -125,6 +125,13 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def _batches(s: Summary) -> str:
+    """`; batches of 400 records, learned` (or `, fixed`): the size a run that sent batches ended with."""
+    if not s.batches or not s.requests:
+        return ""
+    return f"; batches of {s.batches['size']} records, {'learned' if s.batches['learned'] else 'fixed'}"
+
+
 def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:
     if not args.quiet:
         verb = "checked" if dry else "processed"
@@ -138,6 +145,7 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
                 if dry
                 else f", {s.requests} requests" + (f" ({s.throttled} answered 429)" if s.throttled else "")
             )
+            + _batches(s)
         )
         for status in STATUSES:
             if s.counts.get(status):

@@ -100,6 +100,22 @@ def sandbox_parser(sub: Any) -> None:
     )
     s.add_argument("--no-validate", action="store_true", help="skip schema validation (for load tests)")
     s.add_argument(
+        "--max-batch", type=pos_int, metavar="N", help="answer 413 to a batch of more than N records"
+    )
+    s.add_argument(
+        "--work-ms",
+        type=nonneg_float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds of work a record takes (requests are worked on side by side; default 0)",
+    )
+    s.add_argument(
+        "--gateway-timeout",
+        type=pos_float,
+        metavar="SECONDS",
+        help="answer 504 to a request still at work after this long; its records are stored anyway",
+    )
+    s.add_argument(
         "--users",
         metavar="CSV",
         help="SIRO's users for GET /v1/core/users (the rep check): a CSV with an `email` column "

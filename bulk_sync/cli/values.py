@@ -20,6 +20,13 @@ def delimiter_flag(text: str | None) -> str | None:
     return value
 
 
+def batch_size(text: str) -> str | int:
+    """`--batch-size`: `auto` (learn the largest size SIRO takes in time) or a fixed number."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return int(_typed(text, int, lambda v: 0 < v <= 10_000, "`auto` or a whole number from 1 to 10000"))
+
+
 def pos_int(text: str) -> int:
     return int(_typed(text, int, lambda v: v > 0, "a whole number above 0"))
 

@@ -35,7 +35,19 @@ Emit = Callable[[RowResult | ResultBlock], None]
 
 UNCHANGED_NOTE = "same payload as the last sync; not sent"
 
-BACKPRESSURE = 10_000  # results (or blocks of them) held for an earlier row before the reader waits
+# bytes of results held for an earlier row (one in a partial batch, or in flight) before the reader
+# waits; at half of it the partial batch is let go. By bytes kept, not by count or time: a busy
+# machine holds results longer, not more of them, and a sparse rerun's batches stay full
+BACKPRESSURE = 16 * 1024 * 1024
+ROW_BYTES, BLOCK_ROW_BYTES = 200, 120  # a RowResult's size, beyond its texts; a block's, a row
+
+
+def held_bytes(r: RowResult | list[RowResult] | ResultBlock) -> int:
+    """About the memory a result held in :class:`Ordered` keeps."""
+    if isinstance(r, ResultBlock):
+        return ROW_BYTES + BLOCK_ROW_BYTES * len(r)
+    rows = r if isinstance(r, list) else (r,)
+    return sum(ROW_BYTES + len(one.message or "") + len(one.warning or "") for one in rows)
 
 
 class Ordered:
@@ -50,16 +62,23 @@ class Ordered:
         self._summary = summary
         self._next = 0
         self._pending: dict[int, RowResult | list[RowResult] | ResultBlock] = {}
+        self.held = 0  # bytes that _pending keeps, about (held_bytes)
         self._drained = asyncio.Event()
         self._on_broken = on_broken
         self.last: tuple[str, str | None, int] | None = None  # the last row handed to the callback
 
     def put(self, seq: int, result: RowResult | list[RowResult] | ResultBlock) -> None:
         """The result of sequence number ``seq`` (a block covers ``len(block)`` numbers from it)."""
-        self._pending[seq] = result
+        if seq != self._next:  # held for an earlier row
+            self._pending[seq] = result
+            self.held += held_bytes(result)
+            return
+        self._next += self._send(result)
         while self._next in self._pending:
-            self._next += self._send(self._pending.pop(self._next))
-        if len(self._pending) < 1000:
+            r = self._pending.pop(self._next)
+            self.held -= held_bytes(r)
+            self._next += self._send(r)
+        if self.held < BACKPRESSURE // 4:
             self._drained.set()
 
     def _send(self, r: RowResult | list[RowResult] | ResultBlock) -> int:
@@ -91,6 +110,7 @@ class Ordered:
         """Emit whatever is left, in order, even across gaps (after a hard stop)."""
         for seq in sorted(self._pending):
             self._send(self._pending.pop(seq))
+        self.held = 0
 
     def put_last(self, result: RowResult) -> None:
         """A closing line after everything else (a hard stop says where the report ends); it
@@ -104,11 +124,11 @@ class Ordered:
     def waiting(self) -> bool:
         """Results are held back by an earlier row (one in a partial batch, or in flight) to the
         point that the reader will be made to wait: the rows ahead of them must go now."""
-        return len(self._pending) > BACKPRESSURE // 2
+        return self.held > BACKPRESSURE // 2
 
     async def backpressure(self, limit: int = BACKPRESSURE) -> None:
         """Keep the reader from racing ahead of a slow in-flight row (bounds memory)."""
-        while len(self._pending) > limit:
+        while self.held > limit:
             self._drained.clear()
             await self._drained.wait()
 

@@ -39,6 +39,7 @@ from .results import (
     result_of,
     settled,
 )
+from .sizes import learned_size, remember_size
 from .stopping import halt_with, signals, stopped_hard
 
 # a payload's startTime, for the state (the mirror's window): compact JSON, a top-level key; inside a
@@ -238,6 +239,10 @@ class _Sending:
         from ..dispatch import Dispatcher
         from ..upload import Uploader
 
+        settings = self.settings
+        if settings.batch and settings.batch_auto:  # start where the last run to this SIRO ended
+            start = learned_size(settings.state_path, settings.base_url) or settings.batch_size
+            self.settings = settings.model_copy(update={"batch_size": min(start, settings.max_batch_size)})
         async with Uploader(self.settings, transport=transport) as up:
             self.up = up
             if preflight and not self.stop:  # (stopped by a signal before the run began: no call)
@@ -260,6 +265,16 @@ class _Sending:
             self._wind_up(dispatcher)
             self.summary.requests = up.requests_sent
             self.summary.throttled = up.pacer.throttled
+            self._batches(up)
+
+    def _batches(self, up: Uploader) -> None:
+        """The batch size the run ended with, in the summary; learned: kept for the next run."""
+        if not self.settings.batch:
+            return
+        sizer = up.sizer
+        self.summary.batches = {"size": sizer.learned or sizer.size, "learned": sizer.auto}
+        if sizer.learned is not None:
+            remember_size(self.settings.state_path, self.settings.base_url, sizer.learned)
 
     async def _preflight(self, up: Uploader) -> None:
         check = self.loop.create_task(up.check_identity())

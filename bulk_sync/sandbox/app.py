@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .gateway import Gateway
 from .more import Extras
 from .schema import load_validators, validator_for, zod_issues
 
@@ -52,6 +53,8 @@ class Faults:
     rate_retry_after: bool = False  # whether the limit's 429s carry Retry-After (whole seconds, rounded up)
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch: int | None = None  # longer batches get 413
+    work_per_record: float = 0.0  # seconds of work a record takes (requests run side by side)
+    gateway_timeout: float | None = None  # 504 after this many seconds; the records are stored anyway
     reject_pattern: str | None = None  # externalIds matching this regex are refused (a server-side rule)
     reject_status: int = 422  # 422 with indexed Zod issues, or 400 {"error"} with no index
     shuffle: bool = False  # answer batch results in another order than sent
@@ -72,6 +75,8 @@ class SandboxState:
     identity_requests: int = 0  # GET caller-identity (the pre-flight)
     dropped: int = 0
     rate_limited: int = 0  # 429s from the rate limit (not from fault injection)
+    gateway_timeouts: int = 0  # 504s of the gateway (their records were stored all the same)
+    batch_lengths: list[int] = field(default_factory=list)  # records in each batch request, in order
     first_write: float | None = None  # monotonic time of the first and last stored record
     last_write: float | None = None
     ids: dict[str, str] = field(default_factory=dict)  # externalId -> sandbox id
@@ -95,6 +100,8 @@ class SandboxState:
             "calls": dict(self.calls),
             "soft_deleted": len(self.soft_deleted),
             "deleted": len(self.deleted),
+            "gateway_timeouts": self.gateway_timeouts,
+            "rewritten": sum(1 for n in self.writes.values() if n > 1),  # records stored more than once
         }
 
 
@@ -119,6 +126,7 @@ class Sandbox:
             validator_for("OpportunitySyncInput", array=True),
         )
         self._lock = threading.Lock()
+        self.gateway = Gateway(self.faults.work_per_record, self.faults.gateway_timeout)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.faults.max_body_bytes + 1024)
@@ -202,7 +210,12 @@ class Sandbox:
         items = self._items(raw, batch, opportunities)
         if isinstance(items, web.StreamResponse):
             return items
-        stored = [self._upsert_opportunity(i) if opportunities else self._upsert(i) for i in items]
+        upsert = self._upsert_opportunity if opportunities else self._upsert
+        found = await self.gateway.run(len(items), lambda: [upsert(i) for i in items])
+        if found is None:  # the gateway gave up; the function behind it stores the records later
+            self.state.gateway_timeouts += 1
+            return web.json_response({"message": "Gateway Timeout"}, status=504)
+        stored = found
         # what is stored lives on: keep it out of the cyclic GC, whose full passes over millions of
         # stored objects would stall the event loop for tens of ms (and stamp the next request late)
         gc.freeze()
@@ -252,6 +265,10 @@ class Sandbox:
             return web.json_response({"error": "Invalid JSON body"}, status=400)
         if batch and not isinstance(body, list):
             return web.json_response({"error": "Expected an array of engagements"}, status=400)
+        if batch:
+            self.state.batch_lengths.append(len(body))
+        if batch and f.max_batch is not None and len(body) > f.max_batch:
+            return web.json_response({"error": "Request Entity Too Large"}, status=413)
         if f.validate:
             one, many = self._opportunity if opportunities else (self._one, self._many)
             validator = many if batch else one
@@ -259,8 +276,6 @@ class Sandbox:
             if errors:
                 return web.json_response({"name": "ZodError", "issues": zod_issues(errors)}, status=422)
         items: list[Any] = body if batch else [body]
-        if f.max_batch is not None and len(items) > f.max_batch:
-            return web.json_response({"error": f"Batch too large (max {f.max_batch})"}, status=413)
         if f.reject_pattern is not None:
             bad = [i for i, item in enumerate(items) if re.search(f.reject_pattern, str(item["externalId"]))]
             if bad and f.reject_status == 422:
@@ -359,7 +374,7 @@ class Sandbox:
             now = time.monotonic()
             self.state.first_write = self.state.first_write or now
             self.state.last_write = now
-            self.state.records[ext] = copy.deepcopy(item)
+            self.state.records[ext] = item  # parsed from this request's body: nobody else holds it
             self.state.writes[ext] += 1
             self.state.ids.setdefault(ext, f"eng_{len(self.state.ids) + 1:08d}")
         return self._engagement(ext)

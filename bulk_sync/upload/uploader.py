@@ -38,6 +38,7 @@ from .answers import (
     transport_message,
 )
 from .proof import Proof, acknowledged, identity_problem, quote, unproven_message
+from .sizing import BatchSizer
 from .transport import SENT, AiohttpTransport
 
 log = logging.getLogger("bulk_sync.upload")
@@ -89,15 +90,21 @@ class Uploader:
         }
         self.pacer = Pacer(settings.rate_per_min, clock=clock, sleep=sleep)
         self.breaker = CircuitBreaker(settings.breaker)
-        self._batch_limit = settings.batch_size  # lowered for the rest of the run by a 413
+        self.sizer = BatchSizer(
+            settings.batch_size,
+            auto=settings.batch_auto,
+            upper=settings.max_batch_size if settings.batch_auto else settings.batch_size,
+            budget=min(t.read, t.total) / 3,
+        )
         self.requests_sent = 0
         self.stopping = False  # set when the run is stopping: finish the current attempt, retry no more
 
     @property
     def batch_limit(self) -> int:
         """The most records a batch request holds now: ``--batch-size``, lowered for the rest of the
-        run when SIRO answers 413 (only the uploader lowers it)."""
-        return self._batch_limit
+        run when SIRO answers 413; with ``--batch-size auto`` what :class:`BatchSizer` has learned
+        (only the uploader changes it)."""
+        return self.sizer.limit
 
     async def __aenter__(self) -> Uploader:
         return self
@@ -169,9 +176,21 @@ class Uploader:
         """PUT records to the batch endpoint; one Outcome per payload, in the same order."""
         if not payloads:
             return []
+        trial = self.sizer.sending(len(payloads))  # a larger size, tried on this batch alone
+        try:
+            return await self._send_batch(payloads)
+        finally:
+            if trial:
+                self.sizer.settled(trial)
+
+    async def _send_batch(self, payloads: Sequence[Payload]) -> list[Outcome]:
         body = b"[" + b",".join(p.raw for p in payloads) + b"]"
         sent = [p.external_id for p in payloads]
-        ex = await self._exchange(SYNC_PATHS[self.settings.resource][1], body, sent, batch=True)
+        endpoint = SYNC_PATHS[self.settings.resource][1]
+        try:
+            ex = await self._exchange(endpoint, body, sent, batch=True, records=len(payloads))
+        except _Smaller as smaller:  # too slow, or failed just after a raise: unknown, send again smaller
+            return await self._in_pieces(payloads, smaller.attempts)
         if ex.response is None:
             return [failed_outcome(ex)] * len(payloads)
         status = ex.response.status_code
@@ -183,11 +202,8 @@ class Uploader:
             msg = "; ".join(f"{p or '(body)'}: {m}" for p, m in rel) if rel else message
             return [Outcome("rejected", ex.attempts, status, reject_slug(status), msg, issues=rel)]
         if status == 413:  # too big: learn a smaller size for the run, resend in pieces of that size
-            self._batch_limit = max(1, min(self._batch_limit, len(payloads) // 2))
-            pieces: list[Outcome] = []
-            while len(pieces) < len(payloads):
-                pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self._batch_limit])
-            return [dataclasses.replace(o, attempts=o.attempts + ex.attempts) for o in pieces]
+            self.sizer.refused(len(payloads))
+            return await self._in_pieces(payloads, ex.attempts)
         by_index: dict[int, list[tuple[str, str]]] = {}
         if status == 422:
             for path, msg in issues:
@@ -229,12 +245,21 @@ class Uploader:
                 out.append(dataclasses.replace(o, attempts=o.attempts + ex.attempts))
         return out
 
+    async def _in_pieces(self, payloads: Sequence[Payload], attempts: int) -> list[Outcome]:
+        """Send ``payloads`` again in batches of the (just lowered) size; ``attempts`` already spent."""
+        pieces: list[Outcome] = []
+        while len(pieces) < len(payloads):
+            pieces += await self.send_batch(payloads[len(pieces) : len(pieces) + self.sizer.size])
+        return [dataclasses.replace(o, attempts=o.attempts + attempts) for o in pieces]
+
     # -- the retry loop ----------------------------------------------------------
 
-    async def _exchange(self, path: str, body: bytes, sent: Sequence[str], *, batch: bool) -> Exchange:
-        """Send until a final answer (a 2xx that acknowledges at least one of the records ``sent``,
-        or a 4xx), retrying transient failures within the budget. A 2xx that proves no record
-        stored (a proxy's page, a cut-off body, ``{"data": null}``) is a transient failure too."""
+    async def _exchange(
+        self, path: str, body: bytes, sent: Sequence[str], *, batch: bool, records: int = 0
+    ) -> Exchange:
+        """Send until a final answer (a 2xx that proves at least one of the records ``sent`` stored, or
+        a 4xx), retrying transient failures, a 2xx that proves nothing among them, within the budget.
+        A batch of ``records`` SIRO was too slow for raises :class:`_Smaller` (learning sizes)."""
         policy = self.settings.retry
         started = self._clock()
         attempts = failures = throttles = 0
@@ -246,9 +271,8 @@ class Uploader:
             try:
                 resp = await self._request("PUT", path, body, paced=sent_at)
             except (httpx.TransportError, TimeoutError) as exc:
-                error, last_status = transport_message(exc), None
+                error, last_status = self._transport_failed(exc, records, attempts), None
                 failures += 1
-                self.breaker.failure(error)
             else:
                 verdict = classify(resp.status_code)
                 if verdict is Verdict.FATAL:
@@ -258,6 +282,7 @@ class Uploader:
                     self.breaker.success()
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
+                        self.sizer.answered(records, self._clock() - sent_at)
                     elapsed = self._clock() - started
                     return Exchange(
                         resp, attempts, elapsed=elapsed, proof=proof, http_status=resp.status_code
@@ -266,12 +291,12 @@ class Uploader:
                 retry_after = retry_after_of(resp.headers)
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
                     throttles += 1
-                    self.breaker.success()
-                    wait = None if retry_after is None else min(retry_after, policy.retry_after_cap)
-                    self.pacer.on_throttled(sent_at, wait)
+                    self._throttled(sent_at, retry_after)
                 else:
                     failures += 1
                     self.breaker.failure(error)
+                    if resp.status_code >= 500:  # a 2xx that proves nothing says nothing of the size
+                        self._check_size(resp.status_code, records, attempts)
             self._check_breaker()
             if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
                 break
@@ -289,6 +314,27 @@ class Uploader:
                 await self._sleep(delay)
         why = "the run was stopping" if self.stopping else why or "retries exhausted"
         return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+
+    def _transport_failed(self, exc: Exception, records: int, attempts: int) -> str:
+        """A request that got no answer: counted by the breaker; a batch that timed out while its
+        size is learned raises :class:`_Smaller`. Returns what to say of it."""
+        error = transport_message(exc)
+        self.breaker.failure(error)
+        if isinstance(exc, httpx.TimeoutException | TimeoutError) and self.sizer.too_slow(records):
+            raise _Smaller(attempts) from exc
+        return error
+
+    def _throttled(self, sent_at: float, retry_after: float | None) -> None:
+        """A 429: flow control, not a failure; the pace steps down (to Retry-After when given)."""
+        self.breaker.success()
+        cap = self.settings.retry.retry_after_cap
+        self.pacer.on_throttled(sent_at, None if retry_after is None else min(retry_after, cap))
+
+    def _check_size(self, status: int, records: int, attempts: int) -> None:
+        """A 504 (a gateway gave up on the batch), or another 5xx for a batch larger than any that
+        worked: raise :class:`_Smaller` when the size is learned."""
+        if self.sizer.too_slow(records) if status == 504 else self.sizer.failed(records):
+            raise _Smaller(attempts)
 
     def _failed_answer(self, path: str, resp: httpx.Response, proof: Proof) -> str:
         """What a retryable answer said: a 5xx/408/429's message, or why a 2xx proves nothing."""
@@ -331,3 +377,12 @@ class Uploader:
 PREFLIGHT_TRIES = 3
 _NOT_HERE = frozenset({404, 405, 410})  # at the pre-flight: nothing of SIRO's API at this path
 _NO_PROOF = Proof()
+
+
+class _Smaller(Exception):
+    """A batch SIRO was too slow for (504, a timeout) or that failed right after the size was
+    raised: its records are unknown; send them again in smaller batches."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(attempts)
+        self.attempts = attempts
