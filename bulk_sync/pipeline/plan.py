@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,29 @@ def may_be_too_large(
     """Could a row of the chunk be larger than ``limit`` as JSON? A bound from the longest cell of
     each column a text field reads (JSON escaping at most multiplies a text by 6), a generous fixed
     size for the others (numbers, date-times, enum values), and the keys; so that a dry run encodes
-    bodies only for a chunk that might hold a huge record."""
+    bodies only for a chunk that might hold a huge record. The longest cell is first bounded by the
+    longest run of BLOCK cells joined (one ``str.join`` a block: about a third of the time of
+    ``len`` on every cell), and measured cell by cell only when that bound is not small enough."""
+    return _bound(bound, raw, chunk, _block_total) > limit and _bound(bound, raw, chunk, _longest) > limit
+
+
+BLOCK = 512
+
+
+def _block_total(cells: list[str]) -> int:
+    return max((len("".join(cells[i : i + BLOCK])) for i in range(0, len(cells), BLOCK)), default=0)
+
+
+def _longest(cells: list[str]) -> int:
+    return max(map(len, cells), default=0)
+
+
+def _bound(
+    bound: mapping.BoundMapping,
+    raw: dict[str, list[str]],
+    chunk: Chunk,
+    longest_of: Callable[[list[str]], int],
+) -> int:
     total = 2
     longest: dict[str, int] = {}
     for f in bound.spec.fields:
@@ -176,8 +198,6 @@ def may_be_too_large(
             header = bound.columns[c]
             if header not in longest:
                 cells = raw.get(header)
-                longest[header] = max(map(len, chunk.cells(header) if cells is None else cells), default=0)
+                longest[header] = longest_of(chunk.cells(header) if cells is None else cells)
             total += 6 * longest[header]
-        if total > limit:
-            return True
-    return False
+    return total
