@@ -290,3 +290,18 @@ def test_a_profile_may_set_the_batch_size_to_auto_or_a_number(tmp_path: Path, va
     else:
         with pytest.raises(UsageError, match="batch_size"):
             load_profile(cfg, None)
+
+
+def test_a_run_of_partial_batches_teaches_nothing_smaller() -> None:
+    """A nightly run with 30 changed rows sends one batch of 30: that proves nothing against the
+    size in force, and must not make the next night start at 30."""
+    sizer = BatchSizer(100, auto=True, upper=1000, budget=20.0)
+    sizer.answered(30, 0.1)
+    assert sizer.learned == 100
+    grown = BatchSizer(400, auto=True, upper=1000, budget=20.0)  # the size a migration learned
+    grown.answered(55, 0.2)
+    assert grown.learned == 400
+    refused = BatchSizer(400, auto=True, upper=1000, budget=20.0)
+    refused.refused(400)  # SIRO changed: 400 is too many now
+    refused.answered(200, 0.2)
+    assert refused.learned == 200

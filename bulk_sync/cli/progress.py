@@ -126,10 +126,16 @@ def _duration(seconds: float) -> str:
 
 
 def _batches(s: Summary) -> str:
-    """`; batches of 400 records, learned` (or `, fixed`): the size a run that sent batches ended with."""
+    """`; batches of 400 records, learned` when the size grew or shrank (`--batch-size auto`), `; batches
+    of up to 100 records (auto)` when it stayed, `, fixed` with a number: the size a run ended with."""
     if not s.batches or not s.requests:
         return ""
-    return f"; batches of {s.batches['size']} records, {'learned' if s.batches['learned'] else 'fixed'}"
+    size = s.batches["size"]
+    if not s.batches["learned"]:
+        return f"; batches of {size} records, fixed"
+    if size == s.batches.get("start", size):
+        return f"; batches of up to {size} records (auto)"
+    return f"; batches of {size} records, learned"
 
 
 def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry: bool) -> None:

@@ -272,7 +272,11 @@ class _Sending:
         if not self.settings.batch:
             return
         sizer = up.sizer
-        self.summary.batches = {"size": sizer.learned or sizer.size, "learned": sizer.auto}
+        self.summary.batches = {
+            "size": sizer.learned or sizer.size,
+            "learned": sizer.auto,
+            "start": self.settings.batch_size,  # what it started at (the last run's, or --batch-size)
+        }
         if sizer.learned is not None:
             remember_size(self.settings.state_path, self.settings.base_url, sizer.learned)
 

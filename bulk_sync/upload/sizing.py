@@ -54,11 +54,13 @@ class BatchSizer:
 
     @property
     def learned(self) -> int | None:
-        """The size to start at next time (the largest that worked, as far as it was used), or None
-        when nothing was learned (a fixed size, or no batch answered)."""
+        """The size to start at next time, or None when nothing was learned (a fixed size, or no
+        batch answered). While nothing failed it is the size in force: a run whose batches were all
+        partial (30 changed rows) proves nothing against it, and must not teach the next night 30.
+        After a failure, the largest size that worked, as far as it was used."""
         if not self.auto or not self.good:
             return None
-        return min(self.good, self.size)
+        return self.size if not self.shrunk else min(self.good, self.size)
 
     def sending(self, records: int) -> int:
         """A batch of ``records`` leaves; when it is the trial, its number (give it back to
