@@ -229,7 +229,7 @@ def test_a_fix_link_opened_from_a_page_on_another_site_opens_the_run(
         driver.get(f"http://mail.example.test:{mail.server_address[1]}/index.html")
         driver.find_element(By.ID, "fix").click()
         wait(driver, lambda d: d.current_url == link)
-        assert "403" not in driver.page_source
+        assert not driver.find_element(By.TAG_NAME, "body").text.startswith("403")  # (a token may hold "403")
         assert driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr")  # the run's grid, not refused
     finally:
         driver.quit()
