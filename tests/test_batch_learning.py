@@ -218,6 +218,7 @@ def _run(run_cli: RunCli, csv: Path, server: SandboxServer, tmp_path: Path, *mor
     return res
 
 
+@pytest.mark.slow
 def test_auto_learns_the_hidden_limit_and_the_next_run_starts_there(
     hidden_siro: Hidden, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -249,6 +250,7 @@ def test_auto_learns_the_hidden_limit_and_the_next_run_starts_there(
     assert server.state.responses[413] == sum(n > limit for n in server.state.batch_lengths)
 
 
+@pytest.mark.slow
 def test_a_504_halves_the_batch_and_no_record_is_lost_or_doubled(
     hidden_siro: Hidden, run_cli: RunCli, tmp_path: Path
 ) -> None:

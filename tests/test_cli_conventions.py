@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, cli_argv, cli_env
 
 from bulk_sync.sandbox import Faults
@@ -25,6 +26,7 @@ def _run(tmp_path: Path, *args: str | Path, timeout: float = 120) -> subprocess.
     )
 
 
+@pytest.mark.slow
 def test_a_run_outside_a_terminal_says_it_is_alive(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
     siro = sandbox(Faults(latency=0.6))
     log = tmp_path / "run.log"
@@ -44,6 +46,7 @@ def test_a_run_outside_a_terminal_says_it_is_alive(tmp_path: Path, sandbox) -> N
     assert any(json.loads(line)["msg"].startswith("bulk-sync: ") for line in log.read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_heartbeat_zero_is_silent(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
     siro = sandbox(Faults(latency=0.3))
     proc = _run(
@@ -54,6 +57,7 @@ def test_heartbeat_zero_is_silent(tmp_path: Path, sandbox) -> None:  # type: ign
     assert not [line for line in proc.stderr.splitlines() if line.startswith("bulk-sync: ")]
 
 
+@pytest.mark.slow
 def test_a_paced_sandbox_run_says_so(tmp_path: Path) -> None:
     proc = _run(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--sandbox")
     assert "paced at 1000 requests/min as SIRO; --rate-per-min 0 for full speed" in proc.stdout
@@ -179,6 +183,7 @@ def _cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return _run(tmp_path, *args, timeout=60)
 
 
+@pytest.mark.slow
 def test_a_mistyped_command_or_flag_gets_did_you_mean(tmp_path: Path) -> None:
     typo = _cli(tmp_path, "rnu", EXAMPLE)
     assert typo.returncode == 2 and "(did you mean 'run'?)" in typo.stderr
@@ -201,6 +206,7 @@ def test_version_short_and_long(tmp_path: Path) -> None:
         assert proc.returncode == 0 and proc.stdout.strip() == f"bulk-sync {__version__}"
 
 
+@pytest.mark.slow
 def test_every_command_has_an_example_in_its_help(tmp_path: Path) -> None:
     top = _cli(tmp_path, "--help")
     assert "examples:\n  bulk-sync run" in top.stdout
@@ -251,6 +257,7 @@ def test_verbose_prints_the_log_on_stderr_without_the_token(tmp_path: Path, siro
     assert "INFO bulk_sync" not in quiet.stderr
 
 
+@pytest.mark.slow
 def test_the_resend_hint_fits_what_happened(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
     failing = sandbox(Faults(error_5xx=1.0))
     common = [EXAMPLE, "-m", MAPPING, "--circuit-breaker", "2", "--retry-backoff", "0"]
@@ -270,6 +277,7 @@ def test_the_resend_hint_fits_what_happened(tmp_path: Path, sandbox) -> None:  #
     assert "they need no fixing" not in refused.stdout
 
 
+@pytest.mark.slow
 def test_retry_takes_the_mapping_from_the_runs_summary(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
     failing = sandbox(Faults(error_5xx=1.0))
     report = tmp_path / "first.csv"
@@ -290,6 +298,7 @@ def test_retry_takes_the_mapping_from_the_runs_summary(tmp_path: Path, sandbox) 
     assert lost.returncode == 2 and "--mapping is required" in lost.stderr
 
 
+@pytest.mark.slow
 def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
     failing = sandbox(Faults(error_5xx=1.0))
     report = tmp_path / "first.csv"
@@ -306,6 +315,7 @@ def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: P
     assert "checked 60 rows" in dry.stdout and "valid             55" in dry.stdout
 
 
+@pytest.mark.slow
 def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
     from conftest import TOKEN
 
@@ -351,6 +361,7 @@ def _on_a_terminal(tmp_path: Path, *args: str | Path, env: dict[str, str]) -> st
     return out.decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_colour_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
     env = {k: v for k, v in cli_env().items() if k not in ("NO_COLOR", "TERM")}
     args = ("validate", EXAMPLE, "-m", MAPPING, "--no-rep-check")

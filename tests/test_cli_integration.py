@@ -105,6 +105,7 @@ def test_faults_every_valid_row_still_ends_synced(sandbox: Sandbox, run_cli: Run
     assert max(int(r["attempts"]) for r in res.report) > 1
 
 
+@pytest.mark.slow
 def test_retries_exhausted_rows_end_failed_with_the_last_error(sandbox: Sandbox, run_cli: RunCli) -> None:
     server = sandbox(Faults(error_5xx=1.0))
     res = run_cli(

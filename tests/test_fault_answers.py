@@ -175,6 +175,7 @@ def _state_keys(tmp_path: Path) -> set[str]:
         return {k for (k,) in con.execute("SELECT key FROM records")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "single"])
 @pytest.mark.parametrize("kind", list(SYNC_FAULTS))
 def test_an_answer_that_is_not_sirOs_syncs_nothing_it_does_not_prove(
@@ -313,6 +314,7 @@ def _throttle_once(headers: dict[str, str]) -> Callable[[list[dict[str, object]]
     return answer
 
 
+@pytest.mark.slow
 def test_retry_after_as_an_http_date_is_read_against_the_servers_own_clock(
     tmp_path: Path, fault: FaultServer
 ) -> None:

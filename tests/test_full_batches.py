@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLE_MAPPING, CliResult
 from test_delivery import make_file
 
@@ -64,6 +65,7 @@ def test_the_reader_waits_only_when_too_many_bytes_are_held() -> None:
     assert asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_a_sparse_change_goes_in_full_batches(siro: SandboxServer, run_cli: RunCli, tmp_path: Path) -> None:
     rows, changed, batch = 20_000, 200, 100
     make_file(tmp_path / "c.csv", rows)

@@ -281,6 +281,7 @@ def table() -> str:
     return "\n".join(rows)
 
 
+@pytest.mark.slow
 def test_the_table_in_the_mapping_docs_is_current() -> None:
     docs = (ROOT / "docs" / "reference" / "mapping.md").read_text()
     assert table() in docs, "regenerate with: python tests/test_init_mapping.py"

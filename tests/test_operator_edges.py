@@ -375,6 +375,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_report_says_where_it_stops(
 # --------------------------------------------------------------------------- the error file
 
 
+@pytest.mark.slow
 def test_after_a_stop_the_error_file_is_a_fix_list(sandbox: Sandbox, run_cli: RunCli, tmp_path: Path) -> None:
     """Rows found invalid stay invalid; rows that only need sending are counted, with the command."""
     server = sandbox(Faults(error_5xx=1.0))

@@ -400,6 +400,7 @@ def test_failed_rows_past_memory_go_to_disk_and_give_the_same_error_file(
     assert not list(tmp_path.glob("bulk_sync-failures-*"))  # close() deleted it
 
 
+@pytest.mark.slow
 def test_an_error_file_of_more_failed_rows_than_memory_holds(
     run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,7 @@ def _middle(data: Path, mapping: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     return at
 
 
+@pytest.mark.slow
 def test_the_worker_reads_the_second_half_and_the_outputs_are_one_processes(tmp_path: Path) -> None:
     """What real exports hold, on both sides of the middle: invalid rows, ids repeated later (some
     across the middle), extra cells, bytes that are not UTF-8, a formula-like cell, blank lines, a

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import openpyxl
+import pytest
 from conftest import EXAMPLE_CSV, ROOT, cli_argv, cli_env
 
 from bulk_sync.review import Review
@@ -91,6 +92,7 @@ def test_a_workbook_that_unpacks_too_far_is_refused_before_it_is_read(tmp_path: 
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_workbook_under_the_ratio_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
     book = big_xlsx(tmp_path / "big.xlsx", 4000)
     (tmp_path / "inbox").mkdir()
@@ -131,6 +133,7 @@ def test_a_small_preview_still_runs_in_its_child_and_old_uploads_go(tmp_path: Pa
         server.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     temp = tmp_path / "tmp"

@@ -286,6 +286,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.communicate(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_key_file_is_created_once_mode_600_and_links_survive_a_restart(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     keyfile = tmp_path / "review.key"

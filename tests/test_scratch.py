@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
 from test_watch import Sandbox, valid_csv
 
@@ -56,6 +57,7 @@ def validate(tmp: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env(tmp), cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(sandbox: Sandbox, tmp_path: Path) -> None:
     siro = sandbox(Faults(latency=0.1))
     tmp = tmp_path / "tmp"
@@ -77,6 +79,7 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(sandbox: Sand
     assert run_folders(tmp) == [] and list(tmp.iterdir()) == []  # the killed run's, and its own
 
 
+@pytest.mark.slow
 def test_a_live_runs_folder_is_left_alone(sandbox: Sandbox, tmp_path: Path) -> None:
     siro = sandbox(Faults(latency=0.1))
     tmp = tmp_path / "tmp"

@@ -182,6 +182,7 @@ def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli,
         slow.wait()
 
 
+@pytest.mark.slow
 def test_bad_state_files_are_clear_errors(run_cli: RunCli, tmp_path: Path, sandbox: Sandbox) -> None:
     data = tmp_path / "b.csv"
     make_file(data, 5)

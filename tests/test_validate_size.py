@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import CliResult
 
 from bulk_sync.sandbox import SandboxServer
 
 
+@pytest.mark.slow
 def test_validate_calls_too_large_what_run_calls_too_large_without_being_asked(
     sandbox: Callable[..., SandboxServer], run_cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:

@@ -115,6 +115,7 @@ def _without_timing(stdout: str) -> str:
     return "\n".join(line for line in stdout.splitlines() if not line.startswith("checked "))
 
 
+@pytest.mark.slow
 def test_a_dry_run_mapped_by_a_worker_writes_what_the_reader_alone_writes(tmp_path: Path) -> None:
     big = _mixed_csv(tmp_path / "export.csv", 23_000)
     files = (big, EXAMPLE_XLSX, EXAMPLE_CSV)  # several jobs: a CSV, every sheet of a workbook, a CSV
@@ -133,6 +134,7 @@ def test_a_dry_run_mapped_by_a_worker_writes_what_the_reader_alone_writes(tmp_pa
         assert kind in report, kind
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", [None, 0], ids=["chunks", "two-parts"])
 def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
     tmp_path: Path, siro: SandboxServer, split: int | None

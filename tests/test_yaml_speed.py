@@ -69,6 +69,7 @@ def _indent(text: str) -> str:
     return "".join("  " + line + "\n" for line in text.splitlines())
 
 
+@pytest.mark.slow
 def test_a_map_of_100000_entries_loads_whole_and_its_problems_keep_their_lines() -> None:
     entries = "".join(f'      "C{i:06d}": "Subject {i}"\n' for i in range(100_000))
     text = (
