@@ -95,8 +95,8 @@ def _main(argv: list[str]) -> int:
             return run_command(args)
     except BulkSyncError as exc:
         err(f"error: {exc}")
-        if exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError):
-            finish(args, exc.exit_code, None, [], error=str(exc))
+        if _could_not_start(exc):
+            finish(args, exc.exit_code, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         err("interrupted")
@@ -104,6 +104,13 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:  # e.g. `bulk-sync validate ... --show 5 | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return EXIT_ROWS_FAILED
+
+
+def _could_not_start(exc: BulkSyncError) -> bool:
+    """An error before the job started (the job writes the summary JSON of its own)."""
+    return (exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError)) and not getattr(
+        exc, "outcome_written", False
+    )
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -16,11 +16,11 @@ from ..errors import (
     MappingError,
     UsageError,
 )
+from ..job.targets import check_base_url
 from ..settings import (
     TOKEN_ENV,
     read_token,
 )
-from .sending import check_base_url
 from .values import delimiter_flag
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 from .. import logs
 from ..errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, CallFailed, StateError, UsageError
+from ..job.targets import check_base_url
 from ..report import SYNCED, UNCHANGED
 from ..settings import PRODUCTION_BASE_URL, read_token
 from ..state import StateLock, StateStore, check_path, default_state_path, target_of
 from ..upload.calls import SiroCalls
 from .progress import err
-from .sending import check_base_url
 
 IN_SIRO = (SYNCED, UNCHANGED)  # a report's rows whose record SIRO holds
 FAILED_IN_A_ROW = 5  # this many deletes failed one after the other: SIRO (or the way to it) is down
