@@ -128,11 +128,8 @@ def _dry_run(chosen: Chosen, base_url: str, path: Path | None) -> int:
     for ext in chosen.ids:
         print(f"  {ext}")
     if path is not None and path.is_file():
-        store = StateStore(path, target_of(base_url))
-        try:
+        with StateStore(path, target_of(base_url)) as store:
             known = len(store.hashes(chosen.ids))
-        finally:
-            store.close()
         print(f"state: {path} would forget them ({known:,} of them are in it)")
     else:
         print(_state_line(path, "would forget them"))
@@ -174,11 +171,8 @@ def _held(path: Path | None, target: str, wait_lock: float) -> Iterator[StateSto
     lock = StateLock(path)
     lock.acquire(wait_lock)
     try:
-        store = StateStore(path, target)
-        try:
+        with StateStore(path, target) as store:
             yield store
-        finally:
-            store.close()
     finally:
         lock.release()
 

@@ -22,11 +22,8 @@ def check_drift(
     if job is None or settings.state_path is None or settings.dry_run:
         return None
     shape, counts = shape_of(plan)
-    store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-    try:
+    with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
         stored = store.job_shape(job)
-    finally:
-        store.close()
     if stored is None:
         events.info(f"drift: the first run of the job {job!r}: its files become the normal")
         return shape
@@ -49,8 +46,5 @@ def remember_shape(
         return
     if code != 0 and not accept:
         return
-    store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-    try:
+    with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
         store.remember_job(job, shape.data())
-    finally:
-        store.close()

@@ -22,16 +22,11 @@ SHOWN = 20  # removed records listed on the terminal; the CSV has them all
 
 def prepare_mirror(plan: Plan, settings: RunSettings, rules: MirrorRules, events: Events) -> MirrorPlan:
     """The guards that hold the run before anything is sent; the plan of what would be removed."""
-    store = (
-        StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        if settings.state_path
-        else None
-    )
-    try:
-        mplan = plan_mirror(plan, store, rules)
-    finally:
-        if store is not None:
-            store.close()
+    if settings.state_path is None:
+        mplan = plan_mirror(plan, None, rules)
+    else:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+            mplan = plan_mirror(plan, store, rules)
     events.info(f"mirror: the window {mplan.declared} is {mplan.window_text}")
     listed = len(mplan.removed)
     events.info(
@@ -91,11 +86,8 @@ def finish_mirror(
         summary.mirror["error"] = str(exc)
         return [], EXIT_ABORTED
     if settings.state_path is not None:
-        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        try:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
             store.forget([key for key, _, _ in mplan.removed])
-        finally:
-            store.close()
     summary.mirror["removed"] = len(mplan.removed)
     _write(listing, mplan, "soft-deleted")
     _show(events, mplan, "soft-deleted")

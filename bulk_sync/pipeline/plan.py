@@ -94,11 +94,8 @@ def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[Non
     lock = StateLock(settings.state_path)
     lock.acquire(wait_seconds)
     try:
-        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        try:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
             store.check()  # a damaged file is refused here, before anything is sent
-        finally:
-            store.close()
         yield
     finally:
         lock.release()
