@@ -6,6 +6,7 @@ stages, and has rules of its own between its parts (INSIDE)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "bulk_sync"
@@ -425,3 +426,39 @@ if __name__ == "__main__":  # the size report
     print(f"the longest functions (ceiling {MAX_FUNCTION_LINES}):")
     for name, n in functions[:10]:
         print(f"  {n:5d}  {name}")
+
+
+def contents_list(package: Path) -> list[str] | None:
+    """The parts a subpackage's docstring lists (indented ``name   what it is`` lines after "The
+    parts"), or None when it lists none."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) or ""
+    if "The parts" not in doc:
+        return None
+    lines = doc.split("The parts", 1)[1].splitlines()[1:]
+    found = [
+        name
+        for line in lines
+        if (m := re.match(r"^    (\w+(?:, \w+)*)\s{2,}\S", line))
+        for name in m.group(1).split(", ")
+    ]
+    return found or None  # (a list in another form is not checked)
+
+
+def test_a_contents_list_names_every_part_and_no_other() -> None:
+    """A subpackage's docstring that lists its parts lists them all, in an order that imports one
+    way (each part imports only parts listed before it), and none that is gone."""
+    wrong = {}
+    for package in sorted(p.parent for p in PKG.glob("*/__init__.py")):
+        listed = contents_list(package)
+        if listed is None:
+            continue
+        parts = {p.stem for p in package.glob("*.py")} - {"__init__"}
+        if set(listed) != parts or len(listed) != len(set(listed)):
+            wrong[package.name] = {"missing": sorted(parts - set(listed)), "gone": sorted(set(listed) - parts)}
+            continue
+        rules = INSIDE.get(package.name, {})
+        for i, part in enumerate(listed):
+            later = rules.get(part, set()) - set(listed[:i])
+            if later:
+                wrong[f"{package.name}.{part}"] = {"imports parts listed after it": sorted(later)}
+    assert wrong == {}

@@ -1,4 +1,5 @@
-"""CLI: flags -> settings, progress bar, printed summary, exit codes. Nothing imports this module.
+"""CLI: flags -> the job's objects (bulk_sync.Sync), progress bar, printed summary, exit codes.
+Nothing imports this module.
 
 Exit codes: 0 every row synced (or valid, for `validate`); 1 the run finished but some rows did
 not sync; 2 could not start (bad flags, mapping or file; nothing sent); 3 aborted mid-run (the
@@ -7,12 +8,18 @@ token was refused, a signal).
 The parts, one way (each imports only those listed before it):
 
     epilogs    the examples under each command's --help
-    args       the flags of every command (build_parser) and their types
     progress   the progress bar, the printed summary, messages on stderr; the CLI's logger
-    sending    flags -> where and how to send (base URL check, token, the sandbox with --sandbox)
-    run        run / retry / validate: plan, execute, report and error files, exit code
-    scratch    each run's own temporary folder; the folders of killed runs removed at the next start
+    values     the types that check a flag's value
+    profile    the config profile as flag defaults; a --sandbox rehearsal sets it aside
+    tools      the flags of watch, init-mapping, sandbox, delete
+    parser     argparse with "did you mean"
+    args       the flags of every command (build_parser) and their types
+    delete     delete by externalId; the state forgets each id as SIRO confirms it
+    streams    standard input and pipes, read once into a temporary file
+    outputs    a job's events on the terminal: the bar, the problems `validate` lists
+    run        run / retry / validate: flags -> bulk_sync.Sync, its result printed, the exit code
     commands   watch, init-mapping, sandbox
+    scratch    each run's own temporary folder; the folders of killed runs removed at the next start
 """
 
 from __future__ import annotations
