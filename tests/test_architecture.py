@@ -454,7 +454,8 @@ def test_a_contents_list_names_every_part_and_no_other() -> None:
             continue
         parts = {p.stem for p in package.glob("*.py")} - {"__init__"}
         if set(listed) != parts or len(listed) != len(set(listed)):
-            wrong[package.name] = {"missing": sorted(parts - set(listed)), "gone": sorted(set(listed) - parts)}
+            missing, gone = sorted(parts - set(listed)), sorted(set(listed) - parts)
+            wrong[package.name] = {"missing": missing, "gone": gone}
             continue
         rules = INSIDE.get(package.name, {})
         for i, part in enumerate(listed):
