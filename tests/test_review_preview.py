@@ -173,3 +173,31 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     time.sleep(0.2)
     assert not set(children) & set(previews())  # the child ended with it
     assert list(temp.iterdir()) == []  # the uploads folder removed
+
+
+def test_an_unexpected_error_is_a_500_in_words_and_a_form_that_cannot_be_read_a_400(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "inbox").mkdir()
+    review = Review(tmp_path / "inbox", [], ROOT / "mappings")
+
+    async def broken(request: object) -> object:
+        raise RuntimeError("the disk went away")
+
+    review.preview_page = broken  # type: ignore[method-assign]
+    server = ReviewThread(review).start()
+    client, csrf = session(server)
+    try:
+        page = client.get("/preview")
+        assert page.status_code == 500
+        assert "the review server failed on this request (RuntimeError: the disk went away)" in page.text
+        assert any("GET /preview failed" in r.getMessage() and r.exc_info for r in caplog.records)
+        cut = client.post(
+            "/preview",
+            content=b'--x\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + csrf.encode(),
+            headers={"Content-Type": "multipart/form-data; boundary=nothere"},
+        )
+        assert cut.status_code == 400 and "the form could not be read" in cut.text
+    finally:
+        server.stop()
+        client.close()
