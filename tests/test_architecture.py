@@ -155,11 +155,12 @@ INSIDE = {
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "parser": set(),  # argparse with "did you mean"
         "args": {"epilogs", "parser", "tools", "values"},
+        "process": set(),  # what the CLI sets in its process for a run (the library: nothing)
         "delete": {"progress", "sending"},
         "sending": {"progress"},
         "streams": {"progress"},  # standard input and pipes read once into a temporary file
         "outputs": {"progress"},  # where each result goes: report, error file rows, listed problems
-        "run": {"drift", "mirror", "outputs", "progress", "sending", "siro", "streams", "values"},
+        "run": {"drift", "mirror", "outputs", "process", "progress", "sending", "siro", "streams", "values"},
         "siro": {"progress", "sending"},
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts

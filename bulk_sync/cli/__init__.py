@@ -9,6 +9,7 @@ The parts, one way (each imports only those listed before it):
     epilogs    the examples under each command's --help
     args       the flags of every command (build_parser) and their types
     progress   the progress bar, the printed summary, messages on stderr; the CLI's logger
+    process    what the CLI sets in its process for a run (the library leaves the process alone)
     sending    flags -> where and how to send (base URL check, token, the sandbox with --sandbox)
     run        run / retry / validate: plan, execute, report and error files, exit code
     scratch    each run's own temporary folder; the folders of killed runs removed at the next start

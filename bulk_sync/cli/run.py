@@ -49,6 +49,7 @@ from ..signals import hold, pending
 from .drift import check_drift, remember_shape
 from .mirror import finish_mirror, mirror_rules, prepare_mirror
 from .outputs import Outputs
+from .process import tuned_for_a_run
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
 from .siro import dry_state, rep_check, validate_connection
@@ -331,17 +332,18 @@ def _execute(
     summary: Summary | None = None
     with report:
         try:
-            summary = run(
-                plan,
-                settings,
-                out.emit,
-                on_payload=on_payload if show else None,
-                show=show,
-                kept=kept,
-                preflight=not getattr(args, "no_preflight", False),
-                events=note,
-                held=pending,
-            )
+            with tuned_for_a_run():  # the CLI owns its process: set for the run's speed
+                summary = run(
+                    plan,
+                    settings,
+                    out.emit,
+                    on_payload=on_payload if show else None,
+                    show=show,
+                    kept=kept,
+                    preflight=not getattr(args, "no_preflight", False),
+                    events=note,
+                    held=pending,
+                )
         finally:
             hold()  # the run's event loop let go of the signals: noted again, until the end
             bar(None)

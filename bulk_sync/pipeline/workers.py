@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import gc
 import itertools
 import multiprocessing
 import os
@@ -50,6 +51,7 @@ MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in
 AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
 READER_MEMO_SHARE = 8  # the reader's date-time memos with workers: 1/8 of a whole memo's bytes
 MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by the reader itself
+SWITCH_INTERVAL = 0.001  # seconds: the GIL's switch interval in a worker (Python's default: 0.005)
 
 # a chunk's entries, and its invalid rows: each its row number and the cells the worker had
 Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
@@ -206,14 +208,23 @@ class Workers:
             shutil.rmtree(self._folder, ignore_errors=True)
 
 
-def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
-    """A worker: map each chunk received, send back its entries settled, until the parent closes."""
+def _start(others: list[Connection]) -> None:
+    """The worker's process set up, its own to change (the parent's is left as it was)."""
     for other in others:  # the parent's ends: with them open here, the parent's end would never EOF
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     fixed_mmap_threshold()
     with contextlib.suppress(ValueError):  # the parent's event loop is woken by its own signals only
         signal.set_wakeup_fd(-1)
+    # its threads (in, out) hand the GIL on quickly, and what it was forked with (the plan, the
+    # mapping) stays out of the cyclic GC's passes
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.freeze()
+
+
+def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
+    """A worker: map each chunk received, send back its entries settled, until the parent closes."""
+    _start(others)
     requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
     def receive() -> None:  # always ready to take the next chunk, while this one's reply is sent
