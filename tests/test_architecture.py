@@ -114,7 +114,7 @@ INSIDE = {
     "pipeline": {
         "plan": {"reps"},
         "memory": set(),  # freed memory handed back to the system (glibc's malloc_trim)
-        "cores": set(),  # how many processes may work beside this one (BULK_SYNC_WORKERS)
+        "cores": set(),  # how many processes may work beside this one (the workers asked, the cores)
         "idtable": set(),  # the id pass's table of id digests, in memory then on disk
         "halves": {"idtable"},  # a large CSV's id pass in two halves at once, one in a helper process
         "superseded": {"halves", "idtable", "memory", "plan"},
@@ -155,13 +155,14 @@ INSIDE = {
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "parser": set(),  # argparse with "did you mean"
         "args": {"epilogs", "parser", "tools", "values"},
-        "process": set(),  # what the CLI sets in its process for a run (the library: nothing)
-        "delete": {"progress", "sending"},
-        "sending": {"progress"},
+        # what the CLI reads from the environment and sets in its process (the library: neither)
+        "process": set(),
+        "delete": {"process", "progress", "sending"},
+        "sending": {"process", "progress"},
         "streams": {"progress"},  # standard input and pipes read once into a temporary file
         "outputs": {"progress"},  # where each result goes: report, error file rows, listed problems
         "run": {"drift", "mirror", "outputs", "process", "progress", "sending", "siro", "streams", "values"},
-        "siro": {"progress", "sending"},
+        "siro": {"process", "progress", "sending"},
         "mirror": {"progress"},
         "drift": {"progress"},  # what a run learns from SIRO before it starts
         "commands": {"sending", "values"},

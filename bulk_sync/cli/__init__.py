@@ -9,7 +9,7 @@ The parts, one way (each imports only those listed before it):
     epilogs    the examples under each command's --help
     args       the flags of every command (build_parser) and their types
     progress   the progress bar, the printed summary, messages on stderr; the CLI's logger
-    process    what the CLI sets in its process for a run (the library leaves the process alone)
+    process    what the CLI reads from the environment and sets in its process for a run
     sending    flags -> where and how to send (base URL check, token, the sandbox with --sandbox)
     run        run / retry / validate: plan, execute, report and error files, exit code
     scratch    each run's own temporary folder; the folders of killed runs removed at the next start
@@ -46,9 +46,9 @@ _HOLDING = {"run", "validate", "retry"}  # commands that act on a held signal; t
 
 
 def _main(argv: list[str]) -> int:
-    from ..watch import die_with_parent
+    from ..watch import PARENT_ENV, die_with_parent
 
-    die_with_parent()  # a run started by `watch` ends with it
+    die_with_parent(os.environ.get(PARENT_ENV))  # a run started by `watch` ends with it
     parser = build_parser()
     try:
         cfg, profile_name, profile = profile_defaults(argv)

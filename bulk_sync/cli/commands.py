@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import secrets
 import signal
 from pathlib import Path
@@ -31,7 +32,7 @@ def watch_command(args: argparse.Namespace) -> int:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"the inbox {inbox} is not a folder")
-    cfg_path = config_path(args.config)
+    cfg_path = config_path(args.config, os.environ)
     section = load_watch(cfg_path)
     routes = drop.routes_from(
         section.routes,
@@ -159,7 +160,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
     from ..sandbox import Faults, serve_forever
 
     try:
-        token = read_token(args.token_file).get_secret_value()
+        token = read_token(args.token_file, env=os.environ).get_secret_value()
         print("sandbox: accepting the token from " + (args.token_file or f"${TOKEN_ENV}"))
     except UsageError:
         token = "sandbox-" + secrets.token_hex(8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -24,8 +25,9 @@ from .. import logs
 from ..errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, CallFailed, StateError, UsageError
 from ..report import SYNCED, UNCHANGED
 from ..settings import PRODUCTION_BASE_URL, read_token
-from ..state import StateLock, StateStore, check_path, default_state_path, target_of
+from ..state import StateLock, StateStore, check_path, target_of
 from ..upload.calls import SiroCalls
+from .process import default_state
 from .progress import err
 from .sending import check_base_url
 
@@ -91,7 +93,7 @@ def state_path(args: argparse.Namespace) -> Path | None:
     """The state `run` would use: --state, else the default file; None with --no-state."""
     if args.no_state:
         return None
-    path = Path(args.state) if args.state else default_state_path()
+    path = Path(args.state) if args.state else default_state()
     check_path(path)
     return path
 
@@ -108,7 +110,7 @@ def delete_command(args: argparse.Namespace) -> int:
     path = state_path(args)
     if args.dry_run:
         return _dry_run(chosen, base_url, path)
-    token = read_token(args.token_file, env_name=args.token_env)
+    token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
     redactor.secrets.append(token.get_secret_value())
     if not _confirmed(args, chosen, base_url):
         print("nothing deleted")

@@ -33,7 +33,6 @@ from ..pipeline import (
     scan_columns,
     spare_core,
     state_lock,
-    workers_asked,
 )
 from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
 from ..report import (
@@ -49,7 +48,7 @@ from ..signals import hold, pending
 from .drift import check_drift, remember_shape
 from .mirror import finish_mirror, mirror_rules, prepare_mirror
 from .outputs import Outputs
-from .process import tuned_for_a_run
+from .process import tuned_for_a_run, workers_asked
 from .progress import err, log, print_summary, progress, say
 from .sending import sending_settings
 from .siro import dry_state, rep_check, validate_connection
@@ -78,16 +77,15 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
         raise UsageError("--mapping is required (or `mapping` in the config profile)")
     if args.max_failures is not None:
         _max_failures(str(args.max_failures), 1)  # a bad value is refused before anything is read
-    if dry:
-        workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
+    workers = workers_asked() if dry else None  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
     _not_stopped()
-    plan = _plan(args, dry, spool)
+    plan = _plan(args, dry, spool, workers)
     if plan is None:
         print(f"nothing to retry: every row of {args.previous} synced")
         return EXIT_OK
     mirror = mirror_rules(args)
-    settings, server, reps, note = _connect(args, dry, redactor, plan.spec.resource)
+    settings, server, reps, note = _connect(args, dry, redactor, plan.spec.resource, workers)
     settings = settings.model_copy(update={"resource": plan.spec.resource})  # its paths, its state
     plan = dataclasses.replace(plan, reps=reps, reps_note=note)
     report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
@@ -124,9 +122,10 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
 
 
 def _connect(
-    args: argparse.Namespace, dry: bool, redactor: logs.Redactor, resource: str
+    args: argparse.Namespace, dry: bool, redactor: logs.Redactor, resource: str, workers: int | None
 ) -> tuple[RunSettings, SandboxServer | None, RepCheck | None, str]:
-    """The run's settings (the sandbox started with --sandbox), and SIRO's users for the rep check."""
+    """The run's settings (the sandbox started with --sandbox), and SIRO's users for the rep check;
+    ``workers``: a dry run's worker processes (None: the default)."""
     server = None
     if dry:
         base_url, token = validate_connection(args)
@@ -137,6 +136,7 @@ def _connect(
             limit=args.limit,
             max_body_bytes=args.max_body_bytes,
             state_path=dry_state(args),
+            workers=workers,
         )
     else:
         settings, server = sending_settings(args, redactor)
@@ -170,7 +170,7 @@ def _beside_report(args: argparse.Namespace) -> Path | None:
     return report.with_name(report.stem + "-summary.json") if isinstance(report, Path) else None
 
 
-def _plan(args: argparse.Namespace, dry: bool, spool: Streams) -> Plan | None:
+def _plan(args: argparse.Namespace, dry: bool, spool: Streams, workers: int | None) -> Plan | None:
     """Everything checked before sending: the mapping, the files, their columns (None: a retry with
     nothing left to send). A dry run reads a large CSV's ids in two halves at once (a run is bound
     by SIRO's quota: the second or so this saves is not worth the memory of a second process)."""
@@ -194,7 +194,7 @@ def _plan(args: argparse.Namespace, dry: bool, spool: Streams) -> Plan | None:
     _not_stopped()
     # ids and number columns, before anything is sent; from here a signal ends with the report
     return scan_columns(
-        plan, limit=args.limit, helper=dry and spare_core(), stopping=lambda: pending() is not None
+        plan, limit=args.limit, helper=dry and spare_core(workers), stopping=lambda: pending() is not None
     )
 
 

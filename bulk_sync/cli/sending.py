@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import secrets
 import urllib.parse
 from pathlib import Path
@@ -25,11 +26,11 @@ from ..settings import (
     Timeouts,
     read_token,
 )
-from ..state import default_state_path
 
 if TYPE_CHECKING:  # the emulator is imported only when --sandbox starts it
     from ..sandbox import SandboxServer
 
+from .process import default_state
 from .progress import log, say
 
 
@@ -43,7 +44,7 @@ def sending_settings(
         raise UsageError("--sandbox and --base-url exclude each other")
     if args.sandbox:
         try:
-            token = read_token(args.token_file, env_name=args.token_env)
+            token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
         except UsageError:
             token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
         from ..sandbox import SandboxServer
@@ -59,7 +60,7 @@ def sending_settings(
             )
     else:
         base_url = check_base_url(args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http)
-        token = read_token(args.token_file, env_name=args.token_env)
+        token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
     redactor.secrets.append(token.get_secret_value())
     settings = _delivery_settings(args, base_url, token)
     log.info("sending to %s (batch %s, concurrency %d)", base_url, settings.batch, settings.concurrency)
@@ -72,7 +73,7 @@ def _delivery_settings(args: argparse.Namespace, base_url: str, token: SecretStr
     elif args.state:
         state = Path(args.state)
     else:  # a sandbox forgets everything at exit: remembering would wrongly skip rows next time
-        state = None if args.sandbox else default_state_path()
+        state = None if args.sandbox else default_state()
     return RunSettings(
         base_url=base_url,
         token=token,

@@ -5,6 +5,7 @@ run, every page; GETs only, so `validate` may do it too).
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -12,7 +13,8 @@ from pydantic import SecretStr
 from ..errors import CallFailed, ConfigError, UsageError
 from ..pipeline import RepCheck
 from ..settings import PRODUCTION_BASE_URL, Timeouts, read_token
-from ..state import check_path, default_state_path
+from ..state import check_path
+from .process import default_state
 from .progress import err, log, say
 from .sending import ca_bundle, check_base_url
 
@@ -21,7 +23,7 @@ def validate_connection(args: argparse.Namespace) -> tuple[str, SecretStr | None
     """`validate`'s base URL and token, when it has one (it needs none: without, no rep check)."""
     base_url = check_base_url(args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http)
     try:
-        token = read_token(args.token_file, env_name=args.token_env)
+        token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
     except UsageError:
         if args.token_file:  # named, and unreadable: say so
             raise
@@ -38,7 +40,7 @@ def dry_state(args: argparse.Namespace) -> Path | None:
     if getattr(args, "state", None):
         check_path(Path(args.state))  # a folder, a symlink loop: said, not taken for "no state yet"
         return Path(args.state)
-    default = default_state_path()
+    default = default_state()
     return default if default.is_file() else None
 
 

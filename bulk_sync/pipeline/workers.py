@@ -40,7 +40,6 @@ from .. import mapping
 from ..load import Chunk
 from ..report import VALID, VALUES, RowResult
 from ..settings import ReadSettings
-from .cores import workers_asked
 from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
 from .parts import CANCEL, Part, PartRequest, portable, sender, serve_part
 from .plan import Plan
@@ -66,14 +65,13 @@ def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
 
     Only a dry run of the chunk path uses them (not ``group_by``, ``--show``, ``--limit`` or a
     retry's rows), only where processes can be forked; by default one, for 20,000 rows or more on
-    a machine with two cores or more. ``BULK_SYNC_WORKERS`` sets the number (0: none)."""
+    a machine with two cores or more. ``settings.workers`` sets the number (0: none)."""
     if not settings.dry_run or plan.spec.group_by or show or settings.limit is not None:
         return 0
     if plan.only_rows is not None or not sys.platform.startswith("linux"):
         return 0
-    asked = workers_asked()
-    if asked is not None:
-        return asked
+    if settings.workers is not None:
+        return settings.workers
     if len(os.sched_getaffinity(0)) < 2:
         return 0
     rows = sum(src.estimated_rows() for src, _ in plan.jobs)
