@@ -18,7 +18,6 @@ Elsewhere (Windows, macOS), and for a small file, the reader thread maps every c
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import gc
 import itertools
 import multiprocessing
@@ -38,7 +37,7 @@ from typing import Any
 
 from .. import mapping
 from ..load import Chunk
-from ..report import VALID, VALUES, RowResult
+from ..report import VALID
 from ..settings import ReadSettings
 from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
 from .parts import CANCEL, Part, PartRequest, portable, sender, serve_part
@@ -54,10 +53,6 @@ SWITCH_INTERVAL = 0.001  # seconds: the GIL's switch interval in a worker (Pytho
 
 # a chunk's entries, and its invalid rows: each its row number and the cells the worker had
 Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
-
-# results travel as their values: a chunk of invalid rows sends thousands, and the state that
-# dataclasses pickle for a slots class (a fields() call each way) made that 5x slower
-copyreg.pickle(RowResult, lambda r: (RowResult, VALUES(r)))
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
