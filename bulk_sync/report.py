@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, SupportsIndex
 
+from .csvfields import long_fields
 from .forecast import Forecast, predicted
 
 SYNCED = "synced"  # SIRO acknowledged the record
@@ -269,7 +270,7 @@ class CsvReport:
 
 def read_report(path: str | Path) -> list[dict[str, str]]:
     """Read a CSV report back (for `retry` and for tests)."""
-    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+    with long_fields(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 

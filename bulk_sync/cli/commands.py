@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import config_path, load_profile, load_watch
+from ..csvfields import long_fields
 from ..errors import (
     EXIT_OK,
     EXIT_ROWS_FAILED,
@@ -138,7 +139,7 @@ def sandbox_users(path: Path) -> list[dict[str, Any]]:
     from ..sandbox import user_record
 
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with long_fields(), path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --users {path}: {exc}") from exc

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import logs
+from ..csvfields import long_fields
 from ..errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, CallFailed, StateError, UsageError
 from ..report import SYNCED, UNCHANGED
 from ..settings import PRODUCTION_BASE_URL, read_token
@@ -64,13 +65,16 @@ def read_ids(path: Path, all_rows: bool = False) -> Chosen:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --external-ids {path}: {exc}") from exc
     lines = text.splitlines()
-    head = next(csv.reader(lines[:1]), [])
+    with long_fields():  # a report's cells can be long
+        head = next(csv.reader(lines[:1]), [])
     column = next((c for c in head if c.strip() in ("external_id", "externalId")), None)
     if column is None:
         return Chosen(list(dict.fromkeys(line.strip() for line in lines if line.strip())))
     status = "status" if "status" in head else None
     chosen = Chosen([], report=status is not None)
-    for row in csv.DictReader(lines):
+    with long_fields():
+        rows = list(csv.DictReader(lines))
+    for row in rows:
         ext = _unneutralised((row.get(column) or "").strip()) if status else (row.get(column) or "").strip()
         if not ext:
             continue
