@@ -64,17 +64,19 @@ def read_ids(path: Path, all_rows: bool = False) -> Chosen:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --external-ids {path}: {exc}") from exc
-    lines = text.splitlines()
     with long_fields():  # a report's cells can be long
-        head = next(csv.reader(lines[:1]), [])
+        return _chosen(text.splitlines(), all_rows)
+
+
+def _chosen(lines: list[str], all_rows: bool) -> Chosen:
+    """read_ids' choice among the file's ``lines``, read a row at a time."""
+    head = next(csv.reader(lines[:1]), [])
     column = next((c for c in head if c.strip() in ("external_id", "externalId")), None)
     if column is None:
         return Chosen(list(dict.fromkeys(line.strip() for line in lines if line.strip())))
     status = "status" if "status" in head else None
     chosen = Chosen([], report=status is not None)
-    with long_fields():
-        rows = list(csv.DictReader(lines))
-    for row in rows:
+    for row in csv.DictReader(lines):
         ext = _unneutralised((row.get(column) or "").strip()) if status else (row.get(column) or "").strip()
         if not ext:
             continue
