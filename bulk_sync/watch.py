@@ -369,12 +369,12 @@ def job_name(name: str) -> str:
     return re.sub(r"[0-9]+", "#", stem) + dot + suffix
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: str | None) -> None:
     """In a run the watcher started: ask the kernel to send SIGTERM when the watcher dies (Linux
     PR_SET_PDEATHSIG), so that a killed watcher leaves no run behind holding the state file. The run
     then stops as on any SIGTERM (exit 3: the file stays in processing/ and is resumed). If the
-    watcher is already gone, stop at once. Elsewhere nothing is done (see the README)."""
-    parent = os.environ.get(PARENT_ENV)
+    watcher is already gone, stop at once. Elsewhere nothing is done (see the README). ``parent``:
+    ``$BULK_SYNC_WATCHER_PID`` (PARENT_ENV), which the watcher sets for the runs it starts."""
     if not parent or not sys.platform.startswith("linux"):
         return
     import ctypes

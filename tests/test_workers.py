@@ -19,8 +19,8 @@ import openpyxl
 import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, cli_argv, cli_argv_splitting, cli_env
 
+from bulk_sync.cli.process import workers_asked
 from bulk_sync.errors import ConfigError
-from bulk_sync.pipeline import workers_asked
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import SandboxServer
 

@@ -13,6 +13,7 @@ The parts, one way (each imports only those listed before it):
     profile    the config profile as flag defaults; a --sandbox rehearsal sets it aside
     tools      the flags of watch, init-mapping, sandbox, delete
     parser     argparse with "did you mean"
+    process    what the CLI reads from the environment and sets in its process for a run
     args       the flags of every command (build_parser) and their types
     delete     delete by externalId; the state forgets each id as SIRO confirms it
     streams    standard input and pipes, read once into a temporary file
@@ -52,9 +53,9 @@ _HOLDING = {"run", "validate", "retry"}  # commands that act on a held signal; t
 
 
 def _main(argv: list[str]) -> int:
-    from ..watch import die_with_parent
+    from ..watch import PARENT_ENV, die_with_parent
 
-    die_with_parent()  # a run started by `watch` ends with it
+    die_with_parent(os.environ.get(PARENT_ENV))  # a run started by `watch` ends with it
     parser = build_parser()
     try:
         cfg, profile_name, profile = profile_defaults(argv)

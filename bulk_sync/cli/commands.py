@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import secrets
 import signal
 from pathlib import Path
 from typing import Any
 
 from ..config import config_path, load_profile, load_watch
+from ..csvfields import long_fields
 from ..errors import (
     EXIT_OK,
     EXIT_ROWS_FAILED,
@@ -31,7 +33,7 @@ def watch_command(args: argparse.Namespace) -> int:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"the inbox {inbox} is not a folder")
-    cfg_path = config_path(args.config)
+    cfg_path = config_path(args.config, os.environ)
     section = load_watch(cfg_path)
     routes = drop.routes_from(
         section.routes,
@@ -137,7 +139,7 @@ def sandbox_users(path: Path) -> list[dict[str, Any]]:
     from ..sandbox import user_record
 
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with long_fields(), path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --users {path}: {exc}") from exc
@@ -159,7 +161,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
     from ..sandbox import Faults, serve_forever
 
     try:
-        token = read_token(args.token_file).get_secret_value()
+        token = read_token(args.token_file, env=os.environ).get_secret_value()
         print("sandbox: accepting the token from " + (args.token_file or f"${TOKEN_ENV}"))
     except UsageError:
         token = "sandbox-" + secrets.token_hex(8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import time
 from pathlib import Path
@@ -17,12 +18,11 @@ from ..errors import EXIT_CONFIG, EXIT_OK, UsageError
 from ..job import Delivery, Guards, Outputs, Reading, Sandbox, Siro, Sync, SyncResult
 from ..job.outputs import About, write_outcome
 from ..job.reps import RepMode
-from ..pipeline import workers_asked
 from ..pipeline.mirror import MAX_DAYS, MAX_REMOVED, MirrorRules
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, Timeouts, read_token
 from ..signals import pending
-from ..state import default_state_path
 from .outputs import CliEvents
+from .process import default_state, tuned_for_a_run, workers_asked
 from .progress import err, log, print_summary, say
 from .streams import Streams, streams
 from .values import delimiter_flag
@@ -37,8 +37,7 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
     dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
-    if dry:
-        workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
+    workers = workers_asked() if dry else None  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
     target = _target(args, dry)
     token = getattr(target, "token", None)
@@ -58,6 +57,7 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
         ),
         full=bool(getattr(args, "full", False)),
         wait_lock=getattr(args, "wait_lock", 0.0),
+        workers=workers,
     )
     outputs = Outputs(
         report=args.report or None,
@@ -76,12 +76,13 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
         show=getattr(args, "show", 0),
         started_at=args.started_at,
     )
-    if args.command == "retry":
-        result = sync.retry(args.previous, dry_run=dry, **common)
-    elif args.command == "validate":
-        result = sync.validate(spool.paths(args.files), **common)
-    else:
-        result = sync.run(spool.paths(args.files), dry_run=dry, **common)
+    with tuned_for_a_run():  # the CLI owns its process: set for the run's speed
+        if args.command == "retry":
+            result = sync.retry(args.previous, dry_run=dry, **common)
+        elif args.command == "validate":
+            result = sync.validate(spool.paths(args.files), **common)
+        else:
+            result = sync.run(spool.paths(args.files), dry_run=dry, **common)
     return _said(args, result, dry)
 
 
@@ -141,7 +142,7 @@ def _target(args: argparse.Namespace, dry: bool) -> Siro | Sandbox:
     source = f"the file {args.token_file}" if args.token_file else f"${args.token_env}"
     if dry:
         try:
-            token = read_token(args.token_file, env_name=args.token_env)
+            token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
         except UsageError:
             if args.token_file:  # named, and unreadable: say so
                 raise
@@ -154,12 +155,12 @@ def _target(args: argparse.Namespace, dry: bool) -> Siro | Sandbox:
         raise UsageError("--sandbox and --base-url exclude each other")
     if args.sandbox:
         try:
-            token = read_token(args.token_file, env_name=args.token_env)
+            token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
         except UsageError:
             token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
         return Sandbox(token=token, token_source=source)
     return Siro(
-        read_token(args.token_file, env_name=args.token_env),
+        read_token(args.token_file, env=os.environ, env_name=args.token_env),
         args.base_url or PRODUCTION_BASE_URL,
         args.allow_insecure_http,
         getattr(args, "ca_bundle", None),
@@ -175,9 +176,9 @@ def _state(args: argparse.Namespace, dry: bool) -> Path | None:
     if getattr(args, "state", None):
         return Path(args.state)
     if dry:
-        default = default_state_path()
+        default = default_state()
         return default if default.is_file() else None
-    return None if args.sandbox else default_state_path()
+    return None if args.sandbox else default_state()
 
 
 def _guards(args: argparse.Namespace) -> Guards:

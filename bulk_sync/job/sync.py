@@ -75,7 +75,8 @@ class Sync:
     ``target``: :class:`Siro`, :class:`Sandbox`, or None (a dry run that knows no SIRO: no rep
     check); ``state``: the state file (what was synced, so a rerun sends only what changed; None:
     no state, every row is sent and nothing remembered); ``full``: send every row, even those the
-    state says are unchanged."""
+    state says are unchanged; ``workers``: a dry run's worker processes (None: as many as the
+    machine spares; 0: this process alone)."""
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class Sync:
         reading: Reading | None = None,
         full: bool = False,
         wait_lock: float = 0.0,
+        workers: int | None = None,
     ) -> None:
         self.mapping = str(mapping) if mapping is not None else None
         self.target = target
@@ -97,6 +99,7 @@ class Sync:
         self.reading = reading or Reading()
         self.full = full
         self.wait_lock = wait_lock
+        self.workers = workers
 
     # -- the three ways to run a job -------------------------------------------------------------
 
@@ -322,7 +325,7 @@ class _Job:
         return scan_columns(
             plan,
             limit=r.limit,
-            helper=self.dry and spare_core(),
+            helper=self.dry and spare_core(self.sync.workers),
             stopping=lambda: self.stop() is not None,
         )
 
@@ -352,6 +355,7 @@ class _Job:
                 limit=sync.reading.limit,
                 max_body_bytes=sync.delivery.max_body_bytes,
                 state_path=sync.state,
+                workers=sync.workers,
             )
         else:
             if target is None:

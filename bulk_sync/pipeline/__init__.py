@@ -14,7 +14,7 @@ Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight 
 
 The parts, one way (each imports only those listed before it):
 
-    cores       how many processes may work beside this one
+    cores       how many processes may work beside this one (the workers asked, the cores)
     memory      freed memory handed back to the system as a long run goes
     reps        is a row's rep a SIRO user (RepCheck, from SIRO's users fetched once a run)
     plan        everything checked before sending: prepare, prepare_retry, the state lock
@@ -42,7 +42,7 @@ The parts, one way (each imports only those listed before it):
 
 from __future__ import annotations
 
-from .cores import spare_core, workers_asked
+from .cores import spare_core
 from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
 from .reps import RepCheck
 from .run import execute, run
@@ -59,5 +59,4 @@ __all__ = [
     "scan_columns",
     "spare_core",
     "state_lock",
-    "workers_asked",
 ]
