@@ -17,13 +17,14 @@ ALLOWED = {
     "load": {"errors", "numfmt", "rx"},
     "numfmt": set(),
     "rx": set(),
-    "mapping": {"errors", "load", "rx"},
+    "mapping": {"errors", "load", "notes", "rx"},  # notes: a record's warnings, why it is superseded
     "payload": {"errors", "mapping"},
     "pace": set(),
     "upload": {"errors", "settings", "payload", "pace"},
     "dispatch": {"errors", "settings", "payload", "upload"},
-    "forecast": set(),
-    "report": {"errors", "forecast"},
+    "notes": set(),  # the catalogue of warnings and notes: data until an output makes them text
+    "forecast": {"notes"},
+    "report": {"errors", "forecast", "notes"},
     "lockfile": set(),  # an exclusive lock file held for a process's life (a state file, an inbox)
     "state": {"errors", "lockfile"},
     "pipeline": {
@@ -36,17 +37,18 @@ ALLOWED = {
         "dispatch",
         "report",
         "forecast",
+        "notes",
         "state",
         "group",
         "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
         "notify",  # finish: the end-of-run webhook
     },
     "sandbox": set(),
-    "review": {"errors", "load", "report", "settings", "pipeline"},
+    "review": {"errors", "load", "notes", "report", "settings", "pipeline"},
     "config": {"errors"},
     "logs": {"errors"},
     "notify": set(),
-    "errorfile": {"errors", "load", "report"},
+    "errorfile": {"errors", "load", "notes", "report"},
     "inbox": {"errors", "lockfile"},
     "watch": {"errors", "inbox"},
     "scaffold": {"load"},

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errorfile import Failures
-from ..report import GOOD, TO_FIX, WARNING_SEPARATOR, CsvReport, ResultBlock, RowResult, Summary, XlsxReport
+from ..report import GOOD, TO_FIX, CsvReport, ResultBlock, RowResult, Summary, XlsxReport
 from .progress import err
 
 LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
@@ -80,7 +80,7 @@ def line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
     error = 1 if result.error_type and result.status not in GOOD else 0
     if not warnings:  # a block's rows are fine (valid, unchanged), but for their warnings
         return sum(len(problem_lines(r, False)) for r in result.noted()) if error else 0
-    return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
+    return sum(error + len(w.notes) for w in result.warnings or () if w is not None)
 
 
 def problem_lines(r: RowResult, warnings: bool) -> list[str]:
@@ -90,6 +90,6 @@ def problem_lines(r: RowResult, warnings: bool) -> list[str]:
     if r.error_type and r.status not in GOOD:
         column = f" [{r.column}]" if r.column else ""
         lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
-    if r.warning and warnings:
-        lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
+    if r.warning is not None and warnings:
+        lines += [f"{where}: warning {w}" for w in r.warning.notes]
     return lines

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import RowError
 from ..load import Chunk
+from ..notes import RowWarnings, Superseded
 from .binding import BoundMapping, fill_paths, skip_reasons, template_cells
 from .columns import DatetimeMemo, convert_column
 from .convert import end_after
@@ -55,9 +56,9 @@ class MappedRecord:
         self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
         self._tree = tree
         self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
-        self.superseded: str | None = None  # why a later row with its externalId is sent instead
+        self.superseded: Superseded | None = None  # a later row with its externalId is sent instead
         self.group_cells: tuple[str, ...] | None = None  # the `group_by` cells, when grouping
-        self.warning: str | None = None  # what SIRO will make of it (set once it is built valid)
+        self.warning: RowWarnings | None = None  # what SIRO will make of it (once it is built valid)
 
     @property
     def sources(self) -> dict[str, str]:

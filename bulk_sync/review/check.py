@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from .. import pipeline
 from ..errors import BulkSyncError
+from ..notes import as_text
 from ..report import ResultBlock, RowResult
 from ..settings import UNLIMITED_BODY, RunSettings
 
@@ -56,7 +57,8 @@ def check_rows(
             continue
         columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
         body = next(shown, None) if r.status == "valid" else None
-        out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
+        message, warning = as_text(r.message) or None, as_text(r.warning) or None  # as the report says them
+        out.append(Checked(r.status, r.error_type, columns, message, warning, body))
     return out
 
 
