@@ -107,7 +107,7 @@ INSIDE = {
         "columns": {"clock", "convert", "numbers", "spec"},  # checked against convert, never the reverse
         "yamlsafe": set(),
         "parse": {"spec", "yamlsafe"},
-        "binding": {"spec"},
+        "binding": {"columns", "spec"},  # columns: the date-time memos kept with a bound mapping
         "records": {"binding", "columns", "convert", "spec"},
         "identity": {"binding", "records", "spec"},
         "evidence": {"binding", "numbers", "records"},

@@ -227,13 +227,10 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return MappedChunk(bound, chunk).records()
 
 
-MEMO_SHARE = "memo share"  # bound.cache: the share of the memos' budget this process has (share_memos)
-
-
 def share_memos(bound: BoundMapping, share: int) -> None:
     """Give the date-time memos of this process 1/``share`` of their bytes (a dry run's reader, whose
     worker process maps most chunks and holds the memos); before the first chunk is mapped."""
-    bound.cache[MEMO_SHARE] = max(1, share)
+    bound.memos.share = max(1, share)
 
 
 def field_values(
@@ -257,10 +254,10 @@ def field_values(
         return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    seen = bound.cache.get(f"datetimes {f.target}")
+    memos = bound.memos.datetimes
+    seen = memos.get(f.target)
     if seen is None:
-        share = bound.cache.get(MEMO_SHARE, 1)
-        seen = bound.cache[f"datetimes {f.target}"] = DatetimeMemo(DatetimeMemo.MAX_BYTES // share)
+        seen = memos[f.target] = DatetimeMemo(DatetimeMemo.MAX_BYTES // bound.memos.share)
     return convert_column(f, cells, header, zones, seen, typed)
 
 
