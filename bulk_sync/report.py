@@ -218,18 +218,31 @@ class CsvReport:
         joined = "\x1f".join("" if e is None else e for e in ids)
         if _RISKY.search(joined) or _RISKY_START.search(joined):  # some need quotes or a guard
             ids = [None if e is None else cell(e) for e in ids]
-        notes: dict[tuple[str | RowNote | None, RowWarnings | None], str] = {}
-        texts = block.messages or [None] * len(block)
-        warned = block.warnings or [None] * len(block)
         status = f"{cell(block.status)},{cell(block.error_type or '')}"
-        lines = []
-        for row, ext, note, w in zip(block.row_numbers, ids, texts, warned, strict=True):
-            tail = notes.get((note, w))
-            if tail is None:
-                tail = notes[(note, w)] = f"{status},,{cell(as_text(note))},,0,,{cell(as_text(w))}\r\n"
-            lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
+        texts = block.messages
+        if block.warnings is None and (not texts or texts.count(texts[0]) == len(texts)):
+            # one message for every row (an unchanged run): list.count compares by identity first
+            tail = f"{status},,{cell(as_text(texts[0] if texts else None))},,0,,\r\n"
+            rows = zip(block.row_numbers, ids, strict=True)
+            lines = [f"{head}{row},{'' if ext is None else ext},{tail}" for row, ext in rows]
+        else:
+            lines = self._block_lines(block, head, ids, status)
         self._fh.write("".join(lines))
         self._flush_now_and_then()
+
+    @staticmethod
+    def _block_lines(block: ResultBlock, head: str, ids: list[str | None], status: str) -> list[str]:
+        cell = _csv_cell
+        tails: dict[tuple[str | RowNote | None, RowWarnings | None], str] = {}
+        texts = block.messages or [None] * len(block)
+        warned = block.warnings or [None] * len(block)
+        lines = []
+        for row, ext, note, w in zip(block.row_numbers, ids, texts, warned, strict=True):
+            tail = tails.get((note, w))
+            if tail is None:
+                tail = tails[(note, w)] = f"{status},,{cell(as_text(note))},,0,,{cell(as_text(w))}\r\n"
+            lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
+        return lines
 
     def _flush_now_and_then(self) -> None:
         """At most once a second, so that a report being written can be watched (tail -f)."""
