@@ -161,6 +161,9 @@ def test_the_rules_make_the_same_warnings_as_before() -> None:
     assert str(with_reason(warnings_of(matching_warning(values)), rep)) == (
         str(matching_warning(values)) + "; " + str(rep)
     )
+    # a row on its own (group_by, or checked one by one) gets what a chunk's rows get
+    assert row_warning(values, rep) == with_reason(warnings_of(matching_warning(values)), rep)
+    assert row_warning(late, rep) == with_reason(row_warning(late), rep)
 
 
 def test_the_summary_counts_warnings_by_code_and_the_predicted_effect_by_note() -> None:

@@ -21,7 +21,7 @@ from ..notes import (
     UnknownReps,
     warnings_of,
 )
-from .reps import RepCheck, emails_of, rep_reason, rep_reasons
+from .reps import RepCheck, rep_reasons
 
 
 def row_warnings(
@@ -125,10 +125,10 @@ def end_before_start(start: Any, end: Any) -> EndBeforeStart | None:
     return EndBeforeStart(start, end)
 
 
-def row_warning(values: dict[str, Any], reps: RepCheck | None = None) -> RowWarnings | None:
-    """Every warning of a valid row."""
+def row_warning(values: dict[str, Any], reason: UnknownReps | None = None) -> RowWarnings | None:
+    """Every warning of a valid row; ``reason``: why none of its reps is an active SIRO user (with
+    SIRO's users fetched: :func:`~bulk_sync.pipeline.reps.rep_reason`)."""
     matching = matching_warning(values)
-    reason = rep_reason(emails_of(values), reps) if reps is not None else None
     if reason is not None:
         matching = matching.with_reason(reason) if matching is not None else CannotMatch((reason,))
     return warnings_of(end_before_start(values.get("startTime"), values.get("endTime")), matching)

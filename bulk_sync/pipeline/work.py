@@ -132,7 +132,7 @@ class ChunkWork:
                 if unknown is not None:
                     built = [unknown]
                 else:
-                    rec.warning = row_warning(values, self._reps) if self._engagements else None
+                    rec.warning = row_warning(values, reason) if self._engagements else None
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
         return Row(seq, rec, built, digest, source)
 
