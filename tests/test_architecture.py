@@ -19,13 +19,14 @@ ALLOWED = {
     "load": {"errors", "csvfields", "numfmt", "rx"},
     "numfmt": set(),
     "rx": set(),
-    "mapping": {"errors", "load", "rx"},
+    "mapping": {"errors", "load", "notes", "rx"},  # notes: a record's warnings, why it is superseded
     "payload": {"errors", "mapping"},
     "pace": set(),
     "upload": {"errors", "settings", "payload", "pace"},
     "dispatch": {"errors", "settings", "payload", "upload"},
-    "forecast": set(),
-    "report": {"errors", "csvfields", "forecast"},
+    "notes": set(),  # the catalogue of warnings and notes: data until an output makes them text
+    "forecast": {"notes"},
+    "report": {"errors", "csvfields", "forecast", "notes"},
     "lockfile": set(),  # an exclusive lock file held for a process's life (a state file, an inbox)
     "state": {"errors", "lockfile"},
     "pipeline": {
@@ -38,6 +39,7 @@ ALLOWED = {
         "dispatch",
         "report",
         "forecast",
+        "notes",
         "state",
         "group",
         "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
@@ -54,13 +56,14 @@ ALLOWED = {
         "sandbox",
         "state",
         "errorfile",
+        "notes",  # check_rows: a row's message and warning as the report says them
         "upload",  # calls: SIRO's users for the rep check, the mirror's soft-delete
     },
-    "review": {"errors", "load", "report", "settings", "pipeline", "job"},
+    "review": {"errors", "load", "notes", "report", "settings", "pipeline", "job"},
     "config": {"errors"},
     "logs": {"errors"},
     "notify": set(),
-    "errorfile": {"errors", "load", "report"},
+    "errorfile": {"errors", "load", "notes", "report"},
     "inbox": {"errors", "lockfile"},
     "watch": {"errors", "inbox"},
     "scaffold": {"load"},
@@ -121,7 +124,7 @@ INSIDE = {
         "columns": {"clock", "convert", "numbers", "spec"},  # checked against convert, never the reverse
         "yamlsafe": set(),
         "parse": {"spec", "yamlsafe"},
-        "binding": {"spec"},
+        "binding": {"columns", "spec"},  # columns: the date-time memos kept with a bound mapping
         "records": {"binding", "columns", "convert", "spec"},
         "identity": {"binding", "records", "spec"},
         "evidence": {"binding", "numbers", "records"},

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..job import Events
-from ..report import GOOD, WARNING_SEPARATOR, ResultBlock, RowResult, Summary
+from ..report import GOOD, ResultBlock, RowResult, Summary
 from ..signals import hold
 from .progress import err, log, progress, say
 
@@ -85,7 +85,7 @@ def line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
     error = 1 if result.error_type and result.status not in GOOD else 0
     if not warnings:  # a block's rows are fine (valid, unchanged), but for their warnings
         return sum(len(problem_lines(r, False)) for r in result.noted()) if error else 0
-    return sum(error + w.count(WARNING_SEPARATOR) + 1 for w in result.warnings or () if w)
+    return sum(error + len(w.notes) for w in result.warnings or () if w is not None)
 
 
 def problem_lines(r: RowResult, warnings: bool) -> list[str]:
@@ -95,6 +95,6 @@ def problem_lines(r: RowResult, warnings: bool) -> list[str]:
     if r.error_type and r.status not in GOOD:
         column = f" [{r.column}]" if r.column else ""
         lines.append(f"{where}{column}: {r.status} {r.error_type}: {r.message}")
-    if r.warning and warnings:
-        lines += [f"{where}: warning {w}" for w in r.warning.split(WARNING_SEPARATOR)]
+    if r.warning is not None and warnings:
+        lines += [f"{where}: warning {w}" for w in r.warning.notes]
     return lines

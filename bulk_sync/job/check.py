@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from ..errors import BulkSyncError
+from ..notes import as_text
 from ..pipeline import RepCheck, prepare, run, scan_columns
 from ..report import ResultBlock, RowResult
 from ..settings import RunSettings
@@ -47,7 +48,8 @@ def check_rows(sync: Sync, headers: list[str], rows: list[list[str]], *, payload
             continue
         columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
         body = next(shown, None) if r.status == "valid" else None
-        out.append(CheckedRow(r.status, r.error_type, columns, r.message, r.warning, body))
+        message, warning = as_text(r.message) or None, as_text(r.warning) or None  # as the report says them
+        out.append(CheckedRow(r.status, r.error_type, columns, message, warning, body))
     return out
 
 

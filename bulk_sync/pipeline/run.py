@@ -353,7 +353,7 @@ async def _read_all(
                     ordered.put(row.seq, row.result)
                     continue
                 seq, rec, built = row.seq, row.rec, row.built
-                if row.note == "" and on_payload is not None and isinstance(built, Payload):
+                if row.predicted_unchanged and on_payload is not None and isinstance(built, Payload):
                     on_payload(built)  # --show with a state: shown, and reported unchanged
                 final = settled(row, stop)
                 if final is not None:
