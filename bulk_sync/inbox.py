@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ class WatchConfig:
     poll: float = 2.0
     config: str | None = None  # passed on to each run
     profile: str | None = None
-    extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
     review_url: str | None = None  # `bulk-sync serve`'s address: alerts link to a run's page
 
 

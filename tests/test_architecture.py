@@ -60,7 +60,7 @@ ALLOWED = {
     "notify": set(),
     "errorfile": {"errors", "load", "report"},
     "inbox": {"errors", "lockfile"},
-    "watch": {"errors", "inbox"},
+    "watch": {"errors", "inbox", "job"},  # job: each file's JobSpec, handed to a child (never cli)
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {
@@ -167,14 +167,16 @@ INSIDE = {
         "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "parser": set(),  # argparse with "did you mean"
-        "args": {"epilogs", "parser", "tools", "values"},
+        "args": {"epilogs", "parser", "profile", "tools", "values"},  # profile: its keys as defaults
         "delete": {"progress"},
         "streams": {"progress"},  # standard input and pipes read once into a temporary file
         "outputs": {"progress"},  # a job's events on the terminal: the bar, the listed problems
         "run": {"outputs", "progress", "streams", "values"},  # flags -> bulk_sync.Sync -> exit code
         "commands": {"values"},
         "scratch": {"progress"},  # each run's own temporary folder
-        "__init__": {"args", "commands", "profile", "progress", "run", "scratch"},
+        "watching": {"args", "commands", "profile", "run"},  # watch: each route's run flags -> a JobSpec
+        "child": {"progress", "run", "scratch"},  # the watcher's child: one JobSpec from stdin, run
+        "__init__": {"args", "commands", "profile", "progress", "run", "scratch", "watching"},
     },
 }
 INSIDE["payload"] = {
@@ -228,6 +230,7 @@ INSIDE["job"] = {
     "result": set(),
     "sync": {"drift", "events", "mirror", "outputs", "reps", "result", "targets"},
     "check": {"events", "reps", "sync"},
+    "spec": {"outputs", "result", "sync", "targets"},  # one job as data (JSON), no token in it
     "__init__": {"events", "outputs", "result", "sync", "targets"},
 }
 INSIDE["scaffold"] = {
