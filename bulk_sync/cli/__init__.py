@@ -12,7 +12,9 @@ The parts, one way (each imports only those listed before it):
     sending    flags -> where and how to send (base URL check, token, the sandbox with --sandbox)
     run        run / retry / validate: plan, execute, report and error files, exit code
     scratch    each run's own temporary folder; the folders of killed runs removed at the next start
-    commands   watch, init-mapping, sandbox
+    commands   init-mapping, sandbox, serve; watch's routes checked
+    watching   watch: each route's run flags made a JobSpec once, at start; the Watcher started
+    child      (python -m bulk_sync.cli.child) the watcher's child: one JobSpec from stdin, run
 """
 
 from __future__ import annotations

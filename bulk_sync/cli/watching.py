@@ -23,7 +23,13 @@ from .commands import check_routes, profile_mapping
 from .profile import rehearse
 from .run import job_spec, target_spec
 
-CHILD = [sys.executable, "-m", "bulk_sync.cli.child"]  # runs one JobSpec read from its stdin
+# the child: python -m bulk_sync.cli.child, with SIGINT/SIGTERM held from its first line (as
+# `python -m bulk_sync` holds them) rather than after the CLI's modules are imported
+CHILD = [
+    sys.executable,
+    "-c",
+    "import bulk_sync.signals as s; s.hold(); import bulk_sync.cli.child as c; raise SystemExit(c.main())",
+]
 
 
 def watch_command(args: argparse.Namespace) -> int:
