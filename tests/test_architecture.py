@@ -65,7 +65,7 @@ ALLOWED = {
     "notify": set(),
     "errorfile": {"errors", "load", "notes", "report"},
     "inbox": {"errors", "lockfile"},
-    "watch": {"errors", "inbox"},
+    "watch": {"errors", "inbox", "job"},  # job: each file's JobSpec, handed to a child (never cli)
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {
@@ -173,7 +173,7 @@ INSIDE = {
         "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "parser": set(),  # argparse with "did you mean"
-        "args": {"epilogs", "parser", "tools", "values"},
+        "args": {"epilogs", "parser", "profile", "tools", "values"},  # profile: its keys as defaults
         # what the CLI reads from the environment and sets in its process (the library: neither)
         "process": set(),
         "delete": {"process", "progress"},
@@ -188,7 +188,14 @@ INSIDE = {
         },  # flags -> bulk_sync.Sync -> exit code
         "commands": {"values"},
         "scratch": {"progress"},  # each run's own temporary folder
-        "__init__": {"args", "commands", "profile", "progress", "run", "scratch"},
+        "watching": {"args", "commands", "profile", "run"},  # watch: each route's run flags -> a JobSpec
+        "child": {
+            "process",
+            "progress",
+            "run",
+            "scratch",
+        },  # the watcher's child: one JobSpec from stdin, run
+        "__init__": {"args", "commands", "profile", "progress", "run", "scratch", "watching"},
     },
 }
 INSIDE["payload"] = {
@@ -242,6 +249,7 @@ INSIDE["job"] = {
     "result": set(),
     "sync": {"drift", "events", "mirror", "outputs", "reps", "result", "targets"},
     "check": {"events", "reps", "sync"},
+    "spec": {"outputs", "result", "sync", "targets"},  # one job as data (JSON), no token in it
     "__init__": {"events", "outputs", "result", "sync", "targets"},
 }
 INSIDE["scaffold"] = {

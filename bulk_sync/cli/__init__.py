@@ -19,26 +19,28 @@ The parts, one way (each imports only those listed before it):
     streams    standard input and pipes, read once into a temporary file
     outputs    a job's events on the terminal: the bar, the problems `validate` lists
     run        run / retry / validate: flags -> bulk_sync.Sync, its result printed, the exit code
-    commands   watch, init-mapping, sandbox
+    commands   init-mapping, sandbox, serve; watch's routes checked
     scratch    each run's own temporary folder; the folders of killed runs removed at the next start
+    watching   watch: each route's run flags made a JobSpec once, at start; the Watcher started
+    child      (python -m bulk_sync.cli.child) the watcher's child: one JobSpec from stdin, run
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import EXIT_ABORTED, EXIT_CONFIG, EXIT_ROWS_FAILED, BulkSyncError, ConfigError
-from ..settings import TOKEN_ENV, token_file_warning
+from ..errors import EXIT_ABORTED, EXIT_ROWS_FAILED, BulkSyncError
+from ..settings import token_file_warning
 from ..signals import hold, release
-from .args import build_parser
-from .commands import init_mapping_command, sandbox_command, serve_command, watch_command
-from .profile import origin, profile_defaults, rehearse
+from .args import build_parser, parse
+from .commands import init_mapping_command, sandbox_command, serve_command
+from .profile import rehearse
 from .progress import err
-from .run import finish, run_command
+from .run import could_not_start, finish, run_command
 from .scratch import run_folder
+from .watching import watch_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,25 +55,14 @@ _HOLDING = {"run", "validate", "retry"}  # commands that act on a held signal; t
 
 
 def _main(argv: list[str]) -> int:
-    from ..watch import PARENT_ENV, die_with_parent
-
-    die_with_parent(os.environ.get(PARENT_ENV))  # a run started by `watch` ends with it
     parser = build_parser()
     try:
-        cfg, profile_name, profile = profile_defaults(argv)
+        args = parse(argv, parser)
     except BulkSyncError as exc:
         err(f"error: {exc}")
         return exc.exit_code
-    for sp in _subparsers(parser).values():
-        dests = {a.dest for a in sp._actions}
-        sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
-    args = parser.parse_args(argv)
     if args.command not in _HOLDING:
         release(deliver=True)  # they handle signals their own way (a sandbox stops on Ctrl-C)
-    args.token_env = profile.get("token_env", TOKEN_ENV)
-    args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
-    chosen = _subparsers(parser).get(args.command, parser)
-    args.origin = origin(chosen, argv, cfg, profile_name, profile)
     if getattr(args, "token_file", None) and (warning := token_file_warning(args.token_file)):
         err(warning)
     try:
@@ -103,7 +94,7 @@ def _main(argv: list[str]) -> int:
             return run_command(args)
     except BulkSyncError as exc:
         err(f"error: {exc}")
-        if _could_not_start(exc):
+        if could_not_start(exc):
             finish(args, exc.exit_code, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
@@ -112,17 +103,3 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:  # e.g. `bulk-sync validate ... --show 5 | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return EXIT_ROWS_FAILED
-
-
-def _could_not_start(exc: BulkSyncError) -> bool:
-    """An error before the job started (the job writes the summary JSON of its own)."""
-    return (exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError)) and not getattr(
-        exc, "outcome_written", False
-    )
-
-
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}

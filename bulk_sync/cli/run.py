@@ -11,13 +11,17 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import SecretStr, ValidationError
+
 from .. import __version__, logs
-from ..errors import EXIT_CONFIG, EXIT_OK, UsageError
-from ..job import Delivery, Guards, Outputs, Reading, Sandbox, Siro, Sync, SyncResult
+from ..errors import EXIT_CONFIG, EXIT_OK, BulkSyncError, ConfigError, UsageError
+from ..job import Delivery, Guards, Outputs, Reading, Sandbox, Siro, SyncResult
 from ..job.outputs import About, write_outcome
 from ..job.reps import RepMode
+from ..job.spec import JobSpec, LogSpec, TargetSpec
 from ..pipeline.mirror import MAX_DAYS, MAX_REMOVED, MirrorRules
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, Timeouts, read_token
 from ..signals import pending
@@ -39,14 +43,53 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
     workers = workers_asked() if dry else None  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
-    target = _target(args, dry)
-    token = getattr(target, "token", None)
+    where = target_spec(args, dry)
+    target = target_of(where, dry)  # the token read (or refused) before the other flags are checked
+    files = [] if args.command == "retry" else spool.paths(args.files)
+    return run_spec(job_spec(args, dry, where, files, workers), target, args, redactor)
+
+
+def run_spec(spec: JobSpec, target: Siro | Sandbox, args: argparse.Namespace, redactor: logs.Redactor) -> int:
+    """The job of ``spec`` sent to ``target``, its events and result printed; the exit code."""
+    token = target.token
     if token is not None:
         redactor.secrets.append(token if isinstance(token, str) else token.get_secret_value())
-    sync = Sync(
-        args.mapping,
-        target,
-        state=_state(args, dry),
+    with tuned_for_a_run():  # the CLI owns its process: set for the run's speed
+        result = spec.call(
+            target,
+            events=CliEvents(args),
+            stop=pending,
+            show=getattr(args, "show", 0),
+            started_at=args.started_at,
+        )
+    return _said(args, result, spec.dry)
+
+
+def job_spec(
+    args: argparse.Namespace,
+    dry: bool,
+    where: TargetSpec,
+    files: Sequence[str | Path],
+    workers: int | None = None,
+) -> JobSpec:
+    """The flags as a :class:`JobSpec` (``where``: the target, from :func:`target_spec`); no token in it."""
+    try:
+        return _job_spec(args, dry, where, files, workers)
+    except ValidationError as exc:  # a profile's value no flag would take (flags are checked by argparse)
+        raise UsageError(f"the settings make no job: {exc}") from None
+
+
+def _job_spec(
+    args: argparse.Namespace, dry: bool, where: TargetSpec, files: Sequence[str | Path], workers: int | None
+) -> JobSpec:
+    return JobSpec(
+        command=args.command,
+        dry_run=bool(getattr(args, "dry_run", False)),
+        files=[str(f) for f in files],
+        previous=getattr(args, "previous", None),
+        mapping=args.mapping,
+        target=where,
+        state=None if (state := _state(args, dry)) is None else str(state),
         guards=_guards(args),
         delivery=_delivery(args, dry),
         reading=Reading(
@@ -58,32 +101,19 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
         full=bool(getattr(args, "full", False)),
         wait_lock=getattr(args, "wait_lock", 0.0),
         workers=workers,
-    )
-    outputs = Outputs(
-        report=args.report or None,
-        report_dir=args.report_dir,
-        xlsx=bool(args.report_xlsx),
-        summary_json=getattr(args, "summary_json", None),
-        notify_url=getattr(args, "notify_url", None),
-        notify_on=getattr(args, "notify_on", "always"),
-        review_url=getattr(args, "review_link", None),
-    )
-    common = dict(
-        outputs=outputs,
-        events=CliEvents(args),
-        stop=pending,
+        outputs=Outputs(
+            report=args.report or None,
+            report_dir=args.report_dir,
+            xlsx=bool(args.report_xlsx),
+            summary_json=getattr(args, "summary_json", None),
+            notify_url=getattr(args, "notify_url", None),
+            notify_on=getattr(args, "notify_on", "always"),
+        ),
         max_failures=args.max_failures,
-        show=getattr(args, "show", 0),
-        started_at=args.started_at,
+        log=LogSpec(
+            file=args.log_file, level=args.log_level, format=args.log_format, heartbeat=args.heartbeat
+        ),
     )
-    with tuned_for_a_run():  # the CLI owns its process: set for the run's speed
-        if args.command == "retry":
-            result = sync.retry(args.previous, dry_run=dry, **common)
-        elif args.command == "validate":
-            result = sync.validate(spool.paths(args.files), **common)
-        else:
-            result = sync.run(spool.paths(args.files), dry_run=dry, **common)
-    return _said(args, result, dry)
 
 
 def _said(args: argparse.Namespace, result: SyncResult, dry: bool) -> int:
@@ -119,14 +149,21 @@ def _logged(code: int, counts: dict[str, int]) -> None:
     )
 
 
-def finish(args: argparse.Namespace, code: int, error: str) -> None:
+def could_not_start(exc: BulkSyncError) -> bool:
+    """An error before the job started (the job writes the summary JSON of its own)."""
+    return (exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError)) and not getattr(
+        exc, "outcome_written", False
+    )
+
+
+def finish(args: argparse.Namespace, code: int, error: str, review_url: str | None = None) -> None:
     """A command that could not start: its summary JSON (with --summary-json), its webhook, the log."""
     about = About(args.command, list(getattr(args, "files", []) or []), getattr(args, "mapping", None), None)
     outputs = Outputs(
         summary_json=getattr(args, "summary_json", None),
         notify_url=getattr(args, "notify_url", None),
         notify_on=getattr(args, "notify_on", "always"),
-        review_url=getattr(args, "review_link", None),
+        review_url=review_url,
     )
     _logged(code, {})
     write_outcome(about, outputs, code, None, [], CliEvents(args), error=error)
@@ -135,37 +172,34 @@ def finish(args: argparse.Namespace, code: int, error: str) -> None:
 # -- flags -> the job's objects --------------------------------------------------------------------
 
 
-def _target(args: argparse.Namespace, dry: bool) -> Siro | Sandbox:
-    """Where the job sends (a dry run: where it would, and the token for the rep check if there is
-    one). The token comes from $SIRO_API_TOKEN (or the profile's variable) or --token-file, never
-    from a flag's value."""
-    source = f"the file {args.token_file}" if args.token_file else f"${args.token_env}"
-    if dry:
-        try:
-            token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
-        except UsageError:
-            if args.token_file:  # named, and unreadable: say so
-                raise
-            token = None
-        if getattr(args, "sandbox", False) and not args.base_url:
-            return Sandbox(token=token, token_source=source)
-        return Siro(token, args.base_url or PRODUCTION_BASE_URL, args.allow_insecure_http,
-                    getattr(args, "ca_bundle", None), source)  # fmt: skip
-    if args.sandbox and args.base_url:
+def target_spec(args: argparse.Namespace, dry: bool) -> TargetSpec:
+    """Where the job sends, and where its token comes from: $SIRO_API_TOKEN (or the profile's
+    variable) or --token-file, never a flag's value (a dry run: where it would send)."""
+    sandbox = bool(getattr(args, "sandbox", False))
+    if sandbox and args.base_url and not dry:
         raise UsageError("--sandbox and --base-url exclude each other")
-    if args.sandbox:
-        try:
-            token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
-        except UsageError:
-            token = read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
-        return Sandbox(token=token, token_source=source)
-    return Siro(
-        read_token(args.token_file, env=os.environ, env_name=args.token_env),
-        args.base_url or PRODUCTION_BASE_URL,
-        args.allow_insecure_http,
-        getattr(args, "ca_bundle", None),
-        source,
+    return TargetSpec(
+        kind="sandbox" if sandbox and not args.base_url else "siro",
+        base_url=args.base_url or PRODUCTION_BASE_URL,
+        allow_insecure_http=bool(args.allow_insecure_http),
+        ca_bundle=getattr(args, "ca_bundle", None),
+        token_env=args.token_env,
+        token_file=args.token_file,
     )
+
+
+def target_of(where: TargetSpec, dry: bool) -> Siro | Sandbox:
+    """The target with its token, read from where ``where`` says (a dry run: the token for the rep
+    check, if there is one; the sandbox: a random one, if none is set)."""
+    if dry or where.kind == "sandbox":
+        try:
+            token: SecretStr | None = read_token(where.token_file, env=os.environ, env_name=where.token_env)
+        except UsageError:
+            if dry and where.token_file:  # named, and unreadable: say so
+                raise
+            token = None if dry else read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
+        return where.target(token)
+    return where.target(read_token(where.token_file, env=os.environ, env_name=where.token_env))
 
 
 def _state(args: argparse.Namespace, dry: bool) -> Path | None:

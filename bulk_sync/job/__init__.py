@@ -10,6 +10,7 @@ task): :class:`Sync` runs a job and returns a :class:`SyncResult`.
     result      SyncResult, the exit code
     sync        Sync, Guards, Reading: the job's steps
     check       rows checked as validate checks them (Sync.check_rows)
+    spec        one job as data (JobSpec, JSON): a job handed to another process (the watcher's child)
 """
 
 from __future__ import annotations
