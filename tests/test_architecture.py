@@ -178,7 +178,7 @@ INSIDE = {
         "process": set(),
         "delete": {"process", "progress"},
         "streams": {"progress"},  # standard input and pipes read once into a temporary file
-        "outputs": {"progress"},  # a job's events on the terminal: the bar, the listed problems
+        "outputs": {"process", "progress"},  # a job's events on the terminal: the bar, the listed problems
         "run": {
             "outputs",
             "process",

@@ -5,6 +5,7 @@ the progress bar, the problems `validate` lists on stderr, the lines of what it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from ..job import Events
 from ..report import GOOD, ResultBlock, RowResult, Summary
 from ..signals import hold
+from .process import tuned_for_a_run
 from .progress import err, log, progress, say
 
 LIST_LIMIT = 1000  # `validate` prints this many row problems; the report has them all
@@ -30,6 +32,7 @@ class CliEvents(Events):
         self.listed = 0
         self.bar: Callable[[RowResult | ResultBlock | None], None] = lambda r: None
         self.note: Callable[[str], None] = err
+        self.tuned: contextlib.AbstractContextManager[None] | None = None
 
     def info(self, text: str) -> None:
         say(self.args, text)
@@ -47,6 +50,8 @@ class CliEvents(Events):
 
     def started(self, estimated_rows: int | None) -> None:
         self.bar, self.note = progress(self.args, estimated_rows)
+        self.tuned = tuned_for_a_run()  # the CLI owns its process: set for the rows' pass, once planned
+        self.tuned.__enter__()
 
     def payload(self, body: dict[str, Any]) -> None:
         print(json.dumps(body, indent=2, ensure_ascii=False))
@@ -65,6 +70,9 @@ class CliEvents(Events):
         self.bar(result)
 
     def finished_rows(self, summary: Summary | None) -> None:
+        if self.tuned is not None:
+            self.tuned.__exit__(None, None, None)
+            self.tuned = None
         hold()  # the run's event loop let go of the signals: noted again, until the end
         self.bar(None)
         if self.listed > LIST_LIMIT:

@@ -26,7 +26,7 @@ from ..pipeline.mirror import MAX_DAYS, MAX_REMOVED, MirrorRules
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, Timeouts, read_token
 from ..signals import pending
 from .outputs import CliEvents
-from .process import default_state, tuned_for_a_run, workers_asked
+from .process import default_state, workers_asked
 from .progress import err, log, print_summary, say
 from .streams import Streams, streams
 from .values import delimiter_flag
@@ -54,14 +54,13 @@ def run_spec(spec: JobSpec, target: Siro | Sandbox, args: argparse.Namespace, re
     token = target.token
     if token is not None:
         redactor.secrets.append(token if isinstance(token, str) else token.get_secret_value())
-    with tuned_for_a_run():  # the CLI owns its process: set for the run's speed
-        result = spec.call(
-            target,
-            events=CliEvents(args),
-            stop=pending,
-            show=getattr(args, "show", 0),
-            started_at=args.started_at,
-        )
+    result = spec.call(
+        target,
+        events=CliEvents(args),
+        stop=pending,
+        show=getattr(args, "show", 0),
+        started_at=args.started_at,
+    )
     return _said(args, result, spec.dry)
 
 
