@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import shutil
 import tempfile
@@ -64,12 +65,7 @@ class Review:
         self.uploads = Path(tempfile.mkdtemp(prefix="bulk_sync-uploads-"))  # previews live here
         self.limits = limits or Limits()
         self.children: set[Any] = set()  # previews running (child processes): ended with the server
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["said"] = said
+        self.env = templates()
 
     @property
     def key(self) -> str:
@@ -330,6 +326,21 @@ class Review:
         if self.mappings is None or not self.mappings.is_dir():
             return {}
         return {p.name: p for p in sorted(self.mappings.glob("*.yaml"))}
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The pages' templates, compiled once per process, when the first server starts (not when its
+    first page is asked for: a run page's first open would take that time too)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["said"] = said
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    return env
 
 
 def _put(fh: Any, body: bytes) -> None:
