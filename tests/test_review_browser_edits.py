@@ -187,6 +187,8 @@ def test_five_fast_edits_are_all_kept(browser: Any, served: ReviewThread) -> Non
     notes = cell_of(browser, 0, "Notes")
     notes.send_keys(" more\t")  # a second edit of row 1 while its first check may be on its way
     wait(browser, lambda d: all(msg(d, n).startswith("fixed: valid") for n in range(5)))
+    held = "return arguments[0].defaultValue === arguments[0].value"  # set once the server answered
+    wait(browser, lambda d: d.execute_script(held, notes))  # the note's check too, not only the first
     last = notes.get_attribute("value")
     assert last.endswith(" more")
     browser.refresh()
