@@ -2,7 +2,8 @@
 tests/test_review_browser.py): a cell is text until it is focused, then an input where the text
 was (a page of 100 rows opens twice as fast: tests/benchmarks/bench_review.py). A click puts the
 caret where it fell, Tab and Shift+Tab go from cell to cell, a cell keeps its exact value (spaces,
-markup), a page turned to is edited as the first one, a row sent is no longer editable.
+markup), a page turned to is edited as the first one, a row sent is no longer editable. A run over
+two files: the second one's rows edited and sent from its own grid.
 
 Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1: there they fail instead.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from test_review_files import two_files
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs
@@ -42,7 +44,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -219,3 +221,43 @@ def test_a_sent_row_is_no_longer_editable(browser: Any, served: ReviewThread) ->
     assert sent.text == GOOD and sent.get_attribute("tabindex") is None
     browser.execute_script("arguments[0].focus()", sent)
     assert not sent.find_elements(By.TAG_NAME, "input")
+
+
+def test_a_run_over_two_files_edits_and_sends_the_second_ones_rows(browser: Any, tmp_path: Path) -> None:
+    reports = two_files(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    server = ReviewThread(Review(tmp_path / "inbox", [reports], ROOT / "mappings")).start()
+    try:
+        open_run(browser, server)
+        assert "in a.csv" in browser.find_element(By.TAG_NAME, "h2").text
+        browser.find_element(By.CSS_SELECTOR, "#parts a[href*='?file=r-errors-b.csv']").click()
+        wait(browser, lambda d: "in b.csv" in d.find_element(By.TAG_NAME, "h2").text)
+        ids = [
+            c.get_attribute("textContent")
+            for c in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Appointment ID"]')
+        ]
+        n = ids.index("BAPT-24016")
+        start = td(browser, n, "Start")
+        browser.execute_script("arguments[0].focus()", start)
+        active(browser).send_keys("03/02/2026 10:00 AM\t")  # its check names b's file
+        wait(browser, lambda d: msg(d, n).startswith("fixed: valid"))
+        replace = browser.find_element(By.ID, "replace")  # apply-to-all on b's rows, then b's grid again
+        Select(replace.find_element(By.NAME, "column")).select_by_visible_text("Activity")
+        for name, value in (("old", "Webinar"), ("new", "Meeting")):  # (the fix above filled them in)
+            replace.find_element(By.NAME, name).clear()
+            replace.find_element(By.NAME, name).send_keys(value)
+        replace.find_element(By.CSS_SELECTOR, "button:not([type=button])").click()
+        wait(browser, lambda d: d.find_element(By.ID, "bulkdone").text.startswith("1 row(s) changed"))
+        shown = [
+            c.get_attribute("textContent")
+            for c in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Appointment ID"]')
+        ]
+        assert shown == ids  # still b's rows
+        browser.find_element(By.ID, "send").click()
+        wait(browser, lambda d: d.find_element(By.ID, "sent").text.startswith("dropped"))
+        (dropped,) = (tmp_path / "inbox").glob("*.csv")
+        assert dropped.name.startswith("b-fixed-")
+        with dropped.open(encoding="utf-8") as fh:
+            assert "BAPT-24016" in [r["Appointment ID"] for r in csv.DictReader(fh)]
+    finally:
+        server.stop()

@@ -230,25 +230,3 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
         client.close()
         server.stop()
         siro.stop()
-
-
-def test_a_run_over_two_files_says_which_rows_the_grid_does_not_show(tmp_path: Path) -> None:
-    for name in ("a.csv", "b.csv"):
-        shutil.copy(EXAMPLE_CSV, tmp_path / name)
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    argv = cli_argv("validate", "a.csv", "b.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, check=False, capture_output=True)
-    assert sorted(p.name for p in reports.glob("r-errors-*")) == ["r-errors-a.csv", "r-errors-b.csv"]
-    server = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
-    try:
-        client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-        client.get(f"/?key={server.review.key}")
-        html = client.get(f"/runs/{the_run(server).id}").text
-        with (reports / "r-errors-a.csv").open(encoding="utf-8-sig") as fh:
-            first = sum(1 for _ in csv.DictReader(fh))
-        assert f"Rows that did not sync ({first})" in html  # the first file's rows
-        assert "also in r-errors-b.csv" in html and "The grid shows r-errors-a.csv only" in html
-        client.close()
-    finally:
-        server.stop()

@@ -3,6 +3,9 @@ of truth): in an inbox's ``done/`` and ``failed/`` (``<base>-summary.json``, ``<
 ``<base>-report.csv``, ``<base>-report-errors.*``), and in report folders (``<name>-summary.json``
 beside ``<name>.csv`` and ``<name>-errors.*``). A run is addressed by an id made from its folder
 and its name; a file is only ever opened through a run found this way (no path from a request).
+
+A run over several files writes one error file per file with rows to fix (``<name>-errors-a.csv``,
+``<name>-errors-b.csv``): each is a ``Part`` of the run, with its own grid and its own edits.
 """
 
 from __future__ import annotations
@@ -27,6 +30,19 @@ ERROR_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Part:
+    """One error file of a run: its rows are one grid, its edits one store."""
+
+    path: Path
+    fixes: Path  # where the page keeps a person's edits of its rows
+    source: str  # the name of the file its rows were read from
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
 @dataclass
 class Run:
     """One run, as its outputs describe it."""
@@ -43,17 +59,45 @@ class Run:
 
     @property
     def error_files(self) -> list[Path]:
-        stem = f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
         return sorted(  # links skipped: a link in done/ must not show an outside file
             p
-            for p in listing(self.folder, stem + "*")
+            for p in listing(self.folder, self._errors_stem + "*")
             if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")
         )
 
     @property
+    def parts(self) -> list[Part]:
+        """Its error files: one (``<stem>.csv``), or one per file read that had rows to fix
+        (``<stem>-<file>.csv``), each with the file its rows came from and where its edits are kept."""
+        files = [Path(str(f)) for f in self.summary.get("files") or []]
+        parts = []
+        for path in self.error_files:
+            tail = path.name[len(self._errors_stem) :]
+            if not tail.startswith("-"):  # the run's only error file
+                parts.append(Part(path, self.fixes, self.file))
+                continue
+            tail = tail[1:]  # "a.csv" for a.csv's rows (a.xlsx's: "a.xlsx")
+            source = next((f.name for f in files if f.stem == Path(tail).stem), tail)
+            parts.append(Part(path, self.folder / f"{self.name}-fixes-{tail}.sqlite", source))
+        return parts
+
+    def part(self, name: str | None = None) -> Part | None:
+        """The part of that error file name (none: the first); None when there is no such file."""
+        parts = self.parts
+        if not name:
+            return parts[0] if parts else None
+        return next((p for p in parts if p.name == name), None)
+
+    @property
     def fixes(self) -> Path:
-        """Where the page keeps a person's edits (the run's own files are never edited)."""
+        """Where the page keeps a person's edits of the rows of its only error file (a run over
+        several files: of each, see ``parts``). The run's own files are never edited."""
         return self.folder / f"{self.name}-fixes.sqlite"
+
+    @property
+    def stores(self) -> list[Path]:
+        """Where the edits of each of its error files are kept."""
+        return [p.fixes for p in self.parts] or [self.fixes]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -105,6 +149,10 @@ class Run:
     def _summary_name(self) -> str:
         return f"{self.name}-summary.json"
 
+    @property
+    def _errors_stem(self) -> str:
+        return f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
+
 
 def run_id(folder: Path, name: str) -> str:
     return hashlib.sha256(f"{folder.resolve()}\x00{name}".encode()).hexdigest()[:16]
@@ -142,19 +190,20 @@ class Grid:
     rows: list[list[str]]  # original cells, one list per row
     problems: list[dict[str, str]]  # per row: row, status, error, column, message
     path: Path | None = None
-    others: list[str] = field(default_factory=list)  # more rows to fix, not in this grid: where
+    others: list[str] = field(default_factory=list)  # sheets with other columns, not in this grid
 
 
 _GRIDS: dict[tuple[str, float], Grid] = {}  # (error file, mtime) -> its grid: read once, paged many times
 
 
-def grid_of(run: Run) -> Grid:
-    """The run's rows to fix, from its first error file (its sheets with the same columns; cached
-    while the file is unchanged); the other error files and sheets are named in ``others``."""
-    files = run.error_files
-    if not files:
+def grid_of(run: Run, part: Part | None = None) -> Grid:
+    """The rows to fix of one of the run's error files (``part``; none: its first), its sheets with
+    the same columns (cached while the file is unchanged); sheets with other columns are named in
+    ``others``."""
+    part = part or run.part()
+    if part is None:
         return Grid([], [], [])
-    path = inside(files[0], run.folder)  # no link, under its folder: checked again as it is read
+    path = inside(part.path, run.folder)  # no link, under its folder: checked again as it is read
     if not is_plain_file(path):
         raise OutsideRoot(f"{path.name} is a symbolic link: not followed")
     key = (str(path), path.stat().st_mtime)
@@ -163,7 +212,7 @@ def grid_of(run: Run) -> Grid:
     headers: list[str] = []
     rows: list[list[str]] = []
     problems: list[dict[str, str]] = []
-    others = [p.name for p in files[1:]]
+    others: list[str] = []
     for src in open_sources(path):
         cut = [h for h in src.headers if h not in ERROR_COLUMNS]
         headers = headers or cut

@@ -56,6 +56,13 @@ function post(url, data) {
   });
 }
 
+function action(name) {
+  // where an action on the grid's rows goes: its run, and its error file when the run has several
+  const grid = document.getElementById("grid");
+  const file = grid.dataset.file ? `?file=${encodeURIComponent(grid.dataset.file)}` : "";
+  return `/runs/${grid.dataset.run}/${name}${file}`;
+}
+
 function notice(text) {
   const box = document.getElementById("notice");
   box.textContent = text;
@@ -136,14 +143,13 @@ function refused(tr, error) {
 }
 
 async function save(tr, skip) {
-  const grid = document.getElementById("grid");
   const tds = cellsOf(tr);
   const cells = tds.map(valueOf);
   const inputs = tds.map((td) => td.querySelector("input"));
   const changed = inputs.find((i) => i && i.value !== i.defaultValue);
   const body = {index: Number(tr.dataset.index), cells: cells, version: Number(tr.dataset.version), skip: skip};
   try {
-    const result = await post(`/runs/${grid.dataset.run}/check`, body);
+    const result = await post(action("check"), body);
     tr.dataset.version = result.version;
     inputs.forEach((input, i) => { if (input) input.defaultValue = cells[i]; }); // what the server holds now
     tr.classList.toggle("skipped", skip);
@@ -214,6 +220,7 @@ async function settle() {
 function query(page) {
   const pager = document.querySelector(".pager");
   const q = new URLSearchParams({page: page + 1});
+  if (pager.dataset.file) q.set("file", pager.dataset.file);
   if (pager.dataset.error) q.set("error", pager.dataset.error);
   if (pager.dataset.column) q.set("column", pager.dataset.column);
   return q.toString();
@@ -229,12 +236,11 @@ function offer(column, input, cells) {
 }
 
 async function bulk(url, body, what) {
-  const grid = document.getElementById("grid");
   const done = document.getElementById("bulkdone");
   done.textContent = `${what}…`;
   try {
     await settle();
-    const result = await post(`/runs/${grid.dataset.run}/${url}`, body);
+    const result = await post(action(url), body);
     counts(result.counts);
     done.textContent = result.batch
       ? `${result.changed} row(s) changed (${result.valid} now valid, ${result.invalid} still not)` +
@@ -288,7 +294,7 @@ async function sendFixed(button) {
     grid.querySelectorAll("tbody tr").forEach((tr) => { shown[tr.dataset.index] = Number(tr.dataset.version); });
     status.textContent = "sending…";
     const sendId = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const result = await post(`/runs/${grid.dataset.run}/send`, {send_id: sendId, shown: shown});
+    const result = await post(action("send"), {send_id: sendId, shown: shown});
     status.textContent = `dropped ${result.rows} row(s) into the inbox as ${result.dropped}: the watcher sends them`;
     counts(result.counts);
     grid.querySelectorAll("tbody tr.fixed:not(.skipped)").forEach((tr) => {
