@@ -34,7 +34,7 @@ from .preview import Limits, run_preview
 from .runs import Grid, Part, Run, find_runs, grid_of
 from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
 from .store import Stale, Store
-from .view import view
+from .view import View, view
 
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
@@ -155,21 +155,20 @@ class Review:
                 text="this run has no such error file (moved or deleted?): open the run again"
             )
         problem = None
-        try:
-            grid = await asyncio.to_thread(
-                grid_of, run, part
-            )  # read once (then cached): not on the event loop
+        store = Store(part.fixes if part else run.fixes)
+        q = request.query
+        asked = (_int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
+        try:  # read once (then cached), in a thread: not on the event loop
+            grid, shown = await asyncio.to_thread(_page_of, run, part, store, *asked)
         except (BulkSyncError, OSError) as exc:  # moved, damaged, a link: say so, show the rest of the run
             grid, problem = Grid([], [], []), f"the run's error file cannot be read: {exc}"
+            shown = view(grid, store, *asked)
         if problem is None and not run.error_files and run.to_handle:
             problem = (
                 f"the run's error file is gone (moved or deleted?): this run had {run.to_handle} row(s) "
                 f"to fix, but they cannot be shown. Look for {run.name}-*errors* in {run.folder}, "
                 "or run the file again to write it anew."
             )
-        store = Store(part.fixes if part else run.fixes)
-        q = request.query
-        shown = view(grid, store, _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
         return self._page(
             request,
             "run.html",
@@ -196,11 +195,9 @@ class Review:
             raise web.HTTPNotFound(
                 text="this run has no such error file (moved or deleted?): open the run again"
             )
-        grid = await asyncio.to_thread(grid_of, run, part)
         q = request.query
-        shown = view(
-            grid, Store(part.fixes), _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", "")
-        )
+        asked = (_int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
+        grid, shown = await asyncio.to_thread(_page_of, run, part, Store(part.fixes), *asked)
         return self._page(request, "rows.html", grid=grid, rows=shown.rows, order=shown.order, view=shown)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
@@ -370,6 +367,14 @@ def templates() -> jinja2.Environment:
     for name in env.list_templates(extensions=["html"]):
         env.get_template(name)
     return env
+
+
+def _page_of(
+    run: Run, part: Part | None, store: Store, page: int, error: str, column: str
+) -> tuple[Grid, View]:
+    """The grid (its cells perhaps still being read) and the page of it asked for."""
+    grid = grid_of(run, part, whole=False)
+    return grid, view(grid, store, page, error, column)
 
 
 def _put(fh: Any, body: bytes) -> None:

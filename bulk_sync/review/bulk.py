@@ -21,7 +21,7 @@ RESENDABLE = ("failed", "not_sent")
 def matching(grid: Grid, error: str | None, column: str | None) -> list[int]:
     """The grid's rows with this error type and a problem in this column (both optional)."""
     if not error and not column:
-        return list(range(len(grid.rows)))
+        return list(range(len(grid.problems)))
     out = []
     for i, problem in enumerate(grid.problems):
         if error and problem.get("error") != error:

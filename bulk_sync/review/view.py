@@ -20,7 +20,7 @@ from .store import Store
 
 PAGE_ROWS = 100
 # a grid's columns with problems and its error types, worked out once (a grid is read once)
-_SEEN: dict[int, tuple[Grid, list[tuple[str, int]], list[str]]] = {}
+_SEEN: dict[int, tuple[list[dict[str, str]], list[tuple[str, int]], list[str]]] = {}
 
 
 @dataclass
@@ -44,6 +44,8 @@ def view(grid: Grid, store: Store, page: int, error: str = "", column: str = "")
     pages = max(1, -(-len(chosen) // PAGE_ROWS))
     page = min(pages - 1, max(0, page))
     shown = chosen[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+    if shown:
+        grid.wait(shown[-1] + 1)  # (a grid still being read: its rows up to the last one shown)
     edits = store.rows(shown[0], shown[-1] + 1) if shown else {}
     bad_columns, errors = _seen(grid)
     first = [grid.headers.index(c) for c, _ in bad_columns if c in grid.headers]
@@ -71,10 +73,10 @@ def view(grid: Grid, store: Store, page: int, error: str = "", column: str = "")
 
 
 def _seen(grid: Grid) -> tuple[list[tuple[str, int]], list[str]]:
-    found = _SEEN.get(id(grid))
-    if found is None or found[0] is not grid:
+    found = _SEEN.get(id(grid.problems))
+    if found is None or found[0] is not grid.problems:
         if len(_SEEN) > 16:
             _SEEN.clear()
         errors = sorted({p.get("error", "") for p in grid.problems} - {""})
-        found = _SEEN[id(grid)] = (grid, columns_with_problems(grid), errors)
+        found = _SEEN[id(grid.problems)] = (grid.problems, columns_with_problems(grid), errors)
     return found[1], found[2]
