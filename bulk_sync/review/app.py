@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import secrets
 import shutil
 import tempfile
@@ -112,7 +113,9 @@ class Review:
 
     def _page(self, request: web.Request, template: str, **context: Any) -> web.Response:
         csrf = self.guard.csrf(self.guard.session_of(request) or "")
-        html = self.env.get_template(template).render(csrf=csrf, statuses=STATUSES, **context)
+        html = self.env.get_template(template).render(
+            csrf=csrf, statuses=STATUSES, static=static_version(), **context
+        )
         return web.Response(text=html, content_type="text/html")
 
     def _run(self, request: web.Request, runs: list[Run] | None = None) -> Run:
@@ -204,7 +207,12 @@ class Review:
         name = request.match_info["name"]
         if name not in STATIC:  # fixed names only: no path from the request reaches the disk
             raise web.HTTPNotFound()
-        return web.Response(body=(HERE / "static" / name).read_bytes(), content_type=STATIC[name])
+        # the pages ask for /static/<name>?v=<its content's hash>: kept by the browser, never stale
+        return web.Response(
+            body=(HERE / "static" / name).read_bytes(),
+            content_type=STATIC[name],
+            headers={"Cache-Control": "max-age=31536000, immutable"} if "v" in request.query else {},
+        )
 
     # -- actions -----------------------------------------------------------------------
 
@@ -352,6 +360,15 @@ class Review:
         if self.mappings is None or not self.mappings.is_dir():
             return {}
         return {p.name: p for p in sorted(self.mappings.glob("*.yaml"))}
+
+
+@functools.cache
+def static_version() -> str:
+    """A hash of the static files, in their addresses (a new version is a new address)."""
+    digest = hashlib.sha256()
+    for name in sorted(STATIC):
+        digest.update((HERE / "static" / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @functools.cache
