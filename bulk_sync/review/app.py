@@ -28,7 +28,6 @@ from aiohttp import web
 from ..errors import BulkSyncError
 from ..report import STATUSES
 from . import bulk
-from .check import said
 from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
 from .preview import Limits, run_preview
@@ -36,6 +35,7 @@ from .runs import Grid, Part, Run, find_runs, grid_of
 from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
 from .store import Stale, Store
 from .view import View, view
+from .words import said
 
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}

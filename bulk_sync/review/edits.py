@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .check import check_rows, said
+from .check import check_rows
 from .runs import Grid, Part, Run
 from .safefs import create_new, inside, make_dirs
 from .store import Edit, Sent, Store
+from .words import said
 
 NEEDS_ATTENTION, FIXED_AND_SENT, DONE = "needs attention", "fixed and sent", "done"
 
@@ -67,7 +68,10 @@ def check(run: Run, part: Part, grid: Grid, change: Change, who: str) -> dict[st
         status, answer = (before.status if before else "invalid"), {"skip": True}
     else:
         (checked,) = check_rows(grid.headers, [change.cells], run.mapping)
-        status, answer = checked.status, {**asdict(checked), "said": said(checked.message)}
+        status, answer = (
+            checked.status,
+            {**asdict(checked), "said": said(checked.message, checked.error_type)},
+        )
     number = grid.problems[change.index].get("row") or str(change.index + 1)
     what = [
         f"row {number}, {h}: {a!r} -> {b!r}"
@@ -95,12 +99,12 @@ def send(
         name = f"{original.stem}-fixed-{stamp}-{secrets.token_hex(3)}.csv"  # unique: two sends, two files
         path = create_new(target, name, lambda fh: _write(fh, body))
         numbers = [grid.problems[e.index].get("row") or str(e.index + 1) for e in rows]
-        said = (
+        listed = (
             "rows "
             + ", ".join(numbers[:50])
             + (f" and {len(numbers) - 50} more" if len(numbers) > 50 else "")
         )
-        return path.relative_to(inbox).as_posix(), path, said
+        return path.relative_to(inbox).as_posix(), path, listed
 
     return Store(part.fixes).send(send_id, shown, who, drop)
 
