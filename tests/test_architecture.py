@@ -485,3 +485,13 @@ def test_a_contents_list_names_every_part_and_no_other() -> None:
             if later:
                 wrong[f"{package.name}.{part}"] = {"imports parts listed after it": sorted(later)}
     assert wrong == {}
+
+
+def test_every_subpackage_ships() -> None:
+    """`pip install .` (not editable, as CI and pipx install it) ships every subpackage: the
+    setuptools list in pyproject.toml names each folder of bulk_sync/ that holds an __init__.py."""
+    import tomllib
+
+    listed = set(tomllib.loads((PKG.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PKG.parent).parts) for p in PKG.rglob("__init__.py")}
+    assert found - listed == set()
