@@ -57,6 +57,7 @@ ALLOWED = {
         "state",
         "errorfile",
         "notes",  # check_rows: a row's message and warning as the report says them
+        "lockfile",  # a kept sandbox's folder, one job at a time
         "upload",  # calls: SIRO's users for the rep check, the mirror's soft-delete
     },
     "review": {"errors", "load", "notes", "report", "settings", "pipeline", "job"},
@@ -222,8 +223,9 @@ INSIDE["sandbox"] = {
     "more": {"schema"},  # the endpoints besides the sync: users, soft-delete-removed, delete
     "gateway": set(),  # hidden limits: work a record takes, a gateway that answers 504
     "app": {"gateway", "more", "schema"},
-    "server": {"app"},
-    "__init__": {"app", "more", "schema", "server"},
+    "kept": {"app"},  # what it holds, kept in a file between runs (a rehearsal's)
+    "server": {"app", "kept"},
+    "__init__": {"app", "kept", "more", "schema", "server"},
 }
 INSIDE["review"] = {
     "safefs": set(),

@@ -17,7 +17,7 @@ from ..load import changed_files
 from ..payload import Payload
 from ..report import VALID, Summary
 from ..settings import RunSettings
-from ..state import StateStore, target_of
+from ..state import StateStore, target_for
 
 if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run starts faster)
     from ..dispatch import Dispatcher, Item
@@ -149,11 +149,7 @@ class _Sending:
         self.checking: list[asyncio.Task[None]] = []  # the pre-flight, while it runs
         self.summary = summary
         self.ordered = Ordered(emit, summary, self.broken)
-        self.store = (
-            StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-            if settings.state_path
-            else None
-        )
+        self.store = StateStore(settings.state_path, target_for(settings)) if settings.state_path else None
         self.acked: list[tuple[str, bytes, str | None, bytes | None, str]] = []
         self.flush_scheduled = False
         self.up: Uploader | None = None  # once open
@@ -235,7 +231,8 @@ class _Sending:
 
         settings = self.settings
         if settings.batch and settings.batch_auto:  # start where the last run to this SIRO ended
-            start = learned_size(settings.state_path, settings.base_url) or settings.batch_size
+            where = settings.identity or settings.base_url
+            start = learned_size(settings.state_path, where) or settings.batch_size
             self.settings = settings.model_copy(update={"batch_size": min(start, settings.max_batch_size)})
         async with Uploader(self.settings, transport=transport) as up:
             self.up = up
@@ -272,7 +269,8 @@ class _Sending:
             "start": self.settings.batch_size,  # what it started at (the last run's, or --batch-size)
         }
         if sizer.learned is not None:
-            remember_size(self.settings.state_path, self.settings.base_url, sizer.learned)
+            where = self.settings.identity or self.settings.base_url
+            remember_size(self.settings.state_path, where, sizer.learned)
 
     async def _preflight(self, up: Uploader) -> None:
         check = self.loop.create_task(up.check_identity())
