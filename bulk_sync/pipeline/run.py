@@ -362,12 +362,9 @@ async def _read_all(
                     if on_payload is not None:
                         on_payload(built)
                     ordered.put(seq, result_of(rec, VALID, message=row.note or None))
-                else:
-                    try:
-                        await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
-                    except asyncio.CancelledError:
-                        ordered.put(seq, not_sent_result(rec, stop))
-                        raise
+                else:  # the dispatcher owns it from here, even if a hard stop cancels the wait for
+                    # room: its result comes from there (sent, lost in flight, or a leftover not_sent)
+                    await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
             if dispatcher is not None and ordered.waiting:
                 dispatcher.flush()  # results wait behind a partial batch: let it go
             await ordered.backpressure()
