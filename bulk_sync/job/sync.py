@@ -276,6 +276,7 @@ class _Job:
                     kept=kept,
                     preflight=self.sync.delivery.preflight,
                     events=self.events.notice,
+                    ahead=self.events.ahead,
                     held=self.stop,
                     handle_signals=self.handle_signals,
                 )

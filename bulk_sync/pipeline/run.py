@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run st
 from .chunks import Producer
 from .plan import Plan, log
 from .results import (
+    Ahead,
     Block,
     Done,
     Emit,
@@ -75,6 +76,7 @@ async def execute(
     kept: Kept | None = None,
     events: Callable[[str], None] = lambda message: None,
     held: Callable[[], str | None] = lambda: None,
+    ahead: Callable[[int], None] = lambda rows: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
     ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
@@ -106,7 +108,9 @@ async def execute(
             )
 
         with signals(on_signal, enabled=handle_signals, held=held):
-            summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
+            summary.workers = await _read_all(
+                plan, settings, ordered, stop, None, kept, on_payload, show, ahead=ahead
+            )
         ordered.flush_all()
         if stop.hard:
             ordered.put_last(stopped_hard(ordered.last, "check"))
@@ -325,6 +329,7 @@ async def _read_all(
     on_payload: Callable[[Payload], None] | None = None,
     show: int = 0,
     halt: Callable[[BulkSyncError], None] | None = None,
+    ahead: Callable[[int], None] = lambda rows: None,
 ) -> int:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results); return how
     many worker processes mapped the chunks (a large dry run: see :mod:`.workers`).
@@ -349,6 +354,9 @@ async def _read_all(
                     continue
                 if isinstance(row, Done):  # settled by a dry run's worker process
                     ordered.put(row.seq, row.result)
+                    continue
+                if isinstance(row, Ahead):  # progress only: rows a worker checked ahead
+                    ahead(row.rows)
                     continue
                 seq, rec, built = row.seq, row.rec, row.built
                 if row.predicted_unchanged and on_payload is not None and isinstance(built, Payload):
