@@ -49,6 +49,7 @@ def test_a_rehearsal_finds_what_the_last_one_sent_and_rehearses_a_drift_hold(tmp
     again = _run(tmp_path, "run", EXAMPLE, *common)  # another port, the same sandbox
     assert again.returncode == 0, again.stderr
     assert "unchanged         55" in again.stdout and "first run" not in again.stdout
+    assert "), 1 request; batches" in again.stdout  # the pre-flight alone: one request, said so
     few = tmp_path / "few.csv"
     few.write_text(
         "".join(EXAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:9]), encoding="utf-8"

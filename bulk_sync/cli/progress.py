@@ -156,7 +156,8 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
             + (
                 ""
                 if dry
-                else f", {s.requests} requests" + (f" ({s.throttled} answered 429)" if s.throttled else "")
+                else f", {plural(s.requests, 'request')}"
+                + (f" ({s.throttled} answered 429)" if s.throttled else "")
             )
             + _batches(s)
         )
