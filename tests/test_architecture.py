@@ -209,13 +209,15 @@ INSIDE["payload"] = {
 INSIDE["upload"] = {
     "proof": set(),  # what a 2xx answer proves: which records SIRO acknowledged
     "answers": {"proof"},
+    "retries": {"answers"},  # one request's retries: the sync's and the other calls' alike
     "calls": {
         "answers",
+        "retries",
         "transport",
     },  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
     "sizing": set(),  # how many records a batch holds: fixed, or learned (--batch-size auto)
-    "uploader": {"answers", "proof", "sizing", "transport"},
+    "uploader": {"answers", "proof", "retries", "sizing", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {
