@@ -10,6 +10,7 @@ A run over several files writes one error file per file with rows to fix (``<nam
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import threading
@@ -75,8 +76,8 @@ class Run:
         parts = []
         for path in self.error_files:
             tail = path.name[len(self._errors_stem) :]
-            if not tail.startswith("-"):  # the run's only error file
-                parts.append(Part(path, self.fixes, self.file))
+            if not tail.startswith("-"):  # the run's only error file: its rows are one file's
+                parts.append(Part(path, self.fixes, self._only_source(files)))
                 continue
             tail = tail[1:]  # "a.csv" for a.csv's rows (a.xlsx's: "a.xlsx")
             source = next((f.name for f in files if f.stem == Path(tail).stem), tail)
@@ -89,6 +90,18 @@ class Run:
         if not name:
             return parts[0] if parts else None
         return next((p for p in parts if p.name == name), None)
+
+    def _only_source(self, files: list[Path]) -> str:
+        """The name of the file the rows of the run's only error file came from: its only file, or
+        (a run over several files, one of which had rows to fix) the file of the report's first row
+        to fix; the run's first file when the report says nothing."""
+        if self.route.get("original") or len(files) < 2:
+            return self.file
+        key = (str(self.report), _mtime(self.report))
+        if key not in _SOURCES:
+            _SOURCES[key] = _first_to_fix(self.report)
+        found = _SOURCES[key]
+        return Path(found).name if found else self.file
 
     @property
     def fixes(self) -> Path:
@@ -154,6 +167,34 @@ class Run:
     @property
     def _errors_stem(self) -> str:
         return f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
+
+
+# (report, mtime) -> the source file of its first row to fix (read once: a report may be large)
+_SOURCES: dict[tuple[str, float], str | None] = {}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _first_to_fix(report: Path) -> str | None:
+    """The ``source_file`` of the report's first row that is to fix; None when none is, or the
+    report is gone, a link, or not a report."""
+    if not is_plain_file(report):
+        return None
+    try:
+        with report.open(encoding="utf-8-sig", newline="") as fh:
+            rows = csv.reader(fh)
+            head = next(rows, [])
+            if "source_file" not in head or "status" not in head:
+                return None
+            file, status = head.index("source_file"), head.index("status")
+            return next((r[file] for r in rows if len(r) > status and r[status] in TO_FIX), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
 
 
 def run_id(folder: Path, name: str) -> str:
