@@ -40,7 +40,7 @@ from .cells import cell_text
 from .csv import ERROR_FILE_MARKS, FORMULA_STARTS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
 from .model import DEFAULT_CHUNK_ROWS, Chunk, NotAlone, Source, SourceRow, Span, Split, StopAt
-from .open import open_source, open_sources
+from .open import open_source, open_sources, sheet_names
 from .snapshot import changed_files
 
 __all__ = [
@@ -61,5 +61,6 @@ __all__ = [
     "find_header",
     "open_source",
     "open_sources",
+    "sheet_names",
     "sniff_delimiter",
 ]

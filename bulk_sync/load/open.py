@@ -18,7 +18,7 @@ from .csv import open_csv
 from .headers import loose
 from .model import DEFAULT_CHUNK_ROWS, Options, Source, StopAt, one_line
 from .snapshot import Snapshot
-from .workbook import open_workbook, open_zip
+from .workbook import open_workbook, open_zip, visible_sheets
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -183,6 +183,21 @@ def _looks_like_text(p: Path) -> bool:
         return True
     control = sum(1 for b in head if b < 32 and b not in b"\t\r\n")
     return b"\0" not in head and control <= max(8, len(head) // 100)
+
+
+def sheet_names(path: str | Path) -> list[str]:
+    """The names of a workbook's visible worksheets, in order, without reading their cells (for a
+    page that shows one sheet at a time); a CSV or text file: none. Raises SourceError for a
+    file that cannot be read."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    if not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        return []
+    return visible_sheets(p)
 
 
 def open_source(path: str | Path, **kwargs: Any) -> Source:

@@ -98,6 +98,26 @@ def open_workbook(
     return sources
 
 
+def visible_sheets(p: Path) -> list[str]:
+    """The workbook's visible worksheets' names, in order (its metadata only: no sheet is read)."""
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+    try:
+        with p.open("rb") as fh:
+            wb = CalamineWorkbook.from_filelike(fh)
+        try:
+            metas = wb.sheets_metadata
+            return [
+                m.name
+                for m in metas
+                if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible
+            ]
+        finally:
+            wb.close()
+    except Exception as exc:  # calamine raises its own types, and ValueError/OSError
+        raise SourceError(str(p), _workbook_problem(p, "xlsx", exc)) from exc
+
+
 PEEK_SHEET_BYTES = 32 * 1024 * 1024  # another sheet bigger than this is not loaded to compare headers
 
 
