@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import threading
 import time
@@ -25,8 +26,9 @@ from urllib.parse import quote
 
 from ..errors import BulkSyncError
 from ..load import Chunk, Source, open_sources, sheet_names
+from ..load.held import open_bytes
 from ..report import STATUSES, TO_FIX
-from .safefs import OutsideRoot, inside, is_plain_dir, is_plain_file, listing
+from .safefs import OutsideRoot, inside, is_plain_dir, is_plain_file, listing, opened, read_plain
 
 ERROR_COLUMNS = (
     "bulk_sync_row",
@@ -202,8 +204,9 @@ def _sheets(part: Part) -> list[Part]:
         if len(_SHEETS) > 256:
             _SHEETS.clear()
         try:
-            _SHEETS[key] = sheet_names(part.path)
-        except BulkSyncError:  # damaged: the page says so when it reads its rows
+            with opened(part.path, part.path.parent) as path:
+                _SHEETS[key] = sheet_names(path)
+        except (BulkSyncError, OSError):  # damaged: the page says so when it reads its rows
             return [part]
     names = _SHEETS[key]
     if len(names) < 2:
@@ -235,7 +238,10 @@ def _first_to_fix(report: Path) -> str | None:
     if not is_plain_file(report):
         return None
     try:
-        with report.open(encoding="utf-8-sig", newline="") as fh:
+        with (
+            opened(report, report.parent) as path,
+            io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="") as fh,
+        ):
             rows = csv.reader(fh)
             head = next(rows, [])
             if "source_file" not in head or "status" not in head:
@@ -260,14 +266,14 @@ def find_runs(folders: list[Path]) -> list[Run]:
         for summary in listing(folder, "*-summary.json"):
             name = summary.name.removesuffix("-summary.json")
             try:
-                data = json.loads(summary.read_text(encoding="utf-8"))
+                data = json.loads(read_plain(summary, folder).decode("utf-8"))
             except (OSError, ValueError):
                 continue
             route_file = folder / f"{name}-route.json"
             route: dict[str, Any] = {}
             if is_plain_file(route_file):
                 try:
-                    route = json.loads(route_file.read_text(encoding="utf-8"))
+                    route = json.loads(read_plain(route_file, folder).decode("utf-8"))
                 except (OSError, ValueError):
                     route = {}
             runs.append(Run(run_id(folder, name), folder, name, data, route))
@@ -333,42 +339,20 @@ def grid_of(run: Run, part: Part | None = None, *, whole: bool = True) -> Grid:
             if len(_GRIDS) > 16:
                 _GRIDS.clear()
             grid = _GRIDS[key] = Grid([], [], [], path, part.sheet, whole=False, known=False)
-            threading.Thread(target=_read, args=(grid, key), name=f"read {path.name}", daemon=True).start()
+            reader = threading.Thread(target=_read, args=(grid, key, run.folder), name=f"read {path.name}")
+            reader.daemon = True
+            reader.start()
     return grid.wait(None if whole else 0)
 
 
-def _read(grid: Grid, key: tuple[str, float, str | None]) -> None:
-    """Fill ``grid`` from its file (in a thread of its own): the rows' problems first when the file
-    is a large CSV, then the cells chunk by chunk, each chunk told to whoever waits."""
+def _read(grid: Grid, key: tuple[str, float, str | None], root: Path) -> None:
+    """Fill ``grid`` from its file (in a thread of its own), opened once under ``root`` (no link on
+    the way) and read through that open file: the rows' problems first when the file is a large
+    CSV, then the cells chunk by chunk, each chunk told to whoever waits."""
     assert grid.path is not None
-    names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
     try:
-        # a CSV, a workbook's only sheet, or the sheet named (one: its rows are one grid)
-        sources = open_sources(grid.path) if grid.sheet is None else open_sources(grid.path, sheet=grid.sheet)
-        grid.headers = [h for h in sources[0].headers if h not in ERROR_COLUMNS]
-        if sources and all(s.kind == "csv" for s in sources) and grid.path.stat().st_size >= LIGHT_BYTES:
-            reasons: list[dict[str, str]] = []
-            for src in sources:  # only the 5 columns of why: a third of the time of the whole file
-                why = [c for c in ERROR_COLUMNS if c in src.headers]
-                for chunk in src.chunks(why):
-                    reasons.extend(_problems(chunk, src, names))
-            with grid.ready:
-                grid.problems, grid.known = reasons, True
-                grid.ready.notify_all()
-        problems: list[dict[str, str]] = []
-        for src in sources:
-            cut = [h for h in src.headers if h not in ERROR_COLUMNS]
-            for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
-                cells = list(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
-                problems.extend(_problems(chunk, src, names))
-                with grid.ready:
-                    grid.rows.extend(cells)
-                    grid.ready.notify_all()
-        with grid.ready:
-            if problems != grid.problems:  # (the first pass's, if any, agree: this one is the file's)
-                grid.problems = problems
-            grid.known = grid.whole = True
-            grid.ready.notify_all()
+        with opened(grid.path, root) as path:
+            _fill(grid, path)
     except BaseException as exc:  # said to whoever waits for it; the next request reads it again
         with _GRIDS_LOCK:
             if _GRIDS.get(key) is grid:
@@ -376,6 +360,37 @@ def _read(grid: Grid, key: tuple[str, float, str | None]) -> None:
         with grid.ready:
             grid.failed = exc
             grid.ready.notify_all()
+
+
+def _fill(grid: Grid, path: Path) -> None:
+    """``grid``'s headers, problems and rows, from ``path`` (a path read through its open file)."""
+    names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
+    # a CSV, a workbook's only sheet, or the sheet named (one: its rows are one grid)
+    sources = open_sources(path) if grid.sheet is None else open_sources(path, sheet=grid.sheet)
+    grid.headers = [h for h in sources[0].headers if h not in ERROR_COLUMNS]
+    if sources and all(s.kind == "csv" for s in sources) and sources[0].size >= LIGHT_BYTES:
+        reasons: list[dict[str, str]] = []
+        for src in sources:  # only the 5 columns of why: a third of the time of the whole file
+            why = [c for c in ERROR_COLUMNS if c in src.headers]
+            for chunk in src.chunks(why):
+                reasons.extend(_problems(chunk, src, names))
+        with grid.ready:
+            grid.problems, grid.known = reasons, True
+            grid.ready.notify_all()
+    problems: list[dict[str, str]] = []
+    for src in sources:
+        cut = [h for h in src.headers if h not in ERROR_COLUMNS]
+        for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
+            cells = list(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
+            problems.extend(_problems(chunk, src, names))
+            with grid.ready:
+                grid.rows.extend(cells)
+                grid.ready.notify_all()
+    with grid.ready:
+        if problems != grid.problems:  # (the first pass's, if any, agree: this one is the file's)
+            grid.problems = problems
+        grid.known = grid.whole = True
+        grid.ready.notify_all()
 
 
 def _problems(chunk: Chunk, src: Source, names: list[str]) -> Iterator[dict[str, str]]:
