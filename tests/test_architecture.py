@@ -101,19 +101,21 @@ ALLOWED = {
 # inside a function, as load.model's Source.chunks does for the readers: LATE)
 INSIDE = {
     "load": {
+        "held": set(),  # a file read through a descriptor its caller opened (checked), not its name
         "headers": set(),
         "cells": set(),
-        "formats": set(),
-        "snapshot": set(),  # a file as it was when opened: its size and mtime, reads bounded by them
-        "model": {"cells", "formats", "snapshot"},  # cells: a raw column's cells made text when asked for
+        "formats": {"held"},
+        "snapshot": {"held"},  # a file as it was when opened: its size and mtime, reads bounded by them
+        # cells: a raw column's cells made text when asked for
+        "model": {"cells", "formats", "held", "snapshot"},
         "encoding": {"headers", "model", "snapshot"},
         "footer": {"headers", "model"},
-        "csv": {"cells", "encoding", "headers", "model", "snapshot"},  # cells: NUL bytes flagged
+        "csv": {"cells", "encoding", "headers", "held", "model", "snapshot"},  # cells: NUL bytes flagged
         "sheetrows": {"cells", "model"},
-        "ods": set(),  # .ods cells whose tabs and line breaks calamine drops, read again
-        "workbook": {"cells", "formats", "headers", "model", "ods", "sheetrows"},
-        "open": {"csv", "headers", "model", "snapshot", "workbook"},
-        "__init__": {"cells", "csv", "headers", "model", "open", "snapshot"},
+        "ods": {"held"},  # .ods cells whose tabs and line breaks calamine drops, read again
+        "workbook": {"cells", "formats", "headers", "held", "model", "ods", "sheetrows"},
+        "open": {"csv", "headers", "held", "model", "snapshot", "workbook"},
+        "__init__": {"cells", "csv", "headers", "held", "model", "open", "snapshot"},
     },
     "mapping": {
         "spec": set(),
