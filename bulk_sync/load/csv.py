@@ -32,7 +32,7 @@ from .encoding import (
 from .headers import SNIFF_ROWS, read_header
 from .held import open_bytes
 from .model import Chunk, Options, Source, Span, make_chunk
-from .snapshot import open_upto
+from .snapshot import open_text_upto, open_upto
 
 SPARE_COLUMNS = 10  # CSV cells read past the last header column, to flag shifted rows
 
@@ -84,7 +84,7 @@ def open_csv(
             "are reported invalid (bad-encoding), with the column and the bytes; every other row is read as "
             "UTF-8"
         )
-    return Source(
+    src = Source(
         p,
         "csv",
         None,
@@ -100,6 +100,42 @@ def open_csv(
         error_file=set(ERROR_FILE_MARKS) <= set(headers),
         nul=has_nul(p, enc.name, size),
     )
+    if src.error_file and not (problem := _numbering(src)):
+        src.numbered = True
+    elif src.error_file:
+        warnings.append(
+            f"this bulk_sync error file's {ROW_COLUMN} column does not hold the first run's row numbers "
+            f"in order ({problem}): its rows are numbered as they stand in this file"
+        )
+    return src
+
+
+ROW_COLUMN = "bulk_sync_row"  # an error file's: the row's number in the run that wrote it
+
+
+def _numbering(src: Source) -> str:
+    """Why ``src``'s rows cannot be numbered by its ``bulk_sync_row`` column ('' when they can):
+    every row holds a number, each larger than the one before (a row added, moved or emptied in a
+    spreadsheet breaks it)."""
+    at = src.headers.index(ROW_COLUMN)
+    last, number = 0, src.header_row
+    with long_fields(), open_text_upto(src.path, src.size, src.encoding, "surrogateescape") as fh:
+        reader = csv.reader(fh, delimiter=src.delimiter)
+        for _ in range(src.skip_lines):
+            next(reader, None)
+        for record in reader:
+            number += 1
+            cell = record[at].strip() if at < len(record) else ""
+            if not cell.isascii() or not cell.isdigit():
+                return (
+                    f"row {number} of this file holds {cell!r}"
+                    if cell
+                    else f"row {number} of this file has none"
+                )
+            if int(cell) <= last:
+                return f"row {number} of this file holds {cell}, after {last}"
+            last = int(cell)
+    return ""
 
 
 def _check_header(p: Path, header: list[str]) -> None:
@@ -181,7 +217,7 @@ def halfway(src: Source) -> int | None:
     part must be read to its end without the parser finding a quoted cell left open there (it
     raises): only then does a record start at the offset, and the parts read as the whole would.
     """
-    if src.kind != "csv" or not reads_ascii_as_is(src.encoding.replace("-sig", "")):
+    if src.kind != "csv" or src.numbered or not reads_ascii_as_is(src.encoding.replace("-sig", "")):
         return None
     try:
         size = src.size
@@ -221,6 +257,8 @@ def csv_chunks(src: Source, columns: list[str] | None = None, span: Span | None 
 def _parsed(src: Source, fh: IO[bytes], columns: list[str] | None, span: Span | None) -> Iterator[Chunk]:
     width = len(src.headers)
     spare = [f"\x00extra{i}" for i in range(SPARE_COLUMNS)]
+    unread = src.numbered and columns is not None and ROW_COLUMN not in columns  # read for the numbers
+    columns = [*columns, ROW_COLUMN] if unread and columns is not None else columns
     reader = pd.read_csv(
         fh,
         usecols=[src.headers.index(c) for c in columns] if columns else None,
@@ -244,7 +282,12 @@ def _parsed(src: Source, fh: IO[bytes], columns: list[str] | None, span: Span | 
     first = src.header_row + 1 if span is None else span.first
     with reader:
         for frame in reader:
-            numbers = (frame.index.to_numpy() + first).tolist()
+            if src.numbered:  # the run that wrote the error file numbered them (checked at open)
+                numbers = [int(n) for n in frame[ROW_COLUMN].tolist()]
+                if unread:
+                    frame = frame.drop(columns=ROW_COLUMN)
+            else:
+                numbers = (frame.index.to_numpy() + first).tolist()
             if span is not None:
                 span.records += len(frame)
             problems: dict[int, list[RowError]] = {}

@@ -158,6 +158,9 @@ class Source:
     formats: SheetFormats | None = field(default=None, repr=False)  # xlsx: cells whose format shows
     id_columns: tuple[str, ...] = ()  # the headers the externalId is read from (to tell a totals row)
     error_file: bool = False  # a bulk_sync error file (CSV): its escaped cells are read back as typed
+    # CSV: its rows are numbered by its `bulk_sync_row` column (an error file dropped again: the
+    # numbers of the run that wrote it, so the second report speaks the first one's numbers)
+    numbered: bool = False
     nul: bool = False  # CSV: a NUL byte is in it: the rows holding one are flagged (see cells.flag_nul)
     stop_at: StopAt | None = None  # the mapping's `stop_at`: the data ends at that row
     # .ods: (row, column) 0-based -> (the text calamine reads, the text with its tabs and line breaks)
@@ -193,7 +196,7 @@ class Source:
         """The numbers of the data rows after row ``after``, a list at a time, reading only (no
         cells kept, no footer rule): to account for rows a stopping run will not process. A CSV is
         counted with the csv module (several times faster than parsing it into chunks)."""
-        if self.kind != "csv":
+        if self.kind != "csv" or self.numbered:
             for chunk in self.chunks():
                 numbers = [n for n in chunk.row_numbers if n > after]
                 numbers += [n for n, _ in chunk.skipped if n > after]
