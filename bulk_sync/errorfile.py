@@ -35,7 +35,7 @@ from typing import Any
 
 from .load import ERROR_FILE_MARKS, FORMULA_STARTS, Source, escape_cell
 from .notes import as_text
-from .report import COLUMNS, VALUES, RowResult, neutralise
+from .report import COLUMNS, VALUES, ResultBlock, RowResult, neutralise
 
 ERROR_COLUMNS = [
     *ERROR_FILE_MARKS,
@@ -137,6 +137,27 @@ class Failures:
                 self._spill()
             return
         self._pending.append(_stored(result))
+        if len(self._pending) >= 5000:
+            self._flush()
+
+    def add_block(self, block: ResultBlock) -> None:
+        """Each row of ``block`` (rows to fix), as :meth:`add` adds one; once the results are in
+        the temporary file, straight from the block's columns."""
+        if self._db is None:
+            for result in block:
+                self.add(result)
+            return
+        if block.warnings is not None or not all(m is None or type(m) is str for m in block.messages or ()):
+            self._pending.extend(map(_stored, block))
+        else:  # _stored's values, from the columns (no RowResult made)
+            file, sheet, status, kind, column = (
+                block.source_file, block.sheet, block.status, block.error_type, block.column
+            )  # fmt: skip
+            texts = block.messages or [None] * len(block)
+            self._pending.extend(
+                (file, sheet, row, ext, status, kind, column, text, None, 0, None, None)
+                for row, ext, text in zip(block.row_numbers, block.external_ids, texts, strict=True)
+            )
         if len(self._pending) >= 5000:
             self._flush()
 

@@ -37,8 +37,9 @@ class Events:
         """The rows are about to be read; roughly this many (None: not known)."""
 
     def row(self, result: RowResult | ResultBlock) -> None:
-        """One row's result (a block: rows that need no attention, valid or unchanged), in input
-        order, after it was written to the report."""
+        """One row's result (a block: consecutive rows that share a status: valid, unchanged, or
+        invalid with the same kind of error in the same column; iterating it gives their results),
+        in input order, after it was written to the report."""
 
     def finished_rows(self, summary: Summary | None) -> None:
         """Every row has its result (None: the run ended in an error), before the outputs close."""
