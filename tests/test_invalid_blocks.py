@@ -8,6 +8,7 @@ What a person gets must not change: the report's lines, the error file's rows, `
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import csv
 import io
 import subprocess
@@ -176,3 +177,28 @@ def test_with_a_worker_or_alone_the_outputs_are_the_same(tmp_path: Path) -> None
     lines = got["0"][2].splitlines()
     assert lines[0].startswith("bad.csv row 2 [Start]: invalid bad-datetime: startTime: '01.03.2026 10:00'")
     assert "... and 29,000 more row problems: every one is in the report" in lines
+
+
+FORMATS = ["%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M", "%Y-%m-%dT%H:%M:%S%z", "%d/%m/%y", "%b %d, %Y", "%H:%M:%S.%f"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(FORMATS),
+    st.sampled_from(FORMATS),
+    st.datetimes(timezones=st.just(dt.timezone.utc)),
+    st.text(alphabet="0123456789/.:-, TAPMapmJanDec+", max_size=24),
+)
+def test_a_date_without_a_formats_punctuation_is_not_tried_in_it(
+    fmt: str, written: str, when: dt.datetime, text: str
+) -> None:
+    """A cell whose text lacks a character the format holds as itself is skipped for that format:
+    strptime would have refused it (so the cell's result and its message are the same)."""
+    from bulk_sync.mapping.convert import _literals
+
+    for cell in (when.strftime(written), text):
+        try:
+            dt.datetime.strptime(cell, fmt)
+        except ValueError:
+            continue
+        assert all(c in cell for c in _literals(fmt)), (cell, fmt)

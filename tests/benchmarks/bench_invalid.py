@@ -4,7 +4,8 @@
     python tests/benchmarks/bench_invalid.py --save /tmp/before      # keep the outputs ...
     python tests/benchmarks/bench_invalid.py --compare /tmp/before   # ... and compare them later
 
-The file is bench_validate.py's Salesforce-shaped export (30 columns, no bad row). Each case is a
+The file is bench_validate.py's Salesforce-shaped export (30 columns, no bad row but 1 in 25,000
+whose end time falls in the hour the clocks go back: ambiguous, invalid). Each case is a
 way a new user's first `validate` goes wrong on every row:
 
 * ``dates``: the same rows with their four date-times written "01.03.2026 08:00" where the mapping
@@ -40,7 +41,7 @@ from bench_validate import MAPPING, make_csv
 ROOT = Path(__file__).resolve().parents[2]
 DATE_COLUMNS = range(4, 8)  # Start, End, Created Date, Last Modified Date
 _US = re.compile(r"(\d+)/(\d+)/(\d+) (\d+):(\d+) (AM|PM)")
-_TIMING = re.compile(r" in [0-9.]+ ?m?s \([0-9,.]+ rows/s\)")
+_TIMING = re.compile(r" in [0-9.]+ ?m?s \([0-9,.]+ rows/s")
 
 
 def _day_first(cell: str) -> str:
@@ -142,10 +143,11 @@ def main() -> None:
                 statuses = [r["status"] for r in csv.DictReader(fh)]
             assert len(statuses) == a.rows, (name, len(statuses))
             invalid = statuses.count("invalid")
-            assert invalid == (0 if name == "valid" else a.rows), (name, invalid)
             ratio = "" if name == "valid" else f"; {base / med:.2f}x the valid run's rows/s"
             print(f"  {name:<8} median {med:6.2f} s -> {a.rows / med:8,.0f} rows/s{ratio} "
-                  f"(runs: {', '.join(f'{t:.2f}' for t in times[name])}; exit {last[name][2]})")  # fmt: skip
+                  f"(runs: {', '.join(f'{t:.2f}' for t in times[name])}; {invalid:,} invalid)")  # fmt: skip
+            # (the valid file has a few rows whose end time falls in the hour the clocks go back)
+            assert invalid < a.rows // 1000 if name == "valid" else invalid == a.rows, (name, invalid)
         for name in names:
             got = outputs(tmp / f"{name}.csv", *last[name][:2])
             if a.save is not None:
