@@ -23,6 +23,7 @@ input's format, so a person fixes the cells and drops the file back in.
 from __future__ import annotations
 
 import csv
+import io
 import marshal
 import os
 import re
@@ -31,11 +32,11 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .load import ERROR_FILE_MARKS, FORMULA_STARTS, Source, escape_cell
 from .notes import as_text
-from .report import COLUMNS, VALUES, RowResult, neutralise
+from .report import COLUMNS, VALUES, ResultBlock, RowResult, neutralise
 
 ERROR_COLUMNS = [
     *ERROR_FILE_MARKS,
@@ -90,6 +91,22 @@ class FailedRows:
         query = "SELECT row_number FROM f WHERE key_file=? AND key_sheet=?"
         return (n for (n,) in self._db.execute(query, self._key))
 
+    def fixes(self) -> Iterator[Fix]:
+        """What the error file says of each row (:data:`Fix`), in row order."""
+        if self._rows is not None:
+            return map(_fix, self)
+        assert self._db is not None
+        query = f"SELECT {_FIX} FROM f WHERE key_file=? AND key_sheet=? ORDER BY row_number"
+        return iter(self._db.execute(query, self._key))
+
+    def fixes_between(self, first: int, last: int) -> dict[int, Fix]:
+        """What the error file says of rows ``first`` to ``last`` (both included), by row number."""
+        if self._rows is not None:
+            return {n: _fix(r) for n, r in self.between(first, last).items()}
+        assert self._db is not None
+        query = f"SELECT {_FIX} FROM f WHERE key_file=? AND key_sheet=? AND row_number BETWEEN ? AND ?"
+        return {v[0]: v for v in self._db.execute(query, (*self._key, first, last))}
+
     def between(self, first: int, last: int) -> dict[int, RowResult]:
         """The results of rows ``first`` to ``last`` (both included)."""
         if self._rows is not None:
@@ -99,6 +116,15 @@ class FailedRows:
         assert self._db is not None
         query = f"SELECT {_FIELDS} FROM f WHERE key_file=? AND key_sheet=? AND row_number BETWEEN ? AND ?"
         return {v[2]: RowResult(*v) for v in self._db.execute(query, (*self._key, first, last))}
+
+
+# a row to fix as its error file's columns need it: row number, status, error type, column, message
+Fix = tuple[int, str, str | None, str | None, str | None]
+_FIX = "row_number, status, error_type, column, message"
+
+
+def _fix(r: RowResult) -> Fix:
+    return (r.row_number, r.status, r.error_type, r.column, as_text(r.message))
 
 
 def _stored(result: RowResult) -> tuple[Any, ...]:
@@ -137,6 +163,27 @@ class Failures:
                 self._spill()
             return
         self._pending.append(_stored(result))
+        if len(self._pending) >= 5000:
+            self._flush()
+
+    def add_block(self, block: ResultBlock) -> None:
+        """Each row of ``block`` (rows to fix), as :meth:`add` adds one; once the results are in
+        the temporary file, straight from the block's columns."""
+        if self._db is None:
+            for result in block:
+                self.add(result)
+            return
+        if block.warnings is not None or not all(m is None or type(m) is str for m in block.messages or ()):
+            self._pending.extend(map(_stored, block))
+        else:  # _stored's values, from the columns (no RowResult made)
+            file, sheet, status, kind, column = (
+                block.source_file, block.sheet, block.status, block.error_type, block.column
+            )  # fmt: skip
+            texts = block.messages or [None] * len(block)
+            self._pending.extend(
+                (file, sheet, row, ext, status, kind, column, text, None, 0, None, None)
+                for row, ext, text in zip(block.row_numbers, block.external_ids, texts, strict=True)
+            )
         if len(self._pending) >= 5000:
             self._flush()
 
@@ -251,30 +298,30 @@ def _text_suffix(src: Source) -> str:
     return src.path.suffix.lower() if src.path.suffix.lower() in (".tsv", ".txt") else ".tsv"
 
 
-def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list[str]:
-    return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(as_text(r.message))]
+def _error_cells(fix: Fix, guard: Callable[[str], str] = neutralise) -> list[str]:
+    return [str(fix[0]), fix[1], fix[2] or "", guard(fix[3] or ""), guard(fix[4] or "")]
 
 
-def _rows(src: Source, wanted: FailedRows, kept: Kept | None) -> Iterator[tuple[list[str], RowResult]]:
+def _rows(src: Source, wanted: FailedRows, kept: Kept | None) -> Iterator[tuple[list[str], Fix]]:
     """The wanted rows' cells: remembered by the run when it has them all, else re-read from the
     file (only those rows are turned into lists)."""
     have = kept.rows.get((str(src.path), src.sheet), {}) if kept is not None and kept.complete else {}
     if all(n in have for n in wanted.numbers()):
-        for result in wanted:
-            yield unpack(have[result.row_number]), result
+        for fix in wanted.fixes():
+            yield unpack(have[fix[0]]), fix
         return
     found = 0
     for chunk in src.chunks():
         numbers = chunk.row_numbers
         if not numbers:
             continue
-        these = wanted.between(min(numbers[0], numbers[-1]), max(numbers[0], numbers[-1]))
+        these = wanted.fixes_between(min(numbers[0], numbers[-1]), max(numbers[0], numbers[-1]))
         hits = [(i, these[n]) for i, n in enumerate(numbers) if n in these]
         if not hits:
             continue
         cells = chunk.row_cells([i for i, _ in hits], src.headers)
-        for row, (_, result) in zip(cells, hits, strict=True):
-            yield [str(c) for c in row], result
+        for row, (_, fix) in zip(cells, hits, strict=True):
+            yield list(map(str, row)), fix
         found += len(hits)
         if found == len(wanted):
             return
@@ -287,10 +334,25 @@ def _write_csv(out: Path, src: Source, wanted: FailedRows, kept: Kept | None) ->
         for i in range(src.header_row - 1):
             w.writerow([PREAMBLE if i == 0 else ""])
         w.writerow(src.headers + ERROR_COLUMNS)
-        for cells, result in _rows(src, wanted, kept):
+        buffer = io.StringIO(newline="")  # the rows go through it a few thousand at a time
+        lines, many = [], csv.writer(buffer, delimiter=src.delimiter)
+        for cells, fix in _rows(src, wanted, kept):
             if _MAY_ESCAPE.search("\x1f" + "\x1f".join(cells)):  # (most rows: no cell to look at)
                 cells = [escape_cell(c) if c[:1] in _ESCAPE_FIRST else c for c in cells]
-            w.writerow(cells + _error_cells(result))
+            cells += _error_cells(fix)
+            lines.append(cells)
+            if len(lines) >= 2048:
+                _write_lines(fh, buffer, many, lines)
+        _write_lines(fh, buffer, many, lines)
+
+
+def _write_lines(fh: IO[str], buffer: io.StringIO, many: Any, lines: list[list[str]]) -> None:
+    """``lines`` as the csv writer ``many`` writes them to ``buffer``, then to ``fh`` at once."""
+    many.writerows(lines)
+    fh.write(buffer.getvalue())
+    buffer.seek(0)
+    buffer.truncate()
+    lines.clear()
 
 
 def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures, kept: Kept | None) -> None:
@@ -312,8 +374,8 @@ def _write_xlsx(out: Path, srcs: Sequence[Source], failures: Failures, kept: Kep
             for c, name in enumerate(src.headers + ERROR_COLUMNS):
                 ws.write_string(top, c, name, bold)
             ws.freeze_panes(top + 1, 0)
-            for r, (cells, result) in enumerate(_rows(src, wanted, kept), start=top + 1):
-                for c, text in enumerate(cells + _error_cells(result, str)):
+            for r, (cells, fix) in enumerate(_rows(src, wanted, kept), start=top + 1):
+                for c, text in enumerate(cells + _error_cells(fix, str)):
                     if text:
                         ws.write_string(r, c, text, quoted if text[0] in "=+-@\t\r" else None)
     finally:

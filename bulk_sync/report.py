@@ -65,10 +65,13 @@ VALUES = operator.attrgetter(*COLUMNS)  # a RowResult's values, as a tuple (its 
 
 class ResultBlock:
     """The results of consecutive rows of one file that share a status (a dry run's valid rows, a
-    rerun's unchanged ones), kept as columns: far cheaper than a RowResult per row. Iterating
-    gives the RowResults. ``messages``/``warnings`` are per row (None: none), or None."""
+    rerun's unchanged ones, invalid rows with the same kind of error in the same column), kept as
+    columns: far cheaper than a RowResult per row. Iterating gives the RowResults.
+    ``messages``/``warnings`` are per row (None: none), or None; ``error_type`` and ``column``
+    are the block's."""
 
     __slots__ = (
+        "column",
         "error_type",
         "external_ids",
         "messages",
@@ -89,11 +92,13 @@ class ResultBlock:
         messages: list[str | RowNote | None] | None = None,
         warnings: list[RowWarnings | None] | None = None,
         error_type: str | None = None,
+        column: str | None = None,
     ) -> None:
         self.source_file, self.sheet, self.status = source_file, sheet, status
         self.row_numbers, self.external_ids = row_numbers, external_ids
         self.messages, self.warnings = messages, warnings
         self.error_type = error_type  # the same for every row of the block (rows not sent: `aborted`)
+        self.column = column  # the same for every row of the block (invalid rows: their columns)
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -101,9 +106,10 @@ class ResultBlock:
     def __iter__(self) -> Iterator[RowResult]:
         notes = self.messages or [None] * len(self)
         warned = self.warnings or [None] * len(self)
-        kind = self.error_type
+        file, sheet, status = self.source_file, self.sheet, self.status
+        kind, column = self.error_type, self.column
         for row, ext, note, w in zip(self.row_numbers, self.external_ids, notes, warned, strict=True):
-            yield RowResult(self.source_file, self.sheet, row, ext, self.status, kind, None, note, warning=w)
+            yield RowResult(file, sheet, row, ext, status, kind, column, note, warning=w)
 
     def noted(self) -> Iterator[RowResult]:
         """Only the rows that carry a warning."""
@@ -225,13 +231,17 @@ class CsvReport:
         joined = "\x1f".join("" if e is None else e for e in ids)
         if _RISKY.search(joined) or _RISKY_START.search(joined):  # some need quotes or a guard
             ids = [None if e is None else cell(e) for e in ids]
-        status = f"{cell(block.status)},{cell(block.error_type or '')}"
+        status = f"{cell(block.status)},{cell(block.error_type or '')},{cell(block.column or '')}"
         texts = block.messages
         if block.warnings is None and (not texts or texts.count(texts[0]) == len(texts)):
             # one message for every row (an unchanged run): list.count compares by identity first
-            tail = f"{status},,{cell(as_text(texts[0] if texts else None))},,0,,\r\n"
+            tail = f"{status},{cell(as_text(texts[0] if texts else None))},,0,,\r\n"
             rows = zip(block.row_numbers, ids, strict=True)
             lines = [f"{head}{row},{'' if ext is None else ext},{tail}" for row, ext in rows]
+        elif block.warnings is None and texts is not None and all(type(t) is str for t in texts):
+            # a message of its own a row (invalid rows)
+            rows_ = zip(block.row_numbers, ids, texts, strict=True)
+            lines = [f"{head}{n},{'' if e is None else e},{status},{cell(t)},,0,,\r\n" for n, e, t in rows_]  # type: ignore[arg-type]
         else:
             lines = self._block_lines(block, head, ids, status)
         self._fh.write("".join(lines))
@@ -247,7 +257,7 @@ class CsvReport:
         for row, ext, note, w in zip(block.row_numbers, ids, texts, warned, strict=True):
             tail = tails.get((note, w))
             if tail is None:
-                tail = tails[(note, w)] = f"{status},,{cell(as_text(note))},,0,,{cell(as_text(w))}\r\n"
+                tail = tails[(note, w)] = f"{status},{cell(as_text(note))},,0,,{cell(as_text(w))}\r\n"
             lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
         return lines
 

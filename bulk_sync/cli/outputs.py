@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..job import Events
-from ..report import GOOD, ResultBlock, RowResult, Summary
+from ..report import GOOD, TO_FIX, ResultBlock, RowResult, Summary
 from ..signals import hold
 from .process import tuned_for_a_run
 from .progress import err, log, progress, say
@@ -61,8 +61,10 @@ class CliEvents(Events):
             if self.listed >= LIST_LIMIT:  # past the limit the lines are only counted
                 self.listed += line_count(result, self.warnings)
             else:
-                noted = result.noted() if isinstance(result, ResultBlock) else (result,)
-                for r in noted:
+                for r in _listed(result):
+                    if self.listed >= LIST_LIMIT:  # (a block's rest)
+                        self.listed += line_count(r, self.warnings)
+                        continue
                     for line in problem_lines(r, self.warnings):
                         self.listed += 1
                         if self.listed <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
@@ -88,12 +90,22 @@ class CliEvents(Events):
             )
 
 
-def line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
-    """How many lines :func:`problem_lines` gives for ``result`` (a block: its warned rows),
-    without writing them."""
+def _listed(result: RowResult | ResultBlock) -> Iterable[RowResult]:
+    """The rows of ``result`` that `validate` lists: a row; a block's rows to fix, or its warned rows."""
     if not isinstance(result, ResultBlock):
-        return len(problem_lines(result, warnings))
+        return (result,)
+    return result if result.status in TO_FIX else result.noted()
+
+
+def line_count(result: RowResult | ResultBlock, warnings: bool) -> int:
+    """How many lines :func:`problem_lines` gives for ``result`` (a block: its rows to fix, or its
+    warned rows), without writing them."""
     error = 1 if result.error_type and result.status not in GOOD else 0
+    if not isinstance(result, ResultBlock):
+        return error + (len(result.warning.notes) if warnings and result.warning is not None else 0)
+    notes = sum(len(w.notes) for w in result.warnings or () if w is not None) if warnings else 0
+    if result.status in TO_FIX:  # every row listed
+        return error * len(result) + notes
     if not warnings:  # a block's rows are fine (valid, unchanged), but for their warnings
         return sum(len(problem_lines(r, False)) for r in result.noted()) if error else 0
     return sum(error + len(w.notes) for w in result.warnings or () if w is not None)

@@ -65,13 +65,11 @@ def _bar(
         if isinstance(result, int):  # a dry run's second part, checked ahead of its results
             bar.update(result)
             return
-        if isinstance(result, ResultBlock):
-            bar.update(len(result))  # blocks hold rows that are fine (valid, unchanged)
-            return
+        n = len(result) if isinstance(result, ResultBlock) else 1
         if result.status not in GOOD:
-            bad += 1
+            bad += n
             bar.set_postfix(not_synced=bad, refresh=False)
-        bar.update(1)
+        bar.update(n)
 
     return update, (lambda line: tqdm.write(line, file=sys.stderr))
 

@@ -37,8 +37,9 @@ class Events:
         """The rows are about to be read; roughly this many (None: not known)."""
 
     def row(self, result: RowResult | ResultBlock) -> None:
-        """One row's result (a block: rows that need no attention, valid or unchanged), in input
-        order, after it was written to the report."""
+        """One row's result (a block: consecutive rows that share a status: valid, unchanged, or
+        invalid with the same kind of error in the same column; iterating it gives their results),
+        in input order, after it was written to the report."""
 
     def ahead(self, rows: int) -> None:
         """Progress only: ``rows`` checked ahead of their results (a large dry run's second half, by

@@ -66,8 +66,10 @@ class RowWriter:
         self.row = events.row
 
     def emit(self, result: RowResult | ResultBlock) -> None:
-        if isinstance(result, ResultBlock):  # rows that need no attention (valid, unchanged)
+        if isinstance(result, ResultBlock):  # rows that share a status (valid, unchanged, invalid)
             self.report.write_block(result)
+            if result.status in TO_FIX:
+                self.failures.add_block(result)
         else:
             self.report.write(result)
             if result.status in TO_FIX:  # the error file holds the rows a person must fix

@@ -6,6 +6,7 @@ must agree with it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any
@@ -303,9 +304,28 @@ _EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (1900 date system, wit
 _SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
 
 
+@functools.lru_cache(maxsize=256)
+def _literals(fmt: str) -> str:
+    """The characters strptime's pattern for ``fmt`` matches only as themselves: its punctuation
+    outside the directives (letters match in any case, white space as any run of it). A text
+    without one of them cannot match ``fmt``: no need to try (a file whose every date is in
+    another format spent most of its time in strptime's failures)."""
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":  # a directive, or %%
+            i += 2
+            continue
+        if not fmt[i].isalnum() and not fmt[i].isspace():
+            out.append(fmt[i])
+        i += 1
+    return "".join(dict.fromkeys(out))
+
+
 def _datetime(text: str, spec: DatetimeSpec, local: bool, zone: str | None = None) -> str:
     parsed: dt.datetime | None = None
     for fmt in spec.formats:
+        if not all(c in text for c in _literals(fmt)):
+            continue  # (strptime would raise ValueError)
         try:
             parsed = dt.datetime.strptime(text, fmt)
             break

@@ -156,6 +156,20 @@ class MappedChunk:
             errors[:0] = read
         return errors
 
+    def plain_errors(self, i: int) -> list[RowError]:
+        """Row ``i``'s cell errors when they make it invalid and nothing else is said of it (no
+        `skip` rule skips it, it is not grouped); else []."""
+        if (self.skips is not None and self.skips[i] is not None) or self.keys is not None:
+            return []
+        return self.cell_errors(i)
+
+    def external_id(self, i: int) -> str | None:
+        """Row ``i``'s externalId as a failed record has it (None: not a text)."""
+        if self._ids is None:
+            self._ids = self.column("externalId") or []
+        ext = self._ids[i] if self._ids else None
+        return ext if isinstance(ext, str) else None
+
     def failed_record(self, i: int) -> MappedRecord | None:
         """Row ``i`` as a MappedRecord when a cell of it is wrong (None otherwise), without building
         its nested values: its errors are its cells', and only its externalId is needed (a file

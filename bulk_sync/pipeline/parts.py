@@ -80,11 +80,11 @@ def serve_part(
                     return
                 if k % TRIM_EVERY == 0:
                     give_back()
-                work.bad = []
+                work.bad = [] if kept <= KEEP_BYTES else None  # (past it, no cells are gathered)
                 before = seq
                 seq, entries = work.chunk(job, whole, seq, None, store)
                 bad: list[tuple[int, bytes]] | None = None
-                if kept <= KEEP_BYTES:
+                if work.bad is not None:
                     headers = job.src.headers
                     bad = [(n, pack([cells.get(h, "") for h in headers])) for n, cells in work.bad]
                     kept += sum(len(b) + BLOB_BYTES for _, b in bad)

@@ -44,8 +44,9 @@ NOTE_BYTES = 200  # a note or a row's warnings (objects, often shared between ro
 
 def held_bytes(r: RowResult | list[RowResult] | ResultBlock) -> int:
     """About the memory a result held in :class:`Ordered` keeps."""
-    if isinstance(r, ResultBlock):
-        return ROW_BYTES + BLOCK_ROW_BYTES * len(r)
+    if isinstance(r, ResultBlock):  # (invalid rows: a message of its own each)
+        texts = sum(map(_bytes, r.messages)) if r.status == INVALID and r.messages else 0
+        return ROW_BYTES + BLOCK_ROW_BYTES * len(r) + texts
     rows = r if isinstance(r, list) else (r,)
     return sum(ROW_BYTES + _bytes(one.message) + _bytes(one.warning) for one in rows)
 

@@ -208,6 +208,9 @@ class ChunkWork:
             elif ok[k] and number not in job.later and not self._stop:  # valid, without a known rep
                 batch.add(Row(seq, batch.mc.record(k), [batch.unknown_reps[k]]))
                 bad.append(k)
+            elif number not in job.later and not self._stop and (errors := batch.mc.plain_errors(k)):
+                batch.invalid(seq, number, batch.mc.external_id(k), errors)  # a bad cell: in a block
+                bad.append(k)
             else:
                 source = batch.sources[k] if batch.sources is not None else None
                 rec = batch.mc.failed_record(k)  # a bad cell: its errors are known, no values built

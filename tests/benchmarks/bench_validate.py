@@ -92,7 +92,8 @@ def _us(t: dt.datetime) -> str:
     return f"{t.month}/{t.day}/{t.year} {(t.hour % 12) or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
 
 
-def make_csv(path: Path, rows: int, seed: int = 7) -> Path:
+def make_csv(path: Path, rows: int, seed: int = 7, bad_rows: bool = True) -> Path:
+    """``bad_rows``: about 1 row in 500 bad (an unmapped Stage, an empty ID); False: none."""
     rng = random.Random(seed)
     base = dt.datetime(2026, 3, 1, 8, 0)
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -107,7 +108,7 @@ def make_csv(path: Path, rows: int, seed: int = 7) -> Path:
             user = USERS[rng.randrange(len(USERS))]
             acct = rng.randrange(50_000)
             stage = STAGES[rng.randrange(len(STAGES))]
-            bad = i % 500 == 499
+            bad = bad_rows and i % 500 == 499
             w.writerow([
                 "" if bad and i % 1000 == 999 else f"00U5f{i:013d}",
                 f"Visit {i} - {acct}", TYPES[i % len(TYPES)], "Outbound" if i % 3 else "Inbound",
