@@ -100,17 +100,24 @@ def open_csv(
         error_file=set(ERROR_FILE_MARKS) <= set(headers),
         nul=has_nul(p, enc.name, size),
     )
-    if src.error_file and not (problem := _numbering(src)):
-        src.numbered = True
-    elif src.error_file:
-        warnings.append(
-            f"this bulk_sync error file's {ROW_COLUMN} column does not hold the first run's row numbers "
-            f"in order ({problem}): its rows are numbered as they stand in this file"
-        )
+    if src.error_file:
+        _number(src)
     return src
 
 
 ROW_COLUMN = "bulk_sync_row"  # an error file's: the row's number in the run that wrote it
+
+
+def _number(src: Source) -> None:
+    """An error file's rows numbered by its ``bulk_sync_row`` column, when it can be trusted for it;
+    else as they stand, with a warning saying why."""
+    if not (problem := _numbering(src)):
+        src.numbered = True
+        return
+    src.warnings.append(
+        f"this bulk_sync error file's {ROW_COLUMN} column does not hold the first run's row numbers "
+        f"in order ({problem}): its rows are numbered as they stand in this file"
+    )
 
 
 def _numbering(src: Source) -> str:
@@ -207,6 +214,15 @@ SPLIT_SEARCH_BYTES = 8 * 1024 * 1024  # how far past the middle a record start i
 FIRST_SHARE = 0.46
 
 
+def _numbers(src: Source, frame: pd.DataFrame, first: int, unread: bool) -> tuple[pd.DataFrame, list[int]]:
+    """The rows' numbers: as they stand from ``first``, or (an error file's) those of the run that
+    wrote it (checked at open; its column taken off when ``unread``: only read for them)."""
+    if not src.numbered:
+        return frame, (frame.index.to_numpy() + first).tolist()
+    numbers = [int(n) for n in frame[ROW_COLUMN].tolist()]
+    return (frame.drop(columns=ROW_COLUMN) if unread else frame), numbers
+
+
 def halfway(src: Source) -> int | None:
     """A byte offset near the middle of a large CSV (FIRST_SHARE of its bytes) where a record
     probably starts: just past a line break with an even number of quotes before it (not inside a
@@ -282,12 +298,7 @@ def _parsed(src: Source, fh: IO[bytes], columns: list[str] | None, span: Span | 
     first = src.header_row + 1 if span is None else span.first
     with reader:
         for frame in reader:
-            if src.numbered:  # the run that wrote the error file numbered them (checked at open)
-                numbers = [int(n) for n in frame[ROW_COLUMN].tolist()]
-                if unread:
-                    frame = frame.drop(columns=ROW_COLUMN)
-            else:
-                numbers = (frame.index.to_numpy() + first).tolist()
+            frame, numbers = _numbers(src, frame, first, unread)
             if span is not None:
                 span.records += len(frame)
             problems: dict[int, list[RowError]] = {}
