@@ -60,7 +60,16 @@ def test_the_only_error_file_of_a_two_file_run_is_named_after_the_file_its_rows_
             assert checked.status_code == 200 and checked.json()["status"] == "valid"
             sent = client.post(f"/runs/{run.id}/send", json={"send_id": "s"}, headers=h).json()
             assert sent["rows"] == 1 and sent["dropped"].startswith("b-fixed-"), sent
-            with (tmp_path / "inbox" / sent["dropped"]).open(encoding="utf-8") as fh:
-                assert [r["Appointment ID"] for r in csv.DictReader(fh)] == ["BAPT-24016"]
+            fixed = tmp_path / "inbox" / sent["dropped"]
+            with fixed.open(encoding="utf-8") as fh:
+                sent_rows = list(csv.DictReader(fh))
+            assert [r["Appointment ID"] for r in sent_rows] == ["BAPT-24016"]
+            assert [r["bulk_sync_row"] for r in sent_rows] == ["17"]  # its number in b.csv
     finally:
         server.stop()
+    again = tmp_path / "again.csv"  # the fixed file's own run speaks b.csv's row number
+    argv = cli_argv("validate", fixed, "--mapping", EXAMPLE_MAPPING, "--report", again, "--no-rep-check")
+    done = subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with again.open(encoding="utf-8-sig") as fh:
+        assert [(r["row_number"], r["status"]) for r in csv.DictReader(fh)] == [("17", "valid")]

@@ -100,7 +100,7 @@ def open_csv(
         error_file=set(ERROR_FILE_MARKS) <= set(headers),
         nul=has_nul(p, enc.name, size),
     )
-    if src.error_file:
+    if ROW_COLUMN in headers:  # an error file, or rows the review page sent: numbered by the first run
         _number(src)
     return src
 
@@ -115,7 +115,7 @@ def _number(src: Source) -> None:
         src.numbered = True
         return
     src.warnings.append(
-        f"this bulk_sync error file's {ROW_COLUMN} column does not hold the first run's row numbers "
+        f"this file's {ROW_COLUMN} column (bulk_sync's) does not hold the first run's row numbers "
         f"in order ({problem}): its rows are numbered as they stand in this file"
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .check import check_rows
-from .runs import Grid, Part, Run
+from .runs import ERROR_COLUMNS, Grid, Part, Run
 from .safefs import create_new, inside, make_dirs
 from .store import Edit, Sent, Store
 from .words import said
@@ -96,7 +96,9 @@ def send(
 
     def drop(rows: list[Edit]) -> tuple[str, Path, str]:
         target = make_dirs(inbox, folder) if folder not in ("", ".") else inside(inbox, inbox)
-        body = _csv(grid.headers, [e.cells for e in rows])
+        # the rows' numbers in the run that wrote them, so that the new run's report speaks them
+        numbered = [[*e.cells, grid.problems[e.index].get("row", "")] for e in sorted(rows, key=_index)]
+        body = _csv([*grid.headers, ROW_COLUMN], numbered)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # unique: two sends, two files; a sheet's rows (a workbook of several): named after it too
         sheet = f"-{re.sub(r'[^A-Za-z0-9._-]+', '_', part.sheet)}" if part.sheet else ""
@@ -111,6 +113,13 @@ def send(
         return path.relative_to(inbox).as_posix(), path, listed
 
     return Store(part.fixes).send(send_id, shown, who, drop)
+
+
+ROW_COLUMN = ERROR_COLUMNS[0]  # bulk_sync_row: the loader numbers the rows by it
+
+
+def _index(edit: Edit) -> int:
+    return edit.index
 
 
 def _csv(headers: list[str], rows: list[list[str]]) -> bytes:
