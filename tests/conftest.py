@@ -1,35 +1,20 @@
-"""Shared fixtures: paths, a SIRO sandbox on loopback, and a helper that runs the real CLI."""
+"""Shared fixtures: a SIRO sandbox on loopback, the real CLI in a subprocess, SIRO's schema. The plain
+helpers (paths, the token, command lines, example-shaped files) are in helpers.py."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import SCHEMA, TOKEN, CliResult, chromium, cli_argv, cli_env
 from jsonschema import Draft202012Validator
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CSV = ROOT / "example_data" / "engagements.csv"
-EXAMPLE_XLSX = ROOT / "example_data" / "engagements.xlsx"
-EXAMPLE_MAPPING = ROOT / "mappings" / "engagements.yaml"
-TOKEN = "test-token-7f3a9c2e5b1d4e6f8a0b"
-
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-    report: list[dict[str, str]]
 
 
 @pytest.fixture
@@ -53,34 +38,6 @@ def siro() -> Iterator[SandboxServer]:
     server = SandboxServer(TOKEN).start()
     yield server
     server.stop()
-
-
-def cli_argv(*args: str | Path) -> list[str]:
-    """The command line that runs the real CLI in a subprocess (as `bulk-sync ARGS` would)."""
-    return [sys.executable, "-m", "bulk_sync", *map(str, args)]
-
-
-SPLITTING = (
-    "import runpy, sys\n"
-    "import bulk_sync.load.csv as c\n"
-    "c.SPLIT_MIN_BYTES = int(sys.argv.pop(1))\n"
-    "runpy.run_module('bulk_sync', run_name='__main__', alter_sys=True)\n"
-)
-
-
-def cli_argv_splitting(min_bytes: int, *args: str | Path) -> list[str]:
-    """The real CLI in a subprocess, as cli_argv, with a CSV read in two parts at once from
-    ``min_bytes`` on (bulk_sync.load.csv.SPLIT_MIN_BYTES; 32 MB otherwise): a small file exercises
-    what a large one does."""
-    return [sys.executable, "-c", SPLITTING, str(min_bytes), *map(str, args)]
-
-
-def cli_env(token: str | None = TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
-    if token is not None:
-        env["SIRO_API_TOKEN"] = token
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @pytest.fixture(autouse=True)
@@ -108,9 +65,6 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(proc.returncode, proc.stdout, proc.stderr, rows)
 
     return run
-
-
-SCHEMA = Path(__file__).parent / "schema" / "siro-openapi.yaml"
 
 
 def _nullable(node: Any) -> Any:
@@ -155,3 +109,11 @@ def hidden_siro(sandbox: Callable[..., SandboxServer]) -> Callable[..., SandboxS
         return sandbox(faults)
 
     return start
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Selenium, for the test (the browser tests skip without it)."""
+    driver = chromium()
+    yield driver
+    driver.quit()

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_env
-from test_delivery import make_file
+from helpers import EXAMPLE_MAPPING, TOKEN, CliResult, RunCli, cli_env, make_file
 
 from bulk_sync.payload import Payload
 from bulk_sync.sandbox import SandboxServer
@@ -24,7 +23,6 @@ from bulk_sync.upload import Uploader
 from bulk_sync.upload.sizing import BatchSizer
 
 Hidden = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 BATCH = "/v1/integrations/sync/batch/engagements"
 
 

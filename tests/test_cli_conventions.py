@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_argv, cli_env
+from helpers import ROOT, cli_argv, cli_env
 
 from bulk_sync.sandbox import Faults
 
@@ -248,7 +248,7 @@ def test_shell_completion_completes_commands_and_flags(tmp_path: Path) -> None:
 
 
 def test_verbose_prints_the_log_on_stderr_without_the_token(tmp_path: Path, siro) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TOKEN
+    from helpers import TOKEN
 
     proc = _cli(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state", "-v")
     assert "INFO bulk_sync.cli: bulk-sync 0.1.0 run started" in proc.stderr
@@ -317,7 +317,7 @@ def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: P
 
 @pytest.mark.slow
 def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
-    from conftest import TOKEN
+    from helpers import TOKEN
 
     from bulk_sync.sandbox import SandboxServer
 

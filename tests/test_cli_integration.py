@@ -7,15 +7,23 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, TOKEN, CliResult, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    EXAMPLE_XLSX,
+    TOKEN,
+    RunCli,
+    Sandbox,
+    cli_argv,
+    cli_env,
+)
 from openpyxl import Workbook
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import Faults, SandboxServer
+from bulk_sync.sandbox import Faults
 
 GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
 EXPECTED = {
@@ -24,9 +32,6 @@ EXPECTED = {
     if o["status"] == "valid"
 }
 FAST_RETRY = ["--retry-backoff", "0.01", "--max-attempts", "25"]
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def assert_complete_report(rows: list[dict[str, str]], source_rows: int = 60) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
 
 from bulk_sync.errors import CallFailed
 from bulk_sync.sandbox import Faults, SandboxServer

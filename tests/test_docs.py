@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, CliResult
+from helpers import ROOT, CliResult
 
 from bulk_sync import inbox, payload, pipeline
 from bulk_sync.cli.commands import check_routes

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env
+from helpers import ROOT, cli_env
 from make_docs import PAGES, WIDTH, commands
 
 TUTORIAL = ROOT / "docs" / "tutorial.md"

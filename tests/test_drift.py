@@ -10,9 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, CliResult, cli_env
-from test_mirror import HEADER
-from test_watch import dropped_earlier, files, watch_argv
+from helpers import EXAMPLE_MAPPING, HEADER, CliResult, cli_env, dropped_earlier, files, watch_argv
 
 from bulk_sync.sandbox import SandboxServer
 from bulk_sync.watch import job_name

@@ -8,18 +8,14 @@ import asyncio
 import csv
 import math
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, CliResult
-from test_delivery import make_file
+from helpers import EXAMPLE_MAPPING, RunCli, make_file
 
 from bulk_sync.pipeline.results import BACKPRESSURE, Ordered
 from bulk_sync.report import UNCHANGED, ResultBlock, RowResult, Summary
 from bulk_sync.sandbox import SandboxServer
-
-RunCli = Callable[..., CliResult]
 
 
 def _row(n: int, message: str = "") -> RowResult:

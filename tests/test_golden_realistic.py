@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import cli_argv, cli_env
 
 from bulk_sync.sandbox import SandboxServer
 

@@ -9,9 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, cli_env
-from test_mirror import appointments
-from test_watch import dropped_earlier, files, watch_argv
+from helpers import EXAMPLE_MAPPING, appointments, cli_env, dropped_earlier, files, watch_argv
 
 from bulk_sync.sandbox import SandboxServer
 

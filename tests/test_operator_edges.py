@@ -9,22 +9,30 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    TOKEN,
+    CliResult,
+    RunCli,
+    Sandbox,
+    cli_argv,
+    cli_env,
+    free_port,
+    start_run,
+    wait_for_records,
+)
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def one_line_error(res: CliResult) -> str:
@@ -33,13 +41,6 @@ def one_line_error(res: CliResult) -> str:
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, res.stderr
     return errors[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # --------------------------------------------------------------------------- start-up and configuration
@@ -301,25 +302,11 @@ def big_file(path: Path, rows: int) -> Path:
 BIG_MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  content: Notes\n"
 
 
-def _start_slow_run(
-    server: SandboxServer, data: Path, tmp_path: Path, *extra: str
-) -> subprocess.Popen[bytes]:
+def _start_slow_run(server: SandboxServer, data: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
     """The CLI in the background; its stderr goes to tmp_path/stderr.txt (read while it runs)."""
-    m = tmp_path / "m.yaml"
-    m.write_text(BIG_MAPPING)
     with (tmp_path / "stderr.txt").open("wb") as err:
-        return subprocess.Popen(
-            cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--no-state", "--report",
-                     tmp_path / "r.csv", "--concurrency", "2", *extra),
-            env=cli_env(), stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-
-
-def _wait_for_writes(server: SandboxServer, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(server.state.records) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(server.state.records) >= n
+        return start_run(server, data, tmp_path, BIG_MAPPING, "--concurrency", "2",
+                         stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -331,7 +318,7 @@ def test_ctrl_c_on_a_big_file_is_acknowledged_at_once_and_accounts_for_every_row
     server = sandbox(Faults(latency=1.0))
     data = big_file(tmp_path / "big.csv", 1_000_000)
     proc = _start_slow_run(server, data, tmp_path)
-    _wait_for_writes(server, 100)
+    wait_for_records(server, 100)
     proc.send_signal(signal.SIGINT)
     sent_at = time.monotonic()
     heard = ""
@@ -357,7 +344,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_report_says_where_it_stops(
     server = sandbox(Faults(latency=3.0))
     data = big_file(tmp_path / "big.csv", 300_000)
     proc = _start_slow_run(server, data, tmp_path)
-    _wait_for_writes(server, 100)
+    wait_for_records(server, 100)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     sent_at = time.monotonic()
@@ -471,7 +458,7 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
                     "--config", cfg)  # fmt: skip
     watcher = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.copy(data, inbox / "drop.csv")
-    _wait_for_writes(server, 40)
+    wait_for_records(server, 40)
     (pid_file,) = list((inbox / "processing").glob("*/child.pid"))
     child = int(pid_file.read_text())
     watcher.kill()  # kill -9: no chance to clean up

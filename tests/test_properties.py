@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
 
 from bulk_sync.forecast import Forecast, reasons_of, unknown_emails
 from bulk_sync.pipeline.reps import RepCheck, rep_reason

@@ -15,8 +15,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, cli_argv, cli_env
-from test_watch import dropped_earlier, watch_argv
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    TOKEN,
+    cli_argv,
+    cli_env,
+    dropped_earlier,
+    review_session,
+    review_sign_in,
+    watch_argv,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -44,9 +54,7 @@ def page(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Clien
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     server = ReviewThread(Review(inbox, [reports], ROOT / "mappings")).start()
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    resp = client.get(f"/?key={server.review.key}")
-    csrf = resp.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    client, csrf = review_session(server)
     yield server, client, csrf
     client.close()
     server.stop()
@@ -197,9 +205,7 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
         shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
         dropped_earlier(inbox / "appointments.csv")
         subprocess.run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
-        csrf = (
-            client.get(f"/?key={server.review.key}").text.split('name="csrf" content="', 1)[1].split('"')[0]
-        )
+        csrf = review_sign_in(client, server)
         run = the_run(server)
 
         def state() -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, free_port, review_session
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -55,18 +54,12 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
-def session(server: ReviewThread) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    page = client.get(f"/?key={server.review.key}")
-    return client, page.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
-
-
 @pytest.fixture
 def inbox_run(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Client, str]]:
     inbox = tmp_path / "inbox"
     as_watch_run(made, inbox / "failed", "appointments-20260101-000000", "appointments.csv")
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     yield server, client, csrf
     client.close()
     server.stop()
@@ -88,7 +81,7 @@ def test_a_linked_done_folder_or_run_file_is_not_followed(made: Path, tmp_path: 
         outside / "elsewhere" / "leak-20260101-000000-summary.json"
     )
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, _ = session(server)
+    client, _ = review_session(server)
     try:
         runs = client.get("/").text
         assert (
@@ -139,7 +132,7 @@ def test_a_send_never_writes_through_a_linked_folder_or_name(
     as_watch_run(made, inbox / "failed", "appointments-20260101-000000", "crm/appointments.csv")
     (inbox / "crm").symlink_to(outside)  # the route's sub-folder, linked out
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     try:
         run = find_runs(server.review.folders)[0]
         grid = grid_of(run)
@@ -176,7 +169,7 @@ def test_a_preview_drop_never_writes_through_a_link(tmp_path: Path, outside: Pat
     inbox.mkdir()
     (inbox / "appointments.csv").symlink_to(outside / "people.csv")  # planted under the upload's name
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     try:
         files = {"file": ("appointments.csv", EXAMPLE_CSV.read_bytes())}
         page = client.post("/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
@@ -326,12 +319,6 @@ def test_ipv6_is_printed_in_brackets_and_answers(tmp_path: Path) -> None:
         assert httpx.get(url, follow_redirects=True).status_code == 200
     finally:
         stop(proc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_public_url_is_printed_and_its_host_accepted(tmp_path: Path) -> None:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
-from test_watch import Sandbox, valid_csv
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, Sandbox, cli_argv, cli_env, valid_csv
 
 from bulk_sync.cli.scratch import LOCK, sweep
 from bulk_sync.lockfile import LockFile

@@ -15,19 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, make_file
 from pydantic import SecretStr
-from test_delivery import make_file
 
 from bulk_sync import mapping, pipeline
 from bulk_sync.load import Chunk
 from bulk_sync.report import ResultBlock, read_report
-from bulk_sync.sandbox import Faults, SandboxServer
+from bulk_sync.sandbox import Faults
 from bulk_sync.settings import RunSettings
 from bulk_sync.state import SCHEMA_VERSION, StateStore, target_of
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def edit_subjects(data: Path, edits: dict[int, str | Callable[[str], str]]) -> list[list[str]]:

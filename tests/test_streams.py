@@ -10,18 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import Sandbox, cli_argv, cli_env
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import SandboxServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero")
 
-Sandbox = Callable[..., SandboxServer]
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 ROWS = 40
 CSV = "Id,Subject,Start\n" + "".join(f"E-{i:03d},Visit {i},2024-03-05T10:00:00Z\n" for i in range(ROWS))

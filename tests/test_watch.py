@@ -2,71 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_MAPPING,
+    Sandbox,
+    cli_argv,
+    cli_env,
+    dropped_earlier,
+    files,
+    start_watch,
+    valid_csv,
+    wait_for,
+    watch_argv,
+)
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import Faults, SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-INVALID = {9, 17, 25, 33, 46}
-
-
-def valid_csv(path: Path, rows: int | None = None, prefix: str = "") -> Path:
-    """The example's valid rows (55), or `rows` of them cycled with their own ids."""
-    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
-        data = list(csv.reader(fh))
-    good = [r for i, r in enumerate(data[1:], start=2) if i not in INVALID]
-    if rows is not None:
-        good = [[f"{prefix}W-{i:05d}", *good[i % len(good)][1:]] for i in range(rows)]
-    elif prefix:
-        good = [[prefix + r[0], *r[1:]] for r in good]
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([data[0], *good])
-    return path
-
-
-def dropped_earlier(path: Path) -> Path:
-    """A file that was dropped a minute ago: already settled, so the watcher takes it at once."""
-    os.utime(path, (time.time() - 60, time.time() - 60))
-    return path
-
-
-def watch_argv(inbox: Path, *extra: str | Path) -> list[str]:
-    return cli_argv("watch", inbox, "--settle", "1", "--poll", "0.2", *extra)
-
-
-def start_watch(inbox: Path, tmp_path: Path, *extra: str | Path) -> subprocess.Popen[str]:
-    with (tmp_path / "watch.log").open("a") as log:  # the child keeps its own copy of the handle
-        return subprocess.Popen(
-            watch_argv(inbox, *extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=cli_env(),
-            cwd=tmp_path,
-        )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def files(folder: Path, suffix: str = "") -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)) if folder.exists() else []
+from bulk_sync.sandbox import Faults
 
 
 @pytest.mark.slow

@@ -9,8 +9,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, cli_env
-from test_watch import Sandbox, dropped_earlier, files, start_watch, valid_csv, wait_for, watch_argv
+from helpers import (
+    EXAMPLE_MAPPING,
+    Sandbox,
+    cli_env,
+    dropped_earlier,
+    files,
+    start_watch,
+    valid_csv,
+    wait_for,
+    watch_argv,
+)
 
 from bulk_sync.inbox import LOCK_NAME
 from bulk_sync.report import read_report
