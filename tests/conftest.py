@@ -3,14 +3,13 @@ helpers (paths, the token, command lines, example-shaped files) are in helpers.p
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import SCHEMA, TOKEN, CliResult, chromium, cli_argv, cli_env
+from helpers import SCHEMA, TOKEN, CliResult, chromium, cli_argv, cli_env, cli_run
 from jsonschema import Draft202012Validator
 
 from bulk_sync.report import read_report
@@ -58,7 +57,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         rep_flags = {"--base-url", "--no-rep-check", "--require-known-reps", "--token-file"}
         if args and args[0] == "validate" and not rep_flags & set(map(str, args)):
             argv.append("--no-rep-check")  # production SIRO is not reachable from the tests
-        proc = subprocess.run(
+        proc = cli_run(
             argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout, cwd=tmp_path
         )
         rows = read_report(report) if report.exists() else []

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, cli_argv, cli_env
+from helpers import ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.sandbox import Faults
 
@@ -21,7 +21,7 @@ MAPPING = ROOT / "mappings" / "engagements.yaml"
 
 
 def _run(tmp_path: Path, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return cli_run(
         cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=timeout
     )
 
@@ -171,7 +171,7 @@ def test_a_watch_routes_mapping_is_read_from_the_config_files_folder(tmp_path: P
     inbox.mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", inbox, "--config", home / "bulk_sync.toml", "--once"),
         capture_output=True, text=True, env=cli_env(), cwd=elsewhere, timeout=60,
     )  # fmt: skip
@@ -268,7 +268,7 @@ def test_the_resend_hint_fits_what_happened(tmp_path: Path, sandbox) -> None:  #
     assert "run the same command again" not in no_state.stdout
     assert "this run kept no state: the same command would send every row again" in no_state.stdout
     assert "bulk-sync retry " in no_state.stdout
-    refused = subprocess.run(
+    refused = cli_run(
         cli_argv("run", *common, "--base-url", sandbox().base_url, "--no-preflight", "--no-state"),
         capture_output=True, text=True, env=cli_env("not-the-token"), cwd=tmp_path, timeout=60,
     )  # fmt: skip
@@ -327,7 +327,7 @@ def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
     old = time.time() - 60
     os.utime(inbox / "appointments.csv", (old, old))
     with SandboxServer(TOKEN) as siro:
-        proc = subprocess.run(
+        proc = cli_run(
             cli_argv("watch", inbox, "--once", "-m", MAPPING, "--base-url", siro.base_url, "--settle", "1"),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip

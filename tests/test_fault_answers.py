@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env, cli_run
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import SandboxServer
@@ -163,7 +163,7 @@ def _run(
         "--report", report, "--summary-json", tmp_path / "summary.json", "--log-file", tmp_path / "run.log",
         "--max-attempts", "2", "--retry-backoff", "0", "--no-rep-check", *flags,
     )  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
+    proc = cli_run(argv, capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
     return proc, read_report(report) if report.exists() else []
 
 

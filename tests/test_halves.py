@@ -8,12 +8,11 @@ from __future__ import annotations
 import csv
 import os
 import random
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SIX_COLUMNS_MAPPING, cli_argv, cli_env
+from helpers import SIX_COLUMNS_MAPPING, cli_argv, cli_env, cli_run
 
 from bulk_sync import mapping
 from bulk_sync.load import csv as load_csv
@@ -191,7 +190,7 @@ def test_a_large_dry_run_reads_its_ids_in_halves_and_reports_the_same(tmp_path: 
             "--log-file",
             logged,
         )
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+        proc = cli_run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         reports.append(report.read_bytes())
         halved = "ids read in two halves at once" in logged.read_text()

@@ -26,6 +26,7 @@ from helpers import (
     Sandbox,
     cli_argv,
     cli_env,
+    cli_run,
     free_port,
     start_run,
     wait_for_records,
@@ -123,7 +124,7 @@ def test_watch_once_files_a_file_whose_token_was_refused_in_failed(sandbox: Sand
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(EXAMPLE_CSV, inbox / "export.csv")
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", inbox, "--once", "--settle", "0.2", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url),
         capture_output=True, text=True, env=cli_env("a-dead-token"), timeout=120,
     )  # fmt: skip
@@ -247,7 +248,7 @@ def test_a_full_disk_while_writing_the_report_stops_the_run_cleanly(
     m = tmp_path / "m.yaml"
     m.write_text("version: 1\nfields:\n  externalId: Id\n  subject: Subject\n")
     state, summary = tmp_path / "state.sqlite3", tmp_path / "summary.json"
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--state", state,
                  "--report", tiny_disk / "report.csv", "--summary-json", summary, "--batch-size", "50"),
         capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path,
@@ -468,7 +469,7 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
         time.sleep(0.1)
     assert not _alive(child), "the watcher's run outlived it"
     assert len(server.state.records) < 200  # it stopped: it did not go on to the end
-    again = subprocess.run([*argv, "--once"], env=cli_env(), capture_output=True, text=True, timeout=300)
+    again = cli_run([*argv, "--once"], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(server.state.records) == 300
     assert any(p.name.endswith(".csv") and "report" not in p.name for p in (inbox / "done").iterdir())

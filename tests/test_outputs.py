@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, RunCli, Sandbox
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, RunCli, Sandbox, cli_run
 
 from bulk_sync.errorfile import Failures, write_error_files
 from bulk_sync.load import open_source
@@ -131,7 +130,7 @@ def test_a_report_path_ending_in_xlsx_gets_an_excel_report(tmp_path: Path) -> No
     import sys
 
     out = tmp_path / "results.xlsx"
-    res = subprocess.run(
+    res = cli_run(
         [sys.executable, "-m", "bulk_sync", "validate", str(EXAMPLE_CSV), "-m", str(EXAMPLE_MAPPING),
          "--report", str(out), "-q"],
         capture_output=True, text=True,
@@ -259,7 +258,7 @@ def test_profile_report_dir_is_used(run_cli: RunCli, tmp_path: Path) -> None:
 
     from helpers import cli_argv, cli_env
 
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("validate", EXAMPLE_CSV, "--config", tmp_path / "cfg.toml"),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path,
     )  # fmt: skip

@@ -20,6 +20,7 @@ from helpers import (
     CliResult,
     cli_argv,
     cli_env,
+    cli_run,
     dropped_earlier,
     review_sign_in,
     watch_argv,
@@ -203,7 +204,7 @@ def test_fixed_rows_go_to_the_inbox_and_the_watcher_syncs_them(
     siro = SandboxServer(TOKEN).start()
     try:
         dropped_earlier(dropped)
-        proc = subprocess.run(
+        proc = cli_run(
             watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip
@@ -232,9 +233,7 @@ def test_the_watchers_alert_and_error_txt_link_to_the_runs_page(tmp_path: Path) 
             "--review-url",
             review.url,
         )
-        subprocess.run(
-            argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         error_txt = next((inbox / "failed").glob("appointments-*-error.txt")).read_text(encoding="utf-8")
         link = error_txt.split("Fix the rows in the browser: ", 1)[1].strip()
         summary = next((inbox / "failed").glob("appointments-*-summary.json")).read_text(encoding="utf-8")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from helpers import (
     browser_sign_in,
     cli_argv,
     cli_env,
+    cli_run,
     dropped_earlier,
     skip_without_a_browser,
     wait,
@@ -54,9 +54,7 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
         shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
         dropped_earlier(inbox / "appointments.csv")
         watch = watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING)
-        subprocess.run(
-            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert list((inbox / "failed").glob("appointments-*-report.csv"))
         assert "APT-24016" not in siro.state.records  # its start date, 31/02/2026, does not exist
 
@@ -88,9 +86,7 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
 
         for p in inbox.glob("appointments-fixed-*.csv"):
             dropped_earlier(p)
-        subprocess.run(
-            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert siro.state.records["APT-24016"]["startTime"] == "2026-03-02T16:00:00Z"  # synced
         fixed = next((inbox / "done").glob("appointments-fixed-*-report.csv"))
         with fixed.open(encoding="utf-8-sig") as fh:
@@ -131,7 +127,7 @@ def test_a_run_with_20000_bad_rows_opens_on_its_first_page_and_turns_pages(
     argv = cli_argv(
         "validate", data, "--mapping", EXAMPLE_MAPPING, "--report", reports / "big.csv", "--quiet"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=600, check=False)
+    cli_run(argv, env=cli_env(None), cwd=tmp_path, timeout=600, check=False)
     review = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
     try:
         browser_sign_in(browser, review)

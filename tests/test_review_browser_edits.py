@@ -31,6 +31,7 @@ from helpers import (
     chromium,
     cli_argv,
     cli_env,
+    cli_run,
     free_port,
     skip_without_a_browser,
     thousand,
@@ -65,7 +66,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", folder / "bad.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "bad.csv"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return reports
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from helpers import (
     TOKEN,
     cli_argv,
     cli_env,
+    cli_run,
     dropped_earlier,
     review_session,
     review_sign_in,
@@ -42,7 +42,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "appointments.csv"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     assert (folder / "appointments-summary.json").is_file()
     return folder
 
@@ -204,7 +204,7 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
     try:
         shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
         dropped_earlier(inbox / "appointments.csv")
-        subprocess.run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
+        cli_run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         csrf = review_sign_in(client, server)
         run = the_run(server)
 
@@ -229,7 +229,7 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
         ).json()
         assert state() == "fixed and sent" and "appointments.csv" not in client.get("/?attention=1").text
         dropped_earlier(inbox / sent["dropped"])
-        subprocess.run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
+        cli_run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert state() == "done"
     finally:
         client.close()
@@ -243,7 +243,7 @@ def test_a_run_over_two_files_says_which_rows_the_grid_does_not_show(tmp_path: P
     reports = tmp_path / "reports"
     reports.mkdir()
     argv = cli_argv("validate", "a.csv", "b.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, check=False, capture_output=True)
     assert sorted(p.name for p in reports.glob("r-errors-*")) == ["r-errors-a.csv", "r-errors-b.csv"]
     server = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
     try:

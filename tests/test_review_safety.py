@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, free_port, review_session
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run, free_port, review_session
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -29,7 +29,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `validate` of the example by the real CLI (5 rows to fix)."""
     folder = tmp_path_factory.mktemp("made")
     argv = cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return folder
 
 
@@ -303,7 +303,7 @@ def test_a_key_file_is_created_once_mode_600_and_links_survive_a_restart(tmp_pat
         stop(proc)
     keyfile.unlink()
     keyfile.symlink_to(tmp_path / "inbox")  # not a plain file: refused in words
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("serve", "--inbox", tmp_path / "inbox", "--key-file", keyfile),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60,
     )  # fmt: skip

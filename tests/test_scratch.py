@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, Sandbox, cli_argv, cli_env, valid_csv
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, Sandbox, cli_argv, cli_env, cli_run, valid_csv
 
 from bulk_sync.cli.scratch import LOCK, sweep
 from bulk_sync.lockfile import LockFile
@@ -53,7 +53,7 @@ def validate(tmp: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     argv = cli_argv(
         "validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--no-rep-check", "--report", cwd / "v.csv"
     )
-    return subprocess.run(argv, env=env(tmp), cwd=cwd, capture_output=True, text=True, timeout=120)
+    return cli_run(argv, env=env(tmp), cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.slow

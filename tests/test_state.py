@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, make_file
+from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, cli_run, make_file
 from pydantic import SecretStr
 
 from bulk_sync import mapping, pipeline
@@ -115,7 +115,7 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
     assert 0 < len(acked) < 3000
     assert acked <= set(writes_before)
 
-    resumed = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=120)
+    resumed = cli_run(cmd, env=cli_env(), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     resent = {k for k in acked if server.state.writes[k] != writes_before[k]}
     assert resent == set()  # no acknowledged record was sent again

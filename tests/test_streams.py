@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Sandbox, cli_argv, cli_env
+from helpers import Sandbox, cli_argv, cli_env, cli_run
 
 from bulk_sync.report import read_report
 
@@ -39,7 +39,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _validate(tmp_path: Path, m: Path, source: str, **kw: object) -> subprocess.CompletedProcess[str]:
     argv = cli_argv("validate", source, "-m", m, "--no-rep-check", "--report", tmp_path / "r.csv")
-    return subprocess.run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60, **kw)  # type: ignore[call-overload,no-any-return]
+    return cli_run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60, **kw)  # type: ignore[call-overload,no-any-return]
 
 
 def _numbers(tmp_path: Path) -> list[int]:
@@ -59,7 +59,7 @@ def test_a_run_from_standard_input_sends_every_row(
     server = sandbox()
     argv = cli_argv("run", "-", "-m", mapping_file, "--base-url", server.base_url, "--no-state",
                     "--report", tmp_path / "r.csv")  # fmt: skip
-    res = subprocess.run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    res = cli_run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
     assert res.returncode == 0, res.stderr
     assert len(server.state.records) == ROWS
     assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"synced"}
@@ -144,7 +144,7 @@ CAPPED = (
 def test_a_stream_past_the_cap_is_refused_saying_how_to_read_it(tmp_path: Path, mapping_file: Path) -> None:
     argv = [sys.executable, "-c", CAPPED, "500", "validate", "-", "-m", str(mapping_file), "--no-rep-check",
             "--report", str(tmp_path / "r.csv")]  # fmt: skip
-    res = subprocess.run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    res = cli_run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
     assert res.returncode == 2
     assert "error: standard input: more than 500 bytes came through the pipe" in res.stderr
     assert "save it to a file and pass the file's name" in res.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from helpers import (
     Sandbox,
     cli_argv,
     cli_env,
+    cli_run,
     dropped_earlier,
     files,
     start_watch,
@@ -45,7 +45,7 @@ def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path
     )
     for p in inbox.rglob("*"):
         dropped_earlier(p)
-    proc = subprocess.run(
+    proc = cli_run(
         [*watch_argv(inbox, "--once", "--base-url", server.base_url, "--config", config)],
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
     )  # fmt: skip
@@ -158,7 +158,7 @@ def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox
     written_before = sum(server.state.writes.values())
     assert 100 <= written_before < 600
     assert files(inbox / "done") == [] and len(files(inbox / "processing")) == 1  # left mid-way
-    again = subprocess.run(
+    again = cli_run(
         watch_argv(inbox, "--once", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--config", cfg),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=180,
     )  # fmt: skip
@@ -181,7 +181,7 @@ def test_names_never_collide_and_links_out_are_refused(sandbox: Sandbox, tmp_pat
         dropped_earlier(valid_csv(inbox / "daily.csv", prefix=f"R{round_}"))
         if round_ == 0:
             (inbox / "link.csv").symlink_to(outside)
-        proc = subprocess.run(
+        proc = cli_run(
             watch_argv(inbox, "--once", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip
@@ -206,7 +206,7 @@ def test_bad_watch_config(tmp_path: Path, config: str, message: str) -> None:
     (tmp_path / "inbox").mkdir()
     cfg = tmp_path / "c.toml"
     cfg.write_text(config)
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", tmp_path / "inbox", "--once", "--config", cfg),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60,
     )  # fmt: skip

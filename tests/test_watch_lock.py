@@ -5,7 +5,6 @@ dies. Real watcher processes, real runs against the sandbox on 127.0.0.1."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from helpers import (
     EXAMPLE_MAPPING,
     Sandbox,
     cli_env,
+    cli_run,
     dropped_earlier,
     files,
     start_watch,
@@ -41,7 +41,7 @@ def test_a_second_watcher_on_the_same_inbox_exits_2_naming_the_first(
     try:
         wait_for(lambda: any((inbox / "processing").glob("*/child.pid")), what="the first watcher's run")
         dropped_earlier(valid_csv(inbox / "b.csv", rows=5, prefix="B"))  # the second would take this one
-        second = subprocess.run(
+        second = cli_run(
             watch_argv(inbox, *common),
             capture_output=True,
             text=True,
@@ -83,7 +83,7 @@ def test_the_lock_dies_with_a_killed_watcher(sandbox: Sandbox, tmp_path: Path) -
             first.kill()
     assert (inbox / LOCK_NAME).exists()  # left behind by kill -9: it holds no lock any more
     dropped_earlier(valid_csv(inbox / "c.csv", rows=3, prefix="C"))
-    again = subprocess.run(
+    again = cli_run(
         watch_argv(inbox, "--once", *common),
         capture_output=True,
         text=True,

@@ -20,6 +20,7 @@ from helpers import (
     cli_argv,
     cli_argv_splitting,
     cli_env,
+    cli_run,
     dry_run,
     mixed_csv,
     same_outputs,
@@ -59,7 +60,7 @@ def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
     """Each worker opens the state file itself: new, changed and unchanged as the reader says
     (the worker mapping chunks the reader sends, or reading the file's second half itself)."""
     state = tmp_path / "state.db"
-    sent = subprocess.run(
+    sent = cli_run(
         cli_argv(
             "run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", siro.base_url,
             "--allow-insecure-http", "--state", state, "--report", tmp_path / "sent.csv",
@@ -139,7 +140,7 @@ def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path, split: 
 def test_a_bad_worker_count_is_refused_before_anything_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", tmp_path / "r.csv"),
         capture_output=True, text=True, env={**cli_env(None), "BULK_SYNC_WORKERS": "two"}, timeout=60,
     )  # fmt: skip

@@ -1,0 +1,75 @@
+"""helpers.cli_run, the tests' way to run the CLI: a fork of tests/forkserver.py (the modules imported
+once) is what a new interpreter would be: the same exit code, output and files; its own argv,
+working directory, standard input and sys.path[0]; a timeout kills it; and an environment that
+would act at start-up or import sends the run to a new interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, FRESH, cli_argv, cli_env, cli_run, without_timing
+
+SAYS_WHERE = (
+    "import os, sys; print(sys.argv[1:], os.getcwd(), repr(sys.path[0]), sys.stdin.read()); "
+    "print('bulk_sync.cli' in sys.modules); sys.exit(3)"
+)
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, argv: list[str], **kw: object) -> tuple[object, object]:
+    forked = cli_run(argv, **kw)  # type: ignore[arg-type]
+    monkeypatch.setenv(FRESH, "1")
+    fresh = cli_run(argv, **kw)  # type: ignore[arg-type]
+    monkeypatch.delenv(FRESH)
+    return forked, fresh
+
+
+def test_a_forked_run_answers_and_writes_what_a_new_interpreter_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = []
+    for name in ("forked", "fresh"):
+        (tmp_path / name).mkdir()
+        argv = cli_argv("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--no-rep-check", "--report", "r.csv")
+        if name == "fresh":
+            monkeypatch.setenv(FRESH, "1")
+        proc = cli_run(argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path / name, timeout=120)
+        outputs.append((proc.returncode, without_timing(proc.stdout), proc.stderr))
+        outputs.append({p.name: p.read_bytes() for p in (tmp_path / name).glob("r*.csv")})
+    assert outputs[0] == outputs[2] and outputs[0][0] == 1  # the example's invalid rows
+    assert outputs[1] == outputs[3] and len(outputs[1]) == 2  # the report and the error file
+    forked, fresh = _both(monkeypatch, cli_argv("--help"), capture_output=True, env=cli_env(), timeout=60)
+    assert forked.stdout == fresh.stdout and forked.returncode == fresh.returncode == 0  # type: ignore[attr-defined]
+
+
+def test_a_forked_child_has_its_own_argv_folder_path_and_input(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", SAYS_WHERE, "a b", "c"]
+    proc = cli_run(argv, input="from stdin", capture_output=True, text=True, env=cli_env(), cwd=tmp_path)
+    assert proc.returncode == 3
+    assert proc.stdout == f"['a b', 'c'] {tmp_path} '' from stdin\nTrue\n"  # True: forked, modules loaded
+
+
+@pytest.mark.parametrize(
+    ("extra", "forked"),
+    [
+        ({"XDG_STATE_HOME": "/elsewhere", "BULK_SYNC_WORKERS": "0", "SIRO_API_TOKEN": "t"}, True),
+        ({"SSL_CERT_FILE": "/etc/ssl/other.pem"}, False),  # aiohttp reads it at its import
+        ({"PYTHONHASHSEED": "1"}, False),
+        ({"TZ": "Asia/Tokyo"}, False),
+    ],
+)
+def test_an_environment_read_at_start_up_gets_a_new_interpreter(
+    tmp_path: Path, extra: dict[str, str], forked: bool
+) -> None:
+    argv = [sys.executable, "-c", SAYS_WHERE]
+    proc = cli_run(argv, capture_output=True, text=True, env={**cli_env(), **extra}, cwd=tmp_path)
+    assert proc.stdout.splitlines()[-1] == str(forked)
+
+
+def test_past_its_timeout_a_forked_child_is_killed(tmp_path: Path) -> None:
+    code = "import time; print('started', flush=True); time.sleep(60)"
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        cli_run([sys.executable, "-c", code], capture_output=True, env=cli_env(), timeout=1)
+    assert info.value.output == b"started\n"
