@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 import yaml
 from helpers import SCHEMA, TOKEN, CliResult, chromium, cli_argv, cli_env, cli_run
@@ -14,6 +15,11 @@ from jsonschema import Draft202012Validator
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The quick loop (-m "not slow"): the property tests try fewer examples (helpers.examples)."""
+    helpers.QUICK_LOOP = "not slow" in (config.getoption("markexpr") or "")
 
 
 @pytest.fixture

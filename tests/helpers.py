@@ -57,6 +57,17 @@ HEADER = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")  # t
 INVALID = {9, 17, 25, 33, 46}  # the example's invalid rows (by row number)
 
 
+# --------------------------------------------------------------------------- the quick loop
+
+QUICK_LOOP = False  # conftest sets it when the slow tests are left out (pytest -m "not slow")
+
+
+def examples(n: int) -> int:
+    """How many examples a property test tries: ``n`` in the full run; in the quick loop, which is
+    for a fast answer rather than a search, a quarter of them (at least 25)."""
+    return max(25, n // 4) if QUICK_LOOP else n
+
+
 # --------------------------------------------------------------------------- the CLI in a subprocess
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_ods
+from helpers import examples, write_ods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
@@ -662,7 +662,7 @@ PREFIXES = st.sampled_from(
     suffix=st.sampled_from([".csv", ".xlsx", ".txt"]),
 )
 @settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", examples(300))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -701,7 +701,7 @@ def test_any_bytes_give_rows_or_a_clear_error(data: bytes, prefix: bytes, suffix
     ),
     st.sampled_from(["float", "datetime", "date", "mixed"]),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_column_at_a_time_text_equals_cell_text(rows: list[list[Any]], shape: str) -> None:
     """Workbook cells become text a column at a time (numpy for numbers): the same text as cell_text."""
     from bulk_sync.load import Source
