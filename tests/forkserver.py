@@ -23,6 +23,7 @@ interpreters. BULK_SYNC_TESTS_FRESH=1 sends every run to a new one.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -50,6 +51,8 @@ def preload() -> None:
     for name in LATER:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    gc.freeze()  # what is imported lives on: a child's collections (at its exit too) skip it, and do
+    # not touch its pages (which would copy them): --version 0.36 s of CPU before, 0.07 s after
 
 
 def serve(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
