@@ -14,6 +14,7 @@ import io
 import json
 import locale
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -113,7 +114,7 @@ def cli_env(token: str | None = TOKEN) -> dict[str, str]:
 
 def start_run(
     server: SandboxServer, data: Path, folder: Path, mapping_yaml: str, *flags: str | Path, **popen: Any
-) -> subprocess.Popen[Any]:
+) -> ForkedPopen | subprocess.Popen[Any]:
     """Start a `run` of ``data`` against ``server`` in the background (a test stops it, or changes
     the file under it, while it runs): the mapping's YAML written to folder/m.yaml, no state, the
     report in folder/r.csv; ``popen``: subprocess.Popen's arguments (stdout, stderr, text)."""
@@ -123,7 +124,7 @@ def start_run(
         "run", data, "-m", m, "--base-url", server.base_url, "--no-state", "--report", folder / "r.csv",
         *flags,
     )  # fmt: skip
-    return subprocess.Popen(argv, env=cli_env(), **popen)
+    return cli_popen(argv, env=cli_env(), **popen)
 
 
 def wait_for_records(server: SandboxServer, n: int, timeout: float = 60, poll: float = 0.02) -> None:
@@ -243,39 +244,10 @@ def cli_run(
         kw = dict(input=input, capture_output=capture_output, stdin=stdin, stdout=stdout, stderr=stderr,
                   text=text, encoding=encoding, errors=errors, env=env, cwd=cwd, timeout=timeout)  # fmt: skip
         return subprocess.run(argv, check=check, **{k: v for k, v in kw.items() if v is not None})
-    as_text = bool(text or encoding or errors)
     if capture_output:
         stdout = stderr = subprocess.PIPE
-    theirs: list[int] = []  # what the child gets, closed here once it has them
-    ours: dict[str, int] = {}  # the ends we read (out, err, status) or write (in)
-
-    def given(spec: Any, std: int, name: str) -> int:
-        if spec is None:
-            return std
-        if spec == subprocess.DEVNULL:
-            theirs.append(os.open(os.devnull, os.O_RDWR))
-        elif spec == subprocess.PIPE:
-            ours[name], w = os.pipe()
-            theirs.append(w)
-        else:
-            return spec if isinstance(spec, int) else int(spec.fileno())
-        return theirs[-1]
-
-    if input is not None or stdin == subprocess.PIPE:
-        r, ours["in"] = os.pipe()
-        theirs.append(r)
-        fd_in = r
-    else:
-        fd_in = given(stdin, 0, "in")
-    fd_out = given(stdout, 1, "out")
-    fd_err = fd_out if stderr == subprocess.STDOUT else given(stderr, 2, "err")
-    ours["status"], w = os.pipe()
-    theirs.append(w)
-    try:
-        server.fork(how, full_env, str(cwd or os.getcwd()), [fd_in, fd_out, fd_err, w])
-    finally:
-        for fd in theirs:
-            os.close(fd)
+    feed = input is not None or stdin == subprocess.PIPE
+    ours = _fork(server, how, full_env, cwd, stdin, stdout, stderr, feed)
     if "in" in ours:
         data = b"" if input is None else input
         if isinstance(data, str):
@@ -284,13 +256,48 @@ def cli_run(
     got = _read_all(ours, timeout)
     _, *code = map(int, got["status"].split())  # the pid, then the exit code if it came
     out, err = got.get("out"), got.get("err")
-    if as_text:
+    if text or encoding or errors:
         out, err = (None if b is None else _text(b, encoding, errors) for b in (out, err))
-    if not code:  # the time ran out: the child was killed (its code read all the same)
+    if not code:  # the time ran out: the child was killed
         raise subprocess.TimeoutExpired(argv, timeout or 0, output=out, stderr=err)
     if check and code[0]:
         raise subprocess.CalledProcessError(code[0], argv, out, err)
     return subprocess.CompletedProcess(argv, code[0], out, err)
+
+
+def _fork(
+    server: _ForkServer, how: tuple[str | None, str | None, list[str]], env: dict[str, str],
+    cwd: str | Path | None, stdin: Any, stdout: Any, stderr: Any, feed: bool,
+) -> dict[str, int]:  # fmt: skip
+    """Have ``server`` fork a child with these descriptors (as subprocess takes them; ``feed``: a
+    pipe to its stdin); our ends of the pipes by name (in, out, err; status: the pid, the code)."""
+    theirs: list[int] = []  # what the child gets, closed here once the server has them
+    ours: dict[str, int] = {}
+
+    def given(spec: Any, std: int, name: str) -> int:
+        if spec is None:
+            return std
+        if spec == subprocess.DEVNULL:
+            theirs.append(os.open(os.devnull, os.O_RDWR))
+        elif spec == subprocess.PIPE:
+            r, w = os.pipe()
+            ours[name], child = (w, r) if name == "in" else (r, w)
+            theirs.append(child)
+        else:
+            return spec if isinstance(spec, int) else int(spec.fileno())
+        return theirs[-1]
+
+    fd_in = given(subprocess.PIPE if feed else stdin, 0, "in")
+    fd_out = given(stdout, 1, "out")
+    fd_err = fd_out if stderr == subprocess.STDOUT else given(stderr, 2, "err")
+    ours["status"], w = os.pipe()
+    theirs.append(w)
+    try:
+        server.fork(how, env, str(cwd or os.getcwd()), [fd_in, fd_out, fd_err, w])
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    return ours
 
 
 def _read_all(fds: dict[str, int], timeout: float | None) -> dict[str, bytes]:
@@ -326,6 +333,123 @@ def _text(data: bytes, encoding: str | None, errors: str | None) -> str:
 def _feed(fd: int, data: bytes) -> None:
     with contextlib.suppress(BrokenPipeError), os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+class ForkedPopen:
+    """What subprocess.Popen gives a test (pid, stdin/stdout/stderr, poll, wait, communicate,
+    send_signal, terminate, kill, returncode, a context manager) for a CLI child forked as
+    cli_run's are. Made by cli_popen."""
+
+    def __init__(self, argv: list[str], pid: int, status: int, pipes: dict[str, Any]) -> None:
+        self.args = argv
+        self.pid = pid
+        self.returncode: int | None = None
+        self._status = status  # the server writes the exit code to it when the child has ended
+        self.stdin, self.stdout, self.stderr = (pipes.get(n) for n in ("in", "out", "err"))
+
+    def _ended(self, timeout: float | None) -> bool:
+        if self.returncode is None and select.select([self._status], [], [], timeout)[0]:
+            line = os.read(self._status, 64)
+            os.close(self._status)
+            self.returncode = int(line) if line else -signal.SIGKILL  # no code: the server died
+        return self.returncode is not None
+
+    def poll(self) -> int | None:
+        self._ended(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+        if self.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                if input:
+                    self.stdin.write(input)
+                self.stdin.close()
+        got: dict[str, Any] = {}
+        readers = [
+            threading.Thread(target=lambda n=n, f=f: got.__setitem__(n, f.read()), daemon=True)
+            for n, f in (("out", self.stdout), ("err", self.stderr))
+            if f is not None
+        ]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        for f in (self.stdout, self.stderr):
+            if f is not None:
+                f.close()
+        self.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return got.get("out"), got.get("err")
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self) -> ForkedPopen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for f in (self.stdout, self.stderr, self.stdin):
+            if f is not None:
+                f.close()
+        self.wait()
+
+
+def cli_popen(
+    argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None, text: bool = False,
+    encoding: str | None = None, errors: str | None = None, env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> ForkedPopen | subprocess.Popen[Any]:  # fmt: skip
+    """subprocess.Popen for the CLI, forked as cli_run's children are (a ForkedPopen); when the
+    server cannot stand for a new interpreter (see cli_run), a subprocess.Popen. For a run started
+    in the background that a test watches, signals or kills: not for a test of what happens while
+    the interpreter starts (test_early_signals.py starts real ones)."""
+    argv = [str(a) for a in argv]
+    how = _how(argv)
+    full_env = dict(os.environ if env is None else env)
+    server = _fork_server(full_env) if how is not None else None
+    if server is None or how is None:
+        kw = dict(stdin=stdin, stdout=stdout, stderr=stderr, text=text, encoding=encoding, errors=errors,
+                  env=env, cwd=cwd)  # fmt: skip
+        return subprocess.Popen(argv, **{k: v for k, v in kw.items() if v is not None})
+    ours = _fork(server, how, full_env, cwd, stdin, stdout, stderr, feed=False)
+    pid = int(_read_line(ours["status"]))
+    as_text = bool(text or encoding or errors)
+    pipes: dict[str, Any] = {}
+    for name in ("in", "out", "err"):
+        if name in ours:
+            mode = "wb" if name == "in" else "rb"
+            f: Any = open(ours[name], mode)  # noqa: SIM115 (the caller's to close, as Popen's)
+            if as_text:
+                enc = encoding or locale.getpreferredencoding(False)
+                f = io.TextIOWrapper(f, enc, errors or "strict", write_through=name == "in")
+            pipes[name] = f
+    return ForkedPopen(argv, pid, ours["status"], pipes)
+
+
+def _read_line(fd: int) -> bytes:
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise RuntimeError("the fork server did not start the child")
+        line += chunk
+    return line
 
 
 # --------------------------------------------------------------------------- files like the example
@@ -617,9 +741,9 @@ def watch_argv(inbox: Path, *extra: str | Path) -> list[str]:
     return cli_argv("watch", inbox, "--settle", "1", "--poll", "0.2", *extra)
 
 
-def start_watch(inbox: Path, tmp_path: Path, *extra: str | Path) -> subprocess.Popen[str]:
+def start_watch(inbox: Path, tmp_path: Path, *extra: str | Path) -> ForkedPopen | subprocess.Popen[str]:
     with (tmp_path / "watch.log").open("a") as log:  # the child keeps its own copy of the handle
-        return subprocess.Popen(
+        return cli_popen(
             watch_argv(inbox, *extra),
             stdout=log,
             stderr=subprocess.STDOUT,

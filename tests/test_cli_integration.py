@@ -19,6 +19,7 @@ from helpers import (
     Sandbox,
     cli_argv,
     cli_env,
+    cli_popen,
 )
 from openpyxl import Workbook
 
@@ -287,7 +288,7 @@ def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(
 ) -> None:
     server = sandbox(Faults(latency=0.2))
     report = tmp_path / "r.csv"
-    proc = subprocess.Popen(
+    proc = cli_popen(
         cli_argv(
             "run",
             EXAMPLE_CSV,

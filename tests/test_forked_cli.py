@@ -1,16 +1,28 @@
-"""helpers.cli_run, the tests' way to run the CLI: a fork of tests/forkserver.py (the modules imported
-once) is what a new interpreter would be: the same exit code, output and files; its own argv,
-working directory, standard input and sys.path[0]; a timeout kills it; and an environment that
-would act at start-up or import sends the run to a new interpreter."""
+"""helpers.cli_run and cli_popen, the tests' way to run the CLI: a fork of tests/forkserver.py (the
+modules imported once) is what a new interpreter would be: the same exit code, output and files;
+its own argv, working directory, standard input and sys.path[0]; a timeout kills it; in the
+background it is watched, signalled and waited for as a Popen; and an environment that would act at
+start-up or import sends the run to a new interpreter."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, FRESH, cli_argv, cli_env, cli_run, without_timing
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    FRESH,
+    ForkedPopen,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    without_timing,
+)
 
 SAYS_WHERE = (
     "import os, sys; print(sys.argv[1:], os.getcwd(), repr(sys.path[0]), sys.stdin.read()); "
@@ -73,3 +85,21 @@ def test_past_its_timeout_a_forked_child_is_killed(tmp_path: Path) -> None:
     with pytest.raises(subprocess.TimeoutExpired) as info:
         cli_run([sys.executable, "-c", code], capture_output=True, env=cli_env(), timeout=1)
     assert info.value.output == b"started\n"
+
+
+def test_a_forked_child_in_the_background_is_watched_signalled_and_waited_for(tmp_path: Path) -> None:
+    code = "import sys, time; print(sys.stdin.readline().strip()[::-1], flush=True); time.sleep(60)"
+    proc = cli_popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True,
+                     env=cli_env(), cwd=tmp_path)  # fmt: skip
+    assert isinstance(proc, ForkedPopen)
+    proc.stdin.write("olleh\n")  # type: ignore[union-attr]
+    proc.stdin.flush()  # type: ignore[union-attr]
+    assert proc.stdout.readline() == "hello\n" and proc.poll() is None  # type: ignore[union-attr]
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.stdin.close()  # type: ignore[union-attr]
+    out, err = proc.communicate(timeout=30)
+    assert out == "" and "KeyboardInterrupt" in err
+    assert proc.returncode == -signal.SIGINT  # how an interpreter ends on a Ctrl-C nothing caught

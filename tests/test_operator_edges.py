@@ -26,6 +26,7 @@ from helpers import (
     Sandbox,
     cli_argv,
     cli_env,
+    cli_popen,
     cli_run,
     free_port,
     start_run,
@@ -272,7 +273,7 @@ def test_sigterm_during_the_preflight_stops_within_2_seconds(sandbox: Sandbox, t
     """Was: the 60 s read timeout was waited out, and the report was left empty."""
     server = sandbox(Faults(preflight_latency=30))
     report = tmp_path / "r.csv"
-    proc = subprocess.Popen(
+    proc = cli_popen(
         cli_argv("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--report", report),
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -457,7 +458,7 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
     cfg.write_text(f'[profiles.default]\nstate = "{state}"\nbatch_size = 20\nconcurrency = 1\n')
     argv = cli_argv("watch", inbox, "--settle", "0.2", "--poll", "0.2", "-m", m, "--base-url", server.base_url,
                     "--config", cfg)  # fmt: skip
-    watcher = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = cli_popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.copy(data, inbox / "drop.csv")
     wait_for_records(server, 40)
     (pid_file,) = list((inbox / "processing").glob("*/child.pid"))

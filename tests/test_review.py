@@ -20,6 +20,7 @@ from helpers import (
     CliResult,
     cli_argv,
     cli_env,
+    cli_popen,
     cli_run,
     dropped_earlier,
     review_sign_in,
@@ -279,7 +280,7 @@ def test_serve_listens_on_loopback_unless_told_and_then_warns(tmp_path: Path) ->
     for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
         argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--host", host, "--port", "0")
         env = {**cli_env(), "TMPDIR": str(temp)}
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(1 + warned)]

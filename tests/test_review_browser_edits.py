@@ -31,6 +31,7 @@ from helpers import (
     chromium,
     cli_argv,
     cli_env,
+    cli_popen,
     cli_run,
     free_port,
     skip_without_a_browser,
@@ -228,7 +229,7 @@ def test_a_desk_opens_the_page_through_public_url(made: Path, tmp_path: Path) ->
     argv = cli_argv(
         "serve", "--reports", reports, "--mappings", ROOT / "mappings", "--port", port, "--public-url", public
     )
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
     driver = chromium("--host-resolver-rules=MAP review.example.test 127.0.0.1")
     try:
         assert proc.stdout is not None

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from helpers import EXAMPLE_CSV, ROOT, cli_argv, cli_env, csrf_of, review_session
+from helpers import EXAMPLE_CSV, ROOT, cli_argv, cli_env, cli_popen, csrf_of, review_session
 
 from bulk_sync.review import Review
 from bulk_sync.review.preview import Limits
@@ -135,7 +135,7 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--mappings", ROOT / "mappings", "--port", "0",
                     "--preview-seconds", "300")  # fmt: skip
     env = {**cli_env(), "TMPDIR": str(temp)}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip().removeprefix("open ")
     base = url.split("/?", 1)[0]

@@ -15,7 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run, free_port, review_session
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    free_port,
+    review_session,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -264,7 +274,7 @@ def test_allowed_host_names_are_accepted_others_refused(made: Path, tmp_path: Pa
 
 def start_serve(tmp_path: Path, *extra: str | Path) -> tuple[subprocess.Popen[str], list[str]]:
     argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--port", "0", *extra)
-    proc = subprocess.Popen(
+    proc = cli_popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path
     )
     assert proc.stdout is not None

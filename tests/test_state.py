@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, cli_run, make_file
+from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, cli_popen, cli_run, make_file
 from pydantic import SecretStr
 
 from bulk_sync import mapping, pipeline
@@ -103,7 +103,7 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
         "--report",
         tmp_path / "r.csv",
     )
-    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = cli_popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = random.Random(seed).randint(300, 2500)  # kill somewhere along the way
     deadline = time.monotonic() + 60
     while len(server.state.records) < target and time.monotonic() < deadline and proc.poll() is None:
@@ -129,7 +129,7 @@ def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli,
     make_file(data, 200)
     state = tmp_path / "s.sqlite3"
     server = sandbox(Faults(latency=0.3))
-    slow = subprocess.Popen(
+    slow = cli_popen(
         cli_argv(
             "run",
             data,

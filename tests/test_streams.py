@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import Sandbox, cli_argv, cli_env, cli_run
+from helpers import Sandbox, cli_argv, cli_env, cli_popen, cli_run
 
 from bulk_sync.report import read_report
 
@@ -102,7 +102,7 @@ def test_a_fifo_nobody_writes_to_waits_saying_so_and_ctrl_c_ends_it(
     os.mkfifo(fifo)
     argv = cli_argv("validate", fifo, "-m", mapping_file, "--no-rep-check", "--report", tmp_path / "r.csv")
     with (tmp_path / "err.txt").open("w") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
+        proc = cli_popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
         deadline = time.monotonic() + 30
         while "waiting for" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
             time.sleep(0.05)

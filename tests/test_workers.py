@@ -20,6 +20,7 @@ from helpers import (
     cli_argv,
     cli_argv_splitting,
     cli_env,
+    cli_popen,
     cli_run,
     dry_run,
     mixed_csv,
@@ -114,7 +115,7 @@ def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path, split: 
         "--log-file", tmp_path / "run.log",
     )  # fmt: skip
     env = {**cli_env(None), "BULK_SYNC_WORKERS": "1"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
     report = out / "report.csv"
     while not report.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -193,7 +194,7 @@ def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str
         "validate", big, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
     )  # fmt: skip
     with (tmp_path / "stderr.txt").open("w") as err:
-        proc = subprocess.Popen(
+        proc = cli_popen(
             argv, stdout=subprocess.DEVNULL, stderr=err, env={**cli_env(None), "BULK_SYNC_WORKERS": workers}
         )
         deadline = time.monotonic() + 60
