@@ -38,6 +38,7 @@ def _both(monkeypatch: pytest.MonkeyPatch, argv: list[str], **kw: object) -> tup
     return forked, fresh
 
 
+@pytest.mark.slow  # two new interpreters (~1.6 s of CPU): the full run checks the server this way
 def test_a_forked_run_answers_and_writes_what_a_new_interpreter_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

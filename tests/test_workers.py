@@ -80,6 +80,20 @@ def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
     assert "unchanged" in (dir1 / "report.csv").read_text(encoding="utf-8-sig")  # the state was read
 
 
+BIG_ROWS = 150_000  # 79 MB: a run long enough to be stopped, or to lose its worker, mid-file
+
+
+@pytest.fixture(scope="module")
+def big_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[int, str, str, Path]]:
+    """The 79 MB export and its dry run without workers (the reference the stopped and the killed
+    runs are held to): made once for the module's tests rather than once by each (~10 s of CPU)."""
+    folder = tmp_path_factory.mktemp("big")
+    data = mixed_csv(folder / "export.csv", BIG_ROWS)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_STATE_HOME", str(folder / "state-home"))  # none: as each test's own
+        return data, dry_run(folder, "full", "0", data)
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -102,16 +116,18 @@ def _worker_of(pid: int) -> int | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split", [None, 1 << 40], ids=["two-parts", "chunks"])
-def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path, split: int | None) -> None:
+def test_a_worker_killed_mid_run_leaves_the_report_whole(
+    tmp_path: Path, split: int | None, big_export: tuple[Path, tuple[int, str, str, Path]]
+) -> None:
     """SIGKILL to the worker (as the kernel's OOM killer would): the reader maps its chunks and the
     rest of the file itself; the report and error file are the ones a run without workers writes.
     The file (79 MB) is read in two parts at once, the worker reading the second; or, with a split
     only past 1 TB, the worker maps the chunks the reader sends it."""
-    big = mixed_csv(tmp_path / "export.csv", 150_000)
+    data, (code0, out0, _, dir0) = big_export
     out = tmp_path / "killed"
     out.mkdir()
     argv = (cli_argv if split is None else partial(cli_argv_splitting, split))(
-        "validate", big, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
+        "validate", data, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
         "--log-file", tmp_path / "run.log",
     )  # fmt: skip
     env = {**cli_env(None), "BULK_SYNC_WORKERS": "1"}
@@ -131,10 +147,9 @@ def test_a_worker_killed_mid_run_leaves_the_report_whole(tmp_path: Path, split: 
     assert "a worker process ended unexpectedly (exit code -9)" in log
     assert ("ids read in two halves" in log) == (split is None)
     assert "read by the worker process, beside the first half" not in log  # it ended before
-    code0, out0, _, dir0 = dry_run(tmp_path, "none", "0", big, extra=())
     assert code0 == 1
     names = same_outputs(out, dir0)
-    assert (out / "report.csv").read_text(encoding="utf-8-sig").count("\n") > 150_000, names
+    assert (out / "report.csv").read_text(encoding="utf-8-sig").count("\n") > BIG_ROWS, names
     assert without_timing(stdout).replace(str(out), "OUT") == without_timing(out0)
 
 
@@ -178,20 +193,21 @@ def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("workers", "when"), [("0", "early"), ("1", "early"), ("1", "late")])
-def test_ctrl_c_on_a_dry_run_accounts_for_every_row(tmp_path: Path, workers: str, when: str) -> None:
+def test_ctrl_c_on_a_dry_run_accounts_for_every_row(
+    tmp_path: Path, workers: str, when: str, big_export: tuple[Path, tuple[int, str, str, Path]]
+) -> None:
     """A real SIGINT mid-file: validate says it is stopping, the rows not checked yet are counted as
     not_sent, every row is in the report once and in order, exit 3 (as a run that sends). With a
     worker the file (79 MB) is read in two parts at once: the signal comes while the reader reads
     the first ("early"), or while it waits for the worker's results ("late": the worker is held
     with SIGSTOP until the reader has handed on its whole half, then let go after the SIGINT)."""
-    big = mixed_csv(tmp_path / "export.csv", 150_000)
-    code0, _, _, full = dry_run(tmp_path, "full", "0", big)
+    data, (code0, _, _, full) = big_export
     assert code0 == 1
     whole_size = (full / "report.csv").stat().st_size
     out = tmp_path / "stopped"
     out.mkdir()
     argv = cli_argv(
-        "validate", big, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
+        "validate", data, "--mapping", EXAMPLE_MAPPING, "--report", out / "report.csv", "--no-rep-check",
     )  # fmt: skip
     with (tmp_path / "stderr.txt").open("w") as err:
         proc = cli_popen(
