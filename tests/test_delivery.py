@@ -27,6 +27,10 @@ def test_10k_rows_under_every_fault_all_synced_none_lost(
         slow=0.01,
         slow_seconds=1.5,
         seed=11,
+        # the payloads are the example's golden ones (make_file), each checked against SIRO's schema
+        # by test_golden_payloads.py, and compared whole below: the sandbox's own check of 10,000
+        # of them was 7 s of this test's CPU
+        validate=False,
     )
     server = sandbox(faults)
     res = run_cli(
