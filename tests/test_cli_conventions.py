@@ -28,14 +28,14 @@ def _run(tmp_path: Path, *args: str | Path, timeout: float = 120) -> subprocess.
 
 @pytest.mark.slow
 def test_a_run_outside_a_terminal_says_it_is_alive(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
-    siro = sandbox(Faults(latency=0.6))
+    siro = sandbox(Faults(latency=0.3))
     log = tmp_path / "run.log"
     common = [EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state", "--batch-size", "5"]
-    common += ["--concurrency", "1", "--heartbeat", "0.5", "--log-file", log, "--log-format", "json"]
+    common += ["--concurrency", "1", "--heartbeat", "0.25", "--log-file", log, "--log-format", "json"]
     proc = _run(tmp_path, "run", *common)
     assert proc.returncode == 1, proc.stderr  # 5 invalid rows in the example
     beats = [line for line in proc.stderr.splitlines() if line.startswith("bulk-sync: ")]
-    assert len(beats) >= 3, proc.stderr  # 11 requests of 0.6 s, a beat every 0.5 s
+    assert len(beats) >= 3, proc.stderr  # 11 requests of 0.3 s, a beat every 0.25 s
     assert "rows/s" in beats[-1] and "synced so far" in beats[-1] and " of ~" in beats[-1]
     logged = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
     assert sum(m.startswith("bulk-sync: ") for m in logged) >= 3

@@ -271,7 +271,7 @@ def test_a_full_disk_while_writing_the_report_stops_the_run_cleanly(
 @pytest.mark.slow
 def test_sigterm_during_the_preflight_stops_within_2_seconds(sandbox: Sandbox, tmp_path: Path) -> None:
     """Was: the 60 s read timeout was waited out, and the report was left empty."""
-    server = sandbox(Faults(preflight_latency=30))
+    server = sandbox(Faults(preflight_latency=6))  # a run that did not stop would take 6 s, not 2
     report = tmp_path / "r.csv"
     proc = cli_popen(
         cli_argv("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--report", report),
@@ -470,6 +470,7 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
         time.sleep(0.1)
     assert not _alive(child), "the watcher's run outlived it"
     assert len(server.state.records) < 200  # it stopped: it did not go on to the end
+    server.sandbox.faults.latency = 0.0  # the rest, for the restart: at once
     again = cli_run([*argv, "--once"], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(server.state.records) == 300
