@@ -158,6 +158,7 @@ def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox
     written_before = sum(server.state.writes.values())
     assert 100 <= written_before < 600
     assert files(inbox / "done") == [] and len(files(inbox / "processing")) == 1  # left mid-way
+    server.sandbox.faults.latency = 0.0  # the resumed run: at once (the crash is what is tested)
     again = cli_run(
         watch_argv(inbox, "--once", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--config", cfg),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=180,
