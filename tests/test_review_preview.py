@@ -49,15 +49,17 @@ def big_xlsx(path: Path, rows: int) -> Path:
     return path
 
 
-def previews() -> list[int]:
-    """Preview children alive on this machine (by their command line)."""
+def previews(parent: int | None = None) -> list[int]:
+    """Preview children alive on this machine (by their command line); with ``parent``, only its
+    children (not the previews of tests running beside this one, in this run or another)."""
     found = []
     for pid in os.listdir("/proc"):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if b"bulk_sync.review.preview" in cmd and pid.isdigit():
+        if b"bulk_sync.review.preview" in cmd and pid.isdigit() and parent in (None, ppid):
             found.append(int(pid))
     return found
 
@@ -100,7 +102,7 @@ def test_a_workbook_under_the_ratio_is_stopped_at_its_time_limit(tmp_path: Path)
         took = time.monotonic() - started
         assert "the preview took longer than 0.5 s and was stopped" in page.text
         assert took < 2.5, took
-        assert previews() == [] and list(server.review.uploads.iterdir()) == []
+        assert previews(os.getpid()) == [] and list(server.review.uploads.iterdir()) == []
     finally:
         client.close()
         server.stop()
@@ -118,7 +120,7 @@ def test_a_small_preview_still_runs_in_its_child_and_old_uploads_go(tmp_path: Pa
             old, (time.time() - 2 * 3600, time.time() - 2 * 3600)
         )  # previewed two hours ago, never dropped
         page = post_preview(server.url, client, csrf, "a.csv", EXAMPLE_CSV.read_bytes())
-        assert "<th>valid</th><td>55</td>" in page.text and previews() == []
+        assert "<th>valid</th><td>55</td>" in page.text and previews(os.getpid()) == []
         assert (
             not old.exists() and len(list(server.review.uploads.iterdir())) == 1
         )  # this one waits to be dropped
@@ -150,9 +152,9 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     sender = threading.Thread(target=upload, daemon=True)
     sender.start()
     deadline = time.monotonic() + 60
-    while not previews() and time.monotonic() < deadline:
+    while not previews(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    children = previews()
+    children = previews(proc.pid)
     assert children, "the preview did not start"
     time.sleep(0.3)
     started = time.monotonic()

@@ -183,6 +183,7 @@ def test_a_preview_drop_never_writes_through_a_link(tmp_path: Path, outside: Pat
     try:
         files = {"file": ("appointments.csv", EXAMPLE_CSV.read_bytes())}
         page = client.post("/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
+        assert 'action="/preview/' in page.text, page.text[-3000:]  # the preview's result, to drop
         token = page.text.split('action="/preview/', 1)[1].split("/drop", 1)[0]
         assert client.post(f"/preview/{token}/drop", data={"csrf": csrf}).status_code == 200
         assert (outside / "people.csv").read_text(encoding="utf-8") == f"name,ssn\n{SECRET}\n"

@@ -115,6 +115,7 @@ def _worker_of(pid: int) -> int | None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("big_export")  # one worker makes the export, once
 @pytest.mark.parametrize("split", [None, 1 << 40], ids=["two-parts", "chunks"])
 def test_a_worker_killed_mid_run_leaves_the_report_whole(
     tmp_path: Path, split: int | None, big_export: tuple[Path, tuple[int, str, str, Path]]
@@ -192,6 +193,7 @@ def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("big_export")  # one worker makes the export, once
 @pytest.mark.parametrize(("workers", "when"), [("0", "early"), ("1", "early"), ("1", "late")])
 def test_ctrl_c_on_a_dry_run_accounts_for_every_row(
     tmp_path: Path, workers: str, when: str, big_export: tuple[Path, tuple[int, str, str, Path]]
