@@ -55,6 +55,7 @@ def test_a_second_watcher_on_the_same_inbox_exits_2_naming_the_first(
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr + second.stdout
         assert len(files(inbox / "processing")) == 1  # the first watcher's file only
         assert (inbox / "b.csv").exists()
+        server.sandbox.faults.latency = 0.0  # refused while the first ran: now both files at once
         wait_for(lambda: len(files(inbox / "done", "-report.csv")) == 2, timeout=120, what="both files filed")
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
