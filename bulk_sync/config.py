@@ -20,9 +20,9 @@ unknown profiles are errors (exit 2), reported with the file and the key.
 from __future__ import annotations
 
 import difflib
-import os
 import tomllib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -71,8 +71,9 @@ class Profile(BaseModel):
     mirror_window: str | None = None  # "-7d..+30d" (relative to the run, in the job's time zone) or FROM..TO
 
 
-def config_path(flag: str | None, env: dict[str, str] | None = None) -> Path | None:
-    env = dict(os.environ) if env is None else env
+def config_path(flag: str | None, env: Mapping[str, str]) -> Path | None:
+    """The config file: ``flag`` (--config), else ``$BULK_SYNC_CONFIG`` in ``env`` (the caller's
+    environment: the CLI passes ``os.environ``), else ``./bulk_sync.toml`` when it exists."""
     if flag:
         return Path(flag)
     if env.get(ENV):

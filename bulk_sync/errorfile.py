@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from .load import ERROR_FILE_MARKS, FORMULA_STARTS, Source, escape_cell
-from .report import VALUES, RowResult, neutralise
+from .notes import as_text
+from .report import COLUMNS, VALUES, RowResult, neutralise
 
 ERROR_COLUMNS = [
     *ERROR_FILE_MARKS,
@@ -47,6 +48,7 @@ PREAMBLE = "bulk_sync error file: fix the cells, then drop this file again (the 
 KEEP_BYTES = 8 * 1024 * 1024  # the cells a run remembers for the error file; past that they are re-read
 BLOB_BYTES = 33 + 100  # a kept row's bytes object, beside its cells, and its slot in the dicts
 _FIELDS = ", ".join(f.name for f in fields(RowResult))  # a RowResult's, as SQL columns (Failures)
+_MESSAGE, _WARNING = COLUMNS.index("message"), COLUMNS.index("warning")
 _MAY_ESCAPE = re.compile("\x1f[" + re.escape(FORMULA_STARTS + "'") + "]")  # a cell escape_cell may change
 _ESCAPE_FIRST = frozenset(FORMULA_STARTS + "'")
 
@@ -99,6 +101,17 @@ class FailedRows:
         return {v[2]: RowResult(*v) for v in self._db.execute(query, (*self._key, first, last))}
 
 
+def _stored(result: RowResult) -> tuple[Any, ...]:
+    """A result's values as the database keeps them: its message as text, no warning (the error
+    file has no column for it)."""
+    values = VALUES(result)
+    if result.warning is None and (result.message is None or type(result.message) is str):
+        return values  # (a row to fix: its message is its problem's text)
+    out = list(values)
+    out[_MESSAGE], out[_WARNING] = as_text(result.message) or None, None
+    return tuple(out)
+
+
 class Failures:
     """The rows a person must fix, for the error file, by input file and row number: in memory up to
     MEMORY_ROWS of them, then in a temporary SQLite file (deleted by :meth:`close`), so that a file
@@ -123,7 +136,7 @@ class Failures:
             if self._count > self.MEMORY_ROWS:
                 self._spill()
             return
-        self._pending.append(VALUES(result))
+        self._pending.append(_stored(result))
         if len(self._pending) >= 5000:
             self._flush()
 
@@ -149,7 +162,7 @@ class Failures:
             f"CREATE TABLE f (key_file, key_sheet, {_FIELDS}, PRIMARY KEY (key_file, key_sheet, row_number))"
         )
         for rows in self._mem.values():
-            self._pending.extend(map(VALUES, rows.values()))
+            self._pending.extend(map(_stored, rows.values()))
         self._mem.clear()
         self._flush()
 
@@ -239,7 +252,7 @@ def _text_suffix(src: Source) -> str:
 
 
 def _error_cells(r: RowResult, guard: Callable[[str], str] = neutralise) -> list[str]:
-    return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(r.message or "")]
+    return [str(r.row_number), r.status, r.error_type or "", guard(r.column or ""), guard(as_text(r.message))]
 
 
 def _rows(src: Source, wanted: FailedRows, kept: Kept | None) -> Iterator[tuple[list[str], RowResult]]:

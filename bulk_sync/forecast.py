@@ -1,6 +1,6 @@
 """Report stage, forecast: of the rows SIRO takes in a run, how many it can match to recordings, and
-why not the others (by reason, by rep, by file). Read from each row's ``matching-warning``, whose
-text is made here too (one format, read and written in one place).
+why not the others (by reason, by rep, by file). Counted from each row's warnings (the
+:class:`~bulk_sync.notes.CannotMatch` among them), made text only when the forecast is shown.
 
 A row SIRO can match has a start and an end time, an appointment-type activity (MEETING, EVENT,
 APPOINTMENT) and, when SIRO's users were fetched, an engagement user who is an active SIRO user.
@@ -8,93 +8,25 @@ APPOINTMENT) and, when SIRO's users were fetched, an engagement user who is an a
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-MATCHING = "matching-warning: SIRO cannot match recordings to it: "
-REASONS = "; "
-NOT_A_USER = "not a SIRO user"
-DISABLED_USER = "a disabled SIRO user"
-SEGMENTS = " | "  # between a row's warnings (report.WARNING_SEPARATOR)
-TOP = 5
-
-RepStatus = Literal["missing", "disabled"]
-_PHRASE: dict[RepStatus, str] = {"missing": NOT_A_USER, "disabled": DISABLED_USER}
-_ADVICE: dict[RepStatus, str] = {
-    "missing": "add them in SIRO or correct the email in the CRM",
-    "disabled": "re-enable them in SIRO",
-}
-# the reason, counted without the emails (the emails: by rep)
-REP_REASONS: dict[RepStatus, str] = {s: f"rep is {p}" for s, p in _PHRASE.items()}
-REP_REASON = REP_REASONS["missing"]
-NO_EMAIL = "no engagement user has an email, so SIRO cannot tell which of its users the rep is"
-_CLAUSE = re.compile(
-    rf"^(?P<emails>.+?) (?:is|are each) (?P<phrase>{NOT_A_USER}|{DISABLED_USER})(?: \(.*\))?$"
+from .notes import (
+    PREDICTED_CHANGED,
+    PREDICTED_NEW,
+    REP_PHRASES,
+    MatchReason,
+    RepStatus,
+    RowNote,
+    RowWarnings,
+    UnknownReps,
 )
 
+TOP = 5
 
-@dataclass(frozen=True, slots=True)
-class RepReason:
-    """Why SIRO will not link a row to one of its users: each of its reps' emails, with whether SIRO
-    has no such user (``missing``) or has one that is disabled (the fixes differ). No reps: no
-    engagement user has an email. Written into the row's matching warning as ``str(reason)`` and
-    read back from it by :meth:`read` (one format, here)."""
-
-    reps: tuple[tuple[str, RepStatus], ...]
-
-    def __str__(self) -> str:
-        if not self.reps:
-            return NO_EMAIL
-        by: dict[RepStatus, list[str]] = {}
-        for email, status in self.reps:
-            by.setdefault(status, []).append(email)
-        these = "this rep" if len(self.reps) == 1 else "these reps"
-        if len(by) == 1:
-            ((status, emails),) = by.items()
-            return (
-                f"{_who(emails, status)}: {_ADVICE[status]}, or rows with {these} will not match recordings"
-            )
-        clauses = " and ".join(f"{_who(emails, status)} ({_ADVICE[status]})" for status, emails in by.items())
-        return f"{clauses}: rows with {these} will not match recordings"
-
-    @classmethod
-    def read(cls, reason: str) -> RepReason | None:
-        """The reps a reason names (None: not a rep reason)."""
-        if reason == NO_EMAIL:
-            return cls(())
-        head = reason.split(": ", 1)[0]
-        reps: list[tuple[str, RepStatus]] = []
-        for clause in head.split(" and "):
-            m = _CLAUSE.match(clause)
-            if m is None:
-                return None
-            status: RepStatus = "missing" if m["phrase"] == NOT_A_USER else "disabled"
-            reps += [(e.strip(), status) for e in m["emails"].split(",")]
-        return cls(tuple(reps))
-
-
-def _who(emails: list[str], status: RepStatus) -> str:
-    if len(emails) == 1:
-        return f"{emails[0]} is {_PHRASE[status]}"
-    return f"{', '.join(emails)} are each {_PHRASE[status]}"
-
-
-def reasons_of(warning: str | None) -> list[str]:
-    """The reasons in a row's warning cell why SIRO cannot match it ([] when it can)."""
-    if not warning:
-        return []
-    for segment in warning.split(SEGMENTS):
-        if segment.startswith(MATCHING):
-            return segment[len(MATCHING) :].split(REASONS)
-    return []
-
-
-def unknown_emails(reason: str) -> list[str]:
-    """The emails a rep reason names (missing or disabled)."""
-    got = RepReason.read(reason)
-    return [e for e, _ in got.reps] if got is not None else []
+# a reason counted without the reps' emails (the emails: by rep)
+REP_REASONS: dict[RepStatus, str] = {s: f"rep is {p}" for s, p in REP_PHRASES.items()}
 
 
 @dataclass
@@ -103,35 +35,42 @@ class Forecast:
 
     rows: int = 0
     matchable: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)  # reason -> rows
+    causes: Counter[MatchReason | RepStatus] = field(default_factory=Counter)  # reason -> rows
     reps: Counter[str] = field(default_factory=Counter)  # unknown rep's email -> rows
     rep_status: dict[str, RepStatus] = field(default_factory=dict)  # unknown rep's email -> why
     files: Counter[str] = field(default_factory=Counter)  # file -> rows SIRO cannot match
     reps_checked: str | None = None  # how the reps were checked ("N active SIRO users"), or why not
     applies: bool = True  # False for opportunities: SIRO matches only engagements to recordings
 
-    def add(self, file: str, warning: str | None, n: int = 1) -> None:
+    def add(self, file: str, warnings: RowWarnings | None, n: int = 1) -> None:
         if not self.applies:
             return
         self.rows += n
-        reasons = reasons_of(warning)
-        if not reasons:
+        cannot = warnings.cannot_match() if warnings is not None else None
+        if cannot is None:
             self.matchable += n
             return
         self.files[file] += n
-        for reason in reasons:
-            rep = RepReason.read(reason)
-            if rep is None or not rep.reps:
-                self.reasons[reason] += n
+        for reason in cannot.reasons:
+            if not isinstance(reason, UnknownReps) or not reason.reps:
+                self.causes[reason] += n
                 continue
-            for status in dict.fromkeys(s for _, s in rep.reps):
-                self.reasons[REP_REASONS[status]] += n
-            for email, status in rep.reps:
+            for status in dict.fromkeys(s for _, s in reason.reps):
+                self.causes[status] += n
+            for email, status in reason.reps:
                 self.reps[email] += n
                 self.rep_status[email] = status
 
+    @property
+    def reasons(self) -> Counter[str]:
+        """Rows by the reason SIRO cannot match them, as the forecast says it."""
+        out: Counter[str] = Counter()
+        for cause, n in self.causes.items():
+            out[REP_REASONS[cause] if isinstance(cause, str) else str(cause)] += n
+        return out
+
     def _said(self, email: str) -> str:
-        return _PHRASE[self.rep_status.get(email, "missing")]
+        return REP_PHRASES[self.rep_status.get(email, "missing")]
 
     @property
     def share(self) -> float | None:
@@ -146,7 +85,7 @@ class Forecast:
             f"match forecast: {self.matchable:,} of {self.rows:,} rows SIRO takes can be matched to "
             f"recordings ({share:.1%})"
         ]
-        if self.reasons:
+        if self.causes:
             out.append(
                 "  cannot match: " + ", ".join(f"{r} ({n:,})" for r, n in self.reasons.most_common(TOP))
             )
@@ -196,17 +135,12 @@ class Forecast:
         }
 
 
-# a dry run with a state file notes each valid row with one of these (the predicted effect)
-NEW_NOTE = "new: a run would send it (it is not in the state file)"
-CHANGED_NOTE = "changed since the last sync: a run would send it"
-
-
-def predicted(effect: Counter[str], counts: Counter[str]) -> dict[str, int]:
+def predicted(effect: Counter[RowNote], counts: Counter[str]) -> dict[str, int]:
     """A dry run with a state file: what a run would do with its rows (``effect``: the valid rows'
     notes, counted; ``counts``: the rows by status)."""
     return {
-        "new": effect.get(NEW_NOTE, 0),
-        "changed": effect.get(CHANGED_NOTE, 0),
+        "new": effect.get(PREDICTED_NEW, 0),
+        "changed": effect.get(PREDICTED_CHANGED, 0),
         "unchanged": counts.get("unchanged", 0),
         "invalid": counts.get("invalid", 0),
     }

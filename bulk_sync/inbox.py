@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class Route:
 
     match: str
     mapping: str
-    profile: str | None = None
+    profile: str | None = None  # the job of a route that names no profile of its own
     sheet: str | None = None
 
 
@@ -37,9 +37,8 @@ class WatchConfig:
     routes: list[Route]
     settle: float = 5.0
     poll: float = 2.0
-    config: str | None = None  # passed on to each run
-    profile: str | None = None
-    extra_args: list[str] = field(default_factory=list)  # e.g. --base-url, for each run
+    config: str | None = None  # the config file the routes (and their jobs) came from
+    profile: str | None = None  # the job of a route that names no profile of its own
     review_url: str | None = None  # `bulk-sync serve`'s address: alerts link to a run's page
 
 

@@ -16,9 +16,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, SupportsIndex
 
+from .csvfields import long_fields
 from .forecast import Forecast, predicted
+from .notes import RowNote, RowWarnings, as_text
 
 SYNCED = "synced"  # SIRO acknowledged the record
 UNCHANGED = "unchanged"  # the same payload was acknowledged by an earlier run; not sent again
@@ -44,21 +46,21 @@ class RowResult:
     status: str
     error_type: str | None = None
     column: str | None = None
-    message: str | None = None
+    message: str | RowNote | None = None  # a problem's text, or the note of a row that is fine
     http_status: int | None = None
     attempts: int = 0
     siro_id: str | None = None
-    warning: str | None = None  # "slug: message" of what SIRO will make of a row it accepts, " | " between
+    warning: RowWarnings | None = None  # what SIRO will make of a row it accepts
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[type[RowResult], tuple[Any, ...]]:
+        # pickled as its values (a dry run's worker sends thousands a chunk): the state dataclasses
+        # pickle for a frozen slots class (a fields() call each way) is 5x slower; __reduce_ex__
+        # rather than __reduce__, which object.__reduce_ex__ reaches only after a slower lookup
+        return (RowResult, VALUES(self))
 
 
 COLUMNS = [f.name for f in fields(RowResult)]
 VALUES = operator.attrgetter(*COLUMNS)  # a RowResult's values, as a tuple (its fields are flat)
-WARNING_SEPARATOR = " | "
-
-
-def warning_slugs(warning: str) -> list[str]:
-    """The slugs of a report's ``warning`` cell (``end-before-start: ... | matching-warning: ...``)."""
-    return [w.split(":", 1)[0] for w in warning.split(WARNING_SEPARATOR)]
 
 
 class ResultBlock:
@@ -84,8 +86,8 @@ class ResultBlock:
         status: str,
         row_numbers: list[int],
         external_ids: list[str | None],
-        messages: list[str | None] | None = None,
-        warnings: list[str | None] | None = None,
+        messages: list[str | RowNote | None] | None = None,
+        warnings: list[RowWarnings | None] | None = None,
         error_type: str | None = None,
     ) -> None:
         self.source_file, self.sheet, self.status = source_file, sheet, status
@@ -117,7 +119,7 @@ class Summary:
     finished: float | None = None
     counts: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
-    warnings: Counter[str] = field(default_factory=Counter)  # by slug: rows SIRO accepts, with a catch
+    warnings: Counter[str] = field(default_factory=Counter)  # by code: rows SIRO accepts, with a catch
     files: list[str] = field(default_factory=list)
     sources: list[tuple[str, str | None]] = field(default_factory=list)  # (path, sheet) of each of files
     state_read: str | None = None  # a dry run: the state file it read (the predicted effect)
@@ -129,7 +131,7 @@ class Summary:
     report_incomplete: str | None = None  # why the report does not hold every row, if it does not
     forecast: Forecast = field(default_factory=Forecast)  # of the rows SIRO takes, what it can match
     mirror: dict[str, object] | None = None  # --mirror: its window and what it removed (or would)
-    effect: Counter[str] | None = None  # a dry run with a state file: valid rows that are new, changed
+    effect: Counter[RowNote] | None = None  # a dry run with a state file: valid rows new, changed
     workers: int = 0  # a dry run: the worker processes that mapped its chunks (0: none)
     batches: dict[str, object] | None = None  # a run that sent batches: {"size": 400, "learned": True}
 
@@ -137,28 +139,27 @@ class Summary:
         self.counts[result.status] += 1
         if result.error_type:
             self.error_types[result.error_type] += 1
-        if result.warning:
-            self.warnings.update(warning_slugs(result.warning))
+        if result.warning is not None:
+            self.warnings.update(result.warning.codes)
         if result.status in TAKEN:
             self.forecast.add(result.source_file, result.warning)
-        if self.effect is not None and result.status == VALID and result.message:
+        if self.effect is not None and result.status == VALID and isinstance(result.message, RowNote):
             self.effect[result.message] += 1  # a row shown on its own (--show): its predicted effect
 
     def add_block(self, block: ResultBlock) -> None:
         self.counts[block.status] += len(block)
         if block.error_type:
             self.error_types[block.error_type] += len(block)
-        if block.warnings is not None:
-            for w, n in Counter(block.warnings).items():
-                if w:
-                    for slug in warning_slugs(w):
-                        self.warnings[slug] += n
-        if block.status in TAKEN:
-            for w, n in Counter(block.warnings or [None] * len(block)).items():
+        warned = Counter(block.warnings) if block.warnings is not None else Counter({None: len(block)})
+        for w, n in warned.items():
+            if w is not None:
+                for code in w.codes:
+                    self.warnings[code] += n
+            if block.status in TAKEN:
                 self.forecast.add(block.source_file, w, n)
         if self.effect is not None and block.status == VALID and block.messages is not None:
             for m, n in Counter(block.messages).items():
-                if m:
+                if isinstance(m, RowNote):
                     self.effect[m] += n
 
     def predicted(self) -> dict[str, int] | None:
@@ -208,9 +209,9 @@ class CsvReport:
         self._writer.writerow(
             (
                 n(r.source_file), n(r.sheet or ""), r.row_number, n(r.external_id or ""), n(r.status),
-                n(r.error_type or ""), n(r.column or ""), n(r.message or ""),
+                n(r.error_type or ""), n(r.column or ""), n(as_text(r.message)),
                 "" if r.http_status is None else r.http_status, r.attempts, n(r.siro_id or ""),
-                n(r.warning or ""),
+                n(as_text(r.warning)),
             )
         )  # fmt: skip
         self._flush_now_and_then()
@@ -224,18 +225,31 @@ class CsvReport:
         joined = "\x1f".join("" if e is None else e for e in ids)
         if _RISKY.search(joined) or _RISKY_START.search(joined):  # some need quotes or a guard
             ids = [None if e is None else cell(e) for e in ids]
-        notes: dict[tuple[str | None, str | None], str] = {}
-        texts = block.messages or [None] * len(block)
-        warned = block.warnings or [None] * len(block)
         status = f"{cell(block.status)},{cell(block.error_type or '')}"
-        lines = []
-        for row, ext, text, w in zip(block.row_numbers, ids, texts, warned, strict=True):
-            tail = notes.get((text, w))
-            if tail is None:
-                tail = notes[(text, w)] = f"{status},,{cell(text or '')},,0,,{cell(w or '')}\r\n"
-            lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
+        texts = block.messages
+        if block.warnings is None and (not texts or texts.count(texts[0]) == len(texts)):
+            # one message for every row (an unchanged run): list.count compares by identity first
+            tail = f"{status},,{cell(as_text(texts[0] if texts else None))},,0,,\r\n"
+            rows = zip(block.row_numbers, ids, strict=True)
+            lines = [f"{head}{row},{'' if ext is None else ext},{tail}" for row, ext in rows]
+        else:
+            lines = self._block_lines(block, head, ids, status)
         self._fh.write("".join(lines))
         self._flush_now_and_then()
+
+    @staticmethod
+    def _block_lines(block: ResultBlock, head: str, ids: list[str | None], status: str) -> list[str]:
+        cell = _csv_cell
+        tails: dict[tuple[str | RowNote | None, RowWarnings | None], str] = {}
+        texts = block.messages or [None] * len(block)
+        warned = block.warnings or [None] * len(block)
+        lines = []
+        for row, ext, note, w in zip(block.row_numbers, ids, texts, warned, strict=True):
+            tail = tails.get((note, w))
+            if tail is None:
+                tail = tails[(note, w)] = f"{status},,{cell(as_text(note))},,0,,{cell(as_text(w))}\r\n"
+            lines.append(f"{head}{row},{'' if ext is None else ext},{tail}")
+        return lines
 
     def _flush_now_and_then(self) -> None:
         """At most once a second, so that a report being written can be watched (tail -f)."""
@@ -263,7 +277,7 @@ class CsvReport:
 
 def read_report(path: str | Path) -> list[dict[str, str]]:
     """Read a CSV report back (for `retry` and for tests)."""
-    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+    with long_fields(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 

@@ -8,6 +8,7 @@ never printed by accident (``repr`` shows ``**********``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -57,6 +58,7 @@ class ReadSettings(BaseModel):
     state_path: Path | None
     full: bool
     limit: int | None
+    workers: int | None = None  # a dry run's worker processes (see RunSettings.workers)
 
 
 class RunSettings(BaseModel):
@@ -80,6 +82,9 @@ class RunSettings(BaseModel):
     state_path: Path | None = None  # None: no state (every record is sent, nothing remembered)
     full: bool = False  # send every record, even those unchanged since the last sync
     limit: int | None = Field(None, ge=0)  # read at most this many data rows per run
+    # worker processes a dry run maps its chunks in (0: none, one process); None: one for a large
+    # file on a Linux machine with two cores or more (the CLI: $BULK_SYNC_WORKERS)
+    workers: int | None = Field(None, ge=0, le=64)
 
     @property
     def reading(self) -> ReadSettings:
@@ -87,14 +92,12 @@ class RunSettings(BaseModel):
         return ReadSettings(**self.model_dump(include=set(ReadSettings.model_fields)))
 
 
-def read_token(
-    token_file: str | None, *, env: dict[str, str] | None = None, env_name: str = TOKEN_ENV
-) -> SecretStr:
-    """The API token from ``--token-file`` or the environment variable ``env_name`` (default
-    ``$SIRO_API_TOKEN``; a config profile may name another); never from a flag value. A token of a
+def read_token(token_file: str | None, *, env: Mapping[str, str], env_name: str = TOKEN_ENV) -> SecretStr:
+    """The API token from ``--token-file`` or the environment variable ``env_name`` in ``env`` (the
+    caller's environment: the CLI passes ``os.environ``; default ``$SIRO_API_TOKEN``, a config
+    profile may name another); never from a flag value. A token of a
     shape no HTTP header can carry (a line break inside, two lines, a space, a control character)
     is a UsageError saying where it came from and what is wrong, never the token itself."""
-    env = dict(os.environ) if env is None else env
     if token_file:
         try:
             text = Path(token_file).read_text(encoding="utf-8").strip()

@@ -22,12 +22,11 @@ import contextlib
 import errno
 import hashlib
 import json
-import os
 import sqlite3
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -105,12 +104,13 @@ def check_path(path: Path) -> None:
         )
 
 
-def default_state_path() -> Path:
-    """Where state lives unless --state says otherwise (per user, like other tools' state)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+def default_state_path(env: Mapping[str, str], platform: str = sys.platform) -> Path:
+    """Where state lives unless --state says otherwise (per user, like other tools' state), given
+    the environment ``env`` (the caller's to read: the CLI passes ``os.environ``)."""
+    if platform == "win32":
+        base = Path(env.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     else:
-        base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+        base = Path(env.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
     return base / "bulk_sync" / "state.sqlite3"
 
 
@@ -387,3 +387,9 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

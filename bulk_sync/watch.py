@@ -9,9 +9,12 @@ Lifecycle of a dropped file::
       -> INBOX/failed/export-<time>.csv     could not start, matched no routing rule, or too many
          (+ reports, or -error.txt)         rows did not sync
 
-Each file is synced by the real ``bulk-sync run`` in a child process (its own session, so a
-Ctrl-C or SIGTERM meant for the watcher does not cut it short): a crash of one run never takes the
-watcher down, and the child's exit code decides where the file goes. A run that was aborted
+Each file is synced by :class:`~bulk_sync.job.Sync` in a child process (its own session, so a
+Ctrl-C or SIGTERM meant for the watcher does not cut it short), handed the job as a
+:class:`~bulk_sync.job.spec.JobSpec` in JSON on its standard input: the job of the file's route
+(made once, when the watcher started), with the file's part filled in (its path, mapping and
+sheet, its job name, what its name accepts, where its reports go). A crash of one run never takes
+the watcher down, and the child's exit code decides where the file goes. A run that was aborted
 (SIRO down, token refused, or the watcher killed) leaves the file in ``processing/``; the next
 pass, or the next start after a crash, runs it again, and the state store skips every record SIRO
 acknowledged before. Names in ``done/`` and ``failed/`` carry the run time and never overwrite.
@@ -34,8 +37,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,7 @@ from .inbox import (
     unique_path,
     unique_stem,
 )
+from .job.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,19 @@ class _Settling:
 
 
 class Watcher:
-    def __init__(self, cfg: WatchConfig, say: Callable[[str], None] = print) -> None:
+    """The inbox's loop. ``jobs``: the job of each profile the routes name (None: the watch's
+    default), filled in for each file; ``child``: the command that runs a job read from its stdin."""
+
+    def __init__(
+        self,
+        cfg: WatchConfig,
+        jobs: Mapping[str | None, JobSpec],
+        child: Sequence[str],
+        say: Callable[[str], None] = print,
+    ) -> None:
         self.cfg = cfg
+        self.jobs = dict(jobs)
+        self.child_command = list(child)
         self.inbox = cfg.inbox.resolve()
         self.say = say
         self.dirs = {name: self.inbox / name for name in STATE_DIRS}
@@ -181,9 +196,17 @@ class Watcher:
                 "failed",
                 f"{original}: no routing rule matches this file (rules: {rules}); nothing was sent",
             )
+        job = self.jobs.get(route.profile or self.cfg.profile)
+        if job is None:  # left in processing/ by a watcher started with another config
+            return self._file(
+                work,
+                "failed",
+                f"{original}: its route's profile {route.profile!r} is not one this watcher runs; "
+                "nothing was sent",
+            )
         out = work / "out"
         out.mkdir(exist_ok=True)
-        code = self._run(work, path, route, original)
+        code = self._run(work, self.job_for(job, work, path, route, original), original)
         if code == EXIT_ABORTED:
             self._retry_at[work] = time.monotonic() + AGAIN_AFTER_ABORT_SECONDS
             self.say(
@@ -200,43 +223,68 @@ class Watcher:
             )
         return self._file(work, where, why)
 
-    def _run(self, work: Path, path: Path, route: Route, original: str) -> int:
-        """`bulk-sync run` on the file in a child process that dies with the watcher; its exit code."""
+    def job_for(self, job: JobSpec, work: Path, path: Path, route: Route, original: str) -> JobSpec:
+        """The route's ``job`` for the file ``path`` in ``work``, as the file's name says."""
+        out, name = work / "out", Path(original)
+        stem = name.stem.lower()
+        guards = job.guards
+        if guards.job is not None and "-fixed-" not in name.stem:
+            # the drift check compares a route's drops of the same export: its name with the digits
+            # (dates, counters) taken out, so appointments-2026-11-30.csv is the job of every night
+            named: str | None = f"watch:{route.match}:{job_name(name.name)}"
+        else:  # no drift check (the profile's), or rows fixed on the review page: a correction
+            named = None
+        mirror = guards.mirror
+        if mirror is not None and stem.endswith("accept-truncation"):  # a cut-short file accepted
+            mirror = replace(mirror, accept_truncation=True)
+        guards = replace(
+            guards,
+            job=named,
+            accept_drift=guards.accept_drift or stem.endswith("accept-drift"),  # dropped again, accepted
+            mirror=mirror,
+        )
+        outputs = replace(
+            job.outputs,
+            report=str(out / "report.csv"),
+            xlsx=True,
+            summary_json=str(out / "summary.json"),
+            review_url=self.review_link(work),
+        )
+        return job.model_copy(
+            update={
+                "command": "run",
+                "files": [str(path)],
+                "mapping": route.mapping,
+                "guards": guards,
+                "reading": replace(job.reading, sheet=route.sheet or job.reading.sheet),
+                "outputs": outputs,
+                "wait_lock": CHILD_LOCK_WAIT_SECONDS,  # a dying run of this file may hold the state
+            }
+        )
+
+    def _run(self, work: Path, job: JobSpec, original: str) -> int:
+        """The job in a child process that dies with the watcher, handed over on its stdin (the
+        spec names where the token is, never the token); its exit code."""
         out = work / "out"
-        argv = [
-            sys.executable, "-m", "bulk_sync", "run", str(path), "--mapping", route.mapping,
-            "--report", str(out / "report.csv"), "--report-xlsx", "--summary-json", str(out / "summary.json"),
-            "--quiet",
-        ]  # fmt: skip
-        if self.cfg.config:
-            argv += ["--config", self.cfg.config]
-        profile = route.profile or self.cfg.profile
-        if profile:
-            argv += ["--profile", profile]
-        if route.sheet:
-            argv += ["--sheet", route.sheet]
-        # the drift check compares a route's drops of the same export: its name with the digits
-        # (dates, counters) taken out, so appointments-2026-11-30.csv is the job of every night
-        argv += ["--job", f"watch:{route.match}:{job_name(Path(original).name)}"]
-        if self.review_link(work):
-            argv += ["--review-link", str(self.review_link(work))]
-        stem = Path(original).stem.lower()
-        if stem.endswith("accept-drift"):  # dropped again, the drift accepted
-            argv.append("--accept-drift")
-        if stem.endswith("accept-truncation"):  # dropped again, a mirror's cut-short file accepted
-            argv.append("--accept-truncation")
-        if "-fixed-" in Path(original).stem:  # rows fixed on the review page: a correction, not an export
-            argv.append("--no-drift-check")
-        argv += self.cfg.extra_args
-        self.say(f"syncing {original} (mapping {route.mapping})")
-        log.info("syncing %s with %s", original, route.mapping)
-        argv += ["--wait-lock", str(CHILD_LOCK_WAIT_SECONDS)]  # a dying run of this file may hold it
+        self.say(f"syncing {original} (mapping {job.mapping})")
+        log.info("syncing %s with %s", original, job.mapping)
         env = {**os.environ, PARENT_ENV: str(os.getpid())}  # the run dies with the watcher (Linux)
         with (out / "run.log").open("wb") as console:
             self.child = subprocess.Popen(
-                argv, stdout=console, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                self.child_command,
+                stdin=subprocess.PIPE,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
             )
             (work / "child.pid").write_text(str(self.child.pid))
+            assert self.child.stdin is not None
+            try:
+                self.child.stdin.write(job.to_json().encode("utf-8"))
+                self.child.stdin.close()
+            except BrokenPipeError:  # it died before reading: its exit code says so
+                pass
             code = self.child.wait()
             self.child = None
         return code
@@ -369,12 +417,12 @@ def job_name(name: str) -> str:
     return re.sub(r"[0-9]+", "#", stem) + dot + suffix
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: str | None) -> None:
     """In a run the watcher started: ask the kernel to send SIGTERM when the watcher dies (Linux
     PR_SET_PDEATHSIG), so that a killed watcher leaves no run behind holding the state file. The run
     then stops as on any SIGTERM (exit 3: the file stays in processing/ and is resumed). If the
-    watcher is already gone, stop at once. Elsewhere nothing is done (see the README)."""
-    parent = os.environ.get(PARENT_ENV)
+    watcher is already gone, stop at once. Elsewhere nothing is done (see the README). ``parent``:
+    ``$BULK_SYNC_WATCHER_PID`` (PARENT_ENV), which the watcher sets for the runs it starts."""
     if not parent or not sys.platform.startswith("linux"):
         return
     import ctypes

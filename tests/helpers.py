@@ -792,6 +792,22 @@ def validate_into(reports: Path, data: Path, name: str, timeout: float = 300) ->
     return reports
 
 
+def two_files(folder: Path) -> Path:
+    """`validate a.csv b.csv` by the real CLI: the example twice, b's ids starting with B (5 rows
+    to fix in each); returns the report folder."""
+    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    shutil.copy(EXAMPLE_CSV, folder / "a.csv")
+    with (folder / "b.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([rows[0], *([f"B{r[0]}", *r[1:]] if r and r[0] else r for r in rows[1:])])
+    reports = folder / "reports"
+    reports.mkdir()
+    argv = cli_argv("validate", "a.csv", "b.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv")
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    assert sorted(p.name for p in reports.glob("r-errors*")) == ["r-errors-a.csv", "r-errors-b.csv"]
+    return reports
+
+
 def thousand(folder: Path) -> Path:
     """The real CLI's `validate` of 1,000 rows that share one bad date (in folder/reports)."""
     header, good = _example_rows()
@@ -851,6 +867,13 @@ def chromium(*extra: str) -> Any:
     for flag in (*CHROMIUM_FLAGS, *extra):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+
+
+# focused as Tab focuses it, then the caret put after the text (as WebDriver's typing into an input does)
+FOCUS = (
+    "arguments[0].focus(); const i = arguments[0].querySelector('input');"
+    "if (i) i.setSelectionRange(i.value.length, i.value.length)"
+)
 
 
 def wait(driver: Any, cond: Callable[[Any], Any], timeout: float = 30) -> Any:

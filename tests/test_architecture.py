@@ -15,16 +15,18 @@ PKG = Path(__file__).resolve().parent.parent / "bulk_sync"
 ALLOWED = {
     "errors": set(),
     "settings": {"errors"},
-    "load": {"errors", "numfmt", "rx"},
+    "csvfields": set(),  # csv's field size limit raised while one of our reads runs, then put back
+    "load": {"errors", "csvfields", "numfmt", "rx"},
     "numfmt": set(),
     "rx": set(),
-    "mapping": {"errors", "load", "rx"},
+    "mapping": {"errors", "load", "notes", "rx"},  # notes: a record's warnings, why it is superseded
     "payload": {"errors", "mapping"},
     "pace": set(),
     "upload": {"errors", "settings", "payload", "pace"},
     "dispatch": {"errors", "settings", "payload", "upload"},
-    "forecast": set(),
-    "report": {"errors", "forecast"},
+    "notes": set(),  # the catalogue of warnings and notes: data until an output makes them text
+    "forecast": {"notes"},
+    "report": {"errors", "csvfields", "forecast", "notes"},
     "lockfile": set(),  # an exclusive lock file held for a process's life (a state file, an inbox)
     "state": {"errors", "lockfile"},
     "pipeline": {
@@ -37,24 +39,40 @@ ALLOWED = {
         "dispatch",
         "report",
         "forecast",
+        "notes",
         "state",
         "group",
         "errorfile",  # Kept: the cells of invalid rows, remembered for the error file
         "notify",  # finish: the end-of-run webhook
     },
     "sandbox": set(),
-    "review": {"errors", "load", "report", "settings", "pipeline"},
+    # the job API: Sync -> SyncResult, the one way every caller runs a job
+    "job": {
+        "errors",
+        "settings",
+        "payload",
+        "pipeline",
+        "report",
+        "sandbox",
+        "state",
+        "errorfile",
+        "notes",  # check_rows: a row's message and warning as the report says them
+        "upload",  # calls: SIRO's users for the rep check, the mirror's soft-delete
+    },
+    "review": {"errors", "load", "notes", "report", "settings", "pipeline", "job"},
     "config": {"errors"},
     "logs": {"errors"},
     "notify": set(),
-    "errorfile": {"errors", "load", "report"},
+    "errorfile": {"errors", "load", "notes", "report"},
     "inbox": {"errors", "lockfile"},
-    "watch": {"errors", "inbox"},
+    "watch": {"errors", "inbox", "job"},  # job: each file's JobSpec, handed to a child (never cli)
     "scaffold": {"load"},
     "group": {"errors", "mapping"},
     "cli": {
+        "job",
         "errors",
         "settings",
+        "csvfields",
         "payload",
         "pipeline",
         "report",
@@ -74,7 +92,7 @@ ALLOWED = {
         "signals",  # held from the first line; the run acts on them
         "__init__",
     },
-    "__init__": set(),
+    "__init__": {"job", "errors", "settings"},  # the public API, imported when first used
     "signals": set(),  # SIGINT/SIGTERM held (noted) until the run's event loop takes them
     "__main__": {"cli", "signals"},
 }
@@ -106,7 +124,7 @@ INSIDE = {
         "columns": {"clock", "convert", "numbers", "spec"},  # checked against convert, never the reverse
         "yamlsafe": set(),
         "parse": {"spec", "yamlsafe"},
-        "binding": {"spec"},
+        "binding": {"columns", "spec"},  # columns: the date-time memos kept with a bound mapping
         "records": {"binding", "columns", "convert", "spec"},
         "identity": {"binding", "records", "spec"},
         "evidence": {"binding", "numbers", "records"},
@@ -115,7 +133,7 @@ INSIDE = {
     "pipeline": {
         "plan": {"reps"},
         "memory": set(),  # freed memory handed back to the system (glibc's malloc_trim)
-        "cores": set(),  # how many processes may work beside this one (BULK_SYNC_WORKERS)
+        "cores": set(),  # how many processes may work beside this one (the workers asked, the cores)
         "idtable": set(),  # the id pass's table of id digests, in memory then on disk
         "halves": {"idtable"},  # a large CSV's id pass in two halves at once, one in a helper process
         "superseded": {"halves", "idtable", "memory", "plan"},
@@ -155,18 +173,29 @@ INSIDE = {
         "profile": set(),  # the config profile as flag defaults; a --sandbox rehearsal sets it aside
         "tools": {"epilogs", "values"},  # the parsers of watch, init-mapping, sandbox, delete
         "parser": set(),  # argparse with "did you mean"
-        "args": {"epilogs", "parser", "tools", "values"},
-        "delete": {"progress", "sending"},
-        "sending": {"progress"},
+        "args": {"epilogs", "parser", "profile", "tools", "values"},  # profile: its keys as defaults
+        # what the CLI reads from the environment and sets in its process (the library: neither)
+        "process": set(),
+        "delete": {"process", "progress"},
         "streams": {"progress"},  # standard input and pipes read once into a temporary file
-        "outputs": {"progress"},  # where each result goes: report, error file rows, listed problems
-        "run": {"drift", "mirror", "outputs", "progress", "sending", "siro", "streams", "values"},
-        "siro": {"progress", "sending"},
-        "mirror": {"progress"},
-        "drift": {"progress"},  # what a run learns from SIRO before it starts
-        "commands": {"sending", "values"},
+        "outputs": {"process", "progress"},  # a job's events on the terminal: the bar, the listed problems
+        "run": {
+            "outputs",
+            "process",
+            "progress",
+            "streams",
+            "values",
+        },  # flags -> bulk_sync.Sync -> exit code
+        "commands": {"values"},
         "scratch": {"progress"},  # each run's own temporary folder
-        "__init__": {"args", "commands", "profile", "progress", "run", "scratch"},
+        "watching": {"args", "commands", "profile", "run"},  # watch: each route's run flags -> a JobSpec
+        "child": {
+            "process",
+            "progress",
+            "run",
+            "scratch",
+        },  # the watcher's child: one JobSpec from stdin, run
+        "__init__": {"args", "commands", "profile", "progress", "run", "scratch", "watching"},
     },
 }
 INSIDE["payload"] = {
@@ -200,15 +229,29 @@ INSIDE["review"] = {
     "safefs": set(),
     "runs": {"safefs"},
     "check": set(),
+    "words": {"check"},  # a run's messages in an ops person's words
     "store": {"safefs"},
-    "edits": {"check", "runs", "safefs", "store"},
+    "edits": {"check", "runs", "safefs", "store", "words"},
     "guard": set(),
     "preview": {"check"},
     "bulk": {"check", "edits", "runs", "store"},
     "view": {"bulk", "runs", "store"},
-    "app": {"bulk", "check", "edits", "guard", "preview", "runs", "safefs", "store", "view"},
+    "app": {"bulk", "check", "edits", "guard", "preview", "runs", "safefs", "store", "view", "words"},
     "server": {"app"},
     "__init__": {"app", "server"},
+}
+INSIDE["job"] = {
+    "events": set(),
+    "targets": {"events"},
+    "reps": {"events"},
+    "drift": {"events"},
+    "mirror": {"events"},
+    "outputs": {"events"},
+    "result": set(),
+    "sync": {"drift", "events", "mirror", "outputs", "reps", "result", "targets"},
+    "check": {"events", "reps", "sync"},
+    "spec": {"outputs", "result", "sync", "targets"},  # one job as data (JSON), no token in it
+    "__init__": {"events", "outputs", "result", "sync", "targets"},
 }
 INSIDE["scaffold"] = {
     "match": set(),
@@ -218,7 +261,11 @@ INSIDE["scaffold"] = {
     "starter": {"match", "preset", "resource", "times"},
     "__init__": {"match", "preset", "starter"},
 }
-LATE = {("load", "model"): {"csv", "footer", "workbook"}, ("cli", "__init__"): {"delete"}}
+LATE = {
+    ("load", "model"): {"csv", "footer", "workbook"},
+    ("cli", "__init__"): {"delete"},
+    ("job", "sync"): {"check"},  # Sync.check_rows: the rows go through a file of their own
+}
 # third-party libraries with exactly one home
 HOMES = {
     "pandas": {"load", "mapping"},  # mapping converts a column at a time
@@ -438,3 +485,50 @@ def test_the_import_check_sees_what_it_must() -> None:
         'CODE = "import sys; import {t}_c as t"\n'
     ).format(t="test", c="conftest")
     assert {"test_a", "test_b", "conftest", "test_c", "sys"} <= _modules_imported(ast.parse(code))
+
+
+def contents_list(package: Path) -> list[str] | None:
+    """The parts a subpackage's docstring lists (indented ``name   what it is`` lines after "The
+    parts"), or None when it lists none."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) or ""
+    if "The parts" not in doc:
+        return None
+    lines = doc.split("The parts", 1)[1].splitlines()[1:]
+    found = [
+        name
+        for line in lines
+        if (m := re.match(r"^    (\w+(?:, \w+)*)\s{2,}\S", line))
+        for name in m.group(1).split(", ")
+    ]
+    return found or None  # (a list in another form is not checked)
+
+
+def test_a_contents_list_names_every_part_and_no_other() -> None:
+    """A subpackage's docstring that lists its parts lists them all, in an order that imports one
+    way (each part imports only parts listed before it), and none that is gone."""
+    wrong = {}
+    for package in sorted(p.parent for p in PKG.glob("*/__init__.py")):
+        listed = contents_list(package)
+        if listed is None:
+            continue
+        parts = {p.stem for p in package.glob("*.py")} - {"__init__"}
+        if set(listed) != parts or len(listed) != len(set(listed)):
+            missing, gone = sorted(parts - set(listed)), sorted(set(listed) - parts)
+            wrong[package.name] = {"missing": missing, "gone": gone}
+            continue
+        rules = INSIDE.get(package.name, {})
+        for i, part in enumerate(listed):
+            later = rules.get(part, set()) - set(listed[:i])
+            if later:
+                wrong[f"{package.name}.{part}"] = {"imports parts listed after it": sorted(later)}
+    assert wrong == {}
+
+
+def test_every_subpackage_ships() -> None:
+    """`pip install .` (not editable, as CI and pipx install it) ships every subpackage: the
+    setuptools list in pyproject.toml names each folder of bulk_sync/ that holds an __init__.py."""
+    import tomllib
+
+    listed = set(tomllib.loads((PKG.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PKG.parent).parts) for p in PKG.rglob("__init__.py")}
+    assert found - listed == set()

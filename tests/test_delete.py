@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import http.server
+import os
 import signal
 import subprocess
 import threading
@@ -57,7 +58,7 @@ def sync(run_cli: Callable[..., CliResult], server: SandboxServer, data: Path, *
 
 
 def in_state(ids: list[str], server: SandboxServer, path: Path | None = None) -> set[str]:
-    store = StateStore(path or default_state_path(), target_of(server.base_url))
+    store = StateStore(path or default_state_path(os.environ), target_of(server.base_url))
     try:
         return set(store.hashes(ids))
     finally:
@@ -102,7 +103,7 @@ def test_a_delete_killed_midway_and_run_again_leaves_the_state_true(
     assert again.code == 0, again.stderr
     k = len(done)
     assert f"deleted {8 - k}, not found {k}, failed 0 (of 8)" in again.stdout
-    assert f"state: {default_state_path()} forgot " in again.stdout
+    assert f"state: {default_state_path(os.environ)} forgot " in again.stdout
     assert in_state(gone, siro) == set()  # the ones SIRO answered "not found" too
     assert sorted(siro.state.deleted) == gone and set(siro.state.records) == {
         f"APT-{i:05d}" for i in range(8, 12)
@@ -124,7 +125,7 @@ def test_dry_run_lists_what_would_go_and_sends_nothing(
     assert r.code == 0, r.stderr
     assert f"dry run: would delete 2 engagements from SIRO at {siro.base_url}:" in r.stdout
     assert "  APT-00001\n  APT-00003\n" in r.stdout
-    assert f"state: {default_state_path()} would forget them (2 of them are in it)" in r.stdout
+    assert f"state: {default_state_path(os.environ)} would forget them (2 of them are in it)" in r.stdout
     assert "nothing was sent (dry run)" in r.stdout
     assert siro.state.calls["delete"] == 0 and len(siro.state.records) == 4
     assert in_state(["APT-00001", "APT-00003"], siro) == {"APT-00001", "APT-00003"}
@@ -179,7 +180,7 @@ def test_an_explicit_state_is_the_one_forgetting(
     assert r.code == 0, r.stderr
     assert f"state: {state} forgot 1" in r.stdout
     assert in_state(["APT-00000", "APT-00002"], siro, state) == {"APT-00000"}
-    assert not default_state_path().exists()  # the default was never made
+    assert not default_state_path(os.environ).exists()  # the default was never made
 
 
 # --------------------------------------------------------------------------- what counts as deleted
@@ -260,7 +261,7 @@ def test_a_delete_waits_for_no_run_it_refuses_beside_one(
 ) -> None:
     assert sync(run_cli, siro, export(tmp_path / "a.csv", 2)).code == 0
     ids = ids_file(tmp_path / "gone.txt", ["APT-00000"])
-    lock = StateLock(default_state_path())
+    lock = StateLock(default_state_path(os.environ))
     lock.acquire()  # a run using the state right now
     try:
         r = run_cli("delete", "--external-ids", ids, "--base-url", siro.base_url, "--yes")

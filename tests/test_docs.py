@@ -12,14 +12,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, CliResult
+from helpers import ROOT, TOKEN, CliResult
 
 from bulk_sync import inbox, payload, pipeline
 from bulk_sync.cli.commands import check_routes
@@ -208,3 +212,26 @@ def test_documented_samples_reach_siro_as_documented(
         by_row = {int(r["row_number"]): r["status"] for r in res.report}
         for o in want:
             assert by_row[o["row"]] == status[o["status"]], (block.where, o["row"], res.report)
+
+
+PYTHON = [b for b in ALL if b.lang == "python"]
+
+
+def test_the_docs_hold_python_examples() -> None:
+    assert any(b.doc.name == "python-api.md" for b in PYTHON)
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=lambda b: b.where)
+def test_python_example_runs(block: Block, siro: SandboxServer, tmp_path: Path) -> None:
+    """Each ```python block runs as written, in a folder holding the project's mappings/ and
+    example_data/, with $SIRO_API_TOKEN and $SIRO_BASE_URL naming a sandbox on 127.0.0.1."""
+    for folder in ("mappings", "example_data"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    (tmp_path / "example.py").write_text(block.text, encoding="utf-8")
+    env = {**os.environ, "SIRO_API_TOKEN": TOKEN, "SIRO_BASE_URL": siro.base_url}
+    proc = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"{block.where}:\n{proc.stderr[-3000:]}"
+    assert proc.stdout.strip(), f"{block.where} printed nothing"
+    assert list((tmp_path / "reports").glob("*.csv")), "no report written"

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, examples
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bulk_sync import payload
@@ -30,6 +30,17 @@ from bulk_sync.mapping import (
     map_chunk,
     numbers,
     parse_mapping,
+)
+from bulk_sync.notes import (
+    PREDICTED_NEW,
+    UNCHANGED_NOTE,
+    CannotMatch,
+    EndBeforeStart,
+    NoEngagementUser,
+    NotMatchableType,
+    RowNote,
+    RowWarnings,
+    warnings_of,
 )
 from bulk_sync.sandbox import load_validators
 
@@ -427,6 +438,16 @@ def test_a_date_time_memo_grows_only_as_it_answers_cells() -> None:
     assert repeating.bytes > 4 * floor
 
 
+# a row's warnings: one or both kinds, texts with commas, quotes and line breaks among them
+ROW_WARNINGS = st.builds(
+    lambda order, reasons: warnings_of(order, CannotMatch(tuple(reasons)) if reasons else None),
+    st.one_of(st.none(), st.builds(EndBeforeStart, st.text(max_size=8), st.just('2024-01-01"T,00'))),
+    st.lists(
+        st.one_of(st.just(NoEngagementUser()), st.builds(NotMatchableType, st.text(max_size=6))), max_size=3
+    ),
+).filter(lambda w: w is not None)
+
+
 @settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(max_size=8),
@@ -434,15 +455,15 @@ def test_a_date_time_memo_grows_only_as_it_answers_cells() -> None:
     st.lists(
         st.tuples(
             st.one_of(st.none(), st.text(max_size=10), st.sampled_from(["=1+1", 'a"b', "x,y", "-3", "\r\n"])),
-            st.one_of(st.none(), st.sampled_from(["matching-warning", "=x"])),
-            st.one_of(st.none(), st.text(max_size=20), st.just("valid, but; no user")),
+            st.one_of(st.none(), st.sampled_from(["matching-warning", "=x", UNCHANGED_NOTE, PREDICTED_NEW])),
+            st.one_of(st.none(), ROW_WARNINGS),
         ),
         min_size=1,
         max_size=8,
     ),
 )
 def test_a_block_is_written_as_its_rows_would_be(
-    file: str, sheet: str | None, rows: list[tuple[str | None, str | None, str | None]]
+    file: str, sheet: str | None, rows: list[tuple[str | None, str | RowNote | None, RowWarnings | None]]
 ) -> None:
     import tempfile
     from pathlib import Path
@@ -482,6 +503,7 @@ fields:
 @given(
     st.lists(st.text(alphabet="0123456789$,.-+%() €e\\t", max_size=12) | st.just(""), min_size=1, max_size=20)
 )
+@example(["-1e1000000", "(1e400)", "1e309", "1e308"])  # past a double: an error cell, never decimal.Overflow
 def test_number_columns_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in NUM_FIELDS:
         got, maybe_errors = columns.convert_column(f, cells, "N")
@@ -544,12 +566,10 @@ def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, De
 @given(
     st.sampled_from(["valid", "unchanged", "not_sent"]),
     st.one_of(st.none(), st.just("aborted")),
-    st.lists(
-        st.one_of(st.none(), st.just(""), st.text(max_size=12), st.just("a | b | c")), min_size=1, max_size=8
-    ),
+    st.lists(st.one_of(st.none(), ROW_WARNINGS), min_size=1, max_size=8),
 )
 def test_problem_lines_past_the_limit_are_counted_as_they_would_be_written(
-    status: str, error_type: str | None, warnings: list[str | None]
+    status: str, error_type: str | None, warnings: list[RowWarnings | None]
 ) -> None:
     """Past `validate`'s list limit a block's lines are counted without being written: the same
     count as writing them ("... and N more row problems")."""

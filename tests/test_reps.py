@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
 
-from bulk_sync.forecast import Forecast, reasons_of, unknown_emails
+from bulk_sync.forecast import Forecast
+from bulk_sync.notes import CannotMatch, EndBeforeStart, NoEngagementUser, RowWarnings, UnknownReps
 from bulk_sync.pipeline.reps import RepCheck, rep_reason
 from bulk_sync.sandbox import Faults, SandboxServer, user_record
 
@@ -219,15 +220,15 @@ def test_rep_reason_rules() -> None:
     assert "no engagement user has an email" in str(rep_reason([None], check))
 
 
-def test_the_forecast_reads_reasons_back_from_the_warning_cell() -> None:
-    warning = (
+def test_the_forecast_counts_the_reasons_of_a_rows_warnings() -> None:
+    reps = UnknownReps((("b@x.com", "missing"), ("c@x.com", "missing")))
+    warning = RowWarnings((EndBeforeStart("y", "x"), CannotMatch((NoEngagementUser(), reps))))
+    assert str(warning) == (
         "end-before-start: endTime x is before startTime y | matching-warning: SIRO cannot match "
-        "recordings to it: no engagement user; b@x.com, c@x.com are each not a SIRO user: rows with "
-        "these reps will not match recordings"
+        "recordings to it: no engagement user; b@x.com, c@x.com are each not a SIRO user: add them in "
+        "SIRO or correct the email in the CRM, or rows with these reps will not match recordings"
     )
-    reasons = reasons_of(warning)
-    assert reasons[0] == "no engagement user"
-    assert unknown_emails(reasons[1]) == ["b@x.com", "c@x.com"]
+    assert reps.emails == ["b@x.com", "c@x.com"]
     f = Forecast()
     f.add("a.csv", warning, 3)
     f.add("a.csv", None, 7)
@@ -251,10 +252,11 @@ def test_a_disabled_user_is_told_from_a_missing_one() -> None:
         "in SIRO or correct the email in the CRM): rows with these reps will not match recordings"
     )
     assert rep_reason(["d@x.com", "a@x.com"], check) is None  # an active rep beside it is enough
-    # the forecast reads the reasons back from the warning cell, status and all
+    # the forecast counts the reasons of the rows' warnings, status and all
+    assert one is not None and both is not None
     f = Forecast()
-    f.add("a.csv", "matching-warning: SIRO cannot match recordings to it: " + str(both), 2)
-    f.add("a.csv", "matching-warning: SIRO cannot match recordings to it: " + str(one), 3)
+    f.add("a.csv", RowWarnings((CannotMatch((both,)),)), 2)
+    f.add("a.csv", RowWarnings((CannotMatch((one,)),)), 3)
     assert f.reasons == {"rep is a disabled SIRO user": 5, "rep is not a SIRO user": 2}
     assert f.data()["reps"] == {
         "D@x.com": {"status": "disabled", "rows": 3},

@@ -19,6 +19,7 @@ import pytest
 from helpers import (
     EXAMPLE_CSV,
     EXAMPLE_MAPPING,
+    FOCUS,
     ROOT,
     TOKEN,
     browser_sign_in,
@@ -65,7 +66,7 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
         start = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"]')
         assert "badcell" in start.get_attribute("class")
         assert "bad-datetime" in row.find_element(By.CSS_SELECTOR, "td.msg").text
-        cell = start.find_element(By.TAG_NAME, "input")
+        cell = editor(browser, start)
         cell.clear()
         cell.send_keys("03/02/2026 10:00 AM\t")  # leaving the cell checks the row again
         wait(browser, lambda d: "fixed: valid" in _row_with(d, "03/02/2026 10:00 AM").text)
@@ -97,10 +98,26 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
         siro.stop()
 
 
+def editor(driver: Any, td: Any) -> Any:
+    """The cell's input: a cell is text until it is focused (as Tab or a click focuses it)."""
+    driver.execute_script(FOCUS, td)
+    return td.find_element(By.TAG_NAME, "input")
+
+
+VALUES = (
+    "return [...arguments[0].querySelectorAll('td[data-col]')]"
+    ".map((td) => td.querySelector('input') ? td.querySelector('input').value : td.textContent)"
+)
+
+
+def values(driver: Any, tr: Any) -> list[str]:
+    """The row's cells as shown (a cell's input, or its text)."""
+    return list(driver.execute_script(VALUES, tr))
+
+
 def _row_with(driver: Any, text: str) -> Any:
     for tr in driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr"):
-        values = [i.get_attribute("value") for i in tr.find_elements(By.CSS_SELECTOR, "td[data-col] input")]
-        if any(text in (v or "") for v in values):
+        if any(text in v for v in values(driver, tr)):
             return tr
     return None
 
@@ -142,8 +159,8 @@ def test_a_run_with_20000_bad_rows_opens_on_its_first_page_and_turns_pages(
             wait(browser, lambda d, page=page: d.find_element(By.ID, "page").text == str(page))
             assert len(browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")) == 100
         ids = [
-            i.get_attribute("value")
-            for i in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Appointment ID"] input')
+            td.get_attribute("textContent")
+            for td in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Appointment ID"]')
         ]
         assert ids[0] == "B-001000"  # page 3 starts at the 201st row to fix: every fifth row (5 x 200)
     finally:

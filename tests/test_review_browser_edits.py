@@ -24,6 +24,7 @@ from helpers import (
     BAD_DATE,
     EXAMPLE_CSV,
     EXAMPLE_MAPPING,
+    FOCUS,
     GOOD_DATE,
     ROOT,
     as_failed,
@@ -89,9 +90,18 @@ def open_run(driver: Any, server: ReviewThread) -> str:
     return run.id
 
 
+def cell_of(driver: Any, n: int, column: str) -> Any:
+    """Row n's cell in ``column``, as its input: a cell is text until it is focused (as Tab or a
+    click focuses it)."""
+    td = driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr")[n].find_element(
+        By.CSS_SELECTOR, f'td[data-col="{column}"]'
+    )
+    driver.execute_script(FOCUS, td)
+    return td.find_element(By.TAG_NAME, "input")
+
+
 def start_cell(driver: Any, n: int) -> Any:
-    rows = driver.find_elements(By.CSS_SELECTOR, "#grid tbody tr")
-    return rows[n].find_element(By.CSS_SELECTOR, 'td[data-col="Start"] input')
+    return cell_of(driver, n, "Start")
 
 
 def msg(driver: Any, n: int) -> str:
@@ -151,19 +161,17 @@ def test_five_fast_edits_are_all_kept(browser: Any, served: ReviewThread) -> Non
         cell = start_cell(browser, n)
         cell.clear()
         cell.send_keys(GOOD_DATE + "\t")  # each leaves its cell: five checks on their way at once
-    notes = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")[0]
-    notes = notes.find_element(By.CSS_SELECTOR, 'td[data-col="Notes"] input')
+    notes = cell_of(browser, 0, "Notes")
     notes.send_keys(" more\t")  # a second edit of row 1 while its first check may be on its way
     wait(browser, lambda d: all(msg(d, n).startswith("fixed: valid") for n in range(5)))
+    held = "return arguments[0].defaultValue === arguments[0].value"  # set once the server answered
+    wait(browser, lambda d: d.execute_script(held, notes))  # the note's check too, not only the first
     last = notes.get_attribute("value")
     assert last.endswith(" more")
     browser.refresh()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid tbody tr"))
     assert [start_cell(browser, n).get_attribute("value") for n in range(5)] == [GOOD_DATE] * 5
-    first_row = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")[0]
-    assert (
-        first_row.find_element(By.CSS_SELECTOR, 'td[data-col="Notes"] input').get_attribute("value") == last
-    )
+    assert cell_of(browser, 0, "Notes").get_attribute("value") == last
     assert browser.find_element(By.ID, "fixed").text == "5"
     cell = start_cell(browser, 5)
     cell.clear()

@@ -36,7 +36,7 @@ def test_a_token_file_of_a_shape_no_header_can_carry_is_one_line(
     path = tmp_path / "token"
     path.write_bytes(content)
     with pytest.raises(UsageError, match=re.escape(words)) as info:
-        read_token(str(path))
+        read_token(str(path), env={})
     assert SECRET not in str(info.value) and SECRET[:6] not in str(info.value)
 
 
@@ -52,7 +52,7 @@ def test_a_token_in_the_environment_of_a_bad_shape_is_one_line(value: str, words
 def test_a_good_token_file_is_read_whatever_its_line_ending(tmp_path: Path) -> None:
     for ending in ("", "\n", "\r\n"):
         (tmp_path / "t").write_text(f"  {SECRET}{ending}", newline="")
-        assert read_token(str(tmp_path / "t")).get_secret_value() == SECRET
+        assert read_token(str(tmp_path / "t"), env={}).get_secret_value() == SECRET
 
 
 @pytest.mark.parametrize(

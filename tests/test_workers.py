@@ -28,8 +28,8 @@ from helpers import (
     without_timing,
 )
 
+from bulk_sync.cli.process import workers_asked
 from bulk_sync.errors import ConfigError
-from bulk_sync.pipeline import workers_asked
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import SandboxServer
 
@@ -183,12 +183,12 @@ def test_with_a_worker_the_readers_date_time_memos_take_a_small_share() -> None:
     src, bound = plan.jobs[0]
     mapping.share_memos(bound, 8)
     mapping.map_chunk(bound, next(src.chunks(text=bound.columns.values())))
-    memos = [v for k, v in bound.cache.items() if k.startswith("datetimes ")]
+    memos = list(bound.memos.datetimes.values())
     assert memos and all(m.max_bytes == DatetimeMemo.MAX_BYTES // 8 for m in memos)
     plan = prepare([EXAMPLE_CSV], EXAMPLE_MAPPING)  # without a share: a whole memo
     src, bound = plan.jobs[0]
     mapping.map_chunk(bound, next(src.chunks(text=bound.columns.values())))
-    memos = [v for k, v in bound.cache.items() if k.startswith("datetimes ")]
+    memos = list(bound.memos.datetimes.values())
     assert memos and all(m.max_bytes == DatetimeMemo.MAX_BYTES for m in memos)
 
 

@@ -14,6 +14,7 @@ from ..settings import (
 )
 from .epilogs import EPILOG_COMPLETION, EPILOG_RETRY, EPILOG_RUN, EPILOG_TOP, EPILOG_VALIDATE
 from .parser import Parser
+from .profile import origin, profile_defaults
 from .tools import command, delete_parser, init_parser, sandbox_parser, serve_parser, watch_parser
 from .values import batch_size, nonneg_float, nonneg_int, pos_float, pos_int
 
@@ -39,6 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse(argv: list[str], parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The command line as flags: a config profile's settings (``--config``, ``--profile``) as the
+    defaults of the flags of the same names, what was typed over them. A bad flag exits 2 (argparse);
+    a config file that cannot be read raises a BulkSyncError."""
+    parser = parser or build_parser()
+    cfg, profile_name, profile = profile_defaults(argv)
+    for sp in subparsers(parser).values():
+        dests = {a.dest for a in sp._actions}
+        sp.set_defaults(**{k: v for k, v in profile.items() if k in dests})
+    args = parser.parse_args(argv)
+    args.token_env = profile.get("token_env", TOKEN_ENV)
+    args.profile_keys = frozenset(profile)  # the flags whose default the profile gave
+    chosen = subparsers(parser).get(args.command, parser)
+    args.origin = origin(chosen, argv, cfg, profile_name, profile)
+    return args
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _run_parser(sub: Any) -> None:
     """bulk-sync run FILE... --mapping M"""
     r = command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
@@ -55,7 +80,6 @@ def _run_parser(sub: Any) -> None:
         "--accept-drift", action="store_true", help="send a drifted file anyway; it becomes the normal"
     )
     r.add_argument("--no-drift-check", action="store_true", help="no drift check, even with a job")
-    r.add_argument("--review-link", help=argparse.SUPPRESS)  # set by `watch --review-url`
     r.add_argument(
         "--dry-run",
         action="store_true",

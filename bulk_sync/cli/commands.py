@@ -1,18 +1,18 @@
-"""CLI, commands: bulk-sync watch, init-mapping and sandbox."""
+"""CLI, commands: bulk-sync init-mapping, sandbox and serve; the checks of watch's routes."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import secrets
-import signal
 from pathlib import Path
 from typing import Any
 
-from ..config import config_path, load_profile, load_watch
+from ..config import load_profile
+from ..csvfields import long_fields
 from ..errors import (
     EXIT_OK,
-    EXIT_ROWS_FAILED,
     MappingError,
     UsageError,
 )
@@ -20,59 +20,7 @@ from ..settings import (
     TOKEN_ENV,
     read_token,
 )
-from .sending import check_base_url
 from .values import delimiter_flag
-
-
-def watch_command(args: argparse.Namespace) -> int:
-    from .. import inbox as drop
-    from .. import watch
-
-    inbox = Path(args.inbox)
-    if not inbox.is_dir():
-        raise UsageError(f"the inbox {inbox} is not a folder")
-    cfg_path = config_path(args.config)
-    section = load_watch(cfg_path)
-    routes = drop.routes_from(
-        section.routes,
-        args.mapping or profile_mapping(cfg_path, args.profile),
-        base=cfg_path.resolve().parent if cfg_path else None,
-    )
-    if not routes:
-        raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
-    check_routes(routes, cfg_path)
-    extra = []
-    if args.base_url:
-        extra += ["--base-url", check_base_url(args.base_url, args.allow_insecure_http)]
-    if args.allow_insecure_http:
-        extra.append("--allow-insecure-http")
-    if args.token_file:
-        extra += ["--token-file", str(Path(args.token_file).resolve())]
-    cfg = drop.WatchConfig(
-        inbox=inbox,
-        routes=routes,
-        settle=args.settle or section.settle_seconds or 5.0,
-        poll=args.poll or section.poll_seconds or 2.0,
-        config=str(cfg_path.resolve()) if cfg_path else None,
-        profile=args.profile,
-        extra_args=extra,
-        review_url=args.review_url,
-    )
-    lock = drop.hold_inbox(inbox)  # before anything in the inbox is touched
-    try:
-        w = watch.Watcher(cfg, say=lambda m: print(m, flush=True))
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, w.on_signal)
-        print(f"watching {w.inbox} (drop files there; results in done/ and failed/)", flush=True)
-        before = len(list(w.dirs["failed"].iterdir()))
-        if args.once:
-            w.run_once()
-        else:
-            w.run_forever()
-        failed_now = len(list(w.dirs["failed"].iterdir()))
-    finally:
-        lock.release(remove=True)
-    return EXIT_ROWS_FAILED if failed_now > before else EXIT_OK
 
 
 def check_routes(routes: list[Any], cfg_path: Path | None) -> None:
@@ -137,7 +85,7 @@ def sandbox_users(path: Path) -> list[dict[str, Any]]:
     from ..sandbox import user_record
 
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with long_fields(), path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --users {path}: {exc}") from exc
@@ -159,7 +107,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
     from ..sandbox import Faults, serve_forever
 
     try:
-        token = read_token(args.token_file).get_secret_value()
+        token = read_token(args.token_file, env=os.environ).get_secret_value()
         print("sandbox: accepting the token from " + (args.token_file or f"${TOKEN_ENV}"))
     except UsageError:
         token = "sandbox-" + secrets.token_hex(8)

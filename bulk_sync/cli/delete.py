@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -21,13 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import logs
+from ..csvfields import long_fields
 from ..errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, CallFailed, StateError, UsageError
+from ..job.targets import check_base_url
 from ..report import SYNCED, UNCHANGED
 from ..settings import PRODUCTION_BASE_URL, read_token
-from ..state import StateLock, StateStore, check_path, default_state_path, target_of
+from ..state import StateLock, StateStore, check_path, target_of
 from ..upload.calls import SiroCalls
+from .process import default_state
 from .progress import err
-from .sending import check_base_url
 
 IN_SIRO = (SYNCED, UNCHANGED)  # a report's rows whose record SIRO holds
 FAILED_IN_A_ROW = 5  # this many deletes failed one after the other: SIRO (or the way to it) is down
@@ -61,7 +64,12 @@ def read_ids(path: Path, all_rows: bool = False) -> Chosen:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --external-ids {path}: {exc}") from exc
-    lines = text.splitlines()
+    with long_fields():  # a report's cells can be long
+        return _chosen(text.splitlines(), all_rows)
+
+
+def _chosen(lines: list[str], all_rows: bool) -> Chosen:
+    """read_ids' choice among the file's ``lines``, read a row at a time."""
     head = next(csv.reader(lines[:1]), [])
     column = next((c for c in head if c.strip() in ("external_id", "externalId")), None)
     if column is None:
@@ -91,7 +99,7 @@ def state_path(args: argparse.Namespace) -> Path | None:
     """The state `run` would use: --state, else the default file; None with --no-state."""
     if args.no_state:
         return None
-    path = Path(args.state) if args.state else default_state_path()
+    path = Path(args.state) if args.state else default_state()
     check_path(path)
     return path
 
@@ -108,7 +116,7 @@ def delete_command(args: argparse.Namespace) -> int:
     path = state_path(args)
     if args.dry_run:
         return _dry_run(chosen, base_url, path)
-    token = read_token(args.token_file, env_name=args.token_env)
+    token = read_token(args.token_file, env=os.environ, env_name=args.token_env)
     redactor.secrets.append(token.get_secret_value())
     if not _confirmed(args, chosen, base_url):
         print("nothing deleted")
@@ -128,11 +136,8 @@ def _dry_run(chosen: Chosen, base_url: str, path: Path | None) -> int:
     for ext in chosen.ids:
         print(f"  {ext}")
     if path is not None and path.is_file():
-        store = StateStore(path, target_of(base_url))
-        try:
+        with StateStore(path, target_of(base_url)) as store:
             known = len(store.hashes(chosen.ids))
-        finally:
-            store.close()
         print(f"state: {path} would forget them ({known:,} of them are in it)")
     else:
         print(_state_line(path, "would forget them"))
@@ -174,11 +179,8 @@ def _held(path: Path | None, target: str, wait_lock: float) -> Iterator[StateSto
     lock = StateLock(path)
     lock.acquire(wait_lock)
     try:
-        store = StateStore(path, target)
-        try:
+        with StateStore(path, target) as store:
             yield store
-        finally:
-            store.close()
     finally:
         lock.release()
 

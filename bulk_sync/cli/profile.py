@@ -6,6 +6,7 @@ the rehearsal rule: ``--sandbox`` never touches a profile's state, log, report f
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def profile_defaults(argv: list[str]) -> tuple[Path | None, str | None, dict[str
     pre.add_argument("--config")
     pre.add_argument("--profile")
     known, _ = pre.parse_known_args(argv)
-    path = config_path(known.config)
+    path = config_path(known.config, os.environ)
     return path, known.profile, load_profile(path, known.profile)
 
 

@@ -1,62 +1,35 @@
-"""CLI, run: bulk-sync run / retry / validate: the plan, the run with its outputs (report, .xlsx, error
-files, listed problems), the exit code, the summary JSON and the webhook.
+"""CLI, run: bulk-sync run / retry / validate: the flags turned into a :class:`~bulk_sync.job.Sync`,
+its result printed, its exit code returned. The job itself (the plan, the rep check, the guards,
+the outputs, the summary JSON, the webhook) lives in :mod:`bulk_sync.job`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
+import os
+import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from .. import __version__, logs
-from ..errorfile import Failures, Kept
-from ..errors import (
-    EXIT_CONFIG,
-    EXIT_OK,
-    EXIT_ROWS_FAILED,
-    ConfigError,
-    UsageError,
-)
-from ..payload import Payload
-from ..pipeline import (
-    Plan,
-    RepCheck,
-    prepare,
-    prepare_retry,
-    run,
-    scan_columns,
-    spare_core,
-    state_lock,
-    workers_asked,
-)
-from ..pipeline.finish import Outcome, error_files, notify, outcome_data, write_summary_json
-from ..report import (
-    GOOD,
-    CsvReport,
-    Summary,
-    XlsxReport,
-)
-from ..settings import (
-    RunSettings,
-)
-from ..signals import hold, pending
-from .drift import check_drift, remember_shape
-from .mirror import finish_mirror, mirror_rules, prepare_mirror
-from .outputs import Outputs
-from .progress import err, log, print_summary, progress, say
-from .sending import sending_settings
-from .siro import dry_state, rep_check, validate_connection
+from ..errors import EXIT_CONFIG, EXIT_OK, BulkSyncError, ConfigError, UsageError
+from ..job import Delivery, Guards, Outputs, Reading, Sandbox, Siro, SyncResult
+from ..job.outputs import About, write_outcome
+from ..job.reps import RepMode
+from ..job.spec import JobSpec, LogSpec, TargetSpec
+from ..pipeline.mirror import MAX_DAYS, MAX_REMOVED, MirrorRules
+from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, Timeouts, read_token
+from ..signals import pending
+from .outputs import CliEvents
+from .process import default_state, workers_asked
+from .progress import err, log, print_summary, say
 from .streams import Streams, streams
 from .values import delimiter_flag
-
-if TYPE_CHECKING:
-    from ..sandbox import SandboxServer
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -68,291 +41,245 @@ def _run_command(args: argparse.Namespace, spool: Streams) -> int:
     dry = args.command == "validate" or bool(getattr(args, "dry_run", False))
     args.started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     redactor = logs.setup(args.log_file, args.log_level, args.log_format, [], verbose=args.verbose)
-    args.redactor = redactor
-    if not args.mapping and args.command == "retry":
-        args.mapping = _mapping_of_the_run(Path(args.previous))
-        if args.mapping:
-            say(args, f"mapping: {args.mapping} (the one the report's run used, per its summary JSON)")
-    if not args.mapping:
-        raise UsageError("--mapping is required (or `mapping` in the config profile)")
-    if args.max_failures is not None:
-        _max_failures(str(args.max_failures), 1)  # a bad value is refused before anything is read
-    if dry:
-        workers_asked()  # a bad BULK_SYNC_WORKERS is refused before anything is read
+    workers = workers_asked() if dry else None  # a bad BULK_SYNC_WORKERS is refused before anything is read
     log.info("bulk-sync %s %s started", __version__, args.command)
-    _not_stopped()
-    plan = _plan(args, dry, spool)
-    if plan is None:
-        print(f"nothing to retry: every row of {args.previous} synced")
-        return EXIT_OK
-    mirror = mirror_rules(args)
-    settings, server, reps, note = _connect(args, dry, redactor, plan.spec.resource)
-    settings = settings.model_copy(update={"resource": plan.spec.resource})  # its paths, its state
-    plan = dataclasses.replace(plan, reps=reps, reps_note=note)
-    report_path = Path(args.report) if args.report else _default_report(plan, args.report_dir)
-    if report_path.suffix.lower() in (".xlsx", ".xlsm"):  # they want it in Excel: the CSV goes beside it
-        report_path = report_path.with_suffix(".csv")
-        args.report_xlsx = True
-    args.report_path = report_path
-    failures = Failures()
-    kept = Kept()  # the cells of invalid rows, remembered while reading, for the error file
-    mplan = shape = None
+    where = target_spec(args, dry)
+    target = target_of(where, dry)  # the token read (or refused) before the other flags are checked
+    files = [] if args.command == "retry" else spool.paths(args.files)
+    return run_spec(job_spec(args, dry, where, files, workers), target, args, redactor)
+
+
+def run_spec(spec: JobSpec, target: Siro | Sandbox, args: argparse.Namespace, redactor: logs.Redactor) -> int:
+    """The job of ``spec`` sent to ``target``, its events and result printed; the exit code."""
+    token = target.token
+    if token is not None:
+        redactor.secrets.append(token if isinstance(token, str) else token.get_secret_value())
+    result = spec.call(
+        target,
+        events=CliEvents(args),
+        stop=pending,
+        show=getattr(args, "show", 0),
+        started_at=args.started_at,
+    )
+    return _said(args, result, spec.dry)
+
+
+def job_spec(
+    args: argparse.Namespace,
+    dry: bool,
+    where: TargetSpec,
+    files: Sequence[str | Path],
+    workers: int | None = None,
+) -> JobSpec:
+    """The flags as a :class:`JobSpec` (``where``: the target, from :func:`target_spec`); no token in it."""
     try:
-        with state_lock(settings, getattr(args, "wait_lock", 0.0)):
-            shape = check_drift(args, plan, settings)  # held before anything is sent
-            mplan = prepare_mirror(args, plan, settings, mirror) if mirror is not None else None
-            summary = _execute(args, plan, settings, report_path, failures, kept)
-    finally:
-        if server is not None:
-            server.stop()
-    try:
-        written = _written(args, plan, report_path, failures, kept)
-    finally:
-        failures.close()
-    if mplan is not None and dry:  # what it would remove, before the summary that counts it
-        written += finish_mirror(args, mplan, summary, settings, report_path, dry, EXIT_OK)[0]
-    print_summary(args, summary, written, dry)
-    code = _exit_code(args, summary)
-    if mplan is not None and not dry:
-        listing, code = finish_mirror(args, mplan, summary, settings, report_path, dry, code)
-        written += listing
-    if shape is not None:
-        remember_shape(args, shape, settings, summary, code)
-    finish(args, code, summary, written)
-    return code
+        return _job_spec(args, dry, where, files, workers)
+    except ValidationError as exc:  # a profile's value no flag would take (flags are checked by argparse)
+        raise UsageError(f"the settings make no job: {exc}") from None
 
 
-def _connect(
-    args: argparse.Namespace, dry: bool, redactor: logs.Redactor, resource: str
-) -> tuple[RunSettings, SandboxServer | None, RepCheck | None, str]:
-    """The run's settings (the sandbox started with --sandbox), and SIRO's users for the rep check."""
-    server = None
-    if dry:
-        base_url, token = validate_connection(args)
-        settings = RunSettings(
-            base_url=base_url,
-            token=SecretStr("unused"),
-            dry_run=True,
-            limit=args.limit,
-            max_body_bytes=args.max_body_bytes,
-            state_path=dry_state(args),
-        )
-    else:
-        settings, server = sending_settings(args, redactor)
-        base_url, token = settings.base_url, settings.token
-    try:
-        if pending() is not None:  # stopping: no call to SIRO, every row is reported not_sent
-            reps, note = None, "not checked (the run was stopped)"
-        else:
-            reps, note = rep_check(args, base_url, token, settings.timeouts, resource)
-    except BaseException:
-        if server is not None:
-            server.stop()
-        raise
-    return settings, server, reps, note
-
-
-def _mapping_of_the_run(report: Path) -> str | None:
-    """The mapping the run that wrote ``report`` used, from the summary JSON beside it (None when
-    there is none, or it names no mapping that still exists)."""
-    try:
-        data = json.loads(report.with_name(report.stem + "-summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    mapping = data.get("mapping") if isinstance(data, dict) else None
-    return mapping if isinstance(mapping, str) and Path(mapping).is_file() else None
-
-
-def _beside_report(args: argparse.Namespace) -> Path | None:
-    """``<report>-summary.json``, once the run has a report."""
-    report = getattr(args, "report_path", None)
-    return report.with_name(report.stem + "-summary.json") if isinstance(report, Path) else None
-
-
-def _plan(args: argparse.Namespace, dry: bool, spool: Streams) -> Plan | None:
-    """Everything checked before sending: the mapping, the files, their columns (None: a retry with
-    nothing left to send). A dry run reads a large CSV's ids in two halves at once (a run is bound
-    by SIRO's quota: the second or so this saves is not worth the memory of a second process)."""
-    if args.command == "retry":
-        plan = prepare_retry(
-            args.previous, args.mapping, encoding=args.encoding, delimiter=delimiter_flag(args.delimiter)
-        )
-        if plan is None:
-            return None
-    else:
-        plan = prepare(
-            spool.paths(args.files),
-            args.mapping,
-            sheet=args.sheet,
+def _job_spec(
+    args: argparse.Namespace, dry: bool, where: TargetSpec, files: Sequence[str | Path], workers: int | None
+) -> JobSpec:
+    return JobSpec(
+        command=args.command,
+        dry_run=bool(getattr(args, "dry_run", False)),
+        files=[str(f) for f in files],
+        previous=getattr(args, "previous", None),
+        mapping=args.mapping,
+        target=where,
+        state=None if (state := _state(args, dry)) is None else str(state),
+        guards=_guards(args),
+        delivery=_delivery(args, dry),
+        reading=Reading(
+            sheet=getattr(args, "sheet", None),
             encoding=args.encoding,
             delimiter=delimiter_flag(args.delimiter),
-        )
-    for w in plan.warnings:
-        err(f"warning: {w}")
-        log.warning("%s", w)
-    _not_stopped()
-    # ids and number columns, before anything is sent; from here a signal ends with the report
-    return scan_columns(
-        plan, limit=args.limit, helper=dry and spare_core(), stopping=lambda: pending() is not None
+            limit=args.limit,
+        ),
+        full=bool(getattr(args, "full", False)),
+        wait_lock=getattr(args, "wait_lock", 0.0),
+        workers=workers,
+        outputs=Outputs(
+            report=args.report or None,
+            report_dir=args.report_dir,
+            xlsx=bool(args.report_xlsx),
+            summary_json=getattr(args, "summary_json", None),
+            notify_url=getattr(args, "notify_url", None),
+            notify_on=getattr(args, "notify_on", "always"),
+        ),
+        max_failures=args.max_failures,
+        log=LogSpec(
+            file=args.log_file, level=args.log_level, format=args.log_format, heartbeat=args.heartbeat
+        ),
     )
 
 
-def _not_stopped() -> None:
-    """A signal held before any row was read (see signals): stop here, exit 2, nothing written."""
-    name = pending()
-    if name is not None:
-        raise ConfigError(f"stopped by {name} before any row was read: nothing was sent")
-
-
-def _written(
-    args: argparse.Namespace, plan: Plan, report_path: Path, failures: Failures, kept: Kept
-) -> list[Path]:
-    """The report (and its .xlsx), then the error files of the rows to fix."""
-    written = [report_path]
-    if args.report_xlsx:
-        written.append(report_path.with_suffix(".xlsx"))
-    files, problem = error_files(plan, failures, report_path, kept)
-    if problem:
-        err(f"warning: {problem}")
-    return written + files
-
-
-def _exit_code(args: argparse.Namespace, summary: Summary) -> int:
+def _said(args: argparse.Namespace, result: SyncResult, dry: bool) -> int:
+    """The result on the terminal and in the log; the exit code."""
+    if result.nothing_to_retry:
+        print(f"nothing to retry: every row of {args.previous} synced")
+        return EXIT_OK
+    summary = result.summary
+    assert summary is not None
+    args.mapping = result.mapping  # (a retry's, from the report's summary JSON)
+    print_summary(args, summary, result.outputs, dry)
     if summary.aborted:
         could_not_start = summary.aborted_code == EXIT_CONFIG
         err(f"{'error' if could_not_start else 'aborted'}: {summary.aborted}")
-        code = summary.aborted_code
-    else:
-        code = _verdict(args, summary)
+    elif result.failed_rows and result.allowed_failures is not None:
+        bad, allowed, flag = result.failed_rows, result.allowed_failures, args.max_failures
+        if bad <= allowed:
+            say(args, f"{bad:,} rows did not sync: within --max-failures {flag} ({allowed:,} rows)")
+        else:
+            err(f"{bad:,} rows did not sync: more than --max-failures {flag} ({allowed:,} rows)")
     if summary.report_incomplete:
         err(f"warning: the report is incomplete: {summary.report_incomplete}")
-    return code
+    _logged(result.exit_code, result.counts)
+    return result.exit_code
 
 
-def _verdict(args: argparse.Namespace, summary: Summary) -> int:
-    """0 when every row is fine, or when the rows that did not sync are within --max-failures."""
-    bad = sum(n for status, n in summary.counts.items() if status not in GOOD)
-    if bad == 0:
-        return EXIT_OK
-    if args.max_failures is not None:
-        allowed = _max_failures(str(args.max_failures), summary.rows)
-        if bad <= allowed:
-            say(
-                args,
-                f"{bad:,} rows did not sync: within --max-failures {args.max_failures} ({allowed:,} rows)",
-            )
-            return EXIT_OK
-        err(f"{bad:,} rows did not sync: more than --max-failures {args.max_failures} ({allowed:,} rows)")
-    return EXIT_ROWS_FAILED
-
-
-def _max_failures(text: str, rows: int) -> int:
-    """`N` rows, or `N%` of the rows read (rounded down)."""
-    try:
-        if text.endswith("%"):
-            pct = float(text[:-1])
-            if not 0 <= pct <= 100:
-                raise ValueError
-            return int(rows * pct / 100)
-        n = int(text)
-        if n < 0:
-            raise ValueError
-        return n
-    except ValueError:
-        raise UsageError(
-            f"--max-failures takes a row count or a percentage (e.g. 25 or 2%), not {text!r}"
-        ) from None
-
-
-def finish(
-    args: argparse.Namespace,
-    code: int,
-    summary: Summary | None,
-    written: list[Path],
-    error: str | None = None,
-) -> None:
-    """After the run (or after it could not start): summary JSON, notification, last log line."""
-    run = Outcome(
-        args.command,
-        code,
-        files=list(getattr(args, "files", []) or []),
-        started_at=getattr(args, "started_at", None),
-        written=written,
-        error=error,
-        mapping=str(Path(args.mapping).resolve()) if getattr(args, "mapping", None) else None,
-        review_url=getattr(args, "review_link", None),
-    )
-    data = outcome_data(summary, run)
+def _logged(code: int, counts: dict[str, int]) -> None:
     log.log(
         logging.INFO if code == EXIT_OK else logging.WARNING,
         "finished with exit code %d: %s",
         code,
-        json.dumps(data.get("counts", {})),
+        json.dumps(counts),
     )
-    target = getattr(args, "summary_json", None) or _beside_report(args)
-    if target:  # beside the report by default: the review page lists the run from it
-        problem = write_summary_json(str(target), data)
-        if problem:
-            err(f"warning: {problem}")
-    url = getattr(args, "notify_url", None)  # validate has no such flag
-    problem = notify(
-        url, data, notify_on=getattr(args, "notify_on", "always"), command=args.command, code=code
+
+
+def could_not_start(exc: BulkSyncError) -> bool:
+    """An error before the job started (the job writes the summary JSON of its own)."""
+    return (exc.exit_code == EXIT_CONFIG or isinstance(exc, ConfigError)) and not getattr(
+        exc, "outcome_written", False
     )
-    if problem:
-        err(f"warning: {problem} (the run's result is unchanged)")
-        log.warning("%s", problem)
 
 
-def _execute(
-    args: argparse.Namespace,
-    plan: Plan,
-    settings: RunSettings,
-    report_path: Path,
-    failures: Failures,
-    kept: Kept,
-) -> Summary:
-    show = getattr(args, "show", 0)
-    shown: list[Payload] = []
+def finish(args: argparse.Namespace, code: int, error: str, review_url: str | None = None) -> None:
+    """A command that could not start: its summary JSON (with --summary-json), its webhook, the log."""
+    about = About(args.command, list(getattr(args, "files", []) or []), getattr(args, "mapping", None), None)
+    outputs = Outputs(
+        summary_json=getattr(args, "summary_json", None),
+        notify_url=getattr(args, "notify_url", None),
+        notify_on=getattr(args, "notify_on", "always"),
+        review_url=review_url,
+    )
+    _logged(code, {})
+    write_outcome(about, outputs, code, None, [], CliEvents(args), error=error)
 
-    def on_payload(p: Payload) -> None:
-        if len(shown) < show:
-            shown.append(p)
-            print(json.dumps(p.body, indent=2, ensure_ascii=False))
 
-    try:
-        report = CsvReport(report_path)
-        xlsx = XlsxReport(report_path.with_suffix(".xlsx")) if args.report_xlsx else None
-    except OSError as exc:
-        raise ConfigError(f"cannot write the report {report_path}: {exc.strerror or exc}") from exc
-    estimate = sum(src.estimated_rows() for src, _ in plan.jobs)
-    bar, note = progress(args, estimate if plan.only_rows is None and args.limit is None else args.limit)
-    listing = args.command == "validate" and not args.quiet
-    out = Outputs(report, xlsx, failures, bar, note, listing, warnings=getattr(args, "warnings", False))
-    summary: Summary | None = None
-    with report:
+# -- flags -> the job's objects --------------------------------------------------------------------
+
+
+def target_spec(args: argparse.Namespace, dry: bool) -> TargetSpec:
+    """Where the job sends, and where its token comes from: $SIRO_API_TOKEN (or the profile's
+    variable) or --token-file, never a flag's value (a dry run: where it would send)."""
+    sandbox = bool(getattr(args, "sandbox", False))
+    if sandbox and args.base_url and not dry:
+        raise UsageError("--sandbox and --base-url exclude each other")
+    return TargetSpec(
+        kind="sandbox" if sandbox and not args.base_url else "siro",
+        base_url=args.base_url or PRODUCTION_BASE_URL,
+        allow_insecure_http=bool(args.allow_insecure_http),
+        ca_bundle=getattr(args, "ca_bundle", None),
+        token_env=args.token_env,
+        token_file=args.token_file,
+    )
+
+
+def target_of(where: TargetSpec, dry: bool) -> Siro | Sandbox:
+    """The target with its token, read from where ``where`` says (a dry run: the token for the rep
+    check, if there is one; the sandbox: a random one, if none is set)."""
+    if dry or where.kind == "sandbox":
         try:
-            summary = run(
-                plan,
-                settings,
-                out.emit,
-                on_payload=on_payload if show else None,
-                show=show,
-                kept=kept,
-                preflight=not getattr(args, "no_preflight", False),
-                events=note,
-                held=pending,
-            )
-        finally:
-            hold()  # the run's event loop let go of the signals: noted again, until the end
-            bar(None)
-            out.close(summary, {"command": args.command, "mapping": str(args.mapping)})
-    if report.error is not None and summary.report_incomplete is None:  # its last lines were lost
-        summary.report_incomplete = (
-            f"its last lines could not be written ({report.error.strerror or report.error})"
-        )
-    return summary
+            token: SecretStr | None = read_token(where.token_file, env=os.environ, env_name=where.token_env)
+        except UsageError:
+            if dry and where.token_file:  # named, and unreadable: say so
+                raise
+            token = None if dry else read_token(None, env={TOKEN_ENV: "sandbox-" + secrets.token_hex(16)})
+        return where.target(token)
+    return where.target(read_token(where.token_file, env=os.environ, env_name=where.token_env))
 
 
-def _default_report(plan: Plan, folder: str = "reports") -> Path:
-    stem = plan.jobs[0][0].path.stem if plan.jobs else "run"
-    return Path(folder) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+def _state(args: argparse.Namespace, dry: bool) -> Path | None:
+    """The state file: --state, else the default one (a dry run: when it exists; a sandbox run:
+    none, the sandbox forgets everything at exit); None with --no-state."""
+    if getattr(args, "no_state", False):
+        return None
+    if getattr(args, "state", None):
+        return Path(args.state)
+    if dry:
+        default = default_state()
+        return default if default.is_file() else None
+    return None if args.sandbox else default_state()
+
+
+def _guards(args: argparse.Namespace) -> Guards:
+    reps: RepMode = "check"
+    if getattr(args, "no_rep_check", False):
+        if getattr(args, "require_known_reps", False):
+            raise UsageError("--require-known-reps and --no-rep-check exclude each other")
+        reps = "off"
+    elif getattr(args, "require_known_reps", False):
+        reps = "require"
+    job = None
+    if args.command == "run" and not getattr(args, "no_drift_check", False):
+        if getattr(args, "job", None):
+            job = str(args.job)
+        elif getattr(args, "profile", None):
+            job = f"profile:{args.profile}"
+    return Guards(
+        job=job, accept_drift=bool(getattr(args, "accept_drift", False)), mirror=_mirror(args), reps=reps
+    )
+
+
+def _mirror(args: argparse.Namespace) -> MirrorRules | None:
+    """The mirror's rules from the flags (None without --mirror)."""
+    if not getattr(args, "mirror", False):
+        profile: frozenset[str] = getattr(args, "profile_keys", frozenset())
+        for flag, name in (
+            ("mirror_window", "window"),
+            ("mirror_max_days", None),
+            ("mirror_max_removed", None),
+        ):
+            if getattr(args, flag, None) is not None and flag not in profile:
+                raise UsageError(f"--{(name or flag).replace('_', '-')} needs --mirror")
+        return None
+    removed = MAX_REMOVED if args.mirror_max_removed is None else _share(str(args.mirror_max_removed))
+    return MirrorRules(
+        window=getattr(args, "mirror_window", None) or None,
+        max_days=MAX_DAYS if args.mirror_max_days is None else float(args.mirror_max_days),
+        max_removed=removed,
+        accept_truncation=bool(getattr(args, "accept_truncation", False)),
+    )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise UsageError(f"--mirror-max-removed takes a percentage (10%) or a fraction (0.1), not {text!r}")
+    return value
+
+
+def _delivery(args: argparse.Namespace, dry: bool) -> Delivery:
+    if dry:
+        return Delivery(max_body_bytes=args.max_body_bytes)
+    return Delivery(
+        concurrency=args.concurrency,
+        batch=not args.no_batch,
+        batch_size=args.batch_size,
+        max_batch_size=args.max_batch_size,
+        max_body_bytes=args.max_body_bytes,
+        rate_per_min=args.rate_per_min or None,
+        breaker=args.circuit_breaker or None,
+        retry=RetryPolicy(
+            max_attempts=args.max_attempts,
+            max_elapsed=args.retry_max_seconds,
+            backoff_base=args.retry_backoff,
+        ),
+        timeouts=Timeouts(connect=args.connect_timeout, read=args.read_timeout, total=args.request_timeout),
+        preflight=not getattr(args, "no_preflight", False),
+    )

@@ -24,11 +24,13 @@ row (its values are probably shifted by an unquoted delimiter).
 The parts, one way (each imports only those above it; ``model`` reaches the readers late):
 
     headers, cells, formats      the header row; one cell -> text; Excel number formats
+    snapshot                     a file as it was at open: size and mtime; reads bounded by them
     model                        Chunk, Source, StopAt: what this stage hands on
     encoding                     a CSV file's encoding, quotes and binary check
     footer                       where a sheet's data ends (footer, totals row, stop_at)
+    sheetrows                    a workbook's rows -> chunks of text, a column at a time
+    ods                          an .ods sheet's cells with the tabs and line breaks calamine drops
     csv, workbook                the readers
-    snapshot                     a file as it was at open: size and mtime; reads bounded by them
     open                         format by content -> the right opener
 """
 

@@ -15,6 +15,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from ..csvfields import long_fields
 from ..errors import RowError, SourceError
 from .cells import NUL, flag_nul
 from .encoding import (
@@ -153,10 +154,11 @@ def sniff_delimiter(sample: str) -> str:
 
 def _sample_rows(sample: str, delimiter: str) -> list[list[str]]:
     rows: list[list[str]] = []
-    for row in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
-        rows.append(row)
-        if len(rows) >= SNIFF_ROWS:
-            break
+    with long_fields():
+        for row in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
+            rows.append(row)
+            if len(rows) >= SNIFF_ROWS:
+                break
     return rows
 
 

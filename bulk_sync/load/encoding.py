@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..csvfields import long_fields
 from ..errors import SourceError
 from .headers import SNIFF_ROWS
 from .model import decode_hint
@@ -263,7 +264,7 @@ def check_whole_file(p: Path, encoding: str, quotes: int | None, size: int | Non
 
 
 def _unclosed_quote_line(p: Path, encoding: str, size: int | None) -> int | None:
-    with open_text_upto(p, size, encoding, "surrogateescape") as fh:
+    with long_fields(), open_text_upto(p, size, encoding, "surrogateescape") as fh:
         reader = csv.reader(fh, strict=True)
         start = 1
         try:

@@ -6,7 +6,6 @@ a reader's foreign exceptions become SourceError.
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..csvfields import long_fields
 from ..errors import RowError, SourceError
 from .cells import cell_text
 from .formats import SheetFormats
 from .snapshot import Snapshot, open_text_upto
 
 DEFAULT_CHUNK_ROWS = 5_000
-
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long note is a cell, not an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +199,7 @@ class Source:
                 if numbers:
                     yield sorted(numbers)
             return
-        with open_text_upto(self.path, self.size, self.encoding, "surrogateescape") as fh:
+        with long_fields(), open_text_upto(self.path, self.size, self.encoding, "surrogateescape") as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
             for _ in range(self.skip_lines):
                 next(reader, None)

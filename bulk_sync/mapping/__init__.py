@@ -22,6 +22,7 @@ The parts, one way (each imports only those listed before it):
     spec       the YAML schema (pydantic), Field_, MappingSpec, target paths, OMIT
     numbers    one number cell -> exact value (decimal marks, grouping, currency, percents)
     convert    ONE cell -> value | RowError: the reference semantics of every transform
+    clock      date-time texts read by their day and time parts, each parsed once
     columns    a chunk's column at a time; must agree with convert (a property test holds it)
     yamlsafe   the YAML composed safely (no tags, bounded aliases); the TODOs a starter leaves
     parse      YAML text -> MappingSpec, every problem at once with its line

@@ -16,7 +16,20 @@ import pandas as pd
 from .. import rx
 from ..errors import RowError, SourceError
 from ..load import Chunk
+from .columns import DatetimeMemo
 from .spec import APPEND, OMIT, MappingSpec, list_order, loose_name, path_text
+
+
+@dataclass
+class Memos:
+    """What the stages learn about one bound mapping as they apply it, kept with it for the next
+    chunk (not part of its value: a mapping with other memos is the same mapping)."""
+
+    datetimes: dict[str, DatetimeMemo] = field(default_factory=dict)  # a field's texts, by its target
+    share: int = 1  # the share of the date-time memos' budget this process has (share_memos)
+    fingerprint_key: bytes | None = None  # the key of the rows' fingerprints (mapping.fingerprints)
+    # the payload stage's: each row shape's body as literal texts and field indices
+    templates: dict[tuple[bool, ...], list[str | int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -26,7 +39,7 @@ class BoundMapping:
     spec: MappingSpec
     columns: dict[str, str]  # spec column -> header in the file
     plan: _Plan
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # for later stages
+    memos: Memos = field(default_factory=Memos, compare=False, repr=False)
     absent: frozenset[str] = frozenset()  # `optional` columns this file does not have (read as empty)
     warnings: tuple[str, ...] = ()  # what binding noticed (an optional column missing)
 

@@ -8,7 +8,7 @@ import dataclasses
 import re
 
 from ..load import Chunk
-from .binding import BoundMapping
+from .binding import BoundMapping, Memos
 from .numbers import CellError, any_number
 from .records import field_cells
 
@@ -92,7 +92,7 @@ class NumberEvidence:
             for f in self.bound.spec.fields
         )
         spec = dataclasses.replace(self.bound.spec, fields=fields)
-        return dataclasses.replace(self.bound, spec=spec, cache={})
+        return dataclasses.replace(self.bound, spec=spec, memos=Memos())
 
 
 def _only_reading(text: str, bounds: tuple[float, float] | None = None) -> str | None:

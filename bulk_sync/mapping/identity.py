@@ -41,9 +41,9 @@ def fingerprints(bound: BoundMapping, chunk: Chunk) -> list[bytes]:
     fingerprints map to the same payload: the state keeps the fingerprint of each synced record,
     and a rerun finds unchanged rows without mapping and encoding them.
     """
-    key = bound.cache.get("fingerprint key")
+    key = bound.memos.fingerprint_key
     if key is None:
-        key = bound.cache["fingerprint key"] = _fingerprint_key(bound.spec)
+        key = bound.memos.fingerprint_key = _fingerprint_key(bound.spec)
     frame = bound.complete(chunk).frame
     cols = [frame[bound.columns[c]].tolist() for c in bound.spec.columns]
     sep, seps = "\x1f", len(cols) - 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 
 
 class CellError(ValueError):
@@ -62,6 +62,11 @@ def any_number(
 
     The arithmetic is decimal (``33.34%`` is 0.3334, not 0.33340000000000003); the value sent is
     the double whose shortest text is exactly the cell's number, or the cell is an error."""
+    with localcontext(Emax=MAX_EMAX, Emin=MIN_EMIN):  # -1e1000000 is an error cell, not an Overflow
+        return _any_number(text, decimal, bounds)
+
+
+def _any_number(text: str, decimal: str | None, bounds: tuple[float, float] | None) -> float | int:
     t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
     negative = t.startswith("(") and t.endswith(")")
     if negative:
@@ -82,6 +87,8 @@ def any_number(
             readings[mark] = (number, bool(m["frac"] or m["exp"]))
     if not readings:
         raise CellError("bad-number", f"{text!r} is not a number{_other_mark_hint(t, decimal)}")
+    if any(n.adjusted() > 308 for n, _ in readings.values()):  # past a double's range (and said short)
+        raise CellError("bad-number", f"{text!r} is not a finite number")
     if bounds is not None:
         low, high = bounds
         sign = -1 if negative else 1

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import RowError
 from ..load import Chunk
+from ..notes import RowWarnings, Superseded
 from .binding import BoundMapping, fill_paths, skip_reasons, template_cells
 from .columns import DatetimeMemo, convert_column
 from .convert import end_after
@@ -55,9 +56,9 @@ class MappedRecord:
         self.targets = targets if targets is not None else {}  # mapping target -> column (shared)
         self._tree = tree
         self.skip: str | None = None  # why this row is not a record (a `skip` rule), if it is not
-        self.superseded: str | None = None  # why a later row with its externalId is sent instead
+        self.superseded: Superseded | None = None  # a later row with its externalId is sent instead
         self.group_cells: tuple[str, ...] | None = None  # the `group_by` cells, when grouping
-        self.warning: str | None = None  # what SIRO will make of it (set once it is built valid)
+        self.warning: RowWarnings | None = None  # what SIRO will make of it (once it is built valid)
 
     @property
     def sources(self) -> dict[str, str]:
@@ -226,13 +227,10 @@ def apply(bound: BoundMapping, chunk: Chunk) -> list[MappedRecord]:
     return MappedChunk(bound, chunk).records()
 
 
-MEMO_SHARE = "memo share"  # bound.cache: the share of the memos' budget this process has (share_memos)
-
-
 def share_memos(bound: BoundMapping, share: int) -> None:
     """Give the date-time memos of this process 1/``share`` of their bytes (a dry run's reader, whose
     worker process maps most chunks and holds the memos); before the first chunk is mapped."""
-    bound.cache[MEMO_SHARE] = max(1, share)
+    bound.memos.share = max(1, share)
 
 
 def field_values(
@@ -256,10 +254,10 @@ def field_values(
         return [f.spec.value] * len(frame), False
     dts = f.spec.datetime
     zones = frame[bound.columns[dts.timezone_column]].tolist() if dts and dts.timezone_column else None
-    seen = bound.cache.get(f"datetimes {f.target}")
+    memos = bound.memos.datetimes
+    seen = memos.get(f.target)
     if seen is None:
-        share = bound.cache.get(MEMO_SHARE, 1)
-        seen = bound.cache[f"datetimes {f.target}"] = DatetimeMemo(DatetimeMemo.MAX_BYTES // share)
+        seen = memos[f.target] = DatetimeMemo(DatetimeMemo.MAX_BYTES // bound.memos.share)
     return convert_column(f, cells, header, zones, seen, typed)
 
 

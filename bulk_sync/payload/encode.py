@@ -66,8 +66,8 @@ def shape_template(mc: MappedChunk, present: tuple[bool, ...]) -> list[str | int
     Made once per shape: the body is written with a marker where each field's value goes, then cut
     at the markers.
     """
-    cache = mc.bound.cache.setdefault("json_templates", {})
-    found: list[str | int] | None = cache.get(present)
+    cache = mc.bound.memos.templates
+    found = cache.get(present)
     if found is None:
         if len(cache) >= MAX_TEMPLATES:  # every shape its own: start over (bounds memory)
             cache.clear()

@@ -14,9 +14,10 @@ Stopping: a FatalError (token refused) or a signal stops dispatching; in-flight 
 
 The parts, one way (each imports only those listed before it):
 
-    cores       how many processes may work beside this one (BULK_SYNC_WORKERS)
+    cores       how many processes may work beside this one (the workers asked, the cores)
+    memory      freed memory handed back to the system as a long run goes
     reps        is a row's rep a SIRO user (RepCheck, from SIRO's users fetched once a run)
-    plan        everything checked before sending: prepare, prepare_retry, the state lock, sizes
+    plan        everything checked before sending: prepare, prepare_retry, the state lock
     idtable     the id pass's table of id digests, in memory and then in parts on disk
     halves      the id pass over a large CSV in two halves at once (a forked helper reads one)
     superseded  the id pass: which rows a later row of the same externalId supersedes
@@ -26,16 +27,22 @@ The parts, one way (each imports only those listed before it):
     records     rows one by one as MappedRecords (merged by group_by)
     known       what the state file holds for a chunk's rows
     handoff     the queue from the reader thread to the event loop, bounded in bytes
+    valid       a chunk's valid rows: blocks in a dry run (the predicted effect), or to send
     work        one chunk's work: map, check, compare with the state, route each row (ChunkWork)
+    parts       a large CSV's dry run in two parts at once (the worker reads the second)
     workers     a large dry run's chunks mapped in forked worker processes, results in order
     chunks      the reader thread: read the chunks, have them worked, hand them on (Producer)
+    stopping    how a run is asked to stop: signals in its event loop, a reason, a hard stop
+    sizes       the batch size learned per SIRO (its base URL), kept in the state file
     run         the async run: reader thread, dispatcher, signals, the end of the run
+    drift       a job's files against its last good run (the drift hold's rules)
+    mirror      the mirror's window, guards and plan
     finish      the outputs after a run: error files, the outcome as data (summary JSON), webhook
 """
 
 from __future__ import annotations
 
-from .cores import spare_core, workers_asked
+from .cores import spare_core
 from .plan import Plan, check_mapping, prepare, prepare_retry, state_lock
 from .reps import RepCheck
 from .run import execute, run
@@ -52,5 +59,4 @@ __all__ = [
     "scan_columns",
     "spare_core",
     "state_lock",
-    "workers_asked",
 ]

@@ -86,10 +86,9 @@ class Producer:
                 store.close()
 
     def _one_by_one(self, plan: Plan, limit: int | None, store: StateStore | None) -> None:
-        later = plan.superseded or {}
-        rows: list[Row] = []
+        rows: list[Row] = []  # (group_by: no row supersedes another, the rows of an id are merged)
         for seq, rec in enumerate(mapped_records(plan, limit)):
-            rows.append(self._work.row(seq, rec, later, partial(payload.build, rec, plan.spec.resource)))
+            rows.append(self._work.row(seq, rec, partial(payload.build, rec, plan.spec.resource)))
             if len(rows) >= 256:
                 if not self._put(mark_unchanged(rows, store)):
                     return

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import mapping, payload
-from ..forecast import RepReason
+from ..errors import RowError
 from ..load import Chunk
+from ..notes import UNCHANGED_NOTE, RowNote, RowWarnings, UnknownReps
 from ..report import UNCHANGED, ResultBlock
-from .results import UNCHANGED_NOTE, Block, Entry
+from .results import Block, Entry
 
 
 class ChunkRun:
@@ -28,9 +29,9 @@ class ChunkRun:
         chunk: Chunk,
     ) -> None:
         self.mc, self.cc, self.sources, self.known = mc, cc, sources, known
-        self.warnings: dict[tuple[int, Any], str | None] = {}  # shapes are per chunk
-        self.rep_memo: dict[tuple[int, tuple[Any, ...]], RepReason | None] = {}  # (shape, emails) -> why
-        self.unknown_reps: dict[int, RepReason] = {}  # --require-known-reps: valid rows without a known rep
+        self.warnings: dict[tuple[int, Any], RowWarnings | None] = {}  # shapes are per chunk
+        self.rep_memo: dict[tuple[int, tuple[Any, ...]], UnknownReps | None] = {}  # (shape, emails) -> why
+        self.unknown_reps: dict[int, RowError] = {}  # --require-known-reps: valid rows without a known rep
         self.may_be_large: bool | None = None  # could a row of this chunk be too large to send
         self.chunk = chunk  # the chunk's cells, as read
         self.found: list[tuple[str, bytes, bytes]] = []  # unchanged by payload hash, new fingerprint
@@ -72,7 +73,7 @@ class ChunkRun:
     def _close_same(self) -> None:
         if self._same[0]:
             numbers, ids = self._same
-            notes: list[str | None] = [UNCHANGED_NOTE] * len(numbers)
+            notes: list[str | RowNote | None] = [UNCHANGED_NOTE] * len(numbers)
             block = ResultBlock(self.mc.file, self.mc.sheet, UNCHANGED, numbers, ids, notes)
             self.out.append(Block(self._same_first, block))
             self._same = ([], [])

@@ -5,6 +5,8 @@ the payload hashes of the rest (one query a chunk each).
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from .. import mapping, payload
 from ..load import Chunk
 from ..state import StateStore
@@ -15,7 +17,7 @@ def unchanged_by_source(
     chunk: Chunk,
     sources: list[bytes] | None,
     store: StateStore | None,
-    superseded: set[int],
+    superseded: Container[int],
 ) -> list[str | None] | None:
     """The externalId of each row whose source fingerprint is the one kept with its last
     synced payload (None for the others); None when there is none.

@@ -16,6 +16,7 @@ from .. import mapping, payload
 from ..errors import RowError, SourceError
 from ..load import Chunk, Source, open_sources
 from ..mapping import BoundMapping, MappingSpec
+from ..notes import Place
 from ..report import (
     GOOD,
     read_report,
@@ -34,7 +35,7 @@ class Plan:
     spec: MappingSpec
     jobs: tuple[tuple[Source, BoundMapping], ...]
     only_rows: dict[tuple[str, str | None], frozenset[int]] | None = None  # `retry`: these rows only
-    superseded: dict[tuple[str, str | None, int], str] | None = None  # see scan_columns
+    superseded: dict[Place, Place] | None = None  # a row -> the later one sent instead (scan_columns)
     reps: RepCheck | None = None  # SIRO's users, when fetched: each row's rep is checked against them
     reps_note: str | None = None  # how the reps were checked, or why not (for the forecast)
     # files read in two halves by the id pass (job -> the second half's byte offset and the number
@@ -94,11 +95,8 @@ def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[Non
     lock = StateLock(settings.state_path)
     lock.acquire(wait_seconds)
     try:
-        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        try:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
             store.check()  # a damaged file is refused here, before anything is sent
-        finally:
-            store.close()
         yield
     finally:
         lock.release()

@@ -1,7 +1,7 @@
 """Pipeline, reps: does a row's rep exist in SIRO? SIRO links an engagement's users to its own users
 by email; a row none of whose engagement users is an active SIRO user is accepted by the API and
 then never matches a recording. With SIRO's users fetched once a run (``upload.calls``), each
-row's emails are looked up in that set; the reason (a :class:`~bulk_sync.forecast.RepReason`: each
+row's emails are looked up in that set; the reason (a :class:`~bulk_sync.notes.UnknownReps`: each
 rep's email, disabled or missing) joins the row's ``matching-warning`` (or, with
 ``--require-known-reps``, makes it ``invalid``: ``unknown-rep``).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import mapping
-from ..forecast import RepReason
+from ..notes import UnknownReps
 
 _EMAIL_TARGET = re.compile(r"engagementUsers\[\d+\]\.email")
 PEOPLE_TARGET = "engagementUsers[]"
@@ -36,7 +36,7 @@ def emails_of(values: dict[str, Any]) -> tuple[str | None, ...]:
     return tuple(u.get("email") if isinstance(u, dict) else None for u in users)
 
 
-def rep_reason(emails: Iterable[str | None], check: RepCheck) -> RepReason | None:
+def rep_reason(emails: Iterable[str | None], check: RepCheck) -> UnknownReps | None:
     """Why SIRO will not link the row to one of its users, or None (a known rep, or no user at all:
     that is a matching reason of its own). Each rep is named with why: a disabled SIRO user (re-enable
     them) or none at all (add them, or correct the email in the CRM)."""
@@ -46,7 +46,7 @@ def rep_reason(emails: Iterable[str | None], check: RepCheck) -> RepReason | Non
     real = list(dict.fromkeys(e.strip() for e in emails if isinstance(e, str) and e.strip()))
     if any(e.lower() in check.known for e in real):
         return None
-    return RepReason(tuple((e, "disabled" if e.lower() in check.disabled else "missing") for e in real))
+    return UnknownReps(tuple((e, "disabled" if e.lower() in check.disabled else "missing") for e in real))
 
 
 def email_columns(mc: mapping.MappedChunk) -> list[list[Any]]:
@@ -72,12 +72,12 @@ def rep_reasons(
     rows: list[int],
     check: RepCheck,
     shapes: list[int],
-    memo: dict[tuple[int, tuple[Any, ...]], RepReason | None],
-) -> list[RepReason | None]:
+    memo: dict[tuple[int, tuple[Any, ...]], UnknownReps | None],
+) -> list[UnknownReps | None]:
     """The rep reason of each of ``rows`` (valid rows of ``mc``), worked out once per distinct
     (row shape, emails) pair: reps are few, rows many."""
     cols = email_columns(mc)
-    out: list[RepReason | None] = []
+    out: list[UnknownReps | None] = []
     for i in rows:
         key = (shapes[i], tuple(_hashable(col[i]) for col in cols))
         if key not in memo:

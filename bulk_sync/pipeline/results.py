@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BulkSyncError, RowError
 from ..group import GroupRecord
 from ..mapping import MappedRecord
+from ..notes import UNCHANGED_NOTE, RowNote, RowWarnings, as_text
 from ..payload import Payload
 from ..report import (
     INVALID,
@@ -33,13 +34,12 @@ if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run st
 Emit = Callable[[RowResult | ResultBlock], None]
 
 
-UNCHANGED_NOTE = "same payload as the last sync; not sent"
-
 # bytes of results held for an earlier row (one in a partial batch, or in flight) before the reader
 # waits; at half of it the partial batch is let go. By bytes kept, not by count or time: a busy
 # machine holds results longer, not more of them, and a sparse rerun's batches stay full
 BACKPRESSURE = 16 * 1024 * 1024
 ROW_BYTES, BLOCK_ROW_BYTES = 200, 120  # a RowResult's size, beyond its texts; a block's, a row
+NOTE_BYTES = 200  # a note or a row's warnings (objects, often shared between rows)
 
 
 def held_bytes(r: RowResult | list[RowResult] | ResultBlock) -> int:
@@ -47,7 +47,11 @@ def held_bytes(r: RowResult | list[RowResult] | ResultBlock) -> int:
     if isinstance(r, ResultBlock):
         return ROW_BYTES + BLOCK_ROW_BYTES * len(r)
     rows = r if isinstance(r, list) else (r,)
-    return sum(ROW_BYTES + len(one.message or "") + len(one.warning or "") for one in rows)
+    return sum(ROW_BYTES + _bytes(one.message) + _bytes(one.warning) for one in rows)
+
+
+def _bytes(value: str | RowNote | RowWarnings | None) -> int:
+    return len(value) if type(value) is str else 0 if value is None else NOTE_BYTES
 
 
 class Ordered:
@@ -116,7 +120,7 @@ class Ordered:
         """A closing line after everything else (a hard stop says where the report ends); it
         names a row that was not read, so it is not counted as one."""
         if self._summary.report_incomplete is None:
-            self._summary.report_incomplete = result.message
+            self._summary.report_incomplete = as_text(result.message) or None
         with contextlib.suppress(OSError):
             self._emit(result)
 
@@ -200,7 +204,12 @@ class Row:
     digest: bytes = b""  # the payload's hash
     source: bytes | None = None  # the source row's fingerprint (None: not kept)
     unchanged: bool = False  # the payload is what SIRO acknowledged last time
-    note: str | None = None  # a dry run with a state file: what a run would do with it (new, changed)
+    note: RowNote | None = None  # a dry run with a state file: what a run would do with it
+
+    @property
+    def predicted_unchanged(self) -> bool:
+        """A dry run with a state file: a run would find it unchanged (not sent)."""
+        return self.note is UNCHANGED_NOTE
 
 
 def mark_unchanged(rows: list[Row], store: StateStore | None) -> list[Entry]:

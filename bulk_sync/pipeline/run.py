@@ -5,9 +5,7 @@ back-pressure, signals (a first one drains, a second one stops), and what is lef
 from __future__ import annotations
 
 import asyncio
-import gc
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -48,15 +46,11 @@ _START = re.compile(rb'"startTime":"([^"]*)"')
 
 
 def run(plan: Plan, settings: RunSettings, emit: Emit, **kwargs: Any) -> Summary:
-    """Synchronous entry point: execute the plan on a fresh event loop (uvloop where installed)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)  # the reader thread must not keep the event loop waiting for the GIL
-    gc.freeze()  # what is loaded by now (modules, the mapping) lives on: keep the cyclic GC's passes short
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(execute(plan, settings, emit, **kwargs))
-    finally:
-        sys.setswitchinterval(old)
+    """Synchronous entry point: execute the plan on a fresh event loop (uvloop where installed).
+    Nothing of the process is changed (the CLI, which owns its process, tunes it around the call:
+    see ``bulk_sync.cli.process``)."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(execute(plan, settings, emit, **kwargs))
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -359,7 +353,7 @@ async def _read_all(
                     ordered.put(row.seq, row.result)
                     continue
                 seq, rec, built = row.seq, row.rec, row.built
-                if row.note == "" and on_payload is not None and isinstance(built, Payload):
+                if row.predicted_unchanged and on_payload is not None and isinstance(built, Payload):
                     on_payload(built)  # --show with a state: shown, and reported unchanged
                 final = settled(row, stop)
                 if final is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import mapping
+from ..notes import Place
 from .halves import read_in_halves
 from .idtable import IdTable, add_ids
 from .memory import give_back
@@ -61,7 +62,7 @@ def _column_pass(
     helper: bool,
     splits: dict[int, tuple[int, int]],
     stopping: Callable[[], bool],
-) -> dict[tuple[str, str | None, int], str]:
+) -> dict[Place, Place]:
     """Read the id and number columns of every file once; feed the number evidence; return the rows
     whose externalId appears again later in the run (-> where the later row is), when asked.
 
@@ -89,7 +90,7 @@ def _superseded(
     table: IdTable,
     splits: dict[int, tuple[int, int]],
     stopping: Callable[[], bool],
-) -> dict[tuple[str, str | None, int], str]:
+) -> dict[Place, Place]:
     """(see _column_pass) ``splits``: each file read in two halves -> where the second starts."""
     sources = [(str(src.path), src.sheet) for src, _ in plan.jobs]
     seen = 0
@@ -121,9 +122,7 @@ def _superseded(
     return _later(plan, table, sources)
 
 
-def _later(
-    plan: Plan, table: IdTable, sources: list[tuple[str, str | None]]
-) -> dict[tuple[str, str | None, int], str]:
+def _later(plan: Plan, table: IdTable, sources: list[tuple[str, str | None]]) -> dict[Place, Place]:
     """Every row whose id comes again later -> where the later row is; rows that are not records (a
     report footer) never supersede one, so the files whose ids repeat are read in full for them."""
     out = _winners(table, sources, {})
@@ -134,12 +133,12 @@ def _later(
     footers = {j: rows for j, rows in footers.items() if rows}
     if footers:
         out = _winners(table, sources, footers)
-    return {place: _where(place, winner) for place, winner in out.items()}
+    return out
 
 
 def _winners(
     table: IdTable, sources: list[tuple[str, str | None]], footers: dict[int, set[int]]
-) -> dict[tuple[str, str | None, int], tuple[str, str | None, int]]:
+) -> dict[Place, Place]:
     """Every row whose id comes again later -> the later row, leaving out ``footers`` (file ->
     row numbers that are not records). An id's rows are all in one part, in the order read."""
     out = {}
@@ -153,13 +152,11 @@ def _winners(
     return out
 
 
-def _later_rows(
-    table: Any, sources: list[tuple[str, str | None]]
-) -> dict[tuple[str, str | None, int], tuple[str, str | None, int]]:
+def _later_rows(table: Any, sources: list[tuple[str, str | None]]) -> dict[Place, Place]:
     """Each row whose id comes again later -> the last row with that id (the one that is sent)."""
     keys, rows, jobs = table[:, :2], table[:, 2], table[:, 3]
 
-    def places(i: int) -> tuple[str, str | None, int]:
+    def places(i: int) -> Place:
         return (*sources[int(jobs[i])], int(rows[i]))
 
     if len(rows) < 2:
@@ -169,7 +166,7 @@ def _later_rows(
     same_as_next = (ranked[:-1] == ranked[1:]).all(axis=1)
     if not same_as_next.any():
         return {}
-    out: dict[tuple[str, str | None, int], tuple[str, str | None, int]] = {}
+    out: dict[Place, Place] = {}
     winner = int(order[-1])
     for pos in range(len(order) - 2, -1, -1):  # walk back: each run of one id ends with its winner
         if same_as_next[pos]:
@@ -177,11 +174,3 @@ def _later_rows(
         else:
             winner = int(order[pos])
     return out
-
-
-def _where(row: tuple[str, str | None, int], winner: tuple[str, str | None, int]) -> str:
-    return (
-        f"row {winner[2]}"
-        + (f" of {winner[0]}" if winner[0] != row[0] else "")
-        + (f" [{winner[1]}]" if winner[1] and winner[1] != row[1] else "")
-    )

@@ -6,7 +6,7 @@ as payloads of their own.
 
 from __future__ import annotations
 
-from ..forecast import CHANGED_NOTE, NEW_NOTE
+from ..notes import PREDICTED_CHANGED, PREDICTED_NEW, UNCHANGED_NOTE, RowNote
 from ..payload import Payload
 from ..report import VALID, ResultBlock
 from ..settings import ReadSettings
@@ -45,7 +45,7 @@ class ValidRows:
                 rec.warning = warning
                 built = run.cc.payload(i)
                 note = self._note(run, ids_col[i], built)
-                run.add(Row(first + k, rec, built, note=note, unchanged=note == ""))
+                run.add(Row(first + k, rec, built, note=note, unchanged=note is UNCHANGED_NOTE))
             first += len(head)
         if not rows:
             return
@@ -56,15 +56,15 @@ class ValidRows:
         else:
             self._encode(run, rows, first)
 
-    def _note(self, run: ChunkRun, ext: str | None, built: object) -> str | None:
+    def _note(self, run: ChunkRun, ext: str | None, built: object) -> RowNote | None:
         """A shown row's predicted effect (a dry run with a state file), as the rows not shown get
-        theirs: new or changed, "" when a run would find it unchanged; None: nothing predicted."""
+        theirs: new, changed, or unchanged; None: nothing predicted."""
         if not (self.settings.dry_run and self.predict) or not isinstance(built, Payload):
             return None
         held = run.known.get(ext) if run.known and ext is not None else None
         if held is None:
-            return NEW_NOTE
-        return "" if held[0] == payload_hash(built.raw) else CHANGED_NOTE
+            return PREDICTED_NEW
+        return UNCHANGED_NOTE if held[0] == payload_hash(built.raw) else PREDICTED_CHANGED
 
     def _dry(self, run: ChunkRun, rows: list[int], first: int) -> None:
         mc, cc = run.mc, run.cc
@@ -129,8 +129,8 @@ class ValidRows:
             if part:
                 numbers = [mc.row_numbers[rows[k]] for k in part]
                 ids = [ids_col[rows[k]] for k in part]
-                notes: list[str | None] = [
-                    CHANGED_NOTE if ids_col[rows[k]] in known else NEW_NOTE for k in part
+                notes: list[str | RowNote | None] = [
+                    PREDICTED_CHANGED if ids_col[rows[k]] in known else PREDICTED_NEW for k in part
                 ]
                 block = ResultBlock(mc.file, mc.sheet, VALID, numbers, ids, notes, [warned[k] for k in part])
                 run.add(Block(first + part[0], block))

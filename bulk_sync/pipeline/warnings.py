@@ -8,21 +8,30 @@ import datetime as dt
 from typing import Any
 
 from .. import mapping, payload
-from ..forecast import MATCHING, REASONS, RepReason
-from ..report import (
-    WARNING_SEPARATOR,
+from ..notes import (
+    CannotMatch,
+    EndBeforeStart,
+    MatchReason,
+    NoEndTime,
+    NoEngagementUser,
+    NoStartTime,
+    NoTimes,
+    NotMatchableType,
+    RowWarnings,
+    UnknownReps,
+    warnings_of,
 )
-from .reps import RepCheck, emails_of, rep_reason, rep_reasons
+from .reps import RepCheck, rep_reasons
 
 
 def row_warnings(
     mc: mapping.MappedChunk,
     cc: payload.CheckedChunk,
     rows: list[int],
-    memo: dict[tuple[int, Any], str | None],
+    memo: dict[tuple[int, Any], RowWarnings | None],
     reps: RepCheck | None = None,
-    rep_memo: dict[tuple[int, tuple[Any, ...]], RepReason | None] | None = None,
-) -> list[str | None]:
+    rep_memo: dict[tuple[int, tuple[Any, ...]], UnknownReps | None] | None = None,
+) -> list[RowWarnings | None]:
     """The warning of each valid row. Matching depends only on the row's shape and activityType, so
     it is worked out once per pair (a rep's email, with ``reps``, once per shape and emails);
     endTime before startTime is compared row by row (as text when both are UTC date-times written
@@ -36,11 +45,17 @@ def row_warnings(
     keys = list(zip(take(shape), take(kinds) if kinds is not None else [None] * len(rows), strict=True))
     for key in set(keys):
         if key not in memo:
-            memo[key] = matching_warning(mc.record(rows[keys.index(key)]).values)
+            memo[key] = warnings_of(matching_warning(mc.record(rows[keys.index(key)]).values))
     out = [memo[k] for k in keys]
     if reps is not None:
         reasons = rep_reasons(mc, rows, reps, shape, rep_memo if rep_memo is not None else {})
-        out = [w if r is None else with_reason(w, r) for w, r in zip(out, reasons, strict=True)]
+        joined: dict[tuple[RowWarnings | None, UnknownReps], RowWarnings] = {}  # one object a pair
+        for k, r in enumerate(reasons):
+            if r is not None:
+                got = joined.get((out[k], r))
+                if got is None:
+                    got = joined[(out[k], r)] = with_reason(out[k], r)
+                out[k] = got
     starts, ends = mc.column("startTime"), mc.column("endTime")
     if starts is None or ends is None:
         return out
@@ -59,40 +74,44 @@ def row_warnings(
         order = end_before_start(starts[rows[k]], ends[rows[k]])
         if order is not None:
             known = out[k]
-            out[k] = order if known is None else order + WARNING_SEPARATOR + known
+            out[k] = warnings_of(order, *(known.notes if known is not None else ()))
     return out
 
 
 MATCHABLE_TYPES = frozenset({"MEETING", "EVENT", "APPOINTMENT"})
 
 
-def with_reason(warning: str | None, reason: RepReason) -> str:
-    """A matching warning with the rep's reason."""
-    return MATCHING + str(reason) if warning is None else warning + REASONS + str(reason)
+def with_reason(warnings: RowWarnings | None, reason: MatchReason) -> RowWarnings:
+    """A row's warnings with ``reason`` added to its matching warning (one made if it has none)."""
+    notes = warnings.notes if warnings is not None else ()
+    at = next((i for i, w in enumerate(notes) if isinstance(w, CannotMatch)), None)
+    if at is None:
+        return RowWarnings((*notes, CannotMatch((reason,))))
+    cannot = notes[at]
+    assert isinstance(cannot, CannotMatch)
+    return RowWarnings((*notes[:at], cannot.with_reason(reason), *notes[at + 1 :]))
 
 
-def matching_warning(values: dict[str, Any]) -> str | None:
+def matching_warning(values: dict[str, Any]) -> CannotMatch | None:
     """For a valid row: what SIRO needs to match recordings to it, if missing (a warning, not an
     error: the API accepts the record)."""
-    missing = []
+    missing: list[MatchReason] = []
     start, end = values.get("startTime"), values.get("endTime")
     if not start and not end:
-        missing.append("no startTime/endTime")
+        missing.append(NoTimes())
     elif not end:
-        missing.append("no endTime (the row has a startTime; SIRO needs both)")
+        missing.append(NoEndTime())
     elif not start:
-        missing.append("no startTime (the row has an endTime; SIRO needs both)")
+        missing.append(NoStartTime())
     if not values.get("engagementUsers"):
-        missing.append("no engagement user")
+        missing.append(NoEngagementUser())
     kind = (values.get("engagementType") or {}).get("activityType")
     if kind not in MATCHABLE_TYPES:
-        missing.append(f"activityType is {kind or 'not set'}, not MEETING/EVENT/APPOINTMENT")
-    if not missing:
-        return None
-    return MATCHING + REASONS.join(missing)
+        missing.append(NotMatchableType(str(kind) if kind else None))
+    return CannotMatch(tuple(missing)) if missing else None
 
 
-def end_before_start(start: Any, end: Any) -> str | None:
+def end_before_start(start: Any, end: Any) -> EndBeforeStart | None:
     """``end-before-start`` when both are instants and the end comes first (the row stays valid:
     SIRO accepts it, but it is probably a typo)."""
     if type(start) is not str or type(end) is not str:
@@ -103,14 +122,13 @@ def end_before_start(start: Any, end: Any) -> str | None:
             return None
     except (ValueError, TypeError):  # not instants, or one has a zone and the other none
         return None
-    return f"end-before-start: endTime {end} is before startTime {start}"
+    return EndBeforeStart(start, end)
 
 
-def row_warning(values: dict[str, Any], reps: RepCheck | None = None) -> str | None:
-    """Every warning of a valid row, joined."""
+def row_warning(values: dict[str, Any], reason: UnknownReps | None = None) -> RowWarnings | None:
+    """Every warning of a valid row; ``reason``: why none of its reps is an active SIRO user (with
+    SIRO's users fetched: :func:`~bulk_sync.pipeline.reps.rep_reason`)."""
     matching = matching_warning(values)
-    reason = rep_reason(emails_of(values), reps) if reps is not None else None
     if reason is not None:
-        matching = with_reason(matching, reason)
-    found = [w for w in (end_before_start(values.get("startTime"), values.get("endTime")), matching) if w]
-    return WARNING_SEPARATOR.join(found) if found else None
+        matching = matching.with_reason(reason) if matching is not None else CannotMatch((reason,))
+    return warnings_of(end_before_start(values.get("startTime"), values.get("endTime")), matching)

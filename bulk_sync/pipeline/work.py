@@ -14,6 +14,7 @@ from ..errorfile import BLOB_BYTES, KEEP_BYTES, Kept, pack
 from ..errors import RowError
 from ..load import Chunk, Source
 from ..mapping import MappedRecord
+from ..notes import Place, Superseded, UnknownReps
 from ..payload import Payload
 from ..settings import UNLIMITED_BODY, ReadSettings
 from ..state import StateStore, payload_hash, target_of
@@ -41,16 +42,14 @@ class Job:
     src: Source
     bound: mapping.BoundMapping
     only: frozenset[int] | None  # the rows to read (--only-rows); None: all
-    superseded: set[int]  # its rows that a later row with the same externalId replaces
-    later: dict[tuple[str, str | None, int], str]  # every superseded row -> the row sent instead
+    later: dict[int, Place]  # its rows a later row with the same externalId replaces -> that row
     keep_sources: bool  # keep each row's fingerprint for the state
 
 
 def jobs_of(plan: Plan, settings: ReadSettings) -> list[Job]:
-    later = plan.superseded or {}
-    later_rows: dict[tuple[str, str | None], set[int]] = {}
-    for file, sheet, row in later:
-        later_rows.setdefault((file, sheet), set()).add(row)
+    later: dict[tuple[str, str | None], dict[int, Place]] = {}
+    for (file, sheet, row), winner in (plan.superseded or {}).items():
+        later.setdefault((file, sheet), {})[row] = winner
     # synced records keep their source row's fingerprint, so that a rerun knows them by it; a dry
     # run with the state reads fingerprints too (the predicted effect)
     keep_sources = settings.state_path is not None and (not settings.dry_run or not settings.full)
@@ -58,7 +57,7 @@ def jobs_of(plan: Plan, settings: ReadSettings) -> list[Job]:
     for src, bound in plan.jobs:
         where = (str(src.path), src.sheet)
         only = None if plan.only_rows is None else plan.only_rows.get(where, frozenset())
-        jobs.append(Job(src, bound, only, later_rows.get(where, set()), later, keep_sources))
+        jobs.append(Job(src, bound, only, later.get(where, {}), keep_sources))
     return jobs
 
 
@@ -111,15 +110,14 @@ class ChunkWork:
         self,
         seq: int,
         rec: MappedRecord,
-        later: dict[tuple[str, str | None, int], str],
         build: Callable[[], Payload | list[RowError]],
         source: bytes | None = None,
+        later: Place | None = None,
     ) -> Row:
-        if later and (rec.file, rec.sheet, rec.row_number) in later:
-            rec.superseded = (
-                f"{later[(rec.file, rec.sheet, rec.row_number)]} has the same externalId "
-                f"{rec.external_id!r} and comes later: that row is sent, this one is not"
-            )
+        """A row with a result of its own, built unless it will not be sent. ``later``: the row
+        that supersedes it (a later row with the same externalId), if one does."""
+        if later is not None:
+            rec.superseded = Superseded.by((rec.file, rec.sheet, rec.row_number), later, rec.external_id)
         # once the run is stopping, rows are only accounted for (not_sent), not built
         skip = self._stop or rec.skip is not None or rec.superseded is not None or isinstance(rec, Skipped)
         built = None if skip else build()
@@ -129,24 +127,28 @@ class ChunkWork:
                 built = [big]
             else:
                 values = rec.values or built.body
-                unknown = (
-                    self._reps is not None
-                    and self._reps.required
-                    and rep_reason(emails_of(values), self._reps)
-                )
-                if unknown:
-                    built = [RowError("unknown-rep", str(unknown), self._rep_header)]
+                reason = rep_reason(emails_of(values), self._reps) if self._reps is not None else None
+                unknown = self._unknown_rep(reason)
+                if unknown is not None:
+                    built = [unknown]
                 else:
-                    rec.warning = row_warning(values, self._reps) if self._engagements else None
+                    rec.warning = row_warning(values, reason) if self._engagements else None
         digest = payload_hash(built.raw) if isinstance(built, Payload) else b""
         return Row(seq, rec, built, digest, source)
+
+    def _unknown_rep(self, reason: UnknownReps | None) -> RowError | None:
+        """With --require-known-reps, a valid row none of whose reps is an active SIRO user is
+        invalid (``unknown-rep``); without, the reason joins its matching warning."""
+        if reason is None or self._reps is None or not self._reps.required:
+            return None
+        return RowError("unknown-rep", str(reason), self._rep_header)
 
     def chunk(
         self, job: Job, whole: Chunk, seq: int, limit: int | None, store: StateStore | None
     ) -> tuple[int, list[Entry]]:
         """One chunk's entries, in order, and the sequence number after them."""
         sources = mapping.fingerprints(job.bound, whole) if job.keep_sources else None
-        quick = unchanged_by_source(job.bound, whole, sources, store, job.superseded)
+        quick = unchanged_by_source(job.bound, whole, sources, store, job.later)
         # the rows not known unchanged by their fingerprint are mapped and checked
         rest = [i for i, q in enumerate(quick) if q is None] if quick is not None else None
         chunk = whole if rest is None else whole.take(rest)
@@ -159,7 +161,8 @@ class ChunkWork:
         if self._reps is not None and self._reps.required:  # valid rows without a known rep: invalid
             fine = [k for k, good in enumerate(cc.ok) if good]
             reasons = rep_reasons(mc, fine, self._reps, cc.shape, batch.rep_memo)
-            batch.unknown_reps = {k: r for k, r in zip(fine, reasons, strict=True) if r is not None}
+            errors = zip(fine, map(self._unknown_rep, reasons), strict=True)
+            batch.unknown_reps = {k: error for k, error in errors if error is not None}
         seq = self._route(job, whole, batch, quick, pos, seq, limit, bad)
         out = batch.close()
         if batch.found and store is not None:
@@ -173,7 +176,7 @@ class ChunkWork:
         for number, why in whole.skipped:  # a report footer
             if (job.only is None or number in job.only) and (limit is None or seq < limit):
                 footer = Skipped(whole.file, whole.sheet, number, "footer", why)
-                out.append(self.row(seq, footer, job.later, list))
+                out.append(self.row(seq, footer, list))
                 seq += 1
         return seq, out
 
@@ -200,17 +203,16 @@ class ChunkWork:
             if k < 0:
                 assert quick is not None
                 batch.unchanged(seq, number, quick[i])
-            elif ok[k] and number not in job.superseded and not self._stop and k not in batch.unknown_reps:
+            elif ok[k] and number not in job.later and not self._stop and k not in batch.unknown_reps:
                 batch.valid(seq, k)
-            elif ok[k] and k in batch.unknown_reps and number not in job.superseded and not self._stop:
-                error = RowError("unknown-rep", str(batch.unknown_reps[k]), self._rep_header)
-                batch.add(Row(seq, batch.mc.record(k), [error]))
+            elif ok[k] and number not in job.later and not self._stop:  # valid, without a known rep
+                batch.add(Row(seq, batch.mc.record(k), [batch.unknown_reps[k]]))
                 bad.append(k)
             else:
                 source = batch.sources[k] if batch.sources is not None else None
                 rec = batch.mc.failed_record(k)  # a bad cell: its errors are known, no values built
                 build = partial(list, rec.errors) if rec is not None else partial(batch.cc.result, k)
-                entry = self.row(seq, rec or batch.mc.record(k), job.later, build, source)
+                entry = self.row(seq, rec or batch.mc.record(k), build, source, job.later.get(number))
                 if isinstance(entry.built, list):
                     bad.append(k)
                 batch.add(entry)

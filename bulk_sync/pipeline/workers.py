@@ -18,7 +18,7 @@ Elsewhere (Windows, macOS), and for a small file, the reader thread maps every c
 from __future__ import annotations
 
 import contextlib
-import copyreg
+import gc
 import itertools
 import multiprocessing
 import os
@@ -37,9 +37,8 @@ from typing import Any
 
 from .. import mapping
 from ..load import Chunk
-from ..report import VALID, VALUES, RowResult
+from ..report import VALID
 from ..settings import ReadSettings
-from .cores import workers_asked
 from .memory import TRIM_EVERY, fixed_mmap_threshold, give_back
 from .parts import CANCEL, Part, PartRequest, portable, sender, serve_part
 from .plan import Plan
@@ -50,13 +49,10 @@ MIN_ROWS = 20_000  # by default a dry run of fewer rows (estimated) maps them in
 AHEAD = 2  # chunks on their way to (or back from) each worker: one mapped while the next waits
 READER_MEMO_SHARE = 8  # the reader's date-time memos with workers: 1/8 of a whole memo's bytes
 MAX_AHEAD = 6  # chunks read and not yet handed on, with a worker or mapped by the reader itself
+SWITCH_INTERVAL = 0.001  # seconds: the GIL's switch interval in a worker (Python's default: 0.005)
 
 # a chunk's entries, and its invalid rows: each its row number and the cells the worker had
 Reply = tuple[list[Entry], list[tuple[int, dict[str, str]]]]
-
-# results travel as their values: a chunk of invalid rows sends thousands, and the state that
-# dataclasses pickle for a slots class (a fields() call each way) made that 5x slower
-copyreg.pickle(RowResult, lambda r: (RowResult, VALUES(r)))
 
 
 def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
@@ -64,14 +60,13 @@ def worker_count(plan: Plan, settings: ReadSettings, show: int) -> int:
 
     Only a dry run of the chunk path uses them (not ``group_by``, ``--show``, ``--limit`` or a
     retry's rows), only where processes can be forked; by default one, for 20,000 rows or more on
-    a machine with two cores or more. ``BULK_SYNC_WORKERS`` sets the number (0: none)."""
+    a machine with two cores or more. ``settings.workers`` sets the number (0: none)."""
     if not settings.dry_run or plan.spec.group_by or show or settings.limit is not None:
         return 0
     if plan.only_rows is not None or not sys.platform.startswith("linux"):
         return 0
-    asked = workers_asked()
-    if asked is not None:
-        return asked
+    if settings.workers is not None:
+        return settings.workers
     if len(os.sched_getaffinity(0)) < 2:
         return 0
     rows = sum(src.estimated_rows() for src, _ in plan.jobs)
@@ -206,14 +201,23 @@ class Workers:
             shutil.rmtree(self._folder, ignore_errors=True)
 
 
-def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
-    """A worker: map each chunk received, send back its entries settled, until the parent closes."""
+def _start(others: list[Connection]) -> None:
+    """The worker's process set up, its own to change (the parent's is left as it was)."""
     for other in others:  # the parent's ends: with them open here, the parent's end would never EOF
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     fixed_mmap_threshold()
     with contextlib.suppress(ValueError):  # the parent's event loop is woken by its own signals only
         signal.set_wakeup_fd(-1)
+    # its threads (in, out) hand the GIL on quickly, and what it was forked with (the plan, the
+    # mapping) stays out of the cyclic GC's passes
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.freeze()
+
+
+def _serve(conn: Connection, others: list[Connection], plan: Plan, settings: ReadSettings) -> None:
+    """A worker: map each chunk received, send back its entries settled, until the parent closes."""
+    _start(others)
     requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
     def receive() -> None:  # always ready to take the next chunk, while this one's reply is sent

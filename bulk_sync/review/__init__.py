@@ -8,12 +8,12 @@ It reads the reports, error files and summaries runs already write; it keeps a p
 edits a run's own files. It holds no SIRO token.
 
 The parts, one way, lowest first: ``safefs`` (paths kept under their root, no link followed, files
-created exclusively), ``runs`` (runs found from their outputs; a run's grid from its error file),
-``check`` (a row checked as `validate` checks it), ``store`` (the edits in SQLite), ``edits`` (an
-edit checked and stored, a send, where a run stands), ``bulk`` (filters, apply-to-all, resend,
-undo), ``view`` (one page of the grid), ``preview`` (a preview in a bounded child process),
-``guard`` (the key, sessions, Host, CSRF, headers), ``app`` (the pages and actions), ``server``
-(serving it: hosts, TLS).
+created exclusively), ``runs`` (runs found from their outputs; a run's error files, each a grid),
+``check`` (a row checked as `validate` checks it), ``words`` (its messages in an ops person's
+words), ``store`` (the edits in SQLite), ``edits`` (an edit checked and stored, a send, where a run
+stands), ``bulk`` (filters, apply-to-all, resend, undo), ``view`` (one page of the grid),
+``preview`` (a preview in a bounded child process), ``guard`` (the key, sessions, Host, CSRF,
+headers), ``app`` (the pages and actions), ``server`` (serving it: hosts, TLS).
 """
 
 from __future__ import annotations

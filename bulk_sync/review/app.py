@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import secrets
 import shutil
 import tempfile
@@ -26,14 +28,14 @@ from aiohttp import web
 from ..errors import BulkSyncError
 from ..report import STATUSES
 from . import bulk
-from .check import said
 from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
 from .preview import Limits, run_preview
-from .runs import Grid, Run, find_runs, grid_of
+from .runs import Grid, Part, Run, find_runs, grid_of
 from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
 from .store import Stale, Store
-from .view import view
+from .view import View, view
+from .words import said
 
 HERE = Path(__file__).parent
 STATIC = {"review.js": "application/javascript", "review.css": "text/css"}
@@ -64,12 +66,7 @@ class Review:
         self.uploads = Path(tempfile.mkdtemp(prefix="bulk_sync-uploads-"))  # previews live here
         self.limits = limits or Limits()
         self.children: set[Any] = set()  # previews running (child processes): ended with the server
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["said"] = said
+        self.env = templates()
 
     @property
     def key(self) -> str:
@@ -116,7 +113,9 @@ class Review:
 
     def _page(self, request: web.Request, template: str, **context: Any) -> web.Response:
         csrf = self.guard.csrf(self.guard.session_of(request) or "")
-        html = self.env.get_template(template).render(csrf=csrf, statuses=STATUSES, **context)
+        html = self.env.get_template(template).render(
+            csrf=csrf, statuses=STATUSES, static=static_version(), **context
+        )
         return web.Response(text=html, content_type="text/html")
 
     def _run(self, request: web.Request, runs: list[Run] | None = None) -> Run:
@@ -125,6 +124,13 @@ class Review:
             if run.id == wanted:
                 return run
         raise web.HTTPNotFound(text="no such run: it was moved or deleted (open the runs list again)")
+
+    def _part(self, request: web.Request, run: Run) -> Part:
+        """The error file the request is about (``?file=`` names one of the run's; none: its first)."""
+        part = run.part(request.query.get("file"))
+        if part is None:
+            raise Refused("this run has no such error file (moved or deleted?): open the run again", 404)
+        return part
 
     # -- pages ---------------------------------------------------------------------
 
@@ -145,24 +151,33 @@ class Review:
     async def run_page(self, request: web.Request) -> web.Response:
         runs = find_runs(self.folders)
         run = self._run(request, runs)
+        parts = run.parts
+        part = run.part(request.query.get("file"))
+        if part is None and request.query.get("file"):
+            raise web.HTTPNotFound(
+                text="this run has no such error file (moved or deleted?): open the run again"
+            )
         problem = None
-        try:
-            grid = await asyncio.to_thread(grid_of, run)  # read once (then cached): not on the event loop
+        store = Store(part.fixes if part else run.fixes)
+        q = request.query
+        asked = (_int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
+        try:  # read once (then cached), in a thread: not on the event loop
+            grid, shown = await asyncio.to_thread(_page_of, run, part, store, *asked)
         except (BulkSyncError, OSError) as exc:  # moved, damaged, a link: say so, show the rest of the run
             grid, problem = Grid([], [], []), f"the run's error file cannot be read: {exc}"
+            shown = view(grid, store, *asked)
         if problem is None and not run.error_files and run.to_handle:
             problem = (
                 f"the run's error file is gone (moved or deleted?): this run had {run.to_handle} row(s) "
                 f"to fix, but they cannot be shown. Look for {run.name}-*errors* in {run.folder}, "
                 "or run the file again to write it anew."
             )
-        store = Store(run.fixes)
-        q = request.query
-        shown = view(grid, store, _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
         return self._page(
             request,
             "run.html",
             run=run,
+            parts=parts,
+            part=part,
             grid=grid,
             errors=_error_types(run),
             view=shown,
@@ -178,18 +193,26 @@ class Review:
 
     async def rows_fragment(self, request: web.Request) -> web.Response:
         run = self._run(request)
-        grid = await asyncio.to_thread(grid_of, run)
+        part = run.part(request.query.get("file"))
+        if part is None:
+            raise web.HTTPNotFound(
+                text="this run has no such error file (moved or deleted?): open the run again"
+            )
         q = request.query
-        shown = view(
-            grid, Store(run.fixes), _int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", "")
-        )
+        asked = (_int(q.get("page", "1")) - 1, q.get("error", ""), q.get("column", ""))
+        grid, shown = await asyncio.to_thread(_page_of, run, part, Store(part.fixes), *asked)
         return self._page(request, "rows.html", grid=grid, rows=shown.rows, order=shown.order, view=shown)
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in STATIC:  # fixed names only: no path from the request reaches the disk
             raise web.HTTPNotFound()
-        return web.Response(body=(HERE / "static" / name).read_bytes(), content_type=STATIC[name])
+        # the pages ask for /static/<name>?v=<its content's hash>: kept by the browser, never stale
+        return web.Response(
+            body=(HERE / "static" / name).read_bytes(),
+            content_type=STATIC[name],
+            headers={"Cache-Control": "max-age=31536000, immutable"} if "v" in request.query else {},
+        )
 
     # -- actions -----------------------------------------------------------------------
 
@@ -197,11 +220,12 @@ class Review:
         """A row as edited: checked as `validate` checks it; stored with its new version."""
         try:
             run = self._run(request)
+            part = self._part(request, run)
             body = await _json(request)
-            grid = await asyncio.to_thread(grid_of, run)
+            grid = await asyncio.to_thread(grid_of, run, part)
             change = change_of(body, grid)
             # the run's engine has its own event loop: it runs in a thread, as a CLI run would
-            answer = await asyncio.to_thread(check, run, grid, change, _who(request))
+            answer = await asyncio.to_thread(check, run, part, grid, change, _who(request))
         except Stale as exc:
             return _error(str(exc), 409, version=exc.version)
         except Refused as exc:
@@ -218,11 +242,12 @@ class Review:
                     "this server was started without --inbox: there is nowhere to drop the fixed rows"
                 )
             run = self._run(request)
+            part = self._part(request, run)
             body = await _json(request)
             send_id = str(body.get("send_id") or secrets.token_hex(8))[:64]
             shown = {int(k): int(v) for k, v in dict(body.get("shown") or {}).items()}
-            grid = await asyncio.to_thread(grid_of, run)
-            sent = await asyncio.to_thread(send, run, grid, self.inbox, send_id, shown, _who(request))
+            grid = await asyncio.to_thread(grid_of, run, part)
+            sent = await asyncio.to_thread(send, run, part, grid, self.inbox, send_id, shown, _who(request))
         except Stale as exc:
             return _error(f"row {exc.index + 1}: {exc}; nothing was sent", 409, version=exc.version)
         except Refused as exc:
@@ -238,7 +263,7 @@ class Review:
                 "dropped": sent.file,
                 "rows": sent.rows,
                 "again": sent.again,
-                "counts": Store(run.fixes).counts(),
+                "counts": Store(part.fixes).counts(),
             }
         )
 
@@ -248,16 +273,17 @@ class Review:
         action = request.path.rsplit("/", 1)[1]
         try:
             run = self._run(request)
+            part = self._part(request, run)
             body = await _json(request)
-            grid = await asyncio.to_thread(grid_of, run)
+            grid = await asyncio.to_thread(grid_of, run, part)
             who = _who(request)
             if action == "replace":
                 column, old, new = str(body["column"]), str(body["old"]), str(body["new"])
-                answer = await asyncio.to_thread(bulk.replace_all, run, grid, column, old, new, who)
+                answer = await asyncio.to_thread(bulk.replace_all, run, part, grid, column, old, new, who)
             elif action == "resend":
-                answer = await asyncio.to_thread(bulk.resend, run, grid, who)
+                answer = await asyncio.to_thread(bulk.resend, run, part, grid, who)
             else:
-                answer = await asyncio.to_thread(bulk.undo, run, str(body["batch"]), who)
+                answer = await asyncio.to_thread(bulk.undo, part, str(body["batch"]), who)
         except Refused as exc:
             return _error(str(exc), exc.status)
         except (KeyError, TypeError):
@@ -267,11 +293,15 @@ class Review:
         return web.json_response(answer)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        """The run's report, error file or workbook (found through the run, never a path asked for)."""
+        """The run's report, an error file (``?file=`` names one of them; none: its first that is
+        not a workbook) or workbook (found through the run, never a path asked for)."""
         run = self._run(request)
+        named = run.part(request.query["file"]) if request.query.get("file") else None
         files = {"report": [run.report], "errors": [p for p in run.error_files if p.suffix != ".xlsx"],
                  "xlsx": [p for p in run.folder.glob(f"{run.name}*.xlsx") if p in run.error_files or
                           p.name in (f"{run.name}-report.xlsx", f"{run.name}.xlsx")]}  # fmt: skip
+        if request.query.get("file"):
+            files["errors"] = [named.path] if named else []
         found = [p for p in files.get(request.match_info["kind"], []) if is_plain_file(p)]
         if not found:
             raise web.HTTPNotFound(text="this run has no such file (moved or deleted?)")
@@ -330,6 +360,38 @@ class Review:
         if self.mappings is None or not self.mappings.is_dir():
             return {}
         return {p.name: p for p in sorted(self.mappings.glob("*.yaml"))}
+
+
+@functools.cache
+def static_version() -> str:
+    """A hash of the static files, in their addresses (a new version is a new address)."""
+    digest = hashlib.sha256()
+    for name in sorted(STATIC):
+        digest.update((HERE / "static" / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The pages' templates, compiled once per process, when the first server starts (not when its
+    first page is asked for: a run page's first open would take that time too)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["said"] = said
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    return env
+
+
+def _page_of(
+    run: Run, part: Part | None, store: Store, page: int, error: str, column: str
+) -> tuple[Grid, View]:
+    """The grid (its cells perhaps still being read) and the page of it asked for."""
+    grid = grid_of(run, part, whole=False)
+    return grid, view(grid, store, page, error, column)
 
 
 def _put(fh: Any, body: bytes) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .check import check_rows
 from .edits import Refused
-from .runs import Grid, Run
+from .runs import Grid, Part, Run
 from .store import Edit, Store
 
 RESENDABLE = ("failed", "not_sent")
@@ -21,7 +21,7 @@ RESENDABLE = ("failed", "not_sent")
 def matching(grid: Grid, error: str | None, column: str | None) -> list[int]:
     """The grid's rows with this error type and a problem in this column (both optional)."""
     if not error and not column:
-        return list(range(len(grid.rows)))
+        return list(range(len(grid.problems)))
     out = []
     for i, problem in enumerate(grid.problems):
         if error and problem.get("error") != error:
@@ -48,12 +48,14 @@ def _current(grid: Grid, edits: dict[int, Edit], i: int) -> Edit:
     return Edit(i, list(grid.rows[i]), grid.problems[i].get("status", ""), False, 0, None)
 
 
-def _apply(run: Run, grid: Grid, rows: list[tuple[Edit, list[str]]], who: str, what: str) -> dict[str, Any]:
+def _apply(
+    run: Run, part: Part, grid: Grid, rows: list[tuple[Edit, list[str]]], who: str, what: str
+) -> dict[str, Any]:
     if not run.mapping:
         raise Refused("this run names no mapping: the rows cannot be checked (run it again with --mapping)")
     checked = check_rows(grid.headers, [cells for _, cells in rows], run.mapping, payloads=False)
     batch = f"{what.split(' ', 1)[0]}-{secrets.token_hex(4)}"
-    store = Store(run.fixes)
+    store = Store(part.fixes)
     done, left = store.save_many(
         batch, [(was, cells, c.status) for (was, cells), c in zip(rows, checked, strict=True)], who, what
     )
@@ -62,12 +64,15 @@ def _apply(run: Run, grid: Grid, rows: list[tuple[Edit, list[str]]], who: str, w
             "counts": store.counts()}  # fmt: skip
 
 
-def replace_all(run: Run, grid: Grid, column: str, old: str, new: str, who: str) -> dict[str, Any]:
-    """Every row to fix (not sent) whose ``column`` holds ``old``: set to ``new``, each checked."""
+def replace_all(
+    run: Run, part: Part, grid: Grid, column: str, old: str, new: str, who: str
+) -> dict[str, Any]:
+    """Every row to fix (not sent) of ``part`` whose ``column`` holds ``old``: set to ``new``, each
+    checked."""
     if column not in grid.headers:
         raise Refused(f"there is no column {column!r} in this run's rows: reload the page")
     at = grid.headers.index(column)
-    edits = Store(run.fixes).rows()
+    edits = Store(part.fixes).rows()
     rows = []
     for i in range(len(grid.rows)):
         was = _current(grid, edits, i)
@@ -77,12 +82,13 @@ def replace_all(run: Run, grid: Grid, column: str, old: str, new: str, who: str)
             rows.append((was, cells))
     if not rows:
         raise Refused(f"no row left to fix has {old!r} in {column}")
-    return _apply(run, grid, rows, who, f"replace {column}: {old!r} -> {new!r}")
+    return _apply(run, part, grid, rows, who, f"replace {column}: {old!r} -> {new!r}")
 
 
-def resend(run: Run, grid: Grid, who: str) -> dict[str, Any]:
-    """The failed and not_sent rows (not sent from here yet), checked as they are: Send sends them."""
-    edits = Store(run.fixes).rows()
+def resend(run: Run, part: Part, grid: Grid, who: str) -> dict[str, Any]:
+    """The failed and not_sent rows of ``part`` (not sent from here yet), checked as they are: Send
+    sends them."""
+    edits = Store(part.fixes).rows()
     rows = []
     for i, problem in enumerate(grid.problems):
         was = _current(grid, edits, i)
@@ -90,9 +96,9 @@ def resend(run: Run, grid: Grid, who: str) -> dict[str, Any]:
             rows.append((was, list(was.cells)))
     if not rows:
         raise Refused("no failed or not_sent row is left to send again")
-    return _apply(run, grid, rows, who, "resend failed and not_sent rows")
+    return _apply(run, part, grid, rows, who, "resend failed and not_sent rows")
 
 
-def undo(run: Run, batch: str, who: str) -> dict[str, Any]:
-    back, left = Store(run.fixes).undo(batch, who)
-    return {"undone": back, "left": left, "counts": Store(run.fixes).counts()}
+def undo(part: Part, batch: str, who: str) -> dict[str, Any]:
+    back, left = Store(part.fixes).undo(batch, who)
+    return {"undone": back, "left": left, "counts": Store(part.fixes).counts()}

@@ -1,88 +1,37 @@
-"""Review, check: a row as a person edited it, checked by exactly what `validate` runs (the same
-mapping, the plan, the id pass, the chunk engine, the report's rows), in this process.
+"""Review, check: a row as a person edited it, checked by the job API (``Sync.check_rows``: exactly
+what `validate` runs), and a run's messages in an ops person's words.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from ..job import CheckedRow, Sync
+from ..job.check import dry_run as _dry_run
+from ..report import RowResult
 
-from .. import pipeline
-from ..errors import BulkSyncError
-from ..report import ResultBlock, RowResult
-from ..settings import UNLIMITED_BODY, RunSettings
-
-
-@dataclass
-class Checked:
-    """What `validate` says of one row: its status, and if not valid, each problem; the payload."""
-
-    status: str
-    error_type: str | None = None
-    columns: list[str] = field(default_factory=list)
-    message: str | None = None
-    warning: str | None = None
-    payload: dict[str, Any] | None = None
+Checked = CheckedRow
 
 
 def check_rows(
     headers: list[str], rows: list[list[str]], mapping: str, payloads: bool = True
-) -> list[Checked]:
-    """Each row (cells in ``headers``' order) checked as `validate` checks a file holding them;
-    with each valid row's payload unless ``payloads`` is false (many rows at once: not shown)."""
-    with tempfile.TemporaryDirectory(prefix="bulk_sync-review-") as tmp:
-        path = Path(tmp) / "rows.csv"
-        write_csv(path, headers, rows)
-        results: list[RowResult] = []
-        try:
-            bodies = dry_run(path, mapping, results.append, show=len(rows) if payloads else 0)
-        except BulkSyncError as exc:  # the mapping no longer fits (a column renamed in the grid)
-            return [Checked("invalid", "mapping", [], str(exc)) for _ in rows]
-    by_row = {r.row_number: r for r in results}
-    out = []
-    shown = iter(bodies)
-    for n in range(2, len(rows) + 2):
-        r = by_row.get(n)
-        if r is None:
-            out.append(Checked("skipped", None, [], "not read as a row"))
-            continue
-        columns = [c.strip() for c in (r.column or "").split(";") if c.strip()]
-        body = next(shown, None) if r.status == "valid" else None
-        out.append(Checked(r.status, r.error_type, columns, r.message, r.warning, body))
-    return out
+) -> list[CheckedRow]:
+    """Each row (cells in ``headers``' order) checked by :meth:`bulk_sync.Sync.check_rows`: as
+    `validate` checks a file holding them; with each valid row's payload unless ``payloads`` is
+    false (many rows at once: not shown). The page has no SIRO token (the watcher sends): the rep
+    check is made by the run that sends them."""
+    return Sync(mapping).check_rows(headers, rows, payloads=payloads)
 
 
 def dry_run(
     path: Path, mapping: str, emit: Callable[[RowResult], None], show: int = 0
 ) -> list[dict[str, Any]]:
-    """What `validate` does with ``path``: each row's result to ``emit`` (blocks row by row), and
-    the bodies of the first ``show`` valid rows. Raises BulkSyncError when it cannot start (the
-    mapping does not fit the file)."""
-    plan = pipeline.scan_columns(pipeline.prepare([path], mapping))
-    payloads: list[dict[str, Any]] = []
-
-    def each(r: RowResult | ResultBlock) -> None:
-        for one in r if isinstance(r, ResultBlock) else (r,):
-            emit(one)
-
-    settings = RunSettings(token=SecretStr("unused"), dry_run=True, max_body_bytes=UNLIMITED_BODY)
-    pipeline.run(plan, settings, each, on_payload=lambda p: payloads.append(p.body), show=show)
-    return payloads
-
-
-def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(headers)
-        out.writerows(rows)
+    """The preview's check of a whole file: what `validate` does with it (see bulk_sync.job.check)."""
+    return _dry_run(Sync(mapping), path, emit, show)
 
 
 _NO_MATCH = re.compile(r"^\s*[\w.\[\]]+: '(?P<got>.*)' does not match (?P<want>'.+')\s*$")

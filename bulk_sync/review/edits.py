@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .check import check_rows, said
-from .runs import Grid, Run
+from .check import check_rows
+from .runs import Grid, Part, Run
 from .safefs import create_new, inside, make_dirs
 from .store import Edit, Sent, Store
+from .words import said
 
 NEEDS_ATTENTION, FIXED_AND_SENT, DONE = "needs attention", "fixed and sent", "done"
 
@@ -54,11 +55,12 @@ def change_of(body: Any, grid: Grid) -> Change:
     return Change(index, cells, version, bool(body.get("skip")))
 
 
-def check(run: Run, grid: Grid, change: Change, who: str) -> dict[str, Any]:
-    """The row checked as `validate` checks it, then stored if no other window changed it since."""
+def check(run: Run, part: Part, grid: Grid, change: Change, who: str) -> dict[str, Any]:
+    """The row (of ``part``'s grid) checked as `validate` checks it, then stored if no other window
+    changed it since."""
     if not run.mapping:
         raise Refused("this run names no mapping: the row cannot be checked (run it again with --mapping)")
-    store = Store(run.fixes)
+    store = Store(part.fixes)
     before = store.rows(change.index, change.index + 1).get(change.index)
     old = before.cells if before else grid.rows[change.index]
     answer: dict[str, Any]
@@ -66,7 +68,10 @@ def check(run: Run, grid: Grid, change: Change, who: str) -> dict[str, Any]:
         status, answer = (before.status if before else "invalid"), {"skip": True}
     else:
         (checked,) = check_rows(grid.headers, [change.cells], run.mapping)
-        status, answer = checked.status, {**asdict(checked), "said": said(checked.message)}
+        status, answer = (
+            checked.status,
+            {**asdict(checked), "said": said(checked.message, checked.error_type)},
+        )
     number = grid.problems[change.index].get("row") or str(change.index + 1)
     what = [
         f"row {number}, {h}: {a!r} -> {b!r}"
@@ -79,10 +84,12 @@ def check(run: Run, grid: Grid, change: Change, who: str) -> dict[str, Any]:
     return {**answer, "version": version, "counts": counts}
 
 
-def send(run: Run, grid: Grid, inbox: Path, send_id: str, shown: dict[int, int], who: str) -> Sent:
-    """The rows fixed and not sent, as one new file in the inbox (in the original's sub-folder, so
-    the same route takes it), marked sent in it."""
-    original = Path(str(run.route.get("original") or run.file))
+def send(
+    run: Run, part: Part, grid: Grid, inbox: Path, send_id: str, shown: dict[int, int], who: str
+) -> Sent:
+    """The rows of ``part`` fixed and not sent, as one new file in the inbox named after the file
+    they came from (in the original's sub-folder, so the same route takes it), marked sent in it."""
+    original = Path(str(run.route.get("original") or part.source))
     folder = original.parent.as_posix() if run.route else ""
 
     def drop(rows: list[Edit]) -> tuple[str, Path, str]:
@@ -92,14 +99,14 @@ def send(run: Run, grid: Grid, inbox: Path, send_id: str, shown: dict[int, int],
         name = f"{original.stem}-fixed-{stamp}-{secrets.token_hex(3)}.csv"  # unique: two sends, two files
         path = create_new(target, name, lambda fh: _write(fh, body))
         numbers = [grid.problems[e.index].get("row") or str(e.index + 1) for e in rows]
-        said = (
+        listed = (
             "rows "
             + ", ".join(numbers[:50])
             + (f" and {len(numbers) - 50} more" if len(numbers) > 50 else "")
         )
-        return path.relative_to(inbox).as_posix(), path, said
+        return path.relative_to(inbox).as_posix(), path, listed
 
-    return Store(run.fixes).send(send_id, shown, who, drop)
+    return Store(part.fixes).send(send_id, shown, who, drop)
 
 
 def _csv(headers: list[str], rows: list[list[str]]) -> bytes:
@@ -115,17 +122,18 @@ def _write(fh: IO[bytes], body: bytes) -> None:
 
 
 def progress(run: Run, runs: list[Run]) -> str:
-    """needs attention, fixed and sent (every row to handle sent or marked "don't send"), or done
-    (nothing to fix, or every fixed file's own run synced its rows)."""
+    """needs attention, fixed and sent (every row to handle, in each of its error files, sent or
+    marked "don't send"), or done (nothing to fix, or every fixed file's own run synced its rows)."""
     if not run.needs_attention:
         return DONE
-    store = Store(run.fixes)
-    if not store.exists():
+    stores = [s for s in map(Store, run.stores) if s.exists()]
+    if not stores:
         return NEEDS_ATTENTION
     to_handle = run.to_handle
-    done = store.counts()
-    if to_handle == 0 or done["sent"] + done["skipped"] < to_handle:
+    handled = sum(c["sent"] + c["skipped"] for c in (s.counts() for s in stores))
+    if to_handle == 0 or handled < to_handle:
         return NEEDS_ATTENTION
     filed = {str(r.route.get("original")): r for r in runs if r.route.get("filed") == "done"}
-    synced = all(f["file"] in filed and not filed[f["file"]].needs_attention for f in store.sends())
+    sends = [f for s in stores for f in s.sends()]
+    synced = all(f["file"] in filed and not filed[f["file"]].needs_attention for f in sends)
     return DONE if synced else FIXED_AND_SENT

@@ -69,7 +69,12 @@ class Guard:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        resp = await self._checked(request, handler)
+        try:
+            resp = await self._checked(request, handler)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # reading the request failed (a form that cannot be parsed, ...)
+            resp = _failed(request, exc)
         if self.access is not None:  # the path only: never the query (it may hold the key)
             when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             self.access(f"{when} {request.remote} {request.method} {request.path} {resp.status}")
@@ -101,7 +106,10 @@ class Guard:
                 "multipart/form-data",
                 "application/x-www-form-urlencoded",
             ):
-                token = str((await request.post()).get("csrf", ""))
+                try:
+                    token = str((await request.post()).get("csrf", ""))
+                except ValueError as exc:  # aiohttp's word for a multipart body it cannot parse
+                    return web.Response(status=400, text=f"400: the form could not be read ({exc})")
             if not equal(token, self.csrf(sid)):
                 return _refuse("this page is stale or came from another site: reload it, then try again")
         try:
@@ -109,12 +117,7 @@ class Guard:
         except web.HTTPException:
             raise
         except Exception as exc:  # said on the page in words, the traceback logged
-            log.exception("review: %s %s failed", request.method, request.path)
-            return web.Response(
-                status=500,
-                text=f"the review server failed on this request ({type(exc).__name__}); nothing was changed "
-                "by it: see the log of `bulk-sync serve`, then try again",
-            )
+            return _failed(request, exc)
 
     def _login(self, request: web.Request) -> web.StreamResponse:
         """A new session, then the same page without the key: a path on this server, never elsewhere."""
@@ -184,3 +187,14 @@ def access_log(path: Path) -> Callable[[str], None]:
         fh.write(line + "\n")
 
     return write
+
+
+def _failed(request: web.Request, exc: Exception) -> web.Response:
+    """An unexpected error: a 500 that says so in words (what failed, in one line), the traceback in
+    the server's log."""
+    log.error("review: %s %s failed", request.method, request.path, exc_info=exc)
+    return web.Response(
+        status=500,
+        text=f"the review server failed on this request ({type(exc).__name__}: {exc}); nothing was "
+        "changed by it: see the log of `bulk-sync serve`, then try again",
+    )

@@ -3,18 +3,23 @@ of truth): in an inbox's ``done/`` and ``failed/`` (``<base>-summary.json``, ``<
 ``<base>-report.csv``, ``<base>-report-errors.*``), and in report folders (``<name>-summary.json``
 beside ``<name>.csv`` and ``<name>-errors.*``). A run is addressed by an id made from its folder
 and its name; a file is only ever opened through a run found this way (no path from a request).
+
+A run over several files writes one error file per file with rows to fix (``<name>-errors-a.csv``,
+``<name>-errors-b.csv``): each is a ``Part`` of the run, with its own grid and its own edits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..load import open_sources
+from ..load import Chunk, Source, open_sources
 from ..report import STATUSES, TO_FIX
 from .safefs import OutsideRoot, inside, is_plain_dir, is_plain_file, listing
 
@@ -25,6 +30,19 @@ ERROR_COLUMNS = (
     "bulk_sync_column",
     "bulk_sync_message",
 )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One error file of a run: its rows are one grid, its edits one store."""
+
+    path: Path
+    fixes: Path  # where the page keeps a person's edits of its rows
+    source: str  # the name of the file its rows were read from
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
 
 @dataclass
@@ -43,17 +61,45 @@ class Run:
 
     @property
     def error_files(self) -> list[Path]:
-        stem = f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
         return sorted(  # links skipped: a link in done/ must not show an outside file
             p
-            for p in listing(self.folder, stem + "*")
+            for p in listing(self.folder, self._errors_stem + "*")
             if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")
         )
 
     @property
+    def parts(self) -> list[Part]:
+        """Its error files: one (``<stem>.csv``), or one per file read that had rows to fix
+        (``<stem>-<file>.csv``), each with the file its rows came from and where its edits are kept."""
+        files = [Path(str(f)) for f in self.summary.get("files") or []]
+        parts = []
+        for path in self.error_files:
+            tail = path.name[len(self._errors_stem) :]
+            if not tail.startswith("-"):  # the run's only error file
+                parts.append(Part(path, self.fixes, self.file))
+                continue
+            tail = tail[1:]  # "a.csv" for a.csv's rows (a.xlsx's: "a.xlsx")
+            source = next((f.name for f in files if f.stem == Path(tail).stem), tail)
+            parts.append(Part(path, self.folder / f"{self.name}-fixes-{tail}.sqlite", source))
+        return parts
+
+    def part(self, name: str | None = None) -> Part | None:
+        """The part of that error file name (none: the first); None when there is no such file."""
+        parts = self.parts
+        if not name:
+            return parts[0] if parts else None
+        return next((p for p in parts if p.name == name), None)
+
+    @property
     def fixes(self) -> Path:
-        """Where the page keeps a person's edits (the run's own files are never edited)."""
+        """Where the page keeps a person's edits of the rows of its only error file (a run over
+        several files: of each, see ``parts``). The run's own files are never edited."""
         return self.folder / f"{self.name}-fixes.sqlite"
+
+    @property
+    def stores(self) -> list[Path]:
+        """Where the edits of each of its error files are kept."""
+        return [p.fixes for p in self.parts] or [self.fixes]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -105,6 +151,10 @@ class Run:
     def _summary_name(self) -> str:
         return f"{self.name}-summary.json"
 
+    @property
+    def _errors_stem(self) -> str:
+        return f"{self.name}-report-errors" if self.route else f"{self.name}-errors"
+
 
 def run_id(folder: Path, name: str) -> str:
     return hashlib.sha256(f"{folder.resolve()}\x00{name}".encode()).hexdigest()[:16]
@@ -134,49 +184,119 @@ def find_runs(folders: list[Path]) -> list[Run]:
     return sorted(runs, key=lambda r: r.mtime, reverse=True)
 
 
+LIGHT_BYTES = 1 << 20  # an error file this large (CSV) is read for its rows' reasons first, then cells
+
+
 @dataclass
 class Grid:
-    """The rows of a run that did not sync, from its error file: the original cells, then why."""
+    """The rows of a run that did not sync, from its error file: the original cells, then why.
+
+    A grid may still be being read (see ``grid_of``): ``wait`` for the rows a page shows."""
 
     headers: list[str]
     rows: list[list[str]]  # original cells, one list per row
     problems: list[dict[str, str]]  # per row: row, status, error, column, message
     path: Path | None = None
-    others: list[str] = field(default_factory=list)  # more rows to fix, not in this grid: where
+    others: list[str] = field(default_factory=list)  # sheets with other columns, not in this grid
+    whole: bool = True  # every row's cells are in ``rows``
+    known: bool = True  # every row's problem is in ``problems`` (the count, the filters, the columns)
+    failed: BaseException | None = field(default=None, repr=False)  # what reading it raised
+    ready: threading.Condition = field(default_factory=threading.Condition, repr=False, compare=False)
+
+    def wait(self, rows: int | None = None) -> Grid:
+        """The grid once its first ``rows`` rows' cells are read (None: every row's); raises what
+        reading it raised."""
+
+        def there() -> bool:
+            if self.failed is not None or self.whole:
+                return True
+            return rows is not None and self.known and len(self.rows) >= min(rows, len(self.problems))
+
+        with self.ready:
+            self.ready.wait_for(there)
+            if self.failed is not None:
+                raise self.failed
+        return self
 
 
-_GRIDS: dict[tuple[str, float], Grid] = {}  # (error file, mtime) -> its grid: read once, paged many times
+# (error file, mtime) -> its grid: read once (by one thread, whoever asks first), paged many times
+_GRIDS: dict[tuple[str, float], Grid] = {}
+_GRIDS_LOCK = threading.Lock()
 
 
-def grid_of(run: Run) -> Grid:
-    """The run's rows to fix, from its first error file (its sheets with the same columns; cached
-    while the file is unchanged); the other error files and sheets are named in ``others``."""
-    files = run.error_files
-    if not files:
+def grid_of(run: Run, part: Part | None = None, *, whole: bool = True) -> Grid:
+    """The rows to fix of one of the run's error files (``part``; none: its first), its sheets with
+    the same columns (cached while the file is unchanged); sheets with other columns are named in
+    ``others``. With ``whole`` false it answers as soon as every row's problem is known, the cells
+    still coming (a large CSV's reasons are read first, in a pass over 5 columns: the first page of
+    20,000 rows need not wait for the 20,000 rows' cells); ``Grid.wait`` waits for the rows it
+    shows."""
+    part = part or run.part()
+    if part is None:
         return Grid([], [], [])
-    path = inside(files[0], run.folder)  # no link, under its folder: checked again as it is read
+    path = inside(part.path, run.folder)  # no link, under its folder: checked again as it is read
     if not is_plain_file(path):
         raise OutsideRoot(f"{path.name} is a symbolic link: not followed")
     key = (str(path), path.stat().st_mtime)
-    if key in _GRIDS:
-        return _GRIDS[key]
-    headers: list[str] = []
-    rows: list[list[str]] = []
-    problems: list[dict[str, str]] = []
-    others = [p.name for p in files[1:]]
-    for src in open_sources(path):
-        cut = [h for h in src.headers if h not in ERROR_COLUMNS]
-        headers = headers or cut
-        if cut != headers:  # another sheet, other columns: its rows would not line up
-            others.append(f"{path.name}, sheet {src.sheet}")
-            continue
-        names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
-        for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
-            blank = [""] * len(chunk)
-            rows.extend(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
-            why = zip(*[chunk.cells(c) if c in src.headers else blank for c in ERROR_COLUMNS], strict=True)
-            problems.extend(dict(zip(names, p, strict=True)) for p in why)
-    if len(_GRIDS) > 16:
-        _GRIDS.clear()
-    grid = _GRIDS[key] = Grid(headers, rows, problems, path, others)
-    return grid
+    with _GRIDS_LOCK:
+        grid = _GRIDS.get(key)
+        if grid is None:
+            if len(_GRIDS) > 16:
+                _GRIDS.clear()
+            grid = _GRIDS[key] = Grid([], [], [], path, whole=False, known=False)
+            threading.Thread(target=_read, args=(grid, key), name=f"read {path.name}", daemon=True).start()
+    return grid.wait(None if whole else 0)
+
+
+def _read(grid: Grid, key: tuple[str, float]) -> None:
+    """Fill ``grid`` from its file (in a thread of its own): the rows' problems first when the file
+    is a large CSV, then the cells chunk by chunk, each chunk told to whoever waits."""
+    assert grid.path is not None
+    names = [c.removeprefix("bulk_sync_") for c in ERROR_COLUMNS]
+    try:
+        headers: list[str] = []
+        sources = []
+        for src in open_sources(grid.path):
+            cut = [h for h in src.headers if h not in ERROR_COLUMNS]
+            headers = headers or cut
+            if cut != headers:  # another sheet, other columns: its rows would not line up
+                grid.others.append(f"{grid.path.name}, sheet {src.sheet}")
+            else:
+                sources.append(src)
+        grid.headers = headers
+        if sources and all(s.kind == "csv" for s in sources) and grid.path.stat().st_size >= LIGHT_BYTES:
+            reasons: list[dict[str, str]] = []
+            for src in sources:  # only the 5 columns of why: a third of the time of the whole file
+                why = [c for c in ERROR_COLUMNS if c in src.headers]
+                for chunk in src.chunks(why):
+                    reasons.extend(_problems(chunk, src, names))
+            with grid.ready:
+                grid.problems, grid.known = reasons, True
+                grid.ready.notify_all()
+        problems: list[dict[str, str]] = []
+        for src in sources:
+            cut = [h for h in src.headers if h not in ERROR_COLUMNS]
+            for chunk in src.chunks():  # column by column into rows, in C (zip): 20,000 rows in ms
+                cells = list(map(list, zip(*[chunk.cells(h) for h in cut], strict=True)))
+                problems.extend(_problems(chunk, src, names))
+                with grid.ready:
+                    grid.rows.extend(cells)
+                    grid.ready.notify_all()
+        with grid.ready:
+            if problems != grid.problems:  # (the first pass's, if any, agree: this one is the file's)
+                grid.problems = problems
+            grid.known = grid.whole = True
+            grid.ready.notify_all()
+    except BaseException as exc:  # said to whoever waits for it; the next request reads it again
+        with _GRIDS_LOCK:
+            if _GRIDS.get(key) is grid:
+                del _GRIDS[key]
+        with grid.ready:
+            grid.failed = exc
+            grid.ready.notify_all()
+
+
+def _problems(chunk: Chunk, src: Source, names: list[str]) -> Iterator[dict[str, str]]:
+    blank = [""] * len(chunk)
+    why = zip(*[chunk.cells(c) if c in src.headers else blank for c in ERROR_COLUMNS], strict=True)
+    return (dict(zip(names, p, strict=True)) for p in why)

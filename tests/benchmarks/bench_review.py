@@ -107,7 +107,9 @@ def one_cold_open(reports: Path, bad: int) -> tuple[float, list[float], list[flo
         checks = []
         for n in range(5):  # a cell fixed, from leaving the cell to "fixed: valid" on the page
             row = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")[n]
-            cell = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"] input')
+            td = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"]')
+            browser.execute_script("arguments[0].focus()", td)  # a cell is text until focused: then an input
+            cell = td.find_element(By.TAG_NAME, "input")
             cell.clear()
             cell.send_keys("03/02/2026 08:00 AM")
             t = time.perf_counter()

@@ -3,6 +3,8 @@
 // What the page shows fixed is what Send sends: Send first keeps the cell being edited, waits for
 // every check still on its way, then sends the versions shown (the server refuses a stale one).
 // Every request that fails says so on the page, in words (never parsed blindly as JSON).
+// A cell is text until it is focused (Tab, a click): then it gets an input, and keeps it (a page of
+// 100 rows holds 4,000 cells or more; as inputs, the browser takes twice as long to show them).
 "use strict";
 const csrf = document.querySelector('meta[name="csrf"]').content;
 const pending = new Map(); // row index -> the promise of its last check (a row's checks go in order)
@@ -54,15 +56,43 @@ function post(url, data) {
   });
 }
 
+function action(name) {
+  // where an action on the grid's rows goes: its run, and its error file when the run has several
+  const grid = document.getElementById("grid");
+  const file = grid.dataset.file ? `?file=${encodeURIComponent(grid.dataset.file)}` : "";
+  return `/runs/${grid.dataset.run}/${name}${file}`;
+}
+
 function notice(text) {
   const box = document.getElementById("notice");
   box.textContent = text;
   box.hidden = !text;
 }
 
-function cellInputs(tr) {
+function cellsOf(tr) {
   // in the file's column order (the page shows the columns with problems first)
-  return [...tr.querySelectorAll("td[data-col]")].sort((a, b) => a.dataset.i - b.dataset.i).map((td) => td.querySelector("input"));
+  return [...tr.querySelectorAll("td[data-col]")].sort((a, b) => a.dataset.i - b.dataset.i);
+}
+
+function valueOf(td) {
+  const input = td.querySelector("input");
+  return input ? input.value : td.textContent;
+}
+
+function open(td) {
+  // the cell's input, made from its text the first time it is focused (none in a row sent already)
+  let input = td.querySelector("input");
+  if (input || td.closest("tr").classList.contains("sent")) return input;
+  input = document.createElement("input");
+  input.value = td.textContent;
+  input.defaultValue = input.value; // what the server holds (an input keeps no line break)
+  input.dataset.was = input.value; // the value before this page's edits: offered to apply-to-all
+  input.setAttribute("aria-label", td.dataset.col);
+  td.textContent = "";
+  td.append(input);
+  td.classList.add("open");
+  td.removeAttribute("tabindex"); // Tab and Shift+Tab now stop at the input only
+  return input;
 }
 
 function counts(c) {
@@ -113,15 +143,15 @@ function refused(tr, error) {
 }
 
 async function save(tr, skip) {
-  const grid = document.getElementById("grid");
-  const inputs = cellInputs(tr);
-  const cells = inputs.map((i) => i.value);
-  const changed = inputs.find((i) => i.value !== i.defaultValue);
+  const tds = cellsOf(tr);
+  const cells = tds.map(valueOf);
+  const inputs = tds.map((td) => td.querySelector("input"));
+  const changed = inputs.find((i) => i && i.value !== i.defaultValue);
   const body = {index: Number(tr.dataset.index), cells: cells, version: Number(tr.dataset.version), skip: skip};
   try {
-    const result = await post(`/runs/${grid.dataset.run}/check`, body);
+    const result = await post(action("check"), body);
     tr.dataset.version = result.version;
-    inputs.forEach((input, i) => { input.defaultValue = cells[i]; }); // what the server holds now
+    inputs.forEach((input, i) => { if (input) input.defaultValue = cells[i]; }); // what the server holds now
     tr.classList.toggle("skipped", skip);
     if (!skip) show(tr, result);
     counts(result.counts);
@@ -151,14 +181,30 @@ function toBadCell() {
   if (bad && wrap) wrap.scrollLeft = Math.max(0, bad.offsetLeft - wrap.clientWidth / 2);
 }
 
-function wire(tbody) {
-  tbody.querySelectorAll("td[data-col] input").forEach((input) => {
-    const tr = input.closest("tr");
-    input.addEventListener("focus", () => { if (input.dataset.was === undefined) input.dataset.was = input.defaultValue; });
-    input.addEventListener("change", () => queue(tr, tr.querySelector("input.skip").checked));
+function wire(grid) {
+  // once for the grid, whatever page its body shows (events bubble up to it)
+  let pressed = null; // where a mouse press fell in a cell's text: the caret goes there
+  grid.addEventListener("mousedown", (e) => {
+    const td = e.target.closest("td[data-col]");
+    pressed = null;
+    if (!td || td.querySelector("input") || !document.caretRangeFromPoint) return;
+    const at = document.caretRangeFromPoint(e.clientX, e.clientY);
+    if (at && td.contains(at.startContainer)) pressed = at.startOffset;
   });
-  tbody.querySelectorAll("input.skip").forEach((box) => {
-    box.addEventListener("change", () => queue(box.closest("tr"), box.checked));
+  grid.addEventListener("focusin", (e) => {
+    const td = e.target;
+    if (!td.matches("td[data-col]")) return;
+    const input = open(td);
+    if (!input) return;
+    input.focus();
+    if (pressed !== null) input.setSelectionRange(pressed, pressed);
+    else input.select(); // reached by Tab: all of it, as Tab into an input does
+    pressed = null;
+  });
+  grid.addEventListener("change", (e) => {
+    const tr = e.target.closest("tr");
+    if (e.target.matches("input.skip")) queue(tr, e.target.checked);
+    else if (e.target.matches("td[data-col] input")) queue(tr, tr.querySelector("input.skip").checked);
   });
 }
 
@@ -174,6 +220,7 @@ async function settle() {
 function query(page) {
   const pager = document.querySelector(".pager");
   const q = new URLSearchParams({page: page + 1});
+  if (pager.dataset.file) q.set("file", pager.dataset.file);
   if (pager.dataset.error) q.set("error", pager.dataset.error);
   if (pager.dataset.column) q.set("column", pager.dataset.column);
   return q.toString();
@@ -189,12 +236,11 @@ function offer(column, input, cells) {
 }
 
 async function bulk(url, body, what) {
-  const grid = document.getElementById("grid");
   const done = document.getElementById("bulkdone");
   done.textContent = `${what}…`;
   try {
     await settle();
-    const result = await post(`/runs/${grid.dataset.run}/${url}`, body);
+    const result = await post(action(url), body);
     counts(result.counts);
     done.textContent = result.batch
       ? `${result.changed} row(s) changed (${result.valid} now valid, ${result.invalid} still not)` +
@@ -226,7 +272,6 @@ async function goTo(page, again) {
     holder.innerHTML = html;  // server-rendered and escaped by the template
     const grid = document.getElementById("grid");
     grid.replaceChild(holder.querySelector("tbody"), grid.querySelector("tbody"));
-    wire(grid.querySelector("tbody"));
     document.getElementById("page").textContent = page + 1;
     document.getElementById("jump").value = page + 1;
     pager.dataset.page = page;
@@ -249,13 +294,14 @@ async function sendFixed(button) {
     grid.querySelectorAll("tbody tr").forEach((tr) => { shown[tr.dataset.index] = Number(tr.dataset.version); });
     status.textContent = "sending…";
     const sendId = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const result = await post(`/runs/${grid.dataset.run}/send`, {send_id: sendId, shown: shown});
+    const result = await post(action("send"), {send_id: sendId, shown: shown});
     status.textContent = `dropped ${result.rows} row(s) into the inbox as ${result.dropped}: the watcher sends them`;
     counts(result.counts);
     grid.querySelectorAll("tbody tr.fixed:not(.skipped)").forEach((tr) => {
       tr.classList.replace("fixed", "sent");
       tr.querySelector("td.msg").textContent = `sent in ${result.dropped}`;
       tr.querySelectorAll("input").forEach((i) => { i.readOnly = true; if (i.type === "checkbox") i.disabled = true; });
+      tr.querySelectorAll("td[data-col]").forEach((td) => td.removeAttribute("tabindex"));
     });
     notice("");
   } catch (error) {
@@ -294,7 +340,7 @@ document.addEventListener("DOMContentLoaded", () => {
   askName();
   const grid = document.getElementById("grid");
   if (!grid) return;
-  wire(grid.querySelector("tbody"));
+  wire(grid);
   document.querySelectorAll(".pager button").forEach((b) => {
     b.addEventListener("click", () => goTo(Number(document.querySelector(".pager").dataset.page || 0) + Number(b.dataset.go)));
   });

@@ -1,101 +1,47 @@
-"""CLI, mirror: `--mirror` around a run: its guards before anything is sent, the soft-delete after a
+"""Job, mirror: the mirror around a run: its guards before anything is sent, the soft-delete after a
 run in which every row synced (or, in a dry run, what it would remove), and the list of what was
 removed beside the report.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from pathlib import Path
 
-from ..errors import EXIT_ABORTED, EXIT_CONFIG, CallFailed, Held, UsageError
+from ..errors import EXIT_ABORTED, EXIT_CONFIG, CallFailed, Held
 from ..pipeline import Plan
-from ..pipeline.mirror import (
-    MAX_DAYS,
-    MAX_REMOVED,
-    MirrorPlan,
-    MirrorRules,
-    after_run_guard,
-    parse_window,
-    plan_mirror,
-)
+from ..pipeline.mirror import MirrorPlan, MirrorRules, after_run_guard, plan_mirror
 from ..report import Summary, neutralise
 from ..settings import RunSettings
 from ..state import StateStore, target_of
-from .progress import err, log, say
+from .events import Events, log
 
 SHOWN = 20  # removed records listed on the terminal; the CSV has them all
 
 
-def mirror_rules(args: argparse.Namespace) -> MirrorRules | None:
-    """The mirror's rules from the flags (None without --mirror)."""
-    if not getattr(args, "mirror", False):
-        profile: frozenset[str] = getattr(args, "profile_keys", frozenset())
-        for flag, name in (
-            ("mirror_window", "window"),
-            ("mirror_max_days", None),
-            ("mirror_max_removed", None),
-        ):
-            if getattr(args, flag, None) is not None and flag not in profile:
-                raise UsageError(f"--{(name or flag).replace('_', '-')} needs --mirror")
-        return None
-    if args.limit is not None:
-        raise UsageError("--mirror needs whole files: not with --limit")
-    removed = MAX_REMOVED if args.mirror_max_removed is None else _share(str(args.mirror_max_removed))
-    window = getattr(args, "mirror_window", None)
-    if window:
-        parse_window(window)  # a bad window is refused before anything is read
-    return MirrorRules(
-        window=window or None,
-        max_days=MAX_DAYS if args.mirror_max_days is None else float(args.mirror_max_days),
-        max_removed=removed,
-        accept_truncation=bool(getattr(args, "accept_truncation", False)),
-        watched=str(getattr(args, "job", None) or "").startswith("watch:"),
-    )
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise UsageError(f"--mirror-max-removed takes a percentage (10%) or a fraction (0.1), not {text!r}")
-    return value
-
-
-def prepare_mirror(
-    args: argparse.Namespace, plan: Plan, settings: RunSettings, rules: MirrorRules
-) -> MirrorPlan:
+def prepare_mirror(plan: Plan, settings: RunSettings, rules: MirrorRules, events: Events) -> MirrorPlan:
     """The guards that hold the run before anything is sent; the plan of what would be removed."""
-    store = (
-        StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        if settings.state_path
-        else None
-    )
-    try:
-        mplan = plan_mirror(plan, store, rules)
-    finally:
-        if store is not None:
-            store.close()
-    say(args, f"mirror: the window {mplan.declared} is {mplan.window_text}")
+    if settings.state_path is None:
+        mplan = plan_mirror(plan, None, rules)
+    else:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+            mplan = plan_mirror(plan, store, rules)
+    events.info(f"mirror: the window {mplan.declared} is {mplan.window_text}")
     listed = len(mplan.removed)
-    say(
-        args,
+    events.info(
         f"mirror: the files list {len(set(mplan.keep)):,} externalIds for the window {mplan.window_text}; "
         f"of the {mplan.earlier:,} records synced earlier in it, {listed:,} "
         f"{'is' if listed == 1 else 'are'} not listed",
     )
     if mplan.unplaced:
-        say(args, f"mirror: {mplan.unplaced:,} records in the state have no start time (synced by an older "
+        events.info(f"mirror: {mplan.unplaced:,} records in the state have no start time (synced by an older "
             "bulk_sync): they are not counted until sent again (--full)")  # fmt: skip
     return mplan
 
 
 def finish_mirror(
-    args: argparse.Namespace,
+    events: Events,
     mplan: MirrorPlan,
     summary: Summary,
     settings: RunSettings,
@@ -116,7 +62,7 @@ def finish_mirror(
     if dry:
         summary.mirror["would_remove"] = len(mplan.removed)
         _write(listing, mplan, "would be soft-deleted")
-        _show(args, mplan, "would soft-delete")
+        _show(events, mplan, "would soft-delete")
         return [listing], code
     from ..upload.calls import SiroCalls  # httpx: only when there is a call to make
 
@@ -131,35 +77,32 @@ def finish_mirror(
         ) as calls:
             calls.soft_delete_removed(sorted(set(mplan.keep)), mplan.low, mplan.high)
     except Held as exc:
-        err(f"error: {exc}")
+        events.error(str(exc))
         log.error("%s", exc)
         summary.mirror["held"] = str(exc)
         return [], EXIT_CONFIG
     except CallFailed as exc:
-        err(f"error: the mirror's soft-delete failed: {exc}; nothing more was changed; run again")
+        events.error(f"the mirror's soft-delete failed: {exc}; nothing more was changed; run again")
         summary.mirror["error"] = str(exc)
         return [], EXIT_ABORTED
     if settings.state_path is not None:
-        store = StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-        try:
+        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
             store.forget([key for key, _, _ in mplan.removed])
-        finally:
-            store.close()
     summary.mirror["removed"] = len(mplan.removed)
     _write(listing, mplan, "soft-deleted")
-    _show(args, mplan, "soft-deleted")
+    _show(events, mplan, "soft-deleted")
     log.info("mirror: soft-deleted %d records in %s", len(mplan.removed), mplan.window_text)
     return [listing], code
 
 
-def _show(args: argparse.Namespace, mplan: MirrorPlan, verb: str) -> None:
+def _show(events: Events, mplan: MirrorPlan, verb: str) -> None:
     n = len(mplan.removed)
-    say(args, f"mirror: {verb} {n:,} {'record' if n == 1 else 'records'} with a start in "
+    events.info(f"mirror: {verb} {n:,} {'record' if n == 1 else 'records'} with a start in "
         f"{mplan.window_text} that the files do not list (per the state)")  # fmt: skip
     for key, start, _ in mplan.removed[:SHOWN]:
-        say(args, f"  {key}  (start {start})")
+        events.info(f"  {key}  (start {start})")
     if len(mplan.removed) > SHOWN:
-        say(args, f"  ... and {len(mplan.removed) - SHOWN:,} more (see the -mirror.csv beside the report)")
+        events.info(f"  ... and {len(mplan.removed) - SHOWN:,} more (see the -mirror.csv beside the report)")
 
 
 def _write(path: Path, mplan: MirrorPlan, action: str) -> None:
