@@ -16,6 +16,7 @@ from helpers import (
     EXAMPLE_CSV,
     EXAMPLE_MAPPING,
     FRESH,
+    TESTS,
     ForkedPopen,
     cli_argv,
     cli_env,
@@ -104,3 +105,17 @@ def test_a_forked_child_in_the_background_is_watched_signalled_and_waited_for(tm
     out, err = proc.communicate(timeout=30)
     assert out == "" and "KeyboardInterrupt" in err
     assert proc.returncode == -signal.SIGINT  # how an interpreter ends on a Ctrl-C nothing caught
+
+
+@pytest.mark.slow  # a new interpreter importing everything; every server checks this as it starts
+def test_the_fork_server_has_one_thread_when_it_forks() -> None:
+    """fork() copies only the thread that calls it: a lock another thread held would stay held in
+    every child. numpy's OpenBLAS starts a pool at import (a thread a core less one): the server,
+    its imports done, has its main thread only (and refuses to serve otherwise)."""
+    code = (
+        f"import os, sys; sys.path.insert(0, {str(TESTS)!r}); import forkserver; forkserver.preload(); "
+        "print(len(os.listdir('/proc/self/task')))"
+    )
+    env = {k: v for k, v in cli_env().items() if not k.endswith("_NUM_THREADS")}  # as CI has them
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert (out.returncode, out.stdout) == (0, "1\n"), out.stderr
