@@ -3,6 +3,10 @@ helpers (paths, the token, command lines, example-shaped files) are in helpers.p
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +126,21 @@ def browser() -> Iterator[Any]:
     driver = chromium()
     yield driver
     driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left_running() -> Iterator[None]:
+    """A process a test started (a CLI run, forked or not, a browser's driver) has ended by the time
+    the test is over: one left running would take a core from the tests after it, or write to their
+    files. Given 10 s to end; then killed, and the test fails naming it."""
+    before = set(helpers.running_children())
+    yield
+    deadline = time.monotonic() + 10
+    while (left := {p: c for p, c in helpers.running_children().items() if p not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"the test left processes running (killed now): {left}"

@@ -214,6 +214,33 @@ def _fork_server(env: dict[str, str]) -> _ForkServer | None:
     return _servers[0] if _servers[0].takes(env) else None
 
 
+def fork_server_pid() -> int | None:
+    """The pid of this test process's fork server, if it has started one."""
+    ok = _servers and _servers[0].owner == os.getpid() and _servers[0].proc.poll() is None
+    return _servers[0].proc.pid if ok else None
+
+
+def running_children() -> dict[int, str]:
+    """The processes this test process started that still run (zombies not counted): its own
+    children and its fork server's (the forked CLI runs), but not the server. By pid: command line."""
+    found: dict[int, str] = {}
+    server = fork_server_pid()
+    for parent in (os.getpid(), server):
+        if parent is None:
+            continue
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                for pid in map(int, (task / "children").read_text().split()):
+                    with contextlib.suppress(OSError, IndexError):
+                        stat = Path(f"/proc/{pid}/stat").read_text()
+                        if pid != server and stat.rsplit(") ", 1)[1][0] != "Z":  # Z: ended, not reaped
+                            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                            found[pid] = ("forked: " if parent == server else "") + cmd.decode(
+                                errors="replace"
+                            ).strip()
+    return found
+
+
 def _how(argv: list[str]) -> tuple[str | None, str | None, list[str]] | None:
     """(module, code, args) of `python -m bulk_sync ARGS` or `python -c CODE ARGS`; else None."""
     if len(argv) >= 3 and argv[0] == sys.executable:
