@@ -364,12 +364,8 @@ async def _read_all(
                     if on_payload is not None:
                         on_payload(built)
                     ordered.put(seq, result_of(rec, VALID, message=row.note or None))
-                else:
-                    try:
-                        await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
-                    except asyncio.CancelledError:
-                        ordered.put(seq, not_sent_result(rec, stop))
-                        raise
+                else:  # queued at once: a hard stop while submit waits leaves it to the leftovers
+                    await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
             if dispatcher is not None and ordered.waiting:
                 dispatcher.flush()  # results wait behind a partial batch: let it go
             await ordered.backpressure()
