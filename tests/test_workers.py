@@ -83,10 +83,12 @@ def test_a_dry_run_with_a_state_file_predicts_the_same_with_a_worker(
 BIG_ROWS = 150_000  # 79 MB: a run long enough to be stopped, or to lose its worker, mid-file
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def big_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[int, str, str, Path]]:
     """The 79 MB export and its dry run without workers (the reference the stopped and the killed
-    runs are held to): made once for the module's tests rather than once by each (~10 s of CPU)."""
+    runs are held to): made once for the tests that use it rather than once by each (~10 s of CPU).
+    For the session, not the module: under xdist other modules' tests may run between these, and a
+    module's fixture would then be made again (twice in a full run, 40 s each under load)."""
     folder = tmp_path_factory.mktemp("big")
     data = mixed_csv(folder / "export.csv", BIG_ROWS)
     with pytest.MonkeyPatch.context() as mp:
