@@ -53,6 +53,7 @@ class ReadSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str  # names the state's target (which SIRO the remembered records went to)
     resource: str = "engagements"  # ... and what they are
+    identity: str | None = None  # names the target instead of base_url (a kept sandbox's folder)
     max_body_bytes: int
     dry_run: bool
     state_path: Path | None
@@ -65,6 +66,9 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_url: str = PRODUCTION_BASE_URL
     resource: str = "engagements"  # the mapping's `resource:` (SYNC_PATHS, the state's target)
+    # names the state's target instead of base_url: a kept sandbox's "sandbox:<folder>", whose port
+    # changes from run to run while what it holds does not
+    identity: str | None = None
     token: SecretStr
     token_source: str = "the configured token"  # where the token came from (never the token itself)
     concurrency: int = Field(8, ge=1, le=512)

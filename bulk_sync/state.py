@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .errors import StateError
 from .lockfile import LockFile
@@ -122,6 +122,20 @@ def payload_hash(raw: bytes) -> bytes:
 def target_of(base_url: str, resource: str = "engagements") -> str:
     """State is kept per API (base URL, without credentials or query) and resource."""
     return f"{base_url.rstrip('/').split('?')[0]}#{resource}"
+
+
+class Targeted(Protocol):
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def identity(self) -> str | None: ...  # stands for base_url (a kept sandbox's, whose port changes)
+    @property
+    def resource(self) -> str: ...
+
+
+def target_for(settings: Targeted) -> str:
+    """The target a run's settings name (their base URL, or the identity standing for it)."""
+    return target_of(settings.identity or settings.base_url, settings.resource)
 
 
 class StateLock:

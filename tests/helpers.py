@@ -835,6 +835,34 @@ def two_files(folder: Path) -> Path:
     return reports
 
 
+def two_sheets(folder: Path) -> Path:
+    """book.xlsx (East: the example's rows 2-20; West: Region, then the example's columns, rows
+    21-61, ids starting with W) validated by the real CLI over both sheets; the report folder."""
+    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    wb = openpyxl.Workbook()
+    east = wb.active
+    assert east is not None
+    east.title = "East"
+    for r in rows[:20]:
+        east.append(r)
+    west = wb.create_sheet("West")
+    west.append(["Region", *rows[0]])
+    for r in rows[20:]:
+        west.append(["W", f"W{r[0]}" if r[0] else "", *r[1:]])
+    wb.save(folder / "book.xlsx")
+    reports = folder / "reports"
+    reports.mkdir()
+    argv = cli_argv(
+        "validate", "book.xlsx", "--sheet", "*", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv"
+    )
+    done = cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    assert done.returncode == 1, done.stderr
+    assert [p.name for p in reports.glob("r-errors*")] == ["r-errors.xlsx"]
+    assert openpyxl.load_workbook(reports / "r-errors.xlsx", read_only=True).sheetnames == ["East", "West"]
+    return reports
+
+
 def thousand(folder: Path) -> Path:
     """The real CLI's `validate` of 1,000 rows that share one bad date (in folder/reports)."""
     header, good = _example_rows()

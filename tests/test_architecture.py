@@ -57,6 +57,7 @@ ALLOWED = {
         "state",
         "errorfile",
         "notes",  # check_rows: a row's message and warning as the report says them
+        "lockfile",  # a kept sandbox's folder, one job at a time
         "upload",  # calls: SIRO's users for the rep check, the mirror's soft-delete
     },
     "review": {"errors", "load", "notes", "report", "settings", "pipeline", "job"},
@@ -100,19 +101,21 @@ ALLOWED = {
 # inside a function, as load.model's Source.chunks does for the readers: LATE)
 INSIDE = {
     "load": {
+        "held": set(),  # a file read through a descriptor its caller opened (checked), not its name
         "headers": set(),
         "cells": set(),
-        "formats": set(),
-        "snapshot": set(),  # a file as it was when opened: its size and mtime, reads bounded by them
-        "model": {"cells", "formats", "snapshot"},  # cells: a raw column's cells made text when asked for
+        "formats": {"held"},
+        "snapshot": {"held"},  # a file as it was when opened: its size and mtime, reads bounded by them
+        # cells: a raw column's cells made text when asked for
+        "model": {"cells", "formats", "held", "snapshot"},
         "encoding": {"headers", "model", "snapshot"},
         "footer": {"headers", "model"},
-        "csv": {"cells", "encoding", "headers", "model", "snapshot"},  # cells: NUL bytes flagged
+        "csv": {"cells", "encoding", "headers", "held", "model", "snapshot"},  # cells: NUL bytes flagged
         "sheetrows": {"cells", "model"},
-        "ods": set(),  # .ods cells whose tabs and line breaks calamine drops, read again
-        "workbook": {"cells", "formats", "headers", "model", "ods", "sheetrows"},
-        "open": {"csv", "headers", "model", "snapshot", "workbook"},
-        "__init__": {"cells", "csv", "headers", "model", "open", "snapshot"},
+        "ods": {"held"},  # .ods cells whose tabs and line breaks calamine drops, read again
+        "workbook": {"cells", "formats", "headers", "held", "model", "ods", "sheetrows"},
+        "open": {"csv", "headers", "held", "model", "snapshot", "workbook"},
+        "__init__": {"cells", "csv", "headers", "held", "model", "open", "snapshot"},
     },
     "mapping": {
         "spec": set(),
@@ -208,13 +211,15 @@ INSIDE["payload"] = {
 INSIDE["upload"] = {
     "proof": set(),  # what a 2xx answer proves: which records SIRO acknowledged
     "answers": {"proof"},
+    "retries": {"answers"},  # one request's retries: the sync's and the other calls' alike
     "calls": {
         "answers",
+        "retries",
         "transport",
     },  # SIRO's other endpoints: users, the mirror's soft-delete, delete by id
     "transport": set(),
     "sizing": set(),  # how many records a batch holds: fixed, or learned (--batch-size auto)
-    "uploader": {"answers", "proof", "sizing", "transport"},
+    "uploader": {"answers", "proof", "retries", "sizing", "transport"},
     "__init__": {"answers", "transport", "uploader"},
 }
 INSIDE["sandbox"] = {
@@ -222,8 +227,9 @@ INSIDE["sandbox"] = {
     "more": {"schema"},  # the endpoints besides the sync: users, soft-delete-removed, delete
     "gateway": set(),  # hidden limits: work a record takes, a gateway that answers 504
     "app": {"gateway", "more", "schema"},
-    "server": {"app"},
-    "__init__": {"app", "more", "schema", "server"},
+    "kept": {"app"},  # what it holds, kept in a file between runs (a rehearsal's)
+    "server": {"app", "kept"},
+    "__init__": {"app", "kept", "more", "schema", "server"},
 }
 INSIDE["review"] = {
     "safefs": set(),

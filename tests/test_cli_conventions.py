@@ -415,3 +415,23 @@ def test_a_wrong_delimiter_or_mapping_is_a_short_error_with_a_hint_on_its_own_li
     )
     assert "and 37 more" in wrong_mapping.stderr and len(wrong_mapping.stderr.splitlines()[-2]) < 900
     assert "and 37 more from mapping" in wrong_delimiter.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "groups", "loose"),
+    [
+        ("run", ["SIRO and its token", "pace, batches and retries", "state", "mirror deletes",
+                 "scheduled job"], {"-h", "--dry-run"}),
+        ("retry", ["SIRO and its token", "pace, batches and retries", "state"], {"-h", "--dry-run"}),
+        ("validate", ["SIRO, for the rep check (nothing is sent)", "state", "mirror deletes"],
+         {"-h", "--show", "--warnings", "--max-body-bytes"}),
+    ],
+)  # fmt: skip
+def test_the_flags_of_help_stand_in_named_groups(command: str, groups: list[str], loose: set[str]) -> None:
+    from bulk_sync.cli.args import build_parser, subparsers
+
+    text = subparsers(build_parser())[command].format_help()
+    for title in ["input", "outputs", "progress and logging", "config file", *groups]:
+        assert f"\n{title}:\n" in text, title
+    options = text.split("\noptions:\n", 1)[1].split("\n\n", 1)[0]
+    assert {line.split()[0].rstrip(",") for line in options.splitlines() if line.startswith("  -")} == loose

@@ -53,3 +53,21 @@ def test_import_bulk_sync_stays_light() -> None:
     code = "import bulk_sync as b; b.Sync; import sys; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_each_name_is_fetched_from_the_module_that_defines_it() -> None:
+    """The lazy table (`_HOME`, `_JOB`) agrees with the packages: the job API's names are exactly
+    `bulk_sync.job.__all__`, and every name of `__all__` is the object its home module defines
+    (an error class from `bulk_sync.errors`, a setting from `bulk_sync.settings`), so a name added to
+    one list and not the other fails here, not at a user's first `getattr`."""
+    import bulk_sync.errors
+    import bulk_sync.job
+
+    assert set(bulk_sync._JOB) == set(bulk_sync.job.__all__)
+    for name in bulk_sync.__all__:
+        if name == "__version__":
+            continue
+        home = bulk_sync._HOME.get(name, "errors")
+        module = sys.modules.get(f"bulk_sync.{home}") or __import__(f"bulk_sync.{home}", fromlist=[name])
+        assert getattr(bulk_sync, name) is getattr(module, name), name
+        assert home != "errors" or issubclass(getattr(bulk_sync, name), bulk_sync.errors.BulkSyncError), name

@@ -3,7 +3,8 @@ tests/test_review_browser.py): a cell is text until it is focused, then an input
 was (a page of 100 rows opens twice as fast: tests/benchmarks/bench_review.py). A click puts the
 caret where it fell, Tab and Shift+Tab go from cell to cell, a cell keeps its exact value (spaces,
 markup), a page turned to is edited as the first one, a row sent is no longer editable. A run over
-two files: the second one's rows edited and sent from its own grid.
+two files: the second one's rows edited and sent from its own grid; likewise a workbook's second
+sheet, with other columns.
 
 Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1: there they fail instead.
 """
@@ -26,6 +27,7 @@ from helpers import (
     cli_run,
     skip_without_a_browser,
     two_files,
+    two_sheets,
     wait,
 )
 
@@ -242,5 +244,42 @@ def test_a_run_over_two_files_edits_and_sends_the_second_ones_rows(browser: Any,
         assert dropped.name.startswith("b-fixed-")
         with dropped.open(encoding="utf-8") as fh:
             assert "BAPT-24016" in [r["Appointment ID"] for r in csv.DictReader(fh)]
+    finally:
+        server.stop()
+
+
+def test_a_run_over_two_sheets_with_other_columns_edits_and_sends_the_second_ones_rows(
+    browser: Any, tmp_path: Path
+) -> None:
+    reports = two_sheets(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    server = ReviewThread(Review(tmp_path / "inbox", [reports], ROOT / "mappings")).start()
+    try:
+        open_run(browser, server)
+        assert "in book.xlsx, sheet East" in browser.find_element(By.TAG_NAME, "h2").text
+        assert not browser.find_elements(By.CSS_SELECTOR, 'th[data-col="Region"], td[data-col="Region"]')
+        browser.find_element(By.LINK_TEXT, "book.xlsx, sheet West").click()
+        wait(browser, lambda d: "in book.xlsx, sheet West" in d.find_element(By.TAG_NAME, "h2").text)
+        regions = browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Region"]')
+        assert [c.get_attribute("textContent") for c in regions] == ["W", "W", "W"]  # West's own column
+        amounts = [
+            c.get_attribute("textContent")
+            for c in browser.find_elements(By.CSS_SELECTOR, 'td[data-col="Amount"]')
+        ]
+        n = amounts.index("12k")
+        amount = td(browser, n, "Amount")
+        browser.execute_script("arguments[0].focus()", amount)
+        active(browser).send_keys(Keys.CONTROL, "a")
+        active(browser).send_keys("12000\t")  # its check names West's sheet
+        wait(browser, lambda d: msg(d, n).startswith("fixed: valid"))
+        browser.find_element(By.ID, "send").click()
+        wait(browser, lambda d: d.find_element(By.ID, "sent").text.startswith("dropped"))
+        (dropped,) = (tmp_path / "inbox").glob("*.csv")
+        assert dropped.name.startswith("book-West-fixed-")
+        with dropped.open(encoding="utf-8") as fh:
+            assert [(r["Region"], r["Amount"]) for r in csv.DictReader(fh)] == [("W", "12000")]
+        browser.find_element(By.LINK_TEXT, "book.xlsx, sheet East").click()  # East: nothing fixed there
+        wait(browser, lambda d: "in book.xlsx, sheet East" in d.find_element(By.TAG_NAME, "h2").text)
+        assert browser.find_element(By.ID, "fixed").text == "0"
     finally:
         server.stop()

@@ -59,8 +59,8 @@ def small_chunks(
     ``hold`` is set, then failing there if ``fail``."""
     real = runs.open_sources
 
-    def opened(path: Path) -> list[Any]:
-        sources = real(path)
+    def opened(path: Path, **how: Any) -> list[Any]:
+        sources = real(path, **how)
         for src in sources:
             src.chunk_rows = 100
             chunks = src.chunks
@@ -81,7 +81,7 @@ def small_chunks(
 
 
 def same(a: Grid, b: Grid) -> bool:
-    return (a.headers, a.rows, a.problems, a.others) == (b.headers, b.rows, b.problems, b.others)
+    return (a.headers, a.rows, a.problems, a.sheet) == (b.headers, b.rows, b.problems, b.sheet)
 
 
 def test_read_in_two_passes_or_one_the_grid_is_the_same(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -158,6 +158,16 @@ def test_the_other_kinds_of_cell_are_said_too(tmp_path: Path) -> None:
             "api-invalid",
             "SIRO refused it: expected at most 255 characters",
         ),
+        (  # Zod's enum refusal, as the sandbox answers it
+            "activityType: Invalid enum value. Expected 'MEETING' | 'CALL', received 'WEBINAR'",
+            "api-invalid",
+            "SIRO refused it: expected one of 'MEETING', 'CALL', got WEBINAR",
+        ),
+        (  # a rule of SIRO's that names its field: of the cell's value
+            "externalId: externalId is reserved (sandbox rule)",
+            "api-invalid",
+            "SIRO refused it: the value is reserved (sandbox rule)",
+        ),
         (
             "gave up after 5 attempt(s) in 31.0s; last error: HTTP 503",
             "retries-exhausted",

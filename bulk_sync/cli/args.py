@@ -69,17 +69,18 @@ def _run_parser(sub: Any) -> None:
     r = command(sub, "run", "map the files and sync every row to SIRO", EPILOG_RUN)
     _add_files_and_outputs(r)
     _add_sending(r)
-    _add_mirror(r)
-    r.add_argument(
+    _add_mirror(r.add_argument_group("mirror deletes"))
+    job = r.add_argument_group("scheduled job")
+    job.add_argument(
         "--job",
         metavar="NAME",
         help="the scheduled job this run belongs to (default: its --profile): its files are held when "
         "they drift from the job's last good run",
     )
-    r.add_argument(
+    job.add_argument(
         "--accept-drift", action="store_true", help="send a drifted file anyway; it becomes the normal"
     )
-    r.add_argument("--no-drift-check", action="store_true", help="no drift check, even with a job")
+    job.add_argument("--no-drift-check", action="store_true", help="no drift check, even with a job")
     r.add_argument(
         "--dry-run",
         action="store_true",
@@ -88,7 +89,7 @@ def _run_parser(sub: Any) -> None:
     )
 
 
-def _add_mirror(r: argparse.ArgumentParser) -> None:
+def _add_mirror(r: Any) -> None:
     """--mirror and its guards (run, validate)."""
     r.add_argument(
         "--mirror",
@@ -154,28 +155,30 @@ def _validate_parser(sub: Any) -> None:
         help="list each row's warnings too (default: the rows that are not valid are listed, the "
         "warnings counted by kind)",
     )
-    v.add_argument("--base-url", help="SIRO's API, for the rep check's GET of its users (no other call)")
-    v.add_argument(
+    siro = v.add_argument_group("SIRO, for the rep check (nothing is sent)")
+    siro.add_argument("--base-url", help="SIRO's API, for the rep check's GET of its users (no other call)")
+    siro.add_argument(
         "--allow-insecure-http", action="store_true", help="accept an http:// --base-url (see run)"
     )
-    v.add_argument(
+    siro.add_argument(
         "--token-file", help=f"file holding the API token (default: ${TOKEN_ENV}); none: no rep check"
     )
-    v.add_argument(
+    siro.add_argument(
         "--ca-bundle",
         metavar="FILE",
         help="CA certificates (PEM) to trust instead of the system's, for a proxy or a certificate "
         "authority of your organization (or set SSL_CERT_FILE)",
     )
-    _add_reps(v)
-    v.add_argument(
+    _add_reps(siro)
+    state = v.add_argument_group("state")
+    state.add_argument(
         "--state",
         metavar="PATH",
         help="the state file to predict the effect against: new, changed, unchanged (default: the run's "
         "default state file, when it exists); read, never written",
     )
-    v.add_argument("--no-state", action="store_true", help="predict nothing: read no state file")
-    _add_mirror(v)
+    state.add_argument("--no-state", action="store_true", help="predict nothing: read no state file")
+    _add_mirror(v.add_argument_group("mirror deletes"))
     v.add_argument(
         "--max-body-bytes",
         type=pos_int,
@@ -266,7 +269,7 @@ def _add_printing(sp: Any) -> None:
     )
 
 
-def _add_reps(r: argparse.ArgumentParser) -> None:
+def _add_reps(r: Any) -> None:
     """The rep check: each row's engagement users against SIRO's users (run, retry, validate)."""
     r.add_argument(
         "--require-known-reps",
@@ -280,15 +283,18 @@ def _add_reps(r: argparse.ArgumentParser) -> None:
 
 
 def _add_sending(r: argparse.ArgumentParser) -> None:
-    """Where and how a run sends (run, retry): connection, pace and retries, state."""
-    _add_connection(r)
-    _add_reps(r)
-    _add_pace_and_retries(r)
-    _add_state(r)
+    """Where and how a run sends (run, retry), each in a group of its own in --help: the webhook,
+    the connection, the rep check, pace and retries, state."""
+    _add_webhook(r.add_argument_group("webhook"))
+    siro = r.add_argument_group("SIRO and its token")
+    _add_connection(siro)
+    _add_reps(siro)
+    _add_pace_and_retries(r.add_argument_group("pace, batches and retries"))
+    _add_state(r.add_argument_group("state"))
 
 
-def _add_connection(r: argparse.ArgumentParser) -> None:
-    """The end-of-run webhook, where SIRO is, the token."""
+def _add_webhook(r: Any) -> None:
+    """The end-of-run webhook."""
     r.add_argument(
         "--notify-url",
         metavar="URL",
@@ -300,6 +306,10 @@ def _add_connection(r: argparse.ArgumentParser) -> None:
         choices=["always", "failure"],
         help="failure: only when the exit code is not 0 (default always)",
     )
+
+
+def _add_connection(r: Any) -> None:
+    """Where SIRO is, the token (or the sandbox)."""
     r.add_argument("--base-url", help=f"SIRO External API base URL (default {PRODUCTION_BASE_URL})")
     r.add_argument(
         "--allow-insecure-http",
@@ -321,7 +331,7 @@ def _add_connection(r: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_pace_and_retries(r: argparse.ArgumentParser) -> None:
+def _add_pace_and_retries(r: Any) -> None:
     """Concurrency, batches, pace, retries, timeouts."""
     r.add_argument("--concurrency", type=pos_int, default=8, help="requests in flight at once (default 8)")
     r.add_argument(
@@ -394,14 +404,14 @@ def _add_pace_and_retries(r: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_state(r: argparse.ArgumentParser) -> None:
+def _add_state(r: Any) -> None:
     """What was synced before."""
     r.add_argument(
         "--state",
         metavar="PATH",
         help="state file: what was synced before (default: $XDG_STATE_HOME/bulk_sync/state.sqlite3, "
         "~/.local/state/bulk_sync/state.sqlite3 when it is unset, %%LOCALAPPDATA%%\\bulk_sync\\state.sqlite3 "
-        "on Windows; with --sandbox: none)",
+        "on Windows; with --sandbox: none, a job's rehearsal: ./bulk_sync-sandbox/)",
     )
     r.add_argument("--no-state", action="store_true", help="remember nothing; send every record")
     r.add_argument(

@@ -30,7 +30,7 @@ class CliEvents(Events):
         self.listing = args.command == "validate" and not args.quiet
         self.warnings = bool(getattr(args, "warnings", False))
         self.listed = 0
-        self.bar: Callable[[RowResult | ResultBlock | None], None] = lambda r: None
+        self.bar: Callable[[RowResult | ResultBlock | int | None], None] = lambda r: None
         self.note: Callable[[str], None] = err
         self.tuned: contextlib.AbstractContextManager[None] | None = None
 
@@ -68,6 +68,9 @@ class CliEvents(Events):
                         if self.listed <= LIST_LIMIT:  # stderr (stdout is --show's JSON), above the bar
                             self.note(line)
         self.bar(result)
+
+    def ahead(self, rows: int) -> None:
+        self.bar(rows)
 
     def finished_rows(self, summary: Summary | None) -> None:
         if self.tuned is not None:

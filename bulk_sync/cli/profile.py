@@ -65,10 +65,14 @@ def origin(
     return Origin(config, profile, frozenset(set(settings) - typed), frozenset(typed))
 
 
-def rehearse(args: argparse.Namespace, where: Origin) -> list[str]:
+def rehearse(args: argparse.Namespace, where: Origin, *, reports: bool = True) -> list[str]:
     """With --sandbox: the profile's production settings set aside (its base URL, state, log,
-    report folder, summary and webhook; the outputs go to ./bulk_sync-sandbox/). Returns what to
-    tell the user. A --base-url typed beside --sandbox is an error naming both."""
+    report folder, summary and webhook; the outputs go to ./bulk_sync-sandbox/). A rehearsal of a
+    job (a profile's, or --job) keeps its state and the sandbox's records in that folder, so that
+    the next rehearsal finds what this one sent, as the job will in production (unchanged rows
+    skipped, the drift hold, the mirror). Returns what to tell the user. A --base-url typed beside
+    --sandbox is an error naming both. ``reports``: say where the reports go (a watcher's go to
+    its inbox)."""
     if not getattr(args, "sandbox", False):
         return []
     if getattr(args, "base_url", None):
@@ -79,19 +83,32 @@ def rehearse(args: argparse.Namespace, where: Origin) -> list[str]:
     if where.profile_used and "report_dir" not in where.typed | set(moved) and hasattr(args, "report_dir"):
         args.report_dir = str(SANDBOX_DIR / "reports")  # the default folder too: a rehearsal's reports apart
         moved.append("report_dir")
+    job = getattr(args, "command", "run") == "run" and (
+        where.profile_used or bool(getattr(args, "job", None))
+    )
+    if job:
+        args.sandbox_keep = str(SANDBOX_DIR.resolve())  # (a watcher's children: wherever they start)
     for key in moved:
-        if key == "state" or key == "notify_url":
-            setattr(args, key, None)  # the sandbox forgets at exit: a state would skip rows next time
+        if key == "notify_url":
+            args.notify_url = None
+        elif key == "state":
+            args.state = str(SANDBOX_DIR.resolve() / "state.sqlite3") if job else None
         elif key == "report_dir":
             args.report_dir = str(SANDBOX_DIR / "reports")
         else:
             setattr(args, key, str(SANDBOX_DIR / Path(getattr(args, key)).name))
     aside = [k for k in ("base_url", *moved) if k in where.keys]
-    if not where.profile_used:
+    if not job:
         return []
-    name = f"the profile {where.profile or 'default'!r} ({where.config})"
+    name = (
+        f"the profile {where.profile or 'default'!r} ({where.config})"
+        if where.profile_used
+        else f"the job {args.job!r}"
+    )
     return [
         f"sandbox rehearsal with {name}: "
         + (f"set aside its {', '.join(aside)}; " if aside else "")
-        + f"reports go to {SANDBOX_DIR}/reports/, nothing is remembered, no webhook is posted"
+        + (f"reports go to {SANDBOX_DIR}/reports/; " if reports else "")
+        + "the sandbox's records and this rehearsal's state are "
+        f"kept in {SANDBOX_DIR}/ for the next rehearsal (remove it to start afresh); no webhook is posted"
     ]

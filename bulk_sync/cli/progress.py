@@ -28,11 +28,12 @@ log = logging.getLogger("bulk_sync.cli")  # one logger for the command line, whi
 
 def progress(
     args: argparse.Namespace, total: int | None = None
-) -> tuple[Callable[[RowResult | ResultBlock | None], None], Callable[[str], None]]:
+) -> tuple[Callable[[RowResult | ResultBlock | int | None], None], Callable[[str], None]]:
     """What a person sees while a run goes on. On a terminal: a tqdm bar (rows done, rows/s, an ETA
     from the estimated row count). Elsewhere (cron, systemd, a log file): a heartbeat line every
     --heartbeat seconds on stderr (not with --quiet) and in the log. Returns the callback that takes
-    each result (None at the end) and how to print a line to stderr without breaking the bar."""
+    each result (None at the end; a number: rows checked ahead of their results, or taken back when
+    they come) and how to print a line to stderr without breaking the bar."""
     total = None if total is None else int(total)
     if not args.quiet and sys.stdout.isatty() and sys.stderr.isatty():
         return _bar(total)
@@ -50,16 +51,19 @@ def _stderr(line: str) -> None:
 
 def _bar(
     total: int | None,
-) -> tuple[Callable[[RowResult | ResultBlock | None], None], Callable[[str], None]]:
+) -> tuple[Callable[[RowResult | ResultBlock | int | None], None], Callable[[str], None]]:
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit=" rows", desc="bulk-sync", dynamic_ncols=True, smoothing=0.1)
     bad = 0
 
-    def update(result: RowResult | ResultBlock | None) -> None:
+    def update(result: RowResult | ResultBlock | int | None) -> None:
         nonlocal bad
         if result is None:
             bar.close()
+            return
+        if isinstance(result, int):  # a dry run's second part, checked ahead of its results
+            bar.update(result)
             return
         if isinstance(result, ResultBlock):
             bar.update(len(result))  # blocks hold rows that are fine (valid, unchanged)
@@ -87,9 +91,12 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name="bulk-sync-heartbeat", daemon=True)
         self._thread.start()
 
-    def update(self, result: RowResult | ResultBlock | None) -> None:
+    def update(self, result: RowResult | ResultBlock | int | None) -> None:
         if result is None:
             self._stop.set()
+            return
+        if isinstance(result, int):  # a dry run's second part, checked ahead of its results
+            self.done += result
             return
         n = len(result) if isinstance(result, ResultBlock) else 1
         self.done += n
@@ -149,7 +156,8 @@ def print_summary(args: argparse.Namespace, s: Summary, written: list[Path], dry
             + (
                 ""
                 if dry
-                else f", {s.requests} requests" + (f" ({s.throttled} answered 429)" if s.throttled else "")
+                else f", {plural(s.requests, 'request')}"
+                + (f" ({s.throttled} answered 429)" if s.throttled else "")
             )
             + _batches(s)
         )

@@ -184,6 +184,7 @@ def target_spec(args: argparse.Namespace, dry: bool) -> TargetSpec:
         ca_bundle=getattr(args, "ca_bundle", None),
         token_env=args.token_env,
         token_file=args.token_file,
+        keep=getattr(args, "sandbox_keep", None) if sandbox else None,
     )
 
 
@@ -203,7 +204,8 @@ def target_of(where: TargetSpec, dry: bool) -> Siro | Sandbox:
 
 def _state(args: argparse.Namespace, dry: bool) -> Path | None:
     """The state file: --state, else the default one (a dry run: when it exists; a sandbox run:
-    none, the sandbox forgets everything at exit); None with --no-state."""
+    none, the sandbox forgets everything at exit, unless it is a job's rehearsal, which keeps its
+    state beside the sandbox's records); None with --no-state."""
     if getattr(args, "no_state", False):
         return None
     if getattr(args, "state", None):
@@ -211,7 +213,10 @@ def _state(args: argparse.Namespace, dry: bool) -> Path | None:
     if dry:
         default = default_state()
         return default if default.is_file() else None
-    return None if args.sandbox else default_state()
+    if args.sandbox:
+        keep = getattr(args, "sandbox_keep", None)
+        return Path(keep) / "state.sqlite3" if keep else None
+    return default_state()
 
 
 def _guards(args: argparse.Namespace) -> Guards:

@@ -38,6 +38,12 @@ def watch_parser(sub: Any) -> None:
     w.add_argument("--config", metavar="PATH", help="config file with [watch] routes and profiles")
     w.add_argument("--profile", help="profile for every run (a route's own profile wins)")
     w.add_argument("--base-url", help="passed to every run")
+    w.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="rehearse: every file sent to the SIRO emulator on 127.0.0.1; its records and the "
+        "runs' state kept in ./bulk_sync-sandbox/ from file to file (a profile's places set aside)",
+    )
     w.add_argument("--allow-insecure-http", action="store_true", help="passed to every run (see run)")
     w.add_argument("--token-file", help="passed to every run")
     w.add_argument(

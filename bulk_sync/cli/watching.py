@@ -51,6 +51,10 @@ def watch_command(args: argparse.Namespace) -> int:
         raise UsageError("no mapping: give --mapping, or [[watch.routes]] in the config file")
     check_routes(routes, cfg_path)
     extra = []
+    if args.sandbox:
+        if args.base_url:
+            raise UsageError("--sandbox and --base-url exclude each other")
+        extra.append("--sandbox")
     if args.base_url:
         extra += ["--base-url", check_base_url(args.base_url, args.allow_insecure_http)]
     if args.allow_insecure_http:
@@ -101,7 +105,7 @@ def route_jobs(
             flags = parse(argv + extra)
         except SystemExit as exc:  # argparse said what (a profile's value no flag takes)
             raise UsageError(f"the runs of {said} cannot start with these settings (see above)") from exc
-        for line in rehearse(flags, flags.origin):
+        for line in rehearse(flags, flags.origin, reports=False):
             print(line, flush=True)
         dry = bool(getattr(flags, "dry_run", False))
         jobs[name] = job_spec(flags, dry, target_spec(flags, dry), [])

@@ -9,7 +9,7 @@ from ..pipeline import Plan
 from ..pipeline.drift import Shape, drifts, hold, read_columns, shape_of
 from ..report import Summary
 from ..settings import RunSettings
-from ..state import StateStore, target_of
+from ..state import StateStore, target_for
 from .events import Events, log
 
 
@@ -22,7 +22,7 @@ def check_drift(
     if job is None or settings.state_path is None or settings.dry_run:
         return None
     shape, counts = shape_of(plan)
-    with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+    with StateStore(settings.state_path, target_for(settings)) as store:
         stored = store.job_shape(job)
     if stored is None:
         events.info(f"drift: the first run of the job {job!r}: its files become the normal")
@@ -46,5 +46,5 @@ def remember_shape(
         return
     if code != 0 and not accept:
         return
-    with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+    with StateStore(settings.state_path, target_for(settings)) as store:
         store.remember_job(job, shape.data())

@@ -40,6 +40,10 @@ class Events:
         """One row's result (a block: rows that need no attention, valid or unchanged), in input
         order, after it was written to the report."""
 
+    def ahead(self, rows: int) -> None:
+        """Progress only: ``rows`` checked ahead of their results (a large dry run's second half, by
+        its worker process); negative when those results arrive, as :meth:`row` counts them then."""
+
     def finished_rows(self, summary: Summary | None) -> None:
         """Every row has its result (None: the run ended in an error), before the outputs close."""
 

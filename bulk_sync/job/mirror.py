@@ -14,7 +14,7 @@ from ..pipeline import Plan
 from ..pipeline.mirror import MirrorPlan, MirrorRules, after_run_guard, plan_mirror
 from ..report import Summary, neutralise
 from ..settings import RunSettings
-from ..state import StateStore, target_of
+from ..state import StateStore, target_for
 from .events import Events, log
 
 SHOWN = 20  # removed records listed on the terminal; the CSV has them all
@@ -25,7 +25,7 @@ def prepare_mirror(plan: Plan, settings: RunSettings, rules: MirrorRules, events
     if settings.state_path is None:
         mplan = plan_mirror(plan, None, rules)
     else:
-        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+        with StateStore(settings.state_path, target_for(settings)) as store:
             mplan = plan_mirror(plan, store, rules)
     events.info(f"mirror: the window {mplan.declared} is {mplan.window_text}")
     listed = len(mplan.removed)
@@ -86,7 +86,7 @@ def finish_mirror(
         summary.mirror["error"] = str(exc)
         return [], EXIT_ABORTED
     if settings.state_path is not None:
-        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+        with StateStore(settings.state_path, target_for(settings)) as store:
             store.forget([key for key, _, _ in mplan.removed])
     summary.mirror["removed"] = len(mplan.removed)
     _write(listing, mplan, "soft-deleted")

@@ -32,6 +32,7 @@ class TargetSpec(BaseModel):
     ca_bundle: str | None = None
     token_env: str = TOKEN_ENV
     token_file: str | None = None
+    keep: str | None = None  # the sandbox's: a folder where it keeps its records between jobs
 
     @property
     def token_source(self) -> str:
@@ -42,7 +43,7 @@ class TargetSpec(BaseModel):
         """The target, with the token read from where this spec says (None: a dry run's, no rep
         check; for the sandbox: a random one)."""
         if self.kind == "sandbox":
-            return Sandbox(token=token, token_source=self.token_source)
+            return Sandbox(token=token, token_source=self.token_source, keep=self.keep)
         return Siro(token, self.base_url, self.allow_insecure_http, self.ca_bundle, self.token_source)
 
 

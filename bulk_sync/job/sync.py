@@ -199,7 +199,7 @@ class _Job:
             first = plan.jobs[0][0].path if plan.jobs else None
             report_path, xlsx = self.outputs.report_path(first)
             self.report_path = report_path
-            return self._send(plan, settings, conn, mirror, report_path, xlsx)
+            return self._send(plan, settings, mirror, report_path, xlsx)
         finally:
             if conn is not None:
                 conn.close()
@@ -208,7 +208,6 @@ class _Job:
         self,
         plan: Plan,
         settings: RunSettings,
-        conn: Connection | None,
         mirror: MirrorRules | None,
         report_path: Path,
         xlsx: bool,
@@ -217,15 +216,11 @@ class _Job:
         job = guards.job if self.command == "run" else None
         failures, kept = Failures(), Kept()  # the rows to fix, and their cells, for the error file
         mplan = shape = None
-        try:
-            with state_lock(settings, self.sync.wait_lock):
-                shape = check_drift(job, guards.accept_drift, plan, settings, self.events)
-                if mirror is not None:
-                    mplan = prepare_mirror(plan, settings, mirror, self.events)
-                summary = self._execute(plan, settings, report_path, xlsx, failures, kept)
-        finally:
-            if conn is not None:
-                conn.close()
+        with state_lock(settings, self.sync.wait_lock):  # (the target stays up for the mirror's deletes)
+            shape = check_drift(job, guards.accept_drift, plan, settings, self.events)
+            if mirror is not None:
+                mplan = prepare_mirror(plan, settings, mirror, self.events)
+            summary = self._execute(plan, settings, report_path, xlsx, failures, kept)
         try:
             written = [report_path, *([report_path.with_suffix(".xlsx")] if xlsx else [])]
             files, problem = error_files(plan, failures, report_path, kept)
@@ -281,6 +276,7 @@ class _Job:
                     kept=kept,
                     preflight=self.sync.delivery.preflight,
                     events=self.events.notice,
+                    ahead=self.events.ahead,
                     held=self.stop,
                     handle_signals=self.handle_signals,
                 )
@@ -350,6 +346,7 @@ class _Job:
                 check_path(sync.state)  # a folder, a symlink loop: said, not taken for "no state yet"
             settings = RunSettings(
                 base_url=base_url,
+                identity=target.identity if isinstance(target, Sandbox) else None,  # a kept one's state
                 token=SecretStr("unused"),
                 dry_run=True,
                 limit=sync.reading.limit,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr
 
 from ..errors import UsageError
+from ..lockfile import LockFile
 from ..settings import PRODUCTION_BASE_URL, TOKEN_ENV, RetryPolicy, RunSettings, Timeouts
 
 if TYPE_CHECKING:  # the emulator is imported only when a job starts it
@@ -44,11 +45,20 @@ class Siro:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """The SIRO emulator on 127.0.0.1, started for the job and stopped after it (records are
-    discarded). ``token``: the one it accepts (a random one by default)."""
+    """The SIRO emulator on 127.0.0.1, started for the job and stopped after it. ``token``: the one
+    it accepts (a random one by default). ``keep``: a folder where it keeps its records between jobs
+    (``sandbox.json``), and which names it in the state whatever its port, so that a rehearsal finds
+    what the last one sent (unchanged rows skipped, the drift hold, the mirror); None: its records
+    are discarded at the end of the job."""
 
     token: SecretStr | str | None = field(default=None, repr=False)
     token_source: str = "the sandbox's token"
+    keep: Path | str | None = None
+
+    @property
+    def identity(self) -> str | None:
+        """The state's name for a kept sandbox (None: not kept, named by its URL)."""
+        return None if self.keep is None else f"sandbox:{Path(self.keep).resolve()}"
 
 
 Target = Siro | Sandbox
@@ -81,11 +91,23 @@ class Connection:
     token_source: str
     ca_bundle: Path | None
     sandbox: SandboxServer | None = None
+    identity: str | None = None  # the state's name for the target, when not its URL
+    held: LockFile | None = None  # a kept sandbox's folder, held while it runs
 
     def close(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.stop()
-            self.sandbox = None
+        try:
+            if self.sandbox is not None:
+                from ..sandbox import KeptError
+
+                sandbox, self.sandbox = self.sandbox, None
+                try:
+                    sandbox.stop()  # a kept sandbox writes its records
+                except KeptError as exc:
+                    raise UsageError(str(exc)) from None
+        finally:
+            if self.held is not None:
+                self.held.release()
+                self.held = None
 
 
 def connect(target: Target, events: Events, rate_per_min: float | None) -> Connection:
@@ -98,18 +120,42 @@ def connect(target: Target, events: Events, rate_per_min: float | None) -> Conne
             if isinstance(target.token, SecretStr)
             else SecretStr(target.token)
         )
-        from ..sandbox import SandboxServer
+        from ..sandbox import KeptError, SandboxServer
 
-        server = SandboxServer(token.get_secret_value()).start()
-        events.info(f"sandbox: SIRO emulator listening on {server.base_url} (records are discarded at exit)")
+        held, keep = _kept(target)
+        try:
+            server = SandboxServer(token.get_secret_value(), keep=keep).start()
+        except KeptError as exc:
+            if held is not None:
+                held.release()
+            raise UsageError(str(exc)) from None
+        events.info(
+            f"sandbox: SIRO emulator listening on {server.base_url} "
+            + ("(records are discarded at exit)" if keep is None else f"(its records kept in {keep})")
+        )
         if rate_per_min:
             events.info(
                 f"sandbox: paced at {rate_per_min:g} requests/min as SIRO; "
                 "--rate-per-min 0 for full speed against the sandbox"
             )
-        return Connection(server.base_url, token, target.token_source, None, server)
+        return Connection(server.base_url, token, target.token_source, None, server, target.identity, held)
     base_url = check_base_url(target.base_url, target.allow_insecure_http)
     return Connection(base_url, target.secret(), target.token_source, ca_bundle(target.ca_bundle), None)
+
+
+def _kept(target: Sandbox) -> tuple[LockFile | None, Path | None]:
+    """A kept sandbox's folder, held (one job at a time keeps its records there), and its file."""
+    if target.keep is None:
+        return None, None
+    folder = Path(target.keep)
+    lock = LockFile(folder / "sandbox.lock")
+    try:
+        holder = lock.acquire()
+    except OSError as exc:
+        raise UsageError(f"the sandbox's folder {folder} cannot be used: {exc.strerror or exc}") from None
+    if holder is not None:
+        raise UsageError(f"the sandbox's folder {folder} is in use by another run ({holder}): let it finish")
+    return lock, folder / "sandbox.json"
 
 
 def run_settings(
@@ -118,6 +164,7 @@ def run_settings(
     """What the pipeline takes for a job that sends."""
     return RunSettings(
         base_url=conn.base_url,
+        identity=conn.identity,
         token=conn.token,
         token_source=conn.token_source,
         concurrency=delivery.concurrency,

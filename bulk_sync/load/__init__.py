@@ -23,6 +23,7 @@ row (its values are probably shifted by an unquoted delimiter).
 
 The parts, one way (each imports only those above it; ``model`` reaches the readers late):
 
+    held                         a file read through a descriptor its caller opened, not its name
     headers, cells, formats      the header row; one cell -> text; Excel number formats
     snapshot                     a file as it was at open: size and mtime; reads bounded by them
     model                        Chunk, Source, StopAt: what this stage hands on
@@ -39,8 +40,9 @@ from __future__ import annotations
 from .cells import cell_text
 from .csv import ERROR_FILE_MARKS, FORMULA_STARTS, escape_cell, sniff_delimiter
 from .headers import clean_headers, find_header
+from .held import held
 from .model import DEFAULT_CHUNK_ROWS, Chunk, NotAlone, Source, SourceRow, Span, Split, StopAt
-from .open import open_source, open_sources
+from .open import open_source, open_sources, sheet_names
 from .snapshot import changed_files
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
     "clean_headers",
     "escape_cell",
     "find_header",
+    "held",
     "open_source",
     "open_sources",
+    "sheet_names",
     "sniff_delimiter",
 ]

@@ -30,6 +30,7 @@ from .encoding import (
     sample_text,
 )
 from .headers import SNIFF_ROWS, read_header
+from .held import open_bytes
 from .model import Chunk, Options, Source, Span, make_chunk
 from .snapshot import open_upto
 
@@ -187,7 +188,7 @@ def halfway(src: Source) -> int | None:
         if size < SPLIT_MIN_BYTES:
             return None
         middle, quotes = int(size * FIRST_SHARE), 0
-        with src.path.open("rb") as fh:
+        with open_bytes(src.path) as fh:
             while fh.tell() < middle:
                 block = np.frombuffer(fh.read(min(1 << 20, middle - fh.tell())), dtype=np.uint8)
                 quotes += int(np.count_nonzero(block == QUOTE))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import numfmt
+from .held import open_bytes
 
 
 class SheetFormats:
@@ -71,7 +72,7 @@ def sheet_formats(p: Path, sheet: str, columns: Sequence[int] | None = None) -> 
     if columns is not None and not columns:
         return None
     try:
-        with zipfile.ZipFile(p) as zf:
+        with open_bytes(p) as fh, zipfile.ZipFile(fh) as zf:
             names = set(zf.namelist())
             if "xl/styles.xml" not in names:
                 return None

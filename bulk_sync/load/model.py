@@ -17,6 +17,7 @@ from ..csvfields import long_fields
 from ..errors import RowError, SourceError
 from .cells import cell_text
 from .formats import SheetFormats
+from .held import open_bytes, stat_of
 from .snapshot import Snapshot, open_text_upto
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -167,7 +168,7 @@ class Source:
     @property
     def size(self) -> int:
         """The file's size when it was opened (a CSV is read up to there, never further)."""
-        return self.snapshot.size if self.snapshot is not None else self.path.stat().st_size
+        return self.snapshot.size if self.snapshot is not None else stat_of(self.path).st_size
 
     @property
     def label(self) -> str:
@@ -181,7 +182,7 @@ class Source:
             return 0
         try:
             size = self.size
-            with self.path.open("rb") as fh:
+            with open_bytes(self.path) as fh:
                 sample = fh.read(min(size, 1 << 20))
         except OSError:
             return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
+from .held import open_bytes
 
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
@@ -30,7 +31,7 @@ def ods_fixes(p: Path, sheet: str) -> Fixes:
     from defusedxml import ElementTree
 
     try:
-        with zipfile.ZipFile(p) as zf:
+        with open_bytes(p) as fh, zipfile.ZipFile(fh) as zf:
             if not _has_marks(zf):
                 return {}
             root = ElementTree.fromstring(zf.read("content.xml"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import errno
 import re
 import stat
 from collections.abc import Sequence
@@ -16,9 +17,10 @@ from typing import Any
 from ..errors import SourceError
 from .csv import open_csv
 from .headers import loose
+from .held import open_bytes, stat_of
 from .model import DEFAULT_CHUNK_ROWS, Options, Source, StopAt, one_line
 from .snapshot import Snapshot
-from .workbook import open_workbook, open_zip
+from .workbook import open_workbook, open_zip, visible_sheets
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -47,7 +49,7 @@ def open_sources(
     ``id_columns``: the columns of the externalId (a totals row has none); ``stop_at``: where the
     data ends. Raises SourceError (one line, naming the file) for anything that cannot be read.
     """
-    sources = _open_sources(Path(path), sheet if sheet is not None else sheets, sheet is None, encoding,
+    sources = _open_sources(_path(path), sheet if sheet is not None else sheets, sheet is None, encoding,
                             delimiter, Options(header_row, tuple(expected), chunk_rows))  # fmt: skip
     for src in sources:
         src.id_columns = tuple(h for h in (_header_named(src.headers, c) for c in id_columns) if h)
@@ -59,6 +61,11 @@ def open_sources(
                 )
             src.stop_at = dataclasses.replace(stop_at, column=header)
     return sources
+
+
+def _path(path: str | Path) -> Path:
+    """``path`` as a Path; a Path as it is (one the load stage reads through an open file stays one)."""
+    return path if isinstance(path, Path) else Path(path)
 
 
 def _header_named(headers: Sequence[str], name: str) -> str | None:
@@ -75,13 +82,17 @@ def _open_sources(
     delimiter: str | None,
     opts: Options,
 ) -> list[Source]:
-    if not p.exists():
-        raise SourceError(str(p), "file not found")
-    if p.is_dir():
+    try:
+        st = stat_of(p)
+    except OSError as exc:  # (as Path.exists() tells "not there": gone, a file on the way, a link loop)
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise SourceError(str(p), "file not found") from None
+        raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
         raise SourceError(str(p), "is a folder, not a file")
     _refuse_special(p)
     try:
-        with p.open("rb") as fh:
+        with open_bytes(p) as fh:
             snap = Snapshot.of(fh.fileno())  # the file as the run reads it: no byte past this size
             head = fh.read(min(8, snap.size))
     except OSError as exc:
@@ -96,7 +107,7 @@ def _refuse_special(p: Path) -> None:
     """A device is refused at once (``/dev/zero`` never ends), and so is a pipe (reading it would
     wait for a writer; the CLI keeps a pipe's bytes in a temporary file first)."""
     try:
-        mode = p.stat().st_mode
+        mode = stat_of(p).st_mode
     except OSError:
         return  # said when it is opened
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -151,7 +162,7 @@ _MARKUP_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(!doctype html|html|head|body
 
 def _head_text(p: Path) -> str:
     """The first 4 KB of ``p`` as text, lowercased (by its BOM; else Latin-1, which keeps ASCII)."""
-    with p.open("rb") as fh:
+    with open_bytes(p) as fh:
         head = fh.read(4096)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = head.decode("utf-16", errors="ignore")
@@ -177,12 +188,27 @@ def _web_page_or_xml(p: Path) -> str | None:
 
 def _looks_like_text(p: Path) -> bool:
     """A file named .xls that is text (UTF-16 with a BOM, or no NUL and few control bytes)."""
-    with p.open("rb") as fh:
+    with open_bytes(p) as fh:
         head = fh.read(4096)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return True
     control = sum(1 for b in head if b < 32 and b not in b"\t\r\n")
     return b"\0" not in head and control <= max(8, len(head) // 100)
+
+
+def sheet_names(path: str | Path) -> list[str]:
+    """The names of a workbook's visible worksheets, in order, without reading their cells (for a
+    page that shows one sheet at a time); a CSV or text file: none. Raises SourceError for a
+    file that cannot be read."""
+    p = _path(path)
+    try:
+        with open_bytes(p) as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise SourceError(str(p), f"cannot be opened: {exc.strerror or exc}") from exc
+    if not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        return []
+    return visible_sheets(p)
 
 
 def open_source(path: str | Path, **kwargs: Any) -> Source:

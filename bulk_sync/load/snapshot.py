@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileChanged
+from .held import open_bytes, stat_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class Snapshot:
     def change(self, path: Path) -> str | None:
         """How the file at ``path`` differs from the snapshot, or None when it does not."""
         try:
-            st = os.stat(path)
+            st = stat_of(path)
         except OSError as exc:
             return f"it cannot be found any more ({exc.strerror or exc})"
         if st.st_size != self.size:
@@ -64,7 +65,7 @@ class _Upto(io.RawIOBase):
 
     def __init__(self, path: Path, start: int, end: int) -> None:
         super().__init__()
-        self._fh = path.open("rb")
+        self._fh = open_bytes(path)
         self._fh.seek(start)
         self._left = end - start
 
@@ -87,7 +88,7 @@ class _Upto(io.RawIOBase):
 def open_upto(path: Path, start: int = 0, end: int | None = None) -> io.BufferedReader:
     """The bytes of ``path`` from ``start`` up to ``end`` (None: to its end now), buffered."""
     if end is None:
-        return path.open("rb")
+        return open_bytes(path)
     return io.BufferedReader(_Upto(path, start, end), 1 << 20)
 
 

@@ -16,6 +16,7 @@ from ..errors import SourceError
 from .cells import cell_text
 from .formats import sheet_formats, sheet_part
 from .headers import SNIFF_ROWS, clean_headers, find_header, header_warning, loose, read_header
+from .held import open_bytes
 from .model import Chunk, Options, Source, one_line
 from .ods import ods_fixes, patched
 from .sheetrows import row_chunks
@@ -33,7 +34,7 @@ MAX_PACK_RATIO = 1000  # real spreadsheet XML compresses ~5-50x; bombs compress 
 
 def open_zip(p: Path, sheet: str | Sequence[str] | None, opts: Options) -> list[Source]:
     try:
-        with zipfile.ZipFile(p) as zf:
+        with open_bytes(p) as fh, zipfile.ZipFile(fh) as zf:
             infos = zf.infolist()
             names = {i.filename for i in infos}
             mimetype = zf.read("mimetype")[:100] if "mimetype" in names else b""
@@ -68,7 +69,7 @@ def open_workbook(
     from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
     try:
-        with p.open("rb") as fh:  # by content: calamine's from_path goes by the file extension
+        with open_bytes(p) as fh:  # by content: calamine's from_path goes by the file extension
             wb = CalamineWorkbook.from_filelike(fh)
     except Exception as exc:  # calamine raises its own types, and ValueError/OSError
         raise SourceError(str(p), _workbook_problem(p, kind, exc)) from exc
@@ -96,6 +97,26 @@ def open_workbook(
     if not sources:
         raise SourceError(str(p), "none of the chosen sheets has a header row")
     return sources
+
+
+def visible_sheets(p: Path) -> list[str]:
+    """The workbook's visible worksheets' names, in order (its metadata only: no sheet is read)."""
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+    try:
+        with open_bytes(p) as fh:
+            wb = CalamineWorkbook.from_filelike(fh)
+        try:
+            metas = wb.sheets_metadata
+            return [
+                m.name
+                for m in metas
+                if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible
+            ]
+        finally:
+            wb.close()
+    except Exception as exc:  # calamine raises its own types, and ValueError/OSError
+        raise SourceError(str(p), _workbook_problem(p, "xlsx", exc)) from exc
 
 
 PEEK_SHEET_BYTES = 32 * 1024 * 1024  # another sheet bigger than this is not loaded to compare headers
@@ -141,7 +162,7 @@ def _sheet_sizes(p: Path) -> dict[str, int]:
     from defusedxml import ElementTree
 
     try:
-        with zipfile.ZipFile(p) as zf:
+        with open_bytes(p) as fh, zipfile.ZipFile(fh) as zf:
             names = set(zf.namelist())
             sizes = {i.filename: i.file_size for i in zf.infolist()}
             book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
@@ -243,7 +264,7 @@ def _workbook_problem(p: Path, kind: str, exc: BaseException) -> str:
 def _is_encrypted_ole(p: Path) -> bool:
     """An encrypted .xlsx is an OLE2 container with an ``EncryptionInfo`` stream."""
     marker = "EncryptionInfo".encode("utf-16-le")
-    with p.open("rb") as fh:
+    with open_bytes(p) as fh:
         return marker in fh.read(4 * 1024 * 1024)
 
 
@@ -259,7 +280,7 @@ def calamine_chunks(
     if sheet is None:
         from python_calamine import CalamineWorkbook
 
-        with src.path.open("rb") as fh:
+        with open_bytes(src.path) as fh:
             wb = CalamineWorkbook.from_filelike(fh)
         try:
             sheet = src._loaded = wb.get_sheet_by_name(str(src.sheet))
@@ -316,13 +337,16 @@ def _open_streamed_sheet(p: Path, name: str, opts: Options) -> Source:
 def _openpyxl_rows(p: Path, name: str, max_row: int | None = None) -> Iterator[tuple[Any, ...]]:
     import openpyxl  # with defusedxml installed, openpyxl parses through it (no entity expansion)
 
-    wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
-    try:
-        for values in wb[name].iter_rows(min_row=1, max_row=max_row, values_only=True):
-            # openpyxl gives date cells as midnight datetimes; a person sees a date
-            yield tuple(v.date() if type(v) is dt.datetime and v.time() == dt.time(0) else v for v in values)
-    finally:
-        wb.close()
+    with open_bytes(p) as fh:
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        try:
+            for values in wb[name].iter_rows(min_row=1, max_row=max_row, values_only=True):
+                # openpyxl gives date cells as midnight datetimes; a person sees a date
+                yield tuple(
+                    v.date() if type(v) is dt.datetime and v.time() == dt.time(0) else v for v in values
+                )
+        finally:
+            wb.close()
 
 
 def openpyxl_chunks(src: Source) -> Iterator[Chunk]:

@@ -22,7 +22,7 @@ from .memory import TRIM_EVERY, give_back
 from .parts import Part, shifted
 from .plan import Plan, file_size, log
 from .records import mapped_records
-from .results import Block, Entry, Row, Stop, mark_unchanged
+from .results import Ahead, Block, Entry, Row, Stop, mark_unchanged
 from .work import ChunkWork, add_packed, jobs_of, open_store
 from .workers import MAX_AHEAD, Lost, Workers, worker_count
 
@@ -58,6 +58,7 @@ class Producer:
         self._ahead: deque[list[Entry] | None] = deque()
         self._jobs = jobs_of(plan, settings)
         self._job = 0  # the job being read
+        self._second: Part | None = None  # the second part of the job being read, at its worker
         self._lost = False  # a worker ended: told once
         self._thread = threading.Thread(
             target=self._run, args=(plan, settings.limit), daemon=True, name="bulk_sync-reader"
@@ -104,6 +105,7 @@ class Producer:
             # a workbook's other cells: text when asked
             split = None if part is None else Split(part.at, part.first, part.take)
             chunks = job.src.chunks(text=job.bound.columns.values(), split=split)
+            self._second = part
             try:
                 done = self._read(plan, index, chunks, seq, limit, store, send=part is None)
                 if part is not None and done is not None:
@@ -118,6 +120,7 @@ class Producer:
                             part.first,
                         )
             finally:
+                self._second = None
                 if part is not None:
                     part.close()
             if done is None:
@@ -174,6 +177,8 @@ class Producer:
                 if not self._hand_on(wait=len(self._ahead) > MAX_AHEAD, store=store):
                     return None
                 continue
+            if self._second is not None and (ahead := self._second.progress()):
+                out = [*out, Ahead(ahead)]  # how far the worker has got with the second part
             if not self._put(out) or (limit is not None and seq >= limit):
                 return None  # closed, or --limit rows read: the rest of the file is not read
             self._handoff.wait_for_room()  # the next chunk is read when the sender can take it
@@ -204,10 +209,14 @@ class Producer:
                         part.first,
                     )
                 rest = _after(src.chunks(text=self._jobs[index].bound.columns.values()), last)
+                self._second = None
+                if not self._take_back(part):
+                    return None
                 return self._read(plan, index, rest, seq, None, store, send=False)
             if self._stop:
                 part.cancel()
-                self._account(plan, src, [], seq, None, after=last)
+                if self._take_back(part):
+                    self._account(plan, src, [], seq, None, after=last)
                 return None
             entries, bad, last, count = got
             if bad is None:  # more than the error file keeps: it reads the rows again
@@ -216,10 +225,20 @@ class Producer:
             elif bad and self._keeping:
                 assert self._kept is not None
                 add_packed(self._kept, {(str(src.path), src.sheet): dict(bad)})
+            counted = min(shift + count - seq, part.announced)  # (on the bar already)
+            part.announced -= counted
             seq = shift + count
-            if not self._put(shifted(entries, shift)):
+            if not self._put(
+                [Ahead(-counted), *shifted(entries, shift)] if counted else shifted(entries, shift)
+            ):
                 return None
             self._handoff.wait_for_room(empty=True)  # (they come faster than the report is written)
+
+    def _take_back(self, part: Part) -> bool:
+        """The rows ``part``'s worker said it had checked, taken off the progress bar: they are read
+        here instead. False when the run closed the queue."""
+        rows, part.announced = part.announced, 0
+        return not rows or self._put([Ahead(-rows)])
 
     def _hand_on(self, *, wait: bool, store: StateStore | None) -> bool:
         """Hand on the chunks ahead, in order, as far as they are ready (``wait``: at least the

@@ -21,6 +21,7 @@ import pickle
 import queue
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -65,7 +66,7 @@ def serve_part(
     waiting: Callable[[], bool],
 ) -> None:
     """(In the worker process.) Part ``req`` of ``job``, a chunk at a time: its results to the
-    spool, a ``("more", size)`` message each; then ``("end", count)``. Or ``("alone",)`` (the part
+    spool, a ``("more", size, rows)`` message each; then ``("end", count)``. Or ``("alone",)`` (the part
     cannot be read on its own), ``("failed", exc)``, ``("cancelled",)`` (a request came: the
     reader wants it to end)."""
     span = Span(req.start, req.end, req.first)
@@ -80,6 +81,7 @@ def serve_part(
                 if k % TRIM_EVERY == 0:
                     give_back()
                 work.bad = []
+                before = seq
                 seq, entries = work.chunk(job, whole, seq, None, store)
                 bad: list[tuple[int, bytes]] | None = None
                 if kept <= KEEP_BYTES:
@@ -92,7 +94,7 @@ def serve_part(
                 data = pickle.dumps(([settle(e) for e in entries], bad, last, seq), pickle.HIGHEST_PROTOCOL)
                 out.write(data)
                 out.flush()
-                send(("more", len(data)))
+                send(("more", len(data), seq - before))
         send(("end", seq))
     except NotAlone:
         send(("alone",))
@@ -104,12 +106,15 @@ def serve_part(
 
 class Part:
     """(In the reader.) The second part of a job, as its worker reads it: :meth:`take` at the
-    first part's end (the load stage asks), then :meth:`next` for each chunk's results, in order."""
+    first part's end (the load stage asks), then :meth:`next` for each chunk's results, in order.
+    Meanwhile :meth:`progress` says how far the worker has got (for the progress bar)."""
 
     def __init__(self, conn: Connection, req: PartRequest) -> None:
         self.conn, self.req = conn, req
         self.taken = False  # the load stage left the rest of the file to the worker
         self.over = False  # the worker's last word on this part was received
+        self.announced = 0  # rows :meth:`progress` counted whose results have not been handed on
+        self._early: deque[Any] = deque()  # the worker's words read by progress(), for next()
         self._spool: IO[bytes] | None = None
 
     @property
@@ -125,12 +130,26 @@ class Part:
         self.taken = True
         return True
 
+    def progress(self) -> int:
+        """Rows the worker has checked since the last call (its words read now, kept for :meth:`next`)."""
+        rows = 0
+        with contextlib.suppress(EOFError, OSError):  # (next() finds it so too, and says "lost")
+            while not self.over and self.conn.poll():
+                message = pickle.loads(self.conn.recv_bytes())
+                self._early.append(message)
+                if _more(message):
+                    rows += message[2]
+                else:
+                    break  # its last word: next() reads it
+        self.announced += rows
+        return rows
+
     def next(self) -> tuple[str, Any]:
         """The next word from the worker: ``("more", spooled)`` with a chunk's results
         (:data:`Spooled`), ``("end", count)``, ``("alone", None)`` (the part cannot be read on its
         own), ``("lost", None)`` (the worker ended before its time); raises what the worker raised."""
         try:
-            message = pickle.loads(self.conn.recv_bytes())
+            message = self._early.popleft() if self._early else pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
             self.over = True
             return "lost", None
@@ -150,7 +169,8 @@ class Part:
 
     def cancel(self) -> None:
         """End the part early: ask the worker to stop, and wait for its last word."""
-        if self.over:
+        if self.over or any(not _more(m) for m in self._early):  # its last word was read already
+            self.over = True
             return
         with contextlib.suppress(OSError):
             self.conn.send_bytes(pickle.dumps(CANCEL))
@@ -168,6 +188,11 @@ class Part:
             self._spool = None
         with contextlib.suppress(OSError):
             Path(self.req.spool).unlink()
+
+
+def _more(message: Any) -> bool:
+    """A worker's word that more results are spooled (not its last word)."""
+    return isinstance(message, tuple) and message[0] == "more"
 
 
 def shifted(entries: list[Entry], by: int) -> list[Entry]:

@@ -22,7 +22,7 @@ from ..report import (
     read_report,
 )
 from ..settings import RunSettings
-from ..state import StateLock, StateStore, target_of
+from ..state import StateLock, StateStore, target_for
 from .reps import RepCheck
 
 log = logging.getLogger("bulk_sync.pipeline")  # one logger for the stage, whichever part logs
@@ -95,7 +95,7 @@ def state_lock(settings: RunSettings, wait_seconds: float = 0.0) -> Iterator[Non
     lock = StateLock(settings.state_path)
     lock.acquire(wait_seconds)
     try:
-        with StateStore(settings.state_path, target_of(settings.base_url, settings.resource)) as store:
+        with StateStore(settings.state_path, target_for(settings)) as store:
             store.check()  # a damaged file is refused here, before anything is sent
         yield
     finally:

@@ -244,7 +244,15 @@ class Done:
         return (Done, (self.seq, self.result))  # (as RowResult: a worker sends thousands a chunk)
 
 
-Entry = Row | Block | Done
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """Progress only: ``rows`` a dry run's worker has checked ahead of their results, which reach
+    the report later, in input order (negative: those results are here now, counted as results)."""
+
+    rows: int
+
+
+Entry = Row | Block | Done | Ahead
 
 
 def settled(row: Row, stop: Stop) -> RowResult | list[RowResult] | None:

@@ -17,7 +17,7 @@ from ..load import changed_files
 from ..payload import Payload
 from ..report import VALID, Summary
 from ..settings import RunSettings
-from ..state import StateStore, target_of
+from ..state import StateStore, target_for
 
 if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run starts faster)
     from ..dispatch import Dispatcher, Item
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the HTTP stages are imported when a run sends (a dry run st
 from .chunks import Producer
 from .plan import Plan, log
 from .results import (
+    Ahead,
     Block,
     Done,
     Emit,
@@ -75,6 +76,7 @@ async def execute(
     kept: Kept | None = None,
     events: Callable[[str], None] = lambda message: None,
     held: Callable[[], str | None] = lambda: None,
+    ahead: Callable[[int], None] = lambda rows: None,
 ) -> Summary:
     """Stream every row through the stages; emit one RowResult per row, in input order.
     ``on_payload``: called (in a dry run) with the first ``show`` valid payloads; ``kept``: where to
@@ -106,7 +108,9 @@ async def execute(
             )
 
         with signals(on_signal, enabled=handle_signals, held=held):
-            summary.workers = await _read_all(plan, settings, ordered, stop, None, kept, on_payload, show)
+            summary.workers = await _read_all(
+                plan, settings, ordered, stop, None, kept, on_payload, show, ahead=ahead
+            )
         ordered.flush_all()
         if stop.hard:
             ordered.put_last(stopped_hard(ordered.last, "check"))
@@ -149,11 +153,7 @@ class _Sending:
         self.checking: list[asyncio.Task[None]] = []  # the pre-flight, while it runs
         self.summary = summary
         self.ordered = Ordered(emit, summary, self.broken)
-        self.store = (
-            StateStore(settings.state_path, target_of(settings.base_url, settings.resource))
-            if settings.state_path
-            else None
-        )
+        self.store = StateStore(settings.state_path, target_for(settings)) if settings.state_path else None
         self.acked: list[tuple[str, bytes, str | None, bytes | None, str]] = []
         self.flush_scheduled = False
         self.up: Uploader | None = None  # once open
@@ -235,7 +235,8 @@ class _Sending:
 
         settings = self.settings
         if settings.batch and settings.batch_auto:  # start where the last run to this SIRO ended
-            start = learned_size(settings.state_path, settings.base_url) or settings.batch_size
+            where = settings.identity or settings.base_url
+            start = learned_size(settings.state_path, where) or settings.batch_size
             self.settings = settings.model_copy(update={"batch_size": min(start, settings.max_batch_size)})
         async with Uploader(self.settings, transport=transport) as up:
             self.up = up
@@ -272,7 +273,8 @@ class _Sending:
             "start": self.settings.batch_size,  # what it started at (the last run's, or --batch-size)
         }
         if sizer.learned is not None:
-            remember_size(self.settings.state_path, self.settings.base_url, sizer.learned)
+            where = self.settings.identity or self.settings.base_url
+            remember_size(self.settings.state_path, where, sizer.learned)
 
     async def _preflight(self, up: Uploader) -> None:
         check = self.loop.create_task(up.check_identity())
@@ -327,6 +329,7 @@ async def _read_all(
     on_payload: Callable[[Payload], None] | None = None,
     show: int = 0,
     halt: Callable[[BulkSyncError], None] | None = None,
+    ahead: Callable[[int], None] = lambda rows: None,
 ) -> int:
     """Feed every row to the dispatcher (or, in a dry run, straight to the results); return how
     many worker processes mapped the chunks (a large dry run: see :mod:`.workers`).
@@ -352,6 +355,9 @@ async def _read_all(
                 if isinstance(row, Done):  # settled by a dry run's worker process
                     ordered.put(row.seq, row.result)
                     continue
+                if isinstance(row, Ahead):  # progress only: rows a worker checked ahead
+                    ahead(row.rows)
+                    continue
                 seq, rec, built = row.seq, row.rec, row.built
                 if row.predicted_unchanged and on_payload is not None and isinstance(built, Payload):
                     on_payload(built)  # --show with a state: shown, and reported unchanged
@@ -364,7 +370,8 @@ async def _read_all(
                     if on_payload is not None:
                         on_payload(built)
                     ordered.put(seq, result_of(rec, VALID, message=row.note or None))
-                else:  # queued at once: a hard stop while submit waits leaves it to the leftovers
+                else:  # the dispatcher owns it from here, even if a hard stop cancels the wait for
+                    # room: its result comes from there (sent, lost in flight, or a leftover not_sent)
                     await dispatcher.submit(Item(built, (seq, rec, row.digest, row.source)))
             if dispatcher is not None and ordered.waiting:
                 dispatcher.flush()  # results wait behind a partial batch: let it go

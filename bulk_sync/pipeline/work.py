@@ -17,7 +17,7 @@ from ..mapping import MappedRecord
 from ..notes import Place, Superseded, UnknownReps
 from ..payload import Payload
 from ..settings import UNLIMITED_BODY, ReadSettings
-from ..state import StateStore, payload_hash, target_of
+from ..state import StateStore, payload_hash, target_for
 from .entries import ChunkRun
 from .known import known_hashes, unchanged_by_source
 from .plan import Plan, file_size, too_large
@@ -68,7 +68,7 @@ def open_store(settings: ReadSettings) -> StateStore | None:
     readable = not s.dry_run or (s.state_path is not None and s.state_path.is_file())
     if s.state_path is None or s.full or not readable:
         return None
-    store = StateStore(s.state_path, target_of(s.base_url, s.resource))
+    store = StateStore(s.state_path, target_for(s))
     if store.empty():  # a first run: nothing can be unchanged
         store.close()
         return None

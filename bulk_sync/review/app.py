@@ -32,7 +32,7 @@ from .edits import Refused, change_of, check, progress, send
 from .guard import Guard, any_key
 from .preview import Limits, run_preview
 from .runs import Grid, Part, Run, find_runs, grid_of
-from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file
+from .safefs import OutsideRoot, create_new, inside, is_plain_dir, is_plain_file, read_plain
 from .store import Stale, Store
 from .view import View, view
 from .words import said
@@ -306,8 +306,14 @@ class Review:
         if not found:
             raise web.HTTPNotFound(text="this run has no such file (moved or deleted?)")
         path = inside(found[0], run.folder)
+        try:  # opened once, no link on the way: what was checked is what is sent
+            body = await asyncio.to_thread(read_plain, path, run.folder)
+        except OutsideRoot as exc:
+            raise web.HTTPForbidden(text=f"not sent: {exc}") from None
+        except OSError:
+            raise web.HTTPNotFound(text="this run has no such file (moved or deleted?)") from None
         return web.Response(
-            body=path.read_bytes(),
+            body=body,
             content_type="text/csv" if path.suffix == ".csv" else "application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{quote(path.name)}"'},
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -88,7 +89,8 @@ def send(
     run: Run, part: Part, grid: Grid, inbox: Path, send_id: str, shown: dict[int, int], who: str
 ) -> Sent:
     """The rows of ``part`` fixed and not sent, as one new file in the inbox named after the file
-    they came from (in the original's sub-folder, so the same route takes it), marked sent in it."""
+    (and the sheet) they came from (in the original's sub-folder, so the same route takes it),
+    marked sent in it."""
     original = Path(str(run.route.get("original") or part.source))
     folder = original.parent.as_posix() if run.route else ""
 
@@ -96,7 +98,9 @@ def send(
         target = make_dirs(inbox, folder) if folder not in ("", ".") else inside(inbox, inbox)
         body = _csv(grid.headers, [e.cells for e in rows])
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = f"{original.stem}-fixed-{stamp}-{secrets.token_hex(3)}.csv"  # unique: two sends, two files
+        # unique: two sends, two files; a sheet's rows (a workbook of several): named after it too
+        sheet = f"-{re.sub(r'[^A-Za-z0-9._-]+', '_', part.sheet)}" if part.sheet else ""
+        name = f"{original.stem}{sheet}-fixed-{stamp}-{secrets.token_hex(3)}.csv"
         path = create_new(target, name, lambda fh: _write(fh, body))
         numbers = [grid.problems[e.index].get("row") or str(e.index + 1) for e in rows]
         listed = (

@@ -8,12 +8,19 @@ outside file (names, SSNs) on the page, and a link where the page writes would o
 * ``create_new(folder, name, write)``: a new file, written aside (``O_CREAT|O_EXCL|O_NOFOLLOW``)
   then linked to its name (``link`` never replaces, never follows): a file already there, or a link
   planted under that name, makes it fail, never overwrite;
-* ``make_dirs(root, rel)``: sub-folders created one by one, each checked not to be a link.
+* ``make_dirs(root, rel)``: sub-folders created one by one, each checked not to be a link;
+* ``open_plain(path, root)`` / ``opened`` / ``read_plain``: a file read once opened, never by its
+  name after a check: its root, each folder below it and the file opened in turn, each relative to
+  the one before and none through a link (``openat`` with ``O_NOFOLLOW``), the file a regular one;
+  the descriptor is what the load stage reads (``load.held``), so what was checked is what is read
+  even if the name is swapped for a link in between. (Where ``openat`` is missing, as on Windows:
+  checked, then opened by name.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -21,6 +28,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from ..load import held
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# a FIFO put in place must not hang the read: opened without waiting, then refused (not a regular file)
+_READ = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+_AT = (
+    os.open in os.supports_dir_fd and bool(_NOFOLLOW) and hasattr(os, "O_DIRECTORY") and hasattr(os, "pread")
+)
 NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -106,3 +122,69 @@ def create_new(folder: Path, name: str, write: Callable[[IO[bytes]], None]) -> P
         with contextlib.suppress(OSError):
             os.unlink(part)
     return folder / name
+
+
+def open_plain(path: Path, root: Path) -> int:
+    """``path`` (under ``root``) opened for reading, once: ``root`` and each folder below it opened
+    in turn, none through a link, then the file, which must be a regular file (not a link, a FIFO,
+    a device). Returns the descriptor (the caller closes it); raises OutsideRoot otherwise."""
+    full = path if path.is_absolute() else root / path
+    try:
+        parts = full.relative_to(root).parts
+    except ValueError:
+        raise OutsideRoot(f"{path} is not inside {root}") from None
+    if not parts or any(p in ("..", ".", "") for p in parts):
+        raise OutsideRoot(f"{path} leaves {root}")
+    if not _AT:  # no openat: the check, then the name (the window between them stays open here)
+        if not is_plain_file(inside(full, root)):
+            raise OutsideRoot(f"{full.name} is a symbolic link or not a file: not read")
+        return os.open(full, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        at = os.open(root, _DIR)
+    except OSError as exc:
+        raise _refused(root, exc) from None
+    try:
+        for part in parts[:-1]:
+            below = os.open(part, _DIR, dir_fd=at)
+            os.close(at)
+            at = below
+        fd = os.open(parts[-1], _READ, dir_fd=at)
+    except OSError as exc:
+        raise _refused(full, exc) from None
+    finally:
+        os.close(at)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutsideRoot(f"{full.name} is not a regular file: not read")
+    return fd
+
+
+def _refused(path: Path, exc: OSError) -> OSError:
+    """A link met on the way (``O_NOFOLLOW``: ELOOP; some systems: EMLINK, or ENOTDIR for a folder)
+    as OutsideRoot; any other error (gone, no permission) as it is."""
+    if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
+        return OutsideRoot(f"{path.name} is a symbolic link, or passes through one: not followed")
+    return exc
+
+
+@contextlib.contextmanager
+def opened(path: Path, root: Path) -> Iterator[Path]:
+    """``path`` opened once (see ``open_plain``), as a path the load stage reads through the open
+    file (``load.held``); closed after."""
+    full = path if path.is_absolute() else root / path
+    if not _AT:  # (no openat, no pread: checked, then read by its name)
+        os.close(open_plain(full, root))
+        yield full
+        return
+    fd = open_plain(full, root)
+    try:
+        yield held(full, fd)
+    finally:
+        os.close(fd)
+
+
+def read_plain(path: Path, root: Path) -> bytes:
+    """The bytes of ``path``, opened once under ``root`` (see ``open_plain``)."""
+    fd = open_plain(path, root)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()

@@ -5,7 +5,9 @@ whoever fixes the file or the mapping: SIRO's field paths (``startTime:``,
 says what the cell should hold and what it holds ("expected a number, got '12,5x'"), and what to
 do when the cell is not the problem (ask whoever keeps the mapping). The cell itself is outlined
 on the page: the field path is not needed. A problem of a shape not known here is shown as the
-run wrote it, without its field path. The report and the error file keep the run's own message.
+run wrote it, without its field path (and a message that starts with the field's name, as a rule
+of SIRO's may: "externalId is reserved", says "the value" instead). The report and the error file
+keep the run's own message.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .check import said as said_dates
 
 # a SIRO field path, as the run's messages start with it: amount, startTime, engagementUsers[0].email
 _PATH = r"[A-Za-z_]\w*(?:\[\d*\])*(?:\.[A-Za-z_]\w*(?:\[\d*\])*)*"
-_FIELD = re.compile(rf"^\s*(?:row (?P<row>\d+): )?{_PATH}: (?=\S)")
+_FIELD = re.compile(rf"^\s*(?:row (?P<row>\d+): )?(?P<path>{_PATH}): (?=\S)")
 _VALUE = r"(?P<got>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # a cell as messages quote it (Python's repr)
 _MAPPING = "ask whoever keeps the mapping"
 
@@ -166,6 +168,10 @@ _SAID: list[tuple[str, Say]] = [
         r"String must contain at most (?P<n>\d+) character\(s\)",
         lambda m: f"expected at most {m['n']} characters",
     ),
+    (
+        r"Invalid enum value\. Expected (?P<list>.*), received {V}",
+        lambda m: f"expected one of {m['list'].replace(' | ', ', ')}, got {_got(m)}",
+    ),
     (r"Expected (?P<want>\w+), received (?P<got>\w+)", lambda m: f"expected a {m['want']}, not a {m['got']}"),
     (
         r"Invalid (?P<what>email|datetime|date|url|uuid)",
@@ -215,4 +221,7 @@ def _one(part: str) -> str:
             return row + words if words else ""
     if found and not re.search(r"[.\[A-Z]", found[0]):  # "extra: 'x'" starts with no field path
         return part.strip()
+    if found:  # SIRO's own rule, said of its field ("externalId is reserved"): of the cell's value
+        name = re.sub(r"\[\d*\]", "", found["path"].rsplit(".", 1)[-1])
+        bare = re.sub(rf"^{re.escape(name)}\b", "the value", bare)
     return row + bare

@@ -15,18 +15,21 @@ Not part of the pipeline; nothing in the stages imports it. ``run --sandbox`` st
 
 The parts, one way: ``schema`` (the shipped OpenAPI file as JSON Schema validators, and SIRO's
 422 issue shapes), ``app`` (the emulator: faults, limiter kinds, upserts by externalId),
-``server`` (on a thread for tests and --sandbox, or in the foreground for `bulk-sync sandbox`).
+``kept`` (what it holds, in a JSON file between a rehearsal's runs), ``server`` (on a thread for
+tests and --sandbox, or in the foreground for `bulk-sync sandbox`).
 """
 
 from __future__ import annotations
 
 from .app import Faults, Sandbox, SandboxState
+from .kept import KeptError
 from .more import user_record
 from .schema import load_validators, zod_issues
 from .server import SandboxServer, serve_forever
 
 __all__ = [
     "Faults",
+    "KeptError",
     "Sandbox",
     "SandboxServer",
     "SandboxState",

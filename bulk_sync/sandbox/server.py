@@ -9,15 +9,18 @@ import contextlib
 import json
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from . import kept
 from .app import Faults, Sandbox, SandboxState
 
 
 class SandboxServer:
-    """Runs a :class:`Sandbox` on 127.0.0.1 in a background thread (for tests and ``run --sandbox``)."""
+    """Runs a :class:`Sandbox` on 127.0.0.1 in a background thread (for tests and ``run --sandbox``).
+    ``keep``: a JSON file its records are read from at start and written to at stop (:mod:`.kept`)."""
 
     def __init__(
         self,
@@ -27,8 +30,12 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         users: list[dict[str, Any]] | None = None,
+        keep: Path | None = None,
     ):
         self.sandbox = Sandbox(token, faults, users)
+        self.keep = keep
+        if keep is not None:
+            kept.load(keep, self.sandbox.state)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -86,6 +93,8 @@ class SandboxServer:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
+            if self.keep is not None:
+                kept.save(self.sandbox.state, self.keep)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -19,9 +19,10 @@ The only home of httpx and of the aiohttp client under it. Responsibilities:
 Messages name the URL path only, never headers or query strings.
 
 The parts, one way: ``answers`` (what an answer means: classify, SIRO's error shapes,
-Retry-After, backoff, the outcome of a record), ``transport`` (the aiohttp transport under
+Retry-After, backoff, the outcome of a record), ``retries`` (one request's retries, counted and
+timed alike for the sync and SIRO's other calls), ``transport`` (the aiohttp transport under
 httpx's API, and the moment a body leaves), ``uploader`` (requests, retries, batches, 422 indexes,
-bisecting, 413, the pre-flight).
+bisecting, 413, the pre-flight), ``calls`` (SIRO's users, the mirror's soft-delete, deletes).
 """
 
 from __future__ import annotations

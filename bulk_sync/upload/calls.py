@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 
 from ..errors import CallFailed
-from ..settings import Timeouts
-from .answers import Verdict, backoff_delay, classify, error_details, retry_after_of, transport_message
+from ..settings import RetryPolicy, Timeouts
+from .answers import Verdict, classify, error_details, retry_after_of, transport_message
+from .retries import Retries
 from .transport import tls_context
 
 USERS_PATH = "/v1/core/users"
@@ -127,13 +128,15 @@ class SiroCalls:
         tries: int = TRIES,
         accept: Callable[[Any], object] | None = None,
     ) -> Any:
-        """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures (backoff
-        from 1 s, capped at 10 s; ``tries`` in all), and a 2xx that ``accept`` returns None for (it
-        is not the answer the endpoint documents)."""
+        """Send until a final answer; the parsed JSON of a 2xx. Retries transient failures as the sync
+        does (:class:`~.retries.Retries`; here a 429 counts as a try too, and the backoff starts at
+        1 s, capped at 10 s; ``tries`` in all), and a 2xx that ``accept`` returns None for (it is
+        not the answer the endpoint documents)."""
         where = shown or path
         last = ""
+        retries = Retries(_policy(tries), self._rng, time.monotonic)
         for attempt in range(1, tries + 1):
-            wait = backoff_delay(attempt, 1.0, 10.0, self._rng)
+            after: float | None = None
             try:
                 resp = self._client.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
@@ -156,11 +159,19 @@ class SiroCalls:
                 else:
                     last = message
                     after = retry_after_of(resp.headers)
-                    if after is not None:
-                        wait = min(after, 60.0)
-            if attempt < tries:
-                self._sleep(wait)
+            retries.failed()
+            if (wait := retries.wait(after)) is None:
+                break
+            self._sleep(wait)
         raise CallFailed(f"{last} (gave up after {attempt} attempt(s))")
+
+
+def _policy(tries: int) -> RetryPolicy:
+    """The retries of a call: ``tries`` in all, 1 s then doubled up to 10 s, a Retry-After up to a
+    minute; no time budget of their own (a run's calls are few)."""
+    return RetryPolicy(
+        max_attempts=tries, max_elapsed=24 * 3600, backoff_base=1.0, backoff_cap=10.0, retry_after_cap=60.0
+    )
 
 
 def _parsed(resp: httpx.Response) -> Any:

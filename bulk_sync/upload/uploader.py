@@ -25,7 +25,6 @@ from .answers import (
     Verdict,
     _parse,
     auth_message,
-    backoff_delay,
     classify,
     error_details,
     failed_outcome,
@@ -34,10 +33,10 @@ from .answers import (
     reject_slug,
     retry_after_of,
     shown,
-    too_long,
     transport_message,
 )
 from .proof import Proof, acknowledged, identity_problem, quote, unproven_message
+from .retries import Retries
 from .sizing import BatchSizer
 from .transport import SENT, AiohttpTransport
 
@@ -260,10 +259,9 @@ class Uploader:
         """Send until a final answer (a 2xx that proves at least one of the records ``sent`` stored, or
         a 4xx), retrying transient failures, a 2xx that proves nothing among them, within the budget.
         A batch of ``records`` SIRO was too slow for raises :class:`_Smaller` (learning sizes)."""
-        policy = self.settings.retry
-        started = self._clock()
-        attempts = failures = throttles = 0
-        error, last_status, why = "", None, ""
+        retries = Retries(self.settings.retry, self._rng, self._clock)
+        attempts = 0
+        error, last_status = "", None
         while True:
             sent_at = self._clock() if self.pacer.free() else await self.pacer.acquire()
             attempts += 1
@@ -272,7 +270,7 @@ class Uploader:
                 resp = await self._request("PUT", path, body, paced=sent_at)
             except (httpx.TransportError, TimeoutError) as exc:
                 error, last_status = self._transport_failed(exc, records, attempts), None
-                failures += 1
+                retries.failed()
             else:
                 verdict = classify(resp.status_code)
                 if verdict is Verdict.FATAL:
@@ -283,37 +281,28 @@ class Uploader:
                     if verdict is Verdict.OK:
                         self.pacer.on_success()
                         self.sizer.answered(records, self._clock() - sent_at)
-                    elapsed = self._clock() - started
                     return Exchange(
-                        resp, attempts, elapsed=elapsed, proof=proof, http_status=resp.status_code
+                        resp, attempts, elapsed=retries.elapsed, proof=proof, http_status=resp.status_code
                     )
                 last_status, error = resp.status_code, self._failed_answer(path, resp, proof)
                 retry_after = retry_after_of(resp.headers)
                 if resp.status_code == 429:  # flow control: steer the pace; bounded by time, not attempts
-                    throttles += 1
+                    retries.throttled()
                     self._throttled(sent_at, retry_after)
                 else:
-                    failures += 1
+                    retries.failed()
                     self.breaker.failure(error)
                     if resp.status_code >= 500:  # a 2xx that proves nothing says nothing of the size
                         self._check_size(resp.status_code, records, attempts)
             self._check_breaker()
-            if (policy.max_attempts is not None and failures >= policy.max_attempts) or self.stopping:
-                break
-            if retry_after is not None and (why := too_long(retry_after, self._clock() - started, policy)):
-                break  # SIRO asked to wait past the budget: say so, rather than wait and try in vain
-            wait = min(retry_after, policy.retry_after_cap) if retry_after is not None else 0.0
-            delay = self._delay(
-                last_status == 429, wait if retry_after is not None else None, throttles, failures
-            )
-            if self._clock() - started + max(delay, wait) > policy.max_elapsed:
+            if self.stopping or (delay := retries.wait(retry_after, throttled=last_status == 429)) is None:
                 break
             if _debug():
                 log.debug("retrying %s in %.2f s (attempt %d failed): %s", path, delay, attempts, error)
             if delay:
                 await self._sleep(delay)
-        why = "the run was stopping" if self.stopping else why or "retries exhausted"
-        return Exchange(None, attempts, f"{error} ({why})", last_status, self._clock() - started)
+        why = "the run was stopping" if self.stopping else retries.why
+        return Exchange(None, attempts, f"{error} ({why})", last_status, retries.elapsed)
 
     def _transport_failed(self, exc: Exception, records: int, attempts: int) -> str:
         """A request that got no answer: counted by the breaker; a batch that timed out while its
@@ -349,14 +338,6 @@ class Uploader:
                 "SIRO or the network looks down. Run the same command again later: rows not synced "
                 "are in the report"
             )
-
-    def _delay(self, throttled: bool, wait: float | None, throttles: int, failures: int) -> float:
-        """How long before the next attempt. A 429 waits its Retry-After (``wait``, capped; the pacer
-        may hold everyone back too), without one a short jitter; other failures back off."""
-        policy = self.settings.retry
-        if throttled:
-            return wait if wait is not None else backoff_delay(min(throttles, 4), 0.25, 2.0, self._rng)
-        return max(wait or 0.0, backoff_delay(failures, policy.backoff_base, policy.backoff_cap, self._rng))
 
     async def _request(
         self, method: str, path: str, body: bytes | None, paced: float | None = None
