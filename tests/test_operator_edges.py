@@ -304,10 +304,12 @@ def big_file(path: Path, rows: int) -> Path:
 BIG_MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  content: Notes\n"
 
 
-def _start_slow_run(server: SandboxServer, data: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start_slow_run(
+    server: SandboxServer, data: Path, tmp_path: Path, *extra: str
+) -> subprocess.Popen[bytes]:
     """The CLI in the background; its stderr goes to tmp_path/stderr.txt (read while it runs)."""
     with (tmp_path / "stderr.txt").open("wb") as err:
-        return start_run(server, data, tmp_path, BIG_MAPPING, "--concurrency", "2",
+        return start_run(server, data, tmp_path, BIG_MAPPING, "--concurrency", "2", *extra,
                          stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
 
 
