@@ -1,35 +1,29 @@
-"""Shared fixtures: paths, a SIRO sandbox on loopback, and a helper that runs the real CLI."""
+"""Shared fixtures: a SIRO sandbox on loopback, the real CLI in a subprocess, SIRO's schema. The plain
+helpers (paths, the token, command lines, example-shaped files) are in helpers.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import subprocess
-import sys
+import signal
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 import yaml
+from helpers import SCHEMA, TOKEN, CliResult, chromium, cli_argv, cli_env, cli_run
 from jsonschema import Draft202012Validator
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CSV = ROOT / "example_data" / "engagements.csv"
-EXAMPLE_XLSX = ROOT / "example_data" / "engagements.xlsx"
-EXAMPLE_MAPPING = ROOT / "mappings" / "engagements.yaml"
-TOKEN = "test-token-7f3a9c2e5b1d4e6f8a0b"
 
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-    report: list[dict[str, str]]
+def pytest_configure(config: pytest.Config) -> None:
+    """The quick loop (-m "not slow"): the property tests try fewer examples (helpers.examples)."""
+    helpers.QUICK_LOOP = "not slow" in (config.getoption("markexpr") or "")
 
 
 @pytest.fixture
@@ -55,34 +49,6 @@ def siro() -> Iterator[SandboxServer]:
     server.stop()
 
 
-def cli_argv(*args: str | Path) -> list[str]:
-    """The command line that runs the real CLI in a subprocess (as `bulk-sync ARGS` would)."""
-    return [sys.executable, "-m", "bulk_sync", *map(str, args)]
-
-
-SPLITTING = (
-    "import runpy, sys\n"
-    "import bulk_sync.load.csv as c\n"
-    "c.SPLIT_MIN_BYTES = int(sys.argv.pop(1))\n"
-    "runpy.run_module('bulk_sync', run_name='__main__', alter_sys=True)\n"
-)
-
-
-def cli_argv_splitting(min_bytes: int, *args: str | Path) -> list[str]:
-    """The real CLI in a subprocess, as cli_argv, with a CSV read in two parts at once from
-    ``min_bytes`` on (bulk_sync.load.csv.SPLIT_MIN_BYTES; 32 MB otherwise): a small file exercises
-    what a large one does."""
-    return [sys.executable, "-c", SPLITTING, str(min_bytes), *map(str, args)]
-
-
-def cli_env(token: str | None = TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "SIRO_API_TOKEN"}
-    if token is not None:
-        env["SIRO_API_TOKEN"] = token
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @pytest.fixture(autouse=True)
 def _private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's default state file goes under the test's tmp dir, never the real home."""
@@ -101,16 +67,13 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         rep_flags = {"--base-url", "--no-rep-check", "--require-known-reps", "--token-file"}
         if args and args[0] == "validate" and not rep_flags & set(map(str, args)):
             argv.append("--no-rep-check")  # production SIRO is not reachable from the tests
-        proc = subprocess.run(
+        proc = cli_run(
             argv, capture_output=True, text=True, env=cli_env(token), timeout=timeout, cwd=tmp_path
         )
         rows = read_report(report) if report.exists() else []
         return CliResult(proc.returncode, proc.stdout, proc.stderr, rows)
 
     return run
-
-
-SCHEMA = Path(__file__).parent / "schema" / "siro-openapi.yaml"
 
 
 def _nullable(node: Any) -> Any:
@@ -155,3 +118,29 @@ def hidden_siro(sandbox: Callable[..., SandboxServer]) -> Callable[..., SandboxS
         return sandbox(faults)
 
     return start
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Selenium, for the test (the browser tests skip without it)."""
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left_running() -> Iterator[None]:
+    """A process a test started (a CLI run, forked or not, a browser's driver) has ended by the time
+    the test is over: one left running would take a core from the tests after it, or write to their
+    files. Given 10 s to end; then killed, and the test fails naming it."""
+    before = set(helpers.running_children())
+    yield
+    deadline = time.monotonic() + 10
+    while (left := {p: c for p, c in helpers.running_children().items() if p not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"the test left processes running (killed now): {left}"

@@ -456,6 +456,43 @@ if __name__ == "__main__":  # the size report
         print(f"  {n:5d}  {name}")
 
 
+TESTS = Path(__file__).resolve().parent
+
+
+def _modules_imported(tree: ast.AST) -> set[str]:
+    """Every module a file imports, at any depth (inside functions too), and every module named by
+    an import statement inside a string (code a test hands to a child `python -c`)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= set(re.findall(r"(?:^|[;\s])(?:from|import)\s+([A-Za-z_][\w.]*)", node.value))
+    return found
+
+
+def test_no_test_file_imports_another_and_helpers_come_from_one_module() -> None:
+    """Shared helpers live in tests/helpers.py (fixtures in conftest.py): a test file never imports
+    another test file, nor conftest (pytest loads it; importing it again makes a second copy)."""
+    wrong = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        named = {m.split(".")[0] for m in _modules_imported(ast.parse(path.read_text(encoding="utf-8")))}
+        bad = sorted(m for m in named if m.startswith("test_") or m == "conftest")
+        if bad:
+            wrong[str(path.relative_to(TESTS))] = bad
+    assert wrong == {}
+
+
+def test_the_import_check_sees_what_it_must() -> None:
+    code = (  # built at run time, so that this file does not name the modules itself
+        "import {t}_a\nfrom {t}_b import x\ndef f():\n    from {c} import y\n"
+        'CODE = "import sys; import {t}_c as t"\n'
+    ).format(t="test", c="conftest")
+    assert {"test_a", "test_b", "conftest", "test_c", "sys"} <= _modules_imported(ast.parse(code))
+
+
 def contents_list(package: Path) -> list[str] | None:
     """The parts a subpackage's docstring lists (indented ``name   what it is`` lines after "The
     parts"), or None when it lists none."""

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_env
-from test_delivery import make_file
+from helpers import EXAMPLE_MAPPING, TOKEN, CliResult, RunCli, cli_env, cli_popen, make_file
 
 from bulk_sync.payload import Payload
 from bulk_sync.sandbox import SandboxServer
@@ -24,7 +23,6 @@ from bulk_sync.upload import Uploader
 from bulk_sync.upload.sizing import BatchSizer
 
 Hidden = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 BATCH = "/v1/integrations/sync/batch/engagements"
 
 
@@ -186,7 +184,7 @@ def test_the_sandbox_gateway_answers_504_and_the_function_stores_anyway(hidden_s
 def test_bulk_sync_sandbox_takes_the_hidden_limits_as_flags(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bulk_sync", "sandbox", "--port", "0", "--no-validate"]
     argv += ["--max-batch", "2", "--work-ms", "200", "--gateway-timeout", "0.3"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
     try:
         assert proc.stdout is not None
         line = ""

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_argv, cli_env
+from helpers import ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.sandbox import Faults
 
@@ -21,21 +21,21 @@ MAPPING = ROOT / "mappings" / "engagements.yaml"
 
 
 def _run(tmp_path: Path, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return cli_run(
         cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=timeout
     )
 
 
 @pytest.mark.slow
 def test_a_run_outside_a_terminal_says_it_is_alive(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
-    siro = sandbox(Faults(latency=0.6))
+    siro = sandbox(Faults(latency=0.3))
     log = tmp_path / "run.log"
     common = [EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state", "--batch-size", "5"]
-    common += ["--concurrency", "1", "--heartbeat", "0.5", "--log-file", log, "--log-format", "json"]
+    common += ["--concurrency", "1", "--heartbeat", "0.25", "--log-file", log, "--log-format", "json"]
     proc = _run(tmp_path, "run", *common)
     assert proc.returncode == 1, proc.stderr  # 5 invalid rows in the example
     beats = [line for line in proc.stderr.splitlines() if line.startswith("bulk-sync: ")]
-    assert len(beats) >= 3, proc.stderr  # 11 requests of 0.6 s, a beat every 0.5 s
+    assert len(beats) >= 3, proc.stderr  # 11 requests of 0.3 s, a beat every 0.25 s
     assert "rows/s" in beats[-1] and "synced so far" in beats[-1] and " of ~" in beats[-1]
     logged = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
     assert sum(m.startswith("bulk-sync: ") for m in logged) >= 3
@@ -171,7 +171,7 @@ def test_a_watch_routes_mapping_is_read_from_the_config_files_folder(tmp_path: P
     inbox.mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", inbox, "--config", home / "bulk_sync.toml", "--once"),
         capture_output=True, text=True, env=cli_env(), cwd=elsewhere, timeout=60,
     )  # fmt: skip
@@ -248,7 +248,7 @@ def test_shell_completion_completes_commands_and_flags(tmp_path: Path) -> None:
 
 
 def test_verbose_prints_the_log_on_stderr_without_the_token(tmp_path: Path, siro) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TOKEN
+    from helpers import TOKEN
 
     proc = _cli(tmp_path, "run", EXAMPLE, "-m", MAPPING, "--base-url", siro.base_url, "--no-state", "-v")
     assert "INFO bulk_sync.cli: bulk-sync 0.1.0 run started" in proc.stderr
@@ -268,7 +268,7 @@ def test_the_resend_hint_fits_what_happened(tmp_path: Path, sandbox) -> None:  #
     assert "run the same command again" not in no_state.stdout
     assert "this run kept no state: the same command would send every row again" in no_state.stdout
     assert "bulk-sync retry " in no_state.stdout
-    refused = subprocess.run(
+    refused = cli_run(
         cli_argv("run", *common, "--base-url", sandbox().base_url, "--no-preflight", "--no-state"),
         capture_output=True, text=True, env=cli_env("not-the-token"), cwd=tmp_path, timeout=60,
     )  # fmt: skip
@@ -317,7 +317,7 @@ def test_retry_dry_run_checks_what_it_would_resend_and_sends_nothing(tmp_path: P
 
 @pytest.mark.slow
 def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
-    from conftest import TOKEN
+    from helpers import TOKEN
 
     from bulk_sync.sandbox import SandboxServer
 
@@ -327,7 +327,7 @@ def test_watch_once_says_why_a_file_went_to_failed(tmp_path: Path) -> None:
     old = time.time() - 60
     os.utime(inbox / "appointments.csv", (old, old))
     with SandboxServer(TOKEN) as siro:
-        proc = subprocess.run(
+        proc = cli_run(
             cli_argv("watch", inbox, "--once", "-m", MAPPING, "--base-url", siro.base_url, "--settle", "1"),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip

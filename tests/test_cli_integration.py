@@ -7,15 +7,24 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, TOKEN, CliResult, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    EXAMPLE_XLSX,
+    TOKEN,
+    RunCli,
+    Sandbox,
+    cli_argv,
+    cli_env,
+    cli_popen,
+)
 from openpyxl import Workbook
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import Faults, SandboxServer
+from bulk_sync.sandbox import Faults
 
 GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
 EXPECTED = {
@@ -23,10 +32,8 @@ EXPECTED = {
     for o in map(json.loads, GOLDEN.read_text().splitlines())
     if o["status"] == "valid"
 }
-FAST_RETRY = ["--retry-backoff", "0.01", "--max-attempts", "25"]
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
+# retried at once, and not paced as SIRO (1000 requests a minute): the faults are what is tested
+FAST_RETRY = ["--retry-backoff", "0.01", "--max-attempts", "25", "--rate-per-min", "0"]
 
 
 def assert_complete_report(rows: list[dict[str, str]], source_rows: int = 60) -> None:
@@ -282,7 +289,7 @@ def test_sigterm_mid_run_writes_a_complete_report_and_exits_3(
 ) -> None:
     server = sandbox(Faults(latency=0.2))
     report = tmp_path / "r.csv"
-    proc = subprocess.Popen(
+    proc = cli_popen(
         cli_argv(
             "run",
             EXAMPLE_CSV,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env, cli_popen
 
 from bulk_sync.errors import CallFailed
 from bulk_sync.sandbox import Faults, SandboxServer
@@ -88,7 +88,7 @@ def test_a_delete_killed_midway_and_run_again_leaves_the_state_true(
         siro.base_url,
         "--yes",
     )
-    proc = subprocess.Popen(argv, env=cli_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = cli_popen(argv, env=cli_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(siro.state.deleted) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)

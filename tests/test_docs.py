@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, TOKEN, CliResult
+from helpers import ROOT, TOKEN, CliResult
 
 from bulk_sync import inbox, payload, pipeline
 from bulk_sync.cli.commands import check_routes

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env
+from helpers import ROOT, cli_env, cli_run
 from make_docs import PAGES, WIDTH, commands
 
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -31,7 +31,7 @@ def test_the_cli_page_shows_what_help_prints(command: str) -> None:
     """The page is generated in-process; the real entry point prints the same text."""
     argv = [sys.executable, "-m", "bulk_sync", *([command] if command else []), "--help"]
     env = {**cli_env(), "COLUMNS": WIDTH}
-    printed = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60).stdout
+    printed = cli_run(argv, capture_output=True, text=True, env=env, timeout=60).stdout
     page = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
     assert f"```text\n{printed}```" in page
 

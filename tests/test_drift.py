@@ -5,14 +5,11 @@ again with `accept-drift` at the end of its name) sends it and makes it the new 
 from __future__ import annotations
 
 import csv
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, CliResult, cli_env
-from test_mirror import HEADER
-from test_watch import dropped_earlier, files, watch_argv
+from helpers import EXAMPLE_MAPPING, HEADER, CliResult, cli_env, cli_run, dropped_earlier, files, watch_argv
 
 from bulk_sync.sandbox import SandboxServer
 from bulk_sync.watch import job_name
@@ -159,7 +156,7 @@ def test_the_watch_folder_files_a_drifted_drop_in_failed_and_takes_it_again_acce
                       f'[[watch.routes]]\nmatch = "*.csv"\nmapping = "{EXAMPLE_MAPPING}"\n')  # fmt: skip
 
     def once() -> None:
-        subprocess.run(
+        cli_run(
             watch_argv(inbox, "--once", "--base-url", siro.base_url, "--config", config),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip

@@ -15,18 +15,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import Sandbox, cli_argv, cli_env
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import SandboxServer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
 
-Sandbox = Callable[..., SandboxServer]
 ROWS = 20_000
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 DELAYS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)

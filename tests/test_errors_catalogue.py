@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from conftest import ROOT
+from helpers import ROOT
 
 from bulk_sync.errors import ROW_ERRORS, RUN_ERRORS
 

@@ -8,21 +8,17 @@ import csv
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import CliResult, cli_argv, cli_env
+from helpers import RunCli, Sandbox, start_run, wait_for_records
 
 from bulk_sync.load import csv as load_csv
 from bulk_sync.load import open_source
 from bulk_sync.pipeline import prepare, scan_columns
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 CHANGED = "the file changed while it was read: run again when it is complete"
@@ -40,21 +36,10 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def _start(server: SandboxServer, data: Path, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
-    return subprocess.Popen(
-        cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--no-state", "--report",
-                 tmp_path / "r.csv", "--concurrency", "1", "--batch-size", "20", *extra),
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _wait_for_records(server: SandboxServer, n: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while len(server.state.records) < n and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(server.state.records) >= n
+def _start(server: SandboxServer, data: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """The run, in the background, one request of 20 records at a time."""
+    return start_run(server, data, tmp_path, MAPPING, "--concurrency", "1", "--batch-size", "20",
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -65,7 +50,7 @@ def test_a_half_line_and_100_rows_appended_during_a_run_are_never_sent(
     server = sandbox(Faults(latency=0.25))  # 200 rows, 20 a request: about 2.5 s
     data = _write(tmp_path / "growing.csv", _rows(0, 200))
     proc = _start(server, data, tmp_path)
-    _wait_for_records(server, 20)
+    wait_for_records(server, 20, timeout=30)
     with data.open("a", encoding="utf-8") as fh:  # an export still being written
         fh.write("E-99999,Half a sub")
         fh.flush()
@@ -126,7 +111,7 @@ def test_a_workbook_saved_again_during_a_run_stops_it(sandbox: Sandbox, tmp_path
         ws.append(row)
     wb.save(data)
     proc = _start(server, data, tmp_path)
-    _wait_for_records(server, 20)
+    wait_for_records(server, 20, timeout=30)
     later = time.time() + 5
     os.utime(data, (later, later))
     out, err = proc.communicate(timeout=60)

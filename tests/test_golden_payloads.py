@@ -9,42 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, ROOT, SCHEMA
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, GOLDEN, ROOT, SCHEMA, outcomes
 from jsonschema import Draft202012Validator
 
 from bulk_sync import mapping, payload
 from bulk_sync.pipeline import prepare, scan_columns
-
-GOLDEN = Path(__file__).parent / "golden" / "engagements.jsonl"
-
-
-def outcomes(path: Path, mapping_path: Path = EXAMPLE_MAPPING) -> list[dict[str, Any]]:
-    """Every row of ``path`` through the loader, the mapping and the payload models, as data:
-    valid (with its payload), invalid (with its errors) or skipped (with why)."""
-    plan = scan_columns(prepare([path], mapping_path))  # as the CLI: number columns settled first
-    out: list[dict[str, Any]] = []
-    for src, bound in plan.jobs:
-        for chunk in src.chunks():
-            for rec in mapping.apply(bound, chunk) if len(chunk) else []:
-                if rec.skip:
-                    out.append({"row": rec.row_number, "status": "skipped", "why": rec.skip})
-                    continue
-                built = payload.build(rec, plan.spec.resource)
-                if isinstance(built, list):
-                    out.append(
-                        {
-                            "row": rec.row_number,
-                            "status": "invalid",
-                            "errors": [[e.slug, e.column] for e in built],
-                        }
-                    )
-                else:
-                    out.append({"row": rec.row_number, "status": "valid", "payload": built.body})
-            out += [{"row": n, "status": "skipped", "why": why} for n, why in chunk.skipped]
-    return out
 
 
 def test_schema_copy_matches_the_packaged_one() -> None:

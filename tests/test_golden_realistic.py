@@ -17,12 +17,11 @@ import csv
 import io
 import json
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import cli_argv, cli_env, cli_run
 
 from bulk_sync.sandbox import SandboxServer
 
@@ -50,7 +49,7 @@ def test_realistic_export_matches_golden(
         "run", data.name, "-m", "mapping.yaml", "--base-url", server.base_url, "--no-state",
         "--report", report, *flags,
     )  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), cwd=folder, timeout=120)
+    proc = cli_run(argv, capture_output=True, text=True, env=cli_env(), cwd=folder, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
     payloads = "".join(
         json.dumps(server.state.records[k], sort_keys=True, ensure_ascii=False) + "\n"

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CliResult
+from helpers import RunCli, Sandbox
 
 from bulk_sync.group import merge
-from bulk_sync.sandbox import SandboxServer
-
-RunCli = Callable[..., CliResult]
-Sandbox = Callable[..., SandboxServer]
 
 ROWS = """\
 Meeting ID,Subject,Start,End,Attendee Email,Attendee ID,Phone

@@ -8,27 +8,15 @@ from __future__ import annotations
 import csv
 import os
 import random
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import SIX_COLUMNS_MAPPING, cli_argv, cli_env, cli_run
 
 from bulk_sync import mapping
 from bulk_sync.load import csv as load_csv
 from bulk_sync.pipeline import halves, idtable, prepare, scan_columns
-
-MAPPING = """\
-version: 1
-fields:
-  externalId: {column: ID, required: true}
-  subject: Subject
-  content: Notes
-  startTime: {column: Start, datetime: {format: "%Y-%m-%d %H:%M", timezone: UTC}}
-  opportunity.externalId: Deal
-  opportunity.amount: Amount
-"""
 
 HEADER = ["ID", "Subject", "Notes", "Start", "Deal", "Amount"]
 
@@ -81,7 +69,7 @@ def test_the_halves_find_what_one_pass_finds(
     tmp_path: Path, split_any: list[bool], crlf: bool, bom: bool
 ) -> None:
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     data = _write(tmp_path / "a.csv", _rows(6_000), crlf=crlf, bom=bom)
     one = _scan(data, m, helper=False)
     both = _scan(data, m, helper=True)
@@ -96,7 +84,7 @@ def test_the_halves_of_a_file_with_title_lines_and_semicolons(tmp_path: Path, sp
     """Excel's ``sep=;`` line and title lines above the header: the first half skips them, the
     second starts past them; the row numbers are the same as one pass gives."""
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     data = tmp_path / "a.csv"
     with data.open("w", newline="", encoding="cp1252") as f:
         f.write("sep=;\nAppointments export\n\n")
@@ -113,7 +101,7 @@ def test_the_halves_give_the_same_rows_and_number_evidence(tmp_path: Path, split
     """The first cell that settles a decimal mark is in the second half: it is found there, with
     the row number one pass gives it; the id table holds the same rows in the same order per id."""
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     data = _write(tmp_path / "a.csv", _rows(6_000, amounts=lambda i: "1.234,50" if i == 4_000 else "12"))
     plan = prepare([data], m)
     src, bound = plan.jobs[0]
@@ -139,7 +127,7 @@ def test_a_middle_inside_a_quoted_cell_is_read_whole(tmp_path: Path, split_any: 
     picks is inside a quoted cell. The first half then ends inside that cell, the parser refuses,
     and the file is read in one pass: the same result."""
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     rows = _rows(6_000)
     for row in rows:
         row[2] = row[2].replace("\n", " ")  # no line break in a cell but the one below
@@ -164,7 +152,7 @@ def test_a_helper_that_dies_leaves_the_file_read_whole(
     tmp_path: Path, split_any: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     data = _write(tmp_path / "a.csv", _rows(6_000))
     one = _scan(data, m, helper=False)
     monkeypatch.setattr(halves, "_second_half", lambda *a: os._exit(9))  # as if killed
@@ -177,7 +165,7 @@ def test_a_large_dry_run_reads_its_ids_in_halves_and_reports_the_same(tmp_path: 
     """The real CLI, a file past SPLIT_MIN_BYTES with repeated ids on both sides of the middle: the
     report with the helper (the default) equals the report in one process, byte for byte."""
     m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+    m.write_text(SIX_COLUMNS_MAPPING)
     rows = _rows(70_000)
     for row in rows:
         row[2] = row[2] + " " + "lorem ipsum " * 40  # ~36 MB
@@ -202,7 +190,7 @@ def test_a_large_dry_run_reads_its_ids_in_halves_and_reports_the_same(tmp_path: 
             "--log-file",
             logged,
         )
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+        proc = cli_run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         reports.append(report.read_bytes())
         halved = "ids read in two halves at once" in logged.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 from bulk_sync.payload import Payload
 from bulk_sync.pipeline import handoff
@@ -14,6 +15,15 @@ from bulk_sync.pipeline.results import Row
 def _slice(rows: int, body_bytes: int) -> list[Row]:
     body = b"x" * body_bytes
     return [Row(seq=i, rec=None, built=Payload(f"id-{i}", None, body)) for i in range(rows)]  # type: ignore[arg-type]
+
+
+def settled(count: Callable[[], int], expected: int) -> None:
+    """Until ``count()`` reaches ``expected`` (a busy machine may be slow to run the reader), then
+    0.3 s more, for a count that would go past it."""
+    deadline = time.monotonic() + 30
+    while count() < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
 
 
 def test_the_reader_waits_while_the_queue_holds_its_bytes() -> None:
@@ -33,7 +43,7 @@ def test_the_reader_waits_while_the_queue_holds_its_bytes() -> None:
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
-    time.sleep(0.5)
+    settled(lambda: put, room)
     assert put == room  # full: the next slice waits for the sender
     assert h._queued <= handoff.QUEUE_BYTES
 
@@ -42,7 +52,7 @@ def test_the_reader_waits_while_the_queue_holds_its_bytes() -> None:
             assert await h.next_rows() is one
 
     asyncio.run(take(2))
-    time.sleep(0.5)
+    settled(lambda: put, room + 2)
     assert put == room + 2  # each slice taken made room for one more
     h.close()  # the run ends: the waiting reader is let go, its slice not queued
     t.join(2)

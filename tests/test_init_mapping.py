@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ROOT
-from test_golden_payloads import outcomes
+from helpers import ROOT, outcomes
 
 from bulk_sync import scaffold
 from bulk_sync.errors import MappingError

@@ -7,18 +7,12 @@ workbooks, CSV as the CRMs write them), the real CLI in a subprocess."""
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import CliResult
+from helpers import CliResult, RunCli, outcomes
 from openpyxl import Workbook
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_golden_payloads import outcomes
-
-RunCli = Callable[..., CliResult]
 
 
 def _xlsx(path: Path, rows: list[list[Any]]) -> Path:

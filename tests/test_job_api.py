@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, read_report
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN
 
 import bulk_sync as bs
+from bulk_sync.report import read_report
 from bulk_sync.sandbox import SandboxServer
 
 

@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT
 from pydantic import SecretStr
 
 from bulk_sync import pipeline

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import examples, write_ods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
@@ -632,6 +633,8 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
 
 
 def _write_ods(path: Path, sheet: str, rows: list[list[Any]]) -> None:
+    """An .ods of typed cells: a value is a string cell, a (kind, value) tuple a cell of that type."""
+
     def cell(v: Any) -> str:
         if isinstance(v, tuple):
             kind, value = v
@@ -640,31 +643,9 @@ def _write_ods(path: Path, sheet: str, rows: list[list[Any]]) -> None:
                 f'<table:table-cell office:value-type="{kind}" {attr}="{value}">'
                 f"<text:p>{value}</text:p></table:table-cell>"
             )
-        return f'<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>'
+        return f"<text:p>{v}</text:p>"
 
-    body = "".join("<table:table-row>" + "".join(cell(v) for v in r) + "</table:table-row>" for r in rows)
-    content = (
-        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
-        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        f'<office:body><office:spreadsheet><table:table table:name="{sheet}">{body}'
-        "</table:table></office:spreadsheet></office:body></office:document-content>"
-    )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(
-            "mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED
-        )
-        z.writestr("content.xml", content)
-        z.writestr(
-            "META-INF/manifest.xml",
-            '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
-            'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-            '<manifest:file-entry manifest:full-path="/" '
-            'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
-            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-            "</manifest:manifest>",
-        )
+    write_ods(path, [[cell(v) for v in r] for r in rows], sheet)
 
 
 # --------------------------------------------------------------------------- fuzz
@@ -681,7 +662,7 @@ PREFIXES = st.sampled_from(
     suffix=st.sampled_from([".csv", ".xlsx", ".txt"]),
 )
 @settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", examples(300))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -720,7 +701,7 @@ def test_any_bytes_give_rows_or_a_clear_error(data: bytes, prefix: bytes, suffix
     ),
     st.sampled_from(["float", "datetime", "date", "mixed"]),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_column_at_a_time_text_equals_cell_text(rows: list[list[Any]], shape: str) -> None:
     """Workbook cells become text a column at a time (numpy for numbers): the same text as cell_text."""
     from bulk_sync.load import Source

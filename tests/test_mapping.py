@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import fingerprints_of, map_rows, spec_of
 
 from bulk_sync.errors import MappingError, RowError, SourceError
 from bulk_sync.load import Chunk
-from bulk_sync.mapping import MappingSpec, apply, bind, fingerprints, parse_mapping
+from bulk_sync.mapping import apply, bind, parse_mapping
 from bulk_sync.payload import target_catalog
 
 CATALOG = target_catalog()
@@ -21,25 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_TEXT = (ROOT / "mappings" / "engagements.yaml").read_text(encoding="utf-8")  # maps, dates, nesting
 
 
-def spec_of(yaml_text: str) -> MappingSpec:
-    return parse_mapping(textwrap.dedent(yaml_text), CATALOG, "m.yaml")
-
-
 def problems_of(yaml_text: str) -> list[str]:
     with pytest.raises(MappingError) as info:
         spec_of(yaml_text)
     return info.value.problems
-
-
-def map_rows(
-    spec: MappingSpec, rows: list[dict[str, str]]
-) -> list[tuple[dict[str, object], list[list[object]]]]:
-    headers = list(rows[0])
-    bound = bind(spec, headers, "f.csv")
-    chunk = Chunk(
-        "f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str)
-    )
-    return [(r.values, [[e.slug, e.column] for e in r.errors]) for r in apply(bound, chunk)]
 
 
 def test_every_problem_is_reported_at_once_with_its_line() -> None:
@@ -269,14 +254,6 @@ def test_a_row_the_loader_flagged_becomes_a_row_error() -> None:
     ]
 
 
-def fingerprints_of(spec: MappingSpec, rows: list[dict[str, str]]) -> list[bytes]:
-    headers = list(rows[0])
-    chunk = Chunk(
-        "f.csv", None, list(range(2, 2 + len(rows))), pd.DataFrame(rows, columns=headers, dtype=str)
-    )
-    return fingerprints(bind(spec, headers, "f.csv"), chunk)
-
-
 FP = "version: 1\nfields: {externalId: Id, subject: Subject, content: Notes}\n"
 
 
@@ -301,9 +278,10 @@ def test_fingerprints_are_the_same_in_another_process() -> None:
     rows = [{"Id": "A1", "Subject": "Call", "Notes": "n"}]
     here = fingerprints_of(spec_of(EXAMPLE_TEXT), [{c: "x" for c in spec_of(EXAMPLE_TEXT).columns}])
     code = (
-        "import sys, pandas as pd; sys.path.insert(0, 'tests'); import test_mapping as t; "
-        "s = t.spec_of(t.EXAMPLE_TEXT); print(t.fingerprints_of(s, [{c: 'x' for c in s.columns}])[0].hex(), "
-        f"t.fingerprints_of(t.spec_of(t.FP), {rows!r})[0].hex())"
+        "import sys; sys.path.insert(0, 'tests'); import helpers as h; "
+        f"s = h.spec_of({EXAMPLE_TEXT!r}); "
+        "print(h.fingerprints_of(s, [{c: 'x' for c in s.columns}])[0].hex(), "
+        f"h.fingerprints_of(h.spec_of({FP!r}), {rows!r})[0].hex())"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,

@@ -10,20 +10,15 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, CliResult, cli_argv, cli_env
+from helpers import ROOT, RunCli, Sandbox, cli_argv, cli_env, cli_popen
 
 from bulk_sync import mapping
 from bulk_sync.errors import MappingError, RowError
 from bulk_sync.mapping import convert, numbers, parse_mapping
 from bulk_sync.payload import target_catalog
-from bulk_sync.sandbox import SandboxServer
-
-RunCli = Callable[..., CliResult]
-Sandbox = Callable[..., SandboxServer]
 
 MEETINGS = """\
 Meeting ID,Title,Direction,Start,Type,City,Phone,Mobile,Owner Email
@@ -206,7 +201,7 @@ fields:
   startTime: {{column: Start, datetime: {{format: "%Y-%m-%d %H:%M", timezone: UTC}}}}
 """
     data, m = _files(tmp_path, text, rows)
-    proc = subprocess.Popen(
+    proc = cli_popen(
         cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--report", tmp_path / "r.csv",
                  "--state", tmp_path / "s.sqlite3", "--rate-per-min", "120"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),

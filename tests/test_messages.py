@@ -8,18 +8,15 @@ effect's state file: tests/test_mirror.py; a profile job's drift advice: tests/t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import CliResult
+from helpers import RunCli
 
 from bulk_sync.errors import MappingError
 from bulk_sync.mapping import parse_mapping
 from bulk_sync.payload import target_catalog
-
-RunCli = Callable[..., CliResult]
 
 MAPPING = """\
 version: 1

@@ -13,48 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
+from helpers import EXAMPLE_MAPPING, CliResult, appointments
 
 from bulk_sync.errors import UsageError
 from bulk_sync.pipeline.mirror import parse_window
 from bulk_sync.sandbox import SandboxServer
 from bulk_sync.watch import job_name
-
-HEADER = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
-
-
-def appointments(
-    path: Path,
-    ids: list[int],
-    *,
-    day0: int = 2,
-    spread: int = 5,
-    bad: set[int] = frozenset(),
-    day_of: Callable[[int], dt.date] | None = None,
-) -> Path:
-    """A clean export: one appointment per id, on days day0..day0+spread-1 of March 2026 (or on
-    ``day_of(id)``)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.DictWriter(fh, HEADER)
-        out.writeheader()
-        for n in ids:
-            day = day_of(n) if day_of else dt.date(2026, 3, day0 + n % spread)
-            out.writerow(
-                {
-                    "Appointment ID": f"APT-{n:05d}",
-                    "Subject": f"Visit {n}",
-                    "Direction": "Inbound",
-                    "Appointment Type": "In-home consultation",
-                    "Activity": "Appointment",
-                    "Start": f"{day:%m/%d/%Y} 09:00 AM" if n not in bad else "not a date",
-                    "End": f"{day:%m/%d/%Y} 10:00 AM",
-                    "Rep ID": "U-1",
-                    "Rep Email": "dana@example.com",
-                    "Rep Name": "Dana",
-                }
-            )
-    return path
-
 
 MARCH = "2026-03-01..2026-03-31"  # the window the nightly export of March is declared to cover
 

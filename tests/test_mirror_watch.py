@@ -5,13 +5,10 @@ failed/ with the reason, nothing sent or deleted), with the watch folder's advic
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, cli_env
-from test_mirror import appointments
-from test_watch import dropped_earlier, files, watch_argv
+from helpers import EXAMPLE_MAPPING, appointments, cli_env, cli_run, dropped_earlier, files, watch_argv
 
 from bulk_sync.sandbox import SandboxServer
 
@@ -35,7 +32,7 @@ def test_a_cut_short_drop_is_held_until_dropped_again_as_accept_truncation(
     )
 
     def once() -> None:
-        subprocess.run(
+        cli_run(
             watch_argv(inbox, "--once", "--base-url", siro.base_url, "--config", config),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip

@@ -8,17 +8,11 @@ the sandbox over HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from helpers import CliResult, RunCli, Sandbox
 from openpyxl import Workbook
-
-from bulk_sync.sandbox import SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def write_mapping(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:

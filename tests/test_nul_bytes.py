@@ -6,16 +6,14 @@ file with one line naming the column. The real CLI, the sandbox, real .xlsx file
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import CliResult
+from helpers import CliResult, RunCli
 
 from bulk_sync.sandbox import SandboxServer
 
-RunCli = Callable[..., CliResult]
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 ROWS = [f"E-{i:04d},Visit {i},2024-03-05T10:00:00Z" for i in range(3000)]  # ~130 KB: past the 64 KB sample
 

@@ -6,60 +6,18 @@ built by hand (content.xml as LibreOffice writes it); read through the real load
 
 from __future__ import annotations
 
-import sys
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from helpers import RunCli, outcomes, write_ods
 
 from bulk_sync.errors import SourceError
 from bulk_sync.load import open_sources
 from bulk_sync.load.ods import patched
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_golden_payloads import outcomes
-
-RunCli = Callable[..., CliResult]
-
 
 def _p(text: str) -> str:
     return f"<text:p>{text}</text:p>"
-
-
-def write_ods(path: Path, rows: list[list[str]], sheet: str = "Visits") -> Path:
-    """An .ods whose cells are the given XML (paragraphs, spans, tabs, line breaks)."""
-
-    def cell(xml: str) -> str:
-        if xml.startswith("<table:"):
-            return xml
-        return f'<table:table-cell office:value-type="string">{xml}</table:table-cell>'
-
-    body = "".join("<table:table-row>" + "".join(map(cell, r)) + "</table:table-row>" for r in rows)
-    content = (
-        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
-        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        f'<office:body><office:spreadsheet><table:table table:name="{sheet}">{body}'
-        "</table:table></office:spreadsheet></office:body></office:document-content>"
-    )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(
-            "mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED
-        )
-        z.writestr("content.xml", content)
-        z.writestr(
-            "META-INF/manifest.xml",
-            '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
-            'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-            '<manifest:file-entry manifest:full-path="/" '
-            'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
-            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-            "</manifest:manifest>",
-        )
-    return path
 
 
 TAB, BREAK = "<text:tab/>", "<text:line-break/>"

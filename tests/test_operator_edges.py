@@ -9,22 +9,32 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    TOKEN,
+    CliResult,
+    RunCli,
+    Sandbox,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    free_port,
+    start_run,
+    wait_for_records,
+)
 
 from bulk_sync.report import read_report
 from bulk_sync.sandbox import Faults, SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def one_line_error(res: CliResult) -> str:
@@ -33,13 +43,6 @@ def one_line_error(res: CliResult) -> str:
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, res.stderr
     return errors[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # --------------------------------------------------------------------------- start-up and configuration
@@ -122,7 +125,7 @@ def test_watch_once_files_a_file_whose_token_was_refused_in_failed(sandbox: Sand
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(EXAMPLE_CSV, inbox / "export.csv")
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", inbox, "--once", "--settle", "0.2", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url),
         capture_output=True, text=True, env=cli_env("a-dead-token"), timeout=120,
     )  # fmt: skip
@@ -246,7 +249,7 @@ def test_a_full_disk_while_writing_the_report_stops_the_run_cleanly(
     m = tmp_path / "m.yaml"
     m.write_text("version: 1\nfields:\n  externalId: Id\n  subject: Subject\n")
     state, summary = tmp_path / "state.sqlite3", tmp_path / "summary.json"
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--state", state,
                  "--report", tiny_disk / "report.csv", "--summary-json", summary, "--batch-size", "50"),
         capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path,
@@ -268,9 +271,9 @@ def test_a_full_disk_while_writing_the_report_stops_the_run_cleanly(
 @pytest.mark.slow
 def test_sigterm_during_the_preflight_stops_within_2_seconds(sandbox: Sandbox, tmp_path: Path) -> None:
     """Was: the 60 s read timeout was waited out, and the report was left empty."""
-    server = sandbox(Faults(preflight_latency=30))
+    server = sandbox(Faults(preflight_latency=6))  # a run that did not stop would take 6 s, not 2
     report = tmp_path / "r.csv"
-    proc = subprocess.Popen(
+    proc = cli_popen(
         cli_argv("run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--report", report),
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -305,21 +308,9 @@ def _start_slow_run(
     server: SandboxServer, data: Path, tmp_path: Path, *extra: str
 ) -> subprocess.Popen[bytes]:
     """The CLI in the background; its stderr goes to tmp_path/stderr.txt (read while it runs)."""
-    m = tmp_path / "m.yaml"
-    m.write_text(BIG_MAPPING)
     with (tmp_path / "stderr.txt").open("wb") as err:
-        return subprocess.Popen(
-            cli_argv("run", data, "-m", m, "--base-url", server.base_url, "--no-state", "--report",
-                     tmp_path / "r.csv", "--concurrency", "2", *extra),
-            env=cli_env(), stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-
-
-def _wait_for_writes(server: SandboxServer, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(server.state.records) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(server.state.records) >= n
+        return start_run(server, data, tmp_path, BIG_MAPPING, "--concurrency", "2", *extra,
+                         stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -331,7 +322,7 @@ def test_ctrl_c_on_a_big_file_is_acknowledged_at_once_and_accounts_for_every_row
     server = sandbox(Faults(latency=1.0))
     data = big_file(tmp_path / "big.csv", 1_000_000)
     proc = _start_slow_run(server, data, tmp_path)
-    _wait_for_writes(server, 100)
+    wait_for_records(server, 100)
     proc.send_signal(signal.SIGINT)
     sent_at = time.monotonic()
     heard = ""
@@ -357,7 +348,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_report_says_where_it_stops(
     server = sandbox(Faults(latency=3.0))
     data = big_file(tmp_path / "big.csv", 300_000)
     proc = _start_slow_run(server, data, tmp_path)
-    _wait_for_writes(server, 100)
+    wait_for_records(server, 100)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     sent_at = time.monotonic()
@@ -469,9 +460,9 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
     cfg.write_text(f'[profiles.default]\nstate = "{state}"\nbatch_size = 20\nconcurrency = 1\n')
     argv = cli_argv("watch", inbox, "--settle", "0.2", "--poll", "0.2", "-m", m, "--base-url", server.base_url,
                     "--config", cfg)  # fmt: skip
-    watcher = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = cli_popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.copy(data, inbox / "drop.csv")
-    _wait_for_writes(server, 40)
+    wait_for_records(server, 40)
     (pid_file,) = list((inbox / "processing").glob("*/child.pid"))
     child = int(pid_file.read_text())
     watcher.kill()  # kill -9: no chance to clean up
@@ -481,7 +472,8 @@ def test_a_killed_watchers_run_dies_with_it_and_a_restart_finishes_the_file(
         time.sleep(0.1)
     assert not _alive(child), "the watcher's run outlived it"
     assert len(server.state.records) < 200  # it stopped: it did not go on to the end
-    again = subprocess.run([*argv, "--once"], env=cli_env(), capture_output=True, text=True, timeout=300)
+    server.sandbox.faults.latency = 0.0  # the rest, for the restart: at once
+    again = cli_run([*argv, "--once"], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(server.state.records) == 300
     assert any(p.name.endswith(".csv") and "report" not in p.name for p in (inbox / "done").iterdir())

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import ROOT, TOKEN, CliResult
+from helpers import ROOT, TOKEN, CliResult
 
 from bulk_sync.payload import target_catalog
 from bulk_sync.sandbox import Faults, SandboxServer

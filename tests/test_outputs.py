@@ -8,21 +8,18 @@ import csv
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, EXAMPLE_XLSX, RunCli, Sandbox, cli_run
 
 from bulk_sync.errorfile import Failures, write_error_files
 from bulk_sync.load import open_source
 from bulk_sync.report import RowResult, read_report
-from bulk_sync.sandbox import SandboxServer
 
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 INVALID_ROWS = {9, 17, 25, 33, 46}  # the example file's deliberately broken rows
 
 
@@ -130,11 +127,10 @@ def test_report_cells_never_run_as_formulas(run_cli: RunCli, tmp_path: Path) -> 
 def test_a_report_path_ending_in_xlsx_gets_an_excel_report(tmp_path: Path) -> None:
     """`--report results.xlsx`: the Excel report there, the CSV beside it, never CSV text in a file
     Excel would refuse to open."""
-    import subprocess
     import sys
 
     out = tmp_path / "results.xlsx"
-    res = subprocess.run(
+    res = cli_run(
         [sys.executable, "-m", "bulk_sync", "validate", str(EXAMPLE_CSV), "-m", str(EXAMPLE_MAPPING),
          "--report", str(out), "-q"],
         capture_output=True, text=True,
@@ -259,11 +255,10 @@ def test_profile_report_dir_is_used(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text(
         f'[profiles.default]\nmapping = "{EXAMPLE_MAPPING}"\nreport_dir = "out"\n'
     )
-    import subprocess
 
-    from conftest import cli_argv, cli_env
+    from helpers import cli_argv, cli_env
 
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("validate", EXAMPLE_CSV, "--config", tmp_path / "cfg.toml"),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path,
     )  # fmt: skip
@@ -315,7 +310,7 @@ def test_the_token_appears_nowhere(sandbox: Sandbox, run_cli: RunCli, tmp_path: 
 
 
 def test_the_example_config_is_valid() -> None:
-    from conftest import ROOT
+    from helpers import ROOT
 
     from bulk_sync.config import load_profile
 

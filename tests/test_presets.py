@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
+from helpers import outcomes as golden_outcomes
 from jsonschema import Draft202012Validator
-from test_golden_payloads import outcomes as golden_outcomes
 
 PRESETS = [
     "salesforce_events_report",

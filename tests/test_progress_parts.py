@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_run
 
 SCRIPT = """
 import json, sys
@@ -51,7 +50,7 @@ def _export(path: Path, rows: int) -> Path:
 
 def test_the_progress_of_a_dry_run_in_two_parts_follows_both(tmp_path: Path) -> None:
     data = _export(tmp_path / "export.csv", 40_000)
-    proc = subprocess.run(
+    proc = cli_run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLE_MAPPING), str(data), str(tmp_path / "r.csv")],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip

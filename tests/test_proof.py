@@ -3,17 +3,16 @@ answer that proves nothing, or only part of a batch (issue 33: any HTTP 200 was 
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import time
 
 import httpx
 import pytest
+from helpers import payload_of, send_through
 
 from bulk_sync.payload import Payload
-from bulk_sync.settings import RetryPolicy, RunSettings
-from bulk_sync.upload import Uploader
+from bulk_sync.settings import RetryPolicy
 from bulk_sync.upload.answers import not_here_message, retry_after_of, too_long
 from bulk_sync.upload.proof import QUOTE_CHARS, acknowledged, identity_problem, quote
 
@@ -101,36 +100,12 @@ def test_quote_is_short_one_line_and_never_shows_the_token() -> None:
 # ----------------------------------------------------------------------------- the uploader
 
 
-def _payload(ext: str) -> Payload:
-    body = {"externalId": ext}
-    return Payload(ext, body, json.dumps(body).encode())
-
-
 def _go(handler, payloads: list[Payload], batch: bool = True, **retry: float):  # type: ignore[no-untyped-def]
-    bodies: list[object] = []
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        return handler(body)
-
-    async def nosleep(_: float) -> None:
-        return None
-
-    async def go():  # type: ignore[no-untyped-def]
-        s = RunSettings(
-            base_url="https://siro.test",
-            token="s3cret-token",  # type: ignore[arg-type]
-            rate_per_min=None,
-            breaker=None,
-            retry=RetryPolicy(**retry),
-        )
-        async with Uploader(s, transport=httpx.MockTransport(recording), sleep=nosleep) as up:
-            if batch:
-                return await up.send_batch(payloads)
-            return [await up.send(payloads[0])]
-
-    return asyncio.run(go()), bodies
+    """Through the uploader, SIRO mocked: (the outcomes, the request bodies)."""
+    outcomes, bodies, _ = send_through(
+        handler, payloads, batch=batch, token="s3cret-token", breaker=None, retry=RetryPolicy(**retry)
+    )
+    return outcomes, bodies
 
 
 def _stored(body: object) -> httpx.Response:
@@ -143,7 +118,7 @@ def test_a_200_html_page_is_retried_then_failed_quoting_it_never_synced() -> Non
     page = b"<html><body>Maintenance: back soon. s3cret-token</body></html>"
     outcomes, bodies = _go(
         lambda body: httpx.Response(200, content=page, headers={"Content-Type": "text/html"}),
-        [_payload("E1"), _payload("E2")],
+        [payload_of("E1"), payload_of("E2")],
         max_attempts=3,
     )
     assert len(bodies) == 3  # the usual retry policy
@@ -159,7 +134,7 @@ def test_a_bad_answer_then_a_good_one_syncs() -> None:
     def handler(body: object) -> httpx.Response:
         return next(answers) or _stored(body)
 
-    outcomes, bodies = _go(handler, [_payload("E1")], batch=False)
+    outcomes, bodies = _go(handler, [payload_of("E1")], batch=False)
     assert len(bodies) == 2
     assert (outcomes[0].status, outcomes[0].siro_id, outcomes[0].attempts) == ("synced", "id-E1", 2)
 
@@ -169,7 +144,7 @@ def test_half_the_results_sync_that_half_and_resend_the_rest() -> None:
         data = [{"id": f"id-{b['externalId']}", "externalId": b["externalId"]} for b in body]
         return httpx.Response(200, json={"data": data[: max(1, len(data) // 2)]})
 
-    payloads = [_payload(f"E{i}") for i in range(8)]
+    payloads = [payload_of(f"E{i}") for i in range(8)]
     outcomes, bodies = _go(half, payloads)
     assert [len(b) for b in bodies] == [8, 4, 2, 1]  # type: ignore[arg-type]
     assert [o.status for o in outcomes] == ["synced"] * 8
@@ -183,7 +158,7 @@ def test_foreign_results_prove_nothing_and_fail_in_the_end() -> None:
             200, json={"data": [{"id": "x", "externalId": "NOT-" + b["externalId"]} for b in body]}
         )
 
-    outcomes, bodies = _go(foreign, [_payload("E1"), _payload("E2")], max_attempts=2)
+    outcomes, bodies = _go(foreign, [payload_of("E1"), payload_of("E2")], max_attempts=2)
     assert len(bodies) == 2 and {o.status for o in outcomes} == {"failed"}
     assert "acknowledges 0 of the 2 record(s) sent (2 result(s) name no record sent)" in outcomes[0].message
 
@@ -238,7 +213,7 @@ def test_a_wait_past_the_budget_is_named() -> None:
 def test_a_429_asking_past_the_budget_fails_at_once_saying_so() -> None:
     outcomes, bodies = _go(
         lambda body: httpx.Response(429, headers={"Retry-After": "86400"}, json={"error": "slow down"}),
-        [_payload("E1")],
+        [payload_of("E1")],
     )
     assert len(bodies) == 1 and outcomes[0].status == "failed"
     assert "SIRO asked to wait 86400 s, more than --retry-max-seconds allows" in outcomes[0].message

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -74,7 +74,7 @@ cell = st.one_of(
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=5))
 def test_any_cells_give_a_payload_or_row_errors(rows: list[dict[str, str]]) -> None:
     chunk = Chunk(
@@ -119,7 +119,7 @@ dt_cell = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(dt_cell, min_size=1, max_size=30))
 def test_vectorised_datetimes_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in DT_FIELDS[1:]:
@@ -172,7 +172,7 @@ split_cell = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(split_cell, min_size=1, max_size=80))
 def test_date_times_read_by_their_parts_equal_the_scalar_reference(cells: list[str]) -> None:
     for f in SPLIT_FIELDS[1:] + ISO_FIELDS[1:]:
@@ -221,7 +221,7 @@ def test_kept_cells_come_back_as_they_were() -> None:
     assert len(pack(cells)) < sum(map(len, cells)) + 12 * len(cells)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=5))
 def test_generated_row_builder_equals_the_tree_walk(rows: list[dict[str, str]]) -> None:
     chunk = Chunk(
@@ -269,7 +269,7 @@ t_cell = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({c: t_cell for c in T_COLUMNS}), min_size=1, max_size=5))
 def test_any_cells_through_every_transform_give_a_payload_or_row_errors(rows: list[dict[str, str]]) -> None:
     frame = pd.DataFrame(rows, columns=T_COLUMNS, dtype=str)
@@ -317,7 +317,7 @@ o_cell = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from([(BOUND, cell), (T_BOUND, t_cell), (ODD_BOUND, o_cell)]).flatmap(
         lambda bc: st.tuples(
@@ -355,7 +355,7 @@ def test_the_chunk_check_agrees_with_validating_each_row(case: tuple[Any, list[d
 EXAMPLE_ROWS = pd.read_csv(EXAMPLE_CSV, dtype=str, keep_default_na=False).to_dict("records")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(st.sampled_from(range(len(EXAMPLE_ROWS))), st.sets(st.sampled_from(COLUMNS), max_size=12)),
@@ -380,7 +380,7 @@ def test_a_row_to_send_names_the_same_columns_from_one_row_of_its_shape(
     assert len(mc.like) == len(set(checked.shape))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.text(alphabet="0123456789$,.-+%() €e", max_size=14)
     | st.from_regex(r"\$?\d[\d,]{0,12}(\.\d{1,4})?", fullmatch=True)
@@ -448,7 +448,7 @@ ROW_WARNINGS = st.builds(
 ).filter(lambda w: w is not None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(max_size=8),
     st.one_of(st.none(), st.text(max_size=6)),
@@ -499,7 +499,7 @@ fields:
 ).fields[1:4]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.text(alphabet="0123456789$,.-+%() €e\\t", max_size=12) | st.just(""), min_size=1, max_size=20)
 )
@@ -543,7 +543,7 @@ def written_numbers(draw: Any) -> tuple[str, str, Decimal]:
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(written_numbers())
 def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, Decimal]) -> None:
     """With the column's decimal mark known, the JSON number sent is exactly the cell's number
@@ -562,7 +562,7 @@ def test_numbers_arrive_exactly_as_the_cell_writes_them(case: tuple[str, str, De
         assert Decimal(sent) == exact, (text, decimal, sent)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.sampled_from(["valid", "unchanged", "not_sent"]),
     st.one_of(st.none(), st.just("aborted")),

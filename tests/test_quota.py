@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, RunCli
 
 from bulk_sync.sandbox import Faults, Sandbox, SandboxServer
 
-RunCli = Callable[..., CliResult]
 SandboxFactory = Callable[..., SandboxServer]
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_argv, cli_env
+from helpers import ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.errors import UsageError
 from bulk_sync.job.events import Events
@@ -22,9 +22,7 @@ MAPPING = ROOT / "mappings" / "engagements.yaml"
 
 
 def _run(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120
-    )
+    return cli_run(cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120)
 
 
 def _kept(cwd: Path) -> dict[str, dict[str, object]]:

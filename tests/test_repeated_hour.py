@@ -9,19 +9,13 @@ message naming both instants and the key to set; `ambiguous: earlier`/`later` se
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import CliResult
-from test_mapping import map_rows, spec_of
+from helpers import RunCli, Sandbox, map_rows, spec_of
 
 from bulk_sync.errors import ROW_ERRORS, ROW_TEMPLATES
-from bulk_sync.sandbox import SandboxServer
-
-RunCli = Callable[..., CliResult]
-Sandbox = Callable[..., SandboxServer]
 
 FMT = "%d-%m-%Y %H:%M"
 ROWS = [

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, CliResult
 
 from bulk_sync.forecast import Forecast
 from bulk_sync.notes import CannotMatch, EndBeforeStart, NoEngagementUser, RowWarnings, UnknownReps

@@ -12,8 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, CliResult, cli_argv, cli_env
-from test_watch import dropped_earlier, watch_argv
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    TOKEN,
+    CliResult,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    dropped_earlier,
+    review_sign_in,
+    watch_argv,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -53,13 +65,6 @@ def review(failed_run: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, htt
     server.stop()
 
 
-def login(server: ReviewThread, client: httpx.Client) -> str:
-    """Open the printed address; return the page's CSRF token."""
-    resp = client.get(f"/?key={server.review.key}")
-    assert resp.status_code == 200
-    return resp.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
-
-
 def test_every_request_needs_the_key_then_a_session_cookie(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
     assert client.get("/").status_code == 403
@@ -69,7 +74,7 @@ def test_every_request_needs_the_key_then_a_session_cookie(review: tuple[ReviewT
     cookie = first.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # Lax: mail links
     assert server.review.key not in cookie  # a signed session id, never the key
-    login(server, client)
+    review_sign_in(client, server)
     page = client.get("/")
     assert page.status_code == 200 and "appointments.csv" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -77,14 +82,14 @@ def test_every_request_needs_the_key_then_a_session_cookie(review: tuple[ReviewT
 
 def test_the_host_header_must_name_this_server(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
-    login(server, client)
+    review_sign_in(client, server)
     resp = client.get("/", headers={"Host": "evil.example"})
     assert resp.status_code == 403  # a page from another site cannot reach it by DNS rebinding
 
 
 def test_posts_need_the_csrf_token(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
-    csrf = login(server, client)
+    csrf = review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     body = {"index": 0, "cells": grid_of(run).rows[0]}
     assert client.post(f"/runs/{run.id}/check", json=body).status_code == 403
@@ -97,7 +102,7 @@ def test_posts_need_the_csrf_token(review: tuple[ReviewThread, httpx.Client]) ->
 
 def test_cells_are_shown_as_text(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
-    login(server, client)
+    review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     page = client.get(f"/runs/{run.id}").text
     assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -119,7 +124,7 @@ def test_no_path_from_a_request_reaches_the_disk(
     review: tuple[ReviewThread, httpx.Client], path: str
 ) -> None:
     server, client = review
-    login(server, client)
+    review_sign_in(client, server)
     resp = client.get(path)
     assert resp.status_code in (403, 404), (path, resp.status_code)
     assert "[project]" not in resp.text and "import" not in resp.text
@@ -127,7 +132,7 @@ def test_no_path_from_a_request_reaches_the_disk(
 
 def test_a_preview_drop_names_an_upload_never_a_path(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
-    csrf = login(server, client)
+    csrf = review_sign_in(client, server)
     for token in ("..", "..%2f..%2fetc", "a/b"):
         resp = client.post(f"/preview/{token}/drop", data={"csrf": csrf})
         assert resp.status_code in (400, 404), token
@@ -135,7 +140,7 @@ def test_a_preview_drop_names_an_upload_never_a_path(review: tuple[ReviewThread,
 
 def test_uploads_are_capped(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review  # the fixture caps uploads at 0.01 MB
-    csrf = login(server, client)
+    csrf = review_sign_in(client, server)
     big = io.BytesIO(b"Appointment ID\n" + b"X-1\n" * 10_000)
     resp = client.post(
         "/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files={"file": ("big.csv", big)}
@@ -145,7 +150,7 @@ def test_uploads_are_capped(review: tuple[ReviewThread, httpx.Client]) -> None:
 
 def test_the_page_never_holds_the_siro_token(review: tuple[ReviewThread, httpx.Client]) -> None:
     server, client = review
-    login(server, client)
+    review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     for path in ("/", "/?attention=1", f"/runs/{run.id}", f"/runs/{run.id}/rows?page=0", "/preview"):
         assert TOKEN not in client.get(path).text
@@ -155,7 +160,7 @@ def test_the_page_and_validate_agree_on_every_row(
     review: tuple[ReviewThread, httpx.Client], run_cli: Callable[..., CliResult]
 ) -> None:
     server, client = review
-    csrf = login(server, client)
+    csrf = review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     grid = grid_of(run)
     page = [
@@ -176,7 +181,7 @@ def test_fixed_rows_go_to_the_inbox_and_the_watcher_syncs_them(
     review: tuple[ReviewThread, httpx.Client], tmp_path: Path
 ) -> None:
     server, client = review
-    csrf = login(server, client)
+    csrf = review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     grid = grid_of(run)
     before = run.error_files[0].read_bytes()
@@ -200,7 +205,7 @@ def test_fixed_rows_go_to_the_inbox_and_the_watcher_syncs_them(
     siro = SandboxServer(TOKEN).start()
     try:
         dropped_earlier(dropped)
-        proc = subprocess.run(
+        proc = cli_run(
             watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip
@@ -229,9 +234,7 @@ def test_the_watchers_alert_and_error_txt_link_to_the_runs_page(tmp_path: Path) 
             "--review-url",
             review.url,
         )
-        subprocess.run(
-            argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(argv, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         error_txt = next((inbox / "failed").glob("appointments-*-error.txt")).read_text(encoding="utf-8")
         link = error_txt.split("Fix the rows in the browser: ", 1)[1].strip()
         summary = next((inbox / "failed").glob("appointments-*-summary.json")).read_text(encoding="utf-8")
@@ -252,7 +255,7 @@ def test_a_preview_shows_the_dry_run_then_drops_the_file_into_the_inbox(tmp_path
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
     client = httpx.Client(base_url=server.url, follow_redirects=True)
     try:
-        csrf = login(server, client)
+        csrf = review_sign_in(client, server)
         files = {"file": ("appointments.csv", EXAMPLE_CSV.read_bytes())}
         page = client.post("/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
         assert page.status_code == 200
@@ -277,7 +280,7 @@ def test_serve_listens_on_loopback_unless_told_and_then_warns(tmp_path: Path) ->
     for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
         argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--host", host, "--port", "0")
         env = {**cli_env(), "TMPDIR": str(temp)}
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(1 + warned)]
@@ -311,7 +314,7 @@ def test_an_unreadable_error_file_is_said_on_the_page_not_a_crash(
     review: tuple[ReviewThread, httpx.Client],
 ) -> None:
     server, client = review
-    login(server, client)
+    review_sign_in(client, server)
     run = find_runs(server.review.folders)[0]
     run.error_files[0].write_bytes(b"\x00\x01 not a spreadsheet" * 100)
     page = client.get(f"/runs/{run.id}")

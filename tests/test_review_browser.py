@@ -12,58 +12,37 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, cli_argv, cli_env
-from test_watch import dropped_earlier, watch_argv
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    FOCUS,
+    ROOT,
+    TOKEN,
+    browser_sign_in,
+    cli_argv,
+    cli_env,
+    cli_run,
+    dropped_earlier,
+    skip_without_a_browser,
+    wait,
+    watch_argv,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.server import ReviewThread
 from bulk_sync.sandbox import SandboxServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 SCREENSHOT = ROOT / "docs" / "review.png"
 
-if not (CHROMIUM and DRIVER):
-    if os.environ.get("BULK_SYNC_REQUIRE_BROWSER"):
-        raise RuntimeError("BULK_SYNC_REQUIRE_BROWSER is set, but chromium/chromedriver are not installed")
-    pytest.skip(
-        "no chromium + chromedriver (apt-get install chromium chromium-driver)", allow_module_level=True
-    )
+skip_without_a_browser()
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
-    yield driver
-    driver.quit()
-
-
-# focused as Tab focuses it, then the caret put after the text (as WebDriver's typing into an input does)
-FOCUS = (
-    "arguments[0].focus(); const i = arguments[0].querySelector('input');"
-    "if (i) i.setSelectionRange(i.value.length, i.value.length)"
-)
-
-
-def wait(driver: Any, cond: Any, timeout: float = 30) -> Any:
-    return WebDriverWait(driver, timeout).until(cond)
 
 
 def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) -> None:
@@ -76,14 +55,12 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
         shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
         dropped_earlier(inbox / "appointments.csv")
         watch = watch_argv(inbox, "--once", "--base-url", siro.base_url, "--mapping", EXAMPLE_MAPPING)
-        subprocess.run(
-            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert list((inbox / "failed").glob("appointments-*-report.csv"))
         assert "APT-24016" not in siro.state.records  # its start date, 31/02/2026, does not exist
 
         review = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-        browser.get(f"{review.url}/?key={review.review.key}")
+        browser_sign_in(browser, review)
         browser.find_element(By.LINK_TEXT, "appointments.csv").click()
         row = wait(browser, lambda d: _row_with(d, "31/02/2026"))
         start = row.find_element(By.CSS_SELECTOR, 'td[data-col="Start"]')
@@ -110,9 +87,7 @@ def test_fix_a_bad_date_in_the_grid_and_send_it(browser: Any, tmp_path: Path) ->
 
         for p in inbox.glob("appointments-fixed-*.csv"):
             dropped_earlier(p)
-        subprocess.run(
-            watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False
-        )
+        cli_run(watch, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert siro.state.records["APT-24016"]["startTime"] == "2026-03-02T16:00:00Z"  # synced
         fixed = next((inbox / "done").glob("appointments-fixed-*-report.csv"))
         with fixed.open(encoding="utf-8-sig") as fh:
@@ -169,10 +144,10 @@ def test_a_run_with_20000_bad_rows_opens_on_its_first_page_and_turns_pages(
     argv = cli_argv(
         "validate", data, "--mapping", EXAMPLE_MAPPING, "--report", reports / "big.csv", "--quiet"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=600, check=False)
+    cli_run(argv, env=cli_env(None), cwd=tmp_path, timeout=600, check=False)
     review = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
     try:
-        browser.get(f"{review.url}/?key={review.review.key}")
+        browser_sign_in(browser, review)
         link = browser.find_element(By.LINK_TEXT, "big.csv").get_attribute("href")
         browser.get(link)
         rows = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")

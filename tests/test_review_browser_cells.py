@@ -12,58 +12,41 @@ Without Chromium these tests skip, unless BULK_SYNC_REQUIRE_BROWSER=1: there the
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
-from test_review_files import two_files
-from test_review_sheets import two_sheets
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    cli_argv,
+    cli_env,
+    cli_run,
+    skip_without_a_browser,
+    two_files,
+    two_sheets,
+    wait,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs
 from bulk_sync.review.server import ReviewThread
 from bulk_sync.review.store import Store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 GOOD = "03/02/2026 08:00 AM"  # the rows' End is 09:30 AM that day
 NOTE = "  two  spaces, <b>markup</b> & 'quotes' "  # kept exactly, as text
 
-if not (CHROMIUM and DRIVER):
-    if os.environ.get("BULK_SYNC_REQUIRE_BROWSER"):
-        raise RuntimeError("BULK_SYNC_REQUIRE_BROWSER is set, but chromium/chromedriver are not installed")
-    pytest.skip(
-        "no chromium + chromedriver (apt-get install chromium chromium-driver)", allow_module_level=True
-    )
+skip_without_a_browser()
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
-    yield driver
-    driver.quit()
-
-
-def wait(driver: Any, cond: Any, timeout: float = 30) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(cond)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +75,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", folder / "cells.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "cells.csv"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return reports
 
 

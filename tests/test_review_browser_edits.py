@@ -11,68 +11,45 @@ from __future__ import annotations
 
 import csv
 import http.server
-import os
 import shutil
-import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
-from test_review_scale import BAD, as_failed, thousand
+from helpers import (
+    BAD_DATE,
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    FOCUS,
+    GOOD_DATE,
+    ROOT,
+    as_failed,
+    browser_sign_in,
+    chromium,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    free_port,
+    skip_without_a_browser,
+    thousand,
+    wait,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs
 from bulk_sync.review.server import ReviewThread
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900")
-GOOD = "03/02/2026 08:00 AM"  # the rows' End is 09:30 AM that day
+skip_without_a_browser()
 
-if not (CHROMIUM and DRIVER):
-    if os.environ.get("BULK_SYNC_REQUIRE_BROWSER"):
-        raise RuntimeError("BULK_SYNC_REQUIRE_BROWSER is set, but chromium/chromedriver are not installed")
-    pytest.skip(
-        "no chromium + chromedriver (apt-get install chromium chromium-driver)", allow_module_level=True
-    )
-
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def chromium(*extra: str) -> Any:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, *extra):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
-# focused as Tab focuses it, then the caret put after the text (as WebDriver's typing into an input does)
-FOCUS = (
-    "arguments[0].focus(); const i = arguments[0].querySelector('input');"
-    "if (i) i.setSelectionRange(i.value.length, i.value.length)"
-)
-
-
-def wait(driver: Any, cond: Callable[[Any], Any], timeout: float = 30) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(cond)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +68,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", folder / "bad.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "bad.csv"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return reports
 
 
@@ -107,7 +84,7 @@ def served(made: Path, tmp_path: Path) -> Iterator[ReviewThread]:
 
 def open_run(driver: Any, server: ReviewThread) -> str:
     run = find_runs(server.review.folders)[0]
-    driver.get(f"{server.url}/?key={server.review.key}")
+    browser_sign_in(driver, server)
     driver.get(f"{server.url}/runs/{run.id}")
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid tbody tr"))
     return run.id
@@ -136,7 +113,7 @@ def test_typing_then_clicking_send_at_once_sends_every_row(browser: Any, served:
     for n in range(5):
         cell = start_cell(browser, n)
         cell.clear()
-        cell.send_keys(GOOD)  # no Tab: the next click leaves the cell
+        cell.send_keys(GOOD_DATE)  # no Tab: the next click leaves the cell
     browser.find_element(By.ID, "send").click()  # at once, the last cell still being edited
     sent = wait(browser, lambda d: d.find_element(By.ID, "sent").text.startswith("dropped") and d)
     assert "dropped 5 row(s)" in sent.find_element(By.ID, "sent").text
@@ -160,7 +137,7 @@ def test_two_tabs_on_one_row_the_stale_one_is_told(browser: Any, served: ReviewT
         open_run(other, served)  # opened before the edit below: it shows the old row
         cell = start_cell(browser, 0)
         cell.clear()
-        cell.send_keys(GOOD + "\t")
+        cell.send_keys(GOOD_DATE + "\t")
         wait(browser, lambda d: msg(d, 0).startswith("fixed: valid"))
         cell = start_cell(other, 0)
         cell.clear()
@@ -173,7 +150,7 @@ def test_two_tabs_on_one_row_the_stale_one_is_told(browser: Any, served: ReviewT
         wait(other, lambda d: "Nothing was sent" in d.find_element(By.ID, "notice").text)
         other.refresh()
         wait(other, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid tbody tr"))
-        assert start_cell(other, 0).get_attribute("value") == GOOD  # the first window's fix, not undone
+        assert start_cell(other, 0).get_attribute("value") == GOOD_DATE  # the first window's fix, not undone
     finally:
         other.quit()
 
@@ -183,7 +160,7 @@ def test_five_fast_edits_are_all_kept(browser: Any, served: ReviewThread) -> Non
     for n in range(5):
         cell = start_cell(browser, n)
         cell.clear()
-        cell.send_keys(GOOD + "\t")  # each leaves its cell: five checks on their way at once
+        cell.send_keys(GOOD_DATE + "\t")  # each leaves its cell: five checks on their way at once
     notes = cell_of(browser, 0, "Notes")
     notes.send_keys(" more\t")  # a second edit of row 1 while its first check may be on its way
     wait(browser, lambda d: all(msg(d, n).startswith("fixed: valid") for n in range(5)))
@@ -193,12 +170,12 @@ def test_five_fast_edits_are_all_kept(browser: Any, served: ReviewThread) -> Non
     assert last.endswith(" more")
     browser.refresh()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid tbody tr"))
-    assert [start_cell(browser, n).get_attribute("value") for n in range(5)] == [GOOD] * 5
+    assert [start_cell(browser, n).get_attribute("value") for n in range(5)] == [GOOD_DATE] * 5
     assert cell_of(browser, 0, "Notes").get_attribute("value") == last
     assert browser.find_element(By.ID, "fixed").text == "5"
     cell = start_cell(browser, 5)
     cell.clear()
-    cell.send_keys(GOOD + "\t")
+    cell.send_keys(GOOD_DATE + "\t")
     wait(browser, lambda d: msg(d, 5).startswith("fixed: valid"))
     open_payload = "document.querySelectorAll('#grid tbody tr')[5].querySelector('button.payload').click()"
     browser.execute_script(open_payload)  # (by script: the cell's text is rewritten as the check answers)
@@ -212,7 +189,7 @@ def test_a_failed_request_is_said_on_the_page(browser: Any, served: ReviewThread
     browser.delete_all_cookies()  # the session is gone (a restart with another key, say): a 403 in text
     cell = start_cell(browser, 0)
     cell.clear()
-    cell.send_keys(GOOD + "\t")
+    cell.send_keys(GOOD_DATE + "\t")
     told = wait(browser, lambda d: "not kept" in msg(d, 0) and msg(d, 0))
     assert "Refused" in told and "open the address" in told
     assert "fixed" not in (
@@ -239,7 +216,7 @@ def test_a_fix_link_opened_from_a_page_on_another_site_opens_the_run(
     threading.Thread(target=mail.serve_forever, daemon=True).start()
     driver = chromium("--host-resolver-rules=MAP mail.example.test 127.0.0.1")
     try:
-        driver.get(f"{served.url}/?key={served.review.key}")  # signed in once, earlier
+        browser_sign_in(driver, served)  # signed in once, earlier
         driver.get(f"http://mail.example.test:{mail.server_address[1]}/index.html")
         driver.find_element(By.ID, "fix").click()
         wait(driver, lambda d: d.current_url == link)
@@ -255,14 +232,12 @@ def test_a_desk_opens_the_page_through_public_url(made: Path, tmp_path: Path) ->
     # a name people type on their desks, resolved to 127.0.0.1 by this test's browser only (loopback)
     reports = tmp_path / "reports"
     shutil.copytree(made, reports)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     public = f"http://review.example.test:{port}"
     argv = cli_argv(
         "serve", "--reports", reports, "--mappings", ROOT / "mappings", "--port", port, "--public-url", public
     )
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
     driver = chromium("--host-resolver-rules=MAP review.example.test 127.0.0.1")
     try:
         assert proc.stdout is not None
@@ -274,7 +249,7 @@ def test_a_desk_opens_the_page_through_public_url(made: Path, tmp_path: Path) ->
         assert driver.current_url.startswith(f"{public}/runs/")
         cell = start_cell(driver, 0)
         cell.clear()
-        cell.send_keys(GOOD + "\t")
+        cell.send_keys(GOOD_DATE + "\t")
         wait(driver, lambda d: msg(d, 0).startswith("fixed: valid"))  # its checks (POSTs) pass the guard too
     finally:
         driver.quit()
@@ -320,11 +295,11 @@ def test_filter_then_apply_a_fix_to_1000_rows_undo_and_send(browser: Any, many: 
         assert head[3] == "Start"  # the bad column first, beside the problem
         cell = start_cell(browser, 0)
         cell.clear()
-        cell.send_keys(GOOD + "\t")
+        cell.send_keys(GOOD_DATE + "\t")
         wait(browser, lambda d: msg(d, 0).startswith("fixed: valid"))
         form = browser.find_element(By.ID, "replace")  # the fix offered for every row with the same value
-        assert form.find_element(By.NAME, "old").get_attribute("value") == BAD
-        assert form.find_element(By.NAME, "new").get_attribute("value") == GOOD
+        assert form.find_element(By.NAME, "old").get_attribute("value") == BAD_DATE
+        assert form.find_element(By.NAME, "new").get_attribute("value") == GOOD_DATE
         form.find_element(By.CSS_SELECTOR, "button:not([type=button])").click()
         assert "999 row(s) changed (999 now valid" in bulk_said(browser, "999")
         wait(browser, lambda d: d.find_element(By.ID, "fixed").text == "1000")

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, TOKEN, cli_argv, cli_env
-from test_watch import dropped_earlier, watch_argv
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    TOKEN,
+    cli_argv,
+    cli_env,
+    cli_run,
+    dropped_earlier,
+    review_session,
+    review_sign_in,
+    watch_argv,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -32,7 +42,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = cli_argv(
         "validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "appointments.csv"
     )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     assert (folder / "appointments-summary.json").is_file()
     return folder
 
@@ -44,9 +54,7 @@ def page(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Clien
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     server = ReviewThread(Review(inbox, [reports], ROOT / "mappings")).start()
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    resp = client.get(f"/?key={server.review.key}")
-    csrf = resp.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    client, csrf = review_session(server)
     yield server, client, csrf
     client.close()
     server.stop()
@@ -197,10 +205,8 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
     try:
         shutil.copy(EXAMPLE_CSV, inbox / "appointments.csv")
         dropped_earlier(inbox / "appointments.csv")
-        subprocess.run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
-        csrf = (
-            client.get(f"/?key={server.review.key}").text.split('name="csrf" content="', 1)[1].split('"')[0]
-        )
+        cli_run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
+        csrf = review_sign_in(client, server)
         run = the_run(server)
 
         def state() -> str:
@@ -224,7 +230,7 @@ def test_a_run_goes_from_needs_attention_to_fixed_and_sent_to_done(tmp_path: Pat
         ).json()
         assert state() == "fixed and sent" and "appointments.csv" not in client.get("/?attention=1").text
         dropped_earlier(inbox / sent["dropped"])
-        subprocess.run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
+        cli_run(watch, capture_output=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False)
         assert state() == "done"
     finally:
         client.close()

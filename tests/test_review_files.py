@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import ROOT, two_files
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -22,22 +21,6 @@ from bulk_sync.review.server import ReviewThread
 from bulk_sync.review.store import Store
 
 GOOD = "03/02/2026 10:00 AM"  # the bad-date row's End is later that day
-
-
-def two_files(folder: Path) -> Path:
-    """`validate a.csv b.csv` by the real CLI: the example twice, b's ids starting with B (5 rows
-    to fix in each); returns the report folder."""
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    shutil.copy(EXAMPLE_CSV, folder / "a.csv")
-    with (folder / "b.csv").open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([rows[0], *([f"B{r[0]}", *r[1:]] if r and r[0] else r for r in rows[1:])])
-    reports = folder / "reports"
-    reports.mkdir()
-    argv = cli_argv("validate", "a.csv", "b.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
-    assert sorted(p.name for p in reports.glob("r-errors*")) == ["r-errors-a.csv", "r-errors-b.csv"]
-    return reports
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,10 @@ named after b.csv (b-fixed-...), not after the run's first file."""
 from __future__ import annotations
 
 import csv
-import subprocess
 from pathlib import Path
 
 import httpx
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -31,7 +30,7 @@ def only_b_has_rows_to_fix(folder: Path) -> Path:
     reports = folder / "reports"
     reports.mkdir()
     argv = cli_argv("validate", "a.csv", "b.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv")
-    done = subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    done = cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     assert done.returncode == 1, done.stderr
     assert sorted(p.name for p in reports.glob("r-errors*")) == ["r-errors.csv"]  # one file: no name in it
     return reports

@@ -11,7 +11,6 @@ HTML only).
 from __future__ import annotations
 
 import csv
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.review import Review, runs
 from bulk_sync.review.runs import Grid, Run, find_runs, grid_of
@@ -42,7 +41,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reports = folder / "reports"
     reports.mkdir()
     argv = cli_argv("validate", "big.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "big.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=300, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=300, check=False, capture_output=True)
     return reports
 
 

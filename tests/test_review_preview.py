@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, ROOT, cli_argv, cli_env, cli_popen, csrf_of, review_session
 
 from bulk_sync.review import Review
 from bulk_sync.review.preview import Limits
@@ -72,12 +72,6 @@ def post_preview(url: str, client: httpx.Client, csrf: str, name: str, body: byt
     return client.post(f"{url}/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
 
 
-def session(server: ReviewThread) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=120)
-    page = client.get(f"/?key={server.review.key}")
-    return client, page.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
-
-
 def test_a_workbook_that_unpacks_too_far_is_refused_before_it_is_read(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
@@ -85,7 +79,7 @@ def test_a_workbook_that_unpacks_too_far_is_refused_before_it_is_read(tmp_path: 
         z.writestr("xl/worksheets/sheet1.xml", b"<c>" + b"0" * 60_000_000 + b"</c>")  # ~1,000 times its size
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server, timeout=120)
     try:
         started = time.monotonic()
         page = post_preview(server.url, client, csrf, "bomb.xlsx", bomb.read_bytes())
@@ -104,7 +98,7 @@ def test_a_workbook_under_the_ratio_is_stopped_at_its_time_limit(tmp_path: Path)
     server = ReviewThread(
         Review(tmp_path / "inbox", [], ROOT / "mappings", limits=Limits(seconds=0.5))
     ).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server, timeout=120)
     try:
         started = time.monotonic()
         page = post_preview(server.url, client, csrf, "big.xlsx", book.read_bytes())
@@ -120,7 +114,7 @@ def test_a_workbook_under_the_ratio_is_stopped_at_its_time_limit(tmp_path: Path)
 def test_a_small_preview_still_runs_in_its_child_and_old_uploads_go(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server, timeout=120)
     try:
         old = server.review.uploads / "0123456789abcdef"
         old.mkdir()
@@ -147,12 +141,12 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--mappings", ROOT / "mappings", "--port", "0",
                     "--preview-seconds", "300")  # fmt: skip
     env = {**cli_env(), "TMPDIR": str(temp)}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = cli_popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip().removeprefix("open ")
     base = url.split("/?", 1)[0]
     client = httpx.Client(follow_redirects=True, timeout=120)
-    csrf = client.get(url).text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    csrf = csrf_of(client.get(url).text)
     body = big_csv(60_000)
 
     def upload() -> None:
@@ -162,9 +156,9 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     sender = threading.Thread(target=upload, daemon=True)
     sender.start()
     deadline = time.monotonic() + 60
-    while not previews() and time.monotonic() < deadline:
+    while not previews(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    children = previews()
+    children = previews(proc.pid)
     assert children, "the preview did not start"
     time.sleep(0.3)
     started = time.monotonic()
@@ -192,7 +186,7 @@ def test_an_unexpected_error_is_a_500_in_words_and_a_form_that_cannot_be_read_a_
 
     review.preview_page = broken  # type: ignore[method-assign]
     server = ReviewThread(review).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server, timeout=120)
     try:
         page = client.get("/preview")
         assert page.status_code == 500
@@ -216,7 +210,7 @@ def test_an_upload_that_arrives_in_small_pieces_is_read_whole(tmp_path: Path) ->
     suite turns warnings into errors: pyproject's filterwarnings names it.)"""
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server, timeout=120)
     boundary = "bulk-sync-pieces-0123456789"
     parts = [
         (f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n').encode(),

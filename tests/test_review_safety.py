@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_CSV,
+    EXAMPLE_MAPPING,
+    ROOT,
+    cli_argv,
+    cli_env,
+    cli_popen,
+    cli_run,
+    free_port,
+    review_session,
+)
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs, grid_of
@@ -30,7 +39,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `validate` of the example by the real CLI (5 rows to fix)."""
     folder = tmp_path_factory.mktemp("made")
     argv = cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     return folder
 
 
@@ -55,18 +64,12 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
-def session(server: ReviewThread) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    page = client.get(f"/?key={server.review.key}")
-    return client, page.text.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
-
-
 @pytest.fixture
 def inbox_run(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Client, str]]:
     inbox = tmp_path / "inbox"
     as_watch_run(made, inbox / "failed", "appointments-20260101-000000", "appointments.csv")
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     yield server, client, csrf
     client.close()
     server.stop()
@@ -88,7 +91,7 @@ def test_a_linked_done_folder_or_run_file_is_not_followed(made: Path, tmp_path: 
         outside / "elsewhere" / "leak-20260101-000000-summary.json"
     )
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, _ = session(server)
+    client, _ = review_session(server)
     try:
         runs = client.get("/").text
         assert (
@@ -139,7 +142,7 @@ def test_a_send_never_writes_through_a_linked_folder_or_name(
     as_watch_run(made, inbox / "failed", "appointments-20260101-000000", "crm/appointments.csv")
     (inbox / "crm").symlink_to(outside)  # the route's sub-folder, linked out
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     try:
         run = find_runs(server.review.folders)[0]
         grid = grid_of(run)
@@ -176,10 +179,11 @@ def test_a_preview_drop_never_writes_through_a_link(tmp_path: Path, outside: Pat
     inbox.mkdir()
     (inbox / "appointments.csv").symlink_to(outside / "people.csv")  # planted under the upload's name
     server = ReviewThread(Review(inbox, [], ROOT / "mappings")).start()
-    client, csrf = session(server)
+    client, csrf = review_session(server)
     try:
         files = {"file": ("appointments.csv", EXAMPLE_CSV.read_bytes())}
         page = client.post("/preview", data={"csrf": csrf, "mapping": "engagements.yaml"}, files=files)
+        assert 'action="/preview/' in page.text, page.text[-3000:]  # the preview's result, to drop
         token = page.text.split('action="/preview/', 1)[1].split("/drop", 1)[0]
         assert client.post(f"/preview/{token}/drop", data={"csrf": csrf}).status_code == 200
         assert (outside / "people.csv").read_text(encoding="utf-8") == f"name,ssn\n{SECRET}\n"
@@ -271,7 +275,7 @@ def test_allowed_host_names_are_accepted_others_refused(made: Path, tmp_path: Pa
 
 def start_serve(tmp_path: Path, *extra: str | Path) -> tuple[subprocess.Popen[str], list[str]]:
     argv = cli_argv("serve", "--inbox", tmp_path / "inbox", "--port", "0", *extra)
-    proc = subprocess.Popen(
+    proc = cli_popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path
     )
     assert proc.stdout is not None
@@ -310,7 +314,7 @@ def test_a_key_file_is_created_once_mode_600_and_links_survive_a_restart(tmp_pat
         stop(proc)
     keyfile.unlink()
     keyfile.symlink_to(tmp_path / "inbox")  # not a plain file: refused in words
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("serve", "--inbox", tmp_path / "inbox", "--key-file", keyfile),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60,
     )  # fmt: skip
@@ -326,12 +330,6 @@ def test_ipv6_is_printed_in_brackets_and_answers(tmp_path: Path) -> None:
         assert httpx.get(url, follow_redirects=True).status_code == 200
     finally:
         stop(proc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_public_url_is_printed_and_its_host_accepted(tmp_path: Path) -> None:

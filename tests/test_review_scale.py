@@ -5,40 +5,17 @@ and column, the page in the URL; one value applied to every row with the same on
 from __future__ import annotations
 
 import csv
-import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import BAD_DATE, EXAMPLE_CSV, GOOD_DATE, ROOT, as_failed, review_session, thousand
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs
 from bulk_sync.review.server import ReviewThread
-
-BAD = "31/02/2026 10:00 AM"
-GOOD = "03/02/2026 08:00 AM"  # the rows' End is 09:30 AM that day
-
-
-def thousand(folder: Path) -> Path:
-    """The real CLI's `validate` of 1,000 rows that share one bad date."""
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        header, good = list(csv.reader(fh))[:2]
-    with (folder / "many.csv").open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        for i in range(1000):
-            out.writerow([f"M-{i:05d}", *good[1:7], BAD, *good[8:]])
-    reports = folder / "reports"
-    reports.mkdir()
-    argv = cli_argv(
-        "validate", folder / "many.csv", "--mapping", EXAMPLE_MAPPING, "--report", reports / "many.csv"
-    )
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=300, check=False, capture_output=True)
-    return reports
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +29,7 @@ def page(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Clien
     shutil.copytree(made, reports)
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [reports], ROOT / "mappings")).start()
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=120)
-    html = client.get(f"/?key={server.review.key}").text
-    csrf = html.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    client, csrf = review_session(server, timeout=120)
     yield server, client, csrf, find_runs(server.review.folders)[0]
     client.close()
     server.stop()
@@ -85,27 +60,27 @@ def test_apply_to_every_row_checks_each_then_undo_puts_them_back(
     server, client, csrf, run = page
     h = {"X-CSRF-Token": csrf, "X-Reviewer": "Ana"}
     done = client.post(
-        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD, "new": GOOD}, headers=h
+        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD_DATE, "new": GOOD_DATE}, headers=h
     ).json()
     assert done["changed"] == 1000 and done["valid"] == 1000 and done["counts"]["fixed"] == 1000
-    assert f">{GOOD}</td>" in client.get(f"/runs/{run.id}?page=10").text
+    assert f">{GOOD_DATE}</td>" in client.get(f"/runs/{run.id}?page=10").text
     back = client.post(f"/runs/{run.id}/undo", json={"batch": done["batch"]}, headers=h).json()
     assert back == {"undone": 1000, "left": 0, "counts": {"fixed": 0, "skipped": 0, "sent": 0}}
-    assert f">{BAD}</td>" in client.get(f"/runs/{run.id}?page=10").text
+    assert f">{BAD_DATE}</td>" in client.get(f"/runs/{run.id}?page=10").text
     wrong = client.post(
-        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD, "new": "tomorrow"}, headers=h
+        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD_DATE, "new": "tomorrow"}, headers=h
     )
     assert wrong.json()["valid"] == 0 and wrong.json()["invalid"] == 1000  # checked like one edit: still bad
     client.post(f"/runs/{run.id}/undo", json={"batch": wrong.json()["batch"]}, headers=h)
     again = client.post(
-        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD, "new": GOOD}, headers=h
+        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD_DATE, "new": GOOD_DATE}, headers=h
     ).json()
     sent = client.post(f"/runs/{run.id}/send", json={"send_id": "z"}, headers=h).json()
     assert sent["rows"] == 1000
     late = client.post(f"/runs/{run.id}/undo", json={"batch": again["batch"]}, headers=h).json()
     assert late["undone"] == 0 and late["left"] == 1000  # sent: not undone
     none = client.post(
-        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD, "new": GOOD}, headers=h
+        f"/runs/{run.id}/replace", json={"column": "Start", "old": BAD_DATE, "new": GOOD_DATE}, headers=h
     )
     assert none.status_code == 400 and "no row left to fix" in none.json()["error"]
     audit = client.get(f"/runs/{run.id}").text
@@ -113,26 +88,7 @@ def test_apply_to_every_row_checks_each_then_undo_puts_them_back(
     inbox = server.review.inbox
     assert inbox is not None
     with next(inbox.glob("*.csv")).open(encoding="utf-8") as fh:
-        assert {r["Start"] for r in csv.DictReader(fh)} == {GOOD}
-
-
-def as_failed(reports: Path) -> None:
-    """The run's rows as a run that could not send them would leave them: failed (SIRO answered 500)."""
-    errors = reports / "many-errors.csv"
-    with errors.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        r.update(bulk_sync_status="failed", bulk_sync_error="server-error", bulk_sync_column="",
-                 bulk_sync_message="SIRO answered 500 three times")  # fmt: skip
-        r["Start"] = GOOD
-    with errors.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        out.writeheader()
-        out.writerows(rows)
-    summary = json.loads((reports / "many-summary.json").read_text(encoding="utf-8"))
-    summary["counts"] = {"failed": 1000}
-    summary["error_types"] = {"server-error": 1000}
-    (reports / "many-summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        assert {r["Start"] for r in csv.DictReader(fh)} == {GOOD_DATE}
 
 
 def test_failed_rows_are_queued_then_sent_again(page: tuple[ReviewThread, httpx.Client, str, Run]) -> None:

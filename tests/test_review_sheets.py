@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run, two_sheets
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -26,34 +24,6 @@ from bulk_sync.review.store import Store
 
 GOOD = "03/02/2026 10:00 AM"  # East's bad-date row's End is later that day
 EAST, WEST = "r-errors.xlsx:East", "r-errors.xlsx:West"
-
-
-def two_sheets(folder: Path) -> Path:
-    """book.xlsx (East: the example's rows 2-20; West: Region, then the example's columns, rows
-    21-61, ids starting with W) validated by the real CLI over both sheets; the report folder."""
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    wb = openpyxl.Workbook()
-    east = wb.active
-    assert east is not None
-    east.title = "East"
-    for r in rows[:20]:
-        east.append(r)
-    west = wb.create_sheet("West")
-    west.append(["Region", *rows[0]])
-    for r in rows[20:]:
-        west.append(["W", f"W{r[0]}" if r[0] else "", *r[1:]])
-    wb.save(folder / "book.xlsx")
-    reports = folder / "reports"
-    reports.mkdir()
-    argv = cli_argv(
-        "validate", "book.xlsx", "--sheet", "*", "--mapping", EXAMPLE_MAPPING, "--report", reports / "r.csv"
-    )
-    done = subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
-    assert done.returncode == 1, done.stderr
-    assert [p.name for p in reports.glob("r-errors*")] == ["r-errors.xlsx"]
-    assert openpyxl.load_workbook(reports / "r-errors.xlsx", read_only=True).sheetnames == ["East", "West"]
-    return reports
 
 
 @pytest.fixture(scope="module")
@@ -145,5 +115,5 @@ def test_each_sheets_edits_are_its_own_and_each_is_sent_as_its_own_file(
     argv = cli_argv(
         "validate", inbox / sent["dropped"], "--mapping", EXAMPLE_MAPPING, "--report", tmp_path / "v.csv"
     )
-    done = subprocess.run(argv, env=cli_env(None), timeout=120, check=False, capture_output=True, text=True)
+    done = cli_run(argv, env=cli_env(None), timeout=120, check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import find_runs
@@ -34,7 +33,7 @@ def run_against(siro: SandboxServer, reports: Path) -> list[dict[str, str]]:
         "run", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--base-url", siro.base_url,
         "--no-state", "--no-rep-check", "--report", reports / "live.csv",
     )  # fmt: skip
-    done = subprocess.run(argv, env=cli_env(), cwd=reports, timeout=120, check=False, capture_output=True)
+    done = cli_run(argv, env=cli_env(), cwd=reports, timeout=120, check=False, capture_output=True)
     assert done.returncode == 1, done.stderr  # rows to fix: the invalid ones and the refused ones
     with (reports / "live.csv").open(encoding="utf-8-sig", newline="") as fh:
         return [r for r in csv.DictReader(fh) if r["status"] == "rejected"]

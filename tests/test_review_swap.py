@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.review import Review, app, runs, safefs
 from bulk_sync.review.runs import Run, find_runs
@@ -32,7 +31,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `validate` of the example by the real CLI (5 rows to fix): r-errors.csv."""
     folder = tmp_path_factory.mktemp("made")
     argv = cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", folder / "r.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=folder, timeout=120, check=False, capture_output=True)
     assert (folder / "r-errors.csv").is_file()
     return folder
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run
 
 from bulk_sync.review import Review
 from bulk_sync.review.check import check_rows
@@ -214,7 +213,7 @@ def page(tmp_path: Path) -> Iterator[tuple[httpx.Client, str, Run]]:
     reports = tmp_path / "reports"
     reports.mkdir()
     argv = cli_argv("validate", EXAMPLE_CSV, "--mapping", EXAMPLE_MAPPING, "--report", reports / "ex.csv")
-    subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, check=False, capture_output=True)
+    cli_run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, check=False, capture_output=True)
     server = ReviewThread(Review(None, [reports], ROOT / "mappings")).start()
     client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
     html = client.get(f"/?key={server.review.key}").text

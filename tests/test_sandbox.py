@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN
+from helpers import TOKEN, Sandbox
 
 from bulk_sync.sandbox import Faults, SandboxServer
 
-Sandbox = Callable[..., SandboxServer]
 ONE = "/v1/integrations/sync/engagements"
 BATCH = "/v1/integrations/sync/batch/engagements"
 

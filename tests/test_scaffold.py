@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, RunCli
 
 from bulk_sync.payload import target_catalog
 from bulk_sync.scaffold import guess_formats, match_headers
-
-RunCli = Callable[..., CliResult]
 
 
 def test_headers_match_by_synonym_and_fuzzily() -> None:

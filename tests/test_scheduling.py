@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TOKEN
+from helpers import ROOT, TOKEN
 
 from bulk_sync.sandbox import SandboxServer
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
-from test_watch import Sandbox, valid_csv
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, Sandbox, cli_argv, cli_env, cli_popen, cli_run, valid_csv
 
 from bulk_sync.cli.scratch import LOCK, sweep
 from bulk_sync.lockfile import LockFile
@@ -37,7 +36,7 @@ def slow_run(data: Path, base_url: str, report: Path, tmp: Path, cwd: Path) -> s
         "run", data, "-m", EXAMPLE_MAPPING, "--base-url", base_url, "--no-rep-check", "--no-state",
         "--batch-size", "10", "--concurrency", "1", "--report", report, "--report-xlsx",
     )  # fmt: skip
-    return subprocess.Popen(argv, env=env(tmp), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cli_popen(argv, env=env(tmp), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def wait_rows(report: Path, rows: int, proc: subprocess.Popen[bytes]) -> None:
@@ -54,7 +53,7 @@ def validate(tmp: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     argv = cli_argv(
         "validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--no-rep-check", "--report", cwd / "v.csv"
     )
-    return subprocess.run(argv, env=env(tmp), cwd=cwd, capture_output=True, text=True, timeout=120)
+    return cli_run(argv, env=env(tmp), cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.slow

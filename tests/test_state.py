@@ -15,19 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, TOKEN, CliResult, cli_argv, cli_env
+from helpers import EXAMPLE_MAPPING, TOKEN, RunCli, Sandbox, cli_argv, cli_env, cli_popen, cli_run, make_file
 from pydantic import SecretStr
-from test_delivery import make_file
 
 from bulk_sync import mapping, pipeline
 from bulk_sync.load import Chunk
 from bulk_sync.report import ResultBlock, read_report
-from bulk_sync.sandbox import Faults, SandboxServer
+from bulk_sync.sandbox import Faults
 from bulk_sync.settings import RunSettings
 from bulk_sync.state import SCHEMA_VERSION, StateStore, target_of
-
-Sandbox = Callable[..., SandboxServer]
-RunCli = Callable[..., CliResult]
 
 
 def edit_subjects(data: Path, edits: dict[int, str | Callable[[str], str]]) -> list[list[str]]:
@@ -107,7 +103,7 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
         "--report",
         tmp_path / "r.csv",
     )
-    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = cli_popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = random.Random(seed).randint(300, 2500)  # kill somewhere along the way
     deadline = time.monotonic() + 60
     while len(server.state.records) < target and time.monotonic() < deadline and proc.poll() is None:
@@ -119,7 +115,7 @@ def test_sigkill_then_resume_resends_nothing_acknowledged(
     assert 0 < len(acked) < 3000
     assert acked <= set(writes_before)
 
-    resumed = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=120)
+    resumed = cli_run(cmd, env=cli_env(), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     resent = {k for k in acked if server.state.writes[k] != writes_before[k]}
     assert resent == set()  # no acknowledged record was sent again
@@ -133,7 +129,7 @@ def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli,
     make_file(data, 200)
     state = tmp_path / "s.sqlite3"
     server = sandbox(Faults(latency=0.3))
-    slow = subprocess.Popen(
+    slow = cli_popen(
         cli_argv(
             "run",
             data,
@@ -163,6 +159,7 @@ def test_overlapping_runs_are_refused_or_wait(sandbox: Sandbox, run_cli: RunCli,
         )
         assert second.code == 2
         assert "is in use by another bulk-sync run (pid" in second.stderr and "--wait-lock" in second.stderr
+        server.sandbox.faults.latency = 0.0  # refused while it ran: now the first may end at once
         waited = run_cli(
             "run",
             data,

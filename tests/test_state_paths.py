@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, CliResult
 
 from bulk_sync.errors import StateError
 from bulk_sync.sandbox import SandboxServer

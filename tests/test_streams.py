@@ -10,18 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_argv, cli_env
+from helpers import Sandbox, cli_argv, cli_env, cli_popen, cli_run
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import SandboxServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero")
 
-Sandbox = Callable[..., SandboxServer]
 MAPPING = "version: 1\nfields:\n  externalId: Id\n  subject: Subject\n  startTime: Start\n"
 ROWS = 40
 CSV = "Id,Subject,Start\n" + "".join(f"E-{i:03d},Visit {i},2024-03-05T10:00:00Z\n" for i in range(ROWS))
@@ -42,7 +39,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _validate(tmp_path: Path, m: Path, source: str, **kw: object) -> subprocess.CompletedProcess[str]:
     argv = cli_argv("validate", source, "-m", m, "--no-rep-check", "--report", tmp_path / "r.csv")
-    return subprocess.run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60, **kw)  # type: ignore[call-overload,no-any-return]
+    return cli_run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60, **kw)  # type: ignore[call-overload,no-any-return]
 
 
 def _numbers(tmp_path: Path) -> list[int]:
@@ -62,7 +59,7 @@ def test_a_run_from_standard_input_sends_every_row(
     server = sandbox()
     argv = cli_argv("run", "-", "-m", mapping_file, "--base-url", server.base_url, "--no-state",
                     "--report", tmp_path / "r.csv")  # fmt: skip
-    res = subprocess.run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    res = cli_run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
     assert res.returncode == 0, res.stderr
     assert len(server.state.records) == ROWS
     assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"synced"}
@@ -105,7 +102,7 @@ def test_a_fifo_nobody_writes_to_waits_saying_so_and_ctrl_c_ends_it(
     os.mkfifo(fifo)
     argv = cli_argv("validate", fifo, "-m", mapping_file, "--no-rep-check", "--report", tmp_path / "r.csv")
     with (tmp_path / "err.txt").open("w") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
+        proc = cli_popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=_env(tmp_path))
         deadline = time.monotonic() + 30
         while "waiting for" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -147,7 +144,7 @@ CAPPED = (
 def test_a_stream_past_the_cap_is_refused_saying_how_to_read_it(tmp_path: Path, mapping_file: Path) -> None:
     argv = [sys.executable, "-c", CAPPED, "500", "validate", "-", "-m", str(mapping_file), "--no-rep-check",
             "--report", str(tmp_path / "r.csv")]  # fmt: skip
-    res = subprocess.run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    res = cli_run(argv, input=CSV, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
     assert res.returncode == 2
     assert "error: standard input: more than 500 bytes came through the pipe" in res.stderr
     assert "save it to a file and pass the file's name" in res.stderr

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env, cli_run
 
 from bulk_sync.errors import UsageError
 from bulk_sync.settings import read_token, token_file_warning
@@ -67,7 +66,7 @@ def test_the_cli_says_one_line_for_a_bad_token_file(tmp_path: Path, content: byt
         "run", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--base-url", "http://127.0.0.1:9/api-externalApi",
         "--token-file", path, "--report", tmp_path / "r.csv", "--no-state",
     )  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
+    proc = cli_run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
@@ -83,9 +82,9 @@ def test_a_token_file_every_user_may_read_gets_a_warning_naming_chmod_600(tmp_pa
         f"chmod 600 {path}"
     )
     argv = cli_argv("validate", EXAMPLE_CSV, "-m", EXAMPLE_MAPPING, "--token-file", path, "--no-rep-check")
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
+    proc = cli_run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
     assert f"chmod 600 {path}" in proc.stderr and "Traceback" not in proc.stderr
     path.chmod(0o640 if os.name == "posix" else 0o600)
     assert token_file_warning(str(path)) is None
-    proc = subprocess.run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
+    proc = cli_run(argv, capture_output=True, text=True, env=cli_env(None), timeout=60, cwd=tmp_path)
     assert "chmod" not in proc.stderr

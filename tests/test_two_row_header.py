@@ -7,23 +7,16 @@ it. Workbooks written by openpyxl, the real CLI in a subprocess."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from helpers import RunCli, outcomes
 from openpyxl import Workbook
 
 from bulk_sync.errors import MappingError
 from bulk_sync.load import open_sources
 from bulk_sync.mapping import parse_mapping
 from bulk_sync.payload import target_catalog
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_golden_payloads import outcomes
-
-RunCli = Callable[..., CliResult]
 
 NAMES = ["Visit ID", "Subject", "Start Date", "Start Time", "End Date", "End Time", "Rep Email"]
 

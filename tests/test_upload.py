@@ -9,9 +9,9 @@ import random
 
 import httpx
 import pytest
+from helpers import payload_of, send_through
 
 from bulk_sync.errors import AuthError
-from bulk_sync.payload import Payload
 from bulk_sync.settings import RetryPolicy, RunSettings
 from bulk_sync.upload import Uploader, Verdict, backoff_delay, classify, error_details, parse_retry_after
 
@@ -84,11 +84,6 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert len(set(delays)) == len(delays)
 
 
-def _payload(ext: str, **fields: object) -> Payload:
-    body = {"externalId": ext, **fields}
-    return Payload(ext, body, json.dumps(body).encode())
-
-
 def _settings(**retry: float) -> RunSettings:
     """No client rate limit: these tests count the retry waits, and the pace (tested in
     test_pace.py) would add its own waits whenever a jittered backoff is shorter than its spacing."""
@@ -121,7 +116,7 @@ def _send(responses: list[httpx.Response | Exception], **retry: float) -> tuple[
         async with Uploader(
             _settings(**retry), transport=httpx.MockTransport(handler), sleep=sleep, clock=lambda: now[0]
         ) as up:
-            return await up.send(_payload("E-1"))
+            return await up.send(payload_of("E-1"))
 
     outcome = asyncio.run(go())
     assert all(r.headers["authorization"] == "Bearer s3cret-token" for r in seen)
@@ -176,34 +171,13 @@ def test_auth_failure_stops_everything(status: int) -> None:
     assert "s3cret" not in str(info.value)
 
 
-def _run_batch(handler, payloads: list[Payload], **settings: object):  # type: ignore[no-untyped-def]
-    """Send one batch through a MockTransport; return (outcomes, request bodies seen, uploader)."""
-    bodies: list[list[dict[str, object]]] = []
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        return handler(body)
-
-    async def nosleep(_: float) -> None:
-        return None
-
-    async def go():  # type: ignore[no-untyped-def]
-        s = RunSettings(base_url="https://siro.test", token="t", rate_per_min=None, **settings)  # type: ignore[arg-type]
-        async with Uploader(s, transport=httpx.MockTransport(recording), sleep=nosleep) as up:
-            return await up.send_batch(payloads), up
-
-    outcomes, up = asyncio.run(go())
-    return outcomes, bodies, up
-
-
 def _ok(body: list[dict[str, object]]) -> httpx.Response:
     data = [{"id": f"id-{b['externalId']}", "externalId": b["externalId"]} for b in body]
     return httpx.Response(200, json={"data": list(reversed(data))})  # not in input order
 
 
 def test_batch_results_are_matched_by_external_id_not_order() -> None:
-    outcomes, bodies, _ = _run_batch(_ok, [_payload(f"E{i}") for i in range(5)])
+    outcomes, bodies, _ = send_through(_ok, [payload_of(f"E{i}") for i in range(5)])
     assert len(bodies) == 1
     assert [o.siro_id for o in outcomes] == [f"id-E{i}" for i in range(5)]
 
@@ -216,8 +190,8 @@ def test_batch_422_with_indexes_rejects_those_and_resends_the_rest() -> None:
             return httpx.Response(422, json={"name": "ZodError", "issues": issues})
         return _ok(body)
 
-    payloads = [_payload("BAD1" if i in (3, 50, 97) else f"E{i}") for i in range(100)]
-    outcomes, bodies, _ = _run_batch(handler, payloads)
+    payloads = [payload_of("BAD1" if i in (3, 50, 97) else f"E{i}") for i in range(100)]
+    outcomes, bodies, _ = send_through(handler, payloads)
     assert [len(b) for b in bodies] == [100, 97]
     assert [o.status for o in outcomes].count("synced") == 97
     rejected = [(i, o.message, o.issues) for i, o in enumerate(outcomes) if o.status == "rejected"]
@@ -231,8 +205,8 @@ def test_batch_400_without_index_is_bisected_until_the_bad_record_is_alone() -> 
             return httpx.Response(400, json={"error": "Bad request"})
         return _ok(body)
 
-    payloads = [_payload("BAD" if i == 5 else f"E{i}") for i in range(16)]
-    outcomes, bodies, _ = _run_batch(handler, payloads)
+    payloads = [payload_of("BAD" if i == 5 else f"E{i}") for i in range(16)]
+    outcomes, bodies, _ = send_through(handler, payloads)
     assert [o.status for o in outcomes] == ["synced"] * 5 + ["rejected"] + ["synced"] * 10
     assert outcomes[5].message == "Bad request" and outcomes[5].error_type == "api-rejected"
     assert len(bodies) == 1 + 2 + 2 + 2 + 2  # 16 -> 8+8 -> 4+4 -> 2+2 -> 1+1: log2(n) levels
@@ -242,7 +216,7 @@ def test_413_splits_and_lowers_the_batch_size_for_the_run() -> None:
     def handler(body: list[dict[str, object]]) -> httpx.Response:
         return httpx.Response(413, json={"error": "Payload too large"}) if len(body) > 25 else _ok(body)
 
-    outcomes, bodies, up = _run_batch(handler, [_payload(f"E{i}") for i in range(100)])
+    outcomes, bodies, up = send_through(handler, [payload_of(f"E{i}") for i in range(100)])
     assert {o.status for o in outcomes} == {"synced"}
     assert up.batch_limit == 25
     assert sorted(len(b) for b in bodies if len(b) <= 25) == [25, 25, 25, 25]
@@ -252,4 +226,4 @@ def test_circuit_breaker_stops_after_consecutive_failures() -> None:
     from bulk_sync.errors import ServerUnavailable
 
     with pytest.raises(ServerUnavailable, match="3 requests in a row failed"):
-        _run_batch(lambda body: httpx.Response(503, text="down"), [_payload("E1")], breaker=3)
+        send_through(lambda body: httpx.Response(503, text="down"), [payload_of("E1")], breaker=3)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from helpers import CliResult
 
 from bulk_sync.sandbox import SandboxServer
 

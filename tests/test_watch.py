@@ -2,71 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
+from helpers import (
+    EXAMPLE_MAPPING,
+    Sandbox,
+    cli_argv,
+    cli_env,
+    cli_run,
+    dropped_earlier,
+    files,
+    start_watch,
+    valid_csv,
+    wait_for,
+    watch_argv,
+)
 
 from bulk_sync.report import read_report
-from bulk_sync.sandbox import Faults, SandboxServer
-
-Sandbox = Callable[..., SandboxServer]
-INVALID = {9, 17, 25, 33, 46}
-
-
-def valid_csv(path: Path, rows: int | None = None, prefix: str = "") -> Path:
-    """The example's valid rows (55), or `rows` of them cycled with their own ids."""
-    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as fh:
-        data = list(csv.reader(fh))
-    good = [r for i, r in enumerate(data[1:], start=2) if i not in INVALID]
-    if rows is not None:
-        good = [[f"{prefix}W-{i:05d}", *good[i % len(good)][1:]] for i in range(rows)]
-    elif prefix:
-        good = [[prefix + r[0], *r[1:]] for r in good]
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([data[0], *good])
-    return path
-
-
-def dropped_earlier(path: Path) -> Path:
-    """A file that was dropped a minute ago: already settled, so the watcher takes it at once."""
-    os.utime(path, (time.time() - 60, time.time() - 60))
-    return path
-
-
-def watch_argv(inbox: Path, *extra: str | Path) -> list[str]:
-    return cli_argv("watch", inbox, "--settle", "1", "--poll", "0.2", *extra)
-
-
-def start_watch(inbox: Path, tmp_path: Path, *extra: str | Path) -> subprocess.Popen[str]:
-    with (tmp_path / "watch.log").open("a") as log:  # the child keeps its own copy of the handle
-        return subprocess.Popen(
-            watch_argv(inbox, *extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=cli_env(),
-            cwd=tmp_path,
-        )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def files(folder: Path, suffix: str = "") -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)) if folder.exists() else []
+from bulk_sync.sandbox import Faults
 
 
 @pytest.mark.slow
@@ -88,7 +45,7 @@ def test_once_files_every_drop_where_it_belongs(sandbox: Sandbox, tmp_path: Path
     )
     for p in inbox.rglob("*"):
         dropped_earlier(p)
-    proc = subprocess.run(
+    proc = cli_run(
         [*watch_argv(inbox, "--once", "--base-url", server.base_url, "--config", config)],
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
     )  # fmt: skip
@@ -160,6 +117,7 @@ def test_sigterm_finishes_the_current_file_first(sandbox: Sandbox, tmp_path: Pat
         wait_for(lambda: any((inbox / "processing").glob("*/child.pid")), what="the run to start")
         time.sleep(0.5)
         watcher.send_signal(signal.SIGTERM)  # mid-run: the run goes on, the file is filed, then exit
+        server.sandbox.faults.latency = 0.0  # the rest of the run need not be slow
         assert watcher.wait(120) == 0
     finally:
         if watcher.poll() is None:
@@ -201,7 +159,8 @@ def test_a_crash_mid_file_is_resumed_without_loss_or_duplicates(sandbox: Sandbox
     written_before = sum(server.state.writes.values())
     assert 100 <= written_before < 600
     assert files(inbox / "done") == [] and len(files(inbox / "processing")) == 1  # left mid-way
-    again = subprocess.run(
+    server.sandbox.faults.latency = 0.0  # the resumed run: at once (the crash is what is tested)
+    again = cli_run(
         watch_argv(inbox, "--once", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url, "--config", cfg),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=180,
     )  # fmt: skip
@@ -224,7 +183,7 @@ def test_names_never_collide_and_links_out_are_refused(sandbox: Sandbox, tmp_pat
         dropped_earlier(valid_csv(inbox / "daily.csv", prefix=f"R{round_}"))
         if round_ == 0:
             (inbox / "link.csv").symlink_to(outside)
-        proc = subprocess.run(
+        proc = cli_run(
             watch_argv(inbox, "--once", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url),
             capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
         )  # fmt: skip
@@ -249,7 +208,7 @@ def test_bad_watch_config(tmp_path: Path, config: str, message: str) -> None:
     (tmp_path / "inbox").mkdir()
     cfg = tmp_path / "c.toml"
     cfg.write_text(config)
-    proc = subprocess.run(
+    proc = cli_run(
         cli_argv("watch", tmp_path / "inbox", "--once", "--config", cfg),
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60,
     )  # fmt: skip

@@ -5,12 +5,11 @@ the watcher starts."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, TOKEN, cli_argv, cli_env, cli_run
 
 from bulk_sync.inbox import Route, WatchConfig
 from bulk_sync.job.spec import JobSpec
@@ -91,7 +90,7 @@ def test_a_setting_no_run_takes_stops_the_watcher_at_start(tmp_path: Path, profi
     shutil.copy(EXAMPLE_CSV, inbox / "drop.csv")
     config = tmp_path / "bulk_sync.toml"
     config.write_text("[profiles.default]\n" + profile)
-    res = subprocess.run(
+    res = cli_run(
         cli_argv("watch", inbox, "--once", "-m", EXAMPLE_MAPPING, "--config", config),
         env=cli_env(),
         capture_output=True,
@@ -112,7 +111,7 @@ def test_a_watched_file_is_synced_with_the_token_of_the_environment_and_nothing_
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(EXAMPLE_CSV, inbox / "drop.csv")
-    res = subprocess.run(
+    res = cli_run(
         cli_argv(
             "watch", inbox, "--once", "--settle", "0.2", "-m", EXAMPLE_MAPPING, "--base-url", server.base_url
         ),

@@ -5,12 +5,21 @@ dies. Real watcher processes, real runs against the sandbox on 127.0.0.1."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_MAPPING, cli_env
-from test_watch import Sandbox, dropped_earlier, files, start_watch, valid_csv, wait_for, watch_argv
+from helpers import (
+    EXAMPLE_MAPPING,
+    Sandbox,
+    cli_env,
+    cli_run,
+    dropped_earlier,
+    files,
+    start_watch,
+    valid_csv,
+    wait_for,
+    watch_argv,
+)
 
 from bulk_sync.inbox import LOCK_NAME
 from bulk_sync.report import read_report
@@ -32,7 +41,7 @@ def test_a_second_watcher_on_the_same_inbox_exits_2_naming_the_first(
     try:
         wait_for(lambda: any((inbox / "processing").glob("*/child.pid")), what="the first watcher's run")
         dropped_earlier(valid_csv(inbox / "b.csv", rows=5, prefix="B"))  # the second would take this one
-        second = subprocess.run(
+        second = cli_run(
             watch_argv(inbox, *common),
             capture_output=True,
             text=True,
@@ -46,6 +55,7 @@ def test_a_second_watcher_on_the_same_inbox_exits_2_naming_the_first(
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr + second.stdout
         assert len(files(inbox / "processing")) == 1  # the first watcher's file only
         assert (inbox / "b.csv").exists()
+        server.sandbox.faults.latency = 0.0  # refused while the first ran: now both files at once
         wait_for(lambda: len(files(inbox / "done", "-report.csv")) == 2, timeout=120, what="both files filed")
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
@@ -74,7 +84,7 @@ def test_the_lock_dies_with_a_killed_watcher(sandbox: Sandbox, tmp_path: Path) -
             first.kill()
     assert (inbox / LOCK_NAME).exists()  # left behind by kill -9: it holds no lock any more
     dropped_earlier(valid_csv(inbox / "c.csv", rows=3, prefix="C"))
-    again = subprocess.run(
+    again = cli_run(
         watch_argv(inbox, "--once", *common),
         capture_output=True,
         text=True,

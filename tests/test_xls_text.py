@@ -5,16 +5,13 @@ HTML tables and Excel 2003 XML (SpreadsheetML) named .xls are refused, saying wh
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult
+from helpers import RunCli
 
 from bulk_sync.errors import SourceError
 from bulk_sync.load import open_sources
-
-RunCli = Callable[..., CliResult]
 
 MAPPING = """\
 version: 1
