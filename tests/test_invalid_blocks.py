@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,15 +10,13 @@ import csv
 import subprocess
 from pathlib import Path
 
-from conftest import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env
+from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, cli_argv, cli_env, cli_run
 
 from bulk_sync.report import read_report
 
 
 def _cli(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120
-    )
+    return cli_run(cli_argv(*args), capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120)
 
 
 def _rows(path: Path) -> list[list[str]]:

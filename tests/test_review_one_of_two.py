@@ -68,7 +68,7 @@ def test_the_only_error_file_of_a_two_file_run_is_named_after_the_file_its_rows_
         server.stop()
     again = tmp_path / "again.csv"  # the fixed file's own run speaks b.csv's row number
     argv = cli_argv("validate", fixed, "--mapping", EXAMPLE_MAPPING, "--report", again, "--no-rep-check")
-    done = subprocess.run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, capture_output=True, text=True)
+    done = cli_run(argv, env=cli_env(None), cwd=tmp_path, timeout=120, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     with again.open(encoding="utf-8-sig") as fh:
         assert [(r["row_number"], r["status"]) for r in csv.DictReader(fh)] == [("17", "valid")]
