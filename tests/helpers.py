@@ -977,3 +977,16 @@ def payload_of(ext: str, **fields: object) -> Payload:
     """A Payload whose body is ``{"externalId": ext, **fields}``."""
     body = {"externalId": ext, **fields}
     return Payload(ext, body, json.dumps(body).encode())
+
+
+def example_rows_csv(rows: int) -> bytes:
+    """A CSV of ``rows`` copies of the example's first data row, each with an id of its own
+    (``P-0000000``, ...), in the example's columns: a large valid file the example mapping reads."""
+    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
+        header, good = list(csv.reader(fh))[:2]
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    for i in range(rows):
+        w.writerow([f"P-{i:07d}", *good[1:]])
+    return out.getvalue().encode("utf-8")

@@ -6,13 +6,11 @@ split threshold lowered so a 20 MB file is split as a 32 MB one is), its events 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 
-from helpers import EXAMPLE_CSV, EXAMPLE_MAPPING, ROOT, cli_run
+from helpers import EXAMPLE_MAPPING, ROOT, cli_run, example_rows_csv
 
 SCRIPT = """
 import json, sys
@@ -36,20 +34,9 @@ print(json.dumps({"seen": seen, "rows": sum(result.counts.values())}))
 """
 
 
-def _export(path: Path, rows: int) -> Path:
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        header, good = list(csv.reader(fh))[:2]
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(header)
-    for i in range(rows):
-        w.writerow([f"P-{i:07d}", *good[1:]])
-    path.write_text(out.getvalue(), encoding="utf-8")
-    return path
-
-
 def test_the_progress_of_a_dry_run_in_two_parts_follows_both(tmp_path: Path) -> None:
-    data = _export(tmp_path / "export.csv", 40_000)
+    data = tmp_path / "export.csv"
+    data.write_bytes(example_rows_csv(40_000))
     proc = cli_run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLE_MAPPING), str(data), str(tmp_path / "r.csv")],
         capture_output=True, text=True, timeout=300, cwd=ROOT,

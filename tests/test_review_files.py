@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import ROOT, two_files
+from helpers import ROOT, review_session, two_files
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -33,9 +33,7 @@ def page(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Clien
     shutil.copytree(made, tmp_path / "reports")
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [tmp_path / "reports"], ROOT / "mappings")).start()
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    html = client.get(f"/?key={server.review.key}").text
-    csrf = html.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    client, csrf = review_session(server)
     yield server, client, csrf, find_runs(server.review.folders)[0]
     client.close()
     server.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import os
 import signal
 import subprocess
@@ -20,22 +19,11 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from helpers import EXAMPLE_CSV, ROOT, cli_argv, cli_env, cli_popen, csrf_of, review_session
+from helpers import EXAMPLE_CSV, ROOT, cli_argv, cli_env, cli_popen, csrf_of, example_rows_csv, review_session
 
 from bulk_sync.review import Review
 from bulk_sync.review.preview import Limits
 from bulk_sync.review.server import ReviewThread
-
-
-def big_csv(rows: int) -> bytes:
-    with EXAMPLE_CSV.open(newline="", encoding="utf-8") as fh:
-        header, good = list(csv.reader(fh))[:2]
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(header)
-    for i in range(rows):
-        w.writerow([f"P-{i:07d}", *good[1:]])
-    return out.getvalue().encode("utf-8")
 
 
 def big_xlsx(path: Path, rows: int) -> Path:
@@ -147,7 +135,7 @@ def test_sigterm_stops_serve_within_2_s_while_a_preview_runs(tmp_path: Path) -> 
     base = url.split("/?", 1)[0]
     client = httpx.Client(follow_redirects=True, timeout=120)
     csrf = csrf_of(client.get(url).text)
-    body = big_csv(60_000)
+    body = example_rows_csv(60_000)
 
     def upload() -> None:
         with contextlib.suppress(httpx.HTTPError):  # the server goes away: expected

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run, two_sheets
+from helpers import EXAMPLE_MAPPING, ROOT, cli_argv, cli_env, cli_run, review_session, two_sheets
 
 from bulk_sync.review import Review
 from bulk_sync.review.runs import Run, find_runs, grid_of
@@ -36,9 +36,7 @@ def page(made: Path, tmp_path: Path) -> Iterator[tuple[ReviewThread, httpx.Clien
     shutil.copytree(made, tmp_path / "reports")
     (tmp_path / "inbox").mkdir()
     server = ReviewThread(Review(tmp_path / "inbox", [tmp_path / "reports"], ROOT / "mappings")).start()
-    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=60)
-    html = client.get(f"/?key={server.review.key}").text
-    csrf = html.split('<meta name="csrf" content="', 1)[1].split('"', 1)[0]
+    client, csrf = review_session(server)
     yield server, client, csrf, find_runs(server.review.folders)[0]
     client.close()
     server.stop()
