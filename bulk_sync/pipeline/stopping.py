@@ -14,6 +14,8 @@ from ..errors import BulkSyncError
 from ..report import NOT_SENT, RowResult
 from .results import Stop
 
+SAME_SIGNAL_SECONDS = 0.5  # a held signal seen again by the loop within this long is the same one
+
 
 def stopped_hard(last: tuple[str, str | None, int] | None, verb: str = "send") -> RowResult:
     """The report's last line after a second signal: where it stops (the rows after were not read)."""
@@ -47,15 +49,28 @@ def signals(
         yield
         return
     loop = asyncio.get_running_loop()
+    replayed: list[tuple[str, float]] = []  # the signal the caller held, when it was handed on
+
+    def once(signame: str) -> None:
+        # A signal that arrives while the handlers change hands is held by the caller's handler
+        # and also reaches the loop's (its wakeup byte is written either way): the same signal,
+        # seen twice. The first delivery of that signal soon after the held one was handed on is
+        # taken as it; a second Ctrl-C later is a second one.
+        if replayed and replayed[0][0] == signame and loop.time() - replayed.pop()[1] < SAME_SIGNAL_SECONDS:
+            return
+        replayed.clear()
+        handler(signame)
+
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, handler, sig.name)
+            loop.add_signal_handler(sig, once, sig.name)
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
             pass
     name = held()  # one the caller held before the handlers above took over
     if name is not None:
+        replayed.append((name, loop.time()))
         handler(name)
     try:
         yield
